@@ -1,0 +1,35 @@
+"""Shared fixtures. Fixtures that start real parts (Xvfb, servers) live in tests/fixtures/ modules."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def visagent_bin() -> str:
+    """Path of the installed `visagent` console script."""
+    path = VENV_BIN / "visagent"
+    assert path.exists(), f"visagent console script not found at {path}; run scripts/setup.sh"
+    return str(path)
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    """An environment with no VISAGENT_* variables, a home and a working directory of its own."""
+    for key in list(os.environ):
+        if key.startswith("VISAGENT_") or key == "OPENAI_API_KEY":
+            monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    return {"home": home, "work": work}

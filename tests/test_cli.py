@@ -1,0 +1,57 @@
+"""The `visagent` command line skeleton, run as a user runs it (the installed console script)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import visagent
+
+
+def run(bin_, *args, env=None, cwd=None):
+    return subprocess.run([bin_, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+def test_version_prints_the_package_version(visagent_bin):
+    out = run(visagent_bin, "--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"visagent {visagent.__version__}"
+
+
+def test_help_lists_subcommands(visagent_bin):
+    out = run(visagent_bin, "--help")
+    assert out.returncode == 0
+    assert "config" in out.stdout
+    assert "COMMAND" in out.stdout
+
+
+def test_unknown_subcommand_exits_2(visagent_bin):
+    out = run(visagent_bin, "no-such-command")
+    assert out.returncode == 2
+    assert "invalid choice" in out.stderr
+
+
+def test_config_shows_precedence_end_to_end(visagent_bin, clean_env, tmp_path):
+    import os
+
+    (clean_env["work"] / "visagent.toml").write_text("max_steps = 5\nexecutor = 'desktop'\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VISAGENT_")}
+    env["HOME"] = str(clean_env["home"])
+    env["VISAGENT_EXECUTOR"] = "android"
+    out = run(visagent_bin, "config", "--json", "--max-steps", "8", env=env, cwd=clean_env["work"])
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["max_steps"] == 8  # flag over file
+    assert data["executor"] == "android"  # env over file
+
+
+def test_user_error_is_one_line_without_traceback(visagent_bin, clean_env):
+    import os
+
+    (clean_env["work"] / "visagent.toml").write_text("bogus = 1\n")
+    env = dict(os.environ, HOME=str(clean_env["home"]))
+    out = run(visagent_bin, "config", env=env, cwd=clean_env["work"])
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("visagent: error:") and "bogus" in lines[0]

@@ -1,0 +1,1 @@
+"""The Gradio dashboard over visagent runs and traces."""

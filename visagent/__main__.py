@@ -1,0 +1,3 @@
+from visagent.cli import main
+
+raise SystemExit(main())

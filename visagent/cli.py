@@ -1,0 +1,68 @@
+"""The `visagent` command line.
+
+Subcommands live in `visagent/commands/<name>.py`, one module each, found at start-up. A module defines
+`register(subparsers)`, which adds its parser and sets `handler=<function(args) -> int>` as a default.
+Flags whose dest matches a `Settings` field (e.g. `--max-steps` → `max_steps`) feed the settings
+precedence; the handler reads the resolved settings from `args.settings`.
+
+User errors (`VisagentError`, `EngineError`) print one line on stderr and exit 2; `--verbose` adds the
+traceback for bug reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+import visagent
+import visagent.commands
+from visagent.errors import VisagentError
+from visagent.settings import load_settings
+
+log = logging.getLogger("visagent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="visagent",
+        description="A visual GUI agent on Qwen3.5: screenshots in, grounded actions out, every step traced.",
+    )
+    parser.add_argument("--version", action="version", version=f"visagent {visagent.__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(visagent.commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"visagent.commands.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def _setup_logging(verbose: int, level_name: str) -> None:
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else getattr(logging, level_name.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.errors import EngineError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        args.settings = load_settings(vars(args))
+        _setup_logging(args.verbose, args.settings.log_level)
+        return int(args.handler(args) or 0)
+    except (VisagentError, EngineError) as exc:
+        if args.verbose:
+            log.exception("error")
+        print(f"visagent: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("visagent: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""One module per `visagent` subcommand; each defines `register(subparsers)` (see visagent.cli)."""
