@@ -1,0 +1,139 @@
+"""Chat messages for one model call, in the Qwen agent format (the engine applies the chat template).
+
+Layout at step n (screenshots o_1..o_n, model turns a_1..a_{n-1}, tool results r_1..r_{n-1})::
+
+    system: instructions (visagent/prompts/system_<platform>.md)
+    user:   task [+ one-line summaries of steps older than the image window] + image o_s
+    assistant: a_s            tool: r_s + image o_{s+1}
+    ...
+    assistant: a_{n-1}        tool: r_{n-1} + image o_n [+ feedback]
+
+With `history_images=K` only the last K screenshots are sent as images (s = n-K+1); earlier steps appear
+as one line each. `append_only=True` keeps every turn unchanged from step to step (all images, no
+summaries), so an engine reusing its cache across steps (`session_id`) only prefills the new turns.
+The tool schema is not part of the messages: pass `tools=[visagent.schemas.tool_for(...)]` to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from PIL import Image
+
+from visagent.actions import Action
+
+Message = dict[str, Any]
+
+
+@cache
+def load_prompt(name: str) -> str:
+    """Text of `visagent/prompts/<name>.md` (trailing whitespace stripped)."""
+    return resources.files("visagent.prompts").joinpath(f"{name}.md").read_text(encoding="utf-8").rstrip()
+
+
+def system_prompt(platform: str) -> str:
+    """Instructions for `platform` ("desktop" or "phone")."""
+    return load_prompt("system_phone" if platform == "phone" else "system_desktop")
+
+
+@dataclass
+class StepMemory:
+    """What the model saw and did at one step, as later prompts replay it.
+
+    `image`: the screenshot the model saw (physical pixels); `note`: text shown with that screenshot (e.g. a
+    hand-back note or the parse error of an earlier attempt); `output`: the assistant turn as the model wrote
+    it (thinking removed); `tool_calls`: structured calls when the engine returned them (OpenAI form);
+    `actions`: the parsed actions in the model's coordinate space; `result`: what executing them did, as told
+    to the model in the tool turn.
+    """
+
+    step: int
+    image: Image.Image | None
+    output: str
+    actions: list[Action] = field(default_factory=list)
+    result: str = ""
+    note: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
+
+    def summary(self) -> str:
+        """One line: `Step 3: left_click [512, 300] -> the screen did not change.`"""
+        did = "; ".join(a.summary() for a in self.actions) or "no valid action"
+        result = " ".join(self.result.split())
+        return f"Step {self.step}: {did}" + (f" -> {result}" if result else "")
+
+
+def _content(text: str, image: Image.Image | None) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if image is not None:
+        parts.append({"type": "image", "image": image})
+    if text:
+        parts.append({"type": "text", "text": text})
+    return parts
+
+
+def _assistant(mem: StepMemory) -> Message:
+    msg: Message = {"role": "assistant", "content": mem.output}
+    if mem.tool_calls:
+        msg["tool_calls"] = mem.tool_calls
+    return msg
+
+
+def _join(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
+def build_messages(
+    task: str,
+    history: list[StepMemory],
+    observation: Image.Image,
+    *,
+    platform: str,
+    space: str,
+    history_images: int = 4,
+    append_only: bool = False,
+    feedback: str | None = None,
+) -> list[Message]:
+    """Messages for the next model call.
+
+    `history`: the finished steps, oldest first; `observation`: the current screenshot; `feedback`: text shown
+    with it (a parse error to fix, a loop warning, a hand-back note). `space` names the coordinate space the
+    model answers in (the tool schema describes it; it is not repeated here). Raises ValueError when
+    `history_images` < 1.
+    """
+    if history_images < 1:
+        raise ValueError(f"history_images must be at least 1, got {history_images}")
+    del space  # the coordinate space reaches the model through the tool schema
+    n = len(history) + 1
+    first_full = 1 if append_only else max(1, n - history_images + 1)
+    older = [m for m in history if m.step < first_full]
+    full = [m for m in history if m.step >= first_full]
+
+    task_text = Template(load_prompt("task")).safe_substitute(task=task)
+    summary = ""
+    if older:
+        summary = Template(load_prompt("history")).safe_substitute(lines="\n".join(m.summary() for m in older))
+
+    messages: list[Message] = [{"role": "system", "content": system_prompt(platform)}]
+    # The screenshots in order: full[0].image ... full[-1].image, then the current observation.
+    images = [m.image for m in full] + [observation]
+    notes = [m.note for m in full] + [feedback or ""]
+    messages.append({"role": "user", "content": _content(_join(task_text, summary, notes[0]), images[0])})
+    for i, mem in enumerate(full):
+        messages.append(_assistant(mem))
+        text = _join(mem.result or "Done.", notes[i + 1])
+        messages.append({"role": "tool", "content": _content(text, images[i + 1])})
+    return messages
+
+
+def count_images(messages: list[Message]) -> int:
+    """Images carried by `messages`."""
+    total = 0
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, list):
+            total += sum(1 for part in content if part.get("type") == "image")
+    return total
