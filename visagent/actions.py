@@ -116,7 +116,8 @@ Point = tuple[float, float]
 
 @dataclass(frozen=True)
 class CoordMapping:
-    """How a model point became a screen point: screen = offset + model * factor (per axis).
+    """How a model point became a screen point: screen ≈ offset + model * factor (per axis; the exact
+    rounding is in `visagent.coords`).
 
     `model` / `model2` are the points as the model wrote them (in `space`); factors are screen logical pixels
     per model unit; `scale` is physical/logical pixels of the monitor (HiDPI); offsets are the monitor origin.
@@ -157,6 +158,8 @@ class Action:
     Argument names follow Qwen's tool schemas: `coordinate` (x, y), `coordinate2` (drag/swipe end),
     `text`, `keys` (key combo, e.g. ("ctrl", "c")), `pixels` (scroll amount; positive scrolls up / left),
     `time` (seconds), `button` (Back/Home/Menu/Enter), `status` (success/failure).
+    `left_click_drag` with only `coordinate` drags from the current pointer position to it (Qwen's
+    computer_use); with `coordinate2` too it drags from `coordinate` to `coordinate2` (like `swipe`).
     """
 
     action: str
@@ -173,7 +176,7 @@ class Action:
 
     def __post_init__(self) -> None:
         name = self.action
-        if name not in _REQUIRED:
+        if not isinstance(name, str) or name not in _REQUIRED:
             raise ActionError(f"unknown action {name!r}; expected one of: {', '.join(ALL_ACTIONS)}")
         if self.space not in SPACES:
             raise ActionError(f"unknown coordinate space {self.space!r}; expected one of: {', '.join(SPACES)}")
@@ -203,7 +206,7 @@ class Action:
         if name in (ANSWER, OPEN) and self.text == "":
             raise ActionError(f"action {name!r}: text must not be empty")
         if self.pixels is not None:
-            if isinstance(self.pixels, bool) or not isinstance(self.pixels, (int, float)) or not math.isfinite(self.pixels):
+            if not _is_finite_number(self.pixels):
                 raise ActionError(f"action {name!r}: pixels must be a number, got {self.pixels!r}")
             if float(self.pixels) != int(self.pixels):
                 raise ActionError(f"action {name!r}: pixels must be a whole number, got {self.pixels!r}")
@@ -211,7 +214,7 @@ class Action:
                 raise ActionError(f"action {name!r}: pixels must not be 0 (positive scrolls up, negative down)")
             object.__setattr__(self, "pixels", int(self.pixels))
         if self.time is not None:
-            if isinstance(self.time, bool) or not isinstance(self.time, (int, float)) or not math.isfinite(self.time):
+            if not _is_finite_number(self.time):
                 raise ActionError(f"action {name!r}: time must be a number of seconds, got {self.time!r}")
             if not 0 <= self.time <= 60:
                 raise ActionError(f"action {name!r}: time must be within 0..60 seconds, got {self.time}")
@@ -227,18 +230,19 @@ class Action:
         return self.action in FINAL_ACTIONS
 
     def arguments(self) -> dict[str, Any]:
-        """The tool-call arguments in Qwen's schema order (`action` first; coordinates as int lists)."""
+        """The tool-call arguments in Qwen's schema order (`action` first; coordinates as [x, y] lists, whole
+        numbers as ints, other values exact)."""
         args: dict[str, Any] = {"action": self.action}
         for name in ARGUMENTS:
             value = getattr(self, name)
             if value is None:
                 continue
             if name in ("coordinate", "coordinate2"):
-                value = [_num(value[0]), _num(value[1])]
+                value = [_exact(value[0]), _exact(value[1])]
             elif name == "keys":
                 value = list(value)
             elif name == "time":
-                value = _num(value)
+                value = _exact(value)
             args[name] = value
         return args
 
@@ -286,6 +290,21 @@ class Action:
         return " ".join(parts)
 
 
+def _is_finite_number(v: Any) -> bool:
+    """True for a finite int/float (not bool); False for ints too large for a float (no OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _exact(v: float) -> int | float:
+    """A whole number as int (what models write), anything else unchanged (lossless)."""
+    return int(v) if float(v).is_integer() else float(v)
+
+
 def _num(v: float) -> int | float:
     return int(v) if float(v).is_integer() else round(float(v), 2)
 
@@ -295,7 +314,7 @@ def _check_point(name: str, arg: str, value: Any, space: str) -> Point:
         raise ActionError(f"action {name!r}: {arg} must be [x, y], got {value!r}")
     out = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if not _is_finite_number(v):
             raise ActionError(f"action {name!r}: {arg} must hold two numbers, got {list(value)!r}")
         out.append(float(v))
     x, y = out
