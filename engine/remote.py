@@ -1,0 +1,452 @@
+"""An Engine backed by an OpenAI-compatible server: vLLM, SGLang, or `visagent serve`.
+
+Screenshots travel as base64 PNG data URLs, tools as OpenAI tool schemas, thinking as
+`chat_template_kwargs: {"enable_thinking": ...}` (what Qwen3.5's chat template reads). Structured `tool_calls`
+(vLLM `--tool-call-parser qwen3_coder`) and tool calls left as text in `content` are both accepted;
+`reasoning_content` (or `reasoning`) deltas become Delta("thinking"), `<think>` inside content is split too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, GenerationResult, Message,
+                        ThinkingSplitter, ToolSchema, VisionSpec, split_thinking, visual_tokens)
+from engine.errors import EngineError, RemoteError
+from engine.openai_wire import count_images, messages_to_wire
+from engine.toolcall_text import render_tool_call_xml
+
+log = logging.getLogger(__name__)
+
+_IMAGE_LIMIT_RE = re.compile(
+    r"at most \d+ image|image count \d+ exceeds|too many images|(image|multimodal).{0,40}limit|limit.{0,40}image",
+    re.IGNORECASE)
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_call": "stop", "abort": "cancelled"}
+
+
+class RemoteEngine:
+    """Engine over HTTP. Thread-safe (one pooled httpx client); each call is one chat completion request.
+
+    `base_url` is the server's OpenAI base URL (`http://host:8000/v1`; a bare `http://host:8000` gets `/v1`).
+    `model_name` defaults to the single model `/v1/models` lists. `api_key` defaults to $VISAGENT_API_KEY,
+    then $OPENAI_API_KEY. Connection errors, 429 and 5xx are retried `retries` times with exponential
+    backoff from `backoff_s` seconds (a Retry-After header is honoured up to 30 s); other 4xx raise
+    RemoteError at once. `max_images` (per request) is checked before sending and reported in `info`.
+    Raises EngineError from the constructor when the model name cannot be determined.
+    """
+
+    def __init__(self, base_url: str, *, model_name: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 120, retries: int = 3, backoff_s: float = 0.5, max_images: int | None = None,
+                 coord_space: CoordSpaceName = "norm1000", vision: VisionSpec | None = None) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.api_key = api_key or os.environ.get("VISAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
+        if timeout_s <= 0 or retries < 0 or backoff_s < 0:
+            raise EngineError(f"timeout_s must be > 0, retries and backoff_s >= 0 (got {timeout_s}, {retries}, {backoff_s})")
+        if max_images is not None and max_images < 1:
+            raise EngineError(f"max_images must be at least 1, got {max_images}")
+        self.timeout_s = float(timeout_s)
+        self.retries = retries
+        self.backoff_s = backoff_s
+        # No keep-alive: every request gets its own connection, so cancelling one can shut its socket down
+        # without touching another request's stream (a screenshot upload dwarfs the handshake anyway).
+        self._client = httpx.Client(timeout=self._timeout(self.timeout_s),
+                                    limits=httpx.Limits(max_keepalive_connections=0))
+        context_length = None
+        if model_name is None:
+            model_name, context_length = self._discover_model()
+        self.model_name = model_name
+        self.info = EngineInfo(spec=base_url, model_type="remote", coord_space=coord_space,
+                               vision=vision or VisionSpec(), supports_thinking=True,
+                               context_length=context_length, max_images=max_images)
+
+    # ------------------------------------------------------------ public
+
+    def generate(self, messages: Sequence[Message], *, tools: Sequence[ToolSchema] | None = None,
+                 config: GenerationConfig = GenerationConfig(), on_delta: Callable[[Delta], None] | None = None,
+                 cancel: threading.Event | None = None, session_id: str | None = None) -> GenerationResult:
+        """One chat completion. Streams (SSE) when `on_delta` or `cancel` is given. See engine.api.Engine."""
+        started = time.perf_counter()
+        n_images = count_images(messages)
+        if self.info.max_images is not None and n_images > self.info.max_images:
+            raise EngineError(f"request has {n_images} images but max_images is {self.info.max_images}; "
+                              "keep fewer screenshots in the prompt or raise max_images")
+        if cancel is not None and cancel.is_set():
+            return _result("", "", "cancelled", started)
+        stream = on_delta is not None or cancel is not None
+        try:
+            wire = messages_to_wire(messages)
+        except ValueError as exc:
+            raise EngineError(f"cannot send messages: {exc}") from None
+        payload = self._payload(wire, tools, config, stream, session_id)
+        deadline = time.monotonic() + config.timeout_s if config.timeout_s else None
+        grab = _SocketGrab()
+        done = threading.Event()
+        watcher = None
+        if cancel is not None:
+            watcher = threading.Thread(target=_watch_cancel, args=(cancel, done, grab), daemon=True)
+            watcher.start()
+        try:
+            response = self._send("POST", "/chat/completions", payload, n_images=n_images, deadline=deadline,
+                                  cancel=cancel, grab=grab, session_id=session_id)
+            if response is None:
+                return _result("", "", "cancelled", started)
+            try:
+                if stream:
+                    result = self._read_stream(response, config, on_delta, cancel, deadline, started)
+                else:
+                    result = self._read_json(response, started)
+            finally:
+                response.close()
+        finally:
+            done.set()
+        result.visual_tokens = sum(visual_tokens(*part["image"].size, self.info.vision)
+                                   for msg in messages if isinstance(msg.get("content"), list)
+                                   for part in msg["content"] if part.get("type") == "image"
+                                   and hasattr(part.get("image"), "size"))
+        return result
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------ request
+
+    @staticmethod
+    def _timeout(seconds: float) -> httpx.Timeout:
+        return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+    def _headers(self, session_id: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if session_id:
+            headers["X-Session-Id"] = session_id
+        return headers
+
+    def _payload(self, wire: list[dict[str, Any]], tools: Sequence[ToolSchema] | None, cfg: GenerationConfig,
+                 stream: bool, session_id: str | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self.model_name, "messages": wire, "max_tokens": cfg.max_new_tokens,
+            "temperature": cfg.temperature, "top_p": cfg.top_p, "stream": stream,
+            "chat_template_kwargs": {"enable_thinking": cfg.enable_thinking},
+        }
+        if cfg.top_k > 0:
+            payload["top_k"] = cfg.top_k
+        if cfg.repetition_penalty != 1.0:
+            payload["repetition_penalty"] = cfg.repetition_penalty
+        if cfg.presence_penalty:
+            payload["presence_penalty"] = cfg.presence_penalty
+        if cfg.seed is not None:
+            payload["seed"] = cfg.seed
+        if cfg.stop:
+            payload["stop"] = list(cfg.stop)
+        if tools:
+            payload["tools"] = [t if t.get("type") == "function" and "function" in t else
+                                {"type": "function", "function": t} for t in tools]
+            payload["tool_choice"] = "auto"
+        if stream:
+            payload["stream_options"] = {"include_usage": True}
+        if session_id:
+            payload["user"] = session_id
+        return payload
+
+    def _send(self, method: str, path: str, payload: dict[str, Any] | None, *, n_images: int = 0,
+              deadline: float | None = None, cancel: threading.Event | None = None, grab: _SocketGrab | None = None,
+              session_id: str | None = None) -> httpx.Response | None:
+        """Send with retries; returns the open (streaming) response with a 2xx status, None when cancelled."""
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            timeout = self.timeout_s
+            retry_after: float | None = None
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    raise EngineError(f"no answer from {url} within the generation timeout; raise timeout_s")
+            request = self._client.build_request(method, url, json=payload, headers=self._headers(session_id),
+                                                 timeout=self._timeout(min(timeout, self.timeout_s)),
+                                                 extensions={"trace": grab.trace} if grab else None)
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                if cancel is not None and cancel.is_set():
+                    return None
+                if not isinstance(exc, httpx.ConnectTimeout):
+                    raise EngineError(f"{url} sent no answer within {timeout:.0f} s; raise timeout_s "
+                                      "(or check the server's load)") from None
+                problem = f"connection timed out ({exc})"
+            except httpx.TransportError as exc:
+                if cancel is not None and cancel.is_set():
+                    return None
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 400:
+                    return response
+                body = response.read()
+                response.close()
+                message = _error_message(body, response)
+                if response.status_code != 429 and response.status_code < 500:
+                    raise RemoteError(self._explain_client_error(response.status_code, message, url, n_images))
+                problem = f"HTTP {response.status_code}: {message}"
+                retry_after = _retry_after(response)
+            if attempt >= self.retries:
+                raise RemoteError(f"{url} failed after {attempt + 1} attempts ({problem}); "
+                                  "check that the server is up and not overloaded")
+            delay = self.backoff_s * (2 ** attempt)
+            if retry_after is not None:
+                delay = min(max(delay, retry_after), 30.0)
+            log.warning("%s: %s; retrying in %.2f s (attempt %d of %d)", url, problem, delay, attempt + 2,
+                        self.retries + 1)
+            if cancel is not None:
+                if cancel.wait(delay):
+                    return None
+            else:
+                time.sleep(delay)
+            attempt += 1
+
+    def _explain_client_error(self, status: int, message: str, url: str, n_images: int) -> str:
+        if status in (401, 403):
+            return (f"{url} refused the API key (HTTP {status}: {message}); set VISAGENT_API_KEY or --api-key "
+                    "to the key the server was started with")
+        if n_images and _IMAGE_LIMIT_RE.search(message):
+            return (f"the server refused a request with {n_images} images (HTTP {status}: {message}); raise its "
+                    f"per-request image limit to at least {n_images} — vLLM: --limit-mm-per-prompt "
+                    f"'{{\"image\": {n_images}}}', SGLang: --limit-mm-data-per-request '{{\"image\": {n_images}}}', "
+                    f"visagent serve: --max-images {n_images} — or keep fewer screenshots in the prompt "
+                    "(history_images)")
+        if status == 404 and "model" in message.lower():
+            return (f"{url}: model {self.model_name!r} is not served there (HTTP 404: {message}); pass --model-name "
+                    "with a name that /v1/models lists")
+        return f"{url} rejected the request (HTTP {status}): {message}"
+
+    def _discover_model(self) -> tuple[str, int | None]:
+        response = self._send("GET", "/models", None)
+        assert response is not None
+        try:
+            try:
+                data = json.loads(response.read())
+                models = [m for m in data["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            except (ValueError, KeyError, TypeError):
+                raise EngineError(f"{self.base_url}/models did not return an OpenAI model list; is this an "
+                                  "OpenAI-compatible /v1 URL?") from None
+        finally:
+            response.close()
+        if len(models) != 1:
+            names = ", ".join(m["id"] for m in models) or "none"
+            raise EngineError(f"{self.base_url} serves {len(models)} models ({names}); choose one with --model-name")
+        ctx = models[0].get("max_model_len") or models[0].get("context_length")
+        return models[0]["id"], ctx if isinstance(ctx, int) else None
+
+    # ------------------------------------------------------------ response
+
+    def _read_json(self, response: httpx.Response, started: float) -> GenerationResult:
+        try:
+            data = json.loads(response.read())
+            choice = data["choices"][0]
+            message = choice["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise RemoteError(f"{self.base_url}/chat/completions answered something that is not a chat "
+                              "completion; is this an OpenAI-compatible /v1 URL?") from None
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+        calls = _calls_from_wire(message.get("tool_calls") or [])
+        result = _assemble(reasoning, message.get("content") or "", calls, choice, started)
+        _apply_usage(result, data.get("usage"))
+        return result
+
+    def _read_stream(self, response: httpx.Response, cfg: GenerationConfig, on_delta: Callable[[Delta], None] | None,
+                     cancel: threading.Event | None, deadline: float | None, started: float) -> GenerationResult:
+        reasoning: list[str] = []
+        content: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        splitter: ThinkingSplitter | None = None
+        choice: dict[str, Any] = {}
+        usage = None
+        first_token_s = None
+        try:
+            for line in response.iter_lines():
+                if cancel is not None and cancel.is_set():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise EngineError("generation exceeded its timeout_s; raise it or lower max_new_tokens")
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    raise RemoteError(f"{self.base_url} sent a stream line that is not JSON: {data[:80]!r}") from None
+                if "error" in chunk:
+                    err = chunk["error"]
+                    raise RemoteError(f"{self.base_url} failed mid-stream: "
+                                      f"{err.get('message', err) if isinstance(err, dict) else err}")
+                usage = chunk.get("usage") or usage
+                for ch in chunk.get("choices") or []:
+                    delta = ch.get("delta") or {}
+                    if ch.get("finish_reason"):
+                        choice = ch
+                    think = delta.get("reasoning_content") or delta.get("reasoning")
+                    if think:
+                        reasoning.append(think)
+                        _emit(on_delta, [Delta("thinking", think)])
+                    if delta.get("content"):
+                        if splitter is None:  # no reasoning parser on the server: content holds the thinking
+                            splitter = ThinkingSplitter(cfg.enable_thinking and not reasoning)
+                        content.append(delta["content"])
+                        _emit(on_delta, splitter.feed(delta["content"]))
+                    for tc in delta.get("tool_calls") or []:
+                        slot = calls.setdefault(tc.get("index", len(calls)), {"id": None, "name": "", "arguments": ""})
+                        fn = tc.get("function") or {}
+                        slot["id"] = tc.get("id") or slot["id"]
+                        slot["name"] += fn.get("name") or ""
+                        slot["arguments"] += fn.get("arguments") or ""
+                    if first_token_s is None and (think or delta.get("content") or delta.get("tool_calls")):
+                        first_token_s = time.perf_counter() - started
+        except httpx.TransportError as exc:
+            if cancel is None or not cancel.is_set():
+                raise RemoteError(f"{self.base_url} broke off the stream ({type(exc).__name__}: {exc})") from None
+        if splitter is not None:
+            _emit(on_delta, splitter.flush())
+        parsed = _calls_from_wire([{"id": s["id"], "function": {"name": s["name"], "arguments": s["arguments"]}}
+                                   for _, s in sorted(calls.items())])
+        cancelled = cancel is not None and cancel.is_set()
+        if parsed and not cancelled:
+            _emit(on_delta, [Delta("answer", "\n" + _render_calls(parsed))])
+        result = _assemble("".join(reasoning), "".join(content), parsed, choice, started)
+        if cancelled:
+            result.finish_reason = "cancelled"
+        if first_token_s is not None:
+            result.timings["first_token"] = first_token_s
+        _apply_usage(result, usage)
+        return result
+
+
+# ---------------------------------------------------------------- helpers
+
+def normalize_base_url(url: str) -> str:
+    """`http://h:8000` → `http://h:8000/v1`; trailing slashes and a `/chat/completions` suffix are dropped."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise EngineError(f"{url!r} is not an http(s):// server URL; use e.g. http://127.0.0.1:8000/v1")
+    path = parts.path.rstrip("/")
+    for suffix in ("/chat/completions", "/completions", "/models"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    return f"{parts.scheme}://{parts.netloc}{path or '/v1'}"
+
+
+class _SocketGrab:
+    """Remembers the request's network stream (httpcore trace hook) so a cancel can shut its socket down."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            self.stream = info.get("return_value")
+
+    def abort(self) -> None:
+        sock = self.stream.get_extra_info("socket") if self.stream is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read and tells the server we left
+            except OSError:
+                pass  # already closed: nothing left to interrupt
+
+
+def _watch_cancel(cancel: threading.Event, done: threading.Event, grab: _SocketGrab) -> None:
+    while not done.is_set():
+        if cancel.wait(0.05):
+            grab.abort()
+            done.wait(0.05)
+
+
+def _emit(on_delta: Callable[[Delta], None] | None, deltas: list[Delta]) -> None:
+    if on_delta is not None:
+        for delta in deltas:
+            on_delta(delta)
+
+
+def _calls_from_wire(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wire tool calls → GenerationResult.tool_calls: arguments decoded to a dict (raw string if invalid JSON)."""
+    out = []
+    for call in calls:
+        fn = call.get("function") or {}
+        args: Any = fn.get("arguments") or "{}"
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                pass  # kept as the raw string so the caller's parser can report it to the model
+        out.append({"id": call.get("id"), "type": "function", "function": {"name": fn.get("name", ""), "arguments": args}})
+    return out
+
+
+def _render_calls(calls: list[dict[str, Any]]) -> str:
+    return "\n".join(render_tool_call_xml(c["function"]["name"], c["function"]["arguments"]) for c in calls)
+
+
+def _assemble(reasoning: str, content: str, calls: list[dict[str, Any]], choice: dict[str, Any],
+              started: float) -> GenerationResult:
+    thinking, answer = split_thinking(content)
+    thinking = "\n".join(t for t in (reasoning.strip(), thinking) if t)
+    if calls:  # structured calls are also written back as text, so text-only parsers see them
+        answer = "\n".join(t for t in (answer, _render_calls(calls)) if t)
+    text = f"<think>\n{thinking}\n</think>\n\n{answer}" if thinking else answer
+    finish = _FINISH.get(choice.get("finish_reason") or "stop", "stop")
+    if finish == "stop" and isinstance(choice.get("stop_reason"), str):
+        finish = "stop_string"
+    result = _result(text, answer, finish, started, thinking=thinking)
+    result.tool_calls = calls or None
+    return result
+
+
+def _result(text: str, answer: str, finish: Any, started: float, *, thinking: str = "") -> GenerationResult:
+    return GenerationResult(text=text, thinking=thinking, answer=answer, finish_reason=finish,
+                            timings={"total": time.perf_counter() - started})
+
+
+def _apply_usage(result: GenerationResult, usage: Any) -> None:
+    if not isinstance(usage, dict):
+        return
+    result.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    result.generated_tokens = int(usage.get("completion_tokens") or 0)
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict):
+        result.cached_tokens = int(details.get("cached_tokens") or 0)
+
+
+def _error_message(body: bytes, response: httpx.Response) -> str:
+    """The human part of an error body: OpenAI {"error": {"message"}}, vLLM {"message"}, or the text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:300] or response.reason_phrase
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if data.get("detail"):
+            return str(data["detail"])
+    return str(data)[:300]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None

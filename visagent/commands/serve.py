@@ -1,0 +1,99 @@
+"""`visagent serve`: expose a model over an OpenAI-compatible API (/v1/chat/completions, /v1/models, /health).
+
+Several agents, the dashboard and eval workers can then share one in-process model, or any OpenAI client can
+drive it. Binds loopback by default; any other address requires an API key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from visagent.errors import ConfigError
+
+DEFAULT_PORT = 8000
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API (vLLM/SGLang-style)")
+    p.add_argument("--model", help="model spec: 'tiny', a checkpoint directory, or an http(s)://host/v1 URL")
+    p.add_argument("--model-name", help="name clients send as 'model' (default: 'tiny', the directory name, or "
+                   "the upstream server's model for a URL)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1); a non-loopback address needs --api-key")
+    p.add_argument("--port", type=int, help=f"port to bind (default {DEFAULT_PORT}; 0 picks a free port)")
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1/* (default: $VISAGENT_API_KEY)")
+    p.add_argument("--device", help="torch device for an in-process model (auto, cpu, cuda, cuda:1...)")
+    p.add_argument("--dtype", help="weights dtype for an in-process model (auto, float32, bfloat16, float16)")
+    p.add_argument("--device-map", help="accelerate device map for an in-process model (e.g. auto)")
+    p.add_argument("--max-images", type=int, help="images allowed per request (default: unlimited)")
+    p.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default 64)")
+    p.set_defaults(handler=run)
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address `host` resolves to is a loopback address. Raises ConfigError if unresolvable."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} cannot be resolved ({exc.strerror}); use an IP address") from None
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def _served_name(spec: str, engine: object, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if spec.startswith(("http://", "https://")):
+        return str(getattr(engine, "model_name", spec))
+    path = Path(spec).expanduser()
+    return path.resolve().name if path.exists() else spec
+
+
+def run(args) -> int:
+    s = args.settings
+    host = s.host
+    port = DEFAULT_PORT if s.port is None else s.port
+    if args.max_images is not None and args.max_images < 1:
+        raise ConfigError(f"--max-images must be at least 1, got {args.max_images}")
+    if args.max_body_mb <= 0:
+        raise ConfigError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    if not s.api_key and not is_loopback(host):
+        raise ConfigError(f"refusing to serve on non-loopback host {host!r} without an API key; pass --api-key KEY "
+                          "(or set VISAGENT_API_KEY), or bind 127.0.0.1")
+
+    from engine import load_engine
+    from engine.server import ChatServer
+
+    engine = load_engine(s.model, device=s.device, dtype=s.dtype, device_map=s.device_map,
+                         model_name=s.model_name, api_key=s.api_key)
+    try:
+        try:
+            server = ChatServer(engine, model_name=_served_name(s.model, engine, s.model_name), host=host, port=port,
+                                api_key=s.api_key, max_images=args.max_images,
+                                max_body_bytes=int(args.max_body_mb * (1 << 20)))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
+                              "or stop the process using it") from None
+        auth = "API key required" if s.api_key else "no API key"
+        print(f"visagent serve: model {server.model_name!r} at {server.url} ({auth}; Ctrl-C stops)", flush=True)
+        # SIGTERM (service managers, test fixtures) stops as cleanly as Ctrl-C.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("visagent serve: stopping", file=sys.stderr, flush=True)
+        finally:
+            server.shutdown()
+    finally:
+        engine.close()
+    return 0
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
