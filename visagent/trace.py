@@ -13,6 +13,7 @@ import json
 import os
 import platform as _platform
 import secrets as _secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class TraceWriter:
         self._write_meta()
         self._fh = (self.path / RECORDS).open("a", encoding="utf-8")
         self._closed = False
+        self._lock = threading.RLock()  # controls append from other threads than the loop's
 
     def _clean(self, value: Any) -> Any:
         if self._redact is None:
@@ -135,17 +137,18 @@ class TraceWriter:
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as a JSON line; flushed and fsynced before returning. Adds `t` when missing."""
-        if self._closed:
-            raise TraceError(f"trace {self.path} is already finished; cannot append")
         record = self._clean(dict(record))
         record.setdefault("t", round(time.time(), 3))
         line = json.dumps(record, ensure_ascii=False, default=_json_default)
-        try:
-            self._fh.write(line + "\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        except OSError as exc:
-            raise TraceError(f"cannot append to {self.path / RECORDS}: {exc.strerror}") from None
+        with self._lock:
+            if self._closed:
+                raise TraceError(f"trace {self.path} is already finished; cannot append")
+            try:
+                self._fh.write(line + "\n")
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise TraceError(f"cannot append to {self.path / RECORDS}: {exc.strerror}") from None
 
     def save_image(self, name: str, image: Image.Image) -> str:
         """Save a PNG atomically under the trace directory; returns `name` (the path relative to the trace)."""
@@ -162,24 +165,26 @@ class TraceWriter:
 
     def update_meta(self, **fields: Any) -> None:
         """Change meta fields (e.g. `steps` during a run) and rewrite meta.json atomically."""
-        self.meta.update(fields)
-        self._write_meta()
+        with self._lock:
+            self.meta.update(fields)
+            self._write_meta()
 
     def finish(self, status: str, reason: str, steps: int, answer: str | None) -> None:
         """Append the `run_finished` record and write the outcome into meta.json. Idempotent."""
-        if self._closed:
-            return
         if status not in STATUSES or status == "running":
             raise TraceError(f"cannot finish a trace with status {status!r}; expected one of {STATUSES[1:]}")
         reason = " ".join(str(reason).split())  # one line
-        try:
-            self.append({"type": "run_finished", "status": status, "reason": reason, "steps": steps,
-                         "answer": answer})
-        finally:
-            self._closed = True
-            self._fh.close()
-            self.meta.update(status=status, reason=reason, steps=steps, answer=answer, ended_at=utc_now())
-            self._write_meta()
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.append({"type": "run_finished", "status": status, "reason": reason, "steps": steps,
+                             "answer": answer})
+            finally:
+                self._closed = True
+                self._fh.close()
+                self.meta.update(status=status, reason=reason, steps=steps, answer=answer, ended_at=utc_now())
+                self._write_meta()
 
 
 def _json_default(value: Any) -> Any:

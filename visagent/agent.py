@@ -1,0 +1,271 @@
+"""The agent loop: capture → settle → prompt → generate (streamed) → parse → to screen → policy → execute → record.
+
+One `Agent` runs one task on one executor with one engine, until the model terminates or answers, the step
+or time limit is reached, the user stops it, or an engine/executor failure ends it (status `error`, a
+one-line reason). Every external call has a timeout. It emits `visagent.events` to `on_event` and writes a
+trace (docs/trace-format.md). Controls (stop, pause, resume, step_once, take_over, hand_back, approve,
+deny) are thread-safe and may be called from any thread while `run()` is going.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.api import Engine, GenerationConfig
+from engine.errors import EngineError
+from visagent.agent_step import RunEnd as _RunEnd, StepLogic, one_line as _one_line
+from visagent.controls import AgentControls, RunStopped, State
+from visagent.errors import ConfigError, ExecutorError, ParseError, VisagentError
+from visagent.events import ControlEvent, RunFinished, RunStarted, StepEvent
+from visagent.executors.base import Executor, Observation
+from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
+from visagent.prompting import StepMemory
+from visagent.settings import SafetySettings, Settings
+from visagent.timeouts import CallTimeout, call_with_timeout
+from visagent.trace import FINAL_IMAGE, TraceWriter, new_run_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentConfig:
+    """How a run behaves. Times in seconds.
+
+    `history_images`: screenshots sent as images (older steps become one-line summaries); `append_only`:
+    keep every turn unchanged (for engines reusing their cache across steps, `session_id` = run id);
+    `parse_retries`: extra model calls after an unparseable answer; `loop_limit`: the same action on an
+    unchanged screen this many times ends the run (the model is warned one time before);
+    `auto_approve`: approve risky actions without asking (the CLI's --yes); `human_in_loop`: someone
+    answers NeedsConfirmation / call_user through approve/deny/hand_back (dashboard, interactive CLI) —
+    without one, risky actions are denied and call_user is answered "no user is available";
+    `human_timeout_s`: how long to wait for that human before denying / carrying on;
+    `secrets`: values for `{{secret:NAME}}` (else taken from the environment);
+    `model_timeout_s` / `execute_timeout_s`: limits of one model call / one executor call (incl. settle).
+    """
+
+    max_steps: int = 15
+    max_seconds: float = 600.0
+    history_images: int = 4
+    append_only: bool = False
+    thinking: bool = False
+    settle: bool = True
+    parse_retries: int = 2
+    loop_limit: int = 3
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+    auto_approve: bool = False
+    human_in_loop: bool = False
+    human_timeout_s: float | None = 600.0
+    secrets: dict[str, str] | None = None
+    model_timeout_s: float = 300.0
+    execute_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.max_seconds <= 0:
+            raise ConfigError(f"max_seconds must be positive, got {self.max_seconds}")
+        if self.history_images < 1:
+            raise ConfigError(f"history_images must be at least 1, got {self.history_images}")
+        if self.parse_retries < 0:
+            raise ConfigError(f"parse_retries must be 0 or more, got {self.parse_retries}")
+        if self.loop_limit < 2:
+            raise ConfigError(f"loop_limit must be at least 2, got {self.loop_limit}")
+        if self.model_timeout_s <= 0 or self.execute_timeout_s <= 0:
+            raise ConfigError("model_timeout_s and execute_timeout_s must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> AgentConfig:
+        """Config from resolved settings; keyword overrides win."""
+        base: dict[str, Any] = dict(
+            max_steps=settings.max_steps, max_seconds=settings.max_seconds,
+            history_images=settings.history_images, thinking=settings.thinking, settle=settings.settle,
+            safety=settings.safety,
+        )
+        base.update(overrides)
+        return cls(**base)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready view for meta.json (secrets left out, only their names)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "secrets"}
+        data["generation"] = dataclasses.asdict(self.generation)
+        data["safety"] = dataclasses.asdict(self.safety)
+        data["secret_names"] = sorted(self.secrets or {})
+        return data
+
+
+@dataclass
+class RunResult:
+    status: str
+    reason: str
+    steps: int
+    answer: str | None
+    trace_dir: Path | None
+    run_id: str
+
+
+class Agent(StepLogic):
+    """Runs one task. See the module docstring; `run()` blocks in the caller's thread.
+
+    `trace_root`: where `<run_id>/` is written (None: no trace). `on_event`: receives every event (from the
+    loop's thread; ModelDelta from the engine's thread; ControlEvent from the thread calling the control).
+    `run_meta`: extra fields for meta.json's `executor` section (scenario id, seed).
+    """
+
+    def __init__(self, engine: Engine, executor: Executor, config: AgentConfig | None = None, *,
+                 trace_root: str | Path | None = "runs", on_event: Callable[[StepEvent], None] | None = None,
+                 run_meta: dict[str, Any] | None = None) -> None:
+        self.engine = engine
+        self.executor = executor
+        self.config = config or AgentConfig()
+        self.trace_root = None if trace_root is None else Path(trace_root)
+        self.on_event = on_event
+        self.run_meta = dict(run_meta or {})
+        self.policy = SafetyPolicy(self.config.safety)
+        self.controls = AgentControls(self._on_control)
+        self.run_id = new_run_id()
+        self.trace: TraceWriter | None = None
+        self.vault = SecretVault()
+        self._started = False
+        self._memory: list[StepMemory] = []
+        self._feedback: list[str] = []  # told to the model with the next screenshot
+        self._next_obs: Observation | None = None
+        self._last_obs: Observation | None = None
+        self._repeat: tuple[str, int] = ("", 0)
+        self._waited_s = 0.0
+
+    # -- controls (thread-safe) -------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self.controls.state
+
+    def stop(self) -> None:
+        self.controls.stop()
+
+    def pause(self) -> None:
+        self.controls.pause()
+
+    def resume(self) -> None:
+        self.controls.resume()
+
+    def step_once(self) -> None:
+        self.controls.step_once()
+
+    def take_over(self) -> None:
+        self.controls.take_over()
+
+    def hand_back(self, note: str = "") -> None:
+        self.controls.hand_back(note)
+
+    def approve(self) -> None:
+        self.controls.approve()
+
+    def deny(self) -> None:
+        self.controls.deny()
+
+    def _on_control(self, name: str, note: str) -> None:
+        note = self.vault.redact(note)
+        if self.trace is not None and name in ("pause", "resume", "step", "takeover", "handback", "stop"):
+            try:
+                self.trace.append({"type": "control", "control": name, "note": note})
+            except VisagentError as exc:  # the trace may be finished already; the control still applies
+                log.warning("control %s not recorded: %s", name, exc)
+        self._emit(ControlEvent(name, note))
+
+    def _emit(self, event: StepEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:  # a broken listener must not kill the run; it is logged, not hidden
+            log.exception("on_event handler failed on %s", type(event).__name__)
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self, task: str) -> RunResult:
+        """Run `task` to the end. Raises ConfigError for bad input (empty task, missing secret) before
+        anything starts, and VisagentError when the run is started twice; everything after the start
+        ends as a RunResult (engine/executor failures: status "error")."""
+        if self._started:
+            raise VisagentError("this Agent already ran; create a new Agent for another task")
+        if not task or not task.strip():
+            raise ConfigError("the task is empty; say what the agent should do")
+        self._started = True
+        self.vault = SecretVault(resolve_secrets(task, self.config.secrets))
+        task = self.vault.redact(task)  # the model and the trace see placeholders only
+        step = 0
+        status, reason, answer = "error", "", None
+        self.controls.set_state("running")
+        try:
+            geometry = self._call(self.executor.geometry, "reading the screen geometry")
+            if self.trace_root is not None:
+                self.trace = TraceWriter(self.trace_root, self._meta(task, geometry), run_id=self.run_id,
+                                         redact=self.vault.redact)
+                self.trace.append({"type": "run_started"})
+            self._emit(RunStarted(self.run_id, task, str(self.trace.path) if self.trace else None))
+            started = time.monotonic()
+            while True:
+                try:
+                    self._waited_s += self.controls.wait_to_step()
+                except RunStopped:
+                    raise _RunEnd("stopped", "stopped by the user") from None
+                if step >= self.config.max_steps:
+                    raise _RunEnd("max_steps", f"reached the step limit ({self.config.max_steps})")
+                if time.monotonic() - started - self._waited_s > self.config.max_seconds:
+                    raise _RunEnd("timeout", f"reached the time limit ({self.config.max_seconds:g} s)")
+                step += 1
+                self._step(task, step)
+        except _RunEnd as end:
+            status, reason, answer = end.status, end.reason, end.answer
+        except RunStopped:
+            status, reason = "stopped", "stopped by the user"
+        except (EngineError, VisagentError, CallTimeout) as exc:
+            status, reason = "error", _one_line(exc)
+        except Exception as exc:  # a bug: the run still ends cleanly, the traceback goes to the log
+            log.exception("agent loop failed")
+            status, reason = "error", f"internal error: {type(exc).__name__}: {_one_line(exc)}"
+        finally:
+            self.controls.set_state("finished")
+        reason = self.vault.redact(reason)
+        self._finish_trace(status, reason, step, answer)
+        trace_dir = self.trace.path if self.trace else None
+        self._emit(RunFinished(status, reason, step, answer, str(trace_dir) if trace_dir else None))
+        return RunResult(status, reason, step, answer, trace_dir, self.run_id)
+
+    def _meta(self, task: str, geometry) -> dict[str, Any]:
+        info = self.engine.info
+        executor = {"name": getattr(self.executor, "name", type(self.executor).__name__),
+                    "platform": self.executor.platform, "geometry": geometry.to_dict()}
+        executor.update(self.run_meta)
+        return {"task": task,
+                "model": {"spec": info.spec, "model_type": info.model_type, "coord_space": info.coord_space},
+                "executor": executor, "settings": self.config.describe()}
+
+    def _finish_trace(self, status: str, reason: str, steps: int, answer: str | None) -> None:
+        if self.trace is None:
+            return
+        try:
+            obs = self._call(self.executor.screenshot, "taking the final screenshot", timeout_s=10.0)
+            self.trace.save_image(FINAL_IMAGE, obs.image)
+        except Exception as exc:  # noqa: BLE001 - the run is over; a missing final.png is recorded, not fatal
+            log.warning("final screenshot not saved: %s", _one_line(exc))
+            if self._last_obs is not None:
+                self.trace.save_image(FINAL_IMAGE, self._last_obs.image)
+        self.trace.finish(status, reason, steps, answer)
+
+    def _call(self, fn: Callable[[], Any], what: str, timeout_s: float | None = None) -> Any:
+        """An executor call with the executor timeout; failures become ExecutorError with one line."""
+        try:
+            return call_with_timeout(fn, timeout_s or self.config.execute_timeout_s, what)
+        except CallTimeout as exc:
+            raise ExecutorError(f"{self.executor.name}: {exc}; is the screen / device responsive?") from None
+        except (ExecutorError, VisagentError, EngineError):
+            raise
+        except Exception as exc:
+            raise ExecutorError(f"{self.executor.name}: {what} failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+
