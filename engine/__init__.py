@@ -1,4 +1,61 @@
 """Model side of visagent: checkpoints, preprocessing, generation, sessions, OpenAI-compatible serving.
 
-Knows nothing about GUIs. Public API: see engine.api.
+Knows nothing about GUIs. Public API: `load_engine(spec)` returns an `engine.api.Engine`; see engine.api.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+__all__ = ["load_engine", "tiny_checkpoint_path"]
+
+
+def tiny_checkpoint_path() -> Path:
+    """Directory of the tiny qwen3_5_moe checkpoint shipped inside the package (`engine/tiny/`)."""
+    return Path(__file__).resolve().parent / "tiny"
+
+
+def load_engine(
+    spec: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    device_map: str | None = None,
+    model_name: str | None = None,
+    api_key: str | None = None,
+) -> Engine:
+    """Open an engine from a model spec.
+
+    - `"tiny"`: the embedded tiny checkpoint (engine/tiny/), run in-process;
+    - `http://...` / `https://...`: an OpenAI-compatible server (vLLM, SGLang, `visagent serve`), with
+      `model_name` and `api_key` passed to it;
+    - anything else: a local Hugging Face checkpoint directory, run in-process on `device` ("auto", "cpu",
+      "cuda", "cuda:N") in `dtype` ("auto": bf16 on CUDA, fp32 on CPU), or spread by `device_map="auto"`.
+
+    Raises engine.errors.CheckpointError / EngineError with one line saying what to fix.
+    """
+    from engine.errors import CheckpointError
+
+    spec = spec.strip()
+    if spec.startswith(("http://", "https://")):
+        from engine.remote import RemoteEngine
+
+        return RemoteEngine(spec, model_name=model_name, api_key=api_key)
+    from engine.local import LocalEngine
+
+    if spec == "tiny":
+        path = tiny_checkpoint_path()
+        if not (path / "config.json").is_file():
+            raise CheckpointError(
+                f"the embedded tiny checkpoint is missing from {path}; rebuild it with `visagent tiny --out {path}`"
+            )
+        return LocalEngine(path, spec="tiny", device=device, dtype=dtype, device_map=device_map)
+    if not Path(spec).expanduser().exists():
+        raise CheckpointError(
+            f"model spec {spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint directory"
+        )
+    return LocalEngine(Path(spec), spec=spec, device=device, dtype=dtype, device_map=device_map)

@@ -1,0 +1,513 @@
+"""Run a Qwen3.5 (or Qwen3-VL / Qwen2.5-VL) checkpoint in this process with transformers' own classes.
+
+One generation = `prepare` (chat template → text, screenshots → patches, image pads expanded to their
+visual tokens) → `prefill` (one forward over the prompt, cache returned) → `decode` (one token per step,
+streamed, cancellable). The three steps are public so a session (incremental prefill, cache reuse) can
+drive them itself; `generate` chains them under one lock so concurrent callers are serialised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Message, ThinkingSplitter, ToolSchema
+from engine.checkpoint import CheckpointInfo, inspect_checkpoint
+from engine.errors import CheckpointError, EngineError
+from engine.sampling import TokenSampler
+
+log = logging.getLogger(__name__)
+
+IMAGE_PAD = "<|image_pad|>"
+VIDEO_PAD = "<|video_pad|>"
+
+
+@dataclass
+class PreparedPrompt:
+    """A prompt ready for the model. Positions are Qwen's M-RoPE: row 0 text, rows 1-3 (t, h, w)."""
+
+    text: str  # the rendered chat template, one <|image_pad|> per image (before expansion)
+    input_ids: torch.Tensor  # (1, L) int64, image pads expanded
+    mm_token_type_ids: torch.Tensor  # (1, L) int32, 1 on visual tokens
+    position_ids: torch.Tensor  # (4, 1, L) int64
+    rope_delta: int  # M-RoPE position of token L is L + rope_delta (images use fewer positions than tokens)
+    pixel_values: torch.Tensor | None
+    image_grid_thw: torch.Tensor | None
+    visual_tokens: int
+    thinking_open: bool  # the generation prompt opened <think>
+
+    @property
+    def length(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+def fast_kernels(device: str) -> dict[str, str]:
+    """Which implementation runs the Gated DeltaNet rule and the causal conv: fused kernels or PyTorch code.
+
+    The fused kernels (`pip install visagent[fast]`: flash-linear-attention, causal-conv1d) are CUDA-only;
+    transformers picks them up by itself when they are importable.
+    """
+    cuda = device.startswith("cuda")
+    fla = importlib.util.find_spec("fla") is not None
+    conv = importlib.util.find_spec("causal_conv1d") is not None
+    return {
+        "gated_delta_rule": "flash-linear-attention" if fla and cuda else "torch",
+        "causal_conv1d": "causal-conv1d" if conv and cuda else "torch",
+    }
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """'auto' → bfloat16 on CUDA, float32 on CPU; else bf16/bfloat16, fp16/float16, fp32/float32."""
+    names = {
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "half": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+        "float": torch.float32,
+    }
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in names:
+        raise EngineError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
+    return names[dtype]
+
+
+def resolve_device(device: str) -> str:
+    """'auto' → 'cuda' when a GPU is visible, else 'cpu'. Raises EngineError for CUDA without a GPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise EngineError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+class LocalEngine:
+    """An `engine.api.Engine` over a local checkpoint directory, loaded with transformers' Auto classes.
+
+    dtype: bf16 on CUDA, fp32 on CPU unless given. `device_map="auto"` spreads the model over GPUs / CPU
+    with accelerate; otherwise the whole model goes to `device`. Raises CheckpointError for a bad
+    directory and EngineError for a bad device or dtype.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        spec: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        device_map: str | None = None,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        self.checkpoint: CheckpointInfo = inspect_checkpoint(path, min_pixels=min_pixels, max_pixels=max_pixels)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.kernels = fast_kernels(self.device)
+        self._lock = threading.Lock()
+        self.tokenizer = self._load_tokenizer()
+        self.model = self._load_model(device_map)
+        self._cache_kwarg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._input_device = self.model.get_input_embeddings().weight.device
+        self._image_token_id = int(self.model.config.image_token_id)
+        self._eos_ids = self._stop_token_ids()
+        self.info = EngineInfo(
+            spec=spec or str(self.checkpoint.path),
+            model_type=self.checkpoint.model_type,
+            coord_space=self.checkpoint.family.coord_space,
+            vision=self.checkpoint.vision,
+            supports_thinking=True,
+            context_length=self.checkpoint.context_length,
+        )
+        log.info(
+            "loaded %s (%s) on %s as %s; kernels: %s",
+            self.checkpoint.path,
+            self.checkpoint.model_type,
+            self._input_device,
+            self.dtype,
+            self.kernels,
+        )
+
+    # -- loading ---------------------------------------------------------------------------------------
+
+    def _load_tokenizer(self):
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(self.checkpoint.path))
+        except Exception as exc:  # transformers raises many types; the user needs the one line
+            raise CheckpointError(f"cannot load the tokenizer of {self.checkpoint.path}: {exc}") from exc
+        if IMAGE_PAD not in tokenizer.get_vocab():
+            raise CheckpointError(f"the tokenizer of {self.checkpoint.path} has no {IMAGE_PAD} token: not a Qwen VL checkpoint")
+        if not tokenizer.chat_template:
+            raise CheckpointError(f"no chat template loaded from {self.checkpoint.chat_template}; check the file")
+        return tokenizer
+
+    def _load_model(self, device_map: str | None):
+        from transformers import AutoModelForImageTextToText
+
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if device_map:
+            kwargs["device_map"] = device_map
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(str(self.checkpoint.path), **kwargs)
+        except Exception as exc:
+            raise CheckpointError(f"cannot load the model in {self.checkpoint.path}: {exc}") from exc
+        if not device_map:
+            model.to(self.device)
+        model.eval()
+        return model
+
+    def _stop_token_ids(self) -> set[int]:
+        ids = {self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        gen = self.checkpoint.path / "generation_config.json"
+        if gen.is_file():
+            eos = json.loads(gen.read_text(encoding="utf-8")).get("eos_token_id")
+            ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        unk = self.tokenizer.unk_token_id
+        return {int(i) for i in ids if i is not None and i != unk}
+
+    # -- the three steps -----------------------------------------------------------------------------------
+
+    def render_prompt(self, messages: Sequence[Message], *, tools: Sequence[ToolSchema] | None = None, enable_thinking: bool = False) -> str:
+        """The checkpoint's chat template applied with `tools=` and `enable_thinking=`, generation prompt added."""
+        try:
+            return self.tokenizer.apply_chat_template(
+                _normalise_messages(messages),
+                tools=list(tools) if tools else None,
+                enable_thinking=enable_thinking,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+        except EngineError:
+            raise
+        except Exception as exc:  # jinja raise_exception / TemplateError: the template's own message
+            raise EngineError(f"the chat template refused these messages: {exc}") from exc
+
+    def prepare(self, messages: Sequence[Message], *, tools: Sequence[ToolSchema] | None = None, enable_thinking: bool = False) -> PreparedPrompt:
+        """Render, preprocess images and tokenize. Raises EngineError for bad messages or images."""
+        text = self.render_prompt(messages, tools=tools, enable_thinking=enable_thinking)
+        images = _collect_images(messages)
+        if VIDEO_PAD in text:
+            raise EngineError("video content is not supported; send frames as images")
+        pieces = text.split(IMAGE_PAD)
+        if len(pieces) - 1 != len(images):
+            raise EngineError(
+                f"the chat template placed {len(pieces) - 1} image tokens for {len(images)} images; "
+                "put images only in user/tool messages as {'type': 'image', 'image': PIL.Image}"
+            )
+        pixel_values = grid = None
+        visual = 0
+        expanded = pieces[0]
+        if images:
+            pixel_values, grid = self._preprocess(images)
+            merge = self.checkpoint.vision.merge_size ** 2
+            for piece, thw in zip(pieces[1:], grid.tolist()):
+                n = thw[0] * thw[1] * thw[2] // merge
+                visual += n
+                expanded += IMAGE_PAD * n + piece
+        input_ids = self.tokenizer(expanded, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        mm = (input_ids == self._image_token_id).to(torch.int32)
+        positions, delta = self._positions(input_ids, mm, grid)
+        return PreparedPrompt(
+            text=text,
+            input_ids=input_ids,
+            mm_token_type_ids=mm,
+            position_ids=positions,
+            rope_delta=delta,
+            pixel_values=pixel_values,
+            image_grid_thw=grid,
+            visual_tokens=visual,
+            thinking_open=enable_thinking,
+        )
+
+    def _preprocess(self, images: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            from engine.preprocess import preprocess_images
+        except ImportError:  # the fast path not installed yet: transformers' own (PIL) image processor
+            return self._hf_preprocess(images)
+        try:
+            return preprocess_images(images, self.checkpoint.vision)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+
+    def _hf_preprocess(self, images: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        from transformers import Qwen2VLImageProcessorPil
+
+        v = self.checkpoint.vision
+        processor = Qwen2VLImageProcessorPil(
+            patch_size=v.patch_size,
+            merge_size=v.merge_size,
+            temporal_patch_size=v.temporal_patch_size,
+            size={"shortest_edge": v.min_pixels, "longest_edge": v.max_pixels},
+            image_mean=list(getattr(v, "image_mean", (0.5, 0.5, 0.5))),
+            image_std=list(getattr(v, "image_std", (0.5, 0.5, 0.5))),
+        )
+        out = processor(images=images, return_tensors="pt")
+        return out["pixel_values"], out["image_grid_thw"]
+
+    def _positions(self, input_ids: torch.Tensor, mm: torch.Tensor, grid: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+        length = input_ids.shape[1]
+        text = torch.arange(length, dtype=torch.long).view(1, 1, -1)
+        if grid is None:
+            return text.expand(4, 1, -1).clone(), 0
+        vision, deltas = self.model.model.get_rope_index(
+            input_ids=input_ids, mm_token_type_ids=mm, image_grid_thw=grid, attention_mask=None
+        )
+        return torch.cat([text, vision.to(torch.long).cpu()], dim=0), int(deltas.view(-1)[0])
+
+    def prefill(self, prompt: PreparedPrompt, cache: Any = None, start: int = 0) -> tuple[torch.Tensor, Any]:
+        """Run the prompt tokens from `start` (0: all; >0: `cache` already holds the tokens before it).
+
+        Returns (logits of the last position, float32 (vocab,), the cache). Images are encoded only when the
+        new segment holds visual tokens.
+        """
+        dev = self._input_device
+        ids = prompt.input_ids[:, start:]
+        kwargs: dict[str, Any] = {
+            "input_ids": ids.to(dev),
+            "position_ids": prompt.position_ids[:, :, start:].to(dev),
+            "use_cache": True,
+            "logits_to_keep": 1,
+            self._cache_kwarg: cache,
+        }
+        if prompt.pixel_values is not None and bool(prompt.mm_token_type_ids[:, start:].any()):
+            if start > 0:
+                raise EngineError("incremental prefill of a segment with images needs the segment's own pixel_values")
+            kwargs["pixel_values"] = prompt.pixel_values.to(dev, self.dtype)
+            kwargs["image_grid_thw"] = prompt.image_grid_thw.to(dev)
+            kwargs["mm_token_type_ids"] = prompt.mm_token_type_ids.to(dev)
+        with torch.inference_mode():
+            out = self.model(**kwargs)
+        return out.logits[0, -1].float(), _cache_of(out)
+
+    def decode(
+        self,
+        prompt: PreparedPrompt,
+        logits: torch.Tensor,
+        cache: Any,
+        config: GenerationConfig,
+        *,
+        on_delta: Callable[[Delta], None] | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> tuple[GenerationResult, Any]:
+        """Sample from `logits`, feed each token back, stream text; returns (result, cache after decoding).
+
+        Stops at an end-of-turn token ("stop"), a stop string ("stop_string", not included in the text),
+        `max_new_tokens` or the context end ("length"), or `cancel` being set ("cancelled", checked before
+        every token). Raises EngineError when `deadline` (time.monotonic) passes.
+        """
+        sampler = TokenSampler(config, prompt.input_ids, device=logits.device)
+        stream = _TextStream(self.tokenizer, config.stop, ThinkingSplitter(prompt.thinking_open), on_delta)
+        limit = config.max_new_tokens
+        if self.info.context_length:
+            limit = min(limit, self.info.context_length - prompt.length)
+        position = prompt.length
+        finish = "length"
+        count = 0
+        dev = self._input_device
+        while count < limit:
+            if cancel is not None and cancel.is_set():
+                finish = "cancelled"
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise EngineError(
+                    f"generation exceeded timeout_s={config.timeout_s} after {count} tokens; raise timeout_s or lower max_new_tokens"
+                )
+            token = sampler.next_token(logits)
+            count += 1
+            if token in self._eos_ids:
+                finish = "stop"
+                break
+            if stream.push(token):
+                finish = "stop_string"
+                break
+            if count >= limit:
+                break
+            pos = torch.tensor([position, position + prompt.rope_delta, position + prompt.rope_delta, position + prompt.rope_delta])
+            with torch.inference_mode():
+                out = self.model(
+                    input_ids=torch.tensor([[token]], device=dev),
+                    position_ids=pos.view(4, 1, 1).to(dev),
+                    use_cache=True,
+                    **{self._cache_kwarg: cache},
+                )
+            cache = _cache_of(out)
+            logits = out.logits[0, -1].float()
+            position += 1
+        text, thinking, answer = stream.finish()
+        result = GenerationResult(
+            text=text,
+            thinking=thinking,
+            answer=answer,
+            finish_reason=finish,  # type: ignore[arg-type]
+            prompt_tokens=prompt.length,
+            visual_tokens=prompt.visual_tokens,
+            generated_tokens=count,
+        )
+        return result, cache
+
+    # -- Engine protocol ---------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] | None = None,
+        config: GenerationConfig = GenerationConfig(),
+        on_delta: Callable[[Delta], None] | None = None,
+        cancel: threading.Event | None = None,
+        session_id: str | None = None,
+    ) -> GenerationResult:
+        """Generate one assistant turn (see engine.api.Engine.generate). `session_id` is ignored here."""
+        if config.max_new_tokens < 1:
+            raise EngineError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
+        with self._lock:
+            t0 = time.monotonic()
+            deadline = t0 + config.timeout_s if config.timeout_s else None
+            prompt = self.prepare(messages, tools=tools, enable_thinking=config.enable_thinking)
+            if self.info.context_length and prompt.length >= self.info.context_length:
+                raise EngineError(
+                    f"the prompt is {prompt.length} tokens, the model's context is {self.info.context_length}; "
+                    "send fewer or smaller screenshots"
+                )
+            t1 = time.monotonic()
+            logits, cache = self.prefill(prompt)
+            t2 = time.monotonic()
+            result, _ = self.decode(prompt, logits, cache, config, on_delta=on_delta, cancel=cancel, deadline=deadline)
+            t3 = time.monotonic()
+        result.timings = {"preprocess": t1 - t0, "prefill": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
+        return result
+
+    def close(self) -> None:
+        """Drop the model; GPU memory is returned to the allocator."""
+        with self._lock:
+            self.model = None  # type: ignore[assignment]
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+class _TextStream:
+    """Turns generated token ids into text deltas: holds back incomplete UTF-8 and possible stop-string starts."""
+
+    def __init__(self, tokenizer, stop: Sequence[str], splitter: ThinkingSplitter, on_delta: Callable[[Delta], None] | None) -> None:
+        self._tokenizer = tokenizer
+        self._stop = [s for s in stop if s]
+        self._splitter = splitter
+        self._on_delta = on_delta
+        self._ids: list[int] = []
+        self._text = ""
+        self._emitted = 0
+        self._deltas: list[Delta] = []
+
+    def push(self, token: int) -> bool:
+        """Add one token; True when a stop string completed (the text is cut before it)."""
+        self._ids.append(token)
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # a multi-byte character split across tokens: wait for the rest
+            return False
+        self._text = text
+        for stop in self._stop:
+            idx = text.find(stop, max(0, self._emitted - len(stop) + 1))
+            if idx >= 0:
+                self._text = text[:idx]
+                self._emit(self._text[self._emitted :])
+                return True
+        hold = max((_overlap(text, s) for s in self._stop), default=0)
+        self._emit(text[self._emitted : len(text) - hold])
+        return False
+
+    def finish(self) -> tuple[str, str, str]:
+        """Flush what was held back; returns (text, thinking, answer) exactly as streamed."""
+        self._emit(self._text[self._emitted :])
+        for delta in self._splitter.flush():
+            self._send(delta)
+        thinking = "".join(d.text for d in self._deltas if d.kind == "thinking").strip()
+        answer = "".join(d.text for d in self._deltas if d.kind == "answer").strip()
+        return self._text, thinking, answer
+
+    def _emit(self, piece: str) -> None:
+        if not piece:
+            return
+        self._emitted += len(piece)
+        for delta in self._splitter.feed(piece):
+            self._send(delta)
+
+    def _send(self, delta: Delta) -> None:
+        self._deltas.append(delta)
+        if self._on_delta is not None:
+            self._on_delta(delta)
+
+
+def _overlap(text: str, stop: str) -> int:
+    """Length of the longest suffix of text that is a proper prefix of stop."""
+    for n in range(min(len(stop) - 1, len(text)), 0, -1):
+        if text.endswith(stop[:n]):
+            return n
+    return 0
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def _collect_images(messages: Sequence[Message]) -> list[Any]:
+    """Images in prompt order; raises EngineError for image parts that are not PIL images."""
+    from PIL import Image
+
+    images: list[Any] = []
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if not isinstance(part, dict) or not (part.get("type") == "image" or "image" in part or "image_url" in part):
+                continue
+            image = part.get("image")
+            if not isinstance(image, Image.Image):
+                raise EngineError(
+                    f"message {i} has an image part holding {type(image).__name__}; pass {{'type': 'image', 'image': PIL.Image}}"
+                )
+            images.append(image)
+    return images
+
+
+def _normalise_messages(messages: Sequence[Message]) -> list[Message]:
+    """Copies of the messages with OpenAI-style JSON-string tool-call arguments parsed into dicts."""
+    out: list[Message] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message:
+            raise EngineError(f"message {i} must be a dict with 'role' and 'content', got {message!r:.80}")
+        calls = message.get("tool_calls")
+        if calls:
+            fixed = []
+            for call in calls:
+                fn = dict(call.get("function", call))
+                if isinstance(fn.get("arguments"), str):
+                    try:
+                        fn["arguments"] = json.loads(fn["arguments"] or "{}")
+                    except json.JSONDecodeError as exc:
+                        raise EngineError(f"message {i}: tool call arguments are not JSON ({exc})") from None
+                fixed.append({**call, "function": fn} if "function" in call else fn)
+            message = {**message, "tool_calls": fixed}
+        out.append(message)
+    return out
