@@ -157,6 +157,17 @@ class SettleDetector:
         return SettleResult(now() - start, changed, frames, image, timed_out, diff)
 
 
+def resolve_settle(settle: SettleDetector | bool | None, default: Callable[[], SettleDetector]) -> SettleDetector | None:
+    """An executor's `settle=` argument → a detector or None: True → `default()`, False/None → None."""
+    if isinstance(settle, SettleDetector):
+        return settle
+    if settle is True:
+        return default()
+    if settle is False or settle is None:
+        return None
+    raise TypeError(f"settle must be a SettleDetector, True or False, got {settle!r}")
+
+
 def settle_after(executor: Executor, action: Action, detector: SettleDetector | None = None) -> SettleResult:
     """Capture, execute `action` on `executor`, then wait for its screen to settle on the executor's clock.
 

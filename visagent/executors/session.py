@@ -1,0 +1,89 @@
+"""What kind of desktop session we are in (X11, Wayland, Windows, macOS), and X11 helpers the desktop executor needs.
+
+Wayland: mss and pyautogui speak X11 only. Under a Wayland session with XWayland (DISPLAY set), they see and
+drive only XWayland windows: screenshots of native Wayland windows come back black and input to them is
+dropped; without DISPLAY nothing works. The fix is an X11 session ("GNOME on Xorg") or a nested X server
+(Xephyr, Xvfb) for the apps the agent drives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+
+from visagent.errors import ExecutorError
+
+WAYLAND_NOTE = (
+    "Wayland session: mss and pyautogui reach only XWayland windows (native Wayland windows capture black and "
+    "ignore input); log into an X11 session or run the apps in a nested X server (Xephyr/Xvfb)"
+)
+
+
+def session_kind(env: Mapping[str, str] | None = None, platform: str | None = None) -> str:
+    """One of "windows", "darwin", "x11", "xwayland" (Wayland session with DISPLAY), "wayland" (no DISPLAY),
+    "none" (Linux without any display)."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if platform == "win32":
+        return "windows"
+    if platform == "darwin":
+        return "darwin"
+    wayland = env.get("XDG_SESSION_TYPE", "").lower() == "wayland" or bool(env.get("WAYLAND_DISPLAY"))
+    if env.get("DISPLAY"):
+        return "xwayland" if wayland else "x11"
+    return "wayland" if wayland else "none"
+
+
+def check_session(display: str | None, env: Mapping[str, str] | None = None, platform: str | None = None) -> str:
+    """The session kind for a desktop executor on `display`; raises ExecutorError where nothing can work."""
+    env = dict(os.environ if env is None else env)
+    if display:
+        env["DISPLAY"] = display
+    kind = session_kind(env, platform)
+    if kind == "wayland":
+        raise ExecutorError(f"{WAYLAND_NOTE}; no DISPLAY is set, so there is no X server to use")
+    if kind == "none":
+        raise ExecutorError(
+            "no display: DISPLAY is not set; run inside an X11 session, set DISPLAY=:N for a running X server, "
+            "or start one (Xvfb :99 & export DISPLAY=:99)"
+        )
+    return kind
+
+
+def open_x_display(display: str):  # -> Xlib.display.Display
+    """Connect to an X server with python-xlib. Raises ExecutorError naming the display and the fix."""
+    import Xlib.display
+    import Xlib.error
+
+    try:
+        return Xlib.display.Display(display)
+    except (Xlib.error.DisplayError, Xlib.error.ConnectionClosedError, OSError) as exc:
+        raise ExecutorError(
+            f"cannot open X display {display!r} ({' '.join(str(exc).split())}); is its X server running? "
+            "start one (e.g. Xvfb) or point --display/DISPLAY at a live one"
+        ) from None
+
+
+def xdotool_type(text: str, display: str, delay_ms: int = 8, timeout_s: float = 60.0) -> None:
+    """Type any Unicode text on an X display with `xdotool type` (it remaps a spare keycode per character).
+
+    Raises ExecutorError when xdotool is missing or fails.
+    """
+    exe = shutil.which("xdotool")
+    if exe is None:
+        raise ExecutorError(
+            "typing non-ASCII text on X11 needs xdotool (pyautogui.write types ASCII only); "
+            "install it (apt install xdotool)"
+        )
+    env = dict(os.environ, DISPLAY=display)
+    try:
+        proc = subprocess.run([exe, "type", "--delay", str(delay_ms), "--", text], env=env,
+                              capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ExecutorError(f"xdotool type timed out after {timeout_s:g}s on display {display}") from None
+    if proc.returncode != 0:
+        err = " ".join(proc.stderr.decode("utf-8", "replace").split())[:200]
+        raise ExecutorError(f"xdotool type failed on display {display}: {err or proc.returncode}")
