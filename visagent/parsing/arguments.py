@@ -27,10 +27,13 @@ _EXAMPLES = {"point": "[512, 300]", "keys": '["ctrl", "c"]', "number": "5"}
 
 def show(value: Any, limit: int = 60) -> str:
     """A short repr of a value for an error message (long values are cut)."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
+    if isinstance(value, str):
         text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = "<unprintable value>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -38,6 +38,7 @@ _SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ACTION_LINE = re.compile(r"(?m)^[ \t]*Action[ \t]*:[ \t]*")
+_LABEL = re.compile(r"Action[ \t]*:")
 _THOUGHT = re.compile(r"^\s*Thought\s*:\s*")
 _CALL_START = re.compile(r"(?m)^[ \t]*(" + "|".join(_SIGNATURES) + r")[ \t]*\(")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")
@@ -45,8 +46,8 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
 
 
 def looks_like_uitars(answer: str) -> bool:
-    """Whether `answer` has an `Action:` line or starts a line with a UI-TARS call."""
-    return bool(_ACTION_LINE.search(answer) or _CALL_START.search(answer))
+    """Whether `answer` opens with `Thought:`, has an `Action:` line or starts a line with a UI-TARS call."""
+    return bool(_THOUGHT.match(answer) or _ACTION_LINE.search(answer) or _CALL_START.search(answer))
 
 
 def split_uitars(answer: str) -> tuple[str, str]:
@@ -81,6 +82,10 @@ def _scan_calls(text: str) -> list[tuple[str, dict[str, str]]]:
     calls: list[tuple[str, dict[str, str]]] = []
     i = _skip_ws(text, 0)
     while i < len(text):
+        label = _LABEL.match(text, i)  # "Action:" repeated before a later call
+        if label is not None and calls:
+            i = _skip_ws(text, label.end())
+            continue
         m = _NAME.match(text, i)
         j = _skip_ws(text, m.end()) if m else i
         if m is None or j >= len(text) or text[j] != "(":

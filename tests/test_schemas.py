@@ -1,0 +1,59 @@
+"""Tool schemas: Qwen's computer_use / mobile_use argument names, the screen size per coordinate space."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from visagent.actions import COMPUTER_ACTIONS, MOBILE_ACTIONS
+from visagent.errors import ConfigError
+from visagent.schemas import computer_use_tool, mobile_use_tool, tool_for
+
+
+def test_computer_use_has_qwen_argument_names_and_actions():
+    tool = computer_use_tool("norm1000", 1920, 1080)
+    assert tool["type"] == "function"
+    fn = tool["function"]
+    assert fn["name"] == "computer_use"
+    params = fn["parameters"]
+    assert params["type"] == "object" and params["required"] == ["action"]
+    assert set(params["properties"]) == {"action", "keys", "text", "coordinate", "pixels", "time", "status"}
+    assert params["properties"]["action"]["enum"] == list(COMPUTER_ACTIONS)
+    doc = params["properties"]["action"]["description"]
+    assert "* `left_click`: Click the left mouse button at a specified (x, y) pixel coordinate on the screen." in doc
+    for name in COMPUTER_ACTIONS:
+        assert f"* `{name}`:" in doc
+    json.dumps(tool)  # serialisable as the chat template needs
+
+
+def test_mobile_use_has_qwen_argument_names_and_actions():
+    fn = mobile_use_tool("norm1000", 1080, 2400)["function"]
+    assert fn["name"] == "mobile_use"
+    props = fn["parameters"]["properties"]
+    assert set(props) == {"action", "coordinate", "coordinate2", "text", "time", "button", "status"}
+    assert props["action"]["enum"] == list(MOBILE_ACTIONS)
+    assert props["button"]["enum"] == ["Back", "Home", "Menu", "Enter"]
+    for name in MOBILE_ACTIONS:
+        assert f"* `{name}`:" in props["action"]["description"]
+
+
+@pytest.mark.parametrize(("space", "size", "expected"), [
+    ("norm1000", (1920, 1080), "The screen's resolution is 1000x1000."),
+    ("resized", (1920, 1088), "The screen's resolution is 1920x1088."),
+    ("absolute", (2880, 1800), "The screen's resolution is 2880x1800."),
+])
+def test_description_states_the_size_to_assume(space, size, expected):
+    for make in (computer_use_tool, mobile_use_tool):
+        assert expected in make(space, *size)["function"]["description"]
+
+
+def test_tool_for_platform_and_errors():
+    assert tool_for("desktop", "norm1000", 1, 1)["function"]["name"] == "computer_use"
+    assert tool_for("phone", "resized", 1088, 2400)["function"]["name"] == "mobile_use"
+    with pytest.raises(ConfigError, match="unknown platform 'tv'"):
+        tool_for("tv", "norm1000", 1, 1)
+    with pytest.raises(ConfigError, match="unknown coordinate space 'screen'"):
+        computer_use_tool("screen", 1920, 1080)
+    with pytest.raises(ConfigError, match="positive whole numbers"):
+        computer_use_tool("absolute", 0, 1080)
