@@ -89,6 +89,10 @@ class StepLogic:
             raise
         finally:
             timings["total"] = round(time.monotonic() - t_start, 4)
+            if self._memory and self._memory[-1].step == step:
+                # What later prompts replay of this step, so exports rebuild the exact messages sent.
+                record["feedback"] = self._memory[-1].note or None
+                record["tool_result"] = self._memory[-1].result
             self._record(step, record)
 
     def _record(self: Agent, step: int, record: dict[str, Any]) -> None:
