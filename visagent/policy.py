@@ -41,6 +41,10 @@ def _norm_key(key: str) -> str:
     return _KEY_ALIASES.get(k, k)
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.lower().endswith("e") else word
+
+
 def _combo(keys: tuple[str, ...] | list[str]) -> frozenset[str]:
     return frozenset(_norm_key(k) for k in keys)
 
@@ -66,7 +70,8 @@ class SafetyPolicy:
             except re.error as exc:
                 raise ConfigError(f"safety.risky_text_patterns: {pattern!r} is not a valid regular expression "
                                   f"({exc}); fix it in the [safety] section") from None
-        words = [re.escape(w.strip()) for w in safety.risky_thought_words if w.strip()]
+        # A trailing "e" is dropped so inflections match too (delete → deleting, purchase → purchasing).
+        words = [re.escape(_stem(w.strip())) for w in safety.risky_thought_words if w.strip()]
         self._words = re.compile(r"\b(" + "|".join(words) + r")\w*", re.I) if words else None
 
     def check(self, action: Action, *, thought: str = "") -> PolicyDecision:

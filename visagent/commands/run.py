@@ -1,0 +1,219 @@
+"""`visagent run "TASK"`: run the agent once, with live progress in the terminal, and write its trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from typing import Any, TextIO
+
+from visagent.errors import ConfigError
+
+_OK_STATUSES = ("success", "answered")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run the agent on a task (sim, desktop or android) and write its trace")
+    p.add_argument("task", nargs="?", help="what to do; defaults to the scenario's task with --scenario")
+    p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: sim)")
+    p.add_argument("--scenario", help="sim scenario id (the world to start from, and the task by default)")
+    p.add_argument("--seed", type=int, default=0, help="sim world seed (default 0)")
+    p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
+    p.add_argument("--policy", choices=("model", "oracle"), default="model",
+                   help="oracle: a scripted engine that plays the sim scenario's known solution (no model)")
+    p.add_argument("--trace-dir", help="where run directories are written (default: runs)")
+    p.add_argument("--max-steps", type=int, help="step limit")
+    p.add_argument("--max-seconds", type=float, help="wall-time limit in seconds")
+    p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the model think before acting")
+    p.add_argument("--yes", action="store_true", help="approve risky actions without asking")
+    p.add_argument("--quiet", action="store_true", help="print only the final status line")
+    p.set_defaults(handler=run)
+
+
+def _open_sim(scenario: Any, seed: int, platform_hint: str | None = None) -> Any:
+    from visagent.executors import sim as sim_executor  # type: ignore[attr-defined]
+
+    world = scenario.make_world(seed)
+    return sim_executor.SimExecutor(world)
+
+
+def open_for_run(kind: str, scenario_id: str | None, seed: int) -> tuple[Any, Any]:
+    """(executor, scenario or None). Raises ConfigError / ScenarioError / ExecutorError with one line."""
+    scenario = None
+    if scenario_id:
+        from visagent.scenarios import get_scenario
+
+        scenario = get_scenario(scenario_id)
+    if kind == "sim" and scenario is None:
+        raise ConfigError("--executor sim needs --scenario ID (see `visagent eval --list` for the scenarios)")
+    import visagent.executors as executors
+
+    opener = getattr(executors, "open_executor", None)
+    if opener is not None:
+        return opener(kind, scenario=scenario, seed=seed), scenario
+    if kind != "sim":
+        raise ConfigError(f"executor {kind!r} is not available in this build")
+    return _open_sim(scenario, seed), scenario
+
+
+class ProgressPrinter:
+    """Renders agent events as live terminal lines; answers questions on an interactive terminal."""
+
+    def __init__(self, out: TextIO, *, interactive: bool, quiet: bool = False) -> None:
+        self.out = out
+        self.interactive = interactive
+        self.quiet = quiet
+        self.agent: Any = None
+        self._kind: str | None = None
+        self._lock = threading.Lock()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text)
+            self.out.flush()
+
+    def _end_stream(self) -> None:
+        if self._kind is not None:
+            self._kind = None
+            self._write("\n")
+
+    def __call__(self, event: Any) -> None:
+        from visagent import events as E
+
+        if isinstance(event, E.RunFinished):
+            self._end_stream()
+            line = f"{event.status}: {event.reason} ({event.steps} steps)"
+            if event.answer:
+                line += f"\nanswer: {event.answer}"
+            if event.trace_dir:
+                line += f"\ntrace: {event.trace_dir}"
+            self._write(line + "\n")
+            return
+        if isinstance(event, E.NeedsConfirmation):
+            self._end_stream()
+            self._confirm(event)
+            return
+        if isinstance(event, E.ControlEvent) and event.control == "takeover":
+            self._end_stream()
+            self._takeover(event.note)
+            return
+        if self.quiet:
+            return
+        if isinstance(event, E.RunStarted):
+            self._write(f"task: {event.task}\n")
+        elif isinstance(event, E.StepStarted):
+            self._end_stream()
+            self._write(f"── step {event.step}\n")
+        elif isinstance(event, E.ModelDelta):
+            if event.kind != self._kind:
+                if self._kind is not None:
+                    self._write("\n")
+                self._kind = event.kind
+                self._write("  thinking: " if event.kind == "thinking" else "  model: ")
+            self._write(event.text.replace("\n", " "))
+        elif isinstance(event, E.ActionParsed):
+            self._end_stream()
+            for action in event.actions:
+                where = ""
+                if action.mapping is not None and action.mapping.model is not None:
+                    mx, my = action.mapping.model
+                    where = f"  (model {action.mapping.space} [{mx:g}, {my:g}])"
+                self._write(f"  action: {action.summary()}{where}\n")
+        elif isinstance(event, E.Executed):
+            r = event.result
+            state = "ok" if r.ok else f"failed: {r.message}"
+            changed = {True: ", screen changed", False: ", screen did not change", None: ""}[r.changed]
+            self._write(f"  result: {state}{changed} ({r.execute_s:.2f} s + settle {r.settle_s:.2f} s)\n")
+        elif isinstance(event, E.Blocked):
+            self._write(f"  not executed: {event.reason}\n")
+        elif isinstance(event, E.ErrorEvent):
+            self._end_stream()
+            self._write(f"  ! {event.message}\n")
+        elif isinstance(event, E.ControlEvent):
+            self._write(f"  [{event.control}] {event.note}\n")
+
+    def _ask(self, prompt: str) -> str | None:
+        """One line from the user, or None when no one can answer."""
+        if not self.interactive:
+            return None
+        self._write(prompt)
+        try:
+            return sys.stdin.readline().strip()
+        except (OSError, ValueError):
+            return None
+
+    def _confirm(self, event: Any) -> None:
+        self._write(f"  risky action: {event.action.summary()} ({event.reason})\n")
+        answer = self._ask("  run it? [y/N] ")
+        if answer is None:
+            self._write("  no one to ask (not a terminal, no --yes): denied\n")
+            return  # the loop denies it and tells the model
+        if answer.lower() in ("y", "yes"):
+            self.agent.approve()
+        else:
+            self.agent.deny()
+
+    def _takeover(self, note: str) -> None:
+        self._write(f"  the agent hands you the screen: {note}\n")
+        answer = self._ask("  do what is needed, then press Enter (optionally type a note for the agent): ")
+        if answer is not None:
+            self.agent.hand_back(answer)
+
+
+def run(args) -> int:
+    from visagent.agent import Agent, AgentConfig
+
+    settings = args.settings
+    executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed)
+    engine = None
+    try:
+        task = args.task or (getattr(scenario, "task", None) if scenario is not None else None)
+        if not task:
+            raise ConfigError("no task given; pass TASK or --scenario ID")
+        if args.policy == "oracle":
+            if scenario is None or not hasattr(executor, "world"):
+                raise ConfigError("--policy oracle needs --executor sim and --scenario ID")
+            from visagent.scripted import OracleEngine
+
+            engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
+        else:
+            from engine import load_engine
+
+            engine = load_engine(settings.model, device=settings.device, dtype=settings.dtype,
+                                 device_map=settings.device_map, model_name=settings.model_name,
+                                 api_key=settings.api_key)
+        config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
+        interactive = sys.stdin.isatty() and not args.yes
+        printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)
+        meta = {"scenario": getattr(scenario, "id", None), "seed": args.seed} if scenario is not None else {}
+        agent = Agent(engine, executor, config, trace_root=settings.trace_dir, on_event=printer, run_meta=meta)
+        printer.agent = agent
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = agent.run(task)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name="visagent-run", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except KeyboardInterrupt:
+            print("\nstopping (Ctrl-C again to abort)...", file=sys.stderr)
+            agent.stop()
+            worker.join(30.0)
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        result = box.get("result")
+        if result is None:
+            print("visagent: the run did not end after stop; its trace is left as 'running'", file=sys.stderr)
+            return 1
+        return 0 if result.status in _OK_STATUSES else 1
+    finally:
+        if engine is not None:
+            engine.close()
+        executor.close()
