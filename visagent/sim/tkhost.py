@@ -187,7 +187,13 @@ class TkHost:
             time.sleep(0.01)
 
     def run(self) -> None:
-        self.write_state()
+        """The Tk main loop. The first state file is written once the window is on screen (first Expose),
+        so its existence tells a test the window can take input."""
+        def on_expose(_event: tk.Event) -> None:
+            self.label.unbind("<Expose>", bind_id)
+            self.root.after(50, self.write_state)
+
+        bind_id = self.label.bind("<Expose>", on_expose, add="+")
         self.root.mainloop()
 
 

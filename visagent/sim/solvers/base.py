@@ -1,0 +1,153 @@
+"""What solvers share: the registry and `Ctx`, a view of the world with helpers that build screen actions.
+
+A solver is `fn(ctx) -> Action` registered under a name with `@solver("name")`; it looks at the current
+state (app attributes, widgets, visible elements) and returns the single next action. It never replays a
+recorded script, so it recovers from any seed and any intermediate state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from visagent.actions import Action
+from visagent.errors import VisagentError
+from visagent.sim.lists import WHEEL_CLICK_DP, ListView
+from visagent.sim.textfield import TextField
+from visagent.sim.widgets import Element, Widget
+
+if TYPE_CHECKING:
+    from visagent.scenarios import Scenario
+    from visagent.sim.world import SimWorld
+
+SOLVERS: dict[str, Callable[[Ctx], Action]] = {}
+
+
+class OracleError(VisagentError):
+    """The oracle found no way forward (a bug in a solver or an impossible state)."""
+
+
+def solver(name: str) -> Callable[[Callable[[Ctx], Action]], Callable[[Ctx], Action]]:
+    def deco(fn: Callable[[Ctx], Action]) -> Callable[[Ctx], Action]:
+        SOLVERS[name] = fn
+        return fn
+    return deco
+
+
+class Ctx:
+    def __init__(self, scenario: Scenario, world: SimWorld) -> None:
+        self.scenario = scenario
+        self.world = world
+        self.p: dict[str, Any] = world.params
+        self.phone = world.platform == "phone"
+        world.layout()
+
+    # -- finding things ---------------------------------------------------------------------------
+    def elements(self) -> list[Element]:
+        return self.world.visible_elements()
+
+    def el(self, label: str, role: str | None = None, app: str | None = None) -> Element | None:
+        for e in self.elements():
+            if e.label == label and (role is None or e.role == role) and (app is None or e.app == app):
+                return e
+        return None
+
+    def app(self, name: str) -> Any:
+        return self.world.apps[name]
+
+    def top_overlay(self) -> Any:
+        return self.world.overlays[-1] if self.world.overlays else None
+
+    # -- primitive actions (screen space) ---------------------------------------------------------
+    def tap(self, target: Element | Widget | tuple[float, float]) -> Action:
+        x, y = self._point(target)
+        return Action("click" if self.phone else "left_click", coordinate=(x, y), space="screen")
+
+    def double(self, target: Element | Widget | tuple[float, float]) -> Action:
+        x, y = self._point(target)
+        return Action("double_click", coordinate=(x, y), space="screen")
+
+    def context(self, target: Element | Widget | tuple[float, float]) -> Action:
+        x, y = self._point(target)
+        if self.phone:
+            return Action("long_press", coordinate=(x, y), space="screen")
+        return Action("right_click", coordinate=(x, y), space="screen")
+
+    def type(self, text: str) -> Action:
+        return Action("type", text=text, space="screen")
+
+    def key(self, *keys: str) -> Action:
+        if self.phone:
+            return Action("key", text="+".join(keys), space="screen")
+        return Action("key", keys=tuple(keys), space="screen")
+
+    def drag(self, a: tuple[float, float], b: tuple[float, float]) -> Action:
+        name = "swipe" if self.phone else "left_click_drag"
+        return Action(name, coordinate=a, coordinate2=b, space="screen")
+
+    def _point(self, target: Element | Widget | tuple[float, float]) -> tuple[float, float]:
+        if isinstance(target, Element):
+            return target.center
+        if isinstance(target, Widget):
+            r = target.rect
+            return ((r[0] + r[2]) / 2, (r[1] + r[3]) / 2)
+        return (float(target[0]), float(target[1]))
+
+    # -- compound steps (each returns the next action, or None when already done) ------------------
+    def ensure_app(self, name: str) -> Action | None:
+        """Bring app `name` to the front (closing stray menus first)."""
+        w = self.world
+        top = self.top_overlay()
+        fg = w.foreground()
+        if fg is not None and fg.name == name:
+            return None
+        if top is not None and not top.modal:
+            return self.key("escape")
+        app = w.apps[name]
+        if self.phone:
+            if fg is not None:
+                return Action("system_button", button="Home", space="screen")
+            if w.seed % 2:
+                return Action("open", text=app.title, space="screen")
+            e = self.el(app.title, role="icon")
+            if e is None:
+                raise OracleError(f"no home-screen icon for {app.title}")
+            return self.tap(e)
+        e = self.el(app.title, role="taskbar_button")
+        if e is None:
+            raise OracleError(f"no taskbar button for {app.title}")
+        return self.tap(e)
+
+    def set_text(self, field: TextField, value: str, holder: Any) -> Action | None:
+        """Make `field` hold `value`: focus it, select all, type. `holder` owns `focus` (app or dialog)."""
+        if field.value == value:
+            return None
+        if holder.focus is not field:
+            return self.tap(field)
+        if field.value and field.selection != (0, len(field.value)):
+            return self.key("ctrl", "a")
+        return self.type(value)
+
+    def scroll_into_view(self, lv: ListView, key: str) -> Action | None:
+        """Scroll list `lv` until the row `key` is at least half visible."""
+        i = lv.index_of(key)
+        if i < 0:
+            raise OracleError(f"list {lv.wid} has no item {key!r}")
+        a, b = lv.visible_range()
+        if a <= i <= b:
+            return None
+        r = lv.rect
+        cx, cy = (r[0] + r[2]) / 2, (r[1] + r[3]) / 2
+        down = i > b
+        if self.phone:
+            d = (r[3] - r[1]) * 0.3
+            return self.drag((cx, cy + d if down else cy - d), (cx, cy - d if down else cy + d))
+        rows = (i - b) if down else (a - i)
+        px = max(1, min(5, rows)) * lv.row_h
+        clicks = max(1, round(px / (WHEEL_CLICK_DP * self.world.ui_scale)))
+        return Action("scroll", coordinate=(cx, cy), pixels=int((-clicks if down else clicks) * WHEEL_CLICK_DP),
+                      space="screen")
+
+    def row(self, lv: ListView, key: str) -> tuple[float, float]:
+        r = lv.row_rect(lv.index_of(key))
+        return ((r[0] + r[2]) / 2 - (r[2] - r[0]) * 0.25, (r[1] + r[3]) / 2)
