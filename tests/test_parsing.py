@@ -186,6 +186,14 @@ def test_several_calls_become_several_actions_in_order_with_prose_kept():
     assert parsed.text == "First I click the box. \nthen type"
 
 
+def test_qwen35_call_without_its_tool_call_wrapper_is_accepted():
+    text = "Clicking.\n<function=computer_use>\n<parameter=action>\nwait\n</parameter>\n</function>"
+    parsed = parse_output(text)
+    assert parsed.format == "qwen35" and parsed.actions == [Action("wait", space=N)] and parsed.text == "Clicking."
+    with pytest.raises(ParseError, match="expected a JSON tool call"):
+        parse_output(text, fmt="nous")
+
+
 def test_thinking_with_opener_and_tool_calls_inside_thinking_are_ignored():
     inner = render_action(Action("left_click", coordinate=(1, 1), space=N), "qwen35")
     outer = render_action(Action("left_click", coordinate=(9, 9), space=N), "qwen35")
@@ -278,7 +286,7 @@ def _xml(**params: str) -> str:
     ("", "no tool call found"),
     ("<think>only thinking, cut by the token limit", "no tool call found"),
     ('{"name": "computer_use"}\n</tool_call>', "</tool_call> without its opening <tool_call>"),
-    ("<function=computer_use>\n<parameter=action>\nwait\n</parameter>\n</function>", "wrapped in <tool_call>"),
+    ("<function=computer_use>\n<parameter=action>\nwait\n</parameter>\n", "<function=...> is not closed"),
     ("Action: click(point='<point>1 2</point>'", "truncated action"),
     ("Action: click(point='<point>1 2</point>)", "truncated action"),
     ("Action: tap(point='<point>1 2</point>')", "unknown action 'tap'"),

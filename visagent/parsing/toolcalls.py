@@ -75,6 +75,31 @@ def find_tool_calls(answer: str, fmt: str) -> tuple[list[RawCall], str]:
     return calls, "".join(outside).strip()
 
 
+def find_bare_functions(answer: str, fmt: str) -> tuple[list[RawCall], str]:
+    """Complete `<function=NAME>…</function>` blocks written without the `<tool_call>` wrapper (Qwen3.5
+    sometimes drops it; vLLM's qwen3_coder parser and engine.toolcall_text accept them too).
+    Raises ParseError for an unclosed block or when `fmt` is "nous"."""
+    if fmt == "nous":
+        raise ParseError('expected a JSON tool call <tool_call>{"name": ..., "arguments": {...}}</tool_call>, '
+                         "got <function=...>")
+    calls: list[RawCall] = []
+    outside: list[str] = []
+    pos = 0
+    while True:
+        start = answer.find("<function=", pos)
+        if start < 0:
+            outside.append(answer[pos:])
+            break
+        outside.append(answer[pos:start])
+        end = answer.find("</function>", start)
+        if end < 0:
+            raise ParseError("truncated tool call: <function=...> is not closed by </function>")
+        end += len("</function>")
+        calls.append(_parse_xml(answer[start:end]))
+        pos = end
+    return calls, "".join(outside).strip()
+
+
 def openai_calls(tool_calls: Any) -> list[RawCall]:
     """OpenAI-style `tool_calls` ([{"type": "function", "function": {"name", "arguments"}}], arguments as a
     JSON string or an object; a bare {"name", "arguments"} is accepted too) → RawCalls."""
