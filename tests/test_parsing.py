@@ -488,3 +488,17 @@ def test_any_action_round_trips_through_tool_call_formats(action, fmt):
 def test_pathological_output_is_a_parse_error(text):
     with pytest.raises(ParseError):
         parse_output(text, space="resized")
+
+
+_TOKENS = st.sampled_from(list("<>/=[]{}()'\"\\,:\n -0123456789.e") + [
+    "<tool_call>", "</tool_call>", "<function=computer_use>", "<function=mobile_use>", "<parameter=action>",
+    "<parameter=coordinate>", "<parameter=text>", "</parameter>", "</function>", "<think>", "</think>", "Action:",
+    "Thought:", "click(", "point=", "'<point>", "</point>'", "left_click", "wait", '"action"', '"coordinate"',
+    '{"name": "computer_use", "arguments": ', "direction='down'", "content='", "drag(",
+])
+
+
+@FUZZ
+@given(text=st.lists(_TOKENS, max_size=30).map("".join), fmt=st.sampled_from(["auto", "qwen35", "nous", "uitars"]))
+def test_token_soup_gives_actions_or_parse_error(text, fmt):
+    _parse_or_error(text, fmt=fmt, space="resized")
