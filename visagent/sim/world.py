@@ -78,6 +78,7 @@ class SimWorld:
         self.params: dict[str, Any] = dict(params or {})
         self.dark = self.rng.random() < 0.4 if dark is None else dark
         self.clipboard = ""
+        self.fs: dict[str, str] = {}  # the shared Documents folder: file name → text (Notes saves, Files lists)
         self.pointer: tuple[float, float] = (self.size[0] / 2, self.size[1] / 2)
         self.overlays: list[Overlay] = []
         self.version = 0

@@ -61,6 +61,23 @@ class App:
         self.s = world.ui_scale
         self.phone = world.platform == "phone"
         self.events: list[str] = []
+        self.pages: list[str] = ["main"]  # a page stack: Back pops (phone), the top page is shown
+
+    # -- pages ------------------------------------------------------------------------------------
+    @property
+    def page(self) -> str:
+        return self.pages[-1]
+
+    def push(self, page: str) -> None:
+        self.pages.append(page)
+        self.focus = None
+        self.world.animate("page", 0.3)
+
+    def pop_to(self, page: str) -> None:
+        while len(self.pages) > 1 and self.pages[-1] != page:
+            self.pages.pop()
+        self.focus = None
+        self.world.animate("page", 0.3)
 
     # -- to override ------------------------------------------------------------------------------
     def widgets(self) -> list[Widget]:
@@ -80,13 +97,17 @@ class App:
 
     def back(self) -> bool:
         """Phone Back inside the app: True when handled (a page popped), False to leave the app."""
+        if len(self.pages) > 1:
+            self.pages.pop()
+            self.focus = None
+            return True
         return False
 
     def page_title(self) -> str:
         return self.title
 
     def can_go_back(self) -> bool:
-        return False
+        return len(self.pages) > 1
 
     def busy(self, now: float) -> bool:
         return False
