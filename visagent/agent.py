@@ -216,7 +216,7 @@ class Agent(StepLogic):
                     raise _RunEnd("stopped", "stopped by the user") from None
                 if step >= self.config.max_steps:
                     raise _RunEnd("max_steps", f"reached the step limit ({self.config.max_steps})")
-                if time.monotonic() - started - self._waited_s > self.config.max_seconds:
+                if step and time.monotonic() - started - self._waited_s > self.config.max_seconds:
                     raise _RunEnd("timeout", f"reached the time limit ({self.config.max_seconds:g} s)")
                 step += 1
                 self._step(task, step)

@@ -187,7 +187,8 @@ class StepLogic:
                                         session_id=self.run_id if self.config.append_only else None)
 
         try:
-            return call_with_timeout(call, timeout + 5.0, "the model call", on_timeout=cancel.set)
+            # The engine enforces cfg.timeout_s itself; this outer limit catches one that does not.
+            return call_with_timeout(call, timeout + min(5.0, timeout), "the model call", on_timeout=cancel.set)
         except CallTimeout as exc:
             raise RunEnd("error", f"{exc}; raise model_timeout_s or use a faster model") from None
         except EngineError as exc:

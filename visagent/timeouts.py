@@ -18,8 +18,9 @@ def call_with_timeout(fn: Callable[[], T], timeout_s: float, what: str,
     """Return `fn()`, or raise CallTimeout after `timeout_s` seconds.
 
     The call runs in a daemon thread; exceptions it raises are re-raised here. On timeout `on_timeout`
-    (e.g. setting a cancel event) runs, the worker gets `grace_s` more seconds to finish, then it is
-    abandoned (a daemon thread never blocks interpreter exit).
+    (e.g. setting a cancel event) runs and the worker gets `grace_s` more seconds to wind down (its result,
+    if any, is discarded: the call still counts as timed out); after that it is abandoned (a daemon thread
+    never blocks interpreter exit).
     """
     box: dict[str, object] = {}
 
@@ -36,8 +37,7 @@ def call_with_timeout(fn: Callable[[], T], timeout_s: float, what: str,
         if on_timeout is not None:
             on_timeout()
             thread.join(grace_s)
-        if thread.is_alive():
-            raise CallTimeout(f"{what} did not finish within {timeout_s:g} s")
+        raise CallTimeout(f"{what} did not finish within {timeout_s:g} s")
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]

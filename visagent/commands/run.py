@@ -168,7 +168,9 @@ def run(args) -> int:
     executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed)
     engine = None
     try:
-        task = args.task or (getattr(scenario, "task", None) if scenario is not None else None)
+        task = args.task
+        if not task and scenario is not None:
+            task = scenario.instruction_for(getattr(executor, "world", None))
         if not task:
             raise ConfigError("no task given; pass TASK or --scenario ID")
         if args.policy == "oracle":
