@@ -2,7 +2,7 @@
 
 Tested on X11 (Xvfb). Windows and macOS use the same libraries and code paths but are untested here: on
 macOS mss captures physical (Retina) pixels while pyautogui moves in points, which the recorded
-`ScreenGeometry.scale` accounts for; non-ASCII typing is X11-only (xdotool). Wayland: see
+`ScreenGeometry.scale` accounts for; non-ASCII typing is X11-only (XTEST with spare keycodes, visagent.executors.xtype). Wayland: see
 `visagent.executors.session` (XWayland windows only).
 
 Coordinates: actions arrive in "screen" space (global logical pixels; visagent.coords.to_screen adds the
@@ -14,6 +14,7 @@ a screen corner stops the agent with an ExecutorError.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -27,8 +28,10 @@ from visagent import actions as A
 from visagent.actions import Action
 from visagent.errors import ActionError, ExecutorError
 from visagent.executors.base import ExecResult, Observation, ScreenGeometry
-from visagent.executors.session import WAYLAND_NOTE, check_session, open_x_display, xdotool_type
+from visagent.executors.session import WAYLAND_NOTE, check_session, open_x_display
+from visagent.executors.xtype import UnicodeTyper
 from visagent.settle import SettleDetector, resolve_settle
+from visagent.sim.gestures import wheel_clicks
 
 #: Qwen / common key names → pyautogui key names (lower-case lookups; single characters pass through).
 KEY_NAMES: dict[str, str] = {
@@ -42,14 +45,16 @@ KEY_NAMES: dict[str, str] = {
     "end": "end", "insert": "insert", "ins": "insert", "capslock": "capslock", "caps_lock": "capslock",
     "printscreen": "printscreen", "print": "printscreen", "menu": "apps", "plus": "+", "minus": "-",
 }
+log = logging.getLogger(__name__)
 _FKEY = re.compile(r"f([1-9]|1[0-9]|2[0-4])")
 _LAYOUT = re.compile(r"(\d+)x(\d+)([+-]\d+)([+-]\d+)")
 _DRAG_S = 0.3
 
 
 def default_desktop_settle() -> SettleDetector:
-    """Settle parameters for a real desktop: 50 ms captures, 2 quiet comparisons, 5 s cap."""
-    return SettleDetector(threshold=0.001, consecutive=2, interval_s=0.05, max_wait_s=5.0, wait_for_change_s=0.1)
+    """Settle parameters for a real desktop: 50 ms captures, 3 quiet comparisons (150 ms), up to 0.3 s for the
+    app to start reacting, 5 s cap."""
+    return SettleDetector(threshold=0.001, consecutive=3, interval_s=0.05, max_wait_s=5.0, wait_for_change_s=0.3)
 
 
 def parse_monitor_layout(text: str) -> list[dict[str, int]]:
@@ -110,6 +115,7 @@ class DesktopExecutor:
         self.settle = resolve_settle(settle, default_desktop_settle)
         self._local = threading.local()
         self._xdisplay: Any = None
+        self._typer: UnicodeTyper | None = None
         if self.session in ("x11", "xwayland"):
             self._xdisplay = open_x_display(self.display or "")
         self._pyautogui = self._import_pyautogui()
@@ -227,7 +233,13 @@ class DesktopExecutor:
             inst.close()
             self._local.mss = None
         if self._xdisplay is not None:
-            self._xdisplay.close()
+            try:
+                if self._typer is not None:
+                    self._typer.close()
+                self._xdisplay.close()
+            except Exception as exc:  # noqa: BLE001 - the server may be gone already; nothing left to release
+                log.debug("closing X display %s: %s", self.display, exc)
+            self._typer = None
             self._xdisplay = None
 
     # -- input ----------------------------------------------------------------------------------------
@@ -294,12 +306,13 @@ class DesktopExecutor:
             hold = action.time if action.time is not None else 1.0
             self._input(lambda p: (p.mouseDown(*xy), time.sleep(hold), p.mouseUp(*xy)), name)
         elif name in (A.SCROLL, A.HSCROLL):
-            amount = int(action.pixels or 0)
+            # pixels → wheel clicks of WHEEL_CLICK_DP px each, the sim's rule (visagent.sim.gestures)
+            clicks = wheel_clicks(int(action.pixels or 0))
             where = xy if xy is not None else (None, None)
-            if name == A.SCROLL:  # positive scrolls up, as pyautogui
-                self._input(lambda p: p.scroll(amount, *where), name)
-            else:  # positive scrolls left; pyautogui.hscroll's positive is right
-                self._input(lambda p: p.hscroll(-amount, *where), name)
+            if name == A.SCROLL:  # positive scrolls up, as pyautogui (X11 button 4)
+                self._input(lambda p: p.scroll(clicks, *where), name)
+            else:  # positive scrolls left (X11 button 6); pyautogui.hscroll's positive is right
+                self._input(lambda p: p.hscroll(-clicks, *where), name)
         elif name == A.TYPE:
             if xy is not None:
                 self._input(lambda p: p.click(*xy), "click before typing")
@@ -332,19 +345,23 @@ class DesktopExecutor:
                 raise ActionError(f"key {key!r} has no keycode on display {self.display}; use another key")
 
     def type_text(self, text: str) -> None:
-        """Type `text`: pyautogui.write for printable ASCII, `xdotool type` on X11 for anything else.
-
-        Raises ExecutorError when the text is not ASCII and this is not X11 (or xdotool is missing).
+        """Type `text`: pyautogui.write for printable ASCII, XTEST with spare keycodes on X11 for anything else
+        (visagent.executors.xtype). Raises ExecutorError for non-ASCII text off X11.
         """
         if not text:
             return
-        if all(32 <= ord(c) <= 126 or c in "\n\t" for c in text):
-            self._input(lambda p: p.write(text, interval=0.005), "type")
-            return
-        if self._xdisplay is None:
-            raise ExecutorError(f"typing non-ASCII text ({text[:20]!r}) is supported on X11 only (via xdotool); "
-                                f"this is {self.session}")
-        xdotool_type(text, self.display or "")
+        runs = re.findall(r"[\x20-\x7e\n\t]+|[^\x20-\x7e\n\t]+", text)
+        if len(runs) > 1 or not _is_ascii(runs[0]):
+            if self._xdisplay is None:
+                raise ExecutorError(f"typing non-ASCII text ({text[:20]!r}) is supported on X11 only; "
+                                    f"this is {self.session}")
+            if self._typer is None:
+                self._typer = self._input(lambda p: UnicodeTyper(self._xdisplay), "prepare the keyboard map")
+        for run in runs:
+            if _is_ascii(run):
+                self._input(lambda p: p.write(run, interval=0.005), "type")
+            else:
+                self._input(lambda p: self._typer.type(run), "type")
 
 
 def _click_holding(p, xy: tuple[int, int] | None, button: str, clicks: int, held: list[str]) -> None:
@@ -364,6 +381,10 @@ def _drag(p, start: tuple[int, int] | None, end: tuple[int, int] | None, duratio
     p.mouseDown(button="left")
     p.moveTo(*end, duration=max(duration, 0.15))  # intermediate motion events, so apps see a drag
     p.mouseUp(button="left")
+
+
+def _is_ascii(run: str) -> bool:
+    return all(32 <= ord(c) <= 126 or c in "\n\t" for c in run)
 
 
 def _why(exc: BaseException) -> str:

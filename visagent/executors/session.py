@@ -9,8 +9,6 @@ dropped; without DISPLAY nothing works. The fix is an X11 session ("GNOME on Xor
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 
@@ -65,25 +63,3 @@ def open_x_display(display: str):  # -> Xlib.display.Display
             f"cannot open X display {display!r} ({' '.join(str(exc).split())}); is its X server running? "
             "start one (e.g. Xvfb) or point --display/DISPLAY at a live one"
         ) from None
-
-
-def xdotool_type(text: str, display: str, delay_ms: int = 8, timeout_s: float = 60.0) -> None:
-    """Type any Unicode text on an X display with `xdotool type` (it remaps a spare keycode per character).
-
-    Raises ExecutorError when xdotool is missing or fails.
-    """
-    exe = shutil.which("xdotool")
-    if exe is None:
-        raise ExecutorError(
-            "typing non-ASCII text on X11 needs xdotool (pyautogui.write types ASCII only); "
-            "install it (apt install xdotool)"
-        )
-    env = dict(os.environ, DISPLAY=display)
-    try:
-        proc = subprocess.run([exe, "type", "--delay", str(delay_ms), "--", text], env=env,
-                              capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ExecutorError(f"xdotool type timed out after {timeout_s:g}s on display {display}") from None
-    if proc.returncode != 0:
-        err = " ".join(proc.stderr.decode("utf-8", "replace").split())[:200]
-        raise ExecutorError(f"xdotool type failed on display {display}: {err or proc.returncode}")

@@ -1,7 +1,7 @@
 """Show a SimWorld in a real Tk window and forward raw Tk events into its low-level input.
 
 Button press/release and motion become `pointer_down/move/up`; X11 wheel buttons 4/5 (vertical) and 6/7
-(horizontal) become `wheel`; key presses become `key(name, modifiers)` or, for printable characters without
+(horizontal) become `wheel` (Tk 8.6 reports 6/7 as Shift+4/5); key presses become `key(name, modifiers)` or, for printable characters without
 ctrl/alt/super, `text(char)` (so XTEST-typed Unicode from xdotool arrives as text). The world's virtual
 clock follows real time (advanced before every event and on a ~30 ms tick), so animations, double clicks and
 long presses behave as on a real screen. After every event the window is re-rendered and, with
@@ -137,7 +137,10 @@ class TkHost:
         self._advance()
         x, y = self._xy(event)
         num = int(event.num)
-        if num in (4, 5):
+        if num in (4, 5) and int(event.state) & _SHIFT:
+            # Tk 8.6 reports X11 horizontal wheel buttons 6/7 as Shift + 4/5 (as a shifted wheel is, by convention)
+            self.world.wheel(x, y, 1 if num == 4 else -1, 0)
+        elif num in (4, 5):
             self.world.wheel(x, y, 0, 1 if num == 4 else -1)
         elif num in (6, 7):
             self.world.wheel(x, y, 1 if num == 6 else -1, 0)
