@@ -2,7 +2,8 @@
 
 Scenario files are YAML under the repo's `scenarios/` (one scenario per file, or a `scenarios:` list).
 Fields: id, platform (desktop|phone), apps (installed; default all), open (app in front at start),
-setup (app name → options), seed, params (name → value | {choice: [...]} | {int: [lo, hi]}), instruction
+setup (app name → options), seed, params (name → value | {choice: [...]} | {int: [lo, hi]}; a param named
+`case` choosing among mappings spreads the chosen mapping's keys into params), instruction
 (may use {param}), success (predicate), max_steps, tags (difficulty, app, platform), split (train|heldout),
 oracle (a solver name in visagent.sim.solvers).
 
@@ -34,7 +35,7 @@ DIFFICULTIES = ("easy", "medium", "hard")
 OPS = ("equals", "not_equals", "contains", "not_contains", "gte", "lte", "in", "exists", "length")
 REQUIRED = ("id", "platform", "instruction", "success", "max_steps", "split", "oracle")
 ALLOWED = set(REQUIRED) | {"apps", "open", "setup", "seed", "params", "tags", "description"}
-_TEMPLATE = re.compile(r"\{(\w+)\}")
+_TEMPLATE = re.compile(r"\{(\w+(?:\.\w+)*)\}")
 
 
 def default_dir() -> Path:
@@ -74,7 +75,10 @@ class Scenario:
                 out[name] = rng.randint(int(lo), int(hi))
             else:
                 out[name] = spec
-        return out
+        case = out.pop("case", None)
+        if isinstance(case, dict):  # a chosen mapping of related values: its keys become params
+            out.update(case)
+        return {k: fill(v, out) for k, v in out.items()}  # params may refer to other params ("{item}")
 
     def make_world(self, seed: int | None = None, clock: VirtualClock | None = None) -> SimWorld:
         """A fresh world set up for this scenario; `seed` randomises layout, labels, positions and theme
@@ -111,21 +115,36 @@ class Scenario:
 
 
 # -- predicates ------------------------------------------------------------------------------------
+_MISSING = object()
+
+
+def _param(params: dict[str, Any], dotted: str) -> Any:
+    cur: Any = params
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return _MISSING
+        cur = cur[part]
+    return cur
+
+
 def fill(value: Any, params: dict[str, Any]) -> Any:
-    """Replace {name} templates in strings (recursively); a string that is exactly "{name}" keeps the type."""
+    """Replace {name} / {name.field} templates in strings (recursively); a string that is exactly "{name}"
+    keeps the parameter's type."""
     if isinstance(value, str):
         m = _TEMPLATE.fullmatch(value)
-        if m and m.group(1) in params:
-            return params[m.group(1)]
-        return _TEMPLATE.sub(lambda mm: str(params.get(mm.group(1), mm.group(0))), value)
+        if m and _param(params, m.group(1)) is not _MISSING:
+            return _param(params, m.group(1))
+
+        def sub(mm: re.Match[str]) -> str:
+            v = _param(params, mm.group(1))
+            return mm.group(0) if v is _MISSING else str(v)
+
+        return _TEMPLATE.sub(sub, value)
     if isinstance(value, list):
         return [fill(v, params) for v in value]
     if isinstance(value, dict):
         return {k: fill(v, params) for k, v in value.items()}
     return value
-
-
-_MISSING = object()
 
 
 def lookup(state: Any, path: Any, params: dict[str, Any]) -> Any:
@@ -266,11 +285,17 @@ def _parse(raw: Any, where: str) -> Scenario:
     if not isinstance(params, dict):
         raise ScenarioError(f"{where}: field 'params' must be a mapping, got {params!r}")
     for name, spec in params.items():
-        if isinstance(spec, dict) and not (set(spec) <= {"choice", "int"} and len(spec) == 1):
-            raise ScenarioError(f"{where}: params.{name}: use a value, {{choice: [...]}} or {{int: [lo, hi]}}")
+        if isinstance(spec, dict) and ("choice" in spec or "int" in spec) and len(spec) != 1:
+            raise ScenarioError(f"{where}: params.{name}: {{choice: [...]}} or {{int: [lo, hi]}} takes nothing beside it")
+        if isinstance(spec, dict) and "int" in spec and (not isinstance(spec["int"], list) or len(spec["int"]) != 2):
+            raise ScenarioError(f"{where}: params.{name}.int must be [lo, hi]")
         if isinstance(spec, dict) and "choice" in spec and (not isinstance(spec["choice"], list) or not spec["choice"]):
             raise ScenarioError(f"{where}: params.{name}.choice must be a non-empty list")
-    used = set(_TEMPLATE.findall(raw["instruction"]))
+    used = {u.split(".")[0] for u in _TEMPLATE.findall(raw["instruction"])}
+    case = params.get("case")
+    if isinstance(case, dict) and isinstance(case.get("choice"), list):
+        keys = [set(c) if isinstance(c, dict) else set() for c in case["choice"]]
+        used -= set.intersection(*keys) if keys else set()
     if used - set(params):
         raise ScenarioError(f"{where}: field 'instruction' uses undefined param(s) {', '.join(sorted(used - set(params)))}")
     _check_pred(raw["success"], f"{where}: field 'success'")

@@ -28,7 +28,11 @@ def next_action(scenario: Scenario, world: SimWorld) -> Action:
     fn = SOLVERS.get(scenario.oracle)
     if fn is None:
         raise OracleError(f"scenario {scenario.id}: no solver named {scenario.oracle!r}")
-    return fn(Ctx(scenario, world))
+    action = fn(Ctx(scenario, world))
+    if action is None:
+        raise OracleError(f"scenario {scenario.id}: solver {scenario.oracle!r} is done but the success predicate "
+                          "does not hold")
+    return action
 
 
 def solve(scenario: Scenario, world: SimWorld, max_steps: int | None = None) -> list[Action]:

@@ -44,9 +44,9 @@ class ContactsApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"contacts", "filler"}
+        unknown = set(setup) - {"contacts", "filler", "form"}
         if unknown:
-            raise ValueError(f"contacts setup: unknown key(s) {sorted(unknown)}; known: contacts, filler")
+            raise ValueError(f"contacts setup: unknown key(s) {sorted(unknown)}; known: contacts, filler, form")
         names = list(setup.get("contacts") or []) + random_people(rng, int(setup.get("filler", rng.randint(5, 9))))
         self.contacts: list[dict[str, Any]] = []
         for n in dict.fromkeys(names):
@@ -72,6 +72,16 @@ class ContactsApp(App):
 
     def on_open(self) -> None:
         self.list.loading_until = self.now + LOAD_S
+
+    def after_setup(self) -> None:
+        form = self.setup.get("form")
+        if not form:
+            return
+        self.open_form()
+        self.world._anims.pop("page", None)  # already open at start
+        for key, field in (("name", self.f_name), ("phone", self.f_phone), ("email", self.f_email)):
+            field.set_value(str(form.get(key, "")))
+        self.save()  # a failed earlier attempt: the errors are showing
 
     def busy(self, now: float) -> bool:
         return self.list.loading(now)
@@ -179,4 +189,5 @@ class ContactsApp(App):
 
     def state(self) -> dict[str, Any]:
         return {"contacts": [dict(c) for c in self.contacts], "names": [c["name"] for c in self.contacts],
+                "by_name": {c["name"]: dict(c) for c in self.contacts},
                 "page": self.page, "errors": dict(self.errors)}

@@ -36,9 +36,10 @@ class MessagesApp(App):
         unknown = set(setup) - {"contacts", "filler"}
         if unknown:
             raise ValueError(f"messages setup: unknown key(s) {sorted(unknown)}; known: contacts, filler")
-        names = list(dict.fromkeys(list(setup.get("contacts") or []) +
-                                   random_people(rng, int(setup.get("filler", rng.randint(5, 10))))))
-        rng.shuffle(names)
+        given = list(setup.get("contacts") or [])
+        filler = [n for n in random_people(rng, int(setup.get("filler", rng.randint(5, 10)))) if n not in given]
+        rng.shuffle(given)
+        names = filler + given  # the scenario's people have older threads, further down
         self.threads: dict[str, list[dict[str, str]]] = {n: [{"from": n, "text": rng.choice(LINES)}] for n in names}
         self.sent: list[dict[str, str]] = []
         self.open: str | None = None
@@ -143,4 +144,5 @@ class MessagesApp(App):
 
     def state(self) -> dict[str, Any]:
         return {"threads": {k: [dict(m) for m in v] for k, v in self.threads.items()}, "open": self.open,
-                "sent": [dict(m) for m in self.sent], "draft": self.field.value}
+                "sent": [dict(m) for m in self.sent], "draft": self.field.value,
+                "last_sent": {m["to"]: m["text"] for m in self.sent}}

@@ -1,6 +1,6 @@
 """What solvers share: the registry and `Ctx`, a view of the world with helpers that build screen actions.
 
-A solver is `fn(ctx) -> Action` registered under a name with `@solver("name")`; it looks at the current
+A solver is `fn(ctx) -> Action | None` (None: its goal is reached) registered under a name with `@solver("name")`; it looks at the current
 state (app attributes, widgets, visible elements) and returns the single next action. It never replays a
 recorded script, so it recovers from any seed and any intermediate state.
 """
@@ -20,25 +20,28 @@ if TYPE_CHECKING:
     from visagent.scenarios import Scenario
     from visagent.sim.world import SimWorld
 
-SOLVERS: dict[str, Callable[[Ctx], Action]] = {}
+SolverFn = Callable[["Ctx"], "Action | None"]
+SOLVERS: dict[str, SolverFn] = {}
 
 
 class OracleError(VisagentError):
     """The oracle found no way forward (a bug in a solver or an impossible state)."""
 
 
-def solver(name: str) -> Callable[[Callable[[Ctx], Action]], Callable[[Ctx], Action]]:
-    def deco(fn: Callable[[Ctx], Action]) -> Callable[[Ctx], Action]:
+def solver(name: str) -> Callable[[SolverFn], SolverFn]:
+    """Register a solver: `fn(ctx) -> Action | None`, None meaning its goal is already reached."""
+
+    def deco(fn: SolverFn) -> SolverFn:
         SOLVERS[name] = fn
         return fn
     return deco
 
 
 class Ctx:
-    def __init__(self, scenario: Scenario, world: SimWorld) -> None:
+    def __init__(self, scenario: Scenario, world: SimWorld, params: dict[str, Any] | None = None) -> None:
         self.scenario = scenario
         self.world = world
-        self.p: dict[str, Any] = world.params
+        self.p: dict[str, Any] = world.params if params is None else params
         self.phone = world.platform == "phone"
         world.layout()
 
@@ -81,6 +84,12 @@ class Ctx:
             return Action("key", text="+".join(keys), space="screen")
         return Action("key", keys=tuple(keys), space="screen")
 
+    def dismiss(self) -> Action:
+        """Close the top popup: Back on the phone, Escape on the desktop."""
+        if self.phone:
+            return Action("system_button", button="Back", space="screen")
+        return Action("key", keys=("escape",), space="screen")
+
     def drag(self, a: tuple[float, float], b: tuple[float, float]) -> Action:
         name = "swipe" if self.phone else "left_click_drag"
         return Action(name, coordinate=a, coordinate2=b, space="screen")
@@ -102,7 +111,7 @@ class Ctx:
         if fg is not None and fg.name == name:
             return None
         if top is not None and not top.modal:
-            return self.key("escape")
+            return self.dismiss()
         app = w.apps[name]
         if self.phone:
             if fg is not None:
@@ -126,6 +135,8 @@ class Ctx:
             return self.tap(field)
         if field.value and field.selection != (0, len(field.value)):
             return self.key("ctrl", "a")
+        if not value:
+            return self.key("backspace")
         return self.type(value)
 
     def scroll_into_view(self, lv: ListView, key: str) -> Action | None:
@@ -151,3 +162,31 @@ class Ctx:
     def row(self, lv: ListView, key: str) -> tuple[float, float]:
         r = lv.row_rect(lv.index_of(key))
         return ((r[0] + r[2]) / 2 - (r[2] - r[0]) * 0.25, (r[1] + r[3]) / 2)
+
+    def sub(self, params: dict[str, Any]) -> Ctx:
+        """The same world with other params (for sequences of sub-goals)."""
+        return Ctx(self.scenario, self.world, params)
+
+    def close_popup(self) -> Action | None:
+        top = self.top_overlay()
+        if top is not None and not top.modal:
+            return self.dismiss()
+        return None
+
+    def menu_item(self, app: Any, menu: str, item: str) -> Action:
+        """Next step to choose `item` from the app's `menu` (menu bar on the desktop, Menu button on the phone)."""
+        top = self.top_overlay()
+        want = f"{app.name}.options" if self.phone else f"{app.name}.menu.{menu}"
+        if top is not None and top.oid == want:
+            e = self.el(item, role="menu_item")
+            if e is None:
+                raise OracleError(f"menu item {item!r} not visible")
+            return self.tap(e)
+        if top is not None:
+            return self.dismiss()
+        if self.phone:
+            return Action("system_button", button="Menu", space="screen")
+        e = self.el(menu, role="menu", app=app.name)
+        if e is None:
+            raise OracleError(f"menu {menu!r} not visible")
+        return self.tap(e)

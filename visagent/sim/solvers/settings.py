@@ -13,7 +13,7 @@ from visagent.sim.widgets import Checkbox, RadioGroup, Slider
 
 def _set_one(ctx: Ctx, key: str, value: Any) -> Action | None:
     app = ctx.app("settings")
-    if app.values.get(key) == value and not _pending_text(app, key, value):
+    if app.values.get(key) == value:
         return None
     step = ctx.ensure_app("settings")
     if step:
@@ -24,7 +24,7 @@ def _set_one(ctx: Ctx, key: str, value: Any) -> Action | None:
     top = ctx.top_overlay()
     if app.section != section:
         if top is not None:
-            return ctx.key("escape")
+            return ctx.dismiss()
         if ctx.phone and app.section is not None:
             return Action("system_button", button="Back", space="screen")
         lv = app.sidebar
@@ -38,10 +38,10 @@ def _set_one(ctx: Ctx, key: str, value: Any) -> Action | None:
                 raise OracleError(f"option {value!r} not visible")
             return ctx.tap(e)
         if top is not None:
-            return ctx.key("escape")
+            return ctx.dismiss()
         return ctx.tap(w)
     if top is not None:
-        return ctx.key("escape")
+        return ctx.dismiss()
     if isinstance(w, RadioGroup):
         r = w.option_rects()[w.options.index(value)]
         return ctx.tap((r[0] + 12 * ctx.world.ui_scale, (r[1] + r[3]) / 2))
@@ -56,24 +56,17 @@ def _set_one(ctx: Ctx, key: str, value: Any) -> Action | None:
     raise OracleError(f"no way to set {key}")
 
 
-def _pending_text(app: Any, key: str, value: Any) -> bool:
-    return False
-
-
 @solver("settings.set")
-def set_setting(ctx: Ctx) -> Action:
+def set_setting(ctx: Ctx) -> Action | None:
     """params: key, value."""
-    step = _set_one(ctx, ctx.p["key"], ctx.p["value"])
-    if step is None:
-        raise OracleError("settings.set: already set but the predicate does not hold")
-    return step
+    return _set_one(ctx, ctx.p["key"], ctx.p["value"])
 
 
 @solver("settings.set_many")
-def set_many(ctx: Ctx) -> Action:
+def set_many(ctx: Ctx) -> Action | None:
     """params: changes — a mapping key → value, applied in order."""
     for key, value in ctx.p["changes"].items():
         step = _set_one(ctx, key, value)
         if step is not None:
             return step
-    raise OracleError("settings.set_many: all set but the predicate does not hold")
+    return None
