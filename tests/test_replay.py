@@ -1,0 +1,158 @@
+"""`visagent replay`: recorded sim traces re-execute to the same screens; a changed app is caught at its step."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from visagent.errors import TraceError
+from visagent.executors.sim import SimExecutor
+from visagent.replay import DEFAULT_THRESHOLD, replay_trace, screen_difference, step_actions
+from visagent.scenarios import get_scenario
+from visagent.trace import read_trace
+
+TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
+RECORDED = sorted(p for p in TRACES.iterdir() if (p / "meta.json").is_file())
+RERECORD = "if the sim's look changed on purpose, re-record with: .venv/bin/python scripts/record_traces.py"
+
+
+def _copy(trace: Path, tmp_path: Path) -> Path:
+    target = tmp_path / trace.name
+    shutil.copytree(trace, target)
+    return target
+
+
+def test_there_are_recorded_traces():
+    assert 2 <= len(RECORDED) <= 4
+
+
+@pytest.mark.parametrize("trace", RECORDED, ids=[p.name for p in RECORDED])
+def test_recorded_trace_replays_exactly(trace, tmp_path):
+    result = replay_trace(trace, out_dir=tmp_path)
+    assert result.ok, f"{result.message}; {RERECORD}"
+    steps = read_trace(trace).steps
+    assert len(result.comparisons) == len(steps) + 1  # every step's screen and final.png
+    assert all(c.difference == 0.0 for c in result.comparisons)  # the virtual clock makes it exact
+    assert result.actions_executed == sum(
+        1 for r in steps for a in step_actions(r) if not a.is_final and a.action != "call_user")
+    assert not any(tmp_path.iterdir())  # nothing saved when nothing diverged
+
+
+def test_other_seed_diverges_at_the_start_with_images_saved(tmp_path):
+    trace = TRACES / "desktop-settings-language-s0"
+    meta = read_trace(trace).meta
+    world = get_scenario(meta["executor"]["scenario"]).make_world(meta["executor"]["seed"] + 1)
+    result = replay_trace(trace, executor=SimExecutor(world), out_dir=tmp_path)
+    assert not result.ok and result.divergence is not None
+    div = result.divergence
+    assert div.step == 0 and div.expected == "step_001.png" and div.difference > DEFAULT_THRESHOLD
+    for path in (div.recorded_path, div.replayed_path, div.diff_path):
+        with Image.open(path) as img:
+            assert img.size == (1280, 800)
+    assert len(result.comparisons) == 1  # it stops at the first divergence
+
+
+def _first_step_showing(trace: Path, section: str) -> int:
+    """Independently of replay: the step after whose actions the Settings app shows `section`."""
+    meta = read_trace(trace).meta
+    world = get_scenario(meta["executor"]["scenario"]).make_world(meta["executor"]["seed"])
+    executor = SimExecutor(world)
+    settings = world.apps["settings"]
+    assert settings.section != section, "the recorded run must start on another section"
+    for record in read_trace(trace).steps:
+        for action in step_actions(record):
+            if not action.is_final:
+                executor.execute(action)
+                executor.sleep(2.0)  # let animations finish (the loop settles on the virtual clock)
+        if settings.section == section:
+            return int(record["step"])
+    raise AssertionError(f"the trace never opens {section}")
+
+
+def test_moved_widgets_diverge_at_the_step_that_reveals_them(tmp_path, monkeypatch):
+    from visagent.sim.apps.settings import SettingsApp
+
+    trace = TRACES / "desktop-settings-language-s0"
+    expected_step = _first_step_showing(trace, "General")
+    assert expected_step >= 1
+    original = SettingsApp.layout
+
+    def shifted(self, rect):  # the General page's controls move 60 px down: the recorded clicks miss them
+        if self.section == "General":
+            x1, y1, x2, y2 = rect
+            original(self, (x1, y1, x2, y2))
+            for key in self.section_keys("General"):
+                widget = self.controls[key]
+                r = widget.rect
+                widget.place((r[0], r[1] + 60, r[2], r[3] + 60))
+            return
+        original(self, rect)
+
+    monkeypatch.setattr(SettingsApp, "layout", shifted)
+    result = replay_trace(trace, out_dir=tmp_path)
+    assert not result.ok
+    assert result.divergence.step == expected_step
+    assert all(c.ok for c in result.comparisons[:-1]) and len(result.comparisons) == expected_step + 1
+
+
+def test_screen_difference_sees_a_small_moved_button_but_not_noise():
+    base = Image.new("RGB", (1280, 800), (240, 240, 240))
+    a, b, noisy = base.copy(), base.copy(), base.copy()
+    ImageDraw.Draw(a).rectangle((600, 380, 680, 410), fill=(30, 90, 200))
+    ImageDraw.Draw(b).rectangle((600, 440, 680, 470), fill=(30, 90, 200))
+    ImageDraw.Draw(noisy).rectangle((600, 380, 680, 410), fill=(30, 90, 200))
+    ImageDraw.Draw(noisy).point([(x, 5) for x in range(0, 1280, 7)], fill=(200, 200, 200))
+    assert screen_difference(a, a) == 0.0
+    assert screen_difference(a, b) > DEFAULT_THRESHOLD
+    assert 0.0 < screen_difference(a, noisy) < DEFAULT_THRESHOLD
+    assert screen_difference(a, a.resize((640, 400))) == 1.0
+
+
+def test_cli_exit_codes_match_and_diverge(tmp_path, visagent_bin):
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    ok = subprocess.run([visagent_bin, "replay", str(trace), "--out", str(tmp_path / "o1")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "replay matched" in ok.stdout
+    # the recording says step 2 looked like step 1 did: replay must flag the screen after step 1
+    shutil.copy(trace / "step_001.png", trace / "step_002.png")
+    bad = subprocess.run([visagent_bin, "replay", str(trace), "--out", str(tmp_path / "o2")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "diverged after step 1's actions" in bad.stdout and "step_002.png" in bad.stdout
+    assert (tmp_path / "o2" / "step001_diff.png").is_file()
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("torn", "trace.jsonl line"),
+    ("png", "step_002.png is missing"),
+    ("meta", "no meta.json"),
+])
+def test_cli_damaged_trace_is_one_line_error(tmp_path, visagent_bin, damage, message):
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    if damage == "torn":
+        data = (trace / "trace.jsonl").read_bytes()
+        (trace / "trace.jsonl").write_bytes(data[: len(data) - 40])
+    elif damage == "png":
+        (trace / "step_002.png").unlink()
+    else:
+        (trace / "meta.json").unlink()
+    proc = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_bad_threshold_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="within 0..1"):
+        replay_trace(TRACES / "desktop-settings-wifi-off-s0", threshold=2.0)
+
+
+def test_trace_error_for_missing_final_png(tmp_path):
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    (trace / "final.png").unlink()
+    with pytest.raises(TraceError, match="final.png is missing"):
+        replay_trace(trace)

@@ -1,0 +1,121 @@
+"""`visagent report`: a self-contained HTML page with screenshots, overlays at image pixels, and problems."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from visagent.actions import Action
+from visagent.coords import to_screen
+from visagent.executors.base import ScreenGeometry
+from visagent.report import write_report
+from visagent.trace import TraceWriter
+
+RECORDED = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
+
+
+def _hidpi_trace(root: Path) -> Path:
+    """A trace on a HiDPI second monitor (scale 2, origin 1920,0): model and screen points differ in pixels."""
+    geometry = ScreenGeometry(640, 400, 1280, 800, 1920, 0, 2)
+    writer = TraceWriter(root, {"task": "press OK", "model": {"spec": "test", "coord_space": "norm1000"},
+                                "executor": {"name": "desktop", "platform": "desktop", "geometry": geometry.to_dict()}})
+    image = Image.new("RGB", (1280, 800), "white")
+    ImageDraw.Draw(image).rectangle((600, 380, 700, 420), fill="blue")
+    writer.save_image("step_001.png", image)
+    click = to_screen(Action("left_click", coordinate=(250, 750), space="norm1000"), geometry)
+    writer.append({"type": "step", "step": 1, "screenshot": "step_001.png", "geometry": geometry.to_dict(),
+                   "model": {"raw": "<think>the OK button</think>", "thinking": "the OK <b>button</b>",
+                             "answer": "<tool_call>...", "generated_tokens": 12, "finish_reason": "stop"},
+                   "prompt": {"tokens": 900, "visual_tokens": 800, "images": 1, "cached_tokens": 0},
+                   "actions": [click.to_dict()], "policy": {"decision": "allowed", "reason": ""},
+                   "result": {"ok": True, "message": "", "changed": True},
+                   "timings": {"capture": 0.01, "model": 1.5, "total": 1.6}, "error": None})
+    writer.save_image("final.png", image)
+    writer.finish("success", "", 1, None)
+    return writer.path
+
+
+def _markers(page: str) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {"pointed": [], "landed": []}
+    for kind, x, y in re.findall(r'<circle class="(pointed|landed)" data-x="([\d.]+)" data-y="([\d.]+)"', page):
+        out[kind].append((float(x), float(y)))
+    return out
+
+
+def test_overlays_sit_at_image_pixels_on_a_hidpi_monitor(tmp_path):
+    trace = _hidpi_trace(tmp_path / "runs")
+    page = write_report(trace, tmp_path / "r.html").read_text()
+    marks = _markers(page)
+    # model (250, 750) on the 0..1000 grid of a 1280x800 screenshot → image pixel (320, 600)
+    assert marks["pointed"] == [(320.0, 600.0)]
+    # executed at screen (1920 + 160, 300) logical → (160 * 2, 300 * 2) in the screenshot
+    assert marks["landed"] == [(320.0, 600.0)]
+    assert "[2080.0, 300.0]" in page or "[2080, 300]" in page
+    assert 'viewBox="0 0 1280 800"' in page
+    assert "the OK &lt;b&gt;button&lt;/b&gt;" in page  # thoughts escaped, not injected
+    assert "model 1.500" in page and "prompt 900 tokens" in page
+
+
+def test_screenshots_are_inlined_and_downscaled(tmp_path):
+    trace = _hidpi_trace(tmp_path / "runs")
+    page = write_report(trace, tmp_path / "r.html").read_text()
+    blobs = re.findall(r'href="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(blobs) == 2  # step 1 and the final screen
+    with Image.open(__import__("io").BytesIO(base64.b64decode(blobs[0]))) as img:
+        assert max(img.size) <= 900 and img.size[0] / img.size[1] == pytest.approx(1.6, rel=0.01)
+    assert "src=\"file:" not in page and "step_001.png\"" not in page  # nothing points outside the page
+
+
+def test_default_output_is_inside_the_trace(tmp_path):
+    trace = _hidpi_trace(tmp_path / "runs")
+    assert write_report(trace) == trace / "report.html"
+
+
+def test_torn_line_and_missing_screenshot_are_shown_in_the_page(tmp_path):
+    trace = _hidpi_trace(tmp_path / "runs")
+    (trace / "final.png").unlink()
+    with (trace / "trace.jsonl").open("a") as fh:
+        fh.write('{"type": "step", "step": 2, "screensh')
+    page = write_report(trace, tmp_path / "r.html").read_text()
+    problems = page.split('class="problems"')[1]
+    assert "trace.jsonl line 3" in problems and "incomplete last line" in problems
+    assert "final.png is missing" in problems
+
+
+def test_cli_writes_report_and_warns_about_damage(tmp_path, visagent_bin):
+    trace = _hidpi_trace(tmp_path / "runs")
+    with (trace / "trace.jsonl").open("a") as fh:
+        fh.write("{not json\n")
+    out = tmp_path / "page.html"
+    proc = subprocess.run([visagent_bin, "report", str(trace), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and proc.stdout.strip() == str(out)
+    assert "line 3" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_missing_meta_is_one_line_error(tmp_path, visagent_bin):
+    trace = _hidpi_trace(tmp_path / "runs")
+    (trace / "meta.json").unlink()
+    proc = subprocess.run([visagent_bin, "report", str(trace)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "no meta.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_of_a_recorded_agent_trace_has_every_step(tmp_path):
+    traces = sorted(p for p in RECORDED.iterdir() if (p / "meta.json").is_file())
+    assert traces, "scenarios/traces holds no recorded traces"
+    from visagent.trace import read_trace
+
+    trace = read_trace(traces[0])
+    page = write_report(traces[0], tmp_path / "r.html").read_text()
+    for record in trace.steps:
+        assert f'id="step-{record["step"]}"' in page
+    marks = _markers(page)
+    clicks = [a for r in trace.steps for a in r.get("actions", []) if a.get("coordinate") is not None]
+    assert len(marks["landed"]) == len(clicks) and len(marks["pointed"]) == len(clicks)
+    assert 'class="problems"' not in page
