@@ -1,0 +1,118 @@
+"""Prompt building: Qwen turn layout, the K-image history window with one-line summaries, append-only mode,
+and what the loop actually sends (tools per platform, session ids)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from tests.agent_helpers import DONE, sim, texts_of, xml
+from visagent.actions import Action
+from visagent.agent import Agent, AgentConfig
+from visagent.prompting import StepMemory, build_messages, count_images, system_prompt
+from visagent.scenarios import load_scenarios
+from visagent.scripted import ScriptedEngine
+
+
+def shot(n: int) -> Image.Image:
+    return Image.new("RGB", (64, 40), (n, n, n))
+
+
+def history(n: int) -> list[StepMemory]:
+    return [StepMemory(i, shot(i), output=f"<tool_call>call {i}</tool_call>",
+                       actions=[Action("left_click", coordinate=(i, i), space="norm1000")], result=f"result {i}")
+            for i in range(1, n + 1)]
+
+
+def images_in(messages) -> list[int]:
+    """Which screenshots (by their gray level) the messages carry, in order."""
+    out = []
+    for m in messages:
+        if isinstance(m["content"], list):
+            out += [p["image"].getpixel((0, 0))[0] for p in m["content"] if p["type"] == "image"]
+    return out
+
+
+def test_first_step_is_system_then_task_with_the_screenshot():
+    msgs = build_messages("Turn on dark mode", [], shot(1), platform="desktop", space="norm1000")
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert msgs[0]["content"] == system_prompt("desktop") and "computer_use" in msgs[0]["content"]
+    assert "Task: Turn on dark mode" in texts_of(msgs[1:])
+    assert images_in(msgs) == [1]
+
+
+def test_phone_gets_its_own_instructions():
+    assert "mobile_use" in system_prompt("phone") and "mobile_use" not in system_prompt("desktop")
+
+
+def test_window_keeps_last_k_screenshots_and_summarises_older_steps():
+    msgs = build_messages("task", history(6), shot(7), platform="desktop", space="norm1000", history_images=3)
+    assert images_in(msgs) == [5, 6, 7]
+    assert count_images(msgs) == 3
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "tool", "assistant", "tool"]
+    first_user = texts_of([msgs[1]])
+    for i in range(1, 5):
+        assert f"Step {i}: left_click [{i}, {i}] -> result {i}" in first_user
+    assert "Step 5" not in first_user
+    assert msgs[2]["content"] == "<tool_call>call 5</tool_call>"
+    assert texts_of([msgs[3]]) == "result 5" and texts_of([msgs[5]]) == "result 6"
+
+
+def test_short_history_is_sent_whole():
+    msgs = build_messages("task", history(2), shot(3), platform="desktop", space="norm1000", history_images=4)
+    assert images_in(msgs) == [1, 2, 3]
+    assert "Earlier steps" not in texts_of(msgs)
+
+
+def test_append_only_keeps_every_turn_so_each_prompt_extends_the_last():
+    a = build_messages("task", history(5), shot(6), platform="desktop", space="norm1000", history_images=2,
+                       append_only=True)
+    b = build_messages("task", history(6), shot(7), platform="desktop", space="norm1000", history_images=2,
+                       append_only=True)
+    assert images_in(b) == [1, 2, 3, 4, 5, 6, 7]
+    assert b[:len(a)] == a  # same turns, same content: an engine's cache of `a` is a prefix of `b`
+
+
+def test_feedback_goes_with_the_current_screenshot():
+    msgs = build_messages("task", history(1), shot(2), platform="desktop", space="norm1000",
+                          feedback="Your previous answer could not be used")
+    assert msgs[-1]["role"] == "tool"
+    assert "could not be used" in texts_of(msgs[-1:]) and images_in(msgs[-1:]) == [2]
+
+
+def test_bad_history_images_is_rejected():
+    with pytest.raises(ValueError, match="history_images"):
+        build_messages("t", [], shot(1), platform="desktop", space="norm1000", history_images=0)
+
+
+def test_loop_sends_k_images_and_summaries(tmp_path):
+    _, executor = sim()
+    outputs = [xml("left_click", coordinate=(100 + 100 * i, 950)) for i in range(5)] + [DONE]
+    engine = ScriptedEngine(outputs)
+    Agent(engine, executor, AgentConfig(history_images=2), trace_root=tmp_path).run("task")
+    last = engine.calls[-1]["messages"]
+    assert count_images(last) == 2
+    assert "Step 1: left_click [100, 950]" in texts_of(last[:2])
+    assert all(c["session_id"] is None for c in engine.calls)
+
+
+def test_append_only_loop_uses_the_run_id_as_session(tmp_path):
+    _, executor = sim()
+    engine = ScriptedEngine([xml("left_click", coordinate=(100, 950)), xml("left_click", coordinate=(300, 950)), DONE])
+    agent = Agent(engine, executor, AgentConfig(append_only=True, history_images=1), trace_root=tmp_path)
+    agent.run("task")
+    assert {c["session_id"] for c in engine.calls} == {agent.run_id}
+    first, second, third = (c["messages"] for c in engine.calls)
+    assert second[:len(first)] == first and third[:len(second)] == second
+    assert count_images(third) == 3
+
+
+def test_phone_scenario_gets_the_mobile_tool(tmp_path):
+    phone = [s for s in load_scenarios() if s.platform == "phone"]
+    if not phone:
+        pytest.fail("no phone scenario in scenarios/; the sim scenarios must cover the phone")
+    _, executor = sim(phone[0].id)
+    engine = ScriptedEngine([DONE])
+    Agent(engine, executor, trace_root=tmp_path).run("task")
+    assert engine.calls[0]["tools"][0]["function"]["name"] == "mobile_use"
+    assert "mobile_use" in engine.calls[0]["messages"][0]["content"]
