@@ -89,6 +89,7 @@ class CalculatorApp(App):
         self.last_result: str | None = None
         self.history: list[str] = []
         self.error = False
+        self.fresh = False  # just showed a result: a digit starts a new number, an operator continues
         self.keypad = Keypad(self)
         self.buttons = [Button(f"key.{k}", k, (lambda k=k: self.press(k)),
                                kind="primary" if k == "=" else "default") for row in KEYS for k in row]
@@ -98,6 +99,9 @@ class CalculatorApp(App):
     def press(self, k: str) -> None:
         if self.error and k not in "C":
             self.expr, self.error = "", False
+        if self.fresh and (k.isdigit() or k == "."):
+            self.expr = ""
+        self.fresh = False
         if k == "C":
             self.expr, self.error = "", False
         elif k == "⌫":
@@ -114,6 +118,7 @@ class CalculatorApp(App):
                 self.history.append(f"{self.expr} = {result}")
                 self.expr = result.replace("-", "−")
                 self.last_result = result
+                self.fresh = True
             except (ValueError, SyntaxError, ZeroDivisionError):
                 self.expr, self.error = "Error", True
         else:

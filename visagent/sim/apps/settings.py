@@ -158,7 +158,7 @@ class SettingsApp(App):
             self.sidebar.layout((x1, y1, side, y2), s)
             pane = (side + 1, y1, x2, y2)
         col = Column(pane, s, 24 if not self.phone else 20)
-        col.gap(34)
+        col.gap(34 if not self.phone else 4)
         for key in self.section_keys(self.section or ""):
             w = self.controls[key]
             if key in self.captions:
@@ -175,8 +175,8 @@ class SettingsApp(App):
         if not self.phone:
             r = self.sidebar.rect
             cv.line([(r[2], r[1]), (r[2], r[3])], st.th.border, 1)
-        if self.section is not None:
-            x = (self.sidebar.rect[2] if not self.phone else self.rect[0]) + st.px(24 if not self.phone else 20)
+        if self.section is not None and not self.phone:  # the phone shows the section in its app bar
+            x = self.sidebar.rect[2] + st.px(24)
             cv.text((x, self.rect[1] + st.px(16)), self.section, st.px(20), st.th.text, True)
 
     def page_title(self) -> str:

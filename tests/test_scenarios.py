@@ -1,0 +1,150 @@
+"""Scenario files: loading, validation errors, and every scenario solved by its oracle from several seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from visagent.errors import ScenarioError
+from visagent.scenarios import default_dir, get_scenario, load_scenarios
+from visagent.sim.oracle import next_action, solve
+
+SCENARIOS = load_scenarios()
+SEEDS = [None, 0, 1, 2]
+
+
+def test_the_repo_ships_enough_scenarios_of_each_kind():
+    assert default_dir().is_dir()
+    assert len(SCENARIOS) >= 30
+    assert sum(s.platform == "phone" for s in SCENARIOS) >= 10
+    heldout = [s for s in SCENARIOS if s.split == "heldout"]
+    assert 0.15 <= len(heldout) / len(SCENARIOS) <= 0.35
+    assert {s.tags["difficulty"] for s in heldout} >= {"easy", "hard"}
+    assert len({s.id for s in SCENARIOS}) == len(SCENARIOS)
+    assert len({s.tags["app"] for s in SCENARIOS}) >= 6
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.id)
+def test_oracle_solves_the_scenario_from_several_seeds(sc):
+    for seed in SEEDS:
+        world = sc.make_world(seed)
+        assert not sc.is_success(world), f"{sc.id} seed {seed}: already solved at the start"
+        assert "{" not in sc.instruction_for(world)
+        actions = solve(sc, world)
+        assert actions[-1].action == "terminate" and actions[-1].status == "success"
+        assert sc.is_success(world)
+        moves = [a for a in actions if a.action not in ("wait", "terminate")]
+        assert 1 <= len(moves) <= sc.max_steps, f"{sc.id} seed {seed}: {len(moves)} steps > max {sc.max_steps}"
+
+
+def test_short_and_long_tasks_are_both_present():
+    lengths = {}
+    for sc in SCENARIOS:
+        actions = solve(sc, sc.make_world())
+        lengths[sc.id] = sum(a.action not in ("wait", "terminate") for a in actions)
+    assert min(lengths.values()) == 1
+    assert max(lengths.values()) >= 8
+
+
+def test_oracle_waits_while_an_animation_runs():
+    sc = get_scenario("phone-settings-bluetooth-on")
+    world = sc.make_world(1)
+    for _ in range(6):
+        a = next_action(sc, world)
+        if world.busy():
+            assert a.action == "wait" and a.time > 0
+            return
+        world.apply(a)
+    pytest.fail("the oracle never met an animation")
+
+
+def test_oracle_recovers_from_a_detour():
+    sc = get_scenario("desktop-files-delete")
+    world = sc.make_world(3)
+    world.launch("Notes")  # the user wandered off to another app
+    world.clock.advance(1)
+    solve(sc, world)
+    assert sc.is_success(world)
+
+
+def test_instruction_params_follow_the_seed():
+    sc = get_scenario("desktop-notes-write-save")
+    texts = {sc.instruction_for(sc.make_world(s)) for s in range(8)}
+    assert len(texts) > 1
+    assert sc.instruction_for(sc.make_world(5)) == sc.instruction_for(sc.make_world(5))
+
+
+def test_get_scenario_unknown_id_suggests_close_ones():
+    with pytest.raises(ScenarioError, match="did you mean desktop-files-delete"):
+        get_scenario("desktop-files-delet")
+
+
+GOOD = """
+id: t-one
+platform: desktop
+instruction: Turn off Wi-Fi.
+success: [{path: settings.wifi, equals: false}]
+max_steps: 3
+split: train
+oracle: settings.set
+params: {key: wifi, value: false}
+setup: {settings: {wifi: true}}
+"""
+
+
+def _write(tmp_path, text, name="s.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_a_single_scenario_file_loads_and_solves(tmp_path):
+    (sc,) = load_scenarios([_write(tmp_path, GOOD)])
+    assert sc.id == "t-one" and sc.tags["platform"] == "desktop"
+    world = sc.make_world()
+    solve(sc, world)
+    assert sc.is_success(world)
+
+
+@pytest.mark.parametrize("change,field,problem", [
+    (("platform: desktop", "platform: tablet"), "platform", "desktop or phone"),
+    (("split: train", "split: test"), "split", "train or heldout"),
+    (("max_steps: 3", "max_steps: many"), "max_steps", "whole number"),
+    (("oracle: settings.set", "oracle: magic"), "oracle", "names no solver"),
+    (("success: [{path: settings.wifi, equals: false}]", "success: [{path: settings.wifi, equal: false}]"),
+     "success", "exactly one operator"),
+    (("success: [{path: settings.wifi, equals: false}]", "success: []"), "success", "empty list"),
+    (("instruction: Turn off Wi-Fi.", "instruction: Turn off {thing}."), "instruction", "undefined param"),
+    (("setup: {settings: {wifi: true}}", "setup: {toaster: {}}"), "setup", "app names"),
+    (("id: t-one", "id: T One"), "id", "lower-case"),
+])
+def test_invalid_files_name_the_file_the_field_and_the_problem(tmp_path, change, field, problem):
+    p = _write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ScenarioError) as err:
+        load_scenarios([p])
+    msg = str(err.value)
+    assert str(p) in msg and field in msg and problem in msg
+
+
+def test_missing_fields_unknown_fields_bad_yaml_and_duplicates(tmp_path):
+    with pytest.raises(ScenarioError, match="missing field.*oracle"):
+        load_scenarios([_write(tmp_path, GOOD.replace("oracle: settings.set\n", ""), "a.yaml")])
+    with pytest.raises(ScenarioError, match="unknown field.*colour"):
+        load_scenarios([_write(tmp_path, GOOD + "colour: red\n", "b.yaml")])
+    with pytest.raises(ScenarioError, match=r"c\.yaml: invalid YAML at line"):
+        load_scenarios([_write(tmp_path, "id: [oops\n", "c.yaml")])
+    with pytest.raises(ScenarioError, match="empty"):
+        load_scenarios([_write(tmp_path, "", "d.yaml")])
+    dup = tmp_path / "dups"
+    dup.mkdir()
+    _write(dup, GOOD, "x.yaml")
+    _write(dup, GOOD, "y.yaml")
+    with pytest.raises(ScenarioError, match="duplicate scenario id 't-one'"):
+        load_scenarios([dup])
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenarios([tmp_path / "nope.yaml"])
+
+
+def test_bad_setup_values_fail_when_the_world_is_made(tmp_path):
+    (sc,) = load_scenarios([_write(tmp_path, GOOD.replace("{wifi: true}", "{wiifi: true}"))])
+    with pytest.raises(ScenarioError, match="unknown key 'wiifi'"):
+        sc.make_world()

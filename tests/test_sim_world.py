@@ -1,0 +1,199 @@
+"""The sim world as a whole: determinism, state, elements, actions, clock and the SimExecutor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visagent.actions import Action
+from visagent.errors import ExecutorError
+from visagent.executors.base import Executor
+from visagent.executors.sim import SimExecutor
+from visagent.sim import SimWorld, VirtualClock
+from visagent.sim.apps import APP_CLASSES
+
+from tests.sim_helpers import click, element, settle
+
+
+def test_virtual_clock_only_moves_when_advanced():
+    c = VirtualClock()
+    assert c.now() == 0.0
+    c.advance(0.25)
+    assert c.now() == 0.25
+    with pytest.raises(ValueError):
+        c.advance(-1)
+
+
+@pytest.mark.parametrize("platform,size", [("desktop", (1280, 800)), ("phone", (1080, 2400))])
+def test_render_is_rgb_of_the_platform_size(platform, size):
+    w = SimWorld(platform, seed=1, open_app="notes")
+    img = w.render()
+    assert isinstance(img, Image.Image) and img.mode == "RGB" and img.size == size == w.size
+
+
+@pytest.mark.parametrize("platform", ["desktop", "phone"])
+def test_same_seed_renders_identical_pixels_and_other_seeds_differ(platform):
+    def frames(seed: int) -> list[bytes]:
+        w = SimWorld(platform, seed=seed, open_app="files")
+        out = [w.render().tobytes()]
+        w.clock.advance(0.4)
+        out.append(w.render().tobytes())
+        settle(w)
+        out.append(w.render().tobytes())
+        return out
+
+    assert frames(7) == frames(7)
+    assert frames(7)[-1] != frames(8)[-1]
+
+
+def test_seed_randomises_theme_and_window_positions():
+    themes = {SimWorld("desktop", seed=s).state()["theme"] for s in range(12)}
+    assert themes == {"light", "dark"}
+    rects = {SimWorld("desktop", seed=s, open_app="notes").shell.windows["notes"] for s in range(6)}
+    assert len(rects) > 1
+
+
+def test_every_app_opens_on_both_platforms_with_elements_on_screen():
+    assert len(APP_CLASSES) >= 7
+    for platform in ("desktop", "phone"):
+        for name in APP_CLASSES:
+            w = SimWorld(platform, seed=2, open_app=name)
+            settle(w)
+            els = [e for e in w.visible_elements() if e.app == name]
+            assert els, (platform, name)
+            W, H = w.size
+            for e in w.visible_elements():
+                x1, y1, x2, y2 = e.bbox
+                assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H, e
+                assert e.ui_type in ("text", "icon") and e.label
+
+
+def test_state_is_json_serialisable_and_names_the_foreground():
+    w = SimWorld("phone", seed=3, open_app="shop")
+    data = json.loads(json.dumps(w.state()))
+    assert data["foreground"] == "shop" and data["platform"] == "phone"
+    assert set(APP_CLASSES) <= set(data)
+
+
+def test_dark_mode_setting_rethemes_the_world():
+    w = SimWorld("desktop", seed=4, open_app="settings", setup={"settings": {"dark_mode": False}})
+    settle(w)
+    light = w.render()
+    click(w, "Display", "list_item")
+    click(w, "Dark mode", "toggle")
+    assert w.state()["theme"] == "dark"
+    dark = w.render()
+    lum = lambda im: int(np.asarray(im.convert("L")).sum())  # noqa: E731
+    assert lum(dark) < lum(light)
+
+
+def test_notes_save_lands_in_files():
+    w = SimWorld("desktop", seed=5, apps=["notes", "files"], open_app="notes", setup={"notes": {"text": "hello"}})
+    settle(w)
+    w.key("s", ("ctrl",))
+    settle(w)
+    field = w.overlays[-1].fields[0]
+    assert field.selected_text == "Untitled.txt"  # the default name is pre-selected
+    w.text("greeting.txt")
+    w.key("enter")
+    assert w.fs["greeting.txt"] == "hello"
+    w.launch("Files")
+    settle(w)
+    assert element(w, "greeting.txt", "list_item")
+
+
+def test_apply_turns_actions_into_events():
+    w = SimWorld("desktop", seed=6, open_app="files", setup={"files": {"filler": 40}})
+    settle(w)
+    lv = w.apps["files"].list
+    cx, cy = element(w, lv.items[0].label, "list_item").center
+    w.apply(Action("scroll", coordinate=(cx, cy), pixels=-96, space="screen"))
+    assert lv.scroll == 96  # 96 px = two wheel clicks of 48
+    t = w.clock.now()
+    w.apply(Action("wait", time=2.0, space="screen"))
+    assert w.clock.now() == pytest.approx(t + 2.0)
+    w.apply(Action("double_click", coordinate=(cx, cy), space="screen"))
+    assert w.state()["dialog"] is not None  # double click previews a file
+    settle(w)
+    w.apply(Action("key", keys=("Escape",), space="screen"))
+    assert w.state()["dialog"] is None
+
+
+def test_two_separate_click_actions_never_merge_into_a_double_click():
+    w = SimWorld("desktop", seed=6, open_app="files", setup={"files": {"filler": 5}})
+    settle(w)
+    x, y = element(w, w.apps["files"].list.items[0].label, "list_item").center
+    for _ in range(2):
+        w.apply(Action("left_click", coordinate=(x, y), space="screen"))
+    assert w.state()["dialog"] is None
+
+
+def test_phone_actions_open_swipe_long_press_and_system_buttons():
+    w = SimWorld("phone", seed=7, setup={"files": {"files": ["a.txt"], "filler": 30}})
+    w.apply(Action("open", text="Files", space="screen"))
+    assert w.foreground().name == "files"
+    settle(w)
+    w.apply(Action("swipe", coordinate=(540, 1800), coordinate2=(540, 1000), space="screen"))
+    assert w.apps["files"].list.scroll == 800
+    w.apply(Action("swipe", coordinate=(540, 1000), coordinate2=(540, 2000), space="screen"))
+    x, y = element(w, "a.txt", "list_item").center
+    w.apply(Action("long_press", coordinate=(x, y), space="screen"))
+    assert w.state()["popup"] == "files.context"
+    w.apply(Action("system_button", button="Back", space="screen"))
+    assert w.state()["popup"] is None
+    w.apply(Action("system_button", button="Home", space="screen"))
+    assert w.foreground() is None
+
+
+def test_apply_rejects_unconverted_coordinates_and_offscreen_points():
+    w = SimWorld("desktop", seed=1)
+    with pytest.raises(ExecutorError, match="screen pixels"):
+        w.apply(Action("left_click", coordinate=(500, 500), space="norm1000"))
+    with pytest.raises(ExecutorError, match="outside"):
+        w.apply(Action("left_click", coordinate=(5000, 10), space="screen"))
+    with pytest.raises(ExecutorError, match="only on the phone"):
+        w.apply(Action("system_button", button="Home", space="screen"))
+    with pytest.raises(ExecutorError, match="no app"):
+        w.apply(Action("open", text="Minesweeper", space="screen"))
+
+
+def test_sim_executor_implements_the_protocol_on_the_virtual_clock():
+    w = SimWorld("desktop", seed=2, open_app="settings")
+    ex = SimExecutor(w)
+    assert isinstance(ex, Executor) and ex.name == "sim" and ex.platform == "desktop"
+    g = ex.geometry()
+    assert (g.width, g.height, g.scale) == (1280, 800, 1.0)
+    obs = ex.screenshot()
+    assert obs.image.size == (1280, 800) and obs.timestamp == w.clock.now()
+    t = ex.now()
+    ex.sleep(1.5)
+    assert ex.now() == pytest.approx(t + 1.5)
+    e = element(w, "Calculator", "taskbar_button")
+    res = ex.execute(Action("left_click", coordinate=e.center, space="screen"))
+    assert res.ok and res.changed is True
+    assert w.foreground().name == "calculator"
+    res = ex.execute(Action("terminate", status="success", space="screen"))
+    assert res.ok
+    ex.close()
+    with pytest.raises(ExecutorError, match="closed"):
+        ex.screenshot()
+
+
+def test_hidpi_sim_returns_2x_screenshots_while_input_stays_logical():
+    w = SimWorld("desktop", seed=3, apps=["notes", "calculator"])
+    ex = SimExecutor(w, scale=2.0)
+    g = ex.geometry()
+    assert (g.width, g.height, g.physical_width, g.physical_height, g.scale) == (1280, 800, 2560, 1600, 2.0)
+    obs = ex.screenshot()
+    assert obs.image.size == (2560, 1600)
+    e = element(w, "Calculator", "taskbar_button")
+    ex.execute(Action("left_click", coordinate=e.center, space="screen"))
+    assert w.foreground().name == "calculator"
+    # clicking at the physical-pixel position would miss: it is off the logical screen
+    with pytest.raises(ExecutorError):
+        ex.execute(Action("left_click", coordinate=(e.center[0] * 2, e.center[1] * 2), space="screen"))
+    with pytest.raises(ExecutorError):
+        SimExecutor(w, scale=0.5)
