@@ -138,14 +138,14 @@ def diff_image(a: Image.Image, b: Image.Image) -> Image.Image:
 
 # -- replay ------------------------------------------------------------------------------------------------
 
-def step_actions(record: dict[str, Any]) -> list[Action]:
-    """The actions the loop executed at this step record ("screen" space), in order; [] when none ran.
+def step_actions(record: dict[str, Any], *, only_executed: bool = True) -> list[Action]:
+    """The actions of a step record ("screen" space, with their mapping), in order.
 
-    Actions that the policy blocked or a human denied were not executed. Raises TraceError for an action
-    the trace holds but that is not a valid Action.
+    With `only_executed` (default), [] when the loop did not act on them: the policy blocked them or a human
+    denied them. Raises TraceError for an action the trace holds but that is not a valid Action.
     """
-    decision = (record.get("policy") or {}).get("decision", "allowed")
-    if decision not in EXECUTED_DECISIONS:
+    decision = (record.get("policy") or {}).get("decision") or "allowed"
+    if only_executed and decision not in EXECUTED_DECISIONS:
         return []
     out = []
     for raw in record.get("actions") or []:

@@ -137,7 +137,8 @@ class OracleEngine:
         resized = smart_resize(image_size[0], image_size[1], self.info.vision)
         model_action = from_screen(action, geometry, space=self.info.coord_space, image_size=image_size,
                                    resized_size=resized)
-        return render_action(model_action, "qwen35")
+        # the platform picks the tool: a phone terminate is a mobile_use call, as the phone prompt's schema says
+        return render_action(model_action, "qwen35", platform=getattr(world, "platform", None))
 
     def generate(self, messages: Sequence[Message], *, tools: Sequence[ToolSchema] | None = None,
                  config: GenerationConfig = GenerationConfig(), on_delta: Callable[[Delta], None] | None = None,

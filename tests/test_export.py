@@ -1,0 +1,177 @@
+"""`visagent export`: training records that rebuild the exact messages the agent sent and parse back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+from visagent.actions import Action
+from visagent.agent import Agent, AgentConfig
+from visagent.coords import to_screen
+from visagent.executors.base import ScreenGeometry
+from visagent.executors.sim import SimExecutor
+from visagent.export import export_records
+from visagent.parsing import parse_output
+from visagent.scenarios import get_scenario
+from visagent.scripted import OracleEngine, ScriptedEngine
+from visagent.trace import read_trace
+
+TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
+
+
+def _oracle_run(root: Path, scenario_id: str, seed: int, **config):
+    scenario = get_scenario(scenario_id)
+    world = scenario.make_world(seed)
+    executor = SimExecutor(world)
+    engine = OracleEngine(scenario, lambda: world, geometry=executor.geometry)
+    agent = Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps, **config), trace_root=root,
+                  run_meta={"scenario": scenario.id, "seed": seed, "split": scenario.split})
+    result = agent.run(scenario.instruction_for(world))
+    assert result.status == "success" and scenario.is_success(world)
+    return result, engine
+
+
+def _same_image(path: str, image: Image.Image) -> bool:
+    with Image.open(path) as img:
+        return ImageChops.difference(img.convert("RGB"), image.convert("RGB")).getbbox() is None
+
+
+def _assert_same_messages(exported: list[dict], sent: list[dict]) -> None:
+    assert len(exported) == len(sent)
+    for got, want in zip(exported, sent):
+        assert got["role"] == want["role"]
+        if isinstance(want["content"], str):
+            assert got["content"] == want["content"]
+            continue
+        assert len(got["content"]) == len(want["content"])
+        for g, w in zip(got["content"], want["content"]):
+            assert g["type"] == w["type"]
+            if w["type"] == "image":
+                assert isinstance(g["image"], str) and _same_image(g["image"], w["image"])
+            else:
+                assert g == w
+
+
+@pytest.mark.parametrize("history_images", [4, 1])
+def test_messages_are_exactly_what_the_agent_sent(tmp_path, history_images):
+    result, engine = _oracle_run(tmp_path / "runs", "desktop-settings-language", 0, history_images=history_images)
+    records = list(export_records([result.trace_dir]))
+    steps = read_trace(result.trace_dir).steps
+    assert len(records) == len(steps)  # every click and the final terminate (knowing when to stop is taught too)
+    for record in records:
+        call = engine.calls[record["meta"]["step"] - 1]
+        _assert_same_messages(record["messages"], call["messages"])
+        assert record["tools"] == call["tools"]
+    if history_images == 1:  # older steps became one-line summaries in the prompt
+        assert "Step 1: left_click" in json.dumps(records[-1]["messages"])
+
+
+def test_target_parses_back_to_the_recorded_action():
+    traces = {read_trace(p).run_id: read_trace(p) for p in TRACES.iterdir()}
+    records = list(export_records(sorted(TRACES.iterdir())))
+    assert len(records) == sum(len(t.steps) for t in traces.values())
+    for record in records:
+        parsed = parse_output(record["target"], space="norm1000", platform=record["meta"]["platform"])
+        assert [a.to_dict() for a in parsed.actions] == record["action"]["model"]
+        step = traces[record["meta"]["run_id"]].steps[record["meta"]["step"] - 1]
+        recorded = step["actions"][0]
+        assert record["action"]["screen"][0].get("coordinate") == recorded.get("coordinate")
+        if recorded.get("mapping"):  # the target is the point the model wrote, not a re-derived one
+            assert record["action"]["model"][0]["coordinate"] == recorded["mapping"]["model"]
+        assert record["target"] == step["model"]["answer"]  # the oracle's own turn, re-rendered identically
+
+
+def test_resized_space_lands_on_the_executed_pixel(tmp_path):
+    records = list(export_records([TRACES / "desktop-settings-wifi-off-s0"], space="resized"))
+    assert records
+    clicks = [r for r in records if r["action"]["screen"][0].get("coordinate")]
+    assert clicks
+    for record in clicks:
+        assert record["meta"]["resized_size"] == [1280, 800]
+        model = parse_output(record["target"], space="resized").actions[0]
+        assert model.space == "resized"
+        geometry = ScreenGeometry.simple(1280, 800)
+        back = to_screen(model, geometry, resized_size=tuple(record["meta"]["resized_size"]))
+        assert list(back.coordinate) == record["action"]["screen"][0]["coordinate"]
+        assert "1280x800" in record["tools"][0]["function"]["description"]
+
+
+def test_history_lists_earlier_steps(tmp_path):
+    records = list(export_records([TRACES / "desktop-settings-language-s0"]))
+    assert [len(r["history"]) for r in records] == list(range(len(records)))
+    assert records[1]["history"][0].startswith("Step 1: left_click [")
+
+
+def _failed_run(root: Path) -> Path:
+    scenario = get_scenario("desktop-settings-wifi-off")
+    world = scenario.make_world(0)
+    click = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nleft_click\n</parameter>\n"
+             "<parameter=coordinate>\n[500, 500]\n</parameter>\n</function>\n</tool_call>")
+    give_up = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+               "<parameter=status>\nfailure\n</parameter>\n</function>\n</tool_call>")
+    agent = Agent(ScriptedEngine([click, give_up]), SimExecutor(world), AgentConfig(max_steps=4), trace_root=root,
+                  run_meta={"scenario": scenario.id, "seed": 0})
+    result = agent.run(scenario.instruction_for(world))
+    assert result.status == "failure"
+    return result.trace_dir
+
+
+def test_only_successful_runs_unless_asked(tmp_path):
+    failed = _failed_run(tmp_path / "runs")
+    assert list(export_records([failed])) == []
+    kept = list(export_records([failed], include_failed=True))
+    assert len(kept) == 2 and kept[0]["meta"]["status"] == "failure"
+    assert kept[0]["action"]["model"][0]["coordinate"] == [500, 500]
+
+
+def test_split_filter_keeps_heldout_runs_out(tmp_path):
+    result, _ = _oracle_run(tmp_path / "runs", "phone-settings-device-name", 0)
+    assert get_scenario("phone-settings-device-name").split == "heldout"
+    assert list(export_records([result.trace_dir], splits=["train"])) == []
+    assert list(export_records([result.trace_dir], splits=["heldout"]))
+
+
+def test_cli_writes_relative_paths_that_resolve(tmp_path, visagent_bin):
+    out = tmp_path / "data" / "train.jsonl"
+    proc = subprocess.run([visagent_bin, "export", str(TRACES), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == sum(len(read_trace(p).steps) for p in TRACES.iterdir())
+    for line in lines:
+        record = json.loads(line)
+        assert not Path(record["screenshot"]).is_absolute()
+        assert (out.parent / record["screenshot"]).is_file()
+        images = [part["image"] for m in record["messages"] if isinstance(m["content"], list)
+                  for part in m["content"] if part["type"] == "image"]
+        assert images[-1] == record["screenshot"]
+        assert all((out.parent / p).is_file() for p in images)
+    assert f"wrote {len(lines)} records from 3 run(s)" in proc.stderr
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("torn", "trace.jsonl line"),
+    ("png", "step_002.png of step 2 is missing"),
+    ("meta", "no meta.json"),
+])
+def test_cli_damaged_trace_is_one_line_error_and_keeps_old_output(tmp_path, visagent_bin, damage, message):
+    trace = tmp_path / "t"
+    shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", trace)
+    if damage == "torn":
+        data = (trace / "trace.jsonl").read_bytes()
+        (trace / "trace.jsonl").write_bytes(data[: len(data) - 40])
+    elif damage == "png":
+        (trace / "step_002.png").unlink()
+    else:
+        (trace / "meta.json").unlink()
+    out = tmp_path / "data.jsonl"
+    out.write_text("earlier export\n")
+    proc = subprocess.run([visagent_bin, "export", str(trace), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert out.read_text() == "earlier export\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -1,0 +1,69 @@
+"""`visagent export TRACE... --out data.jsonl`: turn traces into supervised training records."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from visagent.errors import ConfigError, TraceError
+from visagent.export import EXPORT_FORMATS, EXPORT_SPACES, export_records
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export traces as training records (JSON lines, one per executed step)")
+    p.add_argument("traces", nargs="+", help="trace directories (runs/<run_id>), or folders holding them")
+    p.add_argument("--out", required=True, help="JSON-lines file to write")
+    p.add_argument("--space", choices=EXPORT_SPACES, default="norm1000",
+                   help="coordinate space of targets and messages (default norm1000, Qwen3.5's grid)")
+    p.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="qwen35",
+                   help="assistant-turn format of the target (default qwen35: Qwen3.5 XML tool call)")
+    p.add_argument("--include-failed", action="store_true", help="also export runs that did not end in success")
+    p.add_argument("--split", action="append", dest="splits", choices=("train", "heldout"),
+                   help="keep only runs of scenarios in this split (repeatable)")
+    p.add_argument("--absolute-paths", action="store_true",
+                   help="write absolute screenshot paths (default: relative to the output file)")
+    p.set_defaults(handler=run)
+
+
+def expand_traces(paths: list[str]) -> list[Path]:
+    """Each argument is a trace directory (has meta.json) or a folder of them; raises TraceError otherwise."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if (path / "meta.json").is_file() or not path.is_dir():
+            out.append(path)  # read_trace reports a missing meta.json / directory clearly
+            continue
+        children = sorted(c for c in path.iterdir() if (c / "meta.json").is_file())
+        if not children:
+            raise TraceError(f"{path} holds no meta.json and no trace directories; pass runs/<run_id>")
+        out.extend(children)
+    return out
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file such as {out / 'data.jsonl'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    traces = expand_traces(args.traces)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    count = 0
+    runs: set[str] = set()
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for record in export_records(traces, space=args.space, fmt=args.fmt, include_failed=args.include_failed,
+                                         relative_to=None if args.absolute_paths else out.parent,
+                                         splits=args.splits):
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+                runs.add(record["meta"]["run_id"])
+        os.replace(tmp, out)  # a failed export leaves any earlier file untouched
+    finally:
+        tmp.unlink(missing_ok=True)
+    skipped = len(traces) - len(runs)
+    print(f"wrote {count} records from {len(runs)} run(s) to {out}"
+          + (f"; {skipped} trace(s) gave no records (not successful: --include-failed keeps them)" if skipped else ""),
+          file=sys.stderr)
+    return 0

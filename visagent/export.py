@@ -1,0 +1,212 @@
+"""Export traces as supervised training records (JSON lines), one per step whose action was acted on
+(executed, or a final terminate / answer).
+
+A record holds what a trainer needs to reproduce the agent's call and teach its answer:
+
+- `instruction`: the task; `screenshot`: the step's screenshot path; `history`: one-line summaries of the
+  earlier steps (`Step 1: left_click [500, 120] -> ...`);
+- `messages`: the exact chat messages the agent sent for this step, rebuilt with
+  `visagent.prompting.build_messages` from the trace (images referenced by path: `{"type": "image",
+  "image": "<path>"}`), and `tools`: the tool schema passed beside them;
+- `target`: the assistant turn to learn, in the model's format (`render_action(action, "qwen35")`: the
+  Qwen3.5 XML tool call);
+- `action`: the action in model space (`model`, the space chosen with `space`) and in screen space
+  (`screen`, logical pixels, what was executed);
+- `meta`: run id, step, scenario, seed, split, run status, platform, space.
+
+Paths are relative to `relative_to` (the output file's directory) when given, absolute otherwise.
+Only runs that ended with status "success" are exported unless `include_failed` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.api import VisionSpec, smart_resize
+from visagent.actions import Action
+from visagent.coords import from_screen
+from visagent.errors import ActionError, ConfigError, TraceError
+from visagent.executors.base import ScreenGeometry
+from visagent.prompting import StepMemory, build_messages
+from visagent.replay import step_actions
+from visagent.schemas import tool_for
+from visagent.trace import Trace, read_trace
+
+EXPORT_SPACES: tuple[str, ...] = ("norm1000", "resized")
+EXPORT_FORMATS: tuple[str, ...] = ("qwen35",)
+SUCCESS_STATUSES = frozenset({"success"})
+
+
+def export_records(
+    trace_paths: Iterable[str | Path],
+    *,
+    space: str = "norm1000",
+    fmt: str = "qwen35",
+    include_failed: bool = False,
+    relative_to: str | Path | None = None,
+    vision: VisionSpec | None = None,
+    splits: Iterable[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Training records of the given trace directories, in trace order then step order.
+
+    `space`: coordinate space of the target and messages ("norm1000", or "resized": pixels of the image
+    smart-resized with `vision`, default Qwen3.5's). `splits`: keep only runs whose scenario split is listed
+    (e.g. ("train",)); runs without a scenario are kept. Raises ConfigError for an unknown space/format,
+    TraceError for a damaged trace (a torn line, a missing screenshot), naming the trace and what is wrong.
+    """
+    if space not in EXPORT_SPACES:
+        raise ConfigError(f"export space {space!r} is not supported; use one of: {', '.join(EXPORT_SPACES)}")
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"export format {fmt!r} is not supported; use one of: {', '.join(EXPORT_FORMATS)}")
+    vision = vision or VisionSpec()
+    wanted = None if splits is None else frozenset(splits)
+    base = None if relative_to is None else Path(relative_to).resolve()
+    for path in trace_paths:
+        trace = read_trace(path)
+        if trace.problems:
+            raise TraceError(f"{trace.path}: {trace.problems[0]}; fix or leave out this trace")
+        if not include_failed and trace.status not in SUCCESS_STATUSES:
+            continue
+        split = _split_of(trace.meta)
+        if wanted is not None and split is not None and split not in wanted:
+            continue
+        yield from _trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split)
+
+
+def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vision: VisionSpec,
+                   split: str | None) -> Iterator[dict[str, Any]]:
+    from visagent.parsing import render_action
+
+    meta = trace.meta
+    executor = meta.get("executor") or {}
+    platform = str(executor.get("platform") or "desktop")
+    settings = meta.get("settings") or {}
+    history_images = int(settings.get("history_images") or 4)
+    append_only = bool(settings.get("append_only", False))
+    recorded_space = (meta.get("model") or {}).get("coord_space")
+    history: list[StepMemory] = []
+    summaries: list[str] = []
+    for record in trace.steps:
+        geometry = _geometry(record, meta, trace)
+        image = _image_ref(trace, record, base)
+        resized = smart_resize(geometry.physical_width, geometry.physical_height, vision) if space == "resized" else None
+        tool_size = resized or (geometry.physical_width, geometry.physical_height)
+        screen_actions = step_actions(record, only_executed=False)
+        model_actions = [_model_action(a, geometry, space, resized, record) for a in screen_actions]
+        feedback = _feedback(record)
+        # Acted on: the action passed the policy and did not fail. Final actions (terminate / answer) count:
+        # knowing when to stop is part of what a model must learn.
+        acted = (bool(step_actions(record)) and (record.get("result") or {}).get("ok", True)
+                 and not record.get("error"))
+        if acted:
+            messages = build_messages(
+                str(meta.get("task", "")), list(history), image,  # type: ignore[arg-type] - a path, not a PIL image
+                platform=platform, space=space, history_images=history_images, append_only=append_only,
+                feedback=feedback)
+            target = "\n".join(render_action(a, fmt, platform=platform) for a in model_actions)
+            yield {
+                "id": f"{trace.run_id}:{record['step']}",
+                "instruction": meta.get("task", ""),
+                "screenshot": image,
+                "history": list(summaries),
+                "messages": messages,
+                "tools": [tool_for(platform, space, *tool_size)],
+                "target": target,
+                "action": {
+                    "model": [_plain(a) for a in model_actions],
+                    "screen": [_plain(a) for a in screen_actions],
+                    "space": space,
+                },
+                "meta": {
+                    "run_id": trace.run_id, "step": record["step"], "scenario": executor.get("scenario"),
+                    "seed": executor.get("seed"), "split": split, "status": trace.status, "platform": platform,
+                    "space": space, "format": fmt, "image_size": [geometry.physical_width, geometry.physical_height],
+                    "resized_size": list(resized) if resized else None,
+                    "model": (meta.get("model") or {}).get("spec"),
+                },
+            }
+        if not record.get("actions"):
+            continue  # the answer never parsed (or the user took over first): later prompts do not show it
+        output = _output(record, model_actions, fmt, platform, space == recorded_space)
+        memory = StepMemory(step=int(record["step"]), image=image, output=output,  # type: ignore[arg-type]
+                            actions=model_actions, result=_result_text(record, trace), note=feedback or "")
+        history.append(memory)
+        summaries.append(memory.summary())
+
+
+def _model_action(action: Action, geometry: ScreenGeometry, space: str, resized: tuple[int, int] | None,
+                  record: dict[str, Any]) -> Action:
+    """The action as a model answering in `space` writes it (the model's own point when the space matches)."""
+    mapping = action.mapping
+    if mapping is not None and mapping.space == space and (space != "resized" or mapping.resized_size == resized):
+        return action.with_(coordinate=mapping.model, coordinate2=mapping.model2, space=space, mapping=None)
+    try:
+        return from_screen(action.with_(mapping=None), geometry, space=space, resized_size=resized).with_(mapping=None)
+    except ActionError as exc:
+        raise TraceError(f"step {record.get('step')}: cannot express {action.summary()} in {space} space ({exc})") from None
+
+
+def _output(record: dict[str, Any], model_actions: list[Action], fmt: str, platform: str, same_space: bool) -> str:
+    """The assistant turn the agent replayed in later prompts: the recorded answer when the coordinate space
+    is the one recorded, else the actions re-rendered in the export space."""
+    from visagent.parsing import render_action
+
+    answer = (record.get("model") or {}).get("answer")
+    if same_space and isinstance(answer, str):
+        return answer
+    return "\n".join(render_action(a, fmt, platform=platform) for a in model_actions)
+
+
+def _result_text(record: dict[str, Any], trace: Trace) -> str:
+    """What the agent told the model about this step's result (the tool turn text, `tool_result`)."""
+    text = record.get("tool_result")
+    if not isinstance(text, str):
+        raise TraceError(f"{trace.path}: step {record.get('step')} has no tool_result, so the prompts of later "
+                         "steps cannot be rebuilt exactly (trace written before visagent recorded it)")
+    return text
+
+
+def _feedback(record: dict[str, Any]) -> str | None:
+    """Text the agent showed beside this step's screenshot (hand-back note, last parse error), if any."""
+    note = record.get("feedback")
+    return note if isinstance(note, str) and note else None
+
+
+def _geometry(record: dict[str, Any], meta: dict[str, Any], trace: Trace) -> ScreenGeometry:
+    data = record.get("geometry") or (meta.get("executor") or {}).get("geometry")
+    if not data:
+        raise TraceError(f"{trace.path}: step {record.get('step')} has no geometry; cannot place its coordinates")
+    return ScreenGeometry(int(data["width"]), int(data["height"]), int(data["physical_width"]),
+                          int(data["physical_height"]), int(data.get("offset_x", 0)), int(data.get("offset_y", 0)),
+                          int(data.get("monitor", 1)))
+
+
+def _image_ref(trace: Trace, record: dict[str, Any], base: Path | None) -> str:
+    name = record.get("screenshot") or f"step_{int(record['step']):03d}.png"
+    path = (Path(trace.path) / name).resolve()
+    if not path.is_file():
+        raise TraceError(f"{trace.path}: screenshot {name} of step {record['step']} is missing; "
+                         "a training record needs its image")
+    return str(path) if base is None else os.path.relpath(path, base)
+
+
+def _plain(action: Action) -> dict[str, Any]:
+    data = action.to_dict()
+    data.pop("mapping", None)
+    return data
+
+
+def _split_of(meta: dict[str, Any]) -> str | None:
+    """The split of the run's scenario: recorded in meta, else looked up by scenario id (None: no scenario)."""
+    executor = meta.get("executor") or {}
+    if executor.get("split"):
+        return str(executor["split"])
+    scenario_id = executor.get("scenario")
+    if not scenario_id:
+        return None
+    from visagent.scenarios import get_scenario
+
+    return str(get_scenario(scenario_id).split)
