@@ -276,3 +276,20 @@ def test_kill_9_during_a_run_leaves_a_trace_loading_to_the_last_complete_step(tm
     for n in numbers:
         assert trace.image(n).size == (1280, 800)
     assert all("incomplete last line" in p for p in trace.problems)
+
+
+@pytest.mark.parametrize("scenario_id", [
+    "desktop-contacts-add", "desktop-files-rename", "desktop-notes-write-save", "phone-calculator-add",
+    "phone-messages-send", "phone-settings-device-name", "phone-files-rename-scroll",
+])
+def test_oracle_engine_solves_desktop_and_phone_scenarios(tmp_path, scenario_id):
+    scenario, executor = sim(scenario_id, seed=3)
+    engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
+    config = AgentConfig(max_steps=scenario.max_steps * 4 + 10, loop_limit=6)
+    result = Agent(engine, executor, config, trace_root=tmp_path).run(scenario.instruction_for(executor.world))
+    assert result.status == "success", result.reason
+    assert scenario.is_success(executor.world)
+    trace = assert_valid_trace(result)
+    tool = engine.calls[0]["tools"][0]["function"]["name"]
+    assert tool == ("mobile_use" if scenario.platform == "phone" else "computer_use")
+    assert trace.meta["executor"]["platform"] == scenario.platform

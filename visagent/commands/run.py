@@ -46,7 +46,7 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int) -> tuple[Any, An
 
         scenario = get_scenario(scenario_id)
     if kind == "sim" and scenario is None:
-        raise ConfigError("--executor sim needs --scenario ID (see `visagent eval --list` for the scenarios)")
+        raise ConfigError("--executor sim needs --scenario ID (see `visagent scenarios list`)")
     import visagent.executors as executors
 
     opener = getattr(executors, "open_executor", None)

@@ -1,0 +1,43 @@
+"""`visagent run` as a user runs it: live progress, final status line, trace path, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+
+from visagent.trace import read_trace
+
+
+def run_cli(visagent_bin, *args, cwd=None):
+    return subprocess.run([visagent_bin, "run", *args], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, cwd=cwd)
+
+
+def test_run_with_the_oracle_policy_solves_and_prints_progress(visagent_bin, clean_env, tmp_path):
+    proc = run_cli(visagent_bin, "--scenario", "desktop-settings-wifi-off", "--policy", "oracle",
+                   "--trace-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "task: Turn off Wi-Fi in Settings." in out
+    assert "── step 1" in out and "action: left_click" in out and "(model norm1000 [" in out
+    assert "result: ok, screen changed" in out
+    status_line = [line for line in out.splitlines() if line.startswith("success:")]
+    assert status_line and status_line[0].endswith("steps)")
+    trace_path = out.strip().splitlines()[-1].removeprefix("trace: ")
+    trace = read_trace(trace_path)
+    assert trace.meta["status"] == "success" and trace.meta["executor"]["scenario"] == "desktop-settings-wifi-off"
+
+
+def test_run_hitting_the_step_limit_exits_1(visagent_bin, clean_env, tmp_path):
+    proc = run_cli(visagent_bin, "--scenario", "desktop-settings-wifi-off", "--policy", "oracle",
+                   "--max-steps", "1", "--trace-dir", str(tmp_path), "--quiet")
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0] == "max_steps: reached the step limit (1) (1 steps)"
+
+
+def test_user_mistakes_are_one_line_errors(visagent_bin, clean_env, tmp_path):
+    runs = tmp_path / "runs"
+    proc = run_cli(visagent_bin, "--scenario", "no-such-scenario", "--trace-dir", str(runs))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no-such-scenario" in proc.stderr
+    proc = run_cli(visagent_bin, "do it", "--executor", "sim", "--trace-dir", str(runs))
+    assert proc.returncode == 2 and "--scenario" in proc.stderr
+    assert not runs.exists()
