@@ -34,6 +34,17 @@ def text_width(text: str, size: int, bold: bool = False, mono: bool = False) -> 
     return int(math.ceil(font(size, bold, mono).getlength(text)))
 
 
+@functools.lru_cache(maxsize=16384)
+def text_mask(text: str, size: int, bold: bool, mono: bool, anchor: str) -> tuple[Image.Image, int, int]:
+    """Anti-aliased coverage mask of `text` and its offset from the anchor point (cached: typing and
+    re-rendering the same labels costs a paste instead of a FreeType render)."""
+    f = font(size, bold, mono)
+    x0, y0, x1, y1 = f.getbbox(text, anchor=anchor)
+    im = Image.new("L", (max(1, x1 - x0), max(1, y1 - y0)), 0)
+    ImageDraw.Draw(im).text((-x0, -y0), text, font=f, fill=255, anchor=anchor)
+    return im, x0, y0
+
+
 def hue_color(hue: float, sat: float = 0.65, light: float = 0.48) -> Color:
     r, g, b = colorsys.hls_to_rgb(hue % 1.0, light, sat)
     return (int(r * 255), int(g * 255), int(b * 255))
@@ -111,8 +122,10 @@ class Canvas:
     def text(self, xy: tuple[float, float], text: str, size: int, fill: Color, bold: bool = False,
              anchor: str = "la", mono: bool = False) -> None:
         """Anti-aliased text; `anchor` is PIL's (e.g. "lm" left-middle, "mm" centred)."""
-        self.draw.text((xy[0] - self.ox, xy[1] - self.oy), text, font=font(size, bold, mono), fill=fill,
-                       anchor=anchor)
+        if not text:
+            return
+        mask, dx, dy = text_mask(text, max(6, int(size)), bold, mono, anchor)
+        self.image.paste(fill, (int(round(xy[0] - self.ox)) + dx, int(round(xy[1] - self.oy)) + dy), mask)
 
     def text_in(self, r: Rect, text: str, size: int, fill: Color, bold: bool = False, align: str = "center",
                 pad: int = 0) -> None:
