@@ -2,6 +2,8 @@
 
 Subcommands live in `visagent/commands/<name>.py`, one module each, found at start-up. A module defines
 `register(subparsers)`, which adds its parser and sets `handler=<function(args) -> int>` as a default.
+Packages above visagent (the `ui` dashboard) add subcommands the same way through the entry-point group
+`visagent.commands` (each entry point names such a module), so visagent never imports them.
 Flags whose dest matches a `Settings` field (e.g. `--max-steps` → `max_steps`) feed the settings
 precedence; the handler reads the resolved settings from `args.settings`.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import pkgutil
 import sys
@@ -37,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"visagent.commands.{info.name}")
+        module.register(sub)
+    for entry in importlib.metadata.entry_points(group="visagent.commands"):
+        if entry.name in sub.choices:
+            log.warning("plugin command %r (%s) ignored: a built-in command has that name", entry.name, entry.value)
+            continue
+        try:
+            module = entry.load()
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not take the whole CLI down
+            log.warning("plugin command %r (%s) could not be loaded: %s", entry.name, entry.value, exc)
+            continue
         module.register(sub)
     return parser
 
