@@ -82,7 +82,7 @@ class ListView(Widget):
         return (self.rect[0], y, self.rect[2], y + self.row_h)
 
     def button_rect(self, row: Rect, s: float) -> Rect:
-        w, h = int(96 * s), int(min(30 * s, (row[3] - row[1]) * 0.7))
+        w, h = int(110 * s), int(min(30 * s, (row[3] - row[1]) * 0.7))
         cy = (row[1] + row[3]) // 2
         return (row[2] - w - int(10 * s), cy - h // 2, row[2] - int(10 * s), cy - h // 2 + h)
 

@@ -104,6 +104,9 @@ class SimWorld:
             self.shell = PhoneShell(self)
         if open_app:
             self.launch(open_app, animate=False)
+            for w in self.apps[self.find_app(open_app)].widgets():
+                if hasattr(w, "loading_until"):
+                    w.loading_until = 0.0  # it was open before the episode: already loaded
         for name, app in self.apps.items():
             hook = getattr(app, "after_setup", None)
             if hook:

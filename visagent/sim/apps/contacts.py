@@ -55,8 +55,9 @@ class ContactsApp(App):
                                   "favourite": False})
         self.list = ListView("contacts", [], row_dp=52 if not self.phone else 72, on_item=lambda it: None,
                              touch=self.phone, clock=world.clock)
-        self.new_btn = (IconButton("new", "New contact", "plus", self.open_form, filled=True) if self.phone
-                        else Button("new", "New contact", self.open_form, kind="primary", icon="plus"))
+        new_label = rng.choice(["New contact", "Add contact", "Create contact"])  # labels vary with the seed
+        self.new_btn = (IconButton("new", new_label, "plus", self.open_form, filled=True) if self.phone
+                        else Button("new", new_label, self.open_form, kind="primary", icon="plus"))
         self.f_name = TextField("name", "Name", placeholder="Full name")
         self.f_phone = TextField("phone", "Phone", placeholder="+1 555 123 4567")
         self.f_email = TextField("email", "Email", placeholder="name@example.com")

@@ -39,13 +39,14 @@ class ShopApp(App):
             raise ValueError(f"shop setup: unknown key(s) {sorted(unknown)}; known: cart, address")
         names = list(PRODUCTS)
         rng.shuffle(names)
+        add_label = rng.choice(["Add", "Add to cart", "+ Cart"])  # labels vary with the seed
         self.prices = {n: round(rng.randint(5, 80) + rng.choice([0, 0.5, 0.99]), 2) for n in names}
         self.cart: dict[str, int] = {str(k): int(v) for k, v in (setup.get("cart") or {}).items()}
         for k in self.cart:
             if k not in self.prices:
                 raise ValueError(f"shop setup: unknown product {k!r}")
         self.orders: list[dict[str, Any]] = []
-        self.products = ListView("products", [ListItem(n, n, f"${self.prices[n]:.2f}", "cart", button="Add")
+        self.products = ListView("products", [ListItem(n, n, f"${self.prices[n]:.2f}", "cart", button=add_label)
                                               for n in names], row_dp=52 if not self.phone else 76,
                                  on_button=self._add, touch=self.phone, clock=world.clock)
         self.cart_list = ListView("cart", [], row_dp=52 if not self.phone else 76, on_button=self._remove,
@@ -53,7 +54,8 @@ class ShopApp(App):
         self.cart_list.empty_text = "Your cart is empty"
         self.tabs = Tabs("tabs", ["Products", "Cart"], "Products", self._tab)
         self.total = Label("total", "", bold=True)
-        self.checkout_btn = Button("checkout", "Checkout", self.checkout, kind="primary")
+        self.checkout_btn = Button("checkout", rng.choice(["Checkout", "Go to checkout", "Proceed to checkout"]),
+                                   self.checkout, kind="primary")
         self.address = TextField("address", "Address", str(setup.get("address", "")), placeholder="Street, city")
         self.shipping = RadioGroup("shipping", "Shipping", list(SHIPPING), "Standard", lambda v: self._totals())
         self.payment = Dropdown("payment", "Payment", PAYMENTS, "Card")
