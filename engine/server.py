@@ -146,7 +146,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line and headers back
     server_version = "visagent"
+    _checked_at = 0.0  # when _client_gone last looked
     timeout = 120  # seconds a client may take to send its request; frees threads held by stalled clients
     server: _HTTPServer
 
@@ -253,7 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(400, "Content-Length is not a number", code="invalid_header") from None
         limit = self.server.app.max_body_bytes
         if length < 0 or length > limit:
-            self.close_connection = True  # the body is not read, so this connection cannot be reused
+            self.close_connection = True
+            if 0 < length <= 16 * limit:  # drain it, so the client finishes sending and can read our answer
+                self._discard(length)
             raise RequestError(413, f"request body is {length} bytes, above the {limit} byte limit; send fewer or "
                                "smaller images, or restart the server with a higher --max-body-mb",
                                code="body_too_large")
@@ -263,18 +267,32 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(400, f"request body ended after {len(body)} of {length} bytes", code="incomplete_body")
         return body
 
+    def _discard(self, length: int) -> None:
+        try:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    return
+                length -= len(chunk)
+        except OSError:
+            pass  # the client gave up sending; the 413 goes out anyway (or nobody is left to read it)
+
     # ------------------------------------------------------------ answering
 
     def _next_event(self, job: _Job) -> tuple[str, Any] | None:
         """The job's next event, or None when the client disconnected (the job is then cancelled)."""
         while True:
-            try:
-                return job.events.get(timeout=_POLL_S)
-            except queue.Empty:
+            now = time.monotonic()
+            if now - self._checked_at >= _POLL_S:  # checked on a clock: a busy event queue must not hide it
+                self._checked_at = now
                 if self._client_gone():
                     job.cancel.set()
                     self.close_connection = True
                     return None
+            try:
+                return job.events.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
 
     def _respond(self, job: _Job) -> None:
         while True:
