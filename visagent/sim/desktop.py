@@ -15,7 +15,7 @@ from PIL import Image
 from visagent.sim.icons import draw_icon
 from visagent.sim.overlays import PopupMenu
 from visagent.sim.theme import Canvas, Rect, hue_color, mix
-from visagent.sim.widgets import Element, IconButton, Pointer, Style, Widget
+from visagent.sim.widgets import Element, IconButton, Pointer, Widget
 
 if TYPE_CHECKING:
     from visagent.sim.world import SimWorld
@@ -251,7 +251,6 @@ class DesktopShell:
     def draw(self, cv: Canvas) -> None:
         world = self.world
         th = world.theme
-        st = Style(th, 1.0, world.clock.now())
         for name, w in self.icons.items():
             app = world.apps[name]
             r = w.rect

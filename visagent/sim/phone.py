@@ -139,7 +139,7 @@ class PhoneShell:
         return (0, self.status_h + int(APPBAR_DP * self.s), sw, sh - self.nav_h)
 
     def layout(self) -> None:
-        s, (sw, sh) = self.s, self.world.size
+        s, sw = self.s, self.world.size[0]
         cell_w = sw // COLUMNS
         cell_h = int(110 * s)
         top = self.status_h + int(40 * s)

@@ -18,6 +18,7 @@ from PIL import Image
 from visagent import actions as A
 from visagent.errors import ExecutorError
 from visagent.sim.clock import VirtualClock
+from visagent.sim.keys import normalise_key
 from visagent.sim.lists import WHEEL_CLICK_DP
 from visagent.sim.overlays import Overlay
 from visagent.sim.theme import Canvas, Theme, make_theme
@@ -29,22 +30,6 @@ DOUBLE_CLICK_S = 0.4
 LONG_PRESS_S = 0.5
 CLICK_HOLD_S = 0.05
 TOUCH_SLOP_DP = 8
-
-_KEY_ALIASES = {
-    "return": "enter", "kp_enter": "enter", "esc": "escape", "back_space": "backspace", "bksp": "backspace",
-    "del": "delete", "control": "ctrl", "control_l": "ctrl", "ctrl_l": "ctrl", "cmd": "meta", "command": "meta",
-    "super": "meta", "win": "meta", "super_l": "meta", "option": "alt", "alt_l": "alt", "shift_l": "shift",
-    "arrowleft": "left", "arrowright": "right", "arrowup": "up", "arrowdown": "down", "pgup": "pageup",
-    "pgdn": "pagedown", "page_up": "pageup", "page_down": "pagedown", "spacebar": "space", " ": "space",
-}
-MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta"})
-
-
-def normalise_key(name: str) -> str:
-    """Lower-case key name with common aliases folded ("Return" → "enter", "Control_L" → "ctrl")."""
-    k = name.strip().lower() if len(name) > 1 else name.lower()
-    return _KEY_ALIASES.get(k, k)
-
 
 @dataclass
 class _Press:

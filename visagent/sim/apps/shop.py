@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from visagent.sim.apps.base import App, Column
 from visagent.sim.lists import Dropdown, ListItem, ListView
 from visagent.sim.textfield import TextField
-from visagent.sim.widgets import Button, Label, RadioGroup, Tabs, Widget
+from visagent.sim.controls import RadioGroup, Tabs
+from visagent.sim.widgets import Button, Label, Widget
 
 if TYPE_CHECKING:
     from visagent.sim.world import SimWorld

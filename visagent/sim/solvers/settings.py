@@ -8,7 +8,8 @@ from visagent.actions import Action
 from visagent.sim.lists import Dropdown
 from visagent.sim.solvers.base import Ctx, OracleError, solver
 from visagent.sim.textfield import TextField
-from visagent.sim.widgets import Checkbox, RadioGroup, Slider
+from visagent.sim.controls import RadioGroup, Slider
+from visagent.sim.widgets import Checkbox
 
 
 def _set_one(ctx: Ctx, key: str, value: Any) -> Action | None:
