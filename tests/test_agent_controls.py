@@ -164,3 +164,21 @@ def test_answer_given_synchronously_inside_the_event_handler_counts(tmp_path):
     run = Running([RISKY, DONE], tmp_path, hooks=[hook])
     run.finish()
     assert [a.keys for a in run.executor.executed] == [("alt", "f4")]
+
+
+def test_take_over_during_the_model_call_cancels_it_and_drops_its_answer(tmp_path):
+    slow_click = "x" * 200 + CLICKS[0]
+
+    def take_over_on_first_delta(agent, e):
+        if isinstance(e, E.ModelDelta) and agent.controls.takeovers == 0:
+            agent.take_over()
+
+    run = Running([slow_click, DONE], tmp_path, hooks=[take_over_on_first_delta], piece=1, delay_s=0.005)
+    run.wait_state("taken_over")
+    run.agent.hand_back("")  # possibly before the cancelled call returned: its answer is dropped all the same
+    result = run.finish()
+    assert result.status == "success" and run.executor.executed == []
+    first = read_trace(result.trace_dir).steps[0]
+    assert first["model"]["finish_reason"] == "cancelled"
+    assert first["policy"] == {"decision": "blocked", "reason": "the user took over"} and first["actions"] == []
+    assert "handed it back" in texts_of(run.engine.calls[1]["messages"][-1:])

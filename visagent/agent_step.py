@@ -142,6 +142,7 @@ class StepLogic:
                                       history_images=self.config.history_images,
                                       append_only=self.config.append_only, feedback=feedback or None)
             t = time.monotonic()
+            takeovers = self.controls.takeovers
             result = self._generate(step, messages, tools)
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)
             record["attempts"] = len(errors) + 1
@@ -151,7 +152,7 @@ class StepLogic:
                                "finish_reason": result.finish_reason, "generated_tokens": result.generated_tokens}
             if self.controls.stopped:
                 raise RunStopped
-            if self.controls.taken_over:
+            if self.controls.takeovers != takeovers:  # taken over during the call (maybe handed back already)
                 record["policy"] = {"decision": "blocked", "reason": "the user took over"}
                 self._feedback.append("The user took control while you were deciding; your last answer was not used.")
                 return

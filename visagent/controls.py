@@ -34,6 +34,7 @@ class AgentControls:
         self._handback_note: str | None = None
         self._confirming = False
         self._decision: str | None = None
+        self._takeovers = 0
         self.cancel = threading.Event()
 
     # -- what other threads call ------------------------------------------------------------------
@@ -51,6 +52,12 @@ class AgentControls:
     def taken_over(self) -> bool:
         with self._cond:
             return self._taken_over
+
+    @property
+    def takeovers(self) -> int:
+        """How many times the screen was taken over so far (the loop compares it across a model call)."""
+        with self._cond:
+            return self._takeovers
 
     def stop(self) -> None:
         """End the run at the next safe point; cancels a generation in flight and any pending question."""
@@ -107,6 +114,7 @@ class AgentControls:
             if self._taken_over or self._state == "finished":
                 return
             self._taken_over = True
+            self._takeovers += 1
             self._handback_note = None
             if not by_model:
                 self.cancel.set()

@@ -52,8 +52,14 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int) -> tuple[Any, An
     opener = getattr(executors, "open_executor", None)
     if opener is not None:
         return opener(kind, scenario=scenario, seed=seed), scenario
-    if kind != "sim":
-        raise ConfigError(f"executor {kind!r} is not available in this build")
+    if kind == "desktop":
+        from visagent.executors.desktop import DesktopExecutor
+
+        return DesktopExecutor(), scenario
+    if kind == "android":
+        from visagent.executors.android import AndroidExecutor
+
+        return AndroidExecutor(), scenario
     return _open_sim(scenario, seed), scenario
 
 
