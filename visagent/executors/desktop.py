@@ -28,7 +28,7 @@ from visagent import actions as A
 from visagent.actions import Action
 from visagent.errors import ActionError, ExecutorError
 from visagent.executors.base import ExecResult, Observation, ScreenGeometry
-from visagent.executors.session import WAYLAND_NOTE, check_session, open_x_display
+from visagent.executors.session import WAYLAND_NOTE, check_session, open_x_display, quiet_xlib
 from visagent.executors.xtype import UnicodeTyper
 from visagent.settle import SettleDetector, resolve_settle
 from visagent.sim.gestures import wheel_clicks
@@ -138,7 +138,8 @@ class DesktopExecutor:
         if self.display and self.session in ("x11", "xwayland"):
             os.environ["DISPLAY"] = self.display  # pyautogui connects to $DISPLAY once, at import
         try:
-            import pyautogui
+            with quiet_xlib():
+                import pyautogui
         except Exception as exc:  # Xlib raises its own errors at import when the display is gone
             raise ExecutorError(f"pyautogui cannot start on display {self.display!r} ({exc}); "
                                 "check DISPLAY and that ~/.Xauthority exists (touch it)") from None

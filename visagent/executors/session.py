@@ -8,11 +8,16 @@ dropped; without DISPLAY nothing works. The fix is an X11 session ("GNOME on Xor
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from visagent.errors import ExecutorError
+
+log = logging.getLogger(__name__)
 
 WAYLAND_NOTE = (
     "Wayland session: mss and pyautogui reach only XWayland windows (native Wayland windows capture black and "
@@ -51,13 +56,27 @@ def check_session(display: str | None, env: Mapping[str, str] | None = None, pla
     return kind
 
 
+@contextlib.contextmanager
+def quiet_xlib() -> Iterator[None]:
+    """python-xlib prints "Xlib.xauth: warning ..." on stdout for an empty ~/.Xauthority, which would corrupt
+    JSON output (`visagent do`); capture it and log it at debug level instead."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        if buf.getvalue().strip():
+            log.debug("python-xlib: %s", " ".join(buf.getvalue().split()))
+
+
 def open_x_display(display: str):  # -> Xlib.display.Display
     """Connect to an X server with python-xlib. Raises ExecutorError naming the display and the fix."""
     import Xlib.display
     import Xlib.error
 
     try:
-        return Xlib.display.Display(display)
+        with quiet_xlib():
+            return Xlib.display.Display(display)
     except (Xlib.error.DisplayError, Xlib.error.ConnectionClosedError, OSError) as exc:
         raise ExecutorError(
             f"cannot open X display {display!r} ({' '.join(str(exc).split())}); is its X server running? "

@@ -1,0 +1,89 @@
+"""`visagent do`: execute one action on an executor, wait for the screen to settle, save it — a debugging tool.
+
+    visagent do --executor sim --scenario desktop-settings-wifi-off \
+        --action '{"action": "left_click", "coordinate": [640, 400]}' --space norm1000 --screenshot out.png
+
+Prints one JSON object: the action in the model's space and in screen space (with the mapping), the
+executor's result (ok, message, execute/settle seconds, changed), the geometry and the screenshot path.
+Exit status 0 when the action executed, 1 when the executor refused it (message says why), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from visagent.actions import Action
+from visagent.errors import ActionError, ConfigError
+from visagent.settle import SettleDetector
+
+
+def register(sub) -> None:
+    p = sub.add_parser("do", help="execute one action on sim/desktop/android and save the settled screen")
+    p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: settings)")
+    p.add_argument("--scenario", help="sim scenario id (default: the first desktop scenario)")
+    p.add_argument("--seed", type=int, help="sim seed (default: the scenario's)")
+    p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
+    p.add_argument("--serial", help="android device serial (default: the only one connected)")
+    p.add_argument("--action", required=True, metavar="JSON",
+                   help='the action, e.g. \'{"action": "left_click", "coordinate": [640, 400]}\'')
+    p.add_argument("--space", choices=("absolute", "norm1000"), default="absolute",
+                   help="coordinate space of --action (absolute: screenshot pixels; norm1000: 0..1000 grid)")
+    p.add_argument("--screenshot", metavar="PNG", help="save the settled screen here")
+    p.set_defaults(handler=run)
+
+
+def parse_action(text: str, space: str) -> Action:
+    """The --action JSON as an Action in `space` (a "space" key inside the JSON wins). Raises ActionError."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ActionError(f"--action is not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(data, dict):
+        raise ActionError(f"--action must be a JSON object like {{\"action\": \"left_click\", ...}}, got {text!r}")
+    data.setdefault("space", space)
+    return Action.from_dict(data)
+
+
+def run(args) -> int:
+    from visagent.coords import to_screen
+    from visagent.executors import open_executor
+
+    kind = args.settings.executor
+    if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise ConfigError(f"--screenshot {args.screenshot!r} needs an image suffix (.png)")
+    action = parse_action(args.action, args.space)
+    executor = open_executor(kind, scenario=args.settings.scenario, seed=args.seed, monitor=args.monitor,
+                             serial=args.serial)
+    try:
+        before = executor.screenshot()
+        screen_action = to_screen(action, before.geometry, image_size=before.image.size)
+        result = executor.execute(screen_action)
+        if result.ok and result.observation is None:
+            # executors without their own settle step (the sim): settle here, on the executor's clock
+            settled = SettleDetector().wait(lambda: executor.screenshot().image, executor.now, executor.sleep,
+                                            before.image)
+            result.settle_s, result.changed = settled.settle_s, settled.changed
+            final = settled.final_image
+        else:
+            final = result.observation.image if result.observation is not None else executor.screenshot().image
+        out: dict[str, Any] = {
+            "executor": kind,
+            "action": {"model": action.to_dict(), "screen": screen_action.to_dict()},
+            "result": result.to_dict(),
+            "geometry": before.geometry.to_dict(),
+            "screenshot": None,
+        }
+        if args.screenshot:
+            path = Path(args.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            final.save(path)
+            out["screenshot"] = str(path)
+        world = getattr(executor, "world", None)
+        if world is not None:
+            out["state"] = world.state()
+        print(json.dumps(out, ensure_ascii=False, default=str))
+        return 0 if result.ok else 1
+    finally:
+        executor.close()
