@@ -77,8 +77,9 @@ def parse_chat_request(body: Any, *, served_model: str, max_images: int | None,
     if not (choice in ("auto", "none", "required") or isinstance(choice, dict)):
         raise RequestError(400, f"tool_choice is {choice!r}; use 'auto', 'none', 'required' or a function object",
                            param="tool_choice", code="invalid_value")
-    n = _int(body, "n", 1, 1, 1)
-    del n  # only n=1 exists here; the check above rejects anything else
+    if _int(body, "n", 1, 1, 1 << 10) != 1:
+        raise RequestError(400, f"n is {body['n']}; this server returns one choice per request (n=1)", param="n",
+                           code="invalid_value")
     if _num(body, "frequency_penalty", 0.0, -2.0, 2.0) != 0.0:
         raise RequestError(400, "frequency_penalty is not supported; use presence_penalty or repetition_penalty",
                            param="frequency_penalty", code="unsupported_parameter")

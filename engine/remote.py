@@ -22,17 +22,17 @@ from urllib.parse import urlsplit
 import httpx
 
 from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, GenerationResult, Message,
-                        ThinkingSplitter, ToolSchema, VisionSpec, split_thinking, visual_tokens)
+                        ThinkingSplitter, ToolSchema, VisionSpec, visual_tokens)
 from engine.errors import EngineError, RemoteError
 from engine.openai_wire import count_images, messages_to_wire
-from engine.toolcall_text import render_tool_call_xml
+from engine.remote_result import (apply_usage, assemble_result, calls_from_wire, error_message, make_result,
+                                  render_calls)
 
 log = logging.getLogger(__name__)
 
 _IMAGE_LIMIT_RE = re.compile(
     r"at most \d+ image|image count \d+ exceeds|too many images|(image|multimodal).{0,40}limit|limit.{0,40}image",
     re.IGNORECASE)
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_call": "stop", "abort": "cancelled"}
 
 
 class RemoteEngine:
@@ -82,7 +82,7 @@ class RemoteEngine:
             raise EngineError(f"request has {n_images} images but max_images is {self.info.max_images}; "
                               "keep fewer screenshots in the prompt or raise max_images")
         if cancel is not None and cancel.is_set():
-            return _result("", "", "cancelled", started)
+            return make_result("", "", "cancelled", started)
         stream = on_delta is not None or cancel is not None
         try:
             wire = messages_to_wire(messages)
@@ -100,7 +100,7 @@ class RemoteEngine:
             response = self._send("POST", "/chat/completions", payload, n_images=n_images, deadline=deadline,
                                   cancel=cancel, grab=grab, session_id=session_id)
             if response is None:
-                return _result("", "", "cancelled", started)
+                return make_result("", "", "cancelled", started)
             try:
                 if stream:
                     result = self._read_stream(response, config, on_delta, cancel, deadline, started)
@@ -194,7 +194,7 @@ class RemoteEngine:
                     return response
                 body = response.read()
                 response.close()
-                message = _error_message(body, response)
+                message = error_message(body, response.reason_phrase)
                 if response.status_code != 429 and response.status_code < 500:
                     raise RemoteError(self._explain_client_error(response.status_code, message, url, n_images))
                 problem = f"HTTP {response.status_code}: {message}"
@@ -258,9 +258,9 @@ class RemoteEngine:
             raise RemoteError(f"{self.base_url}/chat/completions answered something that is not a chat "
                               "completion; is this an OpenAI-compatible /v1 URL?") from None
         reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-        calls = _calls_from_wire(message.get("tool_calls") or [])
-        result = _assemble(reasoning, message.get("content") or "", calls, choice, started)
-        _apply_usage(result, data.get("usage"))
+        calls = calls_from_wire(message.get("tool_calls") or [])
+        result = assemble_result(reasoning, message.get("content") or "", calls, choice, started)
+        apply_usage(result, data.get("usage"))
         return result
 
     def _read_stream(self, response: httpx.Response, cfg: GenerationConfig, on_delta: Callable[[Delta], None] | None,
@@ -313,22 +313,26 @@ class RemoteEngine:
                         slot["arguments"] += fn.get("arguments") or ""
                     if first_token_s is None and (think or delta.get("content") or delta.get("tool_calls")):
                         first_token_s = time.perf_counter() - started
+        except httpx.TimeoutException:
+            if cancel is None or not cancel.is_set():
+                raise EngineError(f"{self.base_url} stopped sending mid-stream for longer than the timeout; raise "
+                                  "timeout_s or check the server") from None
         except httpx.TransportError as exc:
             if cancel is None or not cancel.is_set():
                 raise RemoteError(f"{self.base_url} broke off the stream ({type(exc).__name__}: {exc})") from None
         if splitter is not None:
             _emit(on_delta, splitter.flush())
-        parsed = _calls_from_wire([{"id": s["id"], "function": {"name": s["name"], "arguments": s["arguments"]}}
+        parsed = calls_from_wire([{"id": s["id"], "function": {"name": s["name"], "arguments": s["arguments"]}}
                                    for _, s in sorted(calls.items())])
         cancelled = cancel is not None and cancel.is_set()
         if parsed and not cancelled:
-            _emit(on_delta, [Delta("answer", "\n" + _render_calls(parsed))])
-        result = _assemble("".join(reasoning), "".join(content), parsed, choice, started)
+            _emit(on_delta, [Delta("answer", "\n" + render_calls(parsed))])
+        result = assemble_result("".join(reasoning), "".join(content), parsed, choice, started)
         if cancelled:
             result.finish_reason = "cancelled"
         if first_token_s is not None:
             result.timings["first_token"] = first_token_s
-        _apply_usage(result, usage)
+        apply_usage(result, usage)
         return result
 
 
@@ -376,73 +380,6 @@ def _emit(on_delta: Callable[[Delta], None] | None, deltas: list[Delta]) -> None
     if on_delta is not None:
         for delta in deltas:
             on_delta(delta)
-
-
-def _calls_from_wire(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Wire tool calls → GenerationResult.tool_calls: arguments decoded to a dict (raw string if invalid JSON)."""
-    out = []
-    for call in calls:
-        fn = call.get("function") or {}
-        args: Any = fn.get("arguments") or "{}"
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except ValueError:
-                pass  # kept as the raw string so the caller's parser can report it to the model
-        out.append({"id": call.get("id"), "type": "function", "function": {"name": fn.get("name", ""), "arguments": args}})
-    return out
-
-
-def _render_calls(calls: list[dict[str, Any]]) -> str:
-    return "\n".join(render_tool_call_xml(c["function"]["name"], c["function"]["arguments"]) for c in calls)
-
-
-def _assemble(reasoning: str, content: str, calls: list[dict[str, Any]], choice: dict[str, Any],
-              started: float) -> GenerationResult:
-    thinking, answer = split_thinking(content)
-    thinking = "\n".join(t for t in (reasoning.strip(), thinking) if t)
-    if calls:  # structured calls are also written back as text, so text-only parsers see them
-        answer = "\n".join(t for t in (answer, _render_calls(calls)) if t)
-    text = f"<think>\n{thinking}\n</think>\n\n{answer}" if thinking else answer
-    finish = _FINISH.get(choice.get("finish_reason") or "stop", "stop")
-    if finish == "stop" and isinstance(choice.get("stop_reason"), str):
-        finish = "stop_string"
-    result = _result(text, answer, finish, started, thinking=thinking)
-    result.tool_calls = calls or None
-    return result
-
-
-def _result(text: str, answer: str, finish: Any, started: float, *, thinking: str = "") -> GenerationResult:
-    return GenerationResult(text=text, thinking=thinking, answer=answer, finish_reason=finish,
-                            timings={"total": time.perf_counter() - started})
-
-
-def _apply_usage(result: GenerationResult, usage: Any) -> None:
-    if not isinstance(usage, dict):
-        return
-    result.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    result.generated_tokens = int(usage.get("completion_tokens") or 0)
-    details = usage.get("prompt_tokens_details")
-    if isinstance(details, dict):
-        result.cached_tokens = int(details.get("cached_tokens") or 0)
-
-
-def _error_message(body: bytes, response: httpx.Response) -> str:
-    """The human part of an error body: OpenAI {"error": {"message"}}, vLLM {"message"}, or the text."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        text = body.decode("utf-8", "replace").strip()
-        return text[:300] or response.reason_phrase
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-        if data.get("detail"):
-            return str(data["detail"])
-    return str(data)[:300]
 
 
 def _retry_after(response: httpx.Response) -> float | None:

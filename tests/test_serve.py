@@ -22,6 +22,7 @@ import openai
 import pytest
 from PIL import Image
 
+from engine.errors import EngineError
 from engine.server import ChatServer
 from tests.fixtures.serve import VISAGENT, clean_env, start_serve
 from tests.scripted_engine import ScriptedTestEngine
@@ -315,3 +316,28 @@ def test_a_waiting_client_that_gives_up_cancels_its_generation(scripted):
     ok = httpx.post(server.url + "/chat/completions", json={"messages": [{"role": "user", "content": "quick"}]},
                     timeout=60)
     assert ok.json()["choices"][0]["message"]["content"] == "ok"  # the worker is free again
+
+
+def _failing(exc: Exception):
+    def reply(messages, config):
+        if messages[-1]["content"] == "fail":
+            raise exc
+        return "fine"
+    return reply
+
+
+@pytest.mark.parametrize("exc,status,code", [
+    (EngineError("the prompt is 9000 tokens, the model's context is 8192"), 400, "engine_error"),
+    (RuntimeError("a bug"), 500, None),
+])
+def test_engine_failures_become_error_bodies_and_the_worker_lives_on(scripted, exc, status, code):
+    server, _ = scripted(_failing(exc))
+    url = server.url + "/chat/completions"
+    fail = {"messages": [{"role": "user", "content": "fail"}]}
+    r = httpx.post(url, json=fail)
+    assert r.status_code == status and r.json()["error"]["code"] == code
+    with httpx.stream("POST", url, json={**fail, "stream": True}) as s:
+        events = [line[6:] for line in s.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]" and json.loads(events[-2])["error"]["message"]
+    ok = httpx.post(url, json={"messages": [{"role": "user", "content": "again"}]})
+    assert ok.json()["choices"][0]["message"]["content"] == "fine"

@@ -1,0 +1,87 @@
+"""An OpenAI chat-completion answer (JSON or accumulated stream) → GenerationResult, for the remote engine.
+
+Structured `tool_calls` get their JSON arguments decoded and are also written back into the answer as
+Qwen3.5 XML, so text-only parsers see them too; thinking comes from `reasoning_content` plus any
+`<think>` left in the content.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from engine.api import GenerationResult, split_thinking
+from engine.toolcall_text import render_tool_call_xml
+
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_call": "stop", "abort": "cancelled"}
+
+
+def calls_from_wire(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wire tool calls → GenerationResult.tool_calls: arguments decoded to a dict (raw string if invalid JSON)."""
+    out = []
+    for call in calls:
+        fn = call.get("function") or {}
+        args: Any = fn.get("arguments") or "{}"
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                pass  # kept as the raw string so the caller's parser can report it to the model
+        out.append({"id": call.get("id"), "type": "function", "function": {"name": fn.get("name", ""), "arguments": args}})
+    return out
+
+
+def render_calls(calls: list[dict[str, Any]]) -> str:
+    """Calls as the Qwen3.5 XML text the model itself would have written."""
+    return "\n".join(render_tool_call_xml(c["function"]["name"], c["function"]["arguments"]) for c in calls)
+
+
+def assemble_result(reasoning: str, content: str, calls: list[dict[str, Any]], choice: dict[str, Any],
+                    started: float) -> GenerationResult:
+    """One GenerationResult from the answer's parts; `started` is the perf_counter() at the call's start."""
+    thinking, answer = split_thinking(content)
+    thinking = "\n".join(t for t in (reasoning.strip(), thinking) if t)
+    if calls:  # structured calls are also written back as text, so text-only parsers see them
+        answer = "\n".join(t for t in (answer, render_calls(calls)) if t)
+    text = f"<think>\n{thinking}\n</think>\n\n{answer}" if thinking else answer
+    finish = _FINISH.get(choice.get("finish_reason") or "stop", "stop")
+    if finish == "stop" and isinstance(choice.get("stop_reason"), str):
+        finish = "stop_string"
+    result = make_result(text, answer, finish, started, thinking=thinking)
+    result.tool_calls = calls or None
+    return result
+
+
+def make_result(text: str, answer: str, finish: Any, started: float, *, thinking: str = "") -> GenerationResult:
+    return GenerationResult(text=text, thinking=thinking, answer=answer, finish_reason=finish,
+                            timings={"total": time.perf_counter() - started})
+
+
+def apply_usage(result: GenerationResult, usage: Any) -> None:
+    """Copy the server's token counts (prompt, completion, cached prompt tokens) onto the result."""
+    if not isinstance(usage, dict):
+        return
+    result.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    result.generated_tokens = int(usage.get("completion_tokens") or 0)
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict):
+        result.cached_tokens = int(details.get("cached_tokens") or 0)
+
+
+def error_message(body: bytes, fallback: str) -> str:
+    """The human part of an error body: OpenAI {"error": {"message"}}, vLLM {"message"}, or the text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:300] or fallback
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if data.get("detail"):
+            return str(data["detail"])
+    return str(data)[:300]
