@@ -1,0 +1,102 @@
+"""`visagent eval`: parallel episodes, success judged on the world, a summary table and a JSON results file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from visagent.agent import AgentConfig
+from visagent.evaluate import EvalReport, evaluate, oracle_factory
+from visagent.scenarios import get_scenario, load_scenarios
+from visagent.scripted import ScriptedEngine
+from visagent.trace import read_trace
+
+TERMINATE_SUCCESS = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+                     "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+
+
+def test_oracle_solves_every_episode_in_parallel(tmp_path):
+    scenarios = [get_scenario("desktop-settings-wifi-off"), get_scenario("phone-settings-brightness")]
+    seen = []
+    report = evaluate(scenarios, oracle_factory, seeds=[0, 1], workers=3, trace_dir=tmp_path / "runs",
+                      model="policy:oracle", on_episode=seen.append)
+    assert isinstance(report, EvalReport)
+    assert len(report.episodes) == len(seen) == 4
+    assert [(e.scenario, e.seed) for e in report.episodes] == [(s.id, seed) for s in scenarios for seed in (0, 1)]
+    assert report.success_rate == 1.0 and all(e.status == "success" for e in report.episodes)
+    tags = report.per_tag()
+    assert tags["platform:phone"] == {"episodes": 2, "successes": 2, "success_rate": 1.0}
+    assert tags["difficulty:easy"]["episodes"] == 2
+    for episode in report.episodes:  # each episode's trace is real and says which world it ran in
+        meta = read_trace(episode.trace).meta
+        assert meta["executor"]["scenario"] == episode.scenario and meta["executor"]["seed"] == episode.seed
+        assert meta["status"] == "success" and meta["steps"] == episode.steps
+    assert report.mean_steps == sum(e.steps for e in report.episodes) / 4
+    assert report.seconds_per_step > 0
+
+
+def test_success_is_the_worlds_verdict_not_the_models_claim(tmp_path):
+    scenarios = [get_scenario("desktop-settings-wifi-off"), get_scenario("desktop-settings-language")]
+
+    def claims_success(scenario, executor):  # a scripted engine (not a model) that says "done" at once
+        return ScriptedEngine([TERMINATE_SUCCESS], repeat_last=True)
+
+    report = evaluate(scenarios, claims_success, seeds=[0, 1], workers=2, trace_dir=None)
+    assert [e.status for e in report.episodes] == ["success"] * 4  # what the model claimed...
+    assert report.success_rate == 0.0  # ...is not what the world says
+    assert all(e.trace is None and e.steps == 1 for e in report.episodes)
+    assert report.per_tag()["app:settings"]["success_rate"] == 0.0
+
+
+def test_step_limit_and_broken_episodes_are_recorded(tmp_path):
+    scenario = get_scenario("desktop-settings-language")
+
+    def explodes(scenario, executor):
+        raise RuntimeError("engine factory broke")
+
+    broken = evaluate([scenario], explodes, seeds=[0], trace_dir=None)
+    assert broken.episodes[0].success is False and "engine factory broke" in broken.episodes[0].error
+    limited = evaluate([scenario], oracle_factory, seeds=[0], max_steps=1, trace_dir=None,
+                       agent_config=AgentConfig())
+    assert limited.episodes[0].status == "max_steps" and limited.episodes[0].success is False
+
+
+def test_cli_oracle_json_has_overall_and_per_tag_rates(tmp_path, visagent_bin):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [visagent_bin, "eval", "desktop-settings-wifi-off", "desktop-settings-language", "--policy", "oracle",
+         "--seeds", "2", "--workers", "2", "--json", str(out), "--trace-dir", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["success_rate"] == 1.0 and data["episodes_total"] == 4 and data["model"] == "policy:oracle"
+    assert data["per_tag"]["difficulty:medium"]["success_rate"] == 1.0
+    assert data["seeds"] == [0, 1] and data["scenarios"] == ["desktop-settings-wifi-off", "desktop-settings-language"]
+    for episode in data["episodes"]:
+        assert episode["success"] is True and Path(episode["trace"]).is_dir()
+        assert Path(episode["trace"]).parent == Path(data["trace_dir"])
+    assert "overall" in proc.stdout and "100%" in proc.stdout and "time per step" in proc.stdout
+    assert "episode" in proc.stderr  # the tqdm progress bar
+
+
+def test_cli_split_and_tags_select_scenarios(tmp_path, visagent_bin):
+    heldout = [s.id for s in load_scenarios() if s.split == "heldout"]
+    out = tmp_path / "r.json"
+    proc = subprocess.run([visagent_bin, "eval", "--policy", "oracle", "--split", "heldout", "--seeds", "1",
+                           "--no-traces", "--no-progress", "--json", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["split"] == "heldout" and sorted(data["scenarios"]) == sorted(heldout)
+    assert {e["split"] for e in data["episodes"]} == {"heldout"}
+
+
+def test_cli_user_errors_are_one_line(tmp_path, visagent_bin):
+    for args, message in ((["no-such-scenario", "--policy", "oracle"], "unknown scenario"),
+                          (["--policy", "oracle", "--tags", "no-such-tag"], "no scenario matches"),
+                          (["--policy", "oracle", "--seeds", "0"], "--seeds 0"),
+                          (["--policy", "oracle", "--model", "tiny"], "either --model or --policy")):
+        proc = subprocess.run([visagent_bin, "eval", *args], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -1,0 +1,111 @@
+"""`visagent eval`: run scenarios × seeds in parallel with a model (or the oracle) and report success rates."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+from visagent.errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model (or the oracle policy) on sim scenarios; success = the world's check")
+    p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario ids (default: all in the split)")
+    p.add_argument("--model", help="model spec: tiny, a checkpoint directory or an http(s)://host/v1 URL")
+    p.add_argument("--policy", choices=("oracle",), help="use a scripted policy instead of a model (oracle: the sim's solver)")
+    p.add_argument("--split", choices=("train", "heldout"), help="only scenarios of this split")
+    p.add_argument("--tags", nargs="+", help="only scenarios carrying at least one of these tags (value, e.g. easy, or key:value)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per scenario (default 3)")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--workers", type=int, default=2, help="parallel episodes (threads; default 2)")
+    p.add_argument("--json", dest="json_path", help="write the results JSON here")
+    p.add_argument("--trace-dir", help="root for traces; each evaluation writes <trace-dir>/eval-<stamp>/ (default runs)")
+    p.add_argument("--no-traces", action="store_true", help="keep no traces (faster, nothing to inspect)")
+    p.add_argument("--max-steps", type=int, help="step limit per episode (default: each scenario's max_steps)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def select_scenarios(ids: list[str], split: str | None, tags: list[str] | None) -> list:
+    """Scenarios by id (in the order given) or all, filtered by split and tags. Raises ScenarioError/ConfigError."""
+    from visagent.scenarios import get_scenario, load_scenarios
+
+    chosen = [get_scenario(i) for i in ids] if ids else list(load_scenarios())
+    if split:
+        chosen = [s for s in chosen if s.split == split]
+    if tags:
+        from visagent.evaluate import scenario_tags
+
+        wanted = set(tags)
+        # a tag matches as "key:value" ("difficulty:easy") or by its value alone ("easy")
+        chosen = [s for s in chosen if wanted & (set(scenario_tags(s)) | {t.split(":", 1)[-1] for t in scenario_tags(s)})]
+    if not chosen:
+        raise ConfigError(f"no scenario matches (ids {ids or 'all'}, split {split or 'any'}, tags {tags or 'any'}); "
+                          "see scenarios/ for the ids, splits and tags")
+    return chosen
+
+
+def run(args) -> int:
+    from visagent.agent import AgentConfig
+    from visagent.evaluate import eval_trace_dir, evaluate, oracle_factory
+
+    settings = args.settings
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} must be at least 1")
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} must be at least 1")
+    if args.policy and args.model:
+        raise ConfigError("give either --model or --policy, not both")
+    scenarios = select_scenarios(args.scenarios, args.split, args.tags)
+    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    config = AgentConfig.from_settings(settings, auto_approve=True)
+    trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
+    engine = None
+    if args.policy == "oracle":
+        factory, label = oracle_factory, "policy:oracle"
+    else:
+        from engine import load_engine
+
+        engine = load_engine(settings.model)
+        factory, label = (lambda scenario, executor: engine), settings.model
+    progress = None
+    lock = threading.Lock()
+    total = len(scenarios) * len(seeds)
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=total, file=sys.stderr, unit="episode", desc="eval", dynamic_ncols=True)
+    wins = [0, 0]
+
+    def on_episode(outcome) -> None:
+        with lock:
+            wins[0] += outcome.success
+            wins[1] += 1
+            if progress is not None:
+                progress.set_postfix_str(f"success {wins[0]}/{wins[1]}")
+                progress.update(1)
+
+    try:
+        report = evaluate(scenarios, factory, seeds=seeds, workers=args.workers, agent_config=config,
+                          max_steps=args.max_steps,
+                          trace_dir=trace_root, model=label, split=args.split, on_episode=on_episode)
+    finally:
+        if progress is not None:
+            progress.close()
+        if engine is not None:
+            engine.close()
+    print(report.summary_table())
+    if trace_root is not None:
+        print(f"traces: {trace_root}")
+    if args.json_path:
+        path = Path(args.json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = report.to_dict()
+        data["seeds"] = seeds
+        data["scenarios"] = [s.id for s in scenarios]
+        data["trace_dir"] = None if trace_root is None else str(trace_root)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"results: {path}")
+    return 0

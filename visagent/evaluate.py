@@ -1,0 +1,285 @@
+"""Evaluation: run the agent on sim scenarios × seeds in parallel and measure how often it really succeeds.
+
+Each episode gets its own world (`scenario.make_world(seed)`), its own `SimExecutor` and its own `Agent`;
+success is `scenario.is_success(world)` after the run, never the model's own claim.
+
+Parallelism: threads. An in-process model is one shared object whose `generate` is serialised behind its
+own lock, so one copy serves every worker (one copy per process would multiply memory and load time by the
+worker count, which rules out anything but the tiny checkpoint); while one episode waits on the model, other
+threads render their sim worlds, parse and record, and torch releases the GIL inside its kernels. Against a
+remote server (vLLM, SGLang, `visagent serve`) the threads are truly concurrent requests the server batches.
+Scripted engines (the oracle) are built per episode and cost nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from visagent.agent import Agent, AgentConfig
+from visagent.events import StepFinished
+
+log = logging.getLogger(__name__)
+
+#: engine_factory(scenario, executor) -> Engine: a shared model ignores both; the oracle reads
+#: `executor.world` (the episode's SimWorld) and `executor.geometry()`.
+EngineFactory = Callable[[Any, Any], Any]
+
+
+@dataclass
+class EpisodeOutcome:
+    """One episode. Times in seconds (wall clock); tokens summed over the episode's steps."""
+
+    scenario: str
+    seed: int
+    split: str
+    tags: list[str]
+    success: bool
+    status: str
+    reason: str
+    steps: int
+    seconds: float
+    step_seconds: float  # sum of the steps' recorded total time
+    prompt_tokens: int
+    generated_tokens: int
+    trace: str | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        data["step_seconds"] = round(self.step_seconds, 3)
+        return data
+
+
+@dataclass
+class EvalReport:
+    """All episodes of one evaluation with the aggregates the summary table and JSON file show."""
+
+    model: str
+    split: str | None
+    episodes: list[EpisodeOutcome] = field(default_factory=list)
+    workers: int = 1
+    wall_s: float = 0.0
+
+    @property
+    def success_rate(self) -> float:
+        return _rate(self.episodes)
+
+    def per_tag(self) -> dict[str, dict[str, float | int]]:
+        """{tag: {"episodes", "successes", "success_rate"}} over the episodes carrying that tag."""
+        tags = sorted({t for e in self.episodes for t in e.tags})
+        out: dict[str, dict[str, float | int]] = {}
+        for tag in tags:
+            group = [e for e in self.episodes if tag in e.tags]
+            out[tag] = {"episodes": len(group), "successes": sum(e.success for e in group),
+                        "success_rate": _rate(group)}
+        return out
+
+    def per_scenario(self) -> dict[str, dict[str, float | int]]:
+        names = sorted({e.scenario for e in self.episodes})
+        out: dict[str, dict[str, float | int]] = {}
+        for name in names:
+            group = [e for e in self.episodes if e.scenario == name]
+            out[name] = {"episodes": len(group), "successes": sum(e.success for e in group),
+                         "success_rate": _rate(group), "mean_steps": _mean([e.steps for e in group])}
+        return out
+
+    @property
+    def mean_steps(self) -> float:
+        return _mean([e.steps for e in self.episodes])
+
+    @property
+    def seconds_per_step(self) -> float:
+        steps = sum(e.steps for e in self.episodes)
+        return sum(e.step_seconds for e in self.episodes) / steps if steps else 0.0
+
+    @property
+    def tokens_per_step(self) -> dict[str, float]:
+        steps = sum(e.steps for e in self.episodes)
+        if not steps:
+            return {"prompt": 0.0, "generated": 0.0}
+        return {"prompt": sum(e.prompt_tokens for e in self.episodes) / steps,
+                "generated": sum(e.generated_tokens for e in self.episodes) / steps}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "split": self.split, "episodes_total": len(self.episodes),
+            "success_rate": self.success_rate, "successes": sum(e.success for e in self.episodes),
+            "mean_steps": self.mean_steps, "seconds_per_step": self.seconds_per_step,
+            "tokens_per_step": self.tokens_per_step, "workers": self.workers, "wall_s": round(self.wall_s, 3),
+            "per_tag": self.per_tag(), "per_scenario": self.per_scenario(),
+            "episodes": [e.to_dict() for e in self.episodes],
+        }
+
+    def summary_table(self) -> str:
+        """A plain-text table: one row per scenario, then per tag, then the overall line."""
+        head = f"{'scenario / tag':<34} {'episodes':>8} {'success':>8} {'mean steps':>10}"
+        lines = [head, "-" * len(head)]
+        for name, row in self.per_scenario().items():
+            lines.append(f"{name:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {row['mean_steps']:>10.1f}")
+        tags = self.per_tag()
+        if tags:
+            lines.append("-" * len(head))
+            for tag, row in tags.items():
+                lines.append(f"{'tag:' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}")
+        lines.append("-" * len(head))
+        tok = self.tokens_per_step
+        lines.append(f"{'overall':<34} {len(self.episodes):>8} {self.success_rate:>8.0%} {self.mean_steps:>10.1f}")
+        lines.append(f"time per step {self.seconds_per_step:.3f} s; tokens per step: prompt {tok['prompt']:.0f}, "
+                     f"generated {tok['generated']:.1f}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
+                     f"model {self.model}" + (f"; split {self.split}" if self.split else ""))
+        return "\n".join(lines)
+
+
+def _rate(episodes: Sequence[EpisodeOutcome]) -> float:
+    return sum(e.success for e in episodes) / len(episodes) if episodes else 0.0
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def oracle_factory(scenario: Any, executor: Any) -> Any:
+    """An engine_factory for `--policy oracle`: the scripted OracleEngine reading this episode's world."""
+    from visagent.scripted import OracleEngine
+
+    return OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
+
+
+def evaluate(
+    scenarios: Iterable[Any],
+    engine_factory: EngineFactory,
+    *,
+    seeds: Sequence[int] = (0,),
+    workers: int = 1,
+    agent_config: AgentConfig | None = None,
+    max_steps: int | None = None,
+    trace_dir: str | Path | None = None,
+    model: str = "",
+    split: str | None = None,
+    on_episode: Callable[[EpisodeOutcome], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> EvalReport:
+    """Run every scenario × seed as one episode on `workers` threads; returns the report (episodes in order).
+
+    `engine_factory(scenario, executor)` gives the engine for one episode (return one shared engine for a model).
+    `max_steps` is the step limit of every episode (None: each scenario's own `max_steps`). Traces go under `trace_dir` (None: no traces).
+    `on_episode` is called from the worker thread as each episode ends (progress bars, dashboards).
+    Setting `cancel` skips episodes not yet started. Raises ValueError for workers < 1 or no scenarios.
+    An episode that fails with an unexpected exception is recorded as a failure with the error, not raised.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    scenario_list = list(scenarios)
+    if not scenario_list:
+        raise ValueError("no scenarios to evaluate; check the ids, --split and --tags")
+    config = agent_config or AgentConfig()
+    jobs = [(sc, int(seed)) for sc in scenario_list for seed in seeds]
+    report = EvalReport(model=model, split=split, workers=workers)
+    start = time.perf_counter()
+    results: dict[int, EpisodeOutcome] = {}
+
+    def one(index: int, scenario: Any, seed: int) -> tuple[int, EpisodeOutcome | None]:
+        if cancel is not None and cancel.is_set():
+            return index, None
+        limit = max_steps if max_steps is not None else getattr(scenario, "max_steps", None) or config.max_steps
+        outcome = run_episode(scenario, seed, engine_factory, dataclasses.replace(config, max_steps=int(limit)),
+                              trace_dir=trace_dir)
+        if on_episode is not None:
+            on_episode(outcome)
+        return index, outcome
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
+        futures = [pool.submit(one, i, sc, seed) for i, (sc, seed) in enumerate(jobs)]
+        for future in as_completed(futures):
+            index, outcome = future.result()
+            if outcome is not None:
+                results[index] = outcome
+    report.episodes = [results[i] for i in sorted(results)]
+    report.wall_s = time.perf_counter() - start
+    return report
+
+
+def run_episode(
+    scenario: Any,
+    seed: int,
+    engine_factory: EngineFactory,
+    config: AgentConfig,
+    *,
+    trace_dir: str | Path | None = None,
+) -> EpisodeOutcome:
+    """One episode: fresh world + SimExecutor + Agent; success judged on the world after the run."""
+    from visagent.executors.sim import SimExecutor
+
+    tags = scenario_tags(scenario)
+    split = str(getattr(scenario, "split", ""))
+    steps: list[dict[str, Any]] = []
+    started = time.perf_counter()
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, StepFinished):
+            steps.append(event.record)
+
+    try:
+        world = scenario.make_world(seed)
+        executor = SimExecutor(world)
+        try:
+            engine = engine_factory(scenario, executor)
+            agent = Agent(engine, executor, config, trace_root=trace_dir, on_event=on_event,
+                          run_meta={"scenario": scenario.id, "seed": seed, "split": split})
+            result = agent.run(_task_of(scenario, world))
+            success = bool(scenario.is_success(world))
+        finally:
+            executor.close()
+    except Exception as exc:  # noqa: BLE001 - one broken episode is recorded, the evaluation goes on
+        log.exception("episode %s seed %s failed", getattr(scenario, "id", scenario), seed)
+        return EpisodeOutcome(
+            scenario=str(getattr(scenario, "id", scenario)), seed=seed, split=split, tags=tags, success=False,
+            status="error", reason=f"{type(exc).__name__}: {exc}", steps=len(steps),
+            seconds=time.perf_counter() - started, step_seconds=_sum(steps, "timings", "total"),
+            prompt_tokens=int(_sum(steps, "prompt", "tokens")),
+            generated_tokens=int(_sum(steps, "model", "generated_tokens")), trace=None,
+            error=f"{type(exc).__name__}: {exc}")
+    return EpisodeOutcome(
+        scenario=scenario.id, seed=seed, split=split, tags=tags, success=success, status=result.status,
+        reason=result.reason, steps=result.steps, seconds=time.perf_counter() - started,
+        step_seconds=_sum(steps, "timings", "total"), prompt_tokens=int(_sum(steps, "prompt", "tokens")),
+        generated_tokens=int(_sum(steps, "model", "generated_tokens")),
+        trace=None if result.trace_dir is None else str(result.trace_dir))
+
+
+def scenario_tags(scenario: Any) -> list[str]:
+    """A scenario's tags as "key:value" strings (e.g. "difficulty:easy", "app:settings")."""
+    tags = getattr(scenario, "tags", None) or {}
+    if isinstance(tags, dict):
+        return [f"{k}:{v}" for k, v in sorted(tags.items())]
+    return [str(t) for t in tags]
+
+
+def _task_of(scenario: Any, world: Any) -> str:
+    """The instruction with this world's parameters filled in."""
+    return str(scenario.instruction_for(world))
+
+
+def _sum(records: list[dict[str, Any]], section: str, key: str) -> float:
+    total = 0.0
+    for rec in records:
+        value = (rec.get(section) or {}).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            total += float(value)
+    return total
+
+
+def eval_trace_dir(root: str | Path) -> Path:
+    """A fresh `<root>/eval-<UTC stamp>` directory name for one evaluation's traces."""
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"eval-{stamp}"
