@@ -270,23 +270,22 @@ def _check_geometry(meta: dict[str, Any], steps: list[dict[str, Any]], executor:
 
 
 def _open_recorded_executor(meta: dict[str, Any], kind: str | None) -> Executor:
+    from visagent.executors import open_executor
+
     recorded = meta.get("executor") or {}
     kind = kind or recorded.get("name")
     if not kind:
         raise TraceError("meta.json names no executor; pass --executor sim|desktop|android")
+    geometry = recorded.get("geometry") or {}
     if kind == "sim":
-        from visagent.executors.sim import SimExecutor
-        from visagent.scenarios import get_scenario
-
         scenario = recorded.get("scenario")
         if not scenario:
             raise TraceError("meta.json has no executor.scenario, so the sim world cannot be rebuilt for replay")
         seed = recorded.get("seed")
-        world = get_scenario(str(scenario)).make_world(None if seed is None else int(seed))
-        scale = float((recorded.get("geometry") or {}).get("scale") or 1.0)
-        return SimExecutor(world, scale=scale)
-    from visagent.executors import open_executor
-
+        return open_executor("sim", scenario=str(scenario), seed=None if seed is None else int(seed),
+                             scale=float(geometry.get("scale") or 1.0))
+    if kind == "desktop":
+        return open_executor("desktop", monitor=int(geometry.get("monitor") or 1))
     return open_executor(kind)
 
 
