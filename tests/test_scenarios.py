@@ -148,3 +148,28 @@ def test_bad_setup_values_fail_when_the_world_is_made(tmp_path):
     (sc,) = load_scenarios([_write(tmp_path, GOOD.replace("{wifi: true}", "{wiifi: true}"))])
     with pytest.raises(ScenarioError, match="unknown key 'wiifi'"):
         sc.make_world()
+
+
+@pytest.mark.parametrize("trial", [0, 1])
+def test_oracle_recovers_after_random_user_input(trial):
+    """Random clicks, right clicks / long presses and keys (never Delete or Pay, which cannot be undone)
+    leave the world in some state the oracle still solves from."""
+    import random
+
+    for sc in SCENARIOS:
+        rng = random.Random(f"{sc.id}:{trial}")
+        world = sc.make_world(trial)
+        for _ in range(rng.randint(1, 6)):
+            els = [e for e in world.visible_elements() if not e.label.startswith(("Delete", "Pay"))]
+            e = rng.choice(els)
+            kind = rng.choice(["click", "click", "context", "key"])
+            if kind == "click":
+                world.click(*e.center)
+            elif kind == "context":
+                phone = world.platform == "phone"
+                world.click(*e.center, button="left" if phone else "right", hold=0.8 if phone else 0.05)
+            else:
+                world.key(rng.choice(["tab", "escape", "enter", "a"]))
+            world.clock.advance(rng.choice([0.0, 0.1, 1.0]))
+        solve(sc, world, max_steps=80)
+        assert sc.is_success(world), sc.id

@@ -66,6 +66,7 @@ class ShopApp(App):
         self.error = Label("error", "", size=12)
         self.confirm = Label("confirm", "", bold=True, size=18)
         self.done_btn = Button("done", "Continue shopping", self.finish, kind="primary")
+        self.back_btn = Button("back", "Back to cart", self.back, kind="flat")
         self._totals()
 
     def on_open(self) -> None:
@@ -154,7 +155,7 @@ class ShopApp(App):
             return [self.tabs, self.cart_list, self.total, self.checkout_btn]
         if self.page == "checkout":
             return [self.captions["address"], self.address, self.captions["shipping"], self.shipping,
-                    self.captions["payment"], self.payment, self.total, self.error, self.pay_btn]
+                    self.captions["payment"], self.payment, self.total, self.error, self.back_btn, self.pay_btn]
         return [self.confirm, self.done_btn]
 
     def layout(self, rect: tuple[int, int, int, int]) -> None:
@@ -183,6 +184,7 @@ class ShopApp(App):
             col.place(self.error, 18, 10)
             r = col.take(40 if not self.phone else 52)
             self.pay_btn.place((r[2] - int(170 * s), r[1], r[2], r[3]))
+            self.back_btn.place((r[0], r[1], r[0] + int(130 * s), r[3]))
         else:
             col = Column(rect, s, 40)
             col.gap(40)

@@ -118,6 +118,8 @@ def calc_compute(ctx: Ctx) -> Action | None:
         return ctx.tap(_key(ctx, "C"))
     rest = expr[len(cur):]
     if not ctx.phone and ctx.world.seed % 2:  # half of the desktop runs type on the keyboard instead
+        if app.focus is not app.keypad:
+            return ctx.tap(app.keypad)  # typing goes to the focused widget: focus the calculator body
         return ctx.type(rest.replace("×", "*").replace("÷", "/").replace("−", "-"))
     return ctx.tap(_key(ctx, rest[0]))
 
@@ -180,26 +182,42 @@ def shop_add(ctx: Ctx) -> Action | None:
         return step
     if ctx.top_overlay() is not None:
         return ctx.dismiss()
-    if app.page != "main":
-        if app.page in ("cart",):
-            return ctx.tap(ctx.el("Products", role="tab"))  # type: ignore[arg-type]
-        return Action("system_button", button="Back", space="screen") if ctx.phone else ctx.tap(app.done_btn)
-    return _tap_row_button(ctx, app.products, missing[0])
+    return _to_page(ctx, app, "main") or _tap_row_button(ctx, app.products, missing[0])
+
+
+def _to_page(ctx: Ctx, app: Any, page: str) -> Action | None:
+    """Next step from the shop's current page towards "main" (products) or "cart"."""
+    if app.page == page:
+        return None
+    if app.page == "checkout":
+        return ctx.tap(app.back_btn)
+    if app.page == "done":
+        return ctx.tap(app.done_btn)
+    tab = "Products" if page == "main" else app.tabs.options[1]
+    return ctx.tap(ctx.el(tab, role="tab"))  # type: ignore[arg-type]
 
 
 @solver("shop.buy")
 def shop_buy(ctx: Ctx) -> Action | None:
-    """params: items, address, shipping, payment."""
+    """params: items (one of each, nothing else), address, shipping, payment."""
     app = ctx.app("shop")
     p = ctx.p
-    if app.orders and all(app.orders[-1]["items"].get(n, 0) >= 1 for n in p["items"]):
-        return None
-    if app.page not in ("checkout",):
-        step = shop_add(ctx)
+    want = {n: 1 for n in p["items"]}
+    last = app.orders[-1] if app.orders else None
+    if last is not None and last["items"] == want and all(last[k] == p[k] for k in ("address", "shipping", "payment")):
+        return None  # (an earlier order with other details does not count: buy again)
+    if app.page != "checkout" or app.cart != want:
+        step = shop_add(ctx) or ctx.ensure_app("shop")
         if step:
             return step
-        if app.page == "main":
-            return ctx.tap(ctx.el(app.tabs.options[1], role="tab"))  # type: ignore[arg-type]
+        if ctx.top_overlay() is not None:
+            return ctx.dismiss()
+        step = _to_page(ctx, app, "cart")
+        if step:
+            return step
+        extra = [n for n, q in app.cart.items() if q > want.get(n, 0)]
+        if extra:
+            return _tap_row_button(ctx, app.cart_list, extra[0])
         return ctx.tap(app.checkout_btn)
     top = ctx.top_overlay()
     if app.address.value != p["address"]:
@@ -239,7 +257,9 @@ def messages_send(ctx: Ctx) -> Action | None:
     step = ctx.set_text(app.field, text, app)
     if step:
         return step
-    return ctx.key("enter") if not ctx.phone and ctx.world.seed % 2 else ctx.tap(app.send_btn)
+    if not ctx.phone and ctx.world.seed % 2 and app.focus is app.field:
+        return ctx.key("enter")
+    return ctx.tap(app.send_btn)
 
 
 # -- several goals in order ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ recorded script, so it recovers from any seed and any intermediate state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,9 @@ class Ctx:
             return None
         if top is not None and not top.modal:
             return self.dismiss()
+        if top is not None:  # another app's dialog is in the way: cancel it
+            cancel = getattr(top, "cancel", None)
+            return self.tap(cancel) if cancel is not None else self.dismiss()
         app = w.apps[name]
         if self.phone:
             if fg is not None:
@@ -140,22 +144,21 @@ class Ctx:
         return self.type(value)
 
     def scroll_into_view(self, lv: ListView, key: str) -> Action | None:
-        """Scroll list `lv` until the row `key` is at least half visible."""
+        """Next scroll (wheel on the desktop, swipe on the phone) that brings row `key` of `lv` fully into
+        view; None when it already is."""
         i = lv.index_of(key)
         if i < 0:
             raise OracleError(f"list {lv.wid} has no item {key!r}")
-        a, b = lv.visible_range()
-        if a <= i <= b:
+        row, r = lv.row_rect(i), lv.rect
+        if row[1] >= r[1] and row[3] <= r[3]:
             return None
-        r = lv.rect
+        down = row[3] > r[3]
+        need = (row[3] - r[3]) if down else (r[1] - row[1])
         cx, cy = (r[0] + r[2]) / 2, (r[1] + r[3]) / 2
-        down = i > b
         if self.phone:
-            d = (r[3] - r[1]) * 0.3
+            d = max(40 * self.world.ui_scale, min(need + 8 * self.world.ui_scale, (r[3] - r[1]) * 0.6)) / 2
             return self.drag((cx, cy + d if down else cy - d), (cx, cy - d if down else cy + d))
-        rows = (i - b) if down else (a - i)
-        px = max(1, min(5, rows)) * lv.row_h
-        clicks = max(1, round(px / (WHEEL_CLICK_DP * self.world.ui_scale)))
+        clicks = max(1, min(5, math.ceil(need / (WHEEL_CLICK_DP * self.world.ui_scale))))
         return Action("scroll", coordinate=(cx, cy), pixels=int((-clicks if down else clicks) * WHEEL_CLICK_DP),
                       space="screen")
 
