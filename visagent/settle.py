@@ -75,7 +75,10 @@ class SettleDetector:
     """Waits for a screen to stop changing. All times in seconds; see the module docstring.
 
     threshold: largest frame-to-frame difference (fraction of thumbnail pixels changed by more than
-        `pixel_tolerance` gray levels) that still counts as "not changing". 0.0 = identical thumbnails.
+        `pixel_tolerance` gray levels) that still counts as "not changing". The default 0.0 (no thumbnail
+        pixel moved beyond the tolerance) is deliberate: a small spinner changes only ~10 thumbnail pixels
+        (0.02% of a phone screen), as few as a caret blink; the blink is told apart by time instead — it
+        leaves long quiet gaps between changes, a spinner none.
     consecutive: how many comparisons in a row must be at or below the threshold.
     interval_s: pause between captures. max_wait_s: cap on the whole wait.
     downscale: thumbnail reduction factor (8 turns 1920x1080 into 240x135).
@@ -86,7 +89,7 @@ class SettleDetector:
 
     def __init__(
         self,
-        threshold: float = 0.001,
+        threshold: float = 0.0,
         consecutive: int = 2,
         interval_s: float = 0.05,
         max_wait_s: float = 5.0,

@@ -64,7 +64,7 @@ _DEFAULT_SWIPE_S = 0.3
 
 def default_android_settle() -> SettleDetector:
     """Settle parameters for a phone: a screencap takes 0.1-1 s, so few, spaced captures."""
-    return SettleDetector(threshold=0.001, consecutive=2, interval_s=0.1, max_wait_s=5.0, wait_for_change_s=0.3)
+    return SettleDetector(threshold=0.0, consecutive=2, interval_s=0.1, max_wait_s=5.0, wait_for_change_s=0.3)
 
 
 def input_text_chunks(text: str) -> list[str]:

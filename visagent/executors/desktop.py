@@ -54,7 +54,7 @@ _DRAG_S = 0.3
 def default_desktop_settle() -> SettleDetector:
     """Settle parameters for a real desktop: 50 ms captures, 3 quiet comparisons (150 ms), up to 0.3 s for the
     app to start reacting, 5 s cap."""
-    return SettleDetector(threshold=0.001, consecutive=3, interval_s=0.05, max_wait_s=5.0, wait_for_change_s=0.3)
+    return SettleDetector(threshold=0.0, consecutive=3, interval_s=0.05, max_wait_s=5.0, wait_for_change_s=0.3)
 
 
 def parse_monitor_layout(text: str) -> list[dict[str, int]]:
