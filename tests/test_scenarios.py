@@ -173,3 +173,21 @@ def test_oracle_recovers_after_random_user_input(trial):
             world.clock.advance(rng.choice([0.0, 0.1, 1.0]))
         solve(sc, world, max_steps=80)
         assert sc.is_success(world), sc.id
+
+
+def test_oracle_solves_every_scenario_through_the_norm1000_grid_on_a_hidpi_sim():
+    """What a Qwen3.5 agent does: see a 2x screenshot, answer on the 0..1000 grid, get mapped back."""
+    from visagent.coords import from_screen, to_screen
+    from visagent.executors.sim import SimExecutor
+
+    for sc in SCENARIOS:
+        world = sc.make_world(1)
+        ex = SimExecutor(world, scale=2.0)
+        g = ex.geometry()
+        image = (g.physical_width, g.physical_height)
+        for _ in range(sc.max_steps * 4 + 20):
+            a = next_action(sc, world)
+            if a.action == "terminate":
+                break
+            ex.execute(to_screen(from_screen(a, g, space="norm1000", image_size=image), g, image_size=image))
+        assert sc.is_success(world), sc.id
