@@ -38,6 +38,7 @@ def test_user_mistakes_are_one_line_errors(visagent_bin, clean_env, tmp_path):
     runs = tmp_path / "runs"
     proc = run_cli(visagent_bin, "--scenario", "no-such-scenario", "--trace-dir", str(runs))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no-such-scenario" in proc.stderr
-    proc = run_cli(visagent_bin, "do it", "--executor", "sim", "--trace-dir", str(runs))
-    assert proc.returncode == 2 and "--scenario" in proc.stderr
+    proc = run_cli(visagent_bin, "do it", "--executor", "desktop", "--scenario", "desktop-settings-wifi-off",
+                   "--trace-dir", str(runs))
+    assert proc.returncode == 2 and "--scenario" in proc.stderr and proc.stderr.count("\n") == 1
     assert not runs.exists()

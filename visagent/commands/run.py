@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("task", nargs="?", help="what to do; defaults to the scenario's task with --scenario")
     p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: sim)")
     p.add_argument("--scenario", help="sim scenario id (the world to start from, and the task by default)")
-    p.add_argument("--seed", type=int, default=0, help="sim world seed (default 0)")
+    p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
     p.add_argument("--policy", choices=("model", "oracle"), default="model",
                    help="oracle: a scripted engine that plays the sim scenario's known solution (no model)")
@@ -31,36 +31,37 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def _open_sim(scenario: Any, seed: int, platform_hint: str | None = None) -> Any:
-    from visagent.executors import sim as sim_executor  # type: ignore[attr-defined]
+def open_for_run(kind: str, scenario_id: str | None, seed: int | None) -> tuple[Any, Any]:
+    """(executor, scenario or None). The sim opens `scenario_id` (default: the first desktop scenario).
+    Raises ConfigError / ScenarioError / ExecutorError with one line."""
+    from visagent.scenarios import get_scenario
 
-    world = scenario.make_world(seed)
-    return sim_executor.SimExecutor(world)
-
-
-def open_for_run(kind: str, scenario_id: str | None, seed: int) -> tuple[Any, Any]:
-    """(executor, scenario or None). Raises ConfigError / ScenarioError / ExecutorError with one line."""
-    scenario = None
+    if scenario_id and kind != "sim":
+        raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {kind}")
     if scenario_id:
-        from visagent.scenarios import get_scenario
-
-        scenario = get_scenario(scenario_id)
-    if kind == "sim" and scenario is None:
-        raise ConfigError("--executor sim needs --scenario ID (see `visagent scenarios list`)")
+        get_scenario(scenario_id)  # an unknown id fails here, before anything opens
     import visagent.executors as executors
 
     opener = getattr(executors, "open_executor", None)
     if opener is not None:
-        return opener(kind, scenario=scenario, seed=seed), scenario
-    if kind == "desktop":
+        executor = opener(kind, scenario=scenario_id, seed=seed)
+    elif kind == "desktop":
         from visagent.executors.desktop import DesktopExecutor
 
-        return DesktopExecutor(), scenario
-    if kind == "android":
+        executor = DesktopExecutor()
+    elif kind == "android":
         from visagent.executors.android import AndroidExecutor
 
-        return AndroidExecutor(), scenario
-    return _open_sim(scenario, seed), scenario
+        executor = AndroidExecutor()
+    else:
+        if not scenario_id:
+            raise ConfigError("--executor sim needs --scenario ID (see `visagent scenarios list`)")
+        from visagent.executors.sim import SimExecutor
+
+        executor = SimExecutor(get_scenario(scenario_id).make_world(seed))
+    world = getattr(executor, "world", None)
+    sid = scenario_id or getattr(world, "scenario_id", None)
+    return executor, (get_scenario(sid) if sid else None)
 
 
 class ProgressPrinter:
@@ -194,7 +195,9 @@ def run(args) -> int:
         config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
         interactive = sys.stdin.isatty() and not args.yes
         printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)
-        meta = {"scenario": getattr(scenario, "id", None), "seed": args.seed} if scenario is not None else {}
+        meta: dict[str, Any] = {}
+        if scenario is not None:
+            meta = {"scenario": scenario.id, "seed": scenario.seed if args.seed is None else args.seed}
         agent = Agent(engine, executor, config, trace_root=settings.trace_dir, on_event=printer, run_meta=meta)
         printer.agent = agent
         box: dict[str, Any] = {}
