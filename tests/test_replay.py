@@ -156,3 +156,91 @@ def test_trace_error_for_missing_final_png(tmp_path):
     (trace / "final.png").unlink()
     with pytest.raises(TraceError, match="final.png is missing"):
         replay_trace(trace)
+
+
+# -- on a real X desktop: a sim app in a Tk window on Xvfb, driven through pyautogui -----------------------
+
+
+class _TkApp:
+    """The sim scenario's world in a real Tk window filling a 1280x800 Xvfb screen."""
+
+    def __init__(self, tmp_path: Path, scenario: str, seed: int) -> None:
+        import os
+        import sys
+        import time
+
+        self.state_file = tmp_path / f"state-{scenario}-{seed}-{time.monotonic_ns()}.json"
+        subprocess.run(["xdotool", "mousemove", "700", "60"], check=True)  # same pointer spot every time
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "visagent.sim.tkhost", "--scenario", scenario, "--seed", str(seed),
+             "--state-file", str(self.state_file), "--geometry", "+0+0", "--zoom", "1"],
+            cwd=TRACES.parent.parent, env=dict(os.environ))
+        end = time.monotonic() + 20
+        while not self.state_file.exists():
+            assert time.monotonic() < end and self.proc.poll() is None, "the Tk host did not start"
+            time.sleep(0.05)
+        time.sleep(0.5)  # first paint
+
+    def state(self) -> dict:
+        import json
+
+        return json.loads(self.state_file.read_text(encoding="utf-8"))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def x1280(monkeypatch):
+    from tests.fixtures.xserver import start_xvfb
+
+    server = start_xvfb(1280, 800)
+    monkeypatch.setenv("DISPLAY", server.display)
+    yield server
+    server.stop()
+
+
+@pytest.mark.x11
+def test_desktop_trace_replays_on_a_real_x_screen_and_catches_another_world(x1280, tmp_path):
+    from visagent.agent import Agent, AgentConfig
+    from visagent.executors.desktop import DesktopExecutor
+    from visagent.scripted import ScriptedEngine
+    from visagent.settle import SettleDetector
+
+    sim = read_trace(TRACES / "desktop-settings-wifi-off-s0")
+    answers = [s["model"]["answer"] for s in sim.steps]  # the oracle's turns, replayed by a scripted engine
+
+    def desktop() -> DesktopExecutor:  # generous settling: the Tk host renders in real time on a busy machine
+        return DesktopExecutor(settle=SettleDetector(consecutive=4, interval_s=0.05, wait_for_change_s=1.0))
+
+    app = _TkApp(tmp_path, "desktop-settings-wifi-off", 0)
+    try:
+        executor = desktop()
+        run = Agent(ScriptedEngine(answers), executor, AgentConfig(max_steps=len(answers)),
+                    trace_root=tmp_path / "runs", run_meta={"scenario": "desktop-settings-wifi-off", "seed": 0}).run(
+                        sim.meta["task"])
+        executor.close()
+        assert run.status == "success" and app.state()["settings"]["wifi"] is False
+    finally:
+        app.close()
+    assert read_trace(run.trace_dir).meta["executor"]["name"] == "desktop"
+
+    app = _TkApp(tmp_path, "desktop-settings-wifi-off", 0)  # a fresh app, as the recording started
+    try:
+        executor = desktop()
+        result = replay_trace(run.trace_dir, executor=executor, out_dir=tmp_path / "same")
+        executor.close()
+        assert result.ok, result.message
+        assert result.actions_executed == len(answers) - 1 and app.state()["settings"]["wifi"] is False
+    finally:
+        app.close()
+
+    app = _TkApp(tmp_path, "desktop-settings-wifi-off", 1)  # another seed: another layout
+    try:
+        executor = desktop()
+        result = replay_trace(run.trace_dir, executor=executor, out_dir=tmp_path / "other")
+        executor.close()
+        assert not result.ok and result.divergence.step == 0
+    finally:
+        app.close()
