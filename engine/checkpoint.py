@@ -171,8 +171,13 @@ def _check_shard(file: Path) -> int:
             if len(head) < 8:
                 raise ValueError("shorter than the 8-byte header length")
             (header_len,) = struct.unpack("<Q", head)
+            if header_len > 100_000_000:
+                raise ValueError(f"implausible header length {header_len}")
             if header_len > size - 8:
-                raise ValueError(f"header length {header_len} exceeds the file")
+                raise CheckpointError(
+                    f"weight shard {file} is truncated: {size} bytes on disk, its header alone needs "
+                    f"{8 + header_len}; download it again"
+                )
             header = json.loads(fh.read(header_len))
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:

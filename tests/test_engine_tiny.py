@@ -1,0 +1,192 @@
+"""`visagent tiny --out DIR` builds a complete qwen3_5_moe checkpoint that loads through the real-checkpoint path,
+and its chat template renders Qwen3.5's conversation format."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from PIL import Image
+from safetensors import safe_open
+from transformers import AutoConfig, AutoTokenizer
+
+from engine import tiny_checkpoint_path
+from engine.checkpoint import inspect_checkpoint
+from engine.tiny import SPECIAL_TOKENS, TEXT_TOKENS, build_tiny_checkpoint
+
+TOOLS = [{"type": "function", "function": {"name": "computer_use", "description": "Use the mouse.",
+                                           "parameters": {"type": "object", "properties": {"action": {"type": "string"}},
+                                                          "required": ["action"]}}}]
+TOOL_JSON = ('{"type": "function", "function": {"name": "computer_use", "description": "Use the mouse.", '
+             '"parameters": {"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}}}')
+TOOL_INSTRUCTIONS = (
+    "If you choose to call a function ONLY reply in the following format with NO suffix:\n\n"
+    "<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n"
+    "<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n"
+    "</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n"
+    "- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested "
+    "within <tool_call></tool_call> XML tags\n"
+    "- Required parameters MUST be specified\n"
+    "- You may provide optional reasoning for your function call in natural language BEFORE the function call, "
+    "but NOT after\n"
+    "- If there is no function call available, answer the question like normal with your current knowledge and do "
+    "not tell the user about function calls\n</IMPORTANT>"
+)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, visagent_bin_module):
+    """One checkpoint built by the CLI for this module (the corpus comes from visagent itself)."""
+    out = tmp_path_factory.mktemp("tiny") / "ckpt"
+    proc = subprocess.run([visagent_bin_module, "tiny", "--out", str(out), "--seed", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "rendered actions" in proc.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def visagent_bin_module():
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.executable).parent / "visagent"
+    assert path.exists(), f"visagent console script not found at {path}; run scripts/setup.sh"
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(str(tiny_checkpoint_path()))
+
+
+def test_cli_builds_every_file_a_real_checkpoint_has(built):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                 "preprocessor_config.json", "processor_config.json", "generation_config.json"):
+        assert (built / name).is_file(), name
+    total = sum(f.stat().st_size for f in built.iterdir())
+    assert total < 20_000_000
+    assert inspect_checkpoint(built).model_type == "qwen3_5_moe"
+
+
+def test_architecture_is_hybrid_moe_with_a_vision_tower(built):
+    config = AutoConfig.from_pretrained(str(built))
+    text, vision = config.text_config, config.vision_config
+    assert config.model_type == "qwen3_5_moe"
+    assert {"linear_attention", "full_attention"} <= set(text.layer_types)
+    assert text.num_experts > text.num_experts_per_tok >= 2
+    assert text.shared_expert_intermediate_size > 0
+    assert (vision.patch_size, vision.spatial_merge_size) == (16, 2)
+    with safe_open(str(built / "model.safetensors"), "pt") as f:
+        names = list(f.keys())
+        assert f.get_tensor(names[0]).dtype.is_floating_point
+    assert any(".mlp.experts." in n for n in names) and any(".mlp.shared_expert." in n for n in names)
+    assert any("linear_attn" in n for n in names) and any("self_attn" in n for n in names)
+    assert any(n.startswith("model.visual.") for n in names)
+
+
+def test_token_ids_in_config_match_the_tokenizer(built):
+    config = json.loads((built / "config.json").read_text())
+    tok = AutoTokenizer.from_pretrained(str(built))
+    assert config["image_token_id"] == tok.convert_tokens_to_ids("<|image_pad|>")
+    assert config["video_token_id"] == tok.convert_tokens_to_ids("<|video_pad|>")
+    assert config["vision_start_token_id"] == tok.convert_tokens_to_ids("<|vision_start|>")
+    assert config["vision_end_token_id"] == tok.convert_tokens_to_ids("<|vision_end|>")
+    assert config["text_config"]["vocab_size"] >= len(tok)
+    eos = json.loads((built / "generation_config.json").read_text())["eos_token_id"]
+    assert tok.convert_tokens_to_ids("<|im_end|>") in eos
+
+
+def test_the_same_seed_builds_the_same_checkpoint(tmp_path):
+    corpus = ["Click the OK button at [120, 480].", "The answer is 42."] * 20
+    a = build_tiny_checkpoint(tmp_path / "a", corpus, seed=3, num_hidden_layers=4, vision_depth=1)
+    b = build_tiny_checkpoint(tmp_path / "b", corpus, seed=3, num_hidden_layers=4, vision_depth=1)
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+    with pytest.raises(ValueError, match="not hybrid"):
+        build_tiny_checkpoint(tmp_path / "c", corpus, num_hidden_layers=3, full_attention_interval=4)
+    with pytest.raises(ValueError, match="unknown tiny checkpoint size"):
+        build_tiny_checkpoint(tmp_path / "d", corpus, hidden=64)
+
+
+def test_digits_are_split_one_per_token(tokenizer):
+    assert [t for t in tokenizer.tokenize("[1234, 567]") if t.isdigit()] == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_qwen_tokens_are_single_tokens_and_control_tokens_are_skipped_when_decoding(tokenizer):
+    for token in (*SPECIAL_TOKENS, *TEXT_TOKENS):
+        assert tokenizer.tokenize(token) == [token]
+    ids = tokenizer("<think>\nhm\n</think>\n\n<tool_call>\nx\n</tool_call><|im_end|>")["input_ids"]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "<think>\nhm\n</think>\n\n<tool_call>\nx\n</tool_call>"
+    assert tokenizer.decode(tokenizer("héllo wörld ✓")["input_ids"]) == "héllo wörld ✓"
+
+
+def _render(tokenizer, messages, **kwargs):
+    return tokenizer.apply_chat_template(messages, tokenize=False, **kwargs)
+
+
+def test_template_puts_tools_in_the_system_turn(tokenizer):
+    text = _render(tokenizer, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+                   tools=TOOLS, add_generation_prompt=True, enable_thinking=False)
+    assert text == (
+        "<|im_start|>system\n# Tools\n\nYou have access to the following functions:\n\n<tools>\n" + TOOL_JSON
+        + "\n</tools>\n\n" + TOOL_INSTRUCTIONS + "\n\nBe brief.<|im_end|>\n"
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+
+
+def test_template_thinking_on_and_off(tokenizer):
+    messages = [{"role": "user", "content": "hi"}]
+    assert _render(tokenizer, messages, add_generation_prompt=True, enable_thinking=True) == (
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n")
+    assert _render(tokenizer, messages, add_generation_prompt=True) == (
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n")
+    assert _render(tokenizer, messages, add_generation_prompt=True, enable_thinking=False) == (
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_template_writes_xml_tool_calls_and_tool_responses_in_a_user_turn(tokenizer):
+    messages = [
+        {"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}, {"type": "text", "text": "Save"}]},
+        {"role": "assistant", "content": "<think>\nThe save icon.\n</think>\n\nClicking it.",
+         "tool_calls": [{"type": "function", "function": {"name": "computer_use", "arguments": {
+             "action": "left_click", "coordinate": [120, 40], "text": "two\nlines"}}}]},
+        {"role": "tool", "content": "ok"},
+        {"role": "tool", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}]},
+    ]
+    assert _render(tokenizer, messages, add_generation_prompt=True, enable_thinking=True) == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Save<|im_end|>\n"
+        "<|im_start|>assistant\n<think>\nThe save icon.\n</think>\n\nClicking it.\n\n"
+        "<tool_call>\n<function=computer_use>\n"
+        "<parameter=action>\nleft_click\n</parameter>\n"
+        "<parameter=coordinate>\n[120, 40]\n</parameter>\n"
+        "<parameter=text>\ntwo\nlines\n</parameter>\n"
+        "</function>\n</tool_call><|im_end|>\n"
+        "<|im_start|>user\n<tool_response>\nok\n</tool_response>\n"
+        "<tool_response>\n<|vision_start|><|image_pad|><|vision_end|>\n</tool_response><|im_end|>\n"
+        "<|im_start|>assistant\n<think>\n"
+    )
+
+
+def test_template_drops_thinking_of_turns_before_the_last_user_query(tokenizer):
+    messages = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1", "reasoning_content": "r1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "<think>r2</think>a2"},
+    ]
+    assert _render(tokenizer, messages) == (
+        "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\na1<|im_end|>\n"
+        "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n<think>\nr2\n</think>\n\na2<|im_end|>\n"
+    )
+
+
+def test_template_rejects_what_qwen_rejects(tokenizer):
+    from jinja2 import TemplateError
+
+    with pytest.raises(TemplateError, match="No user query"):
+        _render(tokenizer, [{"role": "system", "content": "s"}])
+    with pytest.raises(TemplateError, match="System message cannot contain images"):
+        _render(tokenizer, [{"role": "system", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}]},
+                            {"role": "user", "content": "x"}])
