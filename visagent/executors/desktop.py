@@ -10,6 +10,10 @@ monitor offset). Monitors are mss's (1 = first physical monitor), or a layout gi
 (`monitor_layout="1280x800+0+0,1280x800+1280+0"` or VISAGENT_MONITORS) for a framebuffer that spans several
 screens without RandR monitors (Xvfb, some VNC servers). pyautogui's fail-safe stays on: moving the mouse into
 a screen corner stops the agent with an ExecutorError.
+
+Scroll: `pixels` become wheel clicks of 48 px each (at least one), the sim's rule (visagent.sim.gestures), sent as
+X11 buttons 4/5 (scroll) and 6/7 (hscroll). Typing: pyautogui.write for ASCII; other characters through XTEST
+with spare keycodes (visagent.executors.xtype), X11 only.
 """
 
 from __future__ import annotations
@@ -28,26 +32,15 @@ from visagent import actions as A
 from visagent.actions import Action
 from visagent.errors import ActionError, ExecutorError
 from visagent.executors.base import ExecResult, Observation, ScreenGeometry
+from visagent.executors.keynames import pyautogui_key
+from visagent.executors.monitors import describe_monitor, list_monitors, mss_factory, parse_monitor_layout
 from visagent.executors.session import WAYLAND_NOTE, check_session, open_x_display, quiet_xlib
 from visagent.executors.xtype import UnicodeTyper
 from visagent.settle import SettleDetector, resolve_settle
 from visagent.sim.gestures import wheel_clicks
 
-#: Qwen / common key names → pyautogui key names (lower-case lookups; single characters pass through).
-KEY_NAMES: dict[str, str] = {
-    "control": "ctrl", "ctl": "ctrl", "ctrl": "ctrl", "alt": "alt", "option": "alt", "shift": "shift",
-    "super": "win", "win": "win", "windows": "win", "meta": "win", "cmd": "win", "command": "win",
-    "enter": "enter", "return": "enter", "kp_enter": "enter", "esc": "esc", "escape": "esc",
-    "arrowup": "up", "arrowdown": "down", "arrowleft": "left", "arrowright": "right", "up": "up",
-    "down": "down", "left": "left", "right": "right", "page_up": "pageup", "pageup": "pageup", "pgup": "pageup",
-    "page_down": "pagedown", "pagedown": "pagedown", "pgdn": "pagedown", "backspace": "backspace",
-    "delete": "delete", "del": "delete", "tab": "tab", "space": "space", "spacebar": "space", "home": "home",
-    "end": "end", "insert": "insert", "ins": "insert", "capslock": "capslock", "caps_lock": "capslock",
-    "printscreen": "printscreen", "print": "printscreen", "menu": "apps", "plus": "+", "minus": "-",
-}
+__all__ = ["DesktopExecutor", "default_desktop_settle", "list_monitors", "parse_monitor_layout", "pyautogui_key"]
 log = logging.getLogger(__name__)
-_FKEY = re.compile(r"f([1-9]|1[0-9]|2[0-4])")
-_LAYOUT = re.compile(r"(\d+)x(\d+)([+-]\d+)([+-]\d+)")
 _DRAG_S = 0.3
 
 
@@ -55,36 +48,6 @@ def default_desktop_settle() -> SettleDetector:
     """Settle parameters for a real desktop: 50 ms captures, 3 quiet comparisons (150 ms), up to 0.3 s for the
     app to start reacting, 5 s cap."""
     return SettleDetector(threshold=0.0, consecutive=3, interval_s=0.05, max_wait_s=5.0, wait_for_change_s=0.3)
-
-
-def parse_monitor_layout(text: str) -> list[dict[str, int]]:
-    """"WxH+X+Y,WxH+X+Y" → mss-style monitor dicts (left, top, width, height). Raises ExecutorError."""
-    monitors = []
-    for part in text.split(","):
-        m = _LAYOUT.fullmatch(part.strip())
-        if not m:
-            raise ExecutorError(f"bad monitor layout {part.strip()!r} in {text!r}; write WxH+X+Y, comma-separated "
-                                "(e.g. 1280x800+0+0,1280x800+1280+0)")
-        w, h, x, y = (int(g) for g in m.groups())
-        monitors.append({"left": x, "top": y, "width": w, "height": h})
-    return monitors
-
-
-def pyautogui_key(name: str) -> str:
-    """A Qwen key name ("ctrl", "Return", "super", "F5", "a") → pyautogui's name. Raises ActionError."""
-    import pyautogui
-
-    raw = name.strip()
-    low = raw.lower()
-    key = KEY_NAMES.get(low) or (low if _FKEY.fullmatch(low) else None)
-    if key is None and len(raw) == 1:
-        key = raw
-    if key is None and pyautogui.isValidKey(low):
-        key = low
-    if key is None:
-        raise ActionError(f"unknown key {name!r}; use names like ctrl, alt, shift, super, enter, esc, tab, "
-                          "up/down/left/right, pageup, f1..f24 or a single character")
-    return key
 
 
 class DesktopExecutor:
@@ -111,6 +74,8 @@ class DesktopExecutor:
         self.session = check_session(display)
         self.display = display or os.environ.get("DISPLAY")
         self.note = WAYLAND_NOTE if self.session == "xwayland" else ""
+        if self.note:
+            log.warning(self.note)
         self.draw_cursor = draw_cursor
         self.settle = resolve_settle(settle, default_desktop_settle)
         self._local = threading.local()
@@ -125,7 +90,7 @@ class DesktopExecutor:
         self.monitors = parse_monitor_layout(layout) if layout else self._mss_monitors()
         if not 1 <= monitor <= len(self.monitors):
             raise ExecutorError(f"monitor {monitor} does not exist; this display has monitors 1..{len(self.monitors)} "
-                                f"({', '.join(_describe(m) for m in self.monitors)})")
+                                f"({', '.join(describe_monitor(m) for m in self.monitors)})")
         self.monitor = monitor
         mon = self.monitors[monitor - 1]
         probe = self._grab_raw()
@@ -162,9 +127,7 @@ class DesktopExecutor:
         """One mss instance per thread (its X connection must not cross threads)."""
         inst = getattr(self._local, "mss", None)
         if inst is None:
-            import mss
-
-            factory = getattr(mss, "MSS", None) or mss.mss
+            factory = mss_factory()
             kwargs = {"display": self.display} if sys.platform.startswith("linux") and self.display else {}
             try:
                 inst = factory(**kwargs)
@@ -404,24 +367,3 @@ def _x_reachable(display: str) -> bool:
 
 def _describe(mon: dict[str, int]) -> str:
     return f"{mon['width']}x{mon['height']}+{mon['left']}+{mon['top']}"
-
-
-def list_monitors(display: str | None = None) -> list[dict[str, int]]:
-    """mss's monitors (1-based order; each with left, top, width, height), or VISAGENT_MONITORS's layout.
-
-    Raises ExecutorError when the display cannot be reached.
-    """
-    layout = os.environ.get("VISAGENT_MONITORS")
-    if layout:
-        return parse_monitor_layout(layout)
-    check_session(display)
-    import mss
-
-    factory = getattr(mss, "MSS", None) or mss.mss
-    kwargs = {"display": display} if display and sys.platform.startswith("linux") else {}
-    try:
-        with factory(**kwargs) as inst:
-            mons = [dict(m) for m in inst.monitors]
-    except Exception as exc:
-        raise ExecutorError(f"cannot list monitors on {display or os.environ.get('DISPLAY')!r} ({exc})") from None
-    return mons[1:] or mons[:1]
