@@ -1,0 +1,192 @@
+"""The dashboard's run manager: runs in background threads, buffered events, controls, one run per executor."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.errors import CheckpointError
+from tests.agent_helpers import DONE, xml
+from tests.fixtures.dashboard import SCENARIO, distinct_waits, wait_until
+from ui.engines import EngineCache, ModelChoice
+from ui.overlay import CLICK_COLOR, draw_markers
+from ui.runs import ExecutorBusy, RunManager, RunRequest
+from visagent.errors import ConfigError
+from visagent.scripted import ScriptedEngine
+from visagent.settings import Settings
+from visagent.trace import read_trace
+
+ORACLE = ModelChoice("oracle", "")
+SCRIPTED = ModelChoice("checkpoint", "scripted")
+
+
+def manager(tmp_path, outputs=None, *, delay_s: float = 0.0, loader=None) -> RunManager:
+    """A RunManager whose 'scripted' model is a fresh ScriptedEngine (a scripted test engine, not a model)."""
+    def load(spec, **_):
+        return ScriptedEngine(outputs or [DONE], piece=8, delay_s=delay_s)
+
+    return RunManager(Settings(trace_dir=str(tmp_path)), engines=EngineCache(loader=loader or load))
+
+
+def request(model=ORACLE, **kw) -> RunRequest:
+    base = dict(task="Switch the system to dark mode.", model=model, executor="sim", scenario=SCENARIO)
+    base.update(kw)
+    return RunRequest(**base)
+
+
+def finished(run, timeout_s: float = 60.0):
+    return wait_until(lambda: (s := run.snapshot()).status and s, timeout_s, f"{run.id} to finish")
+
+
+def test_oracle_run_is_buffered_for_the_page(tmp_path):
+    runs = manager(tmp_path)
+    run = runs.start(request())
+    snap = finished(run)
+    assert snap.status == "success", snap.reason
+    assert snap.screenshot is not None and snap.screen_version >= snap.step
+    assert any("action: left_click" in line for line in snap.log)
+    assert [t.step for t in snap.timings] == list(range(1, snap.step + 1))
+    assert all(t.total is not None and t.total >= 0 for t in snap.timings)
+    assert "<tool_call>" in snap.answer  # the last step's streamed answer
+    trace = read_trace(snap.trace_dir)
+    assert trace.status == "success" and len(trace.steps) == snap.step
+    assert trace.meta["executor"]["scenario"] == SCENARIO
+
+
+def test_live_markers_show_the_model_point_and_the_landed_click(tmp_path):
+    runs = manager(tmp_path, [xml("left_click", coordinate=[500, 250]), *distinct_waits()], delay_s=0.05)
+    run = runs.start(request(SCRIPTED, max_steps=30))
+    wait_until(lambda: run.snapshot().step >= 1, 30, "the first step")
+    run.control("pause")  # step 1 finishes, step 2 does not start: its markers stay on the screen
+    snap = wait_until(lambda: (s := run.snapshot()).state == "paused" and s.timings and s, 30,
+                      "step 1 to finish, paused")
+    assert snap.step == 1
+    width, height = snap.screenshot.size  # the sim screen is 1280x800 at scale 1: model 0..1000 → pixels
+    assert snap.markers.model == pytest.approx((500 * width / 1000, 250 * height / 1000), abs=1)
+    assert snap.markers.click == pytest.approx((round(500 * width / 1000), round(250 * height / 1000)), abs=1)
+    drawn = draw_markers(snap.screenshot, snap.markers)
+    x, y = snap.markers.click
+    assert drawn.getpixel((int(x), int(y) - 10)) == CLICK_COLOR  # the cross's vertical arm
+    assert snap.screenshot.getpixel((int(x), int(y) - 10)) != CLICK_COLOR  # the live image is not drawn on
+    run.control("stop")
+    assert finished(run).status == "stopped"
+
+
+def test_second_start_on_the_same_executor_is_refused_with_a_clear_message(tmp_path):
+    runs = manager(tmp_path, distinct_waits(), delay_s=0.05)
+    first = runs.start(request(SCRIPTED))
+    with pytest.raises(ExecutorBusy, match=rf"sim · {SCENARIO} is already driven by run {first.id}; stop that run"):
+        runs.start(request(SCRIPTED))
+    other = runs.start(request(ORACLE, scenario="desktop-settings-wifi-off", task="Turn off Wi-Fi in Settings."))
+    assert finished(other).status == "success"  # another scenario's world is another executor
+    first.control("stop")
+    assert finished(first).status == "stopped"
+    again = runs.start(request(ORACLE))  # freed once the first run ended
+    assert finished(again).status == "success"
+
+
+def test_risky_action_waits_for_approve(tmp_path):
+    runs = manager(tmp_path, [xml("type", text="rm -rf /tmp/x"), DONE])
+    run = runs.start(request(SCRIPTED))
+    snap = wait_until(lambda: (s := run.snapshot()).confirmation and s, 30, "the confirmation prompt")
+    assert "rm -rf" in snap.confirmation and snap.state == "waiting_confirmation"
+    assert run.control("approve") == "approve: done"
+    snap = finished(run)
+    assert snap.confirmation is None
+    step1 = read_trace(snap.trace_dir).steps[0]
+    assert step1["policy"]["decision"] == "approved" and step1["result"] is not None
+
+
+def test_risky_action_denied_is_not_executed(tmp_path):
+    runs = manager(tmp_path, [xml("type", text="rm -rf /tmp/x"), DONE])
+    run = runs.start(request(SCRIPTED))
+    wait_until(lambda: run.snapshot().confirmation, 30, "the confirmation prompt")
+    run.control("deny")
+    snap = finished(run)
+    step1 = read_trace(snap.trace_dir).steps[0]
+    assert step1["policy"]["decision"] == "denied" and step1["result"] is None
+    assert any("not executed" in line for line in snap.log)
+
+
+def test_pause_step_and_stop(tmp_path):
+    runs = manager(tmp_path, distinct_waits(), delay_s=0.02)
+    run = runs.start(request(SCRIPTED, max_steps=30))
+    wait_until(lambda: run.snapshot().step >= 1, 30, "the first step")
+    run.control("pause")
+    paused = wait_until(lambda: (s := run.snapshot()).state == "paused" and len(s.timings) == s.step and s, 30,
+                        "the pause after the step in progress")
+    n = paused.step
+    assert run.snapshot().step == n  # stays paused
+    run.control("step")
+    wait_until(lambda: (s := run.snapshot()).step == n + 1 and s.state == "paused" and len(s.timings) == n + 1,
+               30, "exactly one more step, then paused again")
+    assert run.snapshot().step == n + 1
+    run.control("stop")
+    snap = finished(run)
+    assert snap.status == "stopped"
+    controls = [r["control"] for r in read_trace(snap.trace_dir).records if r["type"] == "control"]
+    assert controls[:3] == ["pause", "step", "stop"]
+
+
+def test_take_over_and_hand_back_with_a_note(tmp_path):
+    runs = manager(tmp_path, distinct_waits(), delay_s=0.02)
+    run = runs.start(request(SCRIPTED, max_steps=30))
+    wait_until(lambda: run.snapshot().step >= 1, 30, "the first step")
+    run.control("takeover")
+    wait_until(lambda: run.snapshot().state == "taken_over", 30, "the take-over")
+    run.control("handback", "I closed the dialog")
+    wait_until(lambda: any("[handback] I closed the dialog" in line for line in run.snapshot().log), 30,
+               "the hand-back in the log")
+    run.control("stop")
+    assert finished(run).status == "stopped"
+
+
+def test_stop_while_the_model_loads_ends_before_the_first_step(tmp_path):
+    release = threading.Event()
+
+    def slow_load(spec, **_):
+        release.wait(30)
+        return ScriptedEngine([DONE])
+
+    runs = manager(tmp_path, loader=slow_load)
+    run = runs.start(request(SCRIPTED))
+    wait_until(lambda: run.snapshot().state == "loading the model", 30, "the model load")
+    assert run.control("pause") == "the run is still starting; wait until the first screenshot"
+    assert run.control("stop") == "stopping before the first step"
+    release.set()
+    snap = finished(run)
+    assert snap.status == "stopped" and snap.step == 0 and snap.trace_dir is None
+
+
+def test_a_model_that_cannot_load_ends_the_run_with_its_error(tmp_path):
+    def broken(spec, **_):
+        raise CheckpointError(f"model spec {spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint directory")
+
+    runs = manager(tmp_path, loader=broken)
+    snap = finished(runs.start(request(SCRIPTED)))
+    assert snap.status == "error" and "neither 'tiny'" in snap.reason
+    assert runs.start(request(ORACLE))  # the executor was released
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(task="  "), "the task is empty"),
+    (dict(executor="desktop", scenario=None), "the scripted oracle only plays sim scenarios"),
+    (dict(scenario=None), "the sim executor needs a scenario"),
+    (dict(max_steps=0), "max steps must be at least 1"),
+])
+def test_bad_forms_are_refused_before_anything_starts(tmp_path, change, message):
+    runs = manager(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        runs.start(request(**change))
+    assert runs.latest() is None
+
+
+def test_model_choice_from_the_form():
+    assert ModelChoice.from_form("tiny") == ModelChoice("tiny", "tiny")
+    assert ModelChoice.from_form("server", url=" http://127.0.0.1:8000/v1 ", model_name="qwen") == \
+        ModelChoice("server", "http://127.0.0.1:8000/v1", "qwen")
+    with pytest.raises(ConfigError, match="must start with http:// or https://"):
+        ModelChoice.from_form("server", url="127.0.0.1:8000")
+    with pytest.raises(ConfigError, match="the checkpoint path is empty"):
+        ModelChoice.from_form("checkpoint", checkpoint=" ")

@@ -1,0 +1,184 @@
+"""Plain functions behind the dashboard's forms and API endpoints (no Gradio here, so they test directly).
+
+Every function returns data or raises a VisagentError with one line for the page to show.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from ui.engines import ModelChoice
+from ui.runs import RunManager, RunRequest, RunSnapshot
+from ui.suites import SuiteRunner
+from visagent.errors import ConfigError, VisagentError
+from visagent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFERRED_SCENARIO = "desktop-settings-dark-mode"
+
+
+@dataclass
+class Dashboard:
+    """What every view shares: settings, the run manager, the suite runner and the defaults of the forms."""
+
+    settings: Settings
+    runs: RunManager
+    suites: SuiteRunner
+    default_model: ModelChoice
+    default_scenario: str | None
+
+    @classmethod
+    def create(cls, settings: Settings, *, trace_root: str | Path | None = None) -> Dashboard:
+        root = Path(trace_root or settings.trace_dir)
+        runs = RunManager(settings, trace_root=root)
+        suites = SuiteRunner(settings, runs.engines, root)
+        model = ModelChoice.from_spec(settings.model, settings.model_name)
+        scenario = settings.scenario
+        if scenario is None:
+            scenario = default_scenario_id()
+        return cls(settings, runs, suites, model, scenario)
+
+    @property
+    def trace_root(self) -> Path:
+        return Path(self.runs.trace_root)
+
+    def close(self) -> None:
+        current = self.suites.current()
+        if current is not None:
+            current.cancel.set()
+        self.runs.close()
+
+
+# -- scenarios ---------------------------------------------------------------------------------------
+
+def scenario_choices() -> tuple[list[tuple[str, str]], str | None]:
+    """(label, id) pairs of every scenario, and an error line when the scenario files do not load."""
+    from visagent.scenarios import load_scenarios
+
+    try:
+        scenarios = load_scenarios()
+    except VisagentError as exc:
+        return [], f"scenarios could not be loaded: {exc}"
+    return [(f"{s.id}  ·  {s.platform}, {s.tags.get('difficulty', '?')}", s.id) for s in scenarios], None
+
+
+def default_scenario_id() -> str | None:
+    """The sim scenario the Run view starts on: dark mode when it exists, else the first desktop scenario."""
+    from visagent.scenarios import load_scenarios
+
+    try:
+        scenarios = load_scenarios()
+    except VisagentError as exc:
+        log.warning("no default scenario: %s", exc)
+        return None
+    ids = [s.id for s in scenarios]
+    if PREFERRED_SCENARIO in ids:
+        return PREFERRED_SCENARIO
+    desktop = [s.id for s in scenarios if s.platform == "desktop"]
+    return (desktop or ids or [None])[0]
+
+
+def scenario_task(scenario_id: str | None, seed: int | None) -> str:
+    """The scenario's instruction with its parameters for `seed` filled in ("" for no scenario)."""
+    if not scenario_id:
+        return ""
+    from visagent.scenarios import get_scenario
+
+    scenario = get_scenario(scenario_id)
+    params = scenario.resolve_params(scenario.seed if seed is None else int(seed))
+    return scenario.instruction_for(SimpleNamespace(params=params))  # type: ignore[arg-type]
+
+
+def scenario_seed(scenario_id: str | None) -> int:
+    if not scenario_id:
+        return 0
+    from visagent.scenarios import get_scenario
+
+    return int(get_scenario(scenario_id).seed)
+
+
+# -- devices -----------------------------------------------------------------------------------------
+
+def monitor_choices() -> tuple[list[tuple[str, int]], str]:
+    """(label, monitor number) of this machine's monitors, and a note (why none, when none)."""
+    import visagent.executors as executors
+
+    lister = getattr(executors, "list_monitors", None)
+    if lister is None:
+        return [], "desktop control is not available in this build"
+    try:
+        monitors = list(lister())
+    except VisagentError as exc:
+        return [], str(exc)
+    out = []
+    for i, m in enumerate(monitors, start=1):
+        number = int(getattr(m, "index", None) or getattr(m, "number", None) or i)
+        w, h = getattr(m, "width", "?"), getattr(m, "height", "?")
+        out.append((f"monitor {number} · {w}×{h}", number))
+    return out, "" if out else "no monitor found (is DISPLAY set?)"
+
+
+def device_choices() -> tuple[list[tuple[str, str]], str]:
+    """(label, serial) of the connected Android devices, and a note (why none, when none)."""
+    import visagent.executors as executors
+
+    lister = getattr(executors, "list_android_devices", None)
+    if lister is None:
+        return [], "Android control is not available in this build"
+    try:
+        devices = list(lister())
+    except VisagentError as exc:
+        return [], str(exc)
+    out = []
+    for d in devices:
+        serial = str(getattr(d, "serial", d))
+        model = getattr(d, "model", "") or getattr(d, "state", "")
+        out.append((f"{serial} {model}".strip(), serial))
+    return out, "" if out else "no device: connect one with USB debugging on (adb devices)"
+
+
+# -- runs --------------------------------------------------------------------------------------------
+
+def run_request(task: str, executor: str, scenario: str | None, seed: float | int | None, model_kind: str,
+                checkpoint: str, url: str, model_name: str, thinking: bool, max_steps: float | int,
+                history: float | int, settle: bool, monitor: Any = None, serial: str | None = None) -> RunRequest:
+    """A RunRequest from the Run form's raw values. Raises ConfigError for a bad value."""
+    choice = ModelChoice.from_form(model_kind, checkpoint, url, model_name)
+    try:
+        seed_value = None if seed is None or seed == "" else int(seed)
+        mon = None if monitor in (None, "") else int(monitor)
+        steps, hist = int(max_steps), int(history)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a number field holds a non-number ({exc}); enter whole numbers") from None
+    return RunRequest(task=(task or "").strip(), model=choice, executor=executor, scenario=scenario or None,
+                      seed=seed_value, monitor=mon, serial=serial or None, thinking=bool(thinking),
+                      max_steps=steps, history_images=hist, settle=bool(settle))
+
+
+def snapshot_dict(snap: RunSnapshot) -> dict[str, Any]:
+    """A JSON-ready view of a run snapshot (no image) for the API."""
+    return {
+        "run_id": snap.id, "task": snap.task, "executor": snap.executor, "model": snap.model,
+        "state": snap.state, "status": snap.status, "reason": snap.reason, "step": snap.step,
+        "screenshots": snap.screen_version, "has_screenshot": snap.screenshot is not None,
+        "thinking": snap.thinking, "answer": snap.answer, "log": list(snap.log),
+        "confirmation": snap.confirmation, "trace_dir": snap.trace_dir, "final_answer": snap.final_answer,
+        "timings": [t.__dict__ for t in snap.timings], "elapsed_s": round(snap.elapsed, 2),
+    }
+
+
+def status_line(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
+    """The one-line run status shown above the live screen (Markdown)."""
+    if snap is None:
+        return "**idle** · no run yet: pick a task and press **Start**"
+    state = snap.status or snap.state
+    steps = f"step {snap.step}" + (f"/{max_steps}" if max_steps else "")
+    parts = [f"**{state}**", steps, f"{snap.elapsed:.0f} s", snap.executor, f"model {snap.model}"]
+    if snap.status:
+        parts.append(snap.reason)
+    return " · ".join(p for p in parts if p)

@@ -1,0 +1,480 @@
+"""The dashboard's run manager: one Agent per executor, each in a background thread, its events buffered.
+
+The page never waits on the model: `RunManager.start()` returns at once; the agent (and the model load,
+when the model is not loaded yet) run in a thread, and every event the loop emits updates a `LiveRun`
+buffer under a lock. The page polls `LiveRun.snapshot()` (a consistent copy) a few times a second.
+Only one run drives a given executor at a time (`ExecutorBusy` otherwise).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from engine.api import GenerationConfig
+from engine.errors import EngineError
+from ui.engines import EngineCache, ModelChoice
+from ui.overlay import Markers, markers_for_action
+from visagent import events as E
+from visagent.errors import ConfigError, VisagentError
+from visagent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXECUTOR_KINDS = ("sim", "desktop", "android")
+_TEXT_LIMIT = 20_000  # characters of thinking / answer kept per step (the trace keeps all of it)
+_LOG_LIMIT = 500
+
+
+class ExecutorBusy(VisagentError):
+    """Another run is driving the executor a new run asked for."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything the Run view's form says. `seed` None: the scenario's own seed."""
+
+    task: str
+    model: ModelChoice
+    executor: str = "sim"
+    scenario: str | None = None
+    seed: int | None = None
+    monitor: int | None = None
+    serial: str | None = None
+    thinking: bool = False
+    max_steps: int = 15
+    history_images: int = 4
+    settle: bool = True
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the bad field and the fix."""
+        if not self.task.strip():
+            raise ConfigError("the task is empty; say what the agent should do")
+        if self.executor not in EXECUTOR_KINDS:
+            raise ConfigError(f"unknown executor {self.executor!r}; choose sim, desktop or android")
+        if self.executor == "sim" and not self.scenario:
+            raise ConfigError("the sim executor needs a scenario; pick one from the list")
+        if self.model.kind == "oracle" and self.executor != "sim":
+            raise ConfigError("the scripted oracle only plays sim scenarios; pick the sim executor or a model")
+        if self.max_steps < 1:
+            raise ConfigError(f"max steps must be at least 1, got {self.max_steps}")
+        if self.history_images < 1:
+            raise ConfigError(f"history length must be at least 1, got {self.history_images}")
+
+    @property
+    def executor_key(self) -> str:
+        """What must not be driven twice: a sim scenario's world, the desktop's mouse, one phone."""
+        if self.executor == "sim":
+            return f"sim:{self.scenario}"
+        if self.executor == "desktop":
+            return "desktop"  # one mouse and keyboard for every monitor
+        return f"android:{self.serial or 'default'}"
+
+    @property
+    def executor_label(self) -> str:
+        if self.executor == "sim":
+            return f"sim · {self.scenario}"
+        if self.executor == "desktop":
+            return f"desktop · monitor {self.monitor or 1}"
+        return f"android · {self.serial or 'default device'}"
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """One row of the per-step timings table (seconds; settle on the executor's clock)."""
+
+    step: int
+    action: str
+    decision: str
+    capture: float | None
+    model: float | None
+    execute: float | None
+    settle: float | None
+    total: float | None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A consistent copy of a run's buffered state. `screen_version` grows when the screen or its markers
+    change; `log_version` when the log, timings or confirmation change (the page re-sends only what moved)."""
+
+    id: str
+    task: str
+    executor: str
+    model: str
+    state: str
+    status: str | None
+    reason: str
+    step: int
+    screenshot: Image.Image | None
+    markers: Markers
+    screen_version: int
+    thinking: str
+    answer: str
+    log: tuple[str, ...]
+    log_version: int
+    confirmation: str | None
+    timings: tuple[StepTiming, ...]
+    trace_dir: str | None
+    final_answer: str | None
+    started: float
+    elapsed: float
+
+    @property
+    def active(self) -> bool:
+        return self.status is None
+
+
+class LiveRun:
+    """One run: its request, its agent (once built), and the buffer its events fill. Thread-safe."""
+
+    def __init__(self, run_id: str, request: RunRequest) -> None:
+        self.id = run_id
+        self.request = request
+        self.agent: Any = None
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._state = "starting"
+        self._status: str | None = None
+        self._reason = ""
+        self._step = 0
+        self._screenshot: Image.Image | None = None
+        self._geometry: dict[str, Any] | None = None
+        self._markers = Markers()
+        self._screen_version = 0
+        self._thinking = ""
+        self._answer = ""
+        self._log: list[str] = []
+        self._log_version = 0
+        self._confirmation: str | None = None
+        self._timings: list[StepTiming] = []
+        self._trace_dir: str | None = None
+        self._final_answer: str | None = None
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self._stop_requested = False
+
+    # -- what the page reads ------------------------------------------------------------------------
+    def snapshot(self) -> RunSnapshot:
+        with self._lock:
+            state = self._state
+            if self.agent is not None and self._status is None:
+                state = self.agent.state
+                if self._stop_requested:
+                    state = "stopping (after the model call in progress)"
+            end = self._ended if self._ended is not None else time.monotonic()
+            return RunSnapshot(
+                id=self.id, task=self.request.task, executor=self.request.executor_label,
+                model=self.request.model.label, state=state, status=self._status, reason=self._reason,
+                step=self._step, screenshot=self._screenshot, markers=self._markers,
+                screen_version=self._screen_version, thinking=self._thinking, answer=self._answer,
+                log=tuple(self._log), log_version=self._log_version, confirmation=self._confirmation,
+                timings=tuple(self._timings), trace_dir=self._trace_dir, final_answer=self._final_answer,
+                started=self._started, elapsed=end - self._started,
+            )
+
+    # -- controls (any thread) ----------------------------------------------------------------------
+    def control(self, name: str, note: str = "") -> str:
+        """Apply a control: pause, resume, step, stop, takeover, handback, approve, deny. Returns one line
+        saying what happened (nothing is raised for a control that does not apply now)."""
+        with self._lock:
+            if self._status is not None:
+                return f"the run has ended ({self._status}); start a new one"
+            agent = self.agent
+            if agent is None:
+                if name == "stop":
+                    self._stop_requested = True
+                    return "stopping before the first step"
+                return "the run is still starting; wait until the first screenshot"
+        if name == "stop":
+            with self._lock:
+                self._stop_requested = True
+        actions = {"pause": agent.pause, "resume": agent.resume, "step": agent.step_once, "stop": agent.stop,
+                   "takeover": agent.take_over, "approve": agent.approve, "deny": agent.deny}
+        if name == "handback":
+            agent.hand_back(note)
+        elif name in actions:
+            actions[name]()
+        else:
+            raise ConfigError(f"unknown control {name!r}")
+        return f"{name}: done"
+
+    # -- what the run thread calls ------------------------------------------------------------------
+    def set_state(self, state: str) -> None:
+        with self._lock:
+            self._state = state
+
+    def stop_requested(self) -> bool:
+        with self._lock:
+            return self._stop_requested
+
+    def attach(self, agent: Any) -> None:
+        with self._lock:
+            self.agent = agent
+
+    def note(self, line: str) -> None:
+        with self._lock:
+            self._add_log(line)
+
+    def fail(self, reason: str, status: str = "error") -> None:
+        """The run ended outside the agent loop (could not start, stopped before its first step, a bug)."""
+        with self._lock:
+            self._status, self._reason, self._state = status, reason, "finished"
+            self._ended = time.monotonic()
+            self._confirmation = None
+            self._add_log(f"{status}: {reason}")
+
+    def _add_log(self, line: str) -> None:
+        self._log.append(line)
+        del self._log[:-_LOG_LIMIT]
+        self._log_version += 1
+
+    def on_event(self, event: E.StepEvent) -> None:
+        """The Agent's on_event: fold one event into the buffer."""
+        with self._lock:
+            self._fold(event)
+
+    def _fold(self, event: E.StepEvent) -> None:  # noqa: C901 - one branch per event type
+        if isinstance(event, E.ModelDelta):
+            if event.kind == "thinking":
+                self._thinking = (self._thinking + event.text)[-_TEXT_LIMIT:]
+            else:
+                self._answer = (self._answer + event.text)[-_TEXT_LIMIT:]
+        elif isinstance(event, E.RunStarted):
+            self._trace_dir = event.trace_dir
+            self._add_log(f"started: {event.task}")
+        elif isinstance(event, E.StepStarted):
+            self._step = event.step
+            self._thinking = self._answer = ""
+            self._add_log(f"── step {event.step}")
+        elif isinstance(event, E.Screenshot):
+            self._screenshot = event.image
+            self._geometry = event.geometry.to_dict()
+            self._markers = Markers()
+            self._screen_version += 1
+        elif isinstance(event, E.ActionParsed):
+            for action in event.actions:
+                where = ""
+                if action.mapping is not None and action.mapping.model is not None:
+                    mx, my = action.mapping.model
+                    where = f"  (model {action.mapping.space} [{mx:g}, {my:g}])"
+                self._add_log(f"  action: {action.summary()}{where}")
+            if event.actions:
+                self._markers = markers_for_action(event.actions[0].to_dict(), self._geometry, executed=False)
+                self._screen_version += 1
+        elif isinstance(event, E.NeedsConfirmation):
+            self._confirmation = f"{event.action.summary()} — {event.reason}"
+            self._add_log(f"  risky: {event.action.summary()} ({event.reason}); waiting for Approve / Deny")
+        elif isinstance(event, E.Blocked):
+            self._confirmation = None
+            self._add_log(f"  not executed: {event.reason}")
+        elif isinstance(event, E.Executed):
+            self._confirmation = None
+            r = event.result
+            self._markers = markers_for_action(event.action.to_dict(), self._geometry, executed=True)
+            self._screen_version += 1
+            changed = {True: ", screen changed", False: ", screen did not change", None: ""}[r.changed]
+            state = "ok" if r.ok else f"failed: {r.message}"
+            self._add_log(f"  result: {state}{changed} ({r.execute_s:.2f} s + settle {r.settle_s:.2f} s)")
+        elif isinstance(event, E.StepFinished):
+            self._timings.append(_timing_row(event.record))
+            self._log_version += 1
+        elif isinstance(event, E.ErrorEvent):
+            self._add_log(f"  ! {event.message}")
+        elif isinstance(event, E.ControlEvent):
+            if event.control in ("approve", "deny"):
+                self._confirmation = None
+            self._add_log(f"  [{event.control}] {event.note}".rstrip())
+        elif isinstance(event, E.RunFinished):
+            self._status, self._reason, self._state = event.status, event.reason, "finished"
+            self._final_answer = event.answer
+            self._trace_dir = event.trace_dir or self._trace_dir
+            self._confirmation = None
+            self._ended = time.monotonic()
+            line = f"finished: {event.status} — {event.reason} ({event.steps} steps)"
+            if event.answer:
+                line += f"\nanswer: {event.answer}"
+            self._add_log(line)
+
+
+def _timing_row(record: dict[str, Any]) -> StepTiming:
+    t = record.get("timings") or {}
+    actions = record.get("actions") or []
+    action = "—"
+    if actions and isinstance(actions[0], dict):
+        action = " ".join(str(v) for k, v in actions[0].items() if k not in ("space", "mapping"))
+    elif record.get("parse_error"):
+        action = "parse error"
+    decision = str((record.get("policy") or {}).get("decision") or "")
+
+    def num(key: str) -> float | None:
+        value = t.get(key)
+        return round(float(value), 3) if isinstance(value, (int, float)) else None
+
+    return StepTiming(int(record.get("step", 0)), action, decision, num("capture"), num("model"), num("execute"),
+                      num("settle"), num("total"))
+
+
+@dataclass
+class RunManager:
+    """Starts runs and keeps them. `settings`: the resolved settings (safety, max_seconds, device, trace_dir).
+
+    Runs stay listed after they end (newest last) so a reloaded page can show the last one.
+    """
+
+    settings: Settings = field(default_factory=Settings)
+    engines: EngineCache | None = None
+    trace_root: Path | None = None
+    _runs: dict[str, LiveRun] = field(default_factory=dict)
+    _busy: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        if self.engines is None:
+            s = self.settings
+            self.engines = EngineCache(device=s.device, dtype=s.dtype, device_map=s.device_map, api_key=s.api_key)
+        if self.trace_root is None:
+            self.trace_root = Path(self.settings.trace_dir)
+
+    def start(self, request: RunRequest) -> LiveRun:
+        """Start a run in a background thread and return its handle at once.
+
+        Raises ConfigError for a bad form, ExecutorBusy when another run drives that executor.
+        """
+        request.validate()
+        with self._lock:
+            holder = self._busy.get(request.executor_key)
+            if holder is not None:
+                raise ExecutorBusy(
+                    f"{request.executor_label} is already driven by run {holder}; stop that run first "
+                    "(only one run may drive an executor at a time)")
+            run = LiveRun(f"run-{next(self._ids)}", request)
+            self._runs[run.id] = run
+            self._busy[request.executor_key] = run.id
+        run.thread = threading.Thread(target=self._work, args=(run,), name=f"visagent-ui-{run.id}", daemon=True)
+        run.thread.start()
+        return run
+
+    def get(self, run_id: str | None) -> LiveRun | None:
+        with self._lock:
+            return self._runs.get(run_id or "")
+
+    def latest(self) -> LiveRun | None:
+        with self._lock:
+            return next(reversed(self._runs.values()), None)
+
+    def active(self) -> list[LiveRun]:
+        with self._lock:
+            runs = list(self._runs.values())
+        return [r for r in runs if r.snapshot().active]
+
+    def warm(self, choice: ModelChoice) -> threading.Thread | None:
+        """Load a model in the background so the first run starts sooner (errors are logged, and shown
+        again when a run asks for that model)."""
+        if choice.kind == "oracle":
+            return None
+
+        def load() -> None:
+            try:
+                self.engines.get(choice)
+            except (EngineError, VisagentError, OSError) as exc:
+                log.warning("could not preload model %s: %s", choice.label, exc)
+
+        thread = threading.Thread(target=load, name="visagent-ui-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop every run, wait for their threads, close the engines."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.control("stop")
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(timeout_s)
+        self.engines.close()
+
+    # -- the run thread -----------------------------------------------------------------------------
+    def _work(self, run: LiveRun) -> None:
+        executor = None
+        engine = None
+        owned_engine = False
+        req = run.request
+        try:
+            run.set_state("opening the executor")
+            executor, scenario = open_executor_for(req)
+            if req.model.kind == "oracle":
+                from visagent.scripted import OracleEngine
+
+                engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
+                owned_engine = True
+            else:
+                if not self.engines.loaded(req.model):
+                    run.set_state("loading the model")
+                    run.note(f"loading model {req.model.label} (first use)…")
+                engine = self.engines.get(req.model)
+            if run.stop_requested():
+                run.fail("stopped by the user before the first step", status="stopped")
+                return
+            agent = self._build_agent(run, engine, executor, scenario)
+            run.attach(agent)
+            agent.run(req.task)
+        except (VisagentError, EngineError) as exc:
+            run.fail(str(exc))
+        except Exception as exc:  # a bug: shown on the page and logged with its traceback
+            log.exception("dashboard run %s failed", run.id)
+            run.fail(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            if owned_engine and engine is not None:
+                engine.close()
+            if executor is not None:
+                try:
+                    executor.close()
+                except Exception:  # noqa: BLE001 - closing must not hide the run's outcome; logged
+                    log.exception("closing executor of %s failed", run.id)
+            with self._lock:
+                if self._busy.get(req.executor_key) == run.id:
+                    del self._busy[req.executor_key]
+
+    def _build_agent(self, run: LiveRun, engine: Any, executor: Any, scenario: Any) -> Any:
+        from visagent.agent import Agent, AgentConfig
+
+        req = run.request
+        s = self.settings
+        config = AgentConfig(max_steps=req.max_steps, max_seconds=s.max_seconds, history_images=req.history_images,
+                             thinking=req.thinking, settle=req.settle, safety=s.safety, human_in_loop=True,
+                             generation=replace(GenerationConfig(), enable_thinking=req.thinking))
+        meta: dict[str, Any] = {}
+        if scenario is not None:
+            meta = {"scenario": scenario.id, "seed": getattr(executor, "seed", req.seed)}
+        return Agent(engine, executor, config, trace_root=self.trace_root, on_event=run.on_event, run_meta=meta)
+
+
+def open_executor_for(request: RunRequest) -> tuple[Any, Any]:
+    """(executor, scenario or None) for a request. Raises ConfigError / ScenarioError / ExecutorError."""
+    if request.executor == "sim":
+        from visagent.executors.sim import SimExecutor
+        from visagent.scenarios import get_scenario
+
+        scenario = get_scenario(str(request.scenario))
+        seed = scenario.seed if request.seed is None else int(request.seed)
+        executor = SimExecutor(scenario.make_world(seed))
+        executor.seed = seed  # type: ignore[attr-defined]  # recorded in meta.json for replay
+        return executor, scenario
+    import visagent.executors as executors
+
+    opener = getattr(executors, "open_executor", None)
+    if opener is None:
+        raise ConfigError(f"the {request.executor} executor is not available in this build; use sim")
+    if request.executor == "desktop":
+        return opener("desktop", monitor=request.monitor), None
+    return opener("android", serial=request.serial), None

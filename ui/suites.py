@@ -1,0 +1,147 @@
+"""Scenario suites from the dashboard: visagent.evaluate in a background thread, with progress the page polls."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import EngineError
+from ui.engines import EngineCache, ModelChoice
+from visagent.errors import ConfigError, VisagentError
+from visagent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SuiteRequest:
+    """A suite: scenarios of `split` ("" = any) carrying any of `tags`, × `seeds` seeds, played by `model`."""
+
+    model: ModelChoice
+    split: str = ""
+    tags: tuple[str, ...] = ()
+    seeds: int = 1
+    workers: int = 2
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class SuiteSnapshot:
+    id: str
+    total: int
+    done: int
+    successes: int
+    rows: tuple[tuple[Any, ...], ...]  # scenario, seed, success, status, steps, seconds, trace
+    finished: bool
+    message: str
+    elapsed: float
+
+
+class SuiteRun:
+    """One running (or finished) suite. Thread-safe."""
+
+    def __init__(self, suite_id: str, request: SuiteRequest, total: int) -> None:
+        self.id = suite_id
+        self.request = request
+        self.total = total
+        self.cancel = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._rows: list[tuple[Any, ...]] = []
+        self._successes = 0
+        self._finished = False
+        self._message = "starting…"
+        self._started = time.monotonic()
+        self._ended: float | None = None
+
+    def snapshot(self) -> SuiteSnapshot:
+        with self._lock:
+            end = self._ended if self._ended is not None else time.monotonic()
+            return SuiteSnapshot(self.id, self.total, len(self._rows), self._successes, tuple(self._rows),
+                                 self._finished, self._message, end - self._started)
+
+    def on_episode(self, outcome: Any) -> None:
+        with self._lock:
+            self._successes += int(bool(outcome.success))
+            self._rows.append((outcome.scenario, outcome.seed, "✔" if outcome.success else "✘", outcome.status,
+                               outcome.steps, round(outcome.seconds, 2), outcome.trace or ""))
+            self._message = f"running: {len(self._rows)}/{self.total} episodes"
+
+    def set_message(self, text: str) -> None:
+        with self._lock:
+            self._message = text
+
+    def finish(self, message: str) -> None:
+        with self._lock:
+            self._finished = True
+            self._message = message
+            self._ended = time.monotonic()
+
+
+class SuiteRunner:
+    """Starts suites; at most one at a time (they share the machine's cores and the model)."""
+
+    def __init__(self, settings: Settings, engines: EngineCache, trace_root: Path) -> None:
+        self.settings = settings
+        self.engines = engines
+        self.trace_root = trace_root
+        self._lock = threading.Lock()
+        self._current: SuiteRun | None = None
+        self._count = 0
+
+    def current(self) -> SuiteRun | None:
+        with self._lock:
+            return self._current
+
+    def start(self, request: SuiteRequest) -> SuiteRun:
+        """Start a suite in a background thread. Raises ConfigError (no matching scenario, bad numbers, a
+        suite already running)."""
+        from visagent.commands.eval import select_scenarios
+
+        if request.seeds < 1:
+            raise ConfigError(f"seeds must be at least 1, got {request.seeds}")
+        if request.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {request.workers}")
+        scenarios = select_scenarios([], request.split or None, list(request.tags) or None)
+        with self._lock:
+            if self._current is not None and not self._current.snapshot().finished:
+                raise ConfigError(f"suite {self._current.id} is still running; cancel it or wait for it to end")
+            self._count += 1
+            suite = SuiteRun(f"suite-{self._count}", request, len(scenarios) * request.seeds)
+            self._current = suite
+        suite.thread = threading.Thread(target=self._work, args=(suite, scenarios), daemon=True,
+                                        name=f"visagent-ui-{suite.id}")
+        suite.thread.start()
+        return suite
+
+    def _work(self, suite: SuiteRun, scenarios: list[Any]) -> None:
+        from visagent.agent import AgentConfig
+        from visagent.evaluate import eval_trace_dir, evaluate, oracle_factory
+
+        req = suite.request
+        try:
+            if req.model.kind == "oracle":
+                factory, label = oracle_factory, "policy:oracle"
+            else:
+                suite.set_message(f"loading model {req.model.label}…")
+                engine = self.engines.get(req.model)
+                factory, label = (lambda scenario, executor: engine), req.model.label
+            config = AgentConfig.from_settings(self.settings, auto_approve=True)
+            root = eval_trace_dir(self.trace_root)
+            suite.set_message(f"running: 0/{suite.total} episodes")
+            report = evaluate(scenarios, factory, seeds=list(range(req.seeds)), workers=req.workers,
+                              agent_config=config, max_steps=req.max_steps, trace_dir=root, model=label,
+                              split=req.split or None, on_episode=suite.on_episode, cancel=suite.cancel)
+            done = len(report.episodes)
+            cancelled = " (cancelled)" if suite.cancel.is_set() and done < suite.total else ""
+            suite.finish(f"done{cancelled}: {sum(e.success for e in report.episodes)}/{done} succeeded, "
+                         f"success rate {report.success_rate:.0%}, {report.wall_s:.1f} s; traces in {root}")
+        except (VisagentError, EngineError, ValueError) as exc:
+            suite.finish(f"error: {exc}")
+        except Exception as exc:  # a bug: shown on the page, traceback in the log
+            log.exception("suite %s failed", suite.id)
+            suite.finish(f"internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,196 @@
+"""The Run tab: set a task up, start it, watch the live screen, steer it (pause, step, take over, approve)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from engine.errors import EngineError
+from ui import forms
+from ui.engines import MODEL_KINDS, MODEL_LABELS
+from ui.overlay import draw_markers
+from visagent.errors import VisagentError
+
+POLL_S = 0.4
+TIMING_HEADERS = ["step", "action", "policy", "capture s", "model s", "execute s", "settle s", "total s"]
+
+
+def build(dash: forms.Dashboard) -> None:
+    """Add the Run tab's components and events to the current Blocks."""
+    settings = dash.settings
+    choices, scenario_error = forms.scenario_choices()
+    scenario = dash.default_scenario if any(v == dash.default_scenario for _, v in choices) else None
+    try:
+        task0 = forms.scenario_task(scenario, None)
+        seed0 = forms.scenario_seed(scenario)
+    except VisagentError as exc:
+        task0, seed0, scenario_error = "", 0, str(exc)
+    model = dash.default_model
+
+    run_id = gr.State(None)
+    seen = gr.State({})
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=340, elem_classes=["vg-panel"]):
+            task = gr.Textbox(label="Task", value=task0, lines=2, placeholder="What should the agent do?",
+                              elem_id="vg-task")
+            with gr.Accordion("Screen", open=True):
+                executor = gr.Radio(["sim", "desktop", "android"], value="sim", label="Executor",
+                                    elem_id="vg-executor")
+                with gr.Group(visible=True) as sim_box:
+                    with gr.Row():
+                        scenario_dd = gr.Dropdown(choices, value=scenario, label="Sim scenario", scale=3,
+                                                  elem_id="vg-scenario")
+                        seed = gr.Number(value=seed0, precision=0, label="Seed", scale=1, min_width=80)
+                with gr.Group(visible=False) as desktop_box:
+                    monitor = gr.Dropdown([], label="Monitor", elem_id="vg-monitor")
+                with gr.Group(visible=False) as android_box:
+                    device = gr.Dropdown([], label="Android device", elem_id="vg-device")
+                device_note = gr.Markdown(scenario_error or "", elem_classes=["vg-note"])
+            with gr.Accordion("Model", open=False):
+                model_kind = gr.Radio([(MODEL_LABELS[k], k) for k in MODEL_KINDS], value=model.kind,
+                                      label="Model", elem_id="vg-model-kind")
+                checkpoint = gr.Textbox(label="Checkpoint directory", visible=model.kind == "checkpoint",
+                                        value=model.spec if model.kind == "checkpoint" else "")
+                with gr.Row(visible=model.kind == "server") as server_box:
+                    url = gr.Textbox(label="Server URL", placeholder="http://127.0.0.1:8000/v1", scale=2,
+                                     value=model.spec if model.kind == "server" else "")
+                    model_name = gr.Textbox(label="Model name", value=model.model_name or "", scale=1)
+                with gr.Row():
+                    thinking = gr.Checkbox(value=settings.thinking, label="Thinking")
+                    settle = gr.Checkbox(value=settings.settle, label="Wait for the screen to settle")
+                with gr.Row():
+                    max_steps = gr.Slider(1, 50, value=min(settings.max_steps, 50), step=1, label="Max steps")
+                    history = gr.Slider(1, 8, value=min(settings.history_images, 8), step=1,
+                                        label="Screenshots in history")
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="vg-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="vg-stop")
+            with gr.Row():
+                pause = gr.Button("Pause", size="sm", elem_id="vg-pause")
+                resume = gr.Button("Resume", size="sm", elem_id="vg-resume")
+                step = gr.Button("Step", size="sm", elem_id="vg-step")
+            with gr.Row():
+                takeover = gr.Button("Take over", size="sm", elem_id="vg-takeover")
+                handback = gr.Button("Hand back", size="sm", elem_id="vg-handback")
+            note = gr.Textbox(label="Note for the agent on hand back", lines=1, placeholder="optional")
+            message = gr.Markdown("", elem_id="vg-message", elem_classes=["vg-note"])
+        with gr.Column(scale=7, min_width=480):
+            status = gr.Markdown(forms.status_line(None), elem_id="vg-status", elem_classes=["vg-status"])
+            with gr.Group(visible=False, elem_classes=["vg-confirm"]) as confirm_box:
+                confirm_text = gr.Markdown("", elem_id="vg-confirm-text")
+                with gr.Row():
+                    approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
+                    deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
+            screen = gr.Image(label="Live screen", type="pil", interactive=False, elem_id="vg-screen",
+                              buttons=["fullscreen", "download"], height=520)
+            with gr.Row():
+                thought = gr.Textbox(label="Thinking", lines=5, max_lines=10, autoscroll=True,
+                                     interactive=False, elem_id="vg-thinking")
+                answer = gr.Textbox(label="Model answer", lines=5, max_lines=10, autoscroll=True,
+                                    interactive=False, elem_id="vg-answer")
+    with gr.Row():
+        with gr.Column(scale=2):
+            action_log = gr.Textbox(label="Action log", lines=12, max_lines=12, autoscroll=True,
+                                    interactive=False, elem_id="vg-log")
+        with gr.Column(scale=3):
+            timings = gr.Dataframe(headers=TIMING_HEADERS, value=[], label="Per-step timings",
+                                   interactive=False, elem_id="vg-timings", max_height=300)
+
+    # -- form behaviour -------------------------------------------------------------------------------
+    def on_executor(kind: str) -> tuple[Any, ...]:
+        monitors, devices, note_text = gr.skip(), gr.skip(), ""
+        if kind == "desktop":
+            found, note_text = forms.monitor_choices()
+            monitors = gr.update(choices=found, value=found[0][1] if found else None)
+        elif kind == "android":
+            found, note_text = forms.device_choices()
+            devices = gr.update(choices=found, value=found[0][1] if found else None)
+        return (gr.update(visible=kind == "sim"), gr.update(visible=kind == "desktop"),
+                gr.update(visible=kind == "android"), monitors, devices, note_text)
+
+    executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note],
+                    api_visibility="private")
+
+    def on_scenario(scenario_id: str | None) -> tuple[Any, Any, str]:
+        try:
+            seed_value = forms.scenario_seed(scenario_id)
+            return forms.scenario_task(scenario_id, seed_value), seed_value, ""
+        except VisagentError as exc:
+            return gr.skip(), gr.skip(), str(exc)
+
+    scenario_dd.input(on_scenario, scenario_dd, [task, seed, device_note], api_visibility="private")
+
+    def on_seed(scenario_id: str | None, seed_value: float | None) -> Any:
+        try:
+            return forms.scenario_task(scenario_id, None if seed_value is None else int(seed_value))
+        except VisagentError:
+            return gr.skip()
+
+    seed.input(on_seed, [scenario_dd, seed], task, api_visibility="private")
+
+    def on_model_kind(kind: str) -> tuple[Any, Any]:
+        return gr.update(visible=kind == "checkpoint"), gr.update(visible=kind == "server")
+
+    model_kind.change(on_model_kind, model_kind, [checkpoint, server_box], api_visibility="private")
+
+    # -- start and controls ---------------------------------------------------------------------------
+    form = [task, executor, scenario_dd, seed, model_kind, checkpoint, url, model_name, thinking, max_steps,
+            history, settle, monitor, device]
+
+    def on_start(current: str | None, *values: Any) -> tuple[Any, Any, Any]:
+        try:
+            run = dash.runs.start(forms.run_request(*values))
+        except (VisagentError, EngineError) as exc:
+            return current, f"⚠ {exc}", gr.skip()
+        return run.id, f"started {run.id}", {}
+
+    start.click(on_start, [run_id, *form], [run_id, message, seen], api_visibility="private")
+
+    def control(name: str):
+        def apply(current: str | None, note_text: str = "") -> str:
+            run = dash.runs.get(current)
+            if run is None:
+                return "no run on this page yet; press Start"
+            return run.control(name, note_text or "")
+
+        return apply
+
+    for button, name in ((stop, "stop"), (pause, "pause"), (resume, "resume"), (step, "step"),
+                         (takeover, "takeover"), (approve, "approve"), (deny, "deny")):
+        button.click(control(name), run_id, message, api_visibility="private")
+    handback.click(control("handback"), [run_id, note], message, api_visibility="private")
+
+    # -- the live view --------------------------------------------------------------------------------
+    outputs = [screen, status, thought, answer, action_log, timings, confirm_box, confirm_text, seen]
+
+    def poll(current: str | None, last: dict[str, Any] | None) -> tuple[Any, ...]:
+        last = dict(last or {})
+        run = dash.runs.get(current)
+        snap = run.snapshot() if run is not None else None
+        out: list[Any] = [gr.skip()] * (len(outputs) - 1)
+
+        def put(index: int, key: str, version: Any, value: Any) -> None:
+            if last.get(key) != version:
+                last[key] = version
+                out[index] = value() if callable(value) else value
+
+        put(1, "status", forms.status_line(snap, run.request.max_steps if run else None),
+            forms.status_line(snap, run.request.max_steps if run else None))
+        if snap is not None:
+            if snap.screenshot is not None:
+                put(0, "screen", (snap.id, snap.screen_version),
+                    lambda: draw_markers(snap.screenshot, snap.markers))
+            put(2, "thinking", (snap.id, snap.step, len(snap.thinking)), snap.thinking)
+            put(3, "answer", (snap.id, snap.step, len(snap.answer)), snap.answer)
+            put(4, "log", (snap.id, snap.log_version), lambda: "\n".join(snap.log))
+            put(5, "timings", (snap.id, len(snap.timings)),
+                lambda: [[t.step, t.action, t.decision, t.capture, t.model, t.execute, t.settle, t.total]
+                         for t in snap.timings])
+            put(6, "confirm_box", snap.confirmation is not None, gr.update(visible=snap.confirmation is not None))
+            put(7, "confirm", snap.confirmation, f"**Risky action — approve?** {snap.confirmation or ''}")
+        return (*out, last)
+
+    timer = gr.Timer(POLL_S)
+    timer.tick(poll, [run_id, seen], outputs, show_progress="hidden", api_visibility="private",
+               concurrency_limit=None, trigger_mode="always_last")

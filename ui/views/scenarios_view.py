@@ -1,0 +1,101 @@
+"""The Scenarios tab: run a suite of sim scenarios (oracle or model) with a progress bar and a results table."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+
+from engine.errors import EngineError
+from ui import forms
+from ui.engines import ModelChoice
+from ui.suites import SuiteRequest, SuiteSnapshot
+from visagent.errors import VisagentError
+
+RESULT_HEADERS = ["scenario", "seed", "success", "status", "steps", "seconds", "trace"]
+
+
+def progress_html(snap: SuiteSnapshot | None) -> str:
+    """A progress bar for a suite (HTML)."""
+    if snap is None:
+        return '<div class="vg-progress"><div class="vg-bar" style="width:0%"></div></div>' \
+               '<div class="vg-progress-label">no suite yet</div>'
+    pct = 100.0 * snap.done / snap.total if snap.total else 100.0
+    label = f"{snap.done}/{snap.total} episodes · {snap.successes} succeeded · {snap.elapsed:.0f} s"
+    return (f'<div class="vg-progress"><div class="vg-bar" style="width:{pct:.1f}%"></div></div>'
+            f'<div class="vg-progress-label">{html.escape(label)}</div>')
+
+
+def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, seeds: float, workers: float,
+                  max_steps: float | None) -> SuiteRequest:
+    """A SuiteRequest from the form. Raises ConfigError for a bad number."""
+    from visagent.errors import ConfigError
+
+    try:
+        n_seeds, n_workers = int(seeds), int(workers)
+        limit = int(max_steps) if max_steps else None
+    except (TypeError, ValueError):
+        raise ConfigError("seeds, workers and max steps must be whole numbers") from None
+    model = ModelChoice("oracle", "") if policy == "oracle" else dash.default_model
+    tag_list = tuple(t.strip() for t in (tags or "").replace(";", ",").split(",") if t.strip())
+    return SuiteRequest(model=model, split="" if split == "any" else split, tags=tag_list, seeds=n_seeds,
+                        workers=n_workers, max_steps=limit)
+
+
+def build(dash: forms.Dashboard) -> None:
+    """Add the Scenarios tab's components and events to the current Blocks."""
+    seen = gr.State({})
+    with gr.Row():
+        split = gr.Dropdown(["any", "train", "heldout"], value="train", label="Split", scale=1)
+        tags = gr.Textbox(label="Tags (any of, comma-separated)", placeholder="easy, app:settings", scale=2)
+        policy = gr.Radio([("Scripted oracle", "oracle"), (f"Model ({dash.default_model.label})", "model")],
+                          value="oracle", label="Policy", scale=2, elem_id="vg-suite-policy")
+    with gr.Row():
+        seeds = gr.Number(value=1, precision=0, label="Seeds per scenario", minimum=1)
+        workers = gr.Number(value=2, precision=0, label="Parallel episodes", minimum=1)
+        max_steps = gr.Number(value=None, precision=0, label="Step limit (blank: each scenario's own)")
+    with gr.Row():
+        run_btn = gr.Button("Run suite", variant="primary", elem_id="vg-suite-run")
+        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")
+    progress = gr.HTML(progress_html(None), elem_id="vg-suite-progress")
+    message = gr.Markdown("", elem_id="vg-suite-message")
+    results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results",
+                           elem_id="vg-suite-results", max_height=420)
+
+    def on_run(*values: Any) -> tuple[str, dict]:
+        try:
+            suite = dash.suites.start(suite_request(dash, *values))
+        except (VisagentError, EngineError) as exc:
+            return f"⚠ {exc}", gr.skip()
+        return f"started {suite.id}: {suite.total} episodes", {}
+
+    run_btn.click(on_run, [split, tags, policy, seeds, workers, max_steps], [message, seen],
+                  api_visibility="private")
+
+    def on_cancel() -> str:
+        suite = dash.suites.current()
+        if suite is None or suite.snapshot().finished:
+            return "no suite is running"
+        suite.cancel.set()
+        return "cancelling: episodes already running finish, the rest are skipped"
+
+    cancel_btn.click(on_cancel, None, message, api_visibility="private")
+
+    def poll(last: dict | None) -> tuple[Any, ...]:
+        last = dict(last or {})
+        suite = dash.suites.current()
+        if suite is None:
+            return gr.skip(), gr.skip(), gr.skip(), last
+        snap = suite.snapshot()
+        key = (snap.id, snap.done, snap.finished, round(snap.elapsed))
+        if last.get("key") == key:
+            return gr.skip(), gr.skip(), gr.skip(), last
+        rows_changed = last.get("rows") != (snap.id, snap.done)
+        last.update(key=key, rows=(snap.id, snap.done))
+        rows = [list(r) for r in snap.rows] if rows_changed else gr.skip()
+        return progress_html(snap), snap.message, rows, last
+
+    timer = gr.Timer(0.5)
+    timer.tick(poll, seen, [progress, message, results, seen], show_progress="hidden", api_visibility="private",
+               concurrency_limit=None, trigger_mode="always_last")

@@ -1,0 +1,204 @@
+"""The Traces tab: every run under the trace root; open one and step through it; HTML report; replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from engine.errors import EngineError
+from ui import forms
+from ui.overlay import draw_markers, markers_for_action
+from visagent.errors import VisagentError
+from visagent.trace import Trace, list_traces, read_trace
+
+LIST_HEADERS = ["run", "task", "status", "steps", "started (UTC)"]
+EXECUTED = ("allowed", "approved")
+
+
+def trace_rows(root: Path) -> list[list[Any]]:
+    """Rows of the runs table, newest first."""
+    return [[t.run_id, t.task, t.status, t.steps, t.started_at.replace("T", " ").rstrip("Z")]
+            for t in list_traces(root)]
+
+
+def trace_choices(root: Path) -> list[tuple[str, str]]:
+    """(label, trace directory) for the run picker, newest first."""
+    out = []
+    for t in list_traces(root):
+        task = t.task if len(t.task) <= 50 else t.task[:47] + "…"
+        out.append((f"{t.run_id} · {t.status} · {task}", str(t.path)))
+    return out
+
+
+def trace_summary(trace: Trace) -> str:
+    """Markdown header of an opened trace."""
+    meta = trace.meta
+    model = (meta.get("model") or {}).get("spec", "?")
+    ex = meta.get("executor") or {}
+    where = ex.get("name", "?") + (f" · {ex['scenario']} (seed {ex.get('seed')})" if ex.get("scenario") else "")
+    lines = [f"**{meta.get('task', '')}**",
+             f"status **{trace.status}** · {meta.get('reason') or ''} · {meta.get('steps', 0)} steps · "
+             f"model {model} · {where} · started {meta.get('started_at', '?')}"]
+    if meta.get("answer"):
+        lines.append(f"answer: {meta['answer']}")
+    if trace.problems:
+        lines.append("⚠ " + "; ".join(trace.problems[:3]))
+    return "\n\n".join(lines)
+
+
+def step_view(trace: Trace, index: int) -> tuple[Image.Image | None, str, str, str]:
+    """(screenshot with markers, thinking, action Markdown, timings Markdown) of step `index` (1-based over
+    the recorded steps; len(steps)+1 shows the final screen)."""
+    steps = trace.steps
+    if index > len(steps) or not steps:
+        try:
+            final = trace.final_image()
+        except VisagentError as exc:
+            return None, "", f"final screen: {exc}", ""
+        status = trace.finished or {}
+        return final, "", f"**final screen** · {status.get('status', trace.status)} {status.get('reason', '')}", ""
+    record = steps[max(1, index) - 1]
+    try:
+        image = Image.open(trace.path / str(record.get("screenshot") or "")).convert("RGB") \
+            if record.get("screenshot") else None
+    except OSError:
+        image = None
+    geometry = record.get("geometry") or (trace.meta.get("executor") or {}).get("geometry")
+    decision = (record.get("policy") or {}).get("decision")
+    executed = decision in EXECUTED and record.get("result") is not None
+    actions = record.get("actions") or []
+    if image is not None and actions and isinstance(actions[0], dict):
+        image = draw_markers(image, markers_for_action(actions[0], geometry, executed=executed))
+    model = record.get("model") or {}
+    thinking = model.get("thinking") or ""
+    parts = [f"**step {record.get('step')}**"]
+    for action in actions:
+        args = {k: v for k, v in action.items() if k not in ("space", "mapping")}
+        parts.append(f"`{json.dumps(args, ensure_ascii=False)}`")
+    if decision:
+        parts.append(f"policy: {decision} {(record.get('policy') or {}).get('reason') or ''}")
+    if record.get("result"):
+        r = record["result"]
+        parts.append(f"result: {'ok' if r.get('ok', True) else 'failed'} {r.get('message') or ''} "
+                     f"(screen changed: {r.get('changed')})")
+    for key in ("parse_error", "error"):
+        if record.get(key):
+            parts.append(f"{key.replace('_', ' ')}: {record[key]}")
+    if model.get("answer"):
+        parts.append(f"model answer:\n```\n{model['answer'][:2000]}\n```")
+    timing = record.get("timings") or {}
+    timing_md = " · ".join(f"{k} {float(v):.3f} s" for k, v in timing.items() if isinstance(v, (int, float)))
+    return image, thinking, "\n\n".join(parts), timing_md
+
+
+def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
+    """Add the Traces tab's components and events to the current Blocks. Returns the refresh function and
+    its inputs and outputs, for the app to call when the tab is shown or the page loads."""
+    root = dash.trace_root
+    loaded = gr.State(None)  # the opened trace's directory
+    newest = gr.State(None)  # the newest run at the last listing: a newer one is opened when it appears
+    with gr.Row():
+        refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100, elem_id="vg-traces-refresh")
+        picker = gr.Dropdown([], value=None, label="Open a run", scale=5, elem_id="vg-trace-picker")
+    table = gr.Dataframe(headers=LIST_HEADERS, value=[], interactive=False, max_height=260,
+                         label=f"Runs in {root}", elem_id="vg-trace-table")
+    summary = gr.Markdown("", elem_id="vg-trace-summary")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=7):
+            slider = gr.Slider(1, 2, value=1, step=1, label="Step (the last position is the final screen)",
+                               elem_id="vg-trace-step")
+            image = gr.Image(type="pil", interactive=False, label="Screenshot", elem_id="vg-trace-image",
+                             height=480)
+        with gr.Column(scale=4):
+            action = gr.Markdown("", elem_id="vg-trace-action")
+            timing = gr.Markdown("", elem_id="vg-trace-timing")
+            thinking = gr.Textbox(label="Thinking", lines=6, max_lines=14, interactive=False)
+            with gr.Row():
+                report_btn = gr.Button("HTML report", size="sm", elem_id="vg-report")
+                replay_btn = gr.Button("Replay", size="sm", elem_id="vg-replay")
+            report_file = gr.File(label="Report", interactive=False, visible=False, elem_id="vg-report-file")
+            replay_out = gr.Markdown("", elem_id="vg-replay-out")
+
+    opened = [loaded, summary, slider, image, thinking, action, timing, report_file, replay_out]
+
+    def on_refresh(current: str | None, seen_newest: str | None, reopen: bool = False) -> tuple[Any, ...]:
+        """New listing. Opens the newest run when a new one appeared (or none is open); else keeps the
+        opened one (re-read when `reopen`)."""
+        choices = trace_choices(root)
+        paths = [v for _, v in choices]
+        first = paths[0] if paths else None
+        keep = current if current in paths and first == seen_newest else first
+        opened_values = on_open(keep) if reopen or keep != current or current is None else [gr.skip()] * len(opened)
+        return (gr.update(choices=choices, value=keep), trace_rows(root), first, *opened_values)
+
+    refresh_inputs = [loaded, newest]
+    refresh_outputs = [picker, table, newest, *opened]
+    refresh.click(lambda current, seen: on_refresh(current, seen, True), refresh_inputs, refresh_outputs,
+                  api_visibility="private")
+
+    def on_open(path: str | None) -> tuple[Any, ...]:
+        if not path:
+            return None, "", gr.skip(), None, "", "", "", gr.update(visible=False), ""
+        try:
+            trace = read_trace(path)
+        except VisagentError as exc:
+            return None, f"⚠ {exc}", gr.skip(), None, "", "", "", gr.update(visible=False), ""
+        n = len(trace.steps)
+        img, thought, act, tim = step_view(trace, 1)
+        return (path, trace_summary(trace), gr.update(minimum=1, maximum=max(2, n + 1), value=1), img, thought,
+                act, tim, gr.update(visible=False, value=None), "")
+
+    picker.input(on_open, picker, opened, api_visibility="private")
+
+    def on_row(evt: gr.SelectData) -> tuple[Any, ...]:
+        row = evt.row_value if evt is not None else None
+        if not row:
+            return (gr.skip(),) * (1 + len(opened))
+        path = str(root / str(row[0]))
+        return (path, *on_open(path))
+
+    table.select(on_row, None, [picker, *opened], api_visibility="private")
+
+    def on_step(path: str | None, index: float) -> tuple[Any, ...]:
+        if not path:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            trace = read_trace(path)
+        except VisagentError as exc:
+            return None, "", f"⚠ {exc}", ""
+        return step_view(trace, int(index))
+
+    slider.change(on_step, [loaded, slider], [image, thinking, action, timing], api_visibility="private",
+                  trigger_mode="always_last")
+
+    def on_report(path: str | None) -> tuple[Any, str]:
+        if not path:
+            return gr.update(visible=False), "open a run first"
+        from visagent.report import write_report
+
+        try:
+            out = write_report(path)
+        except VisagentError as exc:
+            return gr.update(visible=False), f"⚠ {exc}"
+        return gr.update(visible=True, value=str(out)), f"report written to `{out}`"
+
+    report_btn.click(on_report, loaded, [report_file, replay_out], api_visibility="private")
+
+    def on_replay(path: str | None) -> str:
+        if not path:
+            return "open a run first"
+        from visagent.replay import replay_trace
+
+        try:
+            result = replay_trace(path)
+        except (VisagentError, EngineError, ValueError) as exc:
+            return f"⚠ replay could not run: {exc}"
+        mark = "✔" if result.ok else "✘"
+        return f"{mark} {result.message}"
+
+    replay_btn.click(on_replay, loaded, replay_out, api_visibility="private")
+    return on_refresh, refresh_inputs, refresh_outputs
