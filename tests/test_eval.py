@@ -100,3 +100,35 @@ def test_cli_user_errors_are_one_line(tmp_path, visagent_bin):
         proc = subprocess.run([visagent_bin, "eval", *args], capture_output=True, text=True, cwd=tmp_path)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_cli_model_over_http_is_one_shared_engine(tmp_path, visagent_bin):
+    """--model URL: every episode talks to one OpenAI-compatible server (a scripted stub on loopback)."""
+    from tests.fixtures.openai_stub import OpenAIStub, Reply, delta_chunk
+
+    def reply(request):
+        if request["path"].endswith("/models"):
+            return Reply(body={"object": "list", "data": [{"id": "stub-model", "max_model_len": 32768}]})
+        return Reply(chunks=[delta_chunk({"content": TERMINATE_SUCCESS}), delta_chunk({}, finish="stop"),
+                             {"id": "u", "object": "chat.completion.chunk", "created": 0, "model": "stub-model",
+                              "choices": [], "usage": {"prompt_tokens": 1234, "completion_tokens": 20,
+                                                       "total_tokens": 1254}}])
+
+    stub = OpenAIStub(reply)
+    try:
+        out = tmp_path / "r.json"
+        proc = subprocess.run(
+            [visagent_bin, "eval", "desktop-settings-wifi-off", "phone-settings-brightness", "--model", stub.url,
+             "--seeds", "2", "--workers", "2", "--no-traces", "--no-progress", "--json", str(out)],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    finally:
+        stub.close()
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["model"] == stub.url and data["episodes_total"] == 4
+    assert data["success_rate"] == 0.0 and {e["status"] for e in data["episodes"]} == {"success"}
+    assert data["tokens_per_step"]["prompt"] == 1234
+    chats = [r["json"] for r in stub.requests if r["path"].endswith("/chat/completions")]
+    assert len(chats) == 4  # one call per episode: each answered terminate at once
+    tools = sorted(c["tools"][0]["function"]["name"] for c in chats)
+    assert tools == ["computer_use", "computer_use", "mobile_use", "mobile_use"]

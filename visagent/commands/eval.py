@@ -68,7 +68,9 @@ def run(args) -> int:
     else:
         from engine import load_engine
 
-        engine = load_engine(settings.model)
+        engine = load_engine(settings.model, device=settings.device, dtype=settings.dtype,
+                             device_map=settings.device_map, model_name=settings.model_name,
+                             api_key=settings.api_key)
         factory, label = (lambda scenario, executor: engine), settings.model
     progress = None
     lock = threading.Lock()
