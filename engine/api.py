@@ -34,6 +34,10 @@ class VisionSpec:
     temporal_patch_size: int = 2
     min_pixels: int = 64 * 32 * 32
     max_pixels: int = 2560 * 32 * 32
+    # Per-channel (R, G, B) normalisation applied to pixels scaled to 0..1; Qwen3-VL / Qwen3.5 use 0.5 / 0.5,
+    # Qwen2.5-VL uses the OpenAI CLIP mean / std (see engine.preprocess.QWEN25_VL_VISION).
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
     @property
     def factor(self) -> int:
@@ -205,8 +209,10 @@ def smart_resize(width: int, height: int, vision: VisionSpec) -> tuple[int, int]
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if max(width, height) / min(width, height) > 200:
         raise ValueError(f"aspect ratio of {width}x{height} exceeds 200")
-    h_bar = max(factor, round(height / factor) * factor)
-    w_bar = max(factor, round(width / factor) * factor)
+    # Same arithmetic as transformers' Qwen2-VL image processor (a side may round to 0 here and is then
+    # grown by the min-pixels branch), so shapes and image_grid_thw match it for every size.
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
     if h_bar * w_bar > vision.max_pixels:
         beta = math.sqrt((height * width) / vision.max_pixels)
         h_bar = max(factor, math.floor(height / beta / factor) * factor)
@@ -215,7 +221,7 @@ def smart_resize(width: int, height: int, vision: VisionSpec) -> tuple[int, int]
         beta = math.sqrt(vision.min_pixels / (height * width))
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
-    return w_bar, h_bar
+    return max(factor, w_bar), max(factor, h_bar)
 
 
 def visual_tokens(width: int, height: int, vision: VisionSpec) -> int:
