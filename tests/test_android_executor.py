@@ -10,16 +10,19 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from visagent.actions import Action
 from visagent.coords import to_screen
 from visagent.errors import ExecutorError
 from visagent.executors.adb import parse_devices
-from visagent.executors.android import AndroidExecutor, input_text_chunks, list_android_devices
+from visagent.executors.android import AndroidExecutor, input_text_chunks, input_text_commands, list_android_devices
 from visagent.settle import SettleDetector
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -288,3 +291,22 @@ def test_settle_waits_for_the_app_to_open_and_sees_no_change_on_a_noop(phone, mo
     assert result.observation.image.tobytes() == world.render().tobytes()  # the settled frame = the final screen
     noop = ex.execute(Action("wait", time=0.1, space="screen"))
     assert noop.changed is False and noop.settle_s > 0
+
+
+# -- quoting, checked against a real POSIX shell ----------------------------------------------------------------
+
+PRINTABLE = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(PRINTABLE)
+def test_input_text_commands_round_trip_through_sh_and_android_input(text):
+    """What a real `sh` hands to `input text`, after Android's %s → space, is exactly the text."""
+    typed = []
+    for command in input_text_commands(text):
+        assert command.startswith("input text ")
+        # the device runs the command line through its sh; printf shows the argument sh passes on
+        arg = subprocess.run(["sh", "-c", "printf %s " + command[len("input text "):]], capture_output=True,
+                             check=True).stdout.decode()
+        typed.append(FAKE.android_input_text(arg))
+    assert "".join(typed) == text
