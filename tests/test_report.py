@@ -119,3 +119,4 @@ def test_report_of_a_recorded_agent_trace_has_every_step(tmp_path):
     clicks = [a for r in trace.steps for a in r.get("actions", []) if a.get("coordinate") is not None]
     assert len(marks["landed"]) == len(clicks) and len(marks["pointed"]) == len(clicks)
     assert 'class="problems"' not in page
+    assert page.count("told the model: Done") == len(clicks)  # what the loop fed back after each click

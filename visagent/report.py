@@ -155,6 +155,15 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
         ok = "ok" if result.get("ok", True) else "FAILED"
         info.append(f'<p class="result">result: {ok} {_e(result.get("message", ""))}'
                     f' (changed: {_e(result.get("changed"))})</p>')
+    if record.get("ignored_actions"):
+        ignored = "; ".join(_summary_of(a) for a in record["ignored_actions"])
+        info.append(f'<p class="ignored">ignored further calls: {_e(ignored)}</p>')
+    for message in record.get("parse_errors") or []:
+        info.append(f'<p class="error">retried after: {_e(message)}</p>')
+    if record.get("feedback"):
+        info.append(f'<p class="feedback">shown with the screenshot: {_e(record["feedback"])}</p>')
+    if record.get("tool_result"):
+        info.append(f'<p class="told">told the model: {_e(record["tool_result"])}</p>')
     if record.get("parse_error"):
         info.append(f'<p class="error">parse error: {_e(record["parse_error"])}</p>')
     if record.get("error"):
@@ -191,6 +200,11 @@ def _action_row(action: dict[str, Any]) -> str:
     screen_pt = f"{action.get('coordinate')} ({action.get('space')})" if action.get("coordinate") is not None else ""
     rest = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items() if k not in ("coordinate",))
     return f"<tr><td><b>{_e(name)}</b> {_e(rest)}</td><td>{_e(model_pt)}</td><td>{_e(screen_pt)}</td></tr>"
+
+
+def _summary_of(action: dict[str, Any]) -> str:
+    args = {k: v for k, v in action.items() if k not in ("space", "mapping")}
+    return " ".join([str(args.pop("action", "?"))] + [f"{k}={json.dumps(v)}" for k, v in args.items()])
 
 
 def _marker(kind: str, px: Point, title: str) -> str:
