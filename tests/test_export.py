@@ -14,6 +14,7 @@ from visagent.actions import Action
 from visagent.agent import Agent, AgentConfig
 from visagent.coords import to_screen
 from visagent.executors.base import ScreenGeometry
+from visagent.errors import TraceError
 from visagent.executors.sim import SimExecutor
 from visagent.export import export_records
 from visagent.parsing import parse_output
@@ -175,3 +176,19 @@ def test_cli_damaged_trace_is_one_line_error_and_keeps_old_output(tmp_path, visa
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert out.read_text() == "earlier export\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_killed_run_beside_good_ones_is_skipped_not_fatal(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    good = shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", runs / "good")
+    killed = shutil.copytree(TRACES / "desktop-settings-language-s0", runs / "killed")
+    meta = json.loads((killed / "meta.json").read_text())
+    meta.update(status="running", ended_at=None)  # as a kill -9 leaves it: meta never finished, a torn line
+    (killed / "meta.json").write_text(json.dumps(meta))
+    data = (killed / "trace.jsonl").read_bytes()
+    (killed / "trace.jsonl").write_bytes(data[: len(data) - 30])
+    records = list(export_records([good, killed]))
+    assert {r["meta"]["run_id"] for r in records} == {read_trace(good).run_id}
+    with pytest.raises(TraceError, match="trace.jsonl line"):
+        list(export_records([good, killed], include_failed=True))

@@ -66,10 +66,10 @@ def export_records(
     base = None if relative_to is None else Path(relative_to).resolve()
     for path in trace_paths:
         trace = read_trace(path)
+        if not include_failed and trace.status not in SUCCESS_STATUSES:
+            continue  # before the damage check: a killed run (torn last line, status "running") is skipped
         if trace.problems:
             raise TraceError(f"{trace.path}: {trace.problems[0]}; fix or leave out this trace")
-        if not include_failed and trace.status not in SUCCESS_STATUSES:
-            continue
         split = _split_of(trace.meta)
         if wanted is not None and split is not None and split not in wanted:
             continue
