@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from visagent.actions import Action
 from visagent.agent import Agent, AgentConfig
 from visagent.coords import to_screen
 from visagent.executors.base import ScreenGeometry
