@@ -19,6 +19,16 @@ from visagent.trace import read_trace
 SECRET = "hunter2-Zq9!"
 
 
+@pytest.fixture(scope="module")
+def tiny_engine():
+    """The embedded tiny Qwen3.5 checkpoint, loaded once for this module."""
+    from engine import load_engine
+
+    engine = load_engine("tiny")
+    yield engine
+    engine.close()
+
+
 def run_scripted(outputs, tmp_path, config=None, task="Turn off Wi-Fi in Settings.", **engine_kw):
     scenario, executor = sim()
     engine = ScriptedEngine(outputs, **engine_kw)
@@ -76,16 +86,15 @@ def test_tool_schema_and_images_reach_the_engine(tmp_path):
     assert second[2]["content"] == engine.outputs[0]
 
 
-def test_tiny_checkpoint_run_ends_cleanly_with_a_valid_trace(tmp_path):
-    from engine import load_engine
-
-    scenario, executor = sim()
-    engine = load_engine("tiny")
-    try:
-        config = AgentConfig(max_steps=2, parse_retries=1, generation=GenerationConfig(max_new_tokens=12))
-        result = Agent(engine, executor, config, trace_root=tmp_path).run(scenario.instruction_for(executor.world))
-    finally:
-        engine.close()
+@pytest.mark.parametrize("scenario_id,extra", [
+    ("desktop-settings-wifi-off", {}),
+    ("desktop-settings-dark-mode", {"thinking": True, "parse_retries": 0}),
+])
+def test_tiny_checkpoint_run_ends_cleanly_with_a_valid_trace(tmp_path, tiny_engine, scenario_id, extra):
+    scenario, executor = sim(scenario_id)
+    config = AgentConfig(**{"max_steps": 2, "parse_retries": 1, "generation": GenerationConfig(max_new_tokens=12),
+                            **extra})
+    result = Agent(tiny_engine, executor, config, trace_root=tmp_path).run(scenario.instruction_for(executor.world))
     assert result.status in ("success", "failure", "answered", "max_steps", "parse_error", "loop"), result.reason
     trace = assert_valid_trace(result)
     first = trace.steps[0]
