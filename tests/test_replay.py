@@ -244,3 +244,19 @@ def test_desktop_trace_replays_on_a_real_x_screen_and_catches_another_world(x128
         assert not result.ok and result.divergence.step == 0
     finally:
         app.close()
+
+
+def test_hidpi_sim_run_replays_on_a_rebuilt_hidpi_world(tmp_path):
+    """A run on a 2x screen (screenshots 2560x1600, clicks in 1280x800 logical pixels) replays from meta alone."""
+    from visagent.agent import Agent, AgentConfig
+    from visagent.scripted import OracleEngine
+
+    scenario = get_scenario("desktop-settings-wifi-off")
+    executor = SimExecutor(scenario.make_world(3), scale=2.0)
+    engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
+    run = Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps), trace_root=tmp_path / "runs",
+                run_meta={"scenario": scenario.id, "seed": 3}).run(scenario.instruction_for(executor.world))
+    assert run.status == "success" and scenario.is_success(executor.world)
+    assert read_trace(run.trace_dir).image(1).size == (2560, 1600)
+    result = replay_trace(run.trace_dir, out_dir=tmp_path / "replay")  # executor rebuilt with scale 2 from meta
+    assert result.ok and all(c.difference == 0.0 for c in result.comparisons), result.message
