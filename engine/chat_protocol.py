@@ -63,15 +63,17 @@ def parse_chat_request(body: Any, *, served_model: str, max_images: int | None,
     if model is not None and model != served_model:
         raise RequestError(404, f"model {model!r} is not served here; this server serves {served_model!r}",
                            param="model", code="model_not_found")
-    try:
-        messages = messages_from_wire(body.get("messages"))
-    except WireError as exc:
-        raise RequestError(400, str(exc), param=exc.param, code=exc.code) from None
-    n_images = count_images(messages)
+    raw_messages = body.get("messages")
+    # Counted before decoding, so a request with too many images costs no decoding work.
+    n_images = count_images(raw_messages) if isinstance(raw_messages, list) else 0
     if max_images is not None and n_images > max_images:
         raise RequestError(400, f"request has {n_images} images but at most {max_images} image(s) may be sent per "
                            "request; send fewer or restart the server with a higher --max-images",
                            param="messages", code="too_many_images")
+    try:
+        messages = messages_from_wire(raw_messages)
+    except WireError as exc:
+        raise RequestError(400, str(exc), param=exc.param, code=exc.code) from None
     tools = _tools(body.get("tools"))
     choice = body.get("tool_choice", "auto")
     if not (choice in ("auto", "none", "required") or isinstance(choice, dict)):

@@ -50,7 +50,7 @@ class ChatServer:
     """Serves `engine` under `model_name` on host:port (port 0 picks a free one; see `.port`).
 
     `api_key`: when set, /v1/* requires `Authorization: Bearer <key>`. `max_images`: per-request image limit
-    (None: unlimited). `max_body_bytes`: larger bodies get 413. `max_queue`: waiting requests beyond this get
+    (None: the engine's `info.max_images`, else unlimited). `max_body_bytes`: larger bodies get 413. `max_queue`: waiting requests beyond this get
     503 (clients retry). Raises OSError when the address cannot be bound.
     """
 
@@ -60,7 +60,8 @@ class ChatServer:
         self.engine = engine
         self.model_name = model_name
         self.api_key = api_key
-        self.max_images = max_images
+        # The engine's own per-request limit applies when no tighter one is given.
+        self.max_images = max_images if max_images is not None else getattr(engine.info, "max_images", None)
         self.max_body_bytes = max_body_bytes
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._httpd = _HTTPServer(host, port, self)
