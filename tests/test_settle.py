@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 
 from visagent.actions import Action
 from visagent.executors.sim import SimExecutor
-from visagent.settle import SettleDetector, frame_difference, settle_after, thumbnail
+from visagent.executors.base import ExecResult
+from visagent.settle import SettleDetector, ensure_settled, frame_difference, settle_after, thumbnail
 from visagent.sim.world import SimWorld
 
 
@@ -179,3 +180,17 @@ def test_settles_after_a_real_x_window_animation(xserver, tmp_path):
     finally:
         rec.terminate()
         rec.wait(timeout=10)
+
+
+def test_ensure_settled_fills_the_result_of_an_executor_that_does_not_settle():
+    world = SimWorld("phone", seed=0)
+    ex = SimExecutor(world)
+    before = ex.screenshot().image
+    icon = next(e for e in world.visible_elements() if e.label == "Files" and e.role == "icon")
+    raw = ex.execute(Action("click", coordinate=icon.center, space="screen"))
+    assert raw.observation is None
+    result = ensure_settled(ex, raw, before)
+    assert result.changed is True and result.settle_s > 0 and not world.busy()
+    assert result.observation.image.tobytes() == world.render().tobytes()
+    refused = ExecResult(ok=False, message="no")
+    assert ensure_settled(ex, refused, before) is refused and refused.observation is None

@@ -22,7 +22,7 @@ from PIL import Image, ImageChops
 
 if TYPE_CHECKING:
     from visagent.actions import Action
-    from visagent.executors.base import Executor
+    from visagent.executors.base import ExecResult, Executor
 
 
 @dataclass(frozen=True)
@@ -181,3 +181,23 @@ def settle_after(executor: Executor, action: Action, detector: SettleDetector | 
     before = executor.screenshot().image
     executor.execute(action)
     return detector.wait(lambda: executor.screenshot().image, executor.now, executor.sleep, before)
+
+
+def ensure_settled(executor: Executor, result: ExecResult, before: Image.Image,
+                   detector: SettleDetector | None = None) -> ExecResult:
+    """Fill `settle_s`, `changed` and `observation` of `result` when the executor did not settle itself.
+
+    For the agent loop and `visagent do`: desktop and Android executors settle inside `execute()` (their
+    result has an observation); for the others this waits here on the executor's own clock (virtual in the
+    sim). A failed result (ok=False) is returned unchanged. Raises what `executor.screenshot` raises.
+    """
+    from visagent.executors.base import Observation
+
+    if not result.ok or result.observation is not None:
+        return result
+    settled = (detector or SettleDetector()).wait(lambda: executor.screenshot().image, executor.now,
+                                                  executor.sleep, before)
+    result.settle_s += settled.settle_s
+    result.changed = settled.changed
+    result.observation = Observation(settled.final_image, executor.geometry(), executor.now())
+    return result

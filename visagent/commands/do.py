@@ -16,7 +16,7 @@ from typing import Any
 
 from visagent.actions import Action
 from visagent.errors import ActionError, ConfigError
-from visagent.settle import SettleDetector
+from visagent.settle import ensure_settled
 
 
 def register(sub) -> None:
@@ -59,15 +59,8 @@ def run(args) -> int:
     try:
         before = executor.screenshot()
         screen_action = to_screen(action, before.geometry, image_size=before.image.size)
-        result = executor.execute(screen_action)
-        if result.ok and result.observation is None:
-            # executors without their own settle step (the sim): settle here, on the executor's clock
-            settled = SettleDetector().wait(lambda: executor.screenshot().image, executor.now, executor.sleep,
-                                            before.image)
-            result.settle_s, result.changed = settled.settle_s, settled.changed
-            final = settled.final_image
-        else:
-            final = result.observation.image if result.observation is not None else executor.screenshot().image
+        result = ensure_settled(executor, executor.execute(screen_action), before.image)
+        final = result.observation.image if result.observation is not None else executor.screenshot().image
         out: dict[str, Any] = {
             "executor": kind,
             "action": {"model": action.to_dict(), "screen": screen_action.to_dict()},
