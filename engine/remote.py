@@ -43,12 +43,13 @@ class RemoteEngine:
     then $OPENAI_API_KEY. Connection errors, 429 and 5xx are retried `retries` times with exponential
     backoff from `backoff_s` seconds (a Retry-After header is honoured up to 30 s); other 4xx raise
     RemoteError at once. `max_images` (per request) is checked before sending and reported in `info`.
+    `coord_space` / `vision` default to what the model name implies (see `infer_model_family`).
     Raises EngineError from the constructor when the model name cannot be determined.
     """
 
     def __init__(self, base_url: str, *, model_name: str | None = None, api_key: str | None = None,
                  timeout_s: float = 120, retries: int = 3, backoff_s: float = 0.5, max_images: int | None = None,
-                 coord_space: CoordSpaceName = "norm1000", vision: VisionSpec | None = None) -> None:
+                 coord_space: CoordSpaceName | None = None, vision: VisionSpec | None = None) -> None:
         self.base_url = normalize_base_url(base_url)
         self.api_key = api_key or os.environ.get("VISAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
         if timeout_s <= 0 or retries < 0 or backoff_s < 0:
@@ -66,8 +67,9 @@ class RemoteEngine:
         if model_name is None:
             model_name, context_length = self._discover_model()
         self.model_name = model_name
-        self.info = EngineInfo(spec=base_url, model_type="remote", coord_space=coord_space,
-                               vision=vision or VisionSpec(), supports_thinking=True,
+        family_space, family_vision = infer_model_family(model_name)
+        self.info = EngineInfo(spec=base_url, model_type="remote", coord_space=coord_space or family_space,
+                               vision=vision or family_vision, supports_thinking=True,
                                context_length=context_length, max_images=max_images)
 
     # ------------------------------------------------------------ public
@@ -348,6 +350,24 @@ def normalize_base_url(url: str) -> str:
         if path.endswith(suffix):
             path = path[: -len(suffix)]
     return f"{parts.scheme}://{parts.netloc}{path or '/v1'}"
+
+
+_PIXEL_COORD_FAMILIES = ("qwen2.5-vl", "qwen2-vl", "ui-tars", "uitars", "gui-owl")
+
+
+def infer_model_family(model_name: str) -> tuple[CoordSpaceName, VisionSpec]:
+    """Coordinate space and vision spec a served model name implies.
+
+    Qwen2-VL / Qwen2.5-VL and models built on them (UI-TARS, GUI-Owl) answer in pixels of the resized image
+    and cut 28x28-pixel tokens; everything else (Qwen3-VL, Qwen3.5) is assumed to answer on the 0..1000 grid
+    with 32x32-pixel tokens. Pass `coord_space` / `vision` to RemoteEngine when a name misleads.
+    """
+    name = model_name.lower().replace("_", "-")
+    if any(family in name for family in _PIXEL_COORD_FAMILIES):
+        from engine.preprocess import QWEN25_VL_VISION  # deferred: it pulls in torch
+
+        return "resized", QWEN25_VL_VISION
+    return "norm1000", VisionSpec()
 
 
 class _SocketGrab:

@@ -94,6 +94,17 @@ def test_model_name_comes_from_the_single_listed_model_and_several_need_a_choice
         RemoteEngine(two.url)
 
 
+@pytest.mark.parametrize("name,space,factor", [
+    ("Qwen/Qwen3.5-35B-A3B", "norm1000", 32), ("qwen3.5-122b", "norm1000", 32),
+    ("Qwen/Qwen2.5-VL-72B-Instruct", "resized", 28), ("ByteDance-Seed/UI-TARS-1.5-7B", "resized", 28),
+])
+def test_coordinate_space_follows_the_served_model(stub_factory, name, space, factor):
+    stub = stub_factory([Reply(body=chat_body("x"))])
+    info = RemoteEngine(stub.url, model_name=name).info
+    assert (info.coord_space, info.vision.factor) == (space, factor)
+    assert RemoteEngine(stub.url, model_name=name, coord_space="norm1000").info.coord_space == "norm1000"
+
+
 def test_base_url_normalisation():
     assert normalize_base_url("http://h:8000") == "http://h:8000/v1"
     assert normalize_base_url("https://h/v1/chat/completions") == "https://h/v1"
