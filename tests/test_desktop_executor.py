@@ -140,10 +140,44 @@ def test_sim_app_in_tk_window_is_operated_through_the_x_server(xserver, tmp_path
         ex.execute(screen("key", keys=("ctrl", "a")))
         typed = ex.execute(screen("type", text="Lab PC ✓ ü"))
         assert typed.ok and typed.changed
-        act("left_click", "Rename")
-        twin_field = twin.state()["settings"]["device_name"]  # untouched by typing (the twin got clicks only)
+        assert ex.execute(screen("key", keys=("Return",))).ok  # the field submits on Enter
         settings_reach("device_name", lambda v: v == "Lab PC ✓ ü")
-        assert twin_field != "Lab PC ✓ ü"
+        assert before["settings"]["device_name"] != "Lab PC ✓ ü"
+    finally:
+        host.terminate()
+        host.wait(timeout=10)
+
+
+def test_wheel_through_tk_scrolls_the_sim_list_like_the_sim_itself(xserver, tmp_path):
+    from visagent.scenarios import get_scenario
+
+    scenario, origin = "desktop-shop-add-to-cart", (60, 40)
+    state_file = tmp_path / "state.json"
+    host = subprocess.Popen(
+        [sys.executable, "-m", "visagent.sim.tkhost", "--scenario", scenario, "--seed", "0", "--state-file",
+         str(state_file), "--geometry", f"+{origin[0]}+{origin[1]}", "--zoom", "1"], cwd=ROOT)
+    try:
+        wait_for(state_file.exists, what="tk host state file")
+        twin = get_scenario(scenario).make_world(0)
+        row = next(e for e in twin.visible_elements() if e.role == "list_item")
+        box = (row.bbox[0] + origin[0], origin[1] + 100, row.bbox[2] + origin[0], origin[1] + 700)
+        ex = DesktopExecutor(settle=SettleDetector(consecutive=4, interval_s=0.05, wait_for_change_s=1.0))
+
+        def shown():
+            return ex.screenshot().image.crop(box)
+
+        def twin_crop():
+            return twin.render().crop((box[0] - origin[0], box[1] - origin[1], box[2] - origin[0], box[3] - origin[1]))
+
+        wait_for(lambda: shown().tobytes() == twin_crop().tobytes(), what="the window showing the world")
+        before = shown()
+        x, y = row.center
+        result = ex.execute(screen("scroll", coordinate=(x + origin[0], y + origin[1]), pixels=-96))
+        assert result.ok and result.changed
+        twin.apply(Action("scroll", coordinate=(x, y), pixels=-96, space="screen"))
+        twin.clock.advance(1.0)
+        wait_for(lambda: shown().tobytes() == twin_crop().tobytes(), what="same list position as the sim")
+        assert shown().tobytes() != before.tobytes()
     finally:
         host.terminate()
         host.wait(timeout=10)
