@@ -42,3 +42,9 @@ def test_user_mistakes_are_one_line_errors(visagent_bin, clean_env, tmp_path):
                    "--trace-dir", str(runs))
     assert proc.returncode == 2 and "--scenario" in proc.stderr and proc.stderr.count("\n") == 1
     assert not runs.exists()
+
+
+def test_model_text_cannot_send_escape_sequences_to_the_terminal():
+    from visagent.commands.run import _printable
+
+    assert _printable("a\x1b[2Jb\nc\td\x07") == "a\ufffd[2Jb c d\ufffd"

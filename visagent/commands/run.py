@@ -64,6 +64,11 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int | None) -> tuple[
     return executor, (get_scenario(sid) if sid else None)
 
 
+def _printable(text: str) -> str:
+    """Model text made safe for a terminal: newlines as spaces, control characters (escape sequences) as �."""
+    return "".join(c if c.isprintable() else (" " if c in "\n\t" else "\ufffd") for c in text)
+
+
 class ProgressPrinter:
     """Renders agent events as live terminal lines; answers questions on an interactive terminal."""
 
@@ -118,7 +123,7 @@ class ProgressPrinter:
                     self._write("\n")
                 self._kind = event.kind
                 self._write("  thinking: " if event.kind == "thinking" else "  model: ")
-            self._write(event.text.replace("\n", " "))
+            self._write(_printable(event.text))
         elif isinstance(event, E.ActionParsed):
             self._end_stream()
             for action in event.actions:
