@@ -302,3 +302,11 @@ def test_oracle_engine_solves_desktop_and_phone_scenarios(tmp_path, scenario_id)
     tool = engine.calls[0]["tools"][0]["function"]["name"]
     assert tool == ("mobile_use" if scenario.platform == "phone" else "computer_use")
     assert trace.meta["executor"]["platform"] == scenario.platform
+
+
+def test_unwritable_trace_root_ends_the_run_with_error_not_a_crash(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the trace root should be")
+    _, executor = sim()
+    result = Agent(ScriptedEngine([DONE]), executor, trace_root=blocker).run("go")
+    assert result.status == "error" and "trace directory" in result.reason and result.trace_dir is None

@@ -247,25 +247,34 @@ class Agent(StepLogic):
                 "executor": executor, "settings": self.config.describe()}
 
     def _finish_trace(self, status: str, reason: str, steps: int, answer: str | None) -> None:
+        """Save final.png and close the trace. A trace that cannot be written any more (disk full) is
+        logged, never raised: the run's outcome stands."""
         if self.trace is None:
             return
         try:
-            obs = self._call(self.executor.screenshot, "taking the final screenshot", timeout_s=10.0)
-            self.trace.save_image(FINAL_IMAGE, obs.image)
-        except Exception as exc:  # noqa: BLE001 - the run is over; a missing final.png is recorded, not fatal
-            log.warning("final screenshot not saved: %s", _one_line(exc))
-            if self._last_obs is not None:
-                self.trace.save_image(FINAL_IMAGE, self._last_obs.image)
-        self.trace.finish(status, reason, steps, answer)
+            try:
+                obs = self._call(self.executor.screenshot, "taking the final screenshot", timeout_s=10.0)
+                self.trace.save_image(FINAL_IMAGE, obs.image)
+            except (VisagentError, EngineError) as exc:  # e.g. the executor died: keep the last screen seen
+                log.warning("final screenshot not captured (%s); saving the last one seen", _one_line(exc))
+                if self._last_obs is not None:
+                    self.trace.save_image(FINAL_IMAGE, self._last_obs.image)
+            self.trace.finish(status, reason, steps, answer)
+        except VisagentError as exc:
+            log.error("trace %s could not be finished: %s", self.trace.path, _one_line(exc))
 
     def _call(self, fn: Callable[[], Any], what: str, timeout_s: float | None = None) -> Any:
         """An executor call with the executor timeout; failures become ExecutorError with one line."""
         try:
             return call_with_timeout(fn, timeout_s or self.config.execute_timeout_s, what)
         except CallTimeout as exc:
-            raise ExecutorError(f"{self.executor.name}: {exc}; is the screen / device responsive?") from None
+            raise ExecutorError(f"{self._executor_name}: {exc}; is the screen / device responsive?") from None
         except (ExecutorError, VisagentError, EngineError):
             raise
         except Exception as exc:
-            raise ExecutorError(f"{self.executor.name}: {what} failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+            raise ExecutorError(f"{self._executor_name}: {what} failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+    @property
+    def _executor_name(self) -> str:
+        return str(getattr(self.executor, "name", type(self.executor).__name__))
 
