@@ -64,7 +64,7 @@ def scenario_choices() -> tuple[list[tuple[str, str]], str | None]:
         scenarios = load_scenarios()
     except VisagentError as exc:
         return [], f"scenarios could not be loaded: {exc}"
-    return [(f"{s.id}  ·  {s.platform}, {s.tags.get('difficulty', '?')}", s.id) for s in scenarios], None
+    return [(s.id, s.id) for s in scenarios], None
 
 
 def default_scenario_id() -> str | None:
@@ -164,7 +164,7 @@ def snapshot_dict(snap: RunSnapshot) -> dict[str, Any]:
     """A JSON-ready view of a run snapshot (no image) for the API."""
     return {
         "run_id": snap.id, "task": snap.task, "executor": snap.executor, "model": snap.model,
-        "state": snap.state, "status": snap.status, "reason": snap.reason, "step": snap.step,
+        "state": snap.state, "phase": snap.phase, "status": snap.status, "reason": snap.reason, "step": snap.step,
         "screenshots": snap.screen_version, "has_screenshot": snap.screenshot is not None,
         "thinking": snap.thinking, "answer": snap.answer, "log": list(snap.log),
         "confirmation": snap.confirmation, "trace_dir": snap.trace_dir, "final_answer": snap.final_answer,
@@ -177,6 +177,8 @@ def status_line(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
     if snap is None:
         return "**idle** · no run yet: pick a task and press **Start**"
     state = snap.status or snap.state
+    if snap.phase and snap.state == "running":
+        state = f"{state}: {snap.phase}"
     steps = f"step {snap.step}" + (f"/{max_steps}" if max_steps else "")
     parts = [f"**{state}**", steps, f"{snap.elapsed:.0f} s", snap.executor, f"model {snap.model}"]
     if snap.status:

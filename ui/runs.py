@@ -110,6 +110,7 @@ class RunSnapshot:
     executor: str
     model: str
     state: str
+    phase: str  # what the step in progress is doing: "", "model reading the screen", "model writing", "acting"
     status: str | None
     reason: str
     step: int
@@ -142,6 +143,7 @@ class LiveRun:
         self.thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._state = "starting"
+        self._phase = ""
         self._status: str | None = None
         self._reason = ""
         self._step = 0
@@ -172,7 +174,8 @@ class LiveRun:
             end = self._ended if self._ended is not None else time.monotonic()
             return RunSnapshot(
                 id=self.id, task=self.request.task, executor=self.request.executor_label,
-                model=self.request.model.label, state=state, status=self._status, reason=self._reason,
+                model=self.request.model.label, state=state, phase=self._phase if self._status is None else "",
+                status=self._status, reason=self._reason,
                 step=self._step, screenshot=self._screenshot, markers=self._markers,
                 screen_version=self._screen_version, thinking=self._thinking, answer=self._answer,
                 log=tuple(self._log), log_version=self._log_version, confirmation=self._confirmation,
@@ -243,6 +246,7 @@ class LiveRun:
 
     def _fold(self, event: E.StepEvent) -> None:  # noqa: C901 - one branch per event type
         if isinstance(event, E.ModelDelta):
+            self._phase = "model writing"
             if event.kind == "thinking":
                 self._thinking = (self._thinking + event.text)[-_TEXT_LIMIT:]
             else:
@@ -259,7 +263,9 @@ class LiveRun:
             self._geometry = event.geometry.to_dict()
             self._markers = Markers()
             self._screen_version += 1
+            self._phase = "model reading the screen"
         elif isinstance(event, E.ActionParsed):
+            self._phase = "acting"
             for action in event.actions:
                 where = ""
                 if action.mapping is not None and action.mapping.model is not None:
@@ -284,6 +290,7 @@ class LiveRun:
             state = "ok" if r.ok else f"failed: {r.message}"
             self._add_log(f"  result: {state}{changed} ({r.execute_s:.2f} s + settle {r.settle_s:.2f} s)")
         elif isinstance(event, E.StepFinished):
+            self._phase = ""
             self._timings.append(_timing_row(event.record))
             self._log_version += 1
         elif isinstance(event, E.ErrorEvent):

@@ -67,12 +67,12 @@ def build(dash: forms.Dashboard) -> None:
                 start = gr.Button("Start", variant="primary", elem_id="vg-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="vg-stop")
             with gr.Row():
-                pause = gr.Button("Pause", size="sm", elem_id="vg-pause")
-                resume = gr.Button("Resume", size="sm", elem_id="vg-resume")
-                step = gr.Button("Step", size="sm", elem_id="vg-step")
+                pause = gr.Button("Pause", size="sm", min_width=60, elem_id="vg-pause")
+                resume = gr.Button("Resume", size="sm", min_width=60, elem_id="vg-resume")
+                step = gr.Button("Step", size="sm", min_width=60, elem_id="vg-step")
             with gr.Row():
-                takeover = gr.Button("Take over", size="sm", elem_id="vg-takeover")
-                handback = gr.Button("Hand back", size="sm", elem_id="vg-handback")
+                takeover = gr.Button("Take over", size="sm", min_width=60, elem_id="vg-takeover")
+                handback = gr.Button("Hand back", size="sm", min_width=60, elem_id="vg-handback")
             note = gr.Textbox(label="Note for the agent on hand back", lines=1, placeholder="optional")
             message = gr.Markdown("", elem_id="vg-message", elem_classes=["vg-note"])
         with gr.Column(scale=7, min_width=480):
