@@ -21,7 +21,7 @@ from engine.api import Engine, GenerationConfig
 from engine.errors import EngineError
 from visagent.agent_step import RunEnd as _RunEnd, StepLogic, one_line as _one_line
 from visagent.controls import AgentControls, RunStopped, State
-from visagent.errors import ConfigError, ExecutorError, ParseError, VisagentError
+from visagent.errors import ConfigError, ExecutorError, VisagentError
 from visagent.events import ControlEvent, RunFinished, RunStarted, StepEvent
 from visagent.executors.base import Executor, Observation
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
