@@ -260,3 +260,41 @@ def test_hidpi_sim_run_replays_on_a_rebuilt_hidpi_world(tmp_path):
     assert read_trace(run.trace_dir).image(1).size == (2560, 1600)
     result = replay_trace(run.trace_dir, out_dir=tmp_path / "replay")  # executor rebuilt with scale 2 from meta
     assert result.ok and all(c.difference == 0.0 for c in result.comparisons), result.message
+
+
+# -- on an Android phone: the FAKE adb (tests/fakes/adb) emulating a phone from the sim world ---------------
+
+
+@pytest.mark.slow
+def test_sim_trace_replays_on_a_phone_through_adb_and_catches_another_world(tmp_path, monkeypatch, visagent_bin):
+    """`--executor android`: the recorded sim phone run, re-executed over adb, gives the same screens."""
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    fakes = Path(__file__).resolve().parent / "fakes"
+    loader = importlib.machinery.SourceFileLoader("fake_adb_for_replay", str(fakes / "adb"))
+    fake = importlib.util.module_from_spec(importlib.util.spec_from_loader("fake_adb_for_replay", loader))
+    loader.exec_module(fake)
+    monkeypatch.setenv("PATH", f"{fakes}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_TICK_S", "1.0")  # each adb call = 1 s of phone time: deterministic
+    for var in ("FAKE_ADB_DEVICES", "FAKE_ADB_IME", "FAKE_ADB_DISCONNECT_AFTER", "FAKE_ADB_OFFLINE_AFTER",
+                "FAKE_ADB_SLOW_S", "ANDROID_SERIAL"):
+        monkeypatch.delenv(var, raising=False)
+    trace = TRACES / "phone-settings-brightness-s1"
+    meta = read_trace(trace).meta
+    scenario = get_scenario(meta["executor"]["scenario"])
+
+    def replay_on_phone(name: str, seed: int) -> subprocess.CompletedProcess:
+        monkeypatch.setenv("FAKE_ADB_DIR", str(tmp_path / name))
+        monkeypatch.setenv("FAKE_ADB_SCENARIO", scenario.id)
+        monkeypatch.setenv("FAKE_ADB_SEED", str(seed))
+        return subprocess.run([visagent_bin, "replay", str(trace), "--executor", "android", "--out",
+                               str(tmp_path / f"{name}-out")], capture_output=True, text=True, timeout=300)
+
+    same = replay_on_phone("same", meta["executor"]["seed"])
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert scenario.is_success(fake.Phone(tmp_path / "same" / "emulator-5554").world)  # the phone really changed
+    other = replay_on_phone("other", meta["executor"]["seed"] + 1)
+    assert other.returncode == 1 and "diverged after the start" in other.stdout, other.stdout + other.stderr
