@@ -146,6 +146,7 @@ class AndroidExecutor:
         self.device: AndroidDevice = choose_device(list_devices(adb, timeout_s), serial or default_serial())
         self.serial = self.device.serial
         self._geometry: ScreenGeometry | None = None
+        self._last_image: Image.Image | None = None
         self._packages: list[str] | None = None
 
     # -- adb plumbing ---------------------------------------------------------------------------------
@@ -199,6 +200,7 @@ class AndroidExecutor:
                 "and the device unlocked?"
             ) from None
         image = image.convert("RGB")
+        self._last_image = image
         if self._geometry is None or self._geometry.physical_width != image.width:
             self._geometry = ScreenGeometry.simple(image.width, image.height)
         return image
@@ -218,7 +220,8 @@ class AndroidExecutor:
 
     # -- actions ------------------------------------------------------------------------------------
     def execute(self, action: Action) -> ExecResult:
-        """Execute a "screen"-space action; settle afterwards when a detector is set.
+        """Execute a "screen"-space action; settle afterwards when a detector is set. `changed` compares the
+        settled screen with the last one captured (normally the screenshot the model acted on).
 
         Unsupported actions (right/middle click, mouse_move) return ok=False with a message for the model.
         Raises ExecutorError when adb or the device fails.
@@ -226,7 +229,10 @@ class AndroidExecutor:
         if action.space != "screen" and action.coordinate is not None:
             raise ExecutorError(f"AndroidExecutor needs screen-space actions; convert with visagent.coords.to_screen "
                                 f"first (got space {action.space!r})")
-        before = self.capture() if self.settle is not None and not action.is_final else None
+        before = None
+        if self.settle is not None and not action.is_final:
+            # the screen last captured (usually the one the model saw) saves a 0.1-1 s screencap per step
+            before = self._last_image if self._last_image is not None else self.capture()
         start = time.monotonic()
         message = self._perform(action)
         execute_s = time.monotonic() - start

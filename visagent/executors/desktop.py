@@ -146,7 +146,7 @@ class DesktopExecutor:
 
     # -- capture --------------------------------------------------------------------------------------
     def _grab_raw(self) -> Image.Image:
-        mon = self.monitors[self.monitor - 1] if hasattr(self, "monitor") else self.monitors[0]
+        mon = self.monitors[self.monitor - 1]
         region = {k: mon[k] for k in ("left", "top", "width", "height")}
         try:
             shot = self._mss().grab(region)
