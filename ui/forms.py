@@ -116,10 +116,9 @@ def monitor_choices() -> tuple[list[tuple[str, int]], str]:
     except VisagentError as exc:
         return [], str(exc)
     out = []
-    for i, m in enumerate(monitors, start=1):
-        number = int(getattr(m, "index", None) or getattr(m, "number", None) or i)
-        w, h = getattr(m, "width", "?"), getattr(m, "height", "?")
-        out.append((f"monitor {number} · {w}×{h}", number))
+    for number, m in enumerate(monitors, start=1):  # list_monitors is in 1-based monitor order
+        out.append((f"monitor {number} · {m.get('width', '?')}×{m.get('height', '?')} at "
+                    f"({m.get('left', 0)}, {m.get('top', 0)})", number))
     return out, "" if out else "no monitor found (is DISPLAY set?)"
 
 
@@ -134,11 +133,7 @@ def device_choices() -> tuple[list[tuple[str, str]], str]:
         devices = list(lister())
     except VisagentError as exc:
         return [], str(exc)
-    out = []
-    for d in devices:
-        serial = str(getattr(d, "serial", d))
-        model = getattr(d, "model", "") or getattr(d, "state", "")
-        out.append((f"{serial} {model}".strip(), serial))
+    out = [(d.describe() if hasattr(d, "describe") else str(d), str(getattr(d, "serial", d))) for d in devices]
     return out, "" if out else "no device: connect one with USB debugging on (adb devices)"
 
 

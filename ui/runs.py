@@ -483,5 +483,5 @@ def open_executor_for(request: RunRequest) -> tuple[Any, Any]:
     if opener is None:
         raise ConfigError(f"the {request.executor} executor is not available in this build; use sim")
     if request.executor == "desktop":
-        return opener("desktop", monitor=request.monitor), None
+        return opener("desktop", monitor=request.monitor or 1), None
     return opener("android", serial=request.serial), None

@@ -11,15 +11,16 @@ from PIL import Image
 from engine.errors import EngineError
 from ui import forms
 from ui.engines import ModelChoice
-from ui.overlay import Markers, draw_markers, markers_for_action
+from ui.overlay import Markers, draw_markers
 from visagent.errors import VisagentError
 
 UNAVAILABLE = "grounding is not available in this build (visagent.grounding is missing)"
 
 
-def ground_image(dash: forms.Dashboard, image: Image.Image, instruction: str,
+def ground_image(dash: forms.Dashboard, image: Image.Image, instruction: str, platform: str = "desktop",
                  choice: ModelChoice | None = None) -> tuple[Image.Image, str]:
-    """Run the grounding model on `image` and draw its prediction. Returns (image with markers, Markdown).
+    """Run visagent.grounding.ground on `image` and draw the predicted point (image pixels) as a pink ring.
+    Returns (image with the marker, Markdown describing the prediction).
 
     Raises ConfigError for a missing image / instruction, VisagentError / EngineError from the model.
     """
@@ -37,37 +38,27 @@ def ground_image(dash: forms.Dashboard, image: Image.Image, instruction: str,
     if choice.kind == "oracle":
         raise ConfigError("grounding needs a model, not the scripted oracle; start the dashboard with --model")
     engine = dash.runs.engines.get(choice)
-    result = grounding.ground(engine, image.convert("RGB"), instruction.strip())
-    return draw_markers(image, _markers(result, image)), _describe(result)
+    result = grounding.ground(engine, image.convert("RGB"), instruction.strip(), platform=platform)
+    markers = Markers() if result.point is None else Markers(model=(float(result.point[0]), float(result.point[1])))
+    return draw_markers(image, markers), describe(result)
 
 
-def _markers(result: Any, image: Image.Image) -> Markers:
-    """Markers for a GroundingResult: its action (screen space = image pixels) or its point."""
-    action = getattr(result, "action", None)
-    if action is not None and getattr(action, "coordinate", None) is not None:
-        geometry = {"width": image.width, "height": image.height, "offset_x": 0, "offset_y": 0, "scale": 1.0}
-        return markers_for_action(action.to_dict(), geometry, executed=True)
-    point = getattr(result, "point", None)
-    if point is not None:
-        return Markers(click=(float(point[0]), float(point[1])))
-    return Markers()
-
-
-def _describe(result: Any) -> str:
+def describe(result: Any) -> str:
+    """Markdown for a GroundingResult: the action, the point in model space and in image pixels, the output."""
     parts = []
-    action = getattr(result, "action", None)
-    if action is not None:
-        parts.append(f"predicted action: `{action.summary()}`")
-    point = getattr(result, "point", None)
-    if point is not None:
-        parts.append(f"point (image px): ({float(point[0]):.0f}, {float(point[1]):.0f})")
-    raw = getattr(result, "raw", None) or getattr(result, "text", None)
-    if raw:
-        parts.append(f"model output:\n```\n{str(raw)[:1500]}\n```")
-    error = getattr(result, "error", None)
-    if error:
-        parts.append(f"⚠ {error}")
-    return "\n\n".join(parts) or "the model gave no point"
+    if result.action is not None:
+        parts.append(f"predicted action: `{result.action.summary()}`")
+    if result.point is not None and result.point_model is not None:
+        px, py = result.point
+        mx, my = result.point_model
+        off = "" if 0 <= px < result.image_size[0] and 0 <= py < result.image_size[1] else " — off the image"
+        parts.append(f"point: model {result.space} ({mx:g}, {my:g}) → image ({px:.0f}, {py:.0f}) px{off}")
+    if result.error:
+        parts.append(f"⚠ no point: {result.error}")
+    parts.append(f"{result.latency_s:.1f} s · prompt style {result.prompt_style}")
+    if result.raw:
+        parts.append(f"model output:\n```\n{result.raw[:1500]}\n```")
+    return "\n\n".join(parts)
 
 
 def sim_screen(scenario_id: str | None) -> Image.Image:
@@ -85,14 +76,16 @@ def build(dash: forms.Dashboard) -> None:
     """Add the Grounding tab's components and events to the current Blocks."""
     available = importlib.util.find_spec("visagent.grounding") is not None
     gr.Markdown(f"Model: **{dash.default_model.label}** (set with `visagent ui --model`). The pink ring is where "
-                "the model pointed, the blue cross the screen point it maps to."
+                "the model pointed."
                 + ("" if available else f"\n\n⚠ {UNAVAILABLE}"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = gr.Image(type="pil", label="Screenshot", sources=["upload", "clipboard"],
                               elem_id="vg-ground-input", height=420)
-            instruction = gr.Textbox(label="Instruction", placeholder="e.g. click the Dark mode switch",
-                                     elem_id="vg-ground-instruction")
+            with gr.Row():
+                instruction = gr.Textbox(label="Instruction", placeholder="e.g. the Dark mode switch", scale=3,
+                                         elem_id="vg-ground-instruction")
+                platform = gr.Radio(["desktop", "phone"], value="desktop", label="Screen", scale=1)
             with gr.Row():
                 example = gr.Button("Use a sim screen", size="sm")
                 locate = gr.Button("Locate", variant="primary", elem_id="vg-ground-run")
@@ -101,18 +94,18 @@ def build(dash: forms.Dashboard) -> None:
                               height=420)
             info = gr.Markdown("", elem_id="vg-ground-info")
 
-    def on_example() -> tuple[Any, Any, str]:
+    def on_example() -> tuple[Any, Any, Any, str]:
         try:
-            return sim_screen(dash.default_scenario), "the Dark mode switch", ""
+            return sim_screen(dash.default_scenario), "the Display item in the Settings sidebar", "desktop", ""
         except VisagentError as exc:
-            return gr.skip(), gr.skip(), f"⚠ {exc}"
+            return gr.skip(), gr.skip(), gr.skip(), f"⚠ {exc}"
 
-    example.click(on_example, None, [upload, instruction, info], api_visibility="private")
+    example.click(on_example, None, [upload, instruction, platform, info], api_visibility="private")
 
-    def on_locate(image: Image.Image | None, text: str) -> tuple[Any, str]:
+    def on_locate(image: Image.Image | None, text: str, screen: str) -> tuple[Any, str]:
         try:
-            return ground_image(dash, image, text)
+            return ground_image(dash, image, text, screen)
         except (VisagentError, EngineError) as exc:
             return gr.skip(), f"⚠ {exc}"
 
-    locate.click(on_locate, [upload, instruction], [output, info], api_visibility="private")
+    locate.click(on_locate, [upload, instruction, platform], [output, info], api_visibility="private")

@@ -95,6 +95,32 @@ def step_view(trace: Trace, index: int) -> tuple[Image.Image | None, str, str, s
     return image, thinking, "\n\n".join(parts), timing_md
 
 
+def report_for(path: str | None) -> tuple[Path | None, str]:
+    """Write `<trace>/report.html`; returns (its path or None, a Markdown line saying what happened)."""
+    if not path:
+        return None, "open a run first"
+    from visagent.report import write_report
+
+    try:
+        out = write_report(path)
+    except VisagentError as exc:
+        return None, f"⚠ {exc}"
+    return out, f"report written to `{out}`"
+
+
+def replay_message(path: str | None) -> str:
+    """Replay the trace on a fresh executor like the recorded one; one Markdown line with the outcome."""
+    if not path:
+        return "open a run first"
+    from visagent.replay import replay_trace
+
+    try:
+        result = replay_trace(path)
+    except (VisagentError, EngineError, ValueError) as exc:
+        return f"⚠ replay could not run: {exc}"
+    return f"{'✔' if result.ok else '✘'} {result.message}"
+
+
 def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
     """Add the Traces tab's components and events to the current Blocks. Returns the refresh function and
     its inputs and outputs, for the app to call when the tab is shown or the page loads."""
@@ -176,29 +202,10 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
                   trigger_mode="always_last")
 
     def on_report(path: str | None) -> tuple[Any, str]:
-        if not path:
-            return gr.update(visible=False), "open a run first"
-        from visagent.report import write_report
-
-        try:
-            out = write_report(path)
-        except VisagentError as exc:
-            return gr.update(visible=False), f"⚠ {exc}"
-        return gr.update(visible=True, value=str(out)), f"report written to `{out}`"
+        out, text = report_for(path)
+        return gr.update(visible=out is not None, value=None if out is None else str(out)), text
 
     report_btn.click(on_report, loaded, [report_file, replay_out], api_visibility="private")
 
-    def on_replay(path: str | None) -> str:
-        if not path:
-            return "open a run first"
-        from visagent.replay import replay_trace
-
-        try:
-            result = replay_trace(path)
-        except (VisagentError, EngineError, ValueError) as exc:
-            return f"⚠ replay could not run: {exc}"
-        mark = "✔" if result.ok else "✘"
-        return f"{mark} {result.message}"
-
-    replay_btn.click(on_replay, loaded, replay_out, api_visibility="private")
+    replay_btn.click(replay_message, loaded, replay_out, api_visibility="private")
     return on_refresh, refresh_inputs, refresh_outputs
