@@ -7,7 +7,6 @@ tokenizer, no chat template. Only file headers are read here, never the weights.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ class ModelFamily:
     def default_vision(self) -> VisionSpec:
         """The screen budget visagent uses by default: 64..2560 visual tokens per image."""
         factor = self.patch_size * 2
-        return make_vision_spec(
+        return VisionSpec(
             patch_size=self.patch_size,
             merge_size=2,
             temporal_patch_size=2,
@@ -74,12 +73,6 @@ class CheckpointInfo:
     weight_files: tuple[Path, ...]
     weight_bytes: int
     chat_template: Path  # the file that holds the chat template
-
-
-def make_vision_spec(**values: Any) -> VisionSpec:
-    """A VisionSpec from the given values, ignoring fields this version of engine.api does not have."""
-    known = {f.name for f in dataclasses.fields(VisionSpec)}
-    return VisionSpec(**{k: v for k, v in values.items() if k in known})
 
 
 def read_config(path: str | Path) -> tuple[dict[str, Any], ModelFamily]:
@@ -244,7 +237,7 @@ def vision_spec(
     hi = max_pixels or min(int(hi), 2560 * (patch * merge) ** 2)
     if int(lo) > int(hi):
         raise CheckpointError(f"min_pixels {lo} exceeds max_pixels {hi}; lower min_pixels or raise max_pixels")
-    return make_vision_spec(
+    return VisionSpec(
         patch_size=patch,
         merge_size=merge,
         temporal_patch_size=temporal,

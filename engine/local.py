@@ -8,13 +8,14 @@ drive them itself; `generate` chains them under one lock so concurrent callers a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import torch
 from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Message, ThinkingSplitter, ToolSchema
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
 from engine.errors import CheckpointError, EngineError
+from engine.preprocess import preprocess_images
 from engine.sampling import TokenSampler
 
 log = logging.getLogger(__name__)
@@ -100,8 +102,9 @@ class LocalEngine:
     """An `engine.api.Engine` over a local checkpoint directory, loaded with transformers' Auto classes.
 
     dtype: bf16 on CUDA, fp32 on CPU unless given. `device_map="auto"` spreads the model over GPUs / CPU
-    with accelerate; otherwise the whole model goes to `device`. Raises CheckpointError for a bad
-    directory and EngineError for a bad device or dtype.
+    with accelerate; otherwise the whole model goes to `device`. `threads`: torch intra-op threads while
+    generating (default: 1 for a model under 50M parameters on CPU, torch's setting otherwise).
+    Raises CheckpointError for a bad directory and EngineError for a bad device or dtype.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class LocalEngine:
         device_map: str | None = None,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.checkpoint: CheckpointInfo = inspect_checkpoint(path, min_pixels=min_pixels, max_pixels=max_pixels)
         self.device = resolve_device(device)
@@ -126,6 +130,7 @@ class LocalEngine:
         self._input_device = self.model.get_input_embeddings().weight.device
         self._image_token_id = int(self.model.config.image_token_id)
         self._eos_ids = self._stop_token_ids()
+        self.threads = threads if threads is not None else self._default_threads()
         self.info = EngineInfo(
             spec=spec or str(self.checkpoint.path),
             model_type=self.checkpoint.model_type,
@@ -173,6 +178,14 @@ class LocalEngine:
         model.eval()
         return model
 
+    def _default_threads(self) -> int | None:
+        """1 intra-op thread for a small model on CPU (its ops are too small to gain from threads, and on a
+        busy CPU thread hand-offs made the tiny model 10x slower); torch's default otherwise."""
+        if self._input_device.type != "cpu":
+            return None
+        params = sum(p.numel() for p in self.model.parameters())
+        return 1 if params < 50_000_000 else None
+
     def _stop_token_ids(self) -> set[int]:
         ids = {self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
         if self.tokenizer.eos_token_id is not None:
@@ -217,7 +230,7 @@ class LocalEngine:
         visual = 0
         expanded = pieces[0]
         if images:
-            pixel_values, grid = self._preprocess(images)
+            pixel_values, grid = self._preprocess(images)  # engine.preprocess: transformers' patch layout, fast
             merge = self.checkpoint.vision.merge_size ** 2
             for piece, thw in zip(pieces[1:], grid.tolist()):
                 n = thw[0] * thw[1] * thw[2] // merge
@@ -240,28 +253,9 @@ class LocalEngine:
 
     def _preprocess(self, images: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
         try:
-            from engine.preprocess import preprocess_images
-        except ImportError:  # the fast path not installed yet: transformers' own (PIL) image processor
-            return self._hf_preprocess(images)
-        try:
             return preprocess_images(images, self.checkpoint.vision)
-        except ValueError as exc:
+        except ValueError as exc:  # names the bad image (index, size, type)
             raise EngineError(str(exc)) from None
-
-    def _hf_preprocess(self, images: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        from transformers import Qwen2VLImageProcessorPil
-
-        v = self.checkpoint.vision
-        processor = Qwen2VLImageProcessorPil(
-            patch_size=v.patch_size,
-            merge_size=v.merge_size,
-            temporal_patch_size=v.temporal_patch_size,
-            size={"shortest_edge": v.min_pixels, "longest_edge": v.max_pixels},
-            image_mean=list(getattr(v, "image_mean", (0.5, 0.5, 0.5))),
-            image_std=list(getattr(v, "image_std", (0.5, 0.5, 0.5))),
-        )
-        out = processor(images=images, return_tensors="pt")
-        return out["pixel_values"], out["image_grid_thw"]
 
     def _positions(self, input_ids: torch.Tensor, mm: torch.Tensor, grid: torch.Tensor | None) -> tuple[torch.Tensor, int]:
         length = input_ids.shape[1]
@@ -380,7 +374,7 @@ class LocalEngine:
         """Generate one assistant turn (see engine.api.Engine.generate). `session_id` is ignored here."""
         if config.max_new_tokens < 1:
             raise EngineError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
-        with self._lock:
+        with self._lock, _intra_op_threads(self.threads):
             t0 = time.monotonic()
             deadline = t0 + config.timeout_s if config.timeout_s else None
             prompt = self.prepare(messages, tools=tools, enable_thinking=config.enable_thinking)
@@ -455,6 +449,20 @@ class _TextStream:
         self._deltas.append(delta)
         if self._on_delta is not None:
             self._on_delta(delta)
+
+
+@contextlib.contextmanager
+def _intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Run with `threads` torch intra-op threads (None: leave torch's setting), restoring it afterwards."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _overlap(text: str, stop: str) -> int:

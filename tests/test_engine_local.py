@@ -18,13 +18,9 @@ USER = [{"role": "system", "content": "You are a GUI agent."}, {"role": "user", 
 
 @pytest.fixture(scope="module")
 def engine() -> LocalEngine:
-    # one intra-op thread: the tiny model's ops are too small to gain from threads on a shared CPU
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     eng = load_engine("tiny", device="cpu")
     yield eng
     eng.close()
-    torch.set_num_threads(threads)
 
 
 def _screenshot(width: int = 320, height: int = 200) -> Image.Image:
@@ -49,6 +45,7 @@ def test_load_tiny_reports_what_callers_need(engine):
     assert engine.info.vision.factor == 32
     assert engine.dtype == torch.float32  # CPU default
     assert set(engine.kernels) == {"gated_delta_rule", "causal_conv1d"}
+    assert engine.threads == 1  # a tiny model on CPU runs single-threaded
     assert type(engine.model).__name__ == "Qwen3_5MoeForConditionalGeneration"
 
 
@@ -72,6 +69,20 @@ def test_the_prompt_is_the_chat_template_with_one_pad_per_visual_token(engine):
     assert prompt.position_ids.shape == (4, 1, prompt.length)
     # M-RoPE: the 240 image tokens use a 20x12 grid of positions, so later text positions run ahead by less
     assert prompt.rope_delta == -(prompt.visual_tokens - 20)
+
+
+def test_prompt_patches_are_what_transformers_image_processor_makes(engine):
+    from transformers import Qwen2VLImageProcessorPil
+
+    v = engine.info.vision
+    reference = Qwen2VLImageProcessorPil(
+        patch_size=v.patch_size, merge_size=v.merge_size, temporal_patch_size=v.temporal_patch_size,
+        size={"shortest_edge": v.min_pixels, "longest_edge": v.max_pixels},
+        image_mean=list(v.image_mean), image_std=list(v.image_std),
+    )(images=[_screenshot(640, 384)], return_tensors="pt")
+    prompt = engine.prepare(_with_image(640, 384))
+    assert torch.equal(prompt.image_grid_thw, reference["image_grid_thw"])
+    assert torch.allclose(prompt.pixel_values, reference["pixel_values"], atol=1e-5)  # no resize at 640x384
 
 
 def test_greedy_is_deterministic_and_streaming_equals_non_streaming(engine):
@@ -145,6 +156,22 @@ def test_max_new_tokens_bounds_the_generation(engine):
     assert result.generated_tokens <= 3
     if result.finish_reason == "length":
         assert result.generated_tokens == 3
+
+
+def test_generation_restores_the_callers_thread_setting(engine):
+    before = torch.get_num_threads()
+    engine.generate(USER, config=GenerationConfig(max_new_tokens=2))
+    assert torch.get_num_threads() == before
+
+
+def test_device_map_auto_loads_through_accelerate_and_generates_the_same(engine):
+    mapped = load_engine("tiny", device_map="auto", dtype="fp32")
+    try:
+        assert {p.device.type for p in mapped.model.parameters()} == {"cpu"}  # the only device here
+        config = GenerationConfig(max_new_tokens=8)
+        assert mapped.generate(USER, config=config).text == engine.generate(USER, config=config).text
+    finally:
+        mapped.close()
 
 
 def test_timeout_raises_engine_error(engine):
