@@ -81,15 +81,24 @@ def test_cli_oracle_json_has_overall_and_per_tag_rates(tmp_path, visagent_bin):
 
 
 def test_cli_split_and_tags_select_scenarios(tmp_path, visagent_bin):
-    heldout = [s.id for s in load_scenarios() if s.split == "heldout"]
+    everything = load_scenarios()
+    train = next(s for s in everything if s.split == "train")
+    heldout = next(s for s in everything if s.split == "heldout")
     out = tmp_path / "r.json"
-    proc = subprocess.run([visagent_bin, "eval", "--policy", "oracle", "--split", "heldout", "--seeds", "1",
-                           "--no-traces", "--no-progress", "--json", str(out)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([visagent_bin, "eval", train.id, heldout.id, "--policy", "oracle", "--split", "heldout",
+                           "--seeds", "1", "--no-traces", "--no-progress", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert data["split"] == "heldout" and sorted(data["scenarios"]) == sorted(heldout)
-    assert {e["split"] for e in data["episodes"]} == {"heldout"}
+    assert data["split"] == "heldout" and data["scenarios"] == [heldout.id]
+    assert [e["split"] for e in data["episodes"]] == ["heldout"]
+    tag = f"platform:{train.platform}"
+    by_tag = subprocess.run([visagent_bin, "eval", train.id, heldout.id, "--policy", "oracle", "--tags", tag,
+                             "--seeds", "1", "--no-traces", "--no-progress", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert by_tag.returncode == 0, by_tag.stderr
+    chosen = json.loads(out.read_text())["scenarios"]
+    assert train.id in chosen and all(get_scenario(i).platform == train.platform for i in chosen)
 
 
 def test_cli_user_errors_are_one_line(tmp_path, visagent_bin):
