@@ -1,4 +1,5 @@
-"""`visagent scenarios`: list the sim scenarios, render one's first screen, or run its oracle."""
+"""`visagent scenarios`: list the sim scenarios, render one's first screen, run its oracle, or export a grounding
+set (`export-grounding`, defined in visagent/commands/ground_eval.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def register(sub) -> None:
     solve.add_argument("--out", help="PNG of the final screen")
     solve.add_argument("--path", action="append")
     p.set_defaults(handler=run, _parser=p)
+    # export-grounding: owned by the grounding module, which sets its own handler on this subparser
+    from visagent.commands.ground_eval import register_export_grounding
+
+    register_export_grounding(verbs)
 
 
 def run(args) -> int:

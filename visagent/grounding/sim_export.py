@@ -79,7 +79,8 @@ def export_sim_grounding(
 ) -> SimExportSummary:
     """Render sim screens for `split` × `seeds` (0..seeds-1) and write images + annotations under `out`.
 
-    Raises ConfigError for seeds/screens < 1, an unknown split, no matching scenario or an unwritable `out`;
+    Raises ConfigError for seeds/screens < 1, an unknown split, no matching scenario, no item at all (every
+    label duplicated) or an unwritable `out`;
     ScenarioError for broken scenario files.
     """
     from visagent.scenarios import SPLITS, load_scenarios
@@ -106,6 +107,9 @@ def export_sim_grounding(
                     summary.screens += 1
                     for row in _rows(elements, image.size, rel, scenario, seed, k, split, summary):
                         files.setdefault(f"{row['application']}_{row['platform']}", []).append(row)
+        if not files:
+            raise ConfigError(f"no element with a unique label on the {summary.screens} screen(s) exported "
+                              f"({summary.skipped_duplicates} skipped as duplicates); try more --screens or --seeds")
         for name in sorted(files):
             path = root / "annotations" / f"{name}.json"
             body = ",\n".join(json.dumps(row, ensure_ascii=False) for row in files[name])
