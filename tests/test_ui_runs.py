@@ -190,3 +190,19 @@ def test_model_choice_from_the_form():
         ModelChoice.from_form("server", url="127.0.0.1:8000")
     with pytest.raises(ConfigError, match="the checkpoint path is empty"):
         ModelChoice.from_form("checkpoint", checkpoint=" ")
+
+
+@pytest.mark.x11
+def test_desktop_run_drives_the_real_x_screen_one_run_at_a_time(tmp_path, xserver):
+    runs = manager(tmp_path, [xml("left_click", coordinate=[500, 500]), *distinct_waits()], delay_s=0.05)
+    run = runs.start(request(SCRIPTED, executor="desktop", scenario=None, monitor=1, task="Click the middle.",
+                             max_steps=30))
+    with pytest.raises(ExecutorBusy, match="desktop · monitor 1 is already driven by run"):
+        runs.start(request(SCRIPTED, executor="desktop", scenario=None, monitor=1, task="Another task."))
+    snap = wait_until(lambda: (s := run.snapshot()).timings and s, 60, "the first desktop step")
+    assert snap.screenshot.size == (2560, 1024)
+    assert snap.markers.click == pytest.approx((1280, 512), abs=2)  # 500/1000 of the Xvfb screen
+    run.control("stop")
+    snap = finished(run)
+    assert snap.status == "stopped"
+    assert read_trace(snap.trace_dir).meta["executor"]["name"] == "desktop"

@@ -36,6 +36,17 @@ def test_trace_list_and_summary(oracle_trace):
     assert "status **success**" in summary and "oracle" in summary and f"{SCENARIO} (seed 5)" in summary
 
 
+def test_suite_traces_are_listed_with_their_suite(oracle_trace, tmp_path):
+    import shutil
+
+    root, trace = oracle_trace
+    suite = tmp_path / "runs" / "eval-20261129-010000"
+    shutil.copytree(trace.path, suite / trace.path.name)
+    shutil.copytree(trace.path, tmp_path / "runs" / "not-a-trace", ignore=shutil.ignore_patterns("meta.json"))
+    rows = traces_view.trace_rows(tmp_path / "runs")
+    assert [(r[0], r[5]) for r in rows] == [(trace.run_id, "eval-20261129-010000")]
+
+
 def test_step_view_draws_the_model_point_and_the_landed_click(oracle_trace):
     _, trace = oracle_trace
     record = trace.steps[0]

@@ -54,7 +54,7 @@ def build(dash: forms.Dashboard) -> None:
     with gr.Row():
         seeds = gr.Number(value=1, precision=0, label="Seeds per scenario", minimum=1)
         workers = gr.Number(value=2, precision=0, label="Parallel episodes", minimum=1)
-        max_steps = gr.Number(value=None, precision=0, label="Step limit (blank: each scenario's own)")
+        max_steps = gr.Number(value=0, precision=0, minimum=0, label="Step limit (0: each scenario's own)")
     with gr.Row():
         run_btn = gr.Button("Run suite", variant="primary", elem_id="vg-suite-run")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")

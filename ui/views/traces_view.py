@@ -13,22 +13,33 @@ from engine.errors import EngineError
 from ui import forms
 from ui.overlay import draw_markers, markers_for_action
 from visagent.errors import VisagentError
-from visagent.trace import Trace, list_traces, read_trace
+from visagent.trace import Trace, TraceSummary, list_traces, read_trace
 
-LIST_HEADERS = ["run", "task", "status", "steps", "started (UTC)"]
+LIST_HEADERS = ["run", "task", "status", "steps", "started (UTC)", "suite"]
 EXECUTED = ("allowed", "approved")
 
 
+def all_traces(root: Path) -> list[TraceSummary]:
+    """The runs under `root` and under its `eval-*` folders (scenario suites), newest first."""
+    found = list_traces(root)
+    if root.is_dir():
+        for child in root.glob("eval-*"):
+            if child.is_dir():
+                found += list_traces(child)
+    return sorted(found, key=lambda t: (t.started_at, t.run_id), reverse=True)
+
+
 def trace_rows(root: Path) -> list[list[Any]]:
-    """Rows of the runs table, newest first."""
-    return [[t.run_id, t.task, t.status, t.steps, t.started_at.replace("T", " ").rstrip("Z")]
-            for t in list_traces(root)]
+    """Rows of the runs table, newest first (same order as `all_traces`)."""
+    return [[t.run_id, t.task, t.status, t.steps, t.started_at.replace("T", " ").rstrip("Z"),
+             t.path.parent.name if t.path.parent != root else ""]
+            for t in all_traces(root)]
 
 
 def trace_choices(root: Path) -> list[tuple[str, str]]:
     """(label, trace directory) for the run picker, newest first."""
     out = []
-    for t in list_traces(root):
+    for t in all_traces(root):
         task = t.task if len(t.task) <= 50 else t.task[:47] + "…"
         out.append((f"{t.run_id} · {t.status} · {task}", str(t.path)))
     return out
@@ -182,9 +193,10 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
 
     def on_row(evt: gr.SelectData) -> tuple[Any, ...]:
         row = evt.row_value if evt is not None else None
-        if not row:
+        matches = [t for t in all_traces(root) if row and t.run_id == str(row[0])]
+        if not matches:
             return (gr.skip(),) * (1 + len(opened))
-        path = str(root / str(row[0]))
+        path = str(matches[0].path)
         return (path, *on_open(path))
 
     table.select(on_row, None, [picker, *opened], api_visibility="private")
