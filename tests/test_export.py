@@ -191,3 +191,50 @@ def test_a_killed_run_beside_good_ones_is_skipped_not_fatal(tmp_path):
     assert {r["meta"]["run_id"] for r in records} == {read_trace(good).run_id}
     with pytest.raises(TraceError, match="trace.jsonl line"):
         list(export_records([good, killed], include_failed=True))
+
+
+def test_structured_tool_calls_from_a_server_are_replayed_in_the_messages(tmp_path):
+    """A server that answers with OpenAI `tool_calls` (vLLM's tool parser): later prompts carry them, and so
+    do the exported messages (a scripted stub server on loopback plays the model)."""
+    from engine import load_engine
+    from tests.fixtures.openai_stub import OpenAIStub, Reply, chat_body
+
+    def call(arguments):
+        return [{"id": "call_1", "type": "function",
+                 "function": {"name": "computer_use", "arguments": json.dumps(arguments)}}]
+
+    replies = [chat_body(None, tool_calls=call({"action": "left_click", "coordinate": [500, 500]}),
+                         finish="tool_calls"),
+               chat_body(None, tool_calls=call({"action": "terminate", "status": "success"}), finish="tool_calls")]
+
+    def reply(request):
+        if request["path"].endswith("/models"):
+            return Reply(body={"object": "list", "data": [{"id": "stub-model"}]})
+        return Reply(body=replies.pop(0))
+
+    class Recording:  # what the agent handed the engine, call by call
+        def __init__(self, engine):
+            self.engine, self.info, self.calls = engine, engine.info, []
+
+        def generate(self, messages, **kw):
+            self.calls.append(list(messages))
+            return self.engine.generate(messages, **{k: v for k, v in kw.items() if k not in ("on_delta", "cancel")})
+
+        def close(self):
+            self.engine.close()
+
+    stub = OpenAIStub(reply)
+    try:
+        engine = Recording(load_engine(stub.url))
+        scenario = get_scenario("desktop-settings-wifi-off")
+        world = scenario.make_world(0)
+        run = Agent(engine, SimExecutor(world), AgentConfig(max_steps=3), trace_root=tmp_path / "runs",
+                    run_meta={"scenario": scenario.id, "seed": 0}).run(scenario.instruction_for(world))
+    finally:
+        stub.close()
+    assert run.status == "success" and len(engine.calls) == 2
+    assert read_trace(run.trace_dir).steps[0]["model"]["tool_calls"]
+    records = list(export_records([run.trace_dir]))
+    _assert_same_messages(records[1]["messages"], engine.calls[1])
+    assistant = [m for m in records[1]["messages"] if m["role"] == "assistant"]
+    assert assistant[0]["tool_calls"] == engine.calls[1][2]["tool_calls"]

@@ -150,6 +150,8 @@ class StepLogic:
                                 "images": count_images(messages), "cached_tokens": result.cached_tokens}
             record["model"] = {"raw": result.text, "thinking": result.thinking, "answer": result.answer,
                                "finish_reason": result.finish_reason, "generated_tokens": result.generated_tokens}
+            if result.tool_calls:  # structured calls from a server: later prompts replay them (exports too)
+                record["model"]["tool_calls"] = result.tool_calls
             if self.controls.stopped:
                 raise RunStopped
             if self.controls.takeovers != takeovers:  # taken over during the call (maybe handed back already)

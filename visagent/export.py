@@ -131,8 +131,10 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
         if not record.get("actions"):
             continue  # the answer never parsed (or the user took over first): later prompts do not show it
         output = _output(record, model_actions, fmt, platform, space == recorded_space)
+        calls = (record.get("model") or {}).get("tool_calls") if space == recorded_space else None
         memory = StepMemory(step=int(record["step"]), image=image, output=output,  # type: ignore[arg-type]
-                            actions=model_actions, result=_result_text(record, trace), note=feedback or "")
+                            actions=model_actions, result=_result_text(record, trace), note=feedback or "",
+                            tool_calls=calls or None)
         history.append(memory)
         summaries.append(memory.summary())
 
@@ -154,9 +156,9 @@ def _output(record: dict[str, Any], model_actions: list[Action], fmt: str, platf
     is the one recorded, else the actions re-rendered in the export space."""
     from visagent.parsing import render_action
 
-    answer = (record.get("model") or {}).get("answer")
-    if same_space and isinstance(answer, str):
-        return answer
+    model = record.get("model") or {}
+    if same_space:  # as the loop keeps it: the answer without thinking, else the raw text
+        return str(model.get("answer") or model.get("raw") or "")
     return "\n".join(render_action(a, fmt, platform=platform) for a in model_actions)
 
 
