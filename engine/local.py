@@ -8,14 +8,12 @@ drive them itself; `generate` chains them under one lock so concurrent callers a
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import inspect
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,11 @@ import torch
 
 from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Message, ThinkingSplitter, ToolSchema
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
+from engine.devices import fast_kernels, intra_op_threads, resolve_device, resolve_dtype
 from engine.errors import CheckpointError, EngineError
 from engine.preprocess import preprocess_images
 from engine.sampling import TokenSampler
+from engine.text_stream import TextStream
 
 log = logging.getLogger(__name__)
 
@@ -51,51 +51,6 @@ class PreparedPrompt:
     @property
     def length(self) -> int:
         return int(self.input_ids.shape[1])
-
-
-def fast_kernels(device: str) -> dict[str, str]:
-    """Which implementation runs the Gated DeltaNet rule and the causal conv: fused kernels or PyTorch code.
-
-    The fused kernels (`pip install visagent[fast]`: flash-linear-attention, causal-conv1d) are CUDA-only;
-    transformers picks them up by itself when they are importable.
-    """
-    cuda = device.startswith("cuda")
-    fla = importlib.util.find_spec("fla") is not None
-    conv = importlib.util.find_spec("causal_conv1d") is not None
-    return {
-        "gated_delta_rule": "flash-linear-attention" if fla and cuda else "torch",
-        "causal_conv1d": "causal-conv1d" if conv and cuda else "torch",
-    }
-
-
-def resolve_dtype(dtype: str, device: str) -> torch.dtype:
-    """'auto' → bfloat16 on CUDA, float32 on CPU; else bf16/bfloat16, fp16/float16, fp32/float32."""
-    names = {
-        "bf16": torch.bfloat16,
-        "bfloat16": torch.bfloat16,
-        "fp16": torch.float16,
-        "float16": torch.float16,
-        "half": torch.float16,
-        "fp32": torch.float32,
-        "float32": torch.float32,
-        "float": torch.float32,
-    }
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if dtype not in names:
-        raise EngineError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
-    return names[dtype]
-
-
-def resolve_device(device: str) -> str:
-    """'auto' → 'cuda' when a GPU is visible, else 'cpu'. Raises EngineError for CUDA without a GPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise EngineError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    return device
 
 
 class LocalEngine:
@@ -310,7 +265,7 @@ class LocalEngine:
         every token). Raises EngineError when `deadline` (time.monotonic) passes.
         """
         sampler = TokenSampler(config, prompt.input_ids, device=logits.device)
-        stream = _TextStream(self.tokenizer, config.stop, ThinkingSplitter(prompt.thinking_open), on_delta)
+        stream = TextStream(self.tokenizer, config.stop, ThinkingSplitter(prompt.thinking_open), on_delta)
         limit = config.max_new_tokens
         if self.info.context_length:
             limit = min(limit, self.info.context_length - prompt.length)
@@ -374,7 +329,7 @@ class LocalEngine:
         """Generate one assistant turn (see engine.api.Engine.generate). `session_id` is ignored here."""
         if config.max_new_tokens < 1:
             raise EngineError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
-        with self._lock, _intra_op_threads(self.threads):
+        with self._lock, intra_op_threads(self.threads):
             t0 = time.monotonic()
             deadline = t0 + config.timeout_s if config.timeout_s else None
             prompt = self.prepare(messages, tools=tools, enable_thinking=config.enable_thinking)
@@ -397,80 +352,6 @@ class LocalEngine:
             self.model = None  # type: ignore[assignment]
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-
-
-class _TextStream:
-    """Turns generated token ids into text deltas: holds back incomplete UTF-8 and possible stop-string starts."""
-
-    def __init__(self, tokenizer, stop: Sequence[str], splitter: ThinkingSplitter, on_delta: Callable[[Delta], None] | None) -> None:
-        self._tokenizer = tokenizer
-        self._stop = [s for s in stop if s]
-        self._splitter = splitter
-        self._on_delta = on_delta
-        self._ids: list[int] = []
-        self._text = ""
-        self._emitted = 0
-        self._deltas: list[Delta] = []
-
-    def push(self, token: int) -> bool:
-        """Add one token; True when a stop string completed (the text is cut before it)."""
-        self._ids.append(token)
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # a multi-byte character split across tokens: wait for the rest
-            return False
-        self._text = text
-        for stop in self._stop:
-            idx = text.find(stop, max(0, self._emitted - len(stop) + 1))
-            if idx >= 0:
-                self._text = text[:idx]
-                self._emit(self._text[self._emitted :])
-                return True
-        hold = max((_overlap(text, s) for s in self._stop), default=0)
-        self._emit(text[self._emitted : len(text) - hold])
-        return False
-
-    def finish(self) -> tuple[str, str, str]:
-        """Flush what was held back; returns (text, thinking, answer) exactly as streamed."""
-        self._emit(self._text[self._emitted :])
-        for delta in self._splitter.flush():
-            self._send(delta)
-        thinking = "".join(d.text for d in self._deltas if d.kind == "thinking").strip()
-        answer = "".join(d.text for d in self._deltas if d.kind == "answer").strip()
-        return self._text, thinking, answer
-
-    def _emit(self, piece: str) -> None:
-        if not piece:
-            return
-        self._emitted += len(piece)
-        for delta in self._splitter.feed(piece):
-            self._send(delta)
-
-    def _send(self, delta: Delta) -> None:
-        self._deltas.append(delta)
-        if self._on_delta is not None:
-            self._on_delta(delta)
-
-
-@contextlib.contextmanager
-def _intra_op_threads(threads: int | None) -> Iterator[None]:
-    """Run with `threads` torch intra-op threads (None: leave torch's setting), restoring it afterwards."""
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _overlap(text: str, stop: str) -> int:
-    """Length of the longest suffix of text that is a proper prefix of stop."""
-    for n in range(min(len(stop) - 1, len(text)), 0, -1):
-        if text.endswith(stop[:n]):
-            return n
-    return 0
 
 
 def _cache_of(out: Any) -> Any:

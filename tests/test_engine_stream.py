@@ -1,4 +1,4 @@
-"""Token ids → streamed deltas (engine.local._TextStream) with the tiny checkpoint's real tokenizer."""
+"""Token ids → streamed deltas (engine.text_stream.TextStream) with the tiny checkpoint's real tokenizer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 
 from engine import tiny_checkpoint_path
 from engine.api import ThinkingSplitter
-from engine.local import _TextStream
+from engine.text_stream import TextStream
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def tokenizer():
 
 def _stream(tokenizer, text, *, thinking_open, stop=()):
     deltas = []
-    stream = _TextStream(tokenizer, stop, ThinkingSplitter(thinking_open), deltas.append)
+    stream = TextStream(tokenizer, stop, ThinkingSplitter(thinking_open), deltas.append)
     stopped = False
     for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
         if stream.push(token):

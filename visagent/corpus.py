@@ -2,7 +2,8 @@
 
 Sources: the `computer_use` / `mobile_use` tool schemas (`visagent.schemas`), actions rendered the way
 Qwen3.5 writes them (`visagent.parsing.render_action(action, "qwen35")`), scenario instructions
-(YAML files under `scenarios/`), and plain agent prose (thoughts, answers, tool responses).
+(`visagent.scenarios`, params drawn for several seeds), the agent's prompt files (`visagent/prompts/`),
+and plain agent prose (thoughts, answers, tool responses).
 Each source that cannot be read is named in the returned `sources` so the caller can report it.
 """
 
@@ -14,6 +15,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from visagent.errors import VisagentError
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +38,14 @@ class Corpus:
     sources: dict[str, str] = field(default_factory=dict)  # source → "N texts" or why it was skipped
 
 
-def agent_corpus(*, seed: int = 0, actions: int = 3000, scenarios_dir: Path | None = None) -> Corpus:
+def agent_corpus(*, seed: int = 0, actions: int = 3000) -> Corpus:
     """Gather the corpus. `actions`: how many random actions to render. Deterministic for a seed."""
     rng = random.Random(seed)
     corpus = Corpus()
     _add(corpus, "tool schemas", _tool_schemas)
     _add(corpus, "rendered actions", lambda: _rendered_actions(rng, actions))
-    _add(corpus, "scenario instructions", lambda: _scenario_instructions(scenarios_dir))
+    _add(corpus, "scenario instructions", _scenario_instructions)
+    _add(corpus, "prompt files", _prompt_files)
     _add(corpus, "agent prose", lambda: _prose(rng, actions))
     return corpus
 
@@ -49,7 +53,7 @@ def agent_corpus(*, seed: int = 0, actions: int = 3000, scenarios_dir: Path | No
 def _add(corpus: Corpus, name: str, source) -> None:
     try:
         texts = [t for t in source() if t]
-    except ImportError as exc:  # a module other engineers write: not there yet → say so
+    except (ImportError, VisagentError) as exc:  # a source missing or broken: build without it, and say so
         corpus.sources[name] = f"skipped ({exc})"
         log.warning("tiny corpus: %s skipped: %s", name, exc)
         return
@@ -121,33 +125,22 @@ def _random_arguments(rng: random.Random, name: str, platform: str) -> dict[str,
     return args
 
 
-def _scenario_instructions(scenarios_dir: Path | None) -> list[str]:
-    import yaml
+def _scenario_instructions(seeds: int = 8) -> list[str]:
+    from visagent.scenarios import fill, load_scenarios
 
-    root = scenarios_dir or Path(__file__).resolve().parent.parent / "scenarios"
     out: list[str] = []
-    for path in sorted(root.rglob("*.y*ml")) if root.is_dir() else []:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            log.warning("tiny corpus: cannot read %s: %s", path, exc)
-            continue
-        out.extend(_strings_under(data, ("instruction", "goal", "task", "description", "title", "name")))
-    return out
+    for scenario in load_scenarios():
+        out.extend(str(fill(scenario.instruction, scenario.resolve_params(s))) for s in range(seeds))
+        if scenario.description:
+            out.append(scenario.description)
+    return list(dict.fromkeys(out))
 
 
-def _strings_under(data: Any, keys: tuple[str, ...]) -> list[str]:
-    found: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key in keys and isinstance(value, str):
-                found.append(value)
-            else:
-                found.extend(_strings_under(value, keys))
-    elif isinstance(data, list):
-        for item in data:
-            found.extend(_strings_under(item, keys))
-    return found
+def _prompt_files() -> list[str]:
+    root = Path(__file__).resolve().parent / "prompts"
+    if not root.is_dir():
+        raise ImportError(f"no prompt folder at {root}")
+    return [p.read_text(encoding="utf-8") for p in sorted(root.glob("*.md"))]
 
 
 def _prose(rng: random.Random, count: int) -> list[str]:

@@ -1,0 +1,70 @@
+"""Where and how a local model runs: device, dtype, intra-op threads, fused kernels."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterator
+
+import torch
+
+from engine.errors import EngineError
+
+
+def fast_kernels(device: str) -> dict[str, str]:
+    """Which implementation runs the Gated DeltaNet rule and the causal conv: fused kernels or PyTorch code.
+
+    The fused kernels (`pip install visagent[fast]`: flash-linear-attention, causal-conv1d) are CUDA-only;
+    transformers picks them up by itself when they are importable.
+    """
+    cuda = device.startswith("cuda")
+    fla = importlib.util.find_spec("fla") is not None
+    conv = importlib.util.find_spec("causal_conv1d") is not None
+    return {
+        "gated_delta_rule": "flash-linear-attention" if fla and cuda else "torch",
+        "causal_conv1d": "causal-conv1d" if conv and cuda else "torch",
+    }
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """'auto' → bfloat16 on CUDA, float32 on CPU; else bf16/bfloat16, fp16/float16, fp32/float32."""
+    names = {
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "half": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+        "float": torch.float32,
+    }
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in names:
+        raise EngineError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
+    return names[dtype]
+
+
+def resolve_device(device: str) -> str:
+    """'auto' → 'cuda' when a GPU is visible, else 'cpu'. Raises EngineError for CUDA without a GPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise EngineError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Run with `threads` torch intra-op threads (None: leave torch's setting), restoring it afterwards."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
