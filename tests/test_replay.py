@@ -146,6 +146,20 @@ def test_cli_damaged_trace_is_one_line_error(tmp_path, visagent_bin, damage, mes
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+def test_divergence_after_a_human_takeover_says_so(tmp_path):
+    import json
+
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    lines = (trace / "trace.jsonl").read_text().splitlines()
+    first_step = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "step")
+    lines.insert(first_step + 1, json.dumps({"type": "control", "t": 0, "control": "takeover", "note": ""}))
+    (trace / "trace.jsonl").write_text("\n".join(lines) + "\n")
+    shutil.copy(trace / "step_001.png", trace / "step_002.png")  # what the human did is not replayable
+    result = replay_trace(trace, out_dir=tmp_path / "out")
+    assert result.divergence.step == 1 and result.divergence.human
+    assert "a human had control there" in result.message
+
+
 def test_bad_threshold_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="within 0..1"):
         replay_trace(TRACES / "desktop-settings-wifi-off-s0", threshold=2.0)

@@ -29,6 +29,8 @@ from visagent.events import StepFinished
 
 log = logging.getLogger(__name__)
 
+#: Failed episodes listed under the summary table (the JSON file has them all).
+FAILURES_SHOWN = 10
 #: engine_factory(scenario, executor) -> Engine: a shared model ignores both; the oracle reads
 #: `executor.world` (the episode's SimWorld) and `executor.geometry()`.
 EngineFactory = Callable[[Any, Any], Any]
@@ -134,6 +136,12 @@ class EvalReport:
         lines.append("-" * len(head))
         tok = self.tokens_per_step
         lines.append(f"{'overall':<34} {len(self.episodes):>8} {self.success_rate:>8.0%} {self.mean_steps:>10.1f}")
+        failed = [e for e in self.episodes if not e.success]
+        for e in failed[:FAILURES_SHOWN]:
+            lines.append(f"failed: {e.scenario} seed {e.seed}: {e.status} ({e.reason})"
+                         + (f" {e.trace}" if e.trace else ""))
+        if len(failed) > FAILURES_SHOWN:
+            lines.append(f"... and {len(failed) - FAILURES_SHOWN} more failed episodes (see the JSON file)")
         lines.append(f"time per step {self.seconds_per_step:.3f} s; tokens per step: prompt {tok['prompt']:.0f}, "
                      f"generated {tok['generated']:.1f}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
                      f"model {self.model}" + (f"; split {self.split}" if self.split else ""))

@@ -66,10 +66,13 @@ class Divergence:
     replayed_path: Path
     diff_path: Path
 
+    human: bool = False  # a human had the screen between this step and the compared one
+
     def describe(self) -> str:
         where = "the start" if self.step == 0 else f"step {self.step}'s actions"
+        hint = "; a human had control there and their input is not in the trace" if self.human else ""
         return (f"replay diverged after {where}: screen differs from {self.expected} by {self.difference:.4f} "
-                f"(threshold {self.threshold}); images in {self.diff_path.parent}")
+                f"(threshold {self.threshold}){hint}; images in {self.diff_path.parent}")
 
 
 @dataclass
@@ -82,6 +85,7 @@ class ReplayResult:
     comparisons: list[Comparison] = field(default_factory=list)
     divergence: Divergence | None = None
     actions_executed: int = 0
+    human_steps: set[int] = field(default_factory=set)  # steps after which a human took the screen
 
     @property
     def message(self) -> str:
@@ -187,7 +191,7 @@ def replay_trace(
     if executor is None:
         executor = _open_recorded_executor(trace.meta, executor_kind)
     settle = bool((trace.meta.get("settings") or {}).get("settle", True))
-    result = ReplayResult(trace_path, ok=True, threshold=threshold)
+    result = ReplayResult(trace_path, ok=True, threshold=threshold, human_steps=_human_steps(trace.records))
     try:
         _check_geometry(trace.meta, steps, executor)
         # Mirror the loop (visagent.agent_step): a step's screen is the settled screen its previous action
@@ -216,6 +220,20 @@ def replay_trace(
     finally:
         if owned:
             executor.close()
+
+
+def _human_steps(records: list[dict[str, Any]]) -> set[int]:
+    """Steps after which a human had the screen (a takeover record follows them, or call_user)."""
+    out: set[int] = set()
+    last = 0
+    for rec in records:
+        if rec.get("type") == "step":
+            last = int(rec["step"])
+            if any(a.get("action") == "call_user" for a in rec.get("actions") or []):
+                out.add(last)
+        elif rec.get("type") == "control" and rec.get("control") == "takeover":
+            out.add(last)
+    return out
 
 
 def _capture(executor: Executor, settle: bool, before: Image.Image | None) -> Image.Image:
@@ -252,7 +270,8 @@ def _compare(result: ReplayResult, step: int, expected_path: Path, replayed: Ima
     replayed.convert("RGB").save(paths[1])
     diff_image(recorded, replayed).save(paths[2])
     result.ok = False
-    result.divergence = Divergence(step, expected_path.name, difference, result.threshold, *paths)
+    result.divergence = Divergence(step, expected_path.name, difference, result.threshold, *paths,
+                                   human=step in result.human_steps)
     return False
 
 
