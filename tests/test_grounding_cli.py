@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -20,8 +19,9 @@ def run(bin_path: str, *args: str, timeout: int = 600) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory):
-    """Two exported sim items (and two bad rows: a missing image, a short bbox) whose screenshots are shrunk to 320x200 (the annotations keep img_size 1280x800,
-    so ground-eval scales the boxes) to keep the tiny model's CPU prefill short."""
+    """Two exported sim items and two bad rows (a missing image, a short bbox). The screenshots are shrunk to
+    320x200 (the annotations keep img_size 1280x800, so ground-eval scales the boxes) to keep the tiny model's
+    CPU prefill short."""
     from visagent.grounding.sim_export import export_sim_grounding
 
     out = tmp_path_factory.mktemp("gcli") / "set"

@@ -153,7 +153,8 @@ def _load_file(file: Path, flavour: str, out: GroundingSet) -> None:
         out.problems.append(LoadProblem(name, None, f"not valid JSON ({exc}); expected a list of annotation objects"))
         return
     if not isinstance(rows, list):
-        out.problems.append(LoadProblem(name, None, f"expected a JSON list of annotation objects, got {type(rows).__name__}"))
+        out.problems.append(
+            LoadProblem(name, None, f"expected a JSON list of annotation objects, got {type(rows).__name__}"))
         return
     if flavour == "auto":
         chosen, reason = detect_flavour(rows)
