@@ -48,7 +48,7 @@ def test_success_is_the_worlds_verdict_not_the_models_claim(tmp_path):
     assert all(e.trace is None and e.steps == 1 for e in report.episodes)
     assert report.per_tag()["app:settings"]["success_rate"] == 0.0
     table = report.summary_table()
-    assert "failed: desktop-settings-wifi-off seed 0: success" in table and "overall" in table
+    assert "failed: desktop-settings-wifi-off seed 0: run status success" in table and "overall" in table
 
 
 def test_step_limit_and_broken_episodes_are_recorded(tmp_path):

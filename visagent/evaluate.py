@@ -138,7 +138,7 @@ class EvalReport:
         lines.append(f"{'overall':<34} {len(self.episodes):>8} {self.success_rate:>8.0%} {self.mean_steps:>10.1f}")
         failed = [e for e in self.episodes if not e.success]
         for e in failed[:FAILURES_SHOWN]:
-            lines.append(f"failed: {e.scenario} seed {e.seed}: {e.status} ({e.reason})"
+            lines.append(f"failed: {e.scenario} seed {e.seed}: run status {e.status} ({e.reason})"
                          + (f" {e.trace}" if e.trace else ""))
         if len(failed) > FAILURES_SHOWN:
             lines.append(f"... and {len(failed) - FAILURES_SHOWN} more failed episodes (see the JSON file)")
