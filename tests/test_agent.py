@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+import time
 
 import pytest
 
 from engine.api import GenerationConfig
-from tests.agent_helpers import DONE, WAIT, EventLog, sim, texts_of, xml
+from tests.agent_helpers import DONE, WAIT, EventLog, RecordingSimExecutor, sim, texts_of, xml
 from visagent import events as E
 from visagent.agent import Agent, AgentConfig
 from visagent.errors import ConfigError, VisagentError
+from visagent.scenarios import get_scenario
 from visagent.scripted import OracleEngine, ScriptedEngine
 from visagent.trace import read_trace
 
@@ -310,3 +313,39 @@ def test_unwritable_trace_root_ends_the_run_with_error_not_a_crash(tmp_path):
     _, executor = sim()
     result = Agent(ScriptedEngine([DONE]), executor, trace_root=blocker).run("go")
     assert result.status == "error" and "trace directory" in result.reason and result.trace_dir is None
+
+
+class ThreadNotingSimExecutor(RecordingSimExecutor):
+    """The real SimExecutor, noting which thread each call came from; `hang_s` makes execute block."""
+
+    def __init__(self, *args, hang_s: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.threads: set[int] = set()
+        self.hang_s = hang_s
+
+    def screenshot(self):
+        self.threads.add(threading.get_ident())
+        return super().screenshot()
+
+    def execute(self, action):
+        self.threads.add(threading.get_ident())
+        time.sleep(self.hang_s)
+        return super().execute(action)
+
+
+def test_executor_calls_come_from_one_thread_that_is_not_the_callers(tmp_path):
+    scenario = get_scenario("desktop-settings-wifi-off")
+    executor = ThreadNotingSimExecutor(scenario.make_world(0))
+    engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
+    result = Agent(engine, executor, trace_root=tmp_path).run(scenario.instruction_for(executor.world))
+    assert result.status == "success"
+    assert len(executor.threads) == 1 and threading.get_ident() not in executor.threads
+
+
+def test_hung_executor_call_ends_the_run_with_error(tmp_path):
+    scenario = get_scenario("desktop-settings-wifi-off")
+    executor = ThreadNotingSimExecutor(scenario.make_world(0), hang_s=3.0)
+    engine = ScriptedEngine([xml("left_click", coordinate=(10, 10)), DONE])
+    result = Agent(engine, executor, AgentConfig(execute_timeout_s=0.3), trace_root=tmp_path).run("go")
+    assert result.status == "error" and "did not finish within 0.3 s" in result.reason
+    assert read_trace(result.trace_dir).final_image() is not None  # taken on a fresh worker thread

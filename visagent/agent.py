@@ -27,7 +27,7 @@ from visagent.executors.base import Executor, Observation
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
 from visagent.prompting import StepMemory
 from visagent.settings import SafetySettings, Settings
-from visagent.timeouts import CallTimeout, call_with_timeout
+from visagent.timeouts import CallTimeout, SerialWorker
 from visagent.trace import FINAL_IMAGE, TraceWriter, new_run_id
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class Agent(StepLogic):
         self._last_obs: Observation | None = None
         self._repeat: tuple[str, int] = ("", 0)
         self._waited_s = 0.0
+        self._worker = SerialWorker(f"visagent-executor-{self.run_id}")  # one thread for all executor calls
 
     # -- controls (thread-safe) -------------------------------------------------------------------
     @property
@@ -233,6 +234,7 @@ class Agent(StepLogic):
             self.controls.set_state("finished")
         reason = self.vault.redact(reason)
         self._finish_trace(status, reason, step, answer)
+        self._worker.close()
         trace_dir = self.trace.path if self.trace else None
         self._emit(RunFinished(status, reason, step, answer, str(trace_dir) if trace_dir else None))
         return RunResult(status, reason, step, answer, trace_dir, self.run_id)
@@ -266,7 +268,7 @@ class Agent(StepLogic):
     def _call(self, fn: Callable[[], Any], what: str, timeout_s: float | None = None) -> Any:
         """An executor call with the executor timeout; failures become ExecutorError with one line."""
         try:
-            return call_with_timeout(fn, timeout_s or self.config.execute_timeout_s, what)
+            return self._worker.call(fn, timeout_s or self.config.execute_timeout_s, what)
         except CallTimeout as exc:
             raise ExecutorError(f"{self._executor_name}: {exc}; is the screen / device responsive?") from None
         except (ExecutorError, VisagentError, EngineError):
