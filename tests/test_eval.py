@@ -143,3 +143,31 @@ def test_cli_model_over_http_is_one_shared_engine(tmp_path, visagent_bin):
     assert len(chats) == 4  # one call per episode: each answered terminate at once
     tools = sorted(c["tools"][0]["function"]["name"] for c in chats)
     assert tools == ["computer_use", "computer_use", "mobile_use", "mobile_use"]
+
+
+def test_cancel_stops_running_episodes_and_skips_the_rest():
+    import threading
+
+    clicks = [("<tool_call>\n<function=computer_use>\n<parameter=action>\nmouse_move\n</parameter>\n"
+               f"<parameter=coordinate>\n[{100 + 50 * i}, 500]\n</parameter>\n</function>\n</tool_call>")
+              for i in range(10)]
+    engines = []
+
+    def slow_mover(scenario, executor):  # a scripted engine streaming slowly, never finishing the task
+        engine = ScriptedEngine(clicks, piece=8, delay_s=0.02)
+        engines.append(engine)
+        return engine
+
+    cancel = threading.Event()
+
+    def cancel_after_first_call():
+        while not any(e.calls for e in list(engines)):
+            threading.Event().wait(0.01)
+        cancel.set()
+
+    threading.Thread(target=cancel_after_first_call, daemon=True).start()
+    report = evaluate([get_scenario("desktop-settings-wifi-off")], slow_mover, seeds=[0, 1, 2, 3], workers=2,
+                      max_steps=10, cancel=cancel)
+    assert report.episodes == []  # cut-short episodes are not results
+    assert len(engines) <= 2  # nothing started after the cancel
+    assert all(len(e.calls) <= 2 for e in engines)  # the running ones stopped within a step

@@ -182,7 +182,8 @@ def evaluate(
     `engine_factory(scenario, executor)` gives the engine for one episode (return one shared engine for a model).
     `max_steps` is the step limit of every episode (None: each scenario's own `max_steps`). Traces go under `trace_dir` (None: no traces).
     `on_episode` is called from the worker thread as each episode ends (progress bars, dashboards).
-    Setting `cancel` skips episodes not yet started. Raises ValueError for workers < 1 or no scenarios.
+    Setting `cancel` stops the running episodes (at their next step) and skips the others; episodes cut
+    short are left out of the report. Raises ValueError for workers < 1 or no scenarios.
     An episode that fails with an unexpected exception is recorded as a failure with the error, not raised.
     """
     if workers < 1:
@@ -196,25 +197,73 @@ def evaluate(
     start = time.perf_counter()
     results: dict[int, EpisodeOutcome] = {}
 
+    live = _LiveAgents()
+
     def one(index: int, scenario: Any, seed: int) -> tuple[int, EpisodeOutcome | None]:
-        if cancel is not None and cancel.is_set():
+        if live.stopping or (cancel is not None and cancel.is_set()):
             return index, None
         limit = max_steps if max_steps is not None else getattr(scenario, "max_steps", None) or config.max_steps
         outcome = run_episode(scenario, seed, engine_factory, dataclasses.replace(config, max_steps=int(limit)),
-                              trace_dir=trace_dir)
+                              trace_dir=trace_dir, live=live)
+        if live.stopping and outcome.status == "stopped":
+            return index, None  # cut short by the cancel: not a result
         if on_episode is not None:
             on_episode(outcome)
         return index, outcome
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
-        futures = [pool.submit(one, i, sc, seed) for i, (sc, seed) in enumerate(jobs)]
-        for future in as_completed(futures):
-            index, outcome = future.result()
-            if outcome is not None:
-                results[index] = outcome
+    finished = threading.Event()
+    if cancel is not None:  # a cancel also stops the episodes already running, within one step
+        threading.Thread(target=_stop_on_cancel, args=(cancel, finished, live), daemon=True,
+                         name="eval-cancel").start()
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
+            futures = [pool.submit(one, i, sc, seed) for i, (sc, seed) in enumerate(jobs)]
+            try:
+                for future in as_completed(futures):
+                    index, outcome = future.result()
+                    if outcome is not None:
+                        results[index] = outcome
+            except BaseException:  # Ctrl-C (or a bug in a callback): stop the running agents, start no more
+                live.stop_all()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        finished.set()
     report.episodes = [results[i] for i in sorted(results)]
     report.wall_s = time.perf_counter() - start
     return report
+
+
+class _LiveAgents:
+    """The agents running right now, so a cancel can stop them (Agent.stop is thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._agents: set[Agent] = set()
+        self.stopping = False
+
+    def add(self, agent: Agent) -> None:
+        with self._lock:
+            self._agents.add(agent)
+            if self.stopping:
+                agent.stop()
+
+    def discard(self, agent: Agent) -> None:
+        with self._lock:
+            self._agents.discard(agent)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self.stopping = True
+            for agent in self._agents:
+                agent.stop()
+
+
+def _stop_on_cancel(cancel: threading.Event, finished: threading.Event, live: _LiveAgents) -> None:
+    while not finished.wait(0.1):
+        if cancel.is_set():
+            live.stop_all()
+            return
 
 
 def run_episode(
@@ -224,8 +273,10 @@ def run_episode(
     config: AgentConfig,
     *,
     trace_dir: str | Path | None = None,
+    live: _LiveAgents | None = None,
 ) -> EpisodeOutcome:
-    """One episode: fresh world + SimExecutor + Agent; success judged on the world after the run."""
+    """One episode: fresh world + SimExecutor + Agent; success judged on the world after the run.
+    (`live`: evaluate's registry of running agents, for cancelling.)"""
     from visagent.executors.sim import SimExecutor
 
     tags = scenario_tags(scenario)
@@ -244,7 +295,13 @@ def run_episode(
             engine = engine_factory(scenario, executor)
             agent = Agent(engine, executor, config, trace_root=trace_dir, on_event=on_event,
                           run_meta={"scenario": scenario.id, "seed": seed, "split": split})
-            result = agent.run(_task_of(scenario, world))
+            if live is not None:
+                live.add(agent)
+            try:
+                result = agent.run(_task_of(scenario, world))
+            finally:
+                if live is not None:
+                    live.discard(agent)
             success = bool(scenario.is_success(world))
         finally:
             executor.close()
