@@ -118,5 +118,11 @@ def test_report_of_a_recorded_agent_trace_has_every_step(tmp_path):
     marks = _markers(page)
     clicks = [a for r in trace.steps for a in r.get("actions", []) if a.get("coordinate") is not None]
     assert len(marks["landed"]) == len(clicks) and len(marks["pointed"]) == len(clicks)
+    width, height = trace.image(1).size
+    for click, pointed, landed in zip(clicks, marks["pointed"], marks["landed"]):
+        mx, my = click["mapping"]["model"]  # a 0..1000 grid position over the screenshot
+        assert pointed == pytest.approx((mx / 1000 * width, my / 1000 * height), abs=0.06)
+        assert landed == pytest.approx(tuple(click["coordinate"]))  # scale 1, no monitor offset
+        assert abs(pointed[0] - landed[0]) <= width / 1000 + 1  # the click landed where the model pointed
     assert 'class="problems"' not in page
     assert page.count("told the model: Done") == len(clicks)  # what the loop fed back after each click
