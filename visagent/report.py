@@ -196,10 +196,15 @@ def _action_row(action: dict[str, Any]) -> str:
     args = {k: v for k, v in action.items() if k not in ("space", "mapping")}
     name = args.pop("action", "?")
     mapping = action.get("mapping") or {}
-    model_pt = f"{mapping.get('model')} ({mapping.get('space')})" if mapping.get("model") is not None else ""
-    screen_pt = f"{action.get('coordinate')} ({action.get('space')})" if action.get("coordinate") is not None else ""
+    model_pt = f"{_pt(mapping['model'])} ({mapping.get('space')})" if mapping.get("model") is not None else ""
+    screen_pt = f"{_pt(action['coordinate'])} ({action.get('space')})" if action.get("coordinate") is not None else ""
     rest = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items() if k not in ("coordinate",))
     return f"<tr><td><b>{_e(name)}</b> {_e(rest)}</td><td>{_e(model_pt)}</td><td>{_e(screen_pt)}</td></tr>"
+
+
+def _pt(point: Any) -> str:
+    """[x, y] with whole numbers written without a decimal point."""
+    return "[" + ", ".join(f"{float(v):g}" for v in point) + "]"
 
 
 def _summary_of(action: dict[str, Any]) -> str:
