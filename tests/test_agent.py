@@ -349,3 +349,17 @@ def test_hung_executor_call_ends_the_run_with_error(tmp_path):
     result = Agent(engine, executor, AgentConfig(execute_timeout_s=0.3), trace_root=tmp_path).run("go")
     assert result.status == "error" and "did not finish within 0.3 s" in result.reason
     assert read_trace(result.trace_dir).final_image() is not None  # taken on a fresh worker thread
+
+
+def test_config_from_settings_maps_fields_and_overrides_win():
+    from visagent.settings import SafetySettings, Settings
+
+    settings = Settings(max_steps=7, max_seconds=30.0, history_images=2, thinking=True, settle=False,
+                        safety=SafetySettings(confirm_risky=False))
+    config = AgentConfig.from_settings(settings, auto_approve=True, max_steps=9)
+    assert (config.max_steps, config.max_seconds, config.history_images, config.thinking, config.settle) == \
+        (9, 30.0, 2, True, False)
+    assert config.safety.confirm_risky is False and config.auto_approve is True
+    assert config.generation.max_new_tokens >= 1024  # thinking needs room before the call
+    with pytest.raises(ConfigError, match="loop_limit"):
+        AgentConfig(loop_limit=1)

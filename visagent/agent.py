@@ -88,6 +88,8 @@ class AgentConfig:
             history_images=settings.history_images, thinking=settings.thinking, settle=settings.settle,
             safety=settings.safety,
         )
+        if settings.thinking:  # room for the thought before the call, else it is cut and never parses
+            base["generation"] = GenerationConfig(max_new_tokens=1024)
         base.update(overrides)
         return cls(**base)
 
