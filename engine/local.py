@@ -26,6 +26,7 @@ from engine.devices import fast_kernels, intra_op_threads, resolve_device, resol
 from engine.errors import CheckpointError, EngineError
 from engine.preprocess import preprocess_images
 from engine.sampling import TokenSampler
+from engine.session import SessionLimits, SessionStore, session_prefill
 from engine.text_stream import TextStream
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class LocalEngine:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         threads: int | None = None,
+        session_limits: SessionLimits | None = None,
     ) -> None:
         self.checkpoint: CheckpointInfo = inspect_checkpoint(path, min_pixels=min_pixels, max_pixels=max_pixels)
         self.device = resolve_device(device)
@@ -86,6 +88,7 @@ class LocalEngine:
         self._image_token_id = int(self.model.config.image_token_id)
         self._eos_ids = self._stop_token_ids()
         self.threads = threads if threads is not None else self._default_threads()
+        self.sessions = SessionStore(session_limits or SessionLimits())  # generate(session_id=...): engine/session.py
         self.info = EngineInfo(
             spec=spec or str(self.checkpoint.path),
             model_type=self.checkpoint.model_type,
@@ -203,7 +206,8 @@ class LocalEngine:
             pixel_values=pixel_values,
             image_grid_thw=grid,
             visual_tokens=visual,
-            thinking_open=enable_thinking,
+            # from the text, not the flag: some templates (Qwen3-VL Thinking) always open <think>, some never
+            thinking_open=text.rstrip().endswith("<think>"),
         )
 
     def _preprocess(self, images: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,12 +261,14 @@ class LocalEngine:
         on_delta: Callable[[Delta], None] | None = None,
         cancel: threading.Event | None = None,
         deadline: float | None = None,
+        fed: list[int] | None = None,
     ) -> tuple[GenerationResult, Any]:
         """Sample from `logits`, feed each token back, stream text; returns (result, cache after decoding).
 
         Stops at an end-of-turn token ("stop"), a stop string ("stop_string", not included in the text),
         `max_new_tokens` or the context end ("length"), or `cancel` being set ("cancelled", checked before
-        every token). Raises EngineError when `deadline` (time.monotonic) passes.
+        every token). Raises EngineError when `deadline` (time.monotonic) passes. `fed`, when given, gets
+        every generated token that was fed back into the cache (a session records them).
         """
         sampler = TokenSampler(config, prompt.input_ids, device=logits.device)
         stream = TextStream(self.tokenizer, config.stop, ThinkingSplitter(prompt.thinking_open), on_delta)
@@ -291,6 +297,8 @@ class LocalEngine:
                 break
             if count >= limit:
                 break
+            if fed is not None:
+                fed.append(token)
             pos = torch.tensor([position, position + prompt.rope_delta, position + prompt.rope_delta, position + prompt.rope_delta])
             with torch.inference_mode():
                 out = self.model(
@@ -326,9 +334,16 @@ class LocalEngine:
         cancel: threading.Event | None = None,
         session_id: str | None = None,
     ) -> GenerationResult:
-        """Generate one assistant turn (see engine.api.Engine.generate). `session_id` is ignored here."""
+        """Generate one assistant turn (see engine.api.Engine.generate).
+
+        With `session_id` the conversation's model state is kept (self.sessions, engine/session.py): the next
+        call with that id prefills only what its prompt adds, and `result.cached_tokens` says how much came
+        from the cache. The output is the same as without a session.
+        """
         if config.max_new_tokens < 1:
             raise EngineError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
+        if self.model is None:
+            raise EngineError(f"the engine for {self.info.spec} was closed; load it again with load_engine")
         with self._lock, intra_op_threads(self.threads):
             t0 = time.monotonic()
             deadline = t0 + config.timeout_s if config.timeout_s else None
@@ -339,16 +354,32 @@ class LocalEngine:
                     "send fewer or smaller screenshots"
                 )
             t1 = time.monotonic()
-            logits, cache = self.prefill(prompt)
+            cached, fed = 0, None
+            if session_id is None:
+                logits, cache = self.prefill(prompt)
+            else:  # engine/session.py: reuse the conversation's cached state, prefill only what is new
+                step = session_prefill(self, self.sessions, session_id, prompt, _collect_images(messages))
+                logits, cache, cached, fed = step.logits, step.cache, step.cached_tokens, []
             t2 = time.monotonic()
-            result, _ = self.decode(prompt, logits, cache, config, on_delta=on_delta, cancel=cancel, deadline=deadline)
+            try:
+                result, cache = self.decode(
+                    prompt, logits, cache, config, on_delta=on_delta, cancel=cancel, deadline=deadline, fed=fed
+                )
+            except BaseException:
+                if session_id is not None:
+                    self.sessions.drop(session_id)  # its cache holds part of an unfinished turn
+                raise
+            if session_id is not None:
+                self.sessions.commit(session_id, cache, fed or [], prompt.rope_delta)
             t3 = time.monotonic()
+        result.cached_tokens = cached
         result.timings = {"preprocess": t1 - t0, "prefill": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
         return result
 
     def close(self) -> None:
         """Drop the model; GPU memory is returned to the allocator."""
         with self._lock:
+            self.sessions.clear()
             self.model = None  # type: ignore[assignment]
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -372,6 +403,11 @@ def _collect_images(messages: Sequence[Message]) -> list[Any]:
             if not isinstance(part, dict) or not (part.get("type") == "image" or "image" in part or "image_url" in part):
                 continue
             image = part.get("image")
+            if "image_url" in part and image is None:
+                raise EngineError(
+                    f"message {i}: image_url parts are for remote servers; pass the screenshot itself as "
+                    "{'type': 'image', 'image': PIL.Image} to an in-process model"
+                )
             if not isinstance(image, Image.Image):
                 raise EngineError(
                     f"message {i} has an image part holding {type(image).__name__}; pass {{'type': 'image', 'image': PIL.Image}}"

@@ -72,7 +72,8 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
     """Write a complete tiny `qwen3_5_moe` checkpoint directory and return its path.
 
     `corpus` is the text the tokenizer is trained on (tool schemas, rendered actions, instructions...);
-    the chat template's own fixed text is added to it. `seed` fixes the tokenizer-independent weight draw.
+    the chat template's own fixed text is added to it. `seed` fixes the weight draw: the same corpus, seed
+    and sizes give byte-identical files.
     `size_overrides` are keys of DEFAULT_SIZES. Raises ValueError on an unknown size key or empty corpus.
     """
     unknown = set(size_overrides) - set(DEFAULT_SIZES)

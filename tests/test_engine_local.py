@@ -172,6 +172,8 @@ def test_device_map_auto_loads_through_accelerate_and_generates_the_same(engine)
         assert mapped.generate(USER, config=config).text == engine.generate(USER, config=config).text
     finally:
         mapped.close()
+    with pytest.raises(EngineError, match="was closed"):
+        mapped.generate(USER)
 
 
 def test_timeout_raises_engine_error(engine):
@@ -215,6 +217,8 @@ def test_tool_call_history_is_accepted_with_json_string_arguments(engine):
 def test_bad_messages_get_one_line_errors(engine):
     with pytest.raises(EngineError, match="PIL.Image"):
         engine.generate([{"role": "user", "content": [{"type": "image", "image": "shot.png"}]}])
+    with pytest.raises(EngineError, match="image_url parts are for remote servers"):
+        engine.generate([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:x"}}]}])
     with pytest.raises(EngineError, match="No user query"):
         engine.generate([{"role": "system", "content": "only a system turn"}])
     with pytest.raises(EngineError, match="max_new_tokens"):
