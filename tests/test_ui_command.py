@@ -68,3 +68,16 @@ def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cli_says_when_the_port_is_taken(visagent_bin, clean_env):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([visagent_bin, "ui", "--port", str(port), "--no-preload"], capture_output=True,
+                              text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"visagent: error: cannot serve on 127.0.0.1:{port}: the port is taken; pick another --port"

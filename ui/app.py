@@ -132,7 +132,8 @@ def launch(app: gr.Blocks, dash: forms.Dashboard, *, host: str = "127.0.0.1", po
             allowed_paths=[str(dash.trace_root.resolve())], ssr_mode=False,
         )
     except OSError as exc:
-        raise ConfigError(f"cannot serve on {host}:{port}: {exc}; pick another --port") from None
+        why = "the port is taken" if "empty port" in str(exc) else str(exc)
+        raise ConfigError(f"cannot serve on {host}:{port}: {why}; pick another --port") from None
     share_url = getattr(app, "share_url", None)
     return share_url if share and share_url else local_url(host, app.server_port or port or 7860)
 

@@ -167,11 +167,16 @@ def snapshot_dict(snap: RunSnapshot) -> dict[str, Any]:
     }
 
 
+STATE_LABELS = {"waiting_confirmation": "waiting for your approval", "taken_over": "yours: the agent waits for Hand back",
+                "max_steps": "step limit reached", "parse_error": "unreadable model answers"}
+
+
 def status_line(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
     """The one-line run status shown above the live screen (Markdown)."""
     if snap is None:
         return "**idle** · no run yet: pick a task and press **Start**"
     state = snap.status or snap.state
+    state = STATE_LABELS.get(state, state)
     if snap.phase and snap.state == "running":
         state = f"{state}: {snap.phase}"
     steps = f"step {snap.step}" + (f"/{max_steps}" if max_steps else "")

@@ -82,7 +82,7 @@ def build(dash: forms.Dashboard) -> None:
                 with gr.Row():
                     approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
                     deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
-            screen = gr.Image(label="Live screen (after Take over, click it to act on a sim screen)", type="pil",
+            screen = gr.Image(label="Live screen · after Take over, click it to act (sim)", type="pil",
                               interactive=False, elem_id="vg-screen", buttons=["fullscreen", "download"],
                               height=520)
             with gr.Row():
