@@ -1,0 +1,460 @@
+"""Engine sessions: keep a conversation's model state between calls and prefill only what is new.
+
+A GUI agent re-sends its whole, growing conversation every step. A session keeps the token ids already in
+the model's cache and, for each new prompt, finds the longest common prefix with them:
+
+- the prompt extends the cache → prefill only the new tokens on top of it (their screenshots' patches, and
+  position_ids sliced from the M-RoPE positions of the whole sequence, so image and text positions come out
+  as in one full prefill);
+- it does not (a history window dropped an old screenshot, the chat template re-rendered an earlier turn)
+  → restore the latest snapshot at a turn boundary inside the common prefix and prefill from there.
+
+Qwen3.5's cache holds two kinds of state (transformers' `DynamicCache` over `layer_types`): key/value
+tensors for full-attention layers, which grow with the sequence and can be cut back to any length, and a
+fixed-size convolution + recurrent state for Gated DeltaNet (linear-attention) layers, which cannot be
+rewound. A snapshot therefore copies only the linear-attention states (a fixed few MB, whatever the
+context length) plus the length it covers; restoring it cuts the KV tensors back to that length and copies
+the states in. Snapshots are taken at every `<|im_start|>` in the prefilled tokens: the points where a
+re-rendered conversation can start to differ (e.g. an assistant turn rendered without its thinking).
+
+Screenshots are compared by content, not by token: every image of a size expands to the same run of
+`<|image_pad|>` ids, so each image carries a fingerprint (a hash of its pixels, memoised per image object).
+
+Memory is bounded: an LRU over sessions, a cap on total bytes (KV + states + snapshots) and on snapshots
+per session, all in `SessionLimits`; `SessionStore.memory()` reports the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+#: Runs prompt tokens [start, end) on top of `cache` (None: an empty one); returns (last-position logits,
+#: the cache now holding tokens [0, end)). Built by `segment_runner`.
+SegmentRunner = Callable[[int, int, Any], tuple[torch.Tensor, Any]]
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Bounds of a SessionStore. Bytes count cache tensors (KV, conv, recurrent) and snapshots."""
+
+    max_sessions: int = 8
+    max_bytes: int = 4 << 30
+    max_snapshots: int = 8  # per session; the earliest (system / task turn) is always kept
+
+    def __post_init__(self) -> None:
+        if self.max_sessions < 1 or self.max_bytes < 1 or self.max_snapshots < 1:
+            raise ValueError(f"session limits must be positive, got {self}")
+
+
+@dataclass
+class Snapshot:
+    """Linear-attention state after the first `length` tokens: {layer: (conv state, recurrent state)}."""
+
+    length: int
+    states: dict[int, tuple[torch.Tensor, torch.Tensor]]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(_bytes(t) for pair in self.states.values() for t in pair)
+
+
+@dataclass
+class Session:
+    """One conversation's state: the ids in the cache, the cache, its M-RoPE offset and snapshots.
+
+    `rope_delta`: the M-RoPE position of token i (after the last image) is i + rope_delta.
+    `images`: (first token index, fingerprint) of every image span in `token_ids`.
+    """
+
+    session_id: str
+    token_ids: list[int] = field(default_factory=list)
+    images: list[tuple[int, bytes]] = field(default_factory=list)
+    cache: Any = None
+    rope_delta: int = 0
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return cache_bytes(self.cache) + sum(s.nbytes for s in self.snapshots)
+
+
+@dataclass(frozen=True)
+class SessionPrefill:
+    """What one session prefill did. `cached_tokens` were served from the cache, `prefilled_tokens` run now.
+
+    `restored_to`: the snapshot length a rollback resumed from (0: from scratch), None when the cache was
+    extended as it was.
+    """
+
+    logits: torch.Tensor
+    cache: Any
+    cached_tokens: int
+    prefilled_tokens: int
+    restored_to: int | None
+
+
+class SessionStore:
+    """Sessions by id, with LRU eviction. Thread-safe; one call per session at a time is the caller's job
+    (LocalEngine serialises all generation under its lock)."""
+
+    def __init__(self, limits: SessionLimits = SessionLimits()) -> None:
+        self.limits = limits
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def drop(self, session_id: str) -> None:
+        """Forget a session and free its cache (no error when unknown)."""
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sessions.clear()
+
+    def memory(self) -> dict[str, Any]:
+        """{"sessions", "bytes", "max_bytes", "per_session": {id: {"tokens", "bytes", "snapshots"}}}."""
+        with self._lock:
+            per = {
+                sid: {"tokens": len(s.token_ids), "bytes": s.nbytes, "snapshots": len(s.snapshots)}
+                for sid, s in self._sessions.items()
+            }
+        return {
+            "sessions": len(per),
+            "bytes": sum(p["bytes"] for p in per.values()),
+            "max_bytes": self.limits.max_bytes,
+            "per_session": per,
+        }
+
+    def prefill(
+        self,
+        session_id: str,
+        input_ids: torch.Tensor,
+        image_keys: Sequence[tuple[int, bytes]],
+        run: SegmentRunner,
+        *,
+        boundary_token_id: int,
+    ) -> SessionPrefill:
+        """Bring session `session_id` (created when new) to the prompt `input_ids` ((1, L) int64).
+
+        `image_keys`: (first token index, fingerprint) per image in the prompt, in order. Runs only the
+        tokens the cache does not hold (at least the last one, whose logits are returned); takes a snapshot
+        before every `boundary_token_id` (`<|im_start|>`) it runs. The session's ids and cache then cover
+        the prompt; call `commit` after decoding to add the generated tokens.
+        """
+        ids = input_ids[0].tolist()
+        if not ids:
+            raise ValueError("session prefill needs at least one prompt token")
+        with self._lock:
+            session = self._sessions.pop(session_id, None) or Session(session_id)
+            self._sessions[session_id] = session  # most recently used last
+        common = _common_prefix(session, ids, image_keys)
+        usable = min(common, len(ids) - 1)  # the last prompt token must run: its logits start decoding
+        restored: int | None = None
+        if session.cache is None or usable < len(session.token_ids):
+            restored = self._rewind(session, usable)
+        start = len(session.token_ids) if restored is None else restored
+        logits, cache = self._run_pieces(session, ids, start, run, boundary_token_id)
+        session.token_ids = ids
+        session.images = list(image_keys)
+        session.cache = cache
+        return SessionPrefill(logits, cache, start, len(ids) - start, restored)
+
+    def commit(self, session_id: str, cache: Any, fed_tokens: Sequence[int], rope_delta: int) -> None:
+        """Record the generated tokens that were fed into `cache`, then enforce the limits."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return
+            session.cache = cache
+            session.token_ids = session.token_ids + [int(t) for t in fed_tokens]
+            session.rope_delta = rope_delta
+            self._enforce(session_id)
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _rewind(self, session: Session, usable: int) -> int:
+        """Restore the latest snapshot of length <= usable (dropping later ones); returns its length."""
+        session.snapshots = [s for s in session.snapshots if s.length <= usable]
+        if not session.snapshots or session.cache is None:
+            session.snapshots = []
+            session.cache = None
+            session.token_ids = []
+            return 0
+        snapshot = session.snapshots[-1]
+        restore_snapshot(session.cache, snapshot)
+        session.token_ids = session.token_ids[: snapshot.length]
+        return snapshot.length
+
+    def _run_pieces(
+        self, session: Session, ids: list[int], start: int, run: SegmentRunner, boundary_token_id: int
+    ) -> tuple[torch.Tensor, Any]:
+        cuts = [i for i in range(start + 1, len(ids)) if ids[i] == boundary_token_id]
+        cache = session.cache
+        logits = None
+        for begin, end in zip([start, *cuts], [*cuts, len(ids)]):
+            logits, cache = run(begin, end, cache)
+            if end < len(ids):
+                session.cache = cache
+                self._add_snapshot(session, take_snapshot(cache, end))
+        assert logits is not None
+        return logits, cache
+
+    def _add_snapshot(self, session: Session, snapshot: Snapshot) -> None:
+        session.snapshots.append(snapshot)
+        excess = len(session.snapshots) - self.limits.max_snapshots
+        if excess > 0:  # keep the earliest (task / system turn) and the most recent ones
+            session.snapshots = session.snapshots[:1] + session.snapshots[1 + excess :]
+
+    def _enforce(self, current: str) -> None:
+        """LRU-evict other sessions, then trim the current one's snapshots, then drop it if still too big."""
+        while len(self._sessions) > self.limits.max_sessions:
+            self._sessions.pop(next(iter(self._sessions)))
+        total = sum(s.nbytes for s in self._sessions.values())
+        for sid in [sid for sid in self._sessions if sid != current]:
+            if total <= self.limits.max_bytes:
+                return
+            total -= self._sessions.pop(sid).nbytes
+        session = self._sessions[current]
+        while total > self.limits.max_bytes and session.snapshots:
+            total -= session.snapshots.pop(0).nbytes
+        if total > self.limits.max_bytes:
+            del self._sessions[current]
+
+
+def _common_prefix(session: Session, ids: list[int], image_keys: Sequence[tuple[int, bytes]]) -> int:
+    """Longest prefix where token ids and the images inside it are the same as in the session."""
+    cached = session.token_ids
+    n = min(len(cached), len(ids))
+    if n:
+        a = np.asarray(cached[:n], dtype=np.int64)
+        b = np.asarray(ids[:n], dtype=np.int64)
+        diff = np.flatnonzero(a != b)
+        n = int(diff[0]) if diff.size else n
+    before = dict(session.images)
+    for start, key in image_keys:
+        if start >= n:
+            break
+        if before.get(start) != key:  # same pad tokens, different screenshot
+            return start
+    return n
+
+
+# -- cache state ---------------------------------------------------------------------------------------------
+
+
+def _linear_layers(cache: Any) -> list[tuple[int, Any]]:
+    return [(i, layer) for i, layer in enumerate(cache.layers) if hasattr(layer, "recurrent_states")]
+
+
+def _kv_layers(cache: Any) -> list[Any]:
+    return [layer for layer in cache.layers if not hasattr(layer, "recurrent_states")]
+
+
+def take_snapshot(cache: Any, length: int) -> Snapshot:
+    """Copies of every linear-attention layer's conv and recurrent state (the cache holds `length` tokens)."""
+    states = {}
+    for index, layer in _linear_layers(cache):  # clones of inference tensors are ordinary tensors
+        conv, recurrent = layer.conv_states[0], layer.recurrent_states[0]
+        if conv is None or recurrent is None:
+            raise RuntimeError(f"linear-attention layer {index} has no state yet; snapshot after a forward pass")
+        states[index] = (conv.detach().clone(), recurrent.detach().clone())
+    return Snapshot(length, states)
+
+
+def restore_snapshot(cache: Any, snapshot: Snapshot) -> None:
+    """Put `cache` back to the state after `snapshot.length` tokens: KV cut, linear states copied in."""
+    with torch.inference_mode():  # the cache's tensors were made under inference mode
+        for index, layer in _linear_layers(cache):
+            conv, recurrent = snapshot.states[index]
+            layer.conv_states[0].copy_(conv)  # in place: the cache marked these addresses static
+            layer.recurrent_states[0].copy_(recurrent)
+        for layer in _kv_layers(cache):
+            if getattr(layer, "keys", None) is not None and layer.keys.numel():
+                layer.keys = layer.keys[..., : snapshot.length, :].clone()
+                layer.values = layer.values[..., : snapshot.length, :].clone()
+
+
+def cache_bytes(cache: Any) -> int:
+    """Bytes held by a transformers cache: KV of full-attention layers, conv + recurrent of linear ones."""
+    if cache is None:
+        return 0
+    total = 0
+    for layer in cache.layers:
+        if hasattr(layer, "recurrent_states"):
+            total += sum(_bytes(t) for t in layer.conv_states.values())
+            total += sum(_bytes(t) for t in layer.recurrent_states.values())
+        else:
+            total += _bytes(getattr(layer, "keys", None)) + _bytes(getattr(layer, "values", None))
+    return total
+
+
+def _bytes(tensor: torch.Tensor | None) -> int:
+    return 0 if tensor is None else tensor.numel() * tensor.element_size()
+
+
+# -- running segments ------------------------------------------------------------------------------------------
+
+
+def segment_runner(
+    model: Any,
+    input_ids: torch.Tensor,
+    position_ids: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    pixel_values: torch.Tensor | None,
+    image_grid_thw: torch.Tensor | None,
+    *,
+    merge_size: int,
+    device: torch.device | str,
+    dtype: torch.dtype,
+) -> SegmentRunner:
+    """A SegmentRunner over one prepared prompt for a transformers Qwen VL model.
+
+    `position_ids` (4, 1, L): text row + 3 M-RoPE rows computed for the whole prompt; each segment gets its
+    slice. A segment gets the patches of the images whose tokens lie in it (images never straddle a cut:
+    cuts are at `<|im_start|>`).
+    """
+    spans = image_spans(mm_token_type_ids, image_grid_thw, merge_size)
+    cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    def run(start: int, end: int, cache: Any) -> tuple[torch.Tensor, Any]:
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids[:, start:end].to(device),
+            "position_ids": position_ids[:, :, start:end].to(device),
+            "use_cache": True,
+            "logits_to_keep": 1,
+            cache_kwarg: cache,
+        }
+        inside = [s for s in spans if start <= s.token_start < end]
+        if any(s.token_end > end for s in inside) or any(s.token_start < start < s.token_end for s in spans):
+            raise ValueError(f"segment [{start}, {end}) cuts through an image; cut at turn boundaries only")
+        if inside:
+            assert pixel_values is not None and image_grid_thw is not None
+            first, last = inside[0].index, inside[-1].index + 1
+            kwargs["pixel_values"] = pixel_values[inside[0].row_start : inside[-1].row_end].to(device, dtype)
+            kwargs["image_grid_thw"] = image_grid_thw[first:last].to(device)
+            kwargs["mm_token_type_ids"] = mm_token_type_ids[:, start:end].to(device)
+        with torch.inference_mode():
+            out = model(**kwargs)
+        new_cache = getattr(out, "cache", None)
+        if new_cache is None:
+            new_cache = getattr(out, "past_key_values", None)
+        return out.logits[0, -1].float(), new_cache
+
+    return run
+
+
+@dataclass(frozen=True)
+class ImageSpan:
+    """Image `index`: tokens [token_start, token_end) of the prompt, rows [row_start, row_end) of pixel_values."""
+
+    index: int
+    token_start: int
+    token_end: int
+    row_start: int
+    row_end: int
+
+
+def image_spans(mm_token_type_ids: torch.Tensor, image_grid_thw: torch.Tensor | None, merge_size: int) -> list[ImageSpan]:
+    """Where each image sits in the token sequence and in pixel_values (images in prompt order)."""
+    if image_grid_thw is None or not int(mm_token_type_ids.sum()):
+        return []
+    flags = mm_token_type_ids[0].tolist()
+    spans: list[ImageSpan] = []
+    token = row = 0
+    for index, (t, h, w) in enumerate(image_grid_thw.tolist()):
+        while token < len(flags) and flags[token] != 1:
+            token += 1
+        count = t * h * w // merge_size**2
+        if token + count > len(flags) or not all(flags[token : token + count]):
+            raise ValueError(f"image {index}: {count} visual tokens expected at position {token}, not found")
+        spans.append(ImageSpan(index, token, token + count, row, row + t * h * w))
+        token += count
+        row += t * h * w
+    return spans
+
+
+# id(image) → (weak reference, fingerprint); PIL images compare by content, so they cannot be dict keys.
+_FINGERPRINTS: dict[int, tuple[weakref.ref, bytes]] = {}
+_FINGERPRINT_LOCK = threading.Lock()
+
+
+def image_fingerprint(image: Any) -> bytes:
+    """A 16-byte hash of an image's size, mode and pixels, memoised per image object (same object → no rehash).
+
+    A PIL image is assumed unchanged once sent (an agent captures a new one per step). Numpy arrays are
+    hashed on every call.
+    """
+    if isinstance(image, np.ndarray):
+        return _digest(str(image.shape).encode(), np.ascontiguousarray(image).tobytes())
+    key = id(image)
+    with _FINGERPRINT_LOCK:
+        known = _FINGERPRINTS.get(key)
+    if known is not None and known[0]() is image:
+        return known[1]
+    fingerprint = _digest(f"{image.mode}{image.size}".encode(), image.tobytes())
+    ref = weakref.ref(image, lambda _ref, key=key: _forget(key, _ref))
+    with _FINGERPRINT_LOCK:
+        _FINGERPRINTS[key] = (ref, fingerprint)
+    return fingerprint
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    with _FINGERPRINT_LOCK:
+        if key in _FINGERPRINTS and _FINGERPRINTS[key][0] is ref:
+            del _FINGERPRINTS[key]
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part)
+    return h.digest()
+
+
+def session_prefill(engine: Any, store: SessionStore, session_id: str, prompt: Any, images: Sequence[Any]) -> SessionPrefill:
+    """Prefill `prompt` (an engine.local.PreparedPrompt of `engine`, a LocalEngine) in session `session_id`.
+
+    `images`: the prompt's images in order (their fingerprints tell screenshots apart). On any error the
+    session is dropped (its cache may be half-updated) and the error re-raised.
+    """
+    merge = engine.checkpoint.vision.merge_size
+    spans = image_spans(prompt.mm_token_type_ids, prompt.image_grid_thw, merge)
+    if len(spans) != len(images):
+        raise ValueError(f"the prompt holds {len(spans)} images but {len(images)} were given")
+    keys = [(span.token_start, image_fingerprint(image)) for span, image in zip(spans, images)]
+    run = segment_runner(
+        engine.model,
+        prompt.input_ids,
+        prompt.position_ids,
+        prompt.mm_token_type_ids,
+        prompt.pixel_values,
+        prompt.image_grid_thw,
+        merge_size=merge,
+        device=engine.model.get_input_embeddings().weight.device,
+        dtype=engine.dtype,
+    )
+    boundary = int(engine.tokenizer.convert_tokens_to_ids("<|im_start|>"))
+    try:
+        return store.prefill(session_id, prompt.input_ids, keys, run, boundary_token_id=boundary)
+    except BaseException:
+        store.drop(session_id)
+        raise
