@@ -81,3 +81,11 @@ def test_cli_says_when_the_port_is_taken(visagent_bin, clean_env):
                               text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"visagent: error: cannot serve on 127.0.0.1:{port}: the port is taken; pick another --port"
+
+
+def test_cli_refuses_a_model_that_does_not_exist(visagent_bin, clean_env):
+    proc = subprocess.run([visagent_bin, "ui", "--model", "no/such/dir", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("visagent: error: --model 'no/such/dir' is neither 'tiny', an http(s):// URL nor "
+                                   "an existing checkpoint directory")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 import time
+from pathlib import Path
 
 from visagent.errors import ConfigError
 
@@ -22,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--auth", metavar="USER:PASS", help="require this login (needed off loopback and with --share)")
     p.add_argument("--share", action="store_true", help="also open a public Gradio share link (needs --auth)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
+    p.add_argument("--model-name", help="model name to request from an OpenAI-compatible server")
     p.add_argument("--scenario", help="sim scenario pre-selected in the Run view")
     p.add_argument("--trace-dir", help="where runs are written and listed (default: runs)")
     p.add_argument("--no-preload", action="store_true", help="load the model on the first run, not at start")
@@ -67,6 +69,10 @@ def run(args) -> int:
     from ui.forms import Dashboard
 
     dash = Dashboard.create(settings)
+    model = dash.default_model
+    if model.kind == "checkpoint" and not Path(model.spec).expanduser().exists():
+        raise ConfigError(f"--model {model.spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint "
+                          "directory")
     if settings.scenario:
         from visagent.scenarios import get_scenario
 
