@@ -146,3 +146,11 @@ def test_cli_subprocess_exits_2_without_a_traceback(tmp_path, visagent_bin):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"visagent: error: no config.json in {tmp_path}: not a Hugging Face "
                                                 "checkpoint directory"]
+
+
+def test_load_engine_sends_urls_to_the_remote_engine():
+    from engine.remote import RemoteEngine
+
+    engine = load_engine("http://127.0.0.1:9/v1", model_name="qwen3.5-35b", api_key="k")  # nothing listens: lazy
+    assert isinstance(engine, RemoteEngine)
+    assert engine.info.spec == "http://127.0.0.1:9/v1"
