@@ -89,3 +89,26 @@ def test_cli_refuses_a_model_that_does_not_exist(visagent_bin, clean_env):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("visagent: error: --model 'no/such/dir' is neither 'tiny', an http(s):// URL nor "
                                    "an existing checkpoint directory")
+
+
+def test_cli_with_auth_requires_the_login(visagent_bin, clean_env):
+    from gradio_client import Client
+
+    port = free_port()
+    proc = subprocess.Popen([visagent_bin, "ui", "--port", str(port), "--no-preload", "--auth", "ana:s3cret"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip().removeprefix("visagent dashboard: ")
+        assert url == f"http://127.0.0.1:{port}/"
+        assert httpx.get(url + "config", timeout=30).status_code == 401
+        with pytest.raises(Exception, match="(?i)login|auth|401"):
+            Client(url, verbose=False)
+        runs = Client(url, auth=("ana", "s3cret"), verbose=False).predict(api_name="/list_runs")
+        assert runs == []
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -19,7 +19,7 @@ DEFAULT_PORT = 7860
 def register(sub) -> None:
     p = sub.add_parser("ui", help="the dashboard: watch, steer and review runs in the browser")
     p.add_argument("--host", help="address to bind (default 127.0.0.1; anything else needs --auth)")
-    p.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT}, or the next free one)")
+    p.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--auth", metavar="USER:PASS", help="require this login (needed off loopback and with --share)")
     p.add_argument("--share", action="store_true", help="also open a public Gradio share link (needs --auth)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
