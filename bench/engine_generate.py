@@ -40,7 +40,8 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--tokens", type=int, default=64, help="max_new_tokens (greedy)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads outside the engine (LocalEngine picks its own for small models)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -72,7 +73,7 @@ def main() -> int:
               f"{t['prefill']:>9.3f} {row['prefill_tok_s']:>13.0f} {t['decode']:>8.3f} {row['decode_tok_s']:>12.1f}")
     summary = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     summary.update(spec=args.spec, device=str(engine._input_device) if hasattr(engine, "_input_device") else args.device,
-                   threads=torch.get_num_threads(), screenshot=f"{args.width}x{args.height}", load_s=load_s,
+                   threads=getattr(engine, "threads", None) or torch.get_num_threads(), screenshot=f"{args.width}x{args.height}", load_s=load_s,
                    kernels=getattr(engine, "kernels", None))
     engine.close()
     print(json.dumps(summary))
