@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=64, help="max_new_tokens (greedy)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads outside the engine (LocalEngine picks its own for small models)")
+                        help="torch intra-op threads while generating (default: LocalEngine's choice, 1 for the tiny model)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -49,6 +49,8 @@ def main() -> int:
     t0 = time.perf_counter()
     engine = load_engine(args.spec, device=args.device)
     load_s = time.perf_counter() - t0
+    if args.threads and hasattr(engine, "threads"):
+        engine.threads = args.threads  # LocalEngine applies it around each generation
     messages = [
         {"role": "system", "content": "You are a GUI agent."},
         {"role": "user", "content": [{"type": "image", "image": screenshot(args.width, args.height)},
