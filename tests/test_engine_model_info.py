@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,16 +44,18 @@ def test_context_and_screenshot_cost_of_qwen35_35b_a3b(info_35b):
     assert info_35b.screen_visual_tokens == 2040
 
 
-def test_cli_prints_the_summary(visagent_bin, tmp_path):
+def test_cli_prints_the_summary(tmp_path, capsys):
+    from visagent.cli import main
+
     only_config = tmp_path / "model"
     only_config.mkdir()
     shutil.copy(FIXTURE / "config.json", only_config / "config.json")
-    proc = subprocess.run([visagent_bin, "model-info", str(only_config)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "40 = 30 linear_attention (Gated DeltaNet) + 10 full_attention" in proc.stdout
-    assert "256 routed per layer, 8 per token, 1 shared" in proc.stdout
-    assert "262144 tokens" in proc.stdout
-    assert "1920x1080 → 1920x1088 = 2040 visual tokens" in proc.stdout
+    assert main(["model-info", str(only_config)]) == 0
+    out = capsys.readouterr().out
+    assert "40 = 30 linear_attention (Gated DeltaNet) + 10 full_attention" in out
+    assert "256 routed per layer, 8 per token, 1 shared" in out
+    assert "262144 tokens" in out
+    assert "1920x1080 → 1920x1088 = 2040 visual tokens" in out
 
 
 def test_cli_json_for_the_tiny_checkpoint(capsys):
