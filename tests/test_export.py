@@ -238,3 +238,24 @@ def test_structured_tool_calls_from_a_server_are_replayed_in_the_messages(tmp_pa
     _assert_same_messages(records[1]["messages"], engine.calls[1])
     assistant = [m for m in records[1]["messages"] if m["role"] == "assistant"]
     assert assistant[0]["tool_calls"] == engine.calls[1][2]["tool_calls"]
+
+
+def test_the_worlds_verdict_decides_what_is_exported(tmp_path):
+    """eval writes the world's verdict into meta.json; export trusts it over the model's own claim."""
+    from visagent.evaluate import evaluate, oracle_factory
+
+    scenario = get_scenario("desktop-settings-wifi-off")
+    claim = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+             "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+    liar = evaluate([scenario], lambda sc, ex: ScriptedEngine([claim]), seeds=[0], trace_dir=tmp_path / "a")
+    cut = evaluate([scenario], oracle_factory, seeds=[0], max_steps=2, trace_dir=tmp_path / "b")
+    lied, short = liar.episodes[0], cut.episodes[0]
+    assert (lied.status, lied.success) == ("success", False)
+    assert (short.status, short.success) == ("max_steps", True)  # goal reached, no step left to terminate
+    assert read_trace(lied.trace).meta["verdict"] == {"success": False, "by": "scenario.is_success"}
+    assert list(export_records([lied.trace])) == []
+    kept = list(export_records([short.trace]))
+    assert len(kept) == 2 and all(r["meta"]["success"] and r["meta"]["status"] == "max_steps" for r in kept)
+    skipped = []
+    assert list(export_records([lied.trace], on_skip=lambda p, why: skipped.append(why))) == []
+    assert skipped == ["not successful (run status success, the world check failed)"]

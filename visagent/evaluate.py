@@ -303,6 +303,8 @@ def run_episode(
                 if live is not None:
                     live.discard(agent)
             success = bool(scenario.is_success(world))
+            if result.trace_dir is not None:
+                record_verdict(result.trace_dir, success)
         finally:
             executor.close()
     except Exception as exc:  # noqa: BLE001 - one broken episode is recorded, the evaluation goes on
@@ -320,6 +322,26 @@ def run_episode(
         step_seconds=_sum(steps, "timings", "total"), prompt_tokens=int(_sum(steps, "prompt", "tokens")),
         generated_tokens=int(_sum(steps, "model", "generated_tokens")),
         trace=None if result.trace_dir is None else str(result.trace_dir))
+
+
+def record_verdict(trace_dir: str | Path, success: bool) -> None:
+    """Write the world's verdict into the trace's meta.json (`"verdict": {"success": ..., "by": ...}`), so
+    exports keep runs that reached the goal and drop those that only claimed to. Atomic (tmp + rename).
+    Raises TraceError when meta.json cannot be read or written."""
+    import json
+    import os
+
+    from visagent.errors import TraceError
+
+    path = Path(trace_dir) / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta["verdict"] = {"success": bool(success), "by": "scenario.is_success"}
+        tmp = path.with_name(f".meta.json.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        raise TraceError(f"cannot record the verdict in {path}: {exc}") from None
 
 
 def scenario_tags(scenario: Any) -> list[str]:

@@ -15,13 +15,14 @@ A record holds what a trainer needs to reproduce the agent's call and teach its 
 - `meta`: run id, step, scenario, seed, split, run status, platform, space.
 
 Paths are relative to `relative_to` (the output file's directory) when given, absolute otherwise.
-Only runs that ended with status "success" are exported unless `include_failed` is set.
+Only successful runs are exported unless `include_failed` is set: the world's verdict where `visagent eval`
+recorded one in meta.json, else the run's status ("success", or "answered").
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,17 @@ from visagent.trace import Trace, read_trace
 
 EXPORT_SPACES: tuple[str, ...] = ("norm1000", "resized")
 EXPORT_FORMATS: tuple[str, ...] = ("qwen35",)
-SUCCESS_STATUSES = frozenset({"success"})
+#: Run statuses that count as success when no evaluation verdict was recorded (the model's own claim).
+SUCCESS_STATUSES = frozenset({"success", "answered"})
+
+
+def run_succeeded(meta: dict[str, Any]) -> bool:
+    """Whether a run reached its goal: the world's verdict when eval recorded one (meta `verdict.success`),
+    else the run's own status (terminate success, or an answer)."""
+    verdict = meta.get("verdict")
+    if isinstance(verdict, dict) and isinstance(verdict.get("success"), bool):
+        return verdict["success"]
+    return meta.get("status") in SUCCESS_STATUSES
 
 
 def export_records(
@@ -49,12 +60,13 @@ def export_records(
     relative_to: str | Path | None = None,
     vision: VisionSpec | None = None,
     splits: Iterable[str] | None = None,
+    on_skip: Callable[[Path, str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Training records of the given trace directories, in trace order then step order.
 
     `space`: coordinate space of the target and messages ("norm1000", or "resized": pixels of the image
     smart-resized with `vision`, default Qwen3.5's). `splits`: keep only runs whose scenario split is listed
-    (e.g. ("train",)); runs without a scenario are kept. Raises ConfigError for an unknown space/format,
+    (e.g. ("train",)); runs without a scenario are kept. `on_skip(path, why)` hears of each run left out. Raises ConfigError for an unknown space/format,
     TraceError for a damaged trace (a torn line, a missing screenshot), naming the trace and what is wrong.
     """
     if space not in EXPORT_SPACES:
@@ -66,12 +78,17 @@ def export_records(
     base = None if relative_to is None else Path(relative_to).resolve()
     for path in trace_paths:
         trace = read_trace(path)
-        if not include_failed and trace.status not in SUCCESS_STATUSES:
-            continue  # before the damage check: a killed run (torn last line, status "running") is skipped
+        if not include_failed and not run_succeeded(trace.meta):
+            if on_skip is not None:  # checked before damage: a killed run (torn line, "running") is skipped
+                judged = "the world check failed" if isinstance(trace.meta.get("verdict"), dict) else "no verdict"
+                on_skip(trace.path, f"not successful (run status {trace.status}, {judged})")
+            continue
         if trace.problems:
             raise TraceError(f"{trace.path}: {trace.problems[0]}; fix or leave out this trace")
         split = _split_of(trace.meta)
         if wanted is not None and split is not None and split not in wanted:
+            if on_skip is not None:
+                on_skip(trace.path, f"split {split}")
             continue
         yield from _trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split)
 
@@ -122,7 +139,8 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                 },
                 "meta": {
                     "run_id": trace.run_id, "step": record["step"], "scenario": executor.get("scenario"),
-                    "seed": executor.get("seed"), "split": split, "status": trace.status, "platform": platform,
+                    "seed": executor.get("seed"), "split": split, "status": trace.status,
+                    "success": run_succeeded(meta), "platform": platform,
                     "space": space, "format": fmt, "image_size": [geometry.physical_width, geometry.physical_height],
                     "resized_size": list(resized) if resized else None,
                     "model": (meta.get("model") or {}).get("spec"),

@@ -19,7 +19,8 @@ def register(sub) -> None:
                    help="coordinate space of targets and messages (default norm1000, Qwen3.5's grid)")
     p.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="qwen35",
                    help="assistant-turn format of the target (default qwen35: Qwen3.5 XML tool call)")
-    p.add_argument("--include-failed", action="store_true", help="also export runs that did not end in success")
+    p.add_argument("--include-failed", action="store_true",
+                   help="also export unsuccessful runs (success: the eval verdict in meta.json, else status success/answered)")
     p.add_argument("--split", action="append", dest="splits", choices=("train", "heldout"),
                    help="keep only runs of scenarios in this split (repeatable)")
     p.add_argument("--absolute-paths", action="store_true",
@@ -51,19 +52,25 @@ def run(args) -> int:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     count = 0
     runs: set[str] = set()
+    skipped: dict[str, int] = {}
+
+    def on_skip(path: Path, why: str) -> None:
+        key = why.split(" (")[0]
+        skipped[key] = skipped.get(key, 0) + 1
+
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             for record in export_records(traces, space=args.space, fmt=args.fmt, include_failed=args.include_failed,
                                          relative_to=None if args.absolute_paths else out.parent,
-                                         splits=args.splits):
+                                         splits=args.splits, on_skip=on_skip):
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
                 runs.add(record["meta"]["run_id"])
         os.replace(tmp, out)  # a failed export leaves any earlier file untouched
     finally:
         tmp.unlink(missing_ok=True)
-    skipped = len(traces) - len(runs)
+    left_out = "; ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
+    hint = " (--include-failed keeps them)" if "not successful" in skipped else ""
     print(f"wrote {count} records from {len(runs)} run(s) to {out}"
-          + (f"; {skipped} trace(s) gave no records (not successful: --include-failed keeps them)" if skipped else ""),
-          file=sys.stderr)
+          + (f"; left out: {left_out}{hint}" if left_out else ""), file=sys.stderr)
     return 0
