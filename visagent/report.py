@@ -104,6 +104,7 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
         ("task", meta.get("task", "")),
         ("status", f"{meta.get('status', '?')}" + (f" — {meta['reason']}" if meta.get("reason") else "")),
         ("answer", meta.get("answer")),
+        ("world check", _verdict(meta.get("verdict"))),
         ("steps", meta.get("steps")),
         ("model", f"{model.get('spec', '?')} ({model.get('model_type', '?')}, {model.get('coord_space', '?')})"),
         ("executor", ", ".join(f"{k}={v}" for k, v in executor.items() if k != "geometry")),
@@ -200,6 +201,12 @@ def _action_row(action: dict[str, Any]) -> str:
     screen_pt = f"{_pt(action['coordinate'])} ({action.get('space')})" if action.get("coordinate") is not None else ""
     rest = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items() if k not in ("coordinate",))
     return f"<tr><td><b>{_e(name)}</b> {_e(rest)}</td><td>{_e(model_pt)}</td><td>{_e(screen_pt)}</td></tr>"
+
+
+def _verdict(verdict: Any) -> str:
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("success"), bool):
+        return "not judged (only eval runs are)"
+    return f"{'succeeded' if verdict['success'] else 'FAILED'} ({verdict.get('by', '?')})"
 
 
 def _pt(point: Any) -> str:
