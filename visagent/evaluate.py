@@ -180,7 +180,8 @@ def evaluate(
     """Run every scenario × seed as one episode on `workers` threads; returns the report (episodes in order).
 
     `engine_factory(scenario, executor)` gives the engine for one episode (return one shared engine for a model).
-    `max_steps` is the step limit of every episode (None: each scenario's own `max_steps`). Traces go under `trace_dir` (None: no traces).
+    `max_steps` is the step limit of every episode (None: each scenario's own `max_steps`). Traces go
+    under `trace_dir` (None: no traces).
     `on_episode` is called from the worker thread as each episode ends (progress bars, dashboards).
     Setting `cancel` stops the running episodes (at their next step) and skips the others; episodes cut
     short are left out of the report. Raises ValueError for workers < 1 or no scenarios.

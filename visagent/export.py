@@ -66,8 +66,9 @@ def export_records(
 
     `space`: coordinate space of the target and messages ("norm1000", or "resized": pixels of the image
     smart-resized with `vision`, default Qwen3.5's). `splits`: keep only runs whose scenario split is listed
-    (e.g. ("train",)); runs without a scenario are kept. `on_skip(path, why)` hears of each run left out. Raises ConfigError for an unknown space/format,
-    TraceError for a damaged trace (a torn line, a missing screenshot), naming the trace and what is wrong.
+    (e.g. ("train",)); runs without a scenario are kept. `on_skip(path, why)` hears of each run left out.
+    Raises ConfigError for an unknown space/format, TraceError for a damaged trace (a torn line, a missing
+    screenshot), naming the trace and what is wrong.
     """
     if space not in EXPORT_SPACES:
         raise ConfigError(f"export space {space!r} is not supported; use one of: {', '.join(EXPORT_SPACES)}")
@@ -109,7 +110,8 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
     for record in trace.steps:
         geometry = _geometry(record, meta, trace)
         image = _image_ref(trace, record, base)
-        resized = smart_resize(geometry.physical_width, geometry.physical_height, vision) if space == "resized" else None
+        resized = (smart_resize(geometry.physical_width, geometry.physical_height, vision)
+                   if space == "resized" else None)
         tool_size = resized or (geometry.physical_width, geometry.physical_height)
         screen_actions = step_actions(record, only_executed=False)
         model_actions = [_model_action(a, geometry, space, resized, record) for a in screen_actions]
@@ -166,7 +168,8 @@ def _model_action(action: Action, geometry: ScreenGeometry, space: str, resized:
     try:
         return from_screen(action.with_(mapping=None), geometry, space=space, resized_size=resized).with_(mapping=None)
     except ActionError as exc:
-        raise TraceError(f"step {record.get('step')}: cannot express {action.summary()} in {space} space ({exc})") from None
+        raise TraceError(f"step {record.get('step')}: cannot express {action.summary()} "
+                         f"in {space} space ({exc})") from None
 
 
 def _output(record: dict[str, Any], model_actions: list[Action], fmt: str, platform: str, same_space: bool) -> str:

@@ -145,12 +145,14 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
     if model.get("thinking"):
         info.append(f'<div class="thinking"><h4>thinking</h4><pre>{_e(model["thinking"])}</pre></div>')
     if model.get("answer") or model.get("raw"):
-        info.append(f'<div class="answer"><h4>answer</h4><pre>{_e(model.get("answer") or model.get("raw"))}</pre></div>')
+        answer = model.get("answer") or model.get("raw")
+        info.append(f'<div class="answer"><h4>answer</h4><pre>{_e(answer)}</pre></div>')
     if action_rows:
         info.append('<table class="actions"><tr><th>action</th><th>model point</th><th>screen point</th></tr>'
                     + "".join(action_rows) + "</table>")
     if policy:
-        info.append(f'<p class="policy p-{_e(policy.get("decision", ""))}">policy: <b>{_e(policy.get("decision", ""))}</b>'
+        decision = _e(policy.get("decision") or "none")
+        info.append(f'<p class="policy p-{decision}">policy: <b>{decision}</b>'
                     f' {_e(policy.get("reason", ""))}</p>')
     if result:
         ok = "ok" if result.get("ok", True) else "FAILED"
@@ -183,7 +185,8 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
     if tokens:
         info.append(f'<p class="tokens">{_e("; ".join(tokens))}</p>')
     return (f'<section class="step" id="step-{_e(step)}"><h2>Step {_e(step)}</h2>'
-            f'<div class="row"><div class="shot">{image_html}</div><div class="info">{"".join(info)}</div></div></section>')
+            f'<div class="row"><div class="shot">{image_html}</div>'
+            f'<div class="info">{"".join(info)}</div></div></section>')
 
 
 def _final(trace: Any, problems: list[str]) -> str:
@@ -253,7 +256,8 @@ def _encode(img: Image.Image) -> str:
     img = img.convert("RGB")
     if max(img.size) > MAX_SIDE:
         ratio = MAX_SIDE / max(img.size)
-        img = img.resize((max(1, round(img.width * ratio)), max(1, round(img.height * ratio))), Image.Resampling.LANCZOS)
+        size = (max(1, round(img.width * ratio)), max(1, round(img.height * ratio)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return base64.b64encode(buf.getvalue()).decode("ascii")

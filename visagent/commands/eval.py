@@ -11,17 +11,21 @@ from visagent.errors import ConfigError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a model (or the oracle policy) on sim scenarios; success = the world's check")
+    p = sub.add_parser("eval", help="evaluate a model (or the oracle policy) on sim scenarios; "
+                                    "success = the world's check")
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario ids (default: all in the split)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory or an http(s)://host/v1 URL")
-    p.add_argument("--policy", choices=("oracle",), help="use a scripted policy instead of a model (oracle: the sim's solver)")
+    p.add_argument("--policy", choices=("oracle",),
+                   help="use a scripted policy instead of a model (oracle: the sim's solver)")
     p.add_argument("--split", choices=("train", "heldout"), help="only scenarios of this split")
-    p.add_argument("--tags", nargs="+", help="only scenarios carrying at least one of these tags (value, e.g. easy, or key:value)")
+    p.add_argument("--tags", nargs="+",
+                   help="only scenarios carrying at least one of these tags (value, e.g. easy, or key:value)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per scenario (default 3)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--workers", type=int, default=2, help="parallel episodes (threads; default 2)")
     p.add_argument("--json", dest="json_path", help="write the results JSON here")
-    p.add_argument("--trace-dir", help="root for traces; each evaluation writes <trace-dir>/eval-<stamp>/ (default runs)")
+    p.add_argument("--trace-dir",
+                   help="root for traces; each evaluation writes <trace-dir>/eval-<stamp>/ (default runs)")
     p.add_argument("--no-traces", action="store_true", help="keep no traces (faster, nothing to inspect)")
     p.add_argument("--max-steps", type=int, help="step limit per episode (default: each scenario's max_steps)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,7 +44,11 @@ def select_scenarios(ids: list[str], split: str | None, tags: list[str] | None) 
 
         wanted = set(tags)
         # a tag matches as "key:value" ("difficulty:easy") or by its value alone ("easy")
-        chosen = [s for s in chosen if wanted & (set(scenario_tags(s)) | {t.split(":", 1)[-1] for t in scenario_tags(s)})]
+        def names(scenario) -> set[str]:
+            tags = scenario_tags(scenario)
+            return set(tags) | {t.split(":", 1)[-1] for t in tags}
+
+        chosen = [s for s in chosen if wanted & names(s)]
     if not chosen:
         raise ConfigError(f"no scenario matches (ids {ids or 'all'}, split {split or 'any'}, tags {tags or 'any'}); "
                           "see scenarios/ for the ids, splits and tags")

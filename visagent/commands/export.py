@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="qwen35",
                    help="assistant-turn format of the target (default qwen35: Qwen3.5 XML tool call)")
     p.add_argument("--include-failed", action="store_true",
-                   help="also export unsuccessful runs (success: the eval verdict in meta.json, else status success/answered)")
+                   help="also export unsuccessful runs (success: the eval verdict in meta.json, "
+                        "else status success/answered)")
     p.add_argument("--split", action="append", dest="splits", choices=("train", "heldout"),
                    help="keep only runs of scenarios in this split (repeatable)")
     p.add_argument("--absolute-paths", action="store_true",
