@@ -1,0 +1,252 @@
+"""Training data from the sim world: oracle demonstrations and single-step grounding records.
+
+Two kinds of supervised record, both in `visagent.export`'s record schema (`messages` as the agent sends
+them with images referenced by path, `tools`, `target` = the assistant turn in Qwen3.5 XML, `meta`):
+
+- "trajectory": oracle runs on TRAIN-split scenarios through the real `Agent` + `OracleEngine` +
+  `SimExecutor` (`visagent.evaluate.run_episode`), traced, then exported by `visagent.export.export_records`;
+  every step of a successful run becomes one record (the exact prompt of that step → the oracle's call).
+- "grounding" (curriculum): one screen of a train-split world, the task "click the Save button" (the sim
+  grounding set's instruction wording), the agent's own first-step prompt, and the target a left click (tap
+  on a phone) at the element's centre on the 0..1000 grid. Only elements whose label is unique on screen.
+
+Held-out data never enters: scenarios must have split "train" and seeds must be >= TRAIN_SEED_BASE, while
+`visagent eval` draws seeds from 0 (its --seed-start default) — `check_train_episode` raises otherwise and
+is called for every episode generated here and for every record the trainer loads.
+
+Layout of a data directory: `records.jsonl` (one record a line, image paths relative to the directory),
+`traces/` (the oracle runs), `grounding/` (PNG screens), `data.json` (the manifest: data seed, scenarios,
+seeds, counts).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from visagent.errors import ConfigError
+
+#: Training seeds start here; evaluation uses seeds below it (visagent eval: 0, 1, 2 ... by default).
+TRAIN_SEED_BASE = 1000
+RECORDS_FILE = "records.jsonl"
+MANIFEST_FILE = "data.json"
+
+
+def check_train_episode(scenario: Any, seed: int | None) -> None:
+    """Raise ConfigError unless (scenario, seed) may be used for training: split "train", seed >= TRAIN_SEED_BASE.
+
+    `scenario`: a Scenario or a scenario id (looked up); None (a run outside the scenarios) is allowed.
+    """
+    if scenario is None:
+        return
+    if isinstance(scenario, str):
+        found = _scenarios_by_id().get(scenario)
+        if found is None:
+            return  # a scenario unknown to this checkout cannot be a held-out one of it
+        scenario = found
+    if scenario.split != "train":
+        raise ConfigError(f"scenario {scenario.id!r} is in the {scenario.split!r} split; only 'train' scenarios may "
+                          "be used for training (held-out ones are for evaluation)")
+    if seed is not None and int(seed) < TRAIN_SEED_BASE:
+        raise ConfigError(f"seed {seed} of scenario {scenario.id!r} is an evaluation seed; training seeds start at "
+                          f"{TRAIN_SEED_BASE}")
+
+
+@functools.cache
+def _scenarios_by_id() -> dict[str, Any]:
+    from visagent.scenarios import load_scenarios
+
+    return {s.id: s for s in load_scenarios()}
+
+
+def train_scenarios(ids: Sequence[str] | None = None) -> list[Any]:
+    """Train-split scenarios (all, or those named). Raises ConfigError for a named held-out or unknown one."""
+    from visagent.scenarios import load_scenarios
+
+    everything = {s.id: s for s in load_scenarios()}
+    if ids:
+        missing = [i for i in ids if i not in everything]
+        if missing:
+            raise ConfigError(f"unknown scenario(s) {', '.join(missing)}; see `visagent scenarios list`")
+        chosen = [everything[i] for i in ids]
+        for sc in chosen:
+            check_train_episode(sc, None)
+        return chosen
+    return sorted((s for s in everything.values() if s.split == "train"), key=lambda s: s.id)
+
+
+def train_seeds(data_seed: int, count: int) -> list[int]:
+    """`count` distinct training seeds (>= TRAIN_SEED_BASE) drawn from `data_seed`."""
+    rng = random.Random(f"visagent-train:{data_seed}")
+    return sorted(rng.sample(range(TRAIN_SEED_BASE, TRAIN_SEED_BASE + 1_000_000), count))
+
+
+@dataclass
+class DataSummary:
+    """What `build_dataset` wrote. Counts of records by kind; episodes that the oracle failed are listed."""
+
+    out: Path
+    data_seed: int
+    trajectory_records: int = 0
+    grounding_records: int = 0
+    episodes: int = 0
+    failed_episodes: list[str] = field(default_factory=list)
+    scenarios: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "data_seed": self.data_seed, "trajectory_records": self.trajectory_records,
+                "grounding_records": self.grounding_records, "episodes": self.episodes,
+                "failed_episodes": self.failed_episodes, "scenarios": self.scenarios, "seeds": self.seeds,
+                "train_seed_base": TRAIN_SEED_BASE}
+
+
+def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, workers: int = 2,
+                  on_episode: Callable[[Any], None] | None = None) -> tuple[list[Path], list[str]]:
+    """Run the oracle through the real agent loop on every scenario x seed; traces under `out`.
+
+    Returns (trace directories of successful runs, "scenario seed: reason" of the others).
+    Raises ConfigError for a held-out scenario or an evaluation seed.
+    """
+    from visagent.agent import AgentConfig
+    from visagent.evaluate import evaluate, oracle_factory
+
+    chosen = list(scenarios)
+    for sc in chosen:
+        for seed in seeds:
+            check_train_episode(sc, seed)
+    report = evaluate(chosen, oracle_factory, seeds=list(seeds), workers=workers, agent_config=AgentConfig(),
+                      trace_dir=out, model="oracle", split="train", on_episode=on_episode)
+    good = [Path(e.trace) for e in report.episodes if e.success and e.trace]
+    bad = [f"{e.scenario} {e.seed}: {e.status} {e.reason}" for e in report.episodes if not e.success]
+    return good, bad
+
+
+def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, screens: int = 2,
+                      per_screen: int = 6, data_seed: int = 0, relative_to: str | Path | None = None) -> list[dict[str, Any]]:
+    """Single-step grounding records ("click the X button" → its centre on the 0..1000 grid).
+
+    Screens: up to `screens` distinct screens along the oracle's path per scenario x seed (PNG under `out`);
+    up to `per_screen` elements with a unique label each, chosen with `data_seed`. The prompt is the agent's
+    first-step prompt (`build_messages` with no history). Raises ConfigError for held-out data.
+    """
+    from visagent.actions import Action
+    from visagent.executors.base import ScreenGeometry
+    from visagent.coords import from_screen
+    from visagent.grounding.sim_export import _episode_screens, SimExportSummary, instruction_for
+    from visagent.parsing import render_action
+    from visagent.prompting import build_messages
+    from visagent.schemas import tool_for
+
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    base = Path(relative_to).resolve() if relative_to is not None else None
+    rng = random.Random(f"visagent-grounding:{data_seed}")
+    records: list[dict[str, Any]] = []
+    for sc in scenarios:
+        for seed in seeds:
+            check_train_episode(sc, seed)
+            for k, (image, elements) in enumerate(_episode_screens(sc, seed, screens, SimExportSummary(out=root))):
+                path = (root / f"{sc.id}_s{seed}_{k}.png").resolve()
+                image.save(path)
+                ref = str(path) if base is None else str(path.relative_to(base))
+                counts = Counter(e.label.strip().casefold() for e in elements)
+                unique = [e for e in elements if e.label.strip() and counts[e.label.strip().casefold()] == 1]
+                rng.shuffle(unique)
+                geometry = ScreenGeometry.simple(image.size[0], image.size[1])
+                for n, e in enumerate(unique[:per_screen]):
+                    x, y = e.center
+                    click = Action("click" if sc.platform == "phone" else "left_click", coordinate=(x, y),
+                                   space="screen")
+                    model = from_screen(click, geometry, space="norm1000").with_(mapping=None)
+                    task = instruction_for(e.label.strip(), e.role)
+                    task = task[:1].upper() + task[1:] + "."
+                    records.append({
+                        "id": f"ground:{sc.id}:{seed}:{k}:{n}",
+                        "instruction": task,
+                        "screenshot": ref,
+                        "history": [],
+                        "messages": build_messages(task, [], ref, platform=sc.platform,  # type: ignore[arg-type]
+                                                   space="norm1000"),
+                        "tools": [tool_for(sc.platform, "norm1000", image.size[0], image.size[1])],
+                        "target": render_action(model, "qwen35", platform=sc.platform),
+                        "meta": {"kind": "grounding", "scenario": sc.id, "seed": seed, "split": sc.split,
+                                 "platform": sc.platform, "bbox": list(e.bbox), "image_size": list(image.size),
+                                 "label": e.label, "role": e.role},
+                    })
+    return records
+
+
+def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: int = 8, grounding_seeds: int = 8,
+                  screens: int = 2, per_screen: int = 6, scenario_ids: Sequence[str] | None = None,
+                  workers: int = 2, on_episode: Callable[[Any], None] | None = None) -> DataSummary:
+    """Write a training data directory (see the module docstring) and return its summary.
+
+    Trajectory records come from `seeds_per_scenario` oracle runs per train scenario, grounding records from
+    `grounding_seeds` further seeds (disjoint from those). Raises ConfigError for bad counts or held-out data.
+    """
+    if seeds_per_scenario < 0 or grounding_seeds < 0 or screens < 1 or per_screen < 1:
+        raise ConfigError("seeds_per_scenario and grounding_seeds must be >= 0, screens and per_screen >= 1")
+    root = Path(out).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    scenarios = train_scenarios(scenario_ids)
+    seeds = train_seeds(data_seed, seeds_per_scenario + grounding_seeds)
+    traj_seeds, ground_seeds = seeds[:seeds_per_scenario], seeds[seeds_per_scenario:]
+    summary = DataSummary(out=root, data_seed=data_seed, scenarios=[s.id for s in scenarios], seeds=seeds)
+    records: list[dict[str, Any]] = []
+    if traj_seeds:
+        from visagent.export import export_records
+
+        traces, failed = oracle_traces(root / "traces", scenarios, traj_seeds, workers=workers, on_episode=on_episode)
+        summary.episodes = len(traces) + len(failed)
+        summary.failed_episodes = failed
+        for rec in export_records(traces, splits=("train",), relative_to=root):
+            rec["meta"]["kind"] = "trajectory"
+            records.append(rec)
+        summary.trajectory_records = len(records)
+    if ground_seeds:
+        ground = grounding_records(root / "grounding", scenarios, ground_seeds, screens=screens,
+                                   per_screen=per_screen, data_seed=data_seed, relative_to=root)
+        summary.grounding_records = len(ground)
+        records += ground
+    for rec in records:
+        check_train_episode(rec["meta"].get("scenario"), rec["meta"].get("seed"))
+    with open(root / RECORDS_FILE, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    (root / MANIFEST_FILE).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def load_records(data: str | Path) -> tuple[list[dict[str, Any]], Path]:
+    """Records of a data directory (its records.jsonl) or of one .jsonl file; returns (records, the folder
+    image paths are relative to). Every record is checked with `check_train_episode`.
+    Raises ConfigError for a missing file, a bad line or a record without messages/target."""
+    p = Path(data).expanduser()
+    file = p / RECORDS_FILE if p.is_dir() else p
+    if not file.is_file():
+        raise ConfigError(f"--data {data}: no {RECORDS_FILE} there; build one with `visagent train-data --out DIR` "
+                          "or `visagent export --out FILE.jsonl`")
+    records: list[dict[str, Any]] = []
+    with open(file, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{file}:{n}: not JSON ({exc.msg}); fix or remove the line") from None
+            if not isinstance(rec, dict) or not rec.get("messages") or not isinstance(rec.get("target"), str):
+                raise ConfigError(f"{file}:{n}: a training record needs 'messages' and a 'target' string")
+            meta = rec.get("meta") or {}
+            check_train_episode(meta.get("scenario"), meta.get("seed"))
+            records.append(rec)
+    if not records:
+        raise ConfigError(f"{file}: holds no records")
+    return records, file.parent
