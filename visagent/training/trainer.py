@@ -1,0 +1,309 @@
+"""Fine-tune a local Qwen3.5 checkpoint on training records (`visagent train`).
+
+Full fine-tune (small models) or LoRA through peft (`lora=True`, merged into the weights when saved), on
+CPU or CUDA. Each optimiser step averages the loss of `batch` examples (one forward each: prompts differ
+in length and image count). Batches are drawn by a per-step RNG (`seed`, step), so a resumed run sees the
+same batches; with `grounding_steps` > 0 the first steps draw only grounding records (curriculum).
+
+Output directory `out`:
+- a normal checkpoint (config, weights, tokenizer, chat template, preprocessor) written at the end, which
+  `load_engine(out)` and `visagent model-info out` accept;
+- `checkpoint-<step>/` every `save_every` steps: a checkpoint too (fp32 weights) plus `trainer_state.pt`
+  (optimizer, scheduler, step, RNG states, LoRA adapter) from which `resume=True` continues;
+- `curve.json`: {"points": [{"step", "loss", "heldout_success", "per_tag", "seconds"}], "config"} where
+  held-out success comes from the real evaluation (`visagent.evaluate.evaluate` over held-out scenarios).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from visagent.errors import ConfigError
+from visagent.training.data import load_records
+from visagent.training.examples import build_example, example_loss
+
+#: Files of a checkpoint directory that are not weights (copied from the base).
+SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "preprocessor_config.json",
+              "processor_config.json", "generation_config.json", "special_tokens_map.json", "vocab.json",
+              "merges.txt")
+STATE_FILE = "trainer_state.pt"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "in_proj_qkvz", "in_proj_ba", "out_proj")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run. lr: peak learning rate (linear warm-up `warmup` steps, cosine decay to
+    10%); `vision_lr_mult`: multiplier for the vision tower's lr; eval_every/save_every in steps (0: never,
+    except at the end); eval_seeds: held-out seeds 0..n-1 per held-out scenario; eval_max_new_tokens caps
+    one answer during evaluation."""
+
+    base: str
+    data: str
+    out: str
+    steps: int = 1000
+    batch: int = 8
+    lr: float = 1e-3
+    warmup: int = 50
+    weight_decay: float = 0.0
+    vision_lr_mult: float = 1.0
+    device: str = "cpu"
+    resume: bool = False
+    eval_every: int = 0
+    save_every: int = 200
+    eval_seeds: int = 1
+    eval_max_new_tokens: int = 96
+    eval_scenarios: tuple[str, ...] = ()
+    lora: bool = False
+    lora_rank: int = 16
+    grounding_steps: int = 0
+    seed: int = 0
+    max_pixels: int | None = None
+    threads: int | None = None
+    save_dtype: str = "bf16"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_base(base: str, device: str, max_pixels: int | None = None) -> Any:
+    """The base checkpoint as a LocalEngine in fp32 on `device` ("tiny" = the shipped checkpoint)."""
+    from engine import tiny_checkpoint_path
+    from engine.local import LocalEngine
+
+    path = tiny_checkpoint_path() if base == "tiny" else Path(base).expanduser()
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"--base {base}: not a checkpoint directory (no config.json); pass 'tiny' or a directory")
+    return LocalEngine(path, spec=str(path), device=device, dtype="fp32", max_pixels=max_pixels)
+
+
+def lr_lambda(step: int, warmup: int, total: int) -> float:
+    """Learning-rate factor: linear warm-up, then cosine from 1 to 0.1 at `total`."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def batch_indices(step: int, batch: int, pools: dict[str, list[int]], grounding_steps: int, seed: int) -> list[int]:
+    """Record indices of one step (a pure function of step and seed, so resume sees the same batches)."""
+    rng = random.Random(f"{seed}:{step}")
+    pool = pools["grounding"] if step < grounding_steps and pools["grounding"] else pools["all"]
+    return [rng.choice(pool) for _ in range(batch)]
+
+
+class Trainer:
+    """One training run; `run()` trains to `config.steps` and returns the output directory."""
+
+    def __init__(self, config: TrainConfig, *, on_point: Callable[[dict[str, Any]], None] | None = None,
+                 progress: bool = True) -> None:
+        if config.steps < 1 or config.batch < 1 or config.lr <= 0:
+            raise ConfigError(f"--steps, --batch must be >= 1 and --lr > 0 (got {config.steps}, {config.batch}, {config.lr})")
+        self.config = config
+        self.out = Path(config.out).expanduser()
+        self.on_point = on_point
+        self.progress = progress
+        self.records, self.root = load_records(config.data)
+        kinds = [(r.get("meta") or {}).get("kind") for r in self.records]
+        self.pools = {"all": list(range(len(self.records))),
+                      "grounding": [i for i, k in enumerate(kinds) if k == "grounding"]}
+        self.engine = load_base(config.base, config.device, config.max_pixels)
+        self.base_path = Path(self.engine.checkpoint.path)
+        self.model = self.engine.model
+        if config.lora:
+            self.model = self._with_lora(self.model)
+        self.model.train()
+        self.optimizer = self._optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
+        self.step = 0
+        self.points: list[dict[str, Any]] = []
+
+    # -- set-up --------------------------------------------------------------------------------------
+    def _with_lora(self, model: Any) -> Any:
+        from peft import LoraConfig, get_peft_model
+
+        names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+        targets = [t for t in LORA_TARGETS if t in names]
+        if not targets:
+            raise ConfigError("--lora: the model has none of the usual projection layers; use a full fine-tune")
+        lora = LoraConfig(r=self.config.lora_rank, lora_alpha=2 * self.config.lora_rank, target_modules=targets,
+                          lora_dropout=0.0)
+        return get_peft_model(model, lora)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        vision, rest = [], []
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                (vision if ".visual." in f".{name}" else rest).append(p)
+        groups = [{"params": rest, "lr": self.config.lr}]
+        if vision:
+            groups.append({"params": vision, "lr": self.config.lr * self.config.vision_lr_mult})
+        return torch.optim.AdamW(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def train_step(self) -> float:
+        """One optimiser step over `batch` examples; returns the mean target loss."""
+        cfg = self.config
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.device.startswith("cuda") else _null()
+        for i in batch_indices(self.step, cfg.batch, self.pools, cfg.grounding_steps, cfg.seed):
+            example = build_example(self.engine, self.records[i], self.root)
+            with autocast:
+                loss = example_loss(self.model, example, self.engine.device)
+            (loss / cfg.batch).backward()
+            total += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return total / cfg.batch
+
+    def run(self) -> Path:
+        """Train (resuming when asked), evaluating and saving at intervals; returns the output directory."""
+        from tqdm import tqdm
+
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        if cfg.resume:
+            self.resume()
+        threads = cfg.threads
+        if threads:
+            torch.set_num_threads(threads)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc="train", unit="step")
+        losses: list[float] = []
+        started = time.perf_counter()
+        while self.step < cfg.steps:
+            losses.append(self.train_step())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+            at_end = self.step == cfg.steps
+            if (cfg.eval_every and self.step % cfg.eval_every == 0) or at_end:
+                self.record_point(sum(losses) / len(losses), time.perf_counter() - started,
+                                  evaluate=bool(cfg.eval_every) or at_end)
+                losses = []
+            if (cfg.save_every and self.step % cfg.save_every == 0) or at_end:
+                self.save_checkpoint(self.out / f"checkpoint-{self.step}", state=True)
+        bar.close()
+        self.save_checkpoint(self.out, state=False, dtype=cfg.save_dtype)
+        return self.out
+
+    # -- evaluation ----------------------------------------------------------------------------------
+    def evaluate_heldout(self) -> dict[str, Any]:
+        """Held-out success with the model as it is now, through the real agent loop and evaluation."""
+        from engine.api import GenerationConfig
+        from visagent.agent import AgentConfig
+        from visagent.evaluate import evaluate
+        from visagent.scenarios import load_scenarios
+
+        cfg = self.config
+        scenarios = [s for s in load_scenarios() if s.split == "heldout"
+                     and (not cfg.eval_scenarios or s.id in cfg.eval_scenarios)]
+        if not scenarios:
+            return {}
+        self.model.eval()
+        engine = self.engine
+        if cfg.lora:
+            engine.model = self.model  # the peft wrapper forwards to the base with adapters
+        config = AgentConfig(generation=GenerationConfig(max_new_tokens=cfg.eval_max_new_tokens, temperature=0.0))
+        report = evaluate(scenarios, lambda sc, ex: engine, seeds=list(range(cfg.eval_seeds)), workers=1,
+                          agent_config=config, model=f"train step {self.step}", split="heldout")
+        self.model.train()
+        per_tag = {k: v["success_rate"] for k, v in report.per_tag().items() if k.startswith("difficulty:")}
+        return {"heldout_success": report.success_rate, "per_tag": per_tag, "episodes": len(report.episodes)}
+
+    def record_point(self, loss: float, seconds: float, *, evaluate: bool) -> dict[str, Any]:
+        point: dict[str, Any] = {"step": self.step, "loss": round(loss, 5), "seconds": round(seconds, 1)}
+        if evaluate:
+            point.update(self.evaluate_heldout())
+        self.points.append(point)
+        (self.out / "curve.json").write_text(json.dumps({"points": self.points, "config": self.config.to_dict()},
+                                                        indent=2) + "\n", encoding="utf-8")
+        if self.on_point is not None:
+            self.on_point(point)
+        return point
+
+    # -- saving and resuming -------------------------------------------------------------------------
+    def save_checkpoint(self, path: Path, *, state: bool, dtype: str = "fp32") -> Path:
+        """A normal checkpoint directory at `path` (weights in `dtype`); with `state`, also the trainer state."""
+        path.mkdir(parents=True, exist_ok=True)
+        model = self.model
+        if self.config.lora:
+            import copy
+
+            model = copy.deepcopy(self.model).merge_and_unload()
+        if dtype == "bf16":
+            import copy
+
+            model = copy.deepcopy(model).to(torch.bfloat16)
+        model.save_pretrained(str(path))
+        for name in SIDE_FILES:
+            src = self.base_path / name
+            if src.is_file() and src.resolve() != (path / name).resolve():
+                shutil.copyfile(src, path / name)
+        if self.config.max_pixels:  # trained at this budget: the agent should send images at it too
+            pre = path / "preprocessor_config.json"
+            data = json.loads(pre.read_text(encoding="utf-8")) if pre.is_file() else {}
+            data.setdefault("size", {})["longest_edge"] = int(self.config.max_pixels)
+            data.pop("max_pixels", None)
+            pre.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        if state:
+            torch.save({
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": {"python": random.getstate(), "torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+                # exact fp32 parameters (the saved safetensors may be bf16 or renamed by transformers on save)
+                "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters()
+                              if p.requires_grad},
+                "points": self.points,
+                "config": self.config.to_dict(),
+            }, path / STATE_FILE)
+        return path
+
+    def resume(self) -> bool:
+        """Continue from the newest `checkpoint-<step>/` under the output directory; False when there is none."""
+        found = sorted((p for p in self.out.glob("checkpoint-*") if (p / STATE_FILE).is_file()),
+                       key=lambda p: int(p.name.split("-")[-1]))
+        if not found:
+            return False
+        latest = found[-1]
+        state = torch.load(latest / STATE_FILE, weights_only=False)
+        params = dict(self.model.named_parameters())
+        saved = state["trainable"]
+        if set(saved) != {n for n, p in params.items() if p.requires_grad}:
+            raise ConfigError(f"{latest}: its parameters do not match this model; resume with the same --base "
+                              "and --lora setting")
+        with torch.no_grad():
+            for name, value in saved.items():
+                params[name].copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        random.setstate(state["rng"]["python"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step = int(state["step"])
+        self.points = list(state.get("points") or [])
+        return True
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
