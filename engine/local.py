@@ -24,7 +24,7 @@ from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Me
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
 from engine.devices import fast_kernels, intra_op_threads, resolve_device, resolve_dtype
 from engine.errors import CheckpointError, EngineError
-from engine.preprocess import preprocess_images
+from engine.preprocess import image_grids, preprocess_images
 from engine.sampling import TokenSampler
 from engine.session import SessionLimits, SessionStore, session_prefill
 from engine.text_stream import TextStream
@@ -172,8 +172,19 @@ class LocalEngine:
         except Exception as exc:  # jinja raise_exception / TemplateError: the template's own message
             raise EngineError(f"the chat template refused these messages: {exc}") from exc
 
-    def prepare(self, messages: Sequence[Message], *, tools: Sequence[ToolSchema] | None = None, enable_thinking: bool = False) -> PreparedPrompt:
-        """Render, preprocess images and tokenize. Raises EngineError for bad messages or images."""
+    def prepare(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] | None = None,
+        enable_thinking: bool = False,
+        pixels: bool = True,
+    ) -> PreparedPrompt:
+        """Render, preprocess images and tokenize. Raises EngineError for bad messages or images.
+
+        `pixels=False` lays out the visual tokens from the image sizes only and leaves `pixel_values` None:
+        a session (engine/session.py) preprocesses just the screenshots its cache does not hold yet.
+        """
         text = self.render_prompt(messages, tools=tools, enable_thinking=enable_thinking)
         images = _collect_images(messages)
         if VIDEO_PAD in text:
@@ -188,7 +199,10 @@ class LocalEngine:
         visual = 0
         expanded = pieces[0]
         if images:
-            pixel_values, grid = self._preprocess(images)  # engine.preprocess: transformers' patch layout, fast
+            if pixels:
+                pixel_values, grid = self._preprocess(images)  # engine.preprocess: transformers' patch layout, fast
+            else:
+                grid = self._grids(images)
             merge = self.checkpoint.vision.merge_size ** 2
             for piece, thw in zip(pieces[1:], grid.tolist()):
                 n = thw[0] * thw[1] * thw[2] // merge
@@ -209,6 +223,12 @@ class LocalEngine:
             # from the text, not the flag: some templates (Qwen3-VL Thinking) always open <think>, some never
             thinking_open=text.rstrip().endswith("<think>"),
         )
+
+    def _grids(self, images: list[Any]) -> torch.Tensor:
+        try:
+            return image_grids(images, self.checkpoint.vision)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
 
     def _preprocess(self, images: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
         try:
@@ -347,7 +367,8 @@ class LocalEngine:
         with self._lock, intra_op_threads(self.threads):
             t0 = time.monotonic()
             deadline = t0 + config.timeout_s if config.timeout_s else None
-            prompt = self.prepare(messages, tools=tools, enable_thinking=config.enable_thinking)
+            # a session preprocesses only the screenshots its cache lacks (engine/session.py)
+            prompt = self.prepare(messages, tools=tools, enable_thinking=config.enable_thinking, pixels=session_id is None)
             if self.info.context_length and prompt.length >= self.info.context_length:
                 raise EngineError(
                     f"the prompt is {prompt.length} tokens, the model's context is {self.info.context_length}; "

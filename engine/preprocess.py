@@ -120,6 +120,33 @@ def preprocess_images(
     return pixel_values, torch.tensor(grids, dtype=torch.int64)
 
 
+def image_grids(images: Sequence[Image.Image | np.ndarray], vision: VisionSpec = QWEN3_VISION) -> torch.Tensor:
+    """The `image_grid_thw` that `preprocess_images` would return, from the image sizes alone (no pixel work).
+
+    Lets a caller lay out visual tokens and M-RoPE positions for images it will not send again (an engine
+    session whose cache already holds them). Raises ValueError like `preprocess_images`.
+    """
+    _check_spec(vision)
+    if len(images) == 0:
+        raise ValueError("image_grids got no images; pass a list with at least one image")
+    grids = []
+    for index, image in enumerate(images):
+        if isinstance(image, Image.Image):
+            width, height = image.size
+        elif isinstance(image, np.ndarray) and image.ndim in (2, 3):
+            height, width = image.shape[:2]
+        else:
+            raise ValueError(
+                f"image {index} is a {type(image).__name__}; pass a PIL.Image.Image or a uint8 numpy array"
+            )
+        try:
+            new_w, new_h = smart_resize(width, height, vision)
+        except ValueError as exc:
+            raise ValueError(f"image {index} ({width}x{height}) cannot be resized: {exc}") from None
+        grids.append([1, new_h // vision.patch_size, new_w // vision.patch_size])
+    return torch.tensor(grids, dtype=torch.int64)
+
+
 def _check_spec(vision: VisionSpec) -> None:
     if vision.patch_size <= 0 or vision.merge_size <= 0 or vision.temporal_patch_size <= 0:
         raise ValueError(f"patch_size, merge_size and temporal_patch_size must be positive: {vision}")

@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.hybrid_cache import Snapshot, cache_bytes, restore_snapshot, take_snapshot
+from engine.preprocess import preprocess_images
+
 #: Runs prompt tokens [start, end) on top of `cache` (None: an empty one); returns (last-position logits,
 #: the cache now holding tokens [0, end)). Built by `segment_runner`.
 SegmentRunner = Callable[[int, int, Any], tuple[torch.Tensor, Any]]
@@ -54,18 +57,6 @@ class SessionLimits:
     def __post_init__(self) -> None:
         if self.max_sessions < 1 or self.max_bytes < 1 or self.max_snapshots < 1:
             raise ValueError(f"session limits must be positive, got {self}")
-
-
-@dataclass
-class Snapshot:
-    """Linear-attention state after the first `length` tokens: {layer: (conv state, recurrent state)}."""
-
-    length: int
-    states: dict[int, tuple[torch.Tensor, torch.Tensor]]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(_bytes(t) for pair in self.states.values() for t in pair)
 
 
 @dataclass
@@ -258,59 +249,6 @@ def _common_prefix(session: Session, ids: list[int], image_keys: Sequence[tuple[
     return n
 
 
-# -- cache state ---------------------------------------------------------------------------------------------
-
-
-def _linear_layers(cache: Any) -> list[tuple[int, Any]]:
-    return [(i, layer) for i, layer in enumerate(cache.layers) if hasattr(layer, "recurrent_states")]
-
-
-def _kv_layers(cache: Any) -> list[Any]:
-    return [layer for layer in cache.layers if not hasattr(layer, "recurrent_states")]
-
-
-def take_snapshot(cache: Any, length: int) -> Snapshot:
-    """Copies of every linear-attention layer's conv and recurrent state (the cache holds `length` tokens)."""
-    states = {}
-    for index, layer in _linear_layers(cache):  # clones of inference tensors are ordinary tensors
-        conv, recurrent = layer.conv_states[0], layer.recurrent_states[0]
-        if conv is None or recurrent is None:
-            raise RuntimeError(f"linear-attention layer {index} has no state yet; snapshot after a forward pass")
-        states[index] = (conv.detach().clone(), recurrent.detach().clone())
-    return Snapshot(length, states)
-
-
-def restore_snapshot(cache: Any, snapshot: Snapshot) -> None:
-    """Put `cache` back to the state after `snapshot.length` tokens: KV cut, linear states copied in."""
-    with torch.inference_mode():  # the cache's tensors were made under inference mode
-        for index, layer in _linear_layers(cache):
-            conv, recurrent = snapshot.states[index]
-            layer.conv_states[0].copy_(conv)  # in place: the cache marked these addresses static
-            layer.recurrent_states[0].copy_(recurrent)
-        for layer in _kv_layers(cache):
-            if getattr(layer, "keys", None) is not None and layer.keys.numel():
-                layer.keys = layer.keys[..., : snapshot.length, :].clone()
-                layer.values = layer.values[..., : snapshot.length, :].clone()
-
-
-def cache_bytes(cache: Any) -> int:
-    """Bytes held by a transformers cache: KV of full-attention layers, conv + recurrent of linear ones."""
-    if cache is None:
-        return 0
-    total = 0
-    for layer in cache.layers:
-        if hasattr(layer, "recurrent_states"):
-            total += sum(_bytes(t) for t in layer.conv_states.values())
-            total += sum(_bytes(t) for t in layer.recurrent_states.values())
-        else:
-            total += _bytes(getattr(layer, "keys", None)) + _bytes(getattr(layer, "values", None))
-    return total
-
-
-def _bytes(tensor: torch.Tensor | None) -> int:
-    return 0 if tensor is None else tensor.numel() * tensor.element_size()
-
-
 # -- running segments ------------------------------------------------------------------------------------------
 
 
@@ -325,12 +263,14 @@ def segment_runner(
     merge_size: int,
     device: torch.device | str,
     dtype: torch.dtype,
+    pixels_for: Callable[[int, int], torch.Tensor] | None = None,
 ) -> SegmentRunner:
     """A SegmentRunner over one prepared prompt for a transformers Qwen VL model.
 
     `position_ids` (4, 1, L): text row + 3 M-RoPE rows computed for the whole prompt; each segment gets its
     slice. A segment gets the patches of the images whose tokens lie in it (images never straddle a cut:
-    cuts are at `<|im_start|>`).
+    cuts are at `<|im_start|>`): rows of `pixel_values`, or, when that is None, `pixels_for(first, stop)`
+    preprocessing images first..stop-1 on demand (images already in the cache are never preprocessed).
     """
     spans = image_spans(mm_token_type_ids, image_grid_thw, merge_size)
     cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
@@ -347,9 +287,15 @@ def segment_runner(
         if any(s.token_end > end for s in inside) or any(s.token_start < start < s.token_end for s in spans):
             raise ValueError(f"segment [{start}, {end}) cuts through an image; cut at turn boundaries only")
         if inside:
-            assert pixel_values is not None and image_grid_thw is not None
+            assert image_grid_thw is not None
             first, last = inside[0].index, inside[-1].index + 1
-            kwargs["pixel_values"] = pixel_values[inside[0].row_start : inside[-1].row_end].to(device, dtype)
+            if pixel_values is not None:
+                rows = pixel_values[inside[0].row_start : inside[-1].row_end]
+            elif pixels_for is not None:
+                rows = pixels_for(first, last)
+            else:
+                raise ValueError("the segment holds images but neither pixel_values nor pixels_for was given")
+            kwargs["pixel_values"] = rows.to(device, dtype)
             kwargs["image_grid_thw"] = image_grid_thw[first:last].to(device)
             kwargs["mm_token_type_ids"] = mm_token_type_ids[:, start:end].to(device)
         with torch.inference_mode():
@@ -433,7 +379,8 @@ def _digest(*parts: bytes) -> bytes:
 def session_prefill(engine: Any, store: SessionStore, session_id: str, prompt: Any, images: Sequence[Any]) -> SessionPrefill:
     """Prefill `prompt` (an engine.local.PreparedPrompt of `engine`, a LocalEngine) in session `session_id`.
 
-    `images`: the prompt's images in order (their fingerprints tell screenshots apart). On any error the
+    `images`: the prompt's images in order (their fingerprints tell screenshots apart). A prompt prepared
+    with `pixels=False` gets only the images outside the cached prefix preprocessed. On any error the
     session is dropped (its cache may be half-updated) and the error re-raised.
     """
     merge = engine.checkpoint.vision.merge_size
@@ -441,6 +388,14 @@ def session_prefill(engine: Any, store: SessionStore, session_id: str, prompt: A
     if len(spans) != len(images):
         raise ValueError(f"the prompt holds {len(spans)} images but {len(images)} were given")
     keys = [(span.token_start, image_fingerprint(image)) for span, image in zip(spans, images)]
+    vision = engine.checkpoint.vision
+
+    def pixels_for(first: int, stop: int) -> torch.Tensor:
+        pixel_values, grid = preprocess_images(list(images[first:stop]), vision)
+        if not torch.equal(grid, prompt.image_grid_thw[first:stop]):
+            raise ValueError(f"images {first}..{stop - 1} preprocess to {grid.tolist()}, not the prompt's grid")
+        return pixel_values
+
     run = segment_runner(
         engine.model,
         prompt.input_ids,
@@ -451,6 +406,7 @@ def session_prefill(engine: Any, store: SessionStore, session_id: str, prompt: A
         merge_size=merge,
         device=engine.model.get_input_embeddings().weight.device,
         dtype=engine.dtype,
+        pixels_for=pixels_for,
     )
     boundary = int(engine.tokenizer.convert_tokens_to_ids("<|im_start|>"))
     try:

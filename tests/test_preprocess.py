@@ -23,6 +23,7 @@ from engine.preprocess import (
     CLIP_STD,
     QWEN3_VISION,
     QWEN25_VL_VISION,
+    image_grids,
     preprocess_images,
     vision_spec_from_preprocessor_config,
 )
@@ -244,3 +245,13 @@ def test_a_kept_result_is_never_overwritten_by_a_later_call() -> None:
     assert torch.equal(view, snapshot[100:200])
     again, _ = preprocess_images([first])
     assert torch.equal(again, snapshot)
+
+
+@pytest.mark.parametrize("spec_name", sorted(SPECS))
+def test_image_grids_match_preprocessing_without_pixel_work(spec_name: str) -> None:
+    vision = SPECS[spec_name]
+    images = [noise(37, 23), noise(1920, 1080), np.zeros((2400, 1080, 3), np.uint8), noise(15, 3000)]
+    _, grid = preprocess_images(images, vision)
+    assert torch.equal(image_grids(images, vision), grid)
+    with pytest.raises(ValueError, match="aspect ratio"):
+        image_grids([np.zeros((1, 300, 3), np.uint8)], vision)

@@ -16,10 +16,10 @@ from PIL import Image
 from engine import load_engine
 from engine.api import GenerationConfig
 from engine.local import _collect_images
+from engine.hybrid_cache import cache_bytes, restore_snapshot, take_snapshot
 from engine.session import (
     SessionLimits,
     SessionStore,
-    cache_bytes,
     image_fingerprint,
     image_spans,
     session_prefill,
@@ -68,7 +68,10 @@ def next_turn(step: int, answer: str) -> list[dict]:
 def check_against_full_prefill(engine, store: SessionStore, session_id: str, messages: list[dict]):
     """Session prefill vs one full prefill: logits and greedy continuation. Returns (step info, text)."""
     prompt = engine.prepare(messages)
-    step = session_prefill(engine, store, session_id, prompt, _collect_images(messages))
+    lazy = engine.prepare(messages, pixels=False)  # what generate(session_id=...) does: sizes only
+    assert lazy.pixel_values is None and torch.equal(lazy.input_ids, prompt.input_ids)
+    assert torch.equal(lazy.position_ids, prompt.position_ids)
+    step = session_prefill(engine, store, session_id, lazy, _collect_images(messages))
     full_logits, full_cache = engine.prefill(prompt)
     assert (step.logits - full_logits).abs().max().item() <= TOLERANCE
     assert step.cached_tokens + step.prefilled_tokens == prompt.length
@@ -255,3 +258,28 @@ def test_cancelled_generation_keeps_a_consistent_session(engine) -> None:
     assert kv_length(session.cache) == len(session.token_ids) == result.prompt_tokens
     messages = messages + next_turn(1, "Clicked.")
     assert engine.generate(messages, config=GREEDY, session_id="c").text == engine.generate(messages, config=GREEDY).text
+
+
+def test_restoring_a_snapshot_puts_every_layer_back(engine) -> None:
+    prompt = engine.prepare(first_turn() + next_turn(1, "Clicked."))
+    from engine.session import segment_runner
+
+    run = segment_runner(
+        engine.model, prompt.input_ids, prompt.position_ids, prompt.mm_token_type_ids, prompt.pixel_values,
+        prompt.image_grid_thw, merge_size=2, device="cpu", dtype=torch.float32,
+    )
+    boundary = prompt.input_ids[0].tolist().index(engine.tokenizer.convert_tokens_to_ids("<|im_start|>"), 1)
+    _, cache = run(0, boundary, None)  # the system turn, then a snapshot, then the rest
+    snapshot = take_snapshot(cache, boundary)
+    kv_before = [layer.keys.clone() for layer in cache.layers if not hasattr(layer, "recurrent_states")]
+    run(boundary, prompt.length, cache)
+    assert kv_length(cache) == prompt.length
+    restore_snapshot(cache, snapshot)
+    assert kv_length(cache) == boundary
+    for index, (conv, recurrent) in snapshot.states.items():
+        assert torch.equal(cache.layers[index].conv_states[0], conv)
+        assert torch.equal(cache.layers[index].recurrent_states[0], recurrent)
+    kv_after = [layer.keys for layer in cache.layers if not hasattr(layer, "recurrent_states")]
+    assert all(torch.equal(a, b) for a, b in zip(kv_before, kv_after))
+    text = engine.model.config.text_config
+    assert len(snapshot.states) == sum(t == "linear_attention" for t in text.layer_types)
