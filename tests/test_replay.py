@@ -312,3 +312,16 @@ def test_sim_trace_replays_on_a_phone_through_adb_and_catches_another_world(tmp_
     assert scenario.is_success(fake.Phone(tmp_path / "same" / "emulator-5554").world)  # the phone really changed
     other = replay_on_phone("other", meta["executor"]["seed"] + 1)
     assert other.returncode == 1 and "diverged after the start" in other.stdout, other.stdout + other.stderr
+
+
+def test_cli_replays_a_folder_of_traces_as_one_regression_suite(tmp_path, visagent_bin):
+    suite = tmp_path / "traces"
+    shutil.copytree(TRACES, suite)
+    changed = suite / "desktop-settings-wifi-off-s0"
+    shutil.copy(changed / "step_001.png", changed / "step_002.png")
+    proc = subprocess.run([visagent_bin, "replay", str(suite), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{len(RECORDED) - 1} of {len(RECORDED)} traces matched; 1 diverged" in proc.stdout
+    assert f"DIFF {changed}" in proc.stdout
+    assert (tmp_path / "out" / changed.name / "step001_diff.png").is_file()
