@@ -1,11 +1,15 @@
 """Per-step prompt latency of an agent conversation: engine sessions against a full re-prefill.
 
 Each step appends the model's answer and a tool response with a new screenshot, as the agent loop does,
-and the whole conversation is sent again. Per step it times `prepare` (chat template, screenshots →
-patches, M-RoPE positions; the same for both) and the prefill up to the first token's logits:
+and the whole conversation is sent again. Per step it times the work up to the first token's logits,
+as LocalEngine.generate does it:
 
-- full: one forward over the whole prompt (what an engine without sessions does every step);
-- session: `engine.session.session_prefill` (reuse the cached prefix, run only the new tokens).
+- full: `prepare` (chat template, every screenshot → patches, M-RoPE positions) + one forward over the
+  whole prompt (what an engine without sessions does every step);
+- session: `prepare(pixels=False)` (token layout from image sizes) + `engine.session.session_prefill`
+  (reuse the cached prefix, preprocess and run only the new tokens).
+
+Decoding is left out: it costs the same per token on both paths.
 
 Two models of the `qwen3_5_moe` architecture with random weights: the shipped tiny checkpoint and a
 larger configuration (`--large`: 8 layers, hidden 512, 32 experts) saved to a temporary checkpoint and
@@ -16,7 +20,8 @@ threads only add hand-off stalls). The logits of both paths are compared at ever
         [--full-every 1]
 
 Prints a table per model, then one JSON line: {"bench": "session_reuse", "models": {name: {"ratio_step20",
-"prefill_ratio_step20", "steps": [...]}}}. Ratios are full / session latency (prepare + prefill).
+"prefill_ratio_step20", "cache_mb_per_step", "steps": [...]}}}. Ratios are full / session latency
+(prepare + prefill); cache MB is the session's KV + linear states + snapshots after each step.
 """
 
 from __future__ import annotations
@@ -103,38 +108,46 @@ def run_model(name: str, engine, steps: int, size: tuple[int, int], full_every: 
     store = SessionStore()
     rows = []
     print(f"\n== {name}: {sum(p.numel() for p in engine.model.parameters()) / 1e6:.1f}M parameters, screen {size[0]}x{size[1]}")
-    print(f"{'step':>4} {'tokens':>7} {'new':>5} {'prepare s':>9} {'full s':>8} {'session s':>9} {'ratio':>6} {'max|dlogit|':>11} {'cache MB':>9}")
+    print(
+        f"{'step':>4} {'tokens':>7} {'new':>5} {'full s':>8} {'(prepare':>9} {'prefill)':>9} {'session s':>9}"
+        f" {'(prepare':>9} {'prefill)':>9} {'ratio':>6} {'max|dlogit|':>11} {'cache MB':>9}"
+    )
     for step, messages in enumerate(conversation(steps, size), start=1):
         t0 = time.perf_counter()
-        prompt = engine.prepare(messages)
-        prepare_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = session_prefill(engine, store, "bench", prompt, _collect_images(messages))
-        session_s = time.perf_counter() - t0
-        store.commit("bench", result.cache, [], prompt.rope_delta)
+        lazy = engine.prepare(messages, pixels=False)
+        t1 = time.perf_counter()
+        result = session_prefill(engine, store, "bench", lazy, _collect_images(messages))
+        t2 = time.perf_counter()
+        store.commit("bench", result.cache, [], lazy.rope_delta)
         row = {
             "step": step,
-            "prompt_tokens": prompt.length,
+            "prompt_tokens": lazy.length,
             "prefilled_tokens": result.prefilled_tokens,
-            "prepare_s": round(prepare_s, 4),
-            "session_prefill_s": round(session_s, 4),
+            "session_prepare_s": round(t1 - t0, 4),
+            "session_prefill_s": round(t2 - t1, 4),
+            "session_s": round(t2 - t0, 4),
             "cache_bytes": cache_bytes(result.cache),
             "session_bytes": store.memory()["bytes"],
         }
         if step == 1 or step % full_every == 0 or step == 20:
             t0 = time.perf_counter()
+            prompt = engine.prepare(messages)
+            t1 = time.perf_counter()
             logits, _ = engine.prefill(prompt)
-            row["full_prefill_s"] = round(time.perf_counter() - t0, 4)
+            t2 = time.perf_counter()
+            row.update(full_prepare_s=round(t1 - t0, 4), full_prefill_s=round(t2 - t1, 4), full_s=round(t2 - t0, 4))
             row["max_abs_logit_diff"] = float((logits - result.logits).abs().max())
-            row["ratio"] = round((prepare_s + row["full_prefill_s"]) / (prepare_s + session_s), 2)
-            row["prefill_ratio"] = round(row["full_prefill_s"] / session_s, 2)
+            row["ratio"] = round(row["full_s"] / row["session_s"], 2)
+            row["prefill_ratio"] = round(row["full_prefill_s"] / row["session_prefill_s"], 2)
         rows.append(row)
-        full = f"{row['full_prefill_s']:8.3f}" if "full_prefill_s" in row else f"{'-':>8}"
-        ratio = f"{row['ratio']:6.1f}" if "ratio" in row else f"{'-':>6}"
-        diff = f"{row['max_abs_logit_diff']:11.1e}" if "max_abs_logit_diff" in row else f"{'-':>11}"
+        if "full_s" in row:
+            full = f"{row['full_s']:8.3f} {row['full_prepare_s']:9.3f} {row['full_prefill_s']:9.3f}"
+            tail = f"{row['ratio']:6.1f} {row['max_abs_logit_diff']:11.1e}"
+        else:
+            full, tail = f"{'-':>8} {'-':>9} {'-':>9}", f"{'-':>6} {'-':>11}"
         print(
-            f"{step:>4} {prompt.length:>7} {result.prefilled_tokens:>5} {prepare_s:9.3f} {full} {session_s:9.3f}"
-            f" {ratio} {diff} {row['session_bytes'] / 2**20:9.2f}",
+            f"{step:>4} {lazy.length:>7} {result.prefilled_tokens:>5} {full} {row['session_s']:9.3f}"
+            f" {row['session_prepare_s']:9.3f} {row['session_prefill_s']:9.3f} {tail} {row['session_bytes'] / 2**20:9.2f}",
             flush=True,
         )
     at20 = next((r for r in rows if r["step"] == 20 and "ratio" in r), None)
@@ -143,7 +156,8 @@ def run_model(name: str, engine, steps: int, size: tuple[int, int], full_every: 
         "ratio_step20": at20["ratio"] if at20 else None,
         "prefill_ratio_step20": at20["prefill_ratio"] if at20 else None,
         "max_abs_logit_diff": max(r.get("max_abs_logit_diff", 0.0) for r in rows),
-        "median_session_s": statistics.median(r["session_prefill_s"] for r in rows),
+        "median_session_s": statistics.median(r["session_s"] for r in rows),
+        "cache_mb_per_step": [round(r["session_bytes"] / 2**20, 2) for r in rows],
         "steps": rows,
     }
 
