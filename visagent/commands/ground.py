@@ -91,8 +91,9 @@ def run(args) -> int:
         print(json.dumps(data))
     else:
         pm = result.point_model
-        print(f"model: {args.settings.model} (prompt {result.prompt_style}, space {result.space}, "
-              f"model image {result.model_size[0]}x{result.model_size[1]})")
+        where = "0..1000 grid" if result.space == "norm1000" else \
+            f"pixels of the {result.model_size[0]}x{result.model_size[1]} resized image"
+        print(f"model: {args.settings.model} (prompt {result.prompt_style}; answers on the {where})")
         if result.point is None or pm is None:
             print(f"no point: {result.error}")
         else:
