@@ -61,6 +61,32 @@ def test_overlays_sit_at_image_pixels_on_a_hidpi_monitor(tmp_path):
     assert "model 1.500" in page and "prompt 900 tokens" in page
 
 
+def test_denied_actions_parse_errors_and_errors_are_shown(tmp_path):
+    geometry = ScreenGeometry.simple(320, 200)
+    writer = TraceWriter(tmp_path / "runs", {"task": "delete everything",
+                                             "executor": {"geometry": geometry.to_dict()}})
+    writer.save_image("step_001.png", Image.new("RGB", (320, 200), "white"))
+    key = Action("key", keys=("ctrl", "alt", "delete"), space="screen")
+    writer.append({"type": "step", "step": 1, "screenshot": "step_001.png", "geometry": geometry.to_dict(),
+                   "model": {"answer": "<tool_call>..."}, "attempts": 2, "parse_errors": ["no tool call found"],
+                   "actions": [key.to_dict()],
+                   "policy": {"decision": "denied", "reason": "risky hotkey ctrl+alt+delete"},
+                   "result": None, "timings": {"total": 0.5}, "error": None})
+    writer.save_image("step_002.png", Image.new("RGB", (320, 200), "white"))
+    writer.append({"type": "step", "step": 2, "screenshot": "step_002.png", "geometry": geometry.to_dict(),
+                   "model": {}, "attempts": 3, "parse_error": "coordinate [1200, 5] is outside the 0..1000 grid",
+                   "actions": [], "policy": {"decision": None, "reason": ""}, "result": None,
+                   "timings": {"total": 0.7}, "error": "the model's answer could not be parsed after 3 attempts"})
+    writer.save_image("final.png", Image.new("RGB", (320, 200), "white"))
+    writer.finish("parse_error", "the model's answer could not be parsed after 3 attempts", 2, None)
+    page = write_report(writer.path, tmp_path / "r.html").read_text()
+    assert 'class="policy p-denied"' in page and "risky hotkey ctrl+alt+delete" in page
+    assert "retried after: no tool call found" in page and "attempts 2" in page
+    assert "parse error: coordinate [1200, 5] is outside the 0..1000 grid" in page
+    assert "error: the model&#x27;s answer could not be parsed after 3 attempts" in page
+    assert 's-parse_error' in page and "<circle" not in page  # a key press points nowhere
+
+
 def test_screenshots_are_inlined_and_downscaled(tmp_path):
     trace = _hidpi_trace(tmp_path / "runs")
     page = write_report(trace, tmp_path / "r.html").read_text()
