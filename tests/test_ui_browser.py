@@ -53,6 +53,10 @@ def test_tiny_run_live_then_stopped_then_its_trace(page_url):
                                    timeout=180_000)
             expect(page.locator("#vg-status")).to_contain_text("running")
             page.screenshot(path=str(ARTIFACTS / "ui_run_live.png"), full_page=True)
+            page.reload()  # a reloaded page attaches to the run still going, and can stop it
+            page.wait_for_function("document.querySelector('#vg-log textarea').value.includes('step 1')",
+                                   timeout=30_000)
+            expect(page.locator("#vg-screen img")).to_have_count(1, timeout=30_000)
             page.click("#vg-stop")
             # a generation in flight ends at its next token
             page.wait_for_function("document.querySelector('#vg-log textarea').value.includes('finished: stopped')",

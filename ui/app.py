@@ -106,7 +106,7 @@ def build_app(dash: forms.Dashboard) -> gr.Blocks:
             gr.Markdown(f"## visagent  \nwatch, steer and review a visual GUI agent · traces in `{dash.trace_root}`")
         with gr.Tabs():
             with gr.Tab("Run", id="run", elem_id="vg-tab-run"):
-                run_view.build(dash)
+                attach, attach_outputs = run_view.build(dash)
             with gr.Tab("Traces", id="traces", elem_id="vg-tab-traces") as traces_tab:
                 refresh, refresh_inputs, refresh_outputs = traces_view.build(dash)
             with gr.Tab("Grounding", id="grounding", elem_id="vg-tab-grounding"):
@@ -116,6 +116,7 @@ def build_app(dash: forms.Dashboard) -> gr.Blocks:
         _api(dash)
         traces_tab.select(refresh, refresh_inputs, refresh_outputs, api_visibility="private")
         app.load(refresh, refresh_inputs, refresh_outputs, api_visibility="private")
+        app.load(attach, None, attach_outputs, api_visibility="private")
     return app
 
 

@@ -16,8 +16,9 @@ POLL_S = 0.4
 TIMING_HEADERS = ["step", "action", "policy", "capture s", "model s", "execute s", "settle s", "total s"]
 
 
-def build(dash: forms.Dashboard) -> None:
-    """Add the Run tab's components and events to the current Blocks."""
+def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
+    """Add the Run tab's components and events to the current Blocks. Returns (on_load, outputs): on page
+    load the view attaches to the newest run still going, so a reloaded page can watch and stop it."""
     settings = dash.settings
     choices, scenario_error = forms.scenario_choices()
     scenario = dash.default_scenario if any(v == dash.default_scenario for _, v in choices) else None
@@ -200,6 +201,11 @@ def build(dash: forms.Dashboard) -> None:
             put(7, "confirm", snap.confirmation, f"**Risky action — approve?** {snap.confirmation or ''}")
         return (*out, last)
 
+    def on_load() -> tuple[Any, dict]:
+        active = dash.runs.active()
+        return (active[-1].id if active else None), {}
+
     timer = gr.Timer(POLL_S)
     timer.tick(poll, [run_id, seen], outputs, show_progress="hidden", api_visibility="private",
                concurrency_limit=None, trigger_mode="always_last")
+    return on_load, [run_id, seen]

@@ -137,7 +137,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
     its inputs and outputs, for the app to call when the tab is shown or the page loads."""
     root = dash.trace_root
     loaded = gr.State(None)  # the opened trace's directory
-    newest = gr.State(None)  # the newest run at the last listing: a newer one is opened when it appears
+    listing = gr.State({})  # the last listing: {"first": newest path, "state": {path: [status, steps]}}
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100, elem_id="vg-traces-refresh")
         picker = gr.Dropdown([], value=None, label="Open a run", scale=5, elem_id="vg-trace-picker")
@@ -162,18 +162,23 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
 
     opened = [loaded, summary, slider, image, thinking, action, timing, report_file, replay_out]
 
-    def on_refresh(current: str | None, seen_newest: str | None, reopen: bool = False) -> tuple[Any, ...]:
-        """New listing. Opens the newest run when a new one appeared (or none is open); else keeps the
-        opened one (re-read when `reopen`)."""
+    def on_refresh(current: str | None, last: dict | None, reopen: bool = False) -> tuple[Any, ...]:
+        """New listing. Opens the newest run when a new one appeared (or none is open); re-reads the opened
+        one when its status or step count moved (or `reopen`); else leaves the view as it is."""
+        last = last or {}
+        traces = all_traces(root)
         choices = trace_choices(root)
-        paths = [v for _, v in choices]
-        first = paths[0] if paths else None
-        keep = current if current in paths and first == seen_newest else first
-        opened_values = on_open(keep) if reopen or keep != current or current is None else [gr.skip()] * len(opened)
-        return (gr.update(choices=choices, value=keep), trace_rows(root), first, *opened_values)
+        first = str(traces[0].path) if traces else None
+        state = {str(t.path): [t.status, t.steps] for t in traces}
+        keep = current if current in state and first == last.get("first") else first
+        moved = keep is not None and state.get(keep) != (last.get("state") or {}).get(keep)
+        fresh = reopen or moved or keep != current or current is None
+        opened_values = on_open(keep) if fresh else [gr.skip()] * len(opened)
+        return (gr.update(choices=choices, value=keep), trace_rows(root), {"first": first, "state": state},
+                *opened_values)
 
-    refresh_inputs = [loaded, newest]
-    refresh_outputs = [picker, table, newest, *opened]
+    refresh_inputs = [loaded, listing]
+    refresh_outputs = [picker, table, listing, *opened]
     refresh.click(lambda current, seen: on_refresh(current, seen, True), refresh_inputs, refresh_outputs,
                   api_visibility="private")
 
