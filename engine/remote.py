@@ -345,6 +345,11 @@ def normalize_base_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise EngineError(f"{url!r} is not an http(s):// server URL; use e.g. http://127.0.0.1:8000/v1")
+    try:
+        httpx.URL(url.strip())  # what the client will parse later: a bad port or host must fail here, in one line
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535, which httpx lets through
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise EngineError(f"{url!r} is not a valid server URL ({exc}); use e.g. http://127.0.0.1:8000/v1") from None
     path = parts.path.rstrip("/")
     for suffix in ("/chat/completions", "/completions", "/models"):
         if path.endswith(suffix):

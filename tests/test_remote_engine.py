@@ -112,6 +112,13 @@ def test_base_url_normalisation():
         normalize_base_url("ftp://h")
 
 
+@pytest.mark.parametrize("url", ["http://:abc/v1", "http://127.0.0.1:abc/v1", "http://127.0.0.1:99999/v1"])
+def test_a_malformed_server_url_is_one_engine_error(url):
+    # httpx would raise InvalidURL from deep inside the first request: a traceback instead of one line
+    with pytest.raises(EngineError, match="not a valid server URL"):
+        RemoteEngine(url, model_name="m")
+
+
 # ---------------------------------------------------------------- answers: structured and textual tool calls
 
 def test_structured_tool_calls_are_returned_and_written_back_as_text(stub_factory):
