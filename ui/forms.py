@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from ui.engines import ModelChoice
-from ui.runs import RunManager, RunRequest, RunSnapshot
+from ui.live import RunSnapshot
+from ui.runs import RunManager, RunRequest
 from ui.suites import SuiteRunner
 from visagent.errors import ConfigError, VisagentError
 from visagent.settings import Settings
