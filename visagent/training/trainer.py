@@ -171,8 +171,9 @@ class Trainer:
         self.step += 1
         return total / cfg.batch
 
-    def run(self) -> Path:
-        """Train (resuming when asked), evaluating and saving at intervals; returns the output directory."""
+    def run(self, until: int | None = None) -> Path:
+        """Train (resuming when asked), evaluating and saving at intervals; returns the output directory.
+        `until`: stop after this step as an interruption would (no final checkpoint; tests of resume)."""
         from tqdm import tqdm
 
         cfg = self.config
@@ -186,13 +187,16 @@ class Trainer:
         losses: list[float] = []
         started = time.perf_counter()
         while self.step < cfg.steps:
+            if until is not None and self.step >= until:
+                bar.close()
+                return self.out
             losses.append(self.train_step())
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
             at_end = self.step == cfg.steps
             if (cfg.eval_every and self.step % cfg.eval_every == 0) or at_end:
                 self.record_point(sum(losses) / len(losses), time.perf_counter() - started,
-                                  evaluate=bool(cfg.eval_every) or at_end)
+                                  evaluate=bool(cfg.eval_every))
                 losses = []
             if (cfg.save_every and self.step % cfg.save_every == 0) or at_end:
                 self.save_checkpoint(self.out / f"checkpoint-{self.step}", state=True)

@@ -1,0 +1,107 @@
+"""Training data: oracle runs on train-split scenarios exported to records; held-out scenarios/seeds refused;
+records render with the tiny checkpoint's chat template and tokenise, labels mask the prompt."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.local import LocalEngine
+from engine import tiny_checkpoint_path
+from visagent.errors import ConfigError
+from visagent.scenarios import load_scenarios
+from visagent.training.data import (
+    TRAIN_SEED_BASE, build_dataset, check_train_episode, load_records, train_scenarios, train_seeds,
+)
+from visagent.training.examples import IGNORE, build_example, with_images
+
+SCENARIOS = ["desktop-notes-click-save", "phone-settings-bluetooth-on"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    summary = build_dataset(out, data_seed=5, seeds_per_scenario=1, grounding_seeds=1, screens=1, per_screen=3,
+                            scenario_ids=SCENARIOS, workers=2)
+    return out, summary
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return LocalEngine(tiny_checkpoint_path(), device="cpu", max_pixels=64 * 32 * 32)
+
+
+def test_heldout_scenarios_and_eval_seeds_are_refused():
+    heldout = [s for s in load_scenarios() if s.split == "heldout"]
+    assert heldout
+    with pytest.raises(ConfigError, match="held-out|heldout"):
+        check_train_episode(heldout[0], TRAIN_SEED_BASE + 1)
+    train = train_scenarios()[0]
+    with pytest.raises(ConfigError, match="evaluation seed"):
+        check_train_episode(train, 2)
+    check_train_episode(train, TRAIN_SEED_BASE)  # allowed
+    with pytest.raises(ConfigError):
+        train_scenarios([heldout[0].id])
+    assert all(s.split == "train" for s in train_scenarios())
+
+
+def test_training_seeds_are_disjoint_from_evaluation_seeds():
+    seeds = train_seeds(0, 500)
+    assert len(set(seeds)) == 500 and min(seeds) >= TRAIN_SEED_BASE
+    assert train_seeds(0, 20) != train_seeds(1, 20)
+
+
+def test_dataset_holds_only_train_scenarios_and_seeds(dataset):
+    out, summary = dataset
+    records, root = load_records(out)
+    assert root == out
+    assert summary.trajectory_records > 0 and summary.grounding_records > 0
+    assert summary.failed_episodes == []
+    heldout_ids = {s.id for s in load_scenarios() if s.split == "heldout"}
+    kinds = {r["meta"]["kind"] for r in records}
+    assert kinds == {"trajectory", "grounding"}
+    for rec in records:
+        assert rec["meta"]["scenario"] in SCENARIOS and rec["meta"]["scenario"] not in heldout_ids
+        assert rec["meta"]["split"] == "train"
+        assert int(rec["meta"]["seed"]) >= TRAIN_SEED_BASE
+        assert "<tool_call>" in rec["target"]
+    manifest = json.loads((out / "data.json").read_text())
+    assert manifest["data_seed"] == 5 and manifest["trajectory_records"] == summary.trajectory_records
+
+
+def test_a_record_of_a_heldout_scenario_is_refused_when_loading(dataset, tmp_path):
+    out, _ = dataset
+    records, _ = load_records(out)
+    heldout = next(s for s in load_scenarios() if s.split == "heldout")
+    bad = dict(records[0], meta={**records[0]["meta"], "scenario": heldout.id})
+    file = tmp_path / "records.jsonl"
+    file.write_text(json.dumps(records[1]) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(ConfigError, match="held"):
+        load_records(file)
+    seed_bad = dict(records[0], meta={**records[0]["meta"], "seed": 0})
+    file.write_text(json.dumps(seed_bad) + "\n")
+    with pytest.raises(ConfigError, match="evaluation seed"):
+        load_records(file)
+
+
+@pytest.mark.parametrize("kind", ["trajectory", "grounding"])
+def test_records_render_with_the_chat_template_and_labels_mask_the_prompt(dataset, engine, kind):
+    out, _ = dataset
+    records, root = load_records(out)
+    # a later trajectory step carries history (assistant + tool turns with images)
+    rec = max((r for r in records if r["meta"]["kind"] == kind), key=lambda r: len(r["messages"]))
+    example = build_example(engine, rec, root)
+    text = engine.render_prompt(with_images(rec["messages"], root), tools=rec["tools"])
+    assert "<tools>" in text and rec["instruction"] in text
+    assert text.rstrip().endswith("</think>")  # thinking-off generation prompt, as the agent sends it
+    n_prompt = example.prompt_length
+    assert (example.labels[0, :n_prompt] == IGNORE).all()
+    target = example.labels[0, n_prompt:]
+    assert (target != IGNORE).all()
+    assert engine.tokenizer.decode(target.tolist()) == rec["target"] + "<|im_end|>"
+    assert int(example.mm_token_type_ids.sum()) > 0  # the screenshots are in the sequence as visual tokens
+    assert int(example.mm_token_type_ids[0, n_prompt:].sum()) == 0
+    # target positions continue the prompt's text positions (as decoding would place them)
+    assert example.position_ids.shape[-1] == example.input_ids.shape[1]
+    assert int(example.position_ids[0, 0, n_prompt]) == n_prompt
