@@ -259,3 +259,12 @@ def test_the_worlds_verdict_decides_what_is_exported(tmp_path):
     skipped = []
     assert list(export_records([lied.trace], on_skip=lambda p, why: skipped.append(why))) == []
     assert skipped == ["not successful (run status success, the world check failed)"]
+
+
+def test_thinking_runs_keep_the_thought_beside_the_target_and_messages_stay_exact(tmp_path):
+    result, engine = _oracle_run(tmp_path / "runs", "desktop-settings-wifi-off", 0, thinking=True)
+    records = list(export_records([result.trace_dir]))
+    assert records and all(r["thinking"] == "I follow the known solution one action at a time." for r in records)
+    assert all("<think>" not in r["target"] and "</think>" not in r["target"] for r in records)
+    for record in records:
+        _assert_same_messages(record["messages"], engine.calls[record["meta"]["step"] - 1]["messages"])

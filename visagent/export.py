@@ -9,7 +9,8 @@ A record holds what a trainer needs to reproduce the agent's call and teach its 
   `visagent.prompting.build_messages` from the trace (images referenced by path: `{"type": "image",
   "image": "<path>"}`), and `tools`: the tool schema passed beside them;
 - `target`: the assistant turn to learn, in the model's format (`render_action(action, "qwen35")`: the
-  Qwen3.5 XML tool call);
+  Qwen3.5 XML tool call); `thinking`: the model's recorded thinking at that step ("" when none), for
+  trainers that teach a thinking block before the call;
 - `action`: the action in model space (`model`, the space chosen with `space`) and in screen space
   (`screen`, logical pixels, what was executed);
 - `meta`: run id, step, scenario, seed, split, run status, platform, space.
@@ -134,6 +135,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                 "messages": messages,
                 "tools": [tool_for(platform, space, *tool_size)],
                 "target": target,
+                "thinking": str((record.get("model") or {}).get("thinking") or ""),  # for thinking-mode targets
                 "action": {
                     "model": [_plain(a) for a in model_actions],
                     "screen": [_plain(a) for a in screen_actions],
