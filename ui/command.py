@@ -64,15 +64,14 @@ def run(args) -> int:
     host = settings.host or "127.0.0.1"
     auth = parse_auth(args.auth)
     check_exposure(host, auth, args.share)
+    spec = settings.model.strip()
+    if spec != "tiny" and not spec.startswith(("http://", "https://")) and not Path(spec).expanduser().exists():
+        raise ConfigError(f"--model {spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint directory")
 
     from ui.app import build_app, launch
     from ui.forms import Dashboard
 
     dash = Dashboard.create(settings)
-    model = dash.default_model
-    if model.kind == "checkpoint" and not Path(model.spec).expanduser().exists():
-        raise ConfigError(f"--model {model.spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint "
-                          "directory")
     if settings.scenario:
         from visagent.scenarios import get_scenario
 
