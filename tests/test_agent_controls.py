@@ -182,3 +182,20 @@ def test_take_over_during_the_model_call_cancels_it_and_drops_its_answer(tmp_pat
     assert first["model"]["finish_reason"] == "cancelled"
     assert first["policy"] == {"decision": "blocked", "reason": "the user took over"} and first["actions"] == []
     assert "handed it back" in texts_of(run.engine.calls[1]["messages"][-1:])
+
+
+def test_take_over_after_the_capture_but_before_the_model_call_drops_that_step(tmp_path):
+    # The screenshot the model would see is stale once the human has the screen, even though no model call was
+    # in flight to cancel; the step must be dropped, not parsed (an empty/cancelled answer is no parse error).
+    def take_over_on_screenshot(agent, e):
+        if isinstance(e, E.Screenshot) and agent.controls.takeovers == 0:
+            agent.take_over()
+
+    run = Running([CLICKS[0], DONE], tmp_path, hooks=[take_over_on_screenshot])
+    run.wait_state("taken_over")
+    run.agent.hand_back("")
+    result = run.finish()
+    assert result.status == "success", result.reason
+    assert run.executor.executed == []
+    first = read_trace(result.trace_dir).steps[0]
+    assert first["policy"] == {"decision": "blocked", "reason": "the user took over"} and first["actions"] == []

@@ -68,6 +68,8 @@ class StepLogic:
             "attempts": 0, "parse_error": None, "actions": [], "policy": {"decision": None, "reason": ""},
             "result": None, "timings": timings, "error": None,
         }
+        # Taken before the capture: a takeover at any point after it makes this step's screenshot stale.
+        takeovers = self.controls.takeovers
         try:
             t = time.monotonic()
             obs = self._capture()
@@ -76,7 +78,7 @@ class StepLogic:
             if self.trace is not None:
                 record["screenshot"] = self.trace.save_image(step_image_name(step), obs.image)
             self._emit(Screenshot(step, obs.image, obs.geometry))
-            self._step_body(task, step, obs, record)
+            self._step_body(task, step, obs, record, takeovers)
         except RunEnd as end:
             if end.status in _ENDS_WITH_ERROR:
                 record["error"] = end.reason
@@ -119,7 +121,8 @@ class StepLogic:
         self._last_obs = obs
         return obs
 
-    def _step_body(self: Agent, task: str, step: int, obs: Observation, record: dict[str, Any]) -> None:
+    def _step_body(self: Agent, task: str, step: int, obs: Observation, record: dict[str, Any],
+                   takeovers: int) -> None:
         info = self.engine.info
         platform = self.executor.platform
         resized = smart_resize(obs.image.width, obs.image.height, info.vision)
@@ -142,7 +145,6 @@ class StepLogic:
                                       history_images=self.config.history_images,
                                       append_only=self.config.append_only, feedback=feedback or None)
             t = time.monotonic()
-            takeovers = self.controls.takeovers
             result = self._generate(step, messages, tools)
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)
             record["attempts"] = len(errors) + 1
@@ -154,7 +156,7 @@ class StepLogic:
                 record["model"]["tool_calls"] = result.tool_calls
             if self.controls.stopped:
                 raise RunStopped
-            if self.controls.takeovers != takeovers:  # taken over during the call (maybe handed back already)
+            if self.controls.takeovers != takeovers:  # taken over since the capture (maybe handed back already)
                 record["policy"] = {"decision": "blocked", "reason": "the user took over"}
                 self._feedback.append("The user took control while you were deciding; your last answer was not used.")
                 return
