@@ -31,7 +31,7 @@ def test_run_hitting_the_step_limit_exits_1(visagent_bin, clean_env, tmp_path):
     proc = run_cli(visagent_bin, "--scenario", "desktop-settings-wifi-off", "--policy", "oracle",
                    "--max-steps", "1", "--trace-dir", str(tmp_path), "--quiet")
     assert proc.returncode == 1
-    assert proc.stdout.splitlines()[0] == "max_steps: reached the step limit (1) (1 steps)"
+    assert proc.stdout.splitlines()[0] == "max_steps: reached the step limit (1) (1 step)"
 
 
 def test_user_mistakes_are_one_line_errors(visagent_bin, clean_env, tmp_path):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any, TextIO
 
 from visagent.errors import ConfigError
 
 _OK_STATUSES = ("success", "answered")
+_STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and close its trace
 
 
 def register(sub) -> None:
@@ -19,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--scenario", help="sim scenario id (the world to start from, and the task by default)")
     p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
+    p.add_argument("--model-name", help="model name to ask an http(s) server for (default: the single model its "
+                   "/v1/models lists)")
+    p.add_argument("--api-key", help="API key for an http(s) server (default: $VISAGENT_API_KEY, $OPENAI_API_KEY)")
     p.add_argument("--policy", choices=("model", "oracle"), default="model",
                    help="oracle: a scripted engine that plays the sim scenario's known solution (no model)")
     p.add_argument("--trace-dir", help="where run directories are written (default: runs)")
@@ -64,6 +70,20 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int | None) -> tuple[
     return executor, (get_scenario(sid) if sid else None)
 
 
+def check_trace_root(root: str) -> None:
+    """Check that `--trace-dir` is, or can be created as, a writable directory, before a model loads for
+    minutes only to find nowhere to write. Creates nothing. Raises ConfigError naming the path and the fix."""
+    path = Path(root).expanduser().absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--trace-dir {root!r} cannot be a directory: {existing} is a file; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--trace-dir {root!r} is not writable ({existing} refuses new files); choose another "
+                          "directory or fix its permissions")
+
+
 def _printable(text: str) -> str:
     """Model text made safe for a terminal: newlines as spaces, control characters (escape sequences) as �."""
     return "".join(c if c.isprintable() else (" " if c in "\n\t" else "\ufffd") for c in text)
@@ -95,7 +115,7 @@ class ProgressPrinter:
 
         if isinstance(event, E.RunFinished):
             self._end_stream()
-            line = f"{event.status}: {event.reason} ({event.steps} steps)"
+            line = f"{event.status}: {event.reason} ({event.steps} step{'' if event.steps == 1 else 's'})"
             if event.answer:
                 line += f"\nanswer: {event.answer}"
             if event.trace_dir:
@@ -177,6 +197,7 @@ def run(args) -> int:
     from visagent.agent import Agent, AgentConfig
 
     settings = args.settings
+    check_trace_root(settings.trace_dir)
     executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed)
     engine = None
     try:
@@ -206,28 +227,38 @@ def run(args) -> int:
         agent = Agent(engine, executor, config, trace_root=settings.trace_dir, on_event=printer, run_meta=meta)
         printer.agent = agent
         box: dict[str, Any] = {}
+        done = threading.Event()
 
         def work() -> None:
             try:
                 box["result"] = agent.run(task)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
                 box["error"] = exc
+            finally:
+                done.set()
 
         worker = threading.Thread(target=work, name="visagent-run", daemon=True)
         worker.start()
+        # Wait on an Event, not Thread.join: a Ctrl-C that interrupts join() can leave the thread looking
+        # finished on Python 3.11, and the stopped run would then be reported as never ending.
+        interrupted = False
         try:
-            while worker.is_alive():
-                worker.join(0.2)
+            while not done.wait(0.2):
+                pass
         except KeyboardInterrupt:
+            interrupted = True
             print("\nstopping (Ctrl-C again to abort)...", file=sys.stderr)
             agent.stop()
-            worker.join(30.0)
+            done.wait(_STOP_GRACE_S)
         if "error" in box:
             raise box["error"]  # type: ignore[misc]
         result = box.get("result")
         if result is None:
-            print("visagent: the run did not end after stop; its trace is left as 'running'", file=sys.stderr)
+            print(f"visagent: the run did not end within {_STOP_GRACE_S:g} s of stop; its trace is left as 'running'",
+                  file=sys.stderr)
             return 1
+        if interrupted and result.status == "stopped":
+            return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
         return 0 if result.status in _OK_STATUSES else 1
     finally:
         if engine is not None:

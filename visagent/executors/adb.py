@@ -69,10 +69,10 @@ def run_adb(adb: str, args: list[str], timeout_s: float, *, what: str | None = N
         return subprocess.run([adb, *args], capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise ExecutorError(
-            f"adb not found ({adb!r}); install Android platform-tools and put adb on PATH, or pass its path"
+            f"adb not found ({adb!r}); install Android platform-tools (apt install adb) and put adb on PATH"
         ) from None
     except PermissionError:
-        raise ExecutorError(f"adb at {adb!r} is not executable; fix its permissions or pass another path") from None
+        raise ExecutorError(f"adb at {adb!r} is not executable; fix its permissions (chmod +x) or put a working adb first on PATH") from None
     except subprocess.TimeoutExpired:
         raise ExecutorError(
             f"adb {what} timed out after {timeout_s:g}s; the device may be busy or disconnected "

@@ -80,5 +80,5 @@ def open_x_display(display: str):  # -> Xlib.display.Display
     except (Xlib.error.DisplayError, Xlib.error.ConnectionClosedError, OSError) as exc:
         raise ExecutorError(
             f"cannot open X display {display!r} ({' '.join(str(exc).split())}); is its X server running? "
-            "start one (e.g. Xvfb) or point --display/DISPLAY at a live one"
+            "start one (e.g. Xvfb :99 &) or set DISPLAY to a live one"
         ) from None

@@ -1,0 +1,104 @@
+"""`visagent run` with bad input and interruptions, as a user meets them: one `visagent: error:` line and
+exit 2 before anything starts, or a clean stop that leaves a finished, readable trace."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.fixtures.openai_stub import OpenAIStub, Reply, chat_body, delta_chunk
+from visagent.trace import read_trace
+
+SCENARIO = "desktop-notes-click-save"
+
+
+def run_cli(visagent_bin, *args):
+    return subprocess.run([visagent_bin, "run", *args], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("visagent: error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.fixture
+def stub():
+    stubs: list[OpenAIStub] = []
+
+    def make(script) -> OpenAIStub:
+        stubs.append(OpenAIStub(script))
+        return stubs[-1]
+
+    yield make
+    for s in stubs:
+        s.close()
+
+
+def test_a_trace_dir_that_is_a_file_is_refused_before_the_run(visagent_bin, clean_env):
+    (clean_env["work"] / "afile").write_text("not a directory")
+    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--policy", "oracle", "--trace-dir", "afile/runs")
+    assert_one_line_error(proc, "--trace-dir", "afile")
+    assert proc.stdout == ""  # refused before the run started: no task line, no status line
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("http://127.0.0.1:abc/v1", "not a valid server URL"),
+    ("http://127.0.0.1:99999/v1", "not a valid server URL"),
+    ("/no/such/checkpoint", "neither 'tiny'"),
+])
+def test_a_bad_model_spec_is_one_line(visagent_bin, clean_env, spec, needle):
+    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", spec, "--trace-dir", "runs")
+    assert_one_line_error(proc, needle)
+    assert not (clean_env["work"] / "runs").exists()
+
+
+def test_a_checkpoint_dir_without_config_is_one_line(visagent_bin, clean_env):
+    (clean_env["work"] / "ckpt").mkdir()
+    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", "ckpt")
+    assert_one_line_error(proc, "config.json")
+
+
+def test_model_name_and_api_key_reach_the_server_without_model_discovery(visagent_bin, clean_env, stub):
+    answer = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+              "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+    server = stub([Reply(chunks=[delta_chunk({"content": answer}, "stop")])])  # the agent streams
+    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
+                   "--api-key", "k123", "--trace-dir", "runs", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["path"] for r in server.requests] == ["/v1/chat/completions"]  # no GET /v1/models
+    request = server.requests[0]
+    assert request["json"]["model"] == "qwen3.5-35b"
+    assert request["headers"]["Authorization"] == "Bearer k123"
+
+
+def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, stub):
+    server = stub([Reply(body=chat_body("never sent"), delay_s=60)])  # the model "thinks" for a minute
+    proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url,
+                             "--model-name", "stub", "--trace-dir", "runs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not server.requests and time.monotonic() < deadline:  # wait until the model call is in flight
+            time.sleep(0.05)
+        assert server.requests, "the run never called the model"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert "stopped: stopped by the user (1 step)" in out
+    trace_dir = out.strip().splitlines()[-1].removeprefix("trace: ")
+    trace = read_trace(trace_dir)
+    assert trace.meta["status"] == "stopped" and trace.meta["ended_at"]
+    last = json.loads((clean_env["work"] / trace_dir / "trace.jsonl").read_text().splitlines()[-1])
+    assert last["type"] == "run_finished" and last["status"] == "stopped"
