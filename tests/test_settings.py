@@ -81,6 +81,13 @@ def test_out_of_range_values_are_rejected(clean_env):
         load_settings({"port": 70000}, env={})
 
 
+def test_an_unknown_executor_in_the_config_file_is_named_at_load(clean_env):
+    # before: accepted here, then `visagent run` blamed a --scenario flag the user never passed
+    write_config(clean_env["work"] / "visagent.toml", 'executor = "phone"\n')
+    with pytest.raises(ConfigError, match="executor must be sim, desktop or android, got 'phone'"):
+        load_settings({}, env={})
+
+
 def test_visagent_config_variable_must_point_to_a_file(clean_env):
     with pytest.raises(ConfigError, match="VISAGENT_CONFIG points to"):
         load_settings({}, env={"VISAGENT_CONFIG": "/nonexistent/visagent.toml"})

@@ -215,6 +215,8 @@ def load_settings(
 
 
 def _validate(s: Settings) -> None:
+    if s.executor not in ("sim", "desktop", "android"):
+        raise ConfigError(f"executor must be sim, desktop or android, got {s.executor!r}")
     if s.max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {s.max_steps}")
     if s.max_seconds <= 0:
