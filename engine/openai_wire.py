@@ -87,17 +87,27 @@ def count_images(messages: Sequence[Message]) -> int:
 
 # ---------------------------------------------------------------- engine → wire (the remote engine)
 
-def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def messages_to_wire(messages: Sequence[Message], *, images_in_tool: bool = True) -> list[dict[str, Any]]:
     """Engine messages → OpenAI messages: images as PNG data URLs, tool-call arguments as JSON strings.
 
     Tool results get the `tool_call_id` of the call they answer (matched in order), which OpenAI-style
-    servers require. Raises ValueError for an image part that holds no image.
+    servers require. With `images_in_tool=False` a tool result keeps only its text and its images move to a
+    user message right after the run of tool results, for servers that accept only text in tool messages
+    (the OpenAI spec's shape; some vLLM model families enforce it). Raises ValueError for an image part that
+    holds no image.
     """
     out: list[dict[str, Any]] = []
     pending_ids: list[str] = []
+    moved: list[dict[str, Any]] = []  # image parts taken out of the current run of tool messages
     for msg in messages:
         role = msg.get("role")
+        if moved and role != "tool":
+            out.append({"role": "user", "content": moved})
+            moved = []
         wire: dict[str, Any] = {"role": role, "content": _content_to_wire(msg.get("content"))}
+        if role == "tool" and not images_in_tool and isinstance(wire["content"], list):
+            moved += [p for p in wire["content"] if p.get("type") == "image_url"]
+            wire["content"] = "\n".join(p["text"] for p in wire["content"] if p.get("type") == "text")
         if role == "assistant" and msg.get("tool_calls"):
             calls = tool_calls_to_wire(msg["tool_calls"])
             wire["tool_calls"] = calls
@@ -111,7 +121,15 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
             if isinstance(msg.get("name"), str):
                 wire["name"] = msg["name"]
         out.append(wire)
+    if moved:
+        out.append({"role": "user", "content": moved})
     return out
+
+
+def images_in_tool_messages(wire: Sequence[dict[str, Any]]) -> int:
+    """Image parts that sit in tool messages of OpenAI `wire` messages."""
+    return sum(1 for m in wire if m.get("role") == "tool" and isinstance(m.get("content"), list)
+               for p in m["content"] if isinstance(p, dict) and p.get("type") == "image_url")
 
 
 def _content_to_wire(content: Any) -> Any:

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,7 +24,7 @@ import httpx
 from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, GenerationResult, Message,
                         ThinkingSplitter, ToolSchema, VisionSpec, visual_tokens)
 from engine.errors import EngineError, RemoteError
-from engine.openai_wire import count_images, messages_to_wire
+from engine.openai_wire import count_images, images_in_tool_messages, messages_to_wire
 from engine.remote_result import (apply_usage, assemble_result, calls_from_wire, error_message, make_result,
                                   render_calls)
 
@@ -33,6 +33,18 @@ log = logging.getLogger(__name__)
 _IMAGE_LIMIT_RE = re.compile(
     r"at most \d+ image|image count \d+ exceeds|too many images|(image|multimodal).{0,40}limit|limit.{0,40}image",
     re.IGNORECASE)
+# How servers word "tool messages take text only" (vLLM for some model families: "... only supports text").
+_TOOL_TEXT_ONLY_RE = re.compile(r"tool.{0,80}(text|image)|image.{0,80}tool", re.IGNORECASE | re.DOTALL)
+ToolImages = Literal["auto", "tool", "user"]
+
+
+class _ClientError(RemoteError):
+    """A 4xx answer (not 429): the explained message, plus the HTTP status and the server's own words."""
+
+    def __init__(self, message: str, *, status: int, server_message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.server_message = server_message
 
 
 class RemoteEngine:
@@ -44,13 +56,22 @@ class RemoteEngine:
     backoff from `backoff_s` seconds (a Retry-After header is honoured up to 30 s); other 4xx raise
     RemoteError at once. `max_images` (per request) is checked before sending and reported in `info`.
     `coord_space` / `vision` default to what the model name implies (see `infer_model_family`).
+    `tool_images`: where screenshots that answer a tool call travel. "tool" keeps them in the tool message
+    (Qwen3.5's native format, what its chat template renders); "user" moves them to a user message right
+    after it (for servers that take only text in tool messages); "auto" (default) sends "tool" and, the first
+    time a server refuses that with a 400 about tool content, logs a warning and switches to "user" for good.
     Raises EngineError from the constructor when the model name cannot be determined.
     """
 
     def __init__(self, base_url: str, *, model_name: str | None = None, api_key: str | None = None,
                  timeout_s: float = 120, retries: int = 3, backoff_s: float = 0.5, max_images: int | None = None,
-                 coord_space: CoordSpaceName | None = None, vision: VisionSpec | None = None) -> None:
+                 coord_space: CoordSpaceName | None = None, vision: VisionSpec | None = None,
+                 tool_images: ToolImages = "auto") -> None:
         self.base_url = normalize_base_url(base_url)
+        if tool_images not in ("auto", "tool", "user"):
+            raise EngineError(f"tool_images must be 'auto', 'tool' or 'user', got {tool_images!r}")
+        self.tool_images = tool_images
+        self._images_in_tool = tool_images != "user"
         self.api_key = api_key or os.environ.get("VISAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
         if timeout_s <= 0 or retries < 0 or backoff_s < 0:
             raise EngineError(f"timeout_s must be > 0, retries and backoff_s >= 0 (got {timeout_s}, {retries}, {backoff_s})")
@@ -86,10 +107,7 @@ class RemoteEngine:
         if cancel is not None and cancel.is_set():
             return make_result("", "", "cancelled", started)
         stream = on_delta is not None or cancel is not None
-        try:
-            wire = messages_to_wire(messages)
-        except ValueError as exc:
-            raise EngineError(f"cannot send messages: {exc}") from None
+        wire = self._wire(messages, self._images_in_tool)
         payload = self._payload(wire, tools, config, stream, session_id)
         deadline = time.monotonic() + config.timeout_s if config.timeout_s else None
         grab = _SocketGrab()
@@ -99,8 +117,17 @@ class RemoteEngine:
             watcher = threading.Thread(target=_watch_cancel, args=(cancel, done, grab), daemon=True)
             watcher.start()
         try:
-            response = self._send("POST", "/chat/completions", payload, n_images=n_images, deadline=deadline,
-                                  cancel=cancel, grab=grab, session_id=session_id)
+            send = dict(n_images=n_images, deadline=deadline, cancel=cancel, grab=grab, session_id=session_id)
+            try:
+                response = self._send("POST", "/chat/completions", payload, **send)
+            except _ClientError as exc:
+                if not self._refuses_tool_images(exc, wire):
+                    raise
+                log.warning("%s refuses images in tool messages (HTTP %d: %s); sending screenshots in user "
+                            "messages from now on", self.base_url, exc.status, exc.server_message)
+                self._images_in_tool = False
+                payload = self._payload(self._wire(messages, False), tools, config, stream, session_id)
+                response = self._send("POST", "/chat/completions", payload, **send)
             if response is None:
                 return make_result("", "", "cancelled", started)
             try:
@@ -126,6 +153,18 @@ class RemoteEngine:
     @staticmethod
     def _timeout(seconds: float) -> httpx.Timeout:
         return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+    @staticmethod
+    def _wire(messages: Sequence[Message], images_in_tool: bool) -> list[dict[str, Any]]:
+        try:
+            return messages_to_wire(messages, images_in_tool=images_in_tool)
+        except ValueError as exc:
+            raise EngineError(f"cannot send messages: {exc}") from None
+
+    def _refuses_tool_images(self, exc: _ClientError, wire: list[dict[str, Any]]) -> bool:
+        """True when a 400 most likely says "no images in tool messages" and moving them may help."""
+        return (self.tool_images == "auto" and self._images_in_tool and exc.status in (400, 422)
+                and images_in_tool_messages(wire) > 0 and bool(_TOOL_TEXT_ONLY_RE.search(exc.server_message)))
 
     def _headers(self, session_id: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -198,7 +237,8 @@ class RemoteEngine:
                 response.close()
                 message = error_message(body, response.reason_phrase)
                 if response.status_code != 429 and response.status_code < 500:
-                    raise RemoteError(self._explain_client_error(response.status_code, message, url, n_images))
+                    raise _ClientError(self._explain_client_error(response.status_code, message, url, n_images),
+                                       status=response.status_code, server_message=message)
                 problem = f"HTTP {response.status_code}: {message}"
                 retry_after = _retry_after(response)
             if attempt >= self.retries:

@@ -84,6 +84,51 @@ def test_request_carries_images_tools_sampling_thinking_key_and_session(stub_fac
     assert body["stream"] is False
 
 
+def _agent_history(image: Image.Image) -> list[dict]:
+    """The agent's shape: the first screenshot with the task, later ones in the tool results."""
+    return [*_user("click OK", image),
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "function": {"name": "computer_use", "arguments": {"action": "wait"}}}]},
+            {"role": "tool", "content": [{"type": "image", "image": image}, {"type": "text", "text": "waited"}]}]
+
+
+def _text_only_tools(record) -> Reply:
+    """A server like vLLM with some model families: images in a tool message are refused with a 400."""
+    for msg in (record["json"] or {}).get("messages", []):
+        if msg["role"] == "tool" and not isinstance(msg["content"], str):
+            return Reply(status=400, body={"error": {"message": "Tool message content only supports text content",
+                                                     "type": "BadRequestError", "param": None, "code": 400}})
+    return Reply(body=chat_body("done"))
+
+
+def test_screenshots_of_tool_results_move_to_user_messages_when_a_server_refuses_them(stub_factory):
+    stub = stub_factory(_text_only_tools)
+    engine = _engine(stub)
+    image = Image.new("RGB", (40, 30), "red")
+    assert engine.generate(_agent_history(image)).answer == "done"
+    refused, accepted = (r["json"]["messages"] for r in stub.requests)
+    assert [m["role"] for m in refused] == ["user", "assistant", "tool"]
+    assert [m["role"] for m in accepted] == ["user", "assistant", "tool", "user"]
+    assert accepted[2]["content"] == "waited" and accepted[2]["tool_call_id"] == accepted[1]["tool_calls"][0]["id"]
+    assert [p["type"] for p in accepted[3]["content"]] == ["image_url"]
+    assert accepted[3]["content"][0] == refused[2]["content"][0]  # the same screenshot, only moved
+    engine.generate(_agent_history(image))
+    assert len(stub.requests) == 3  # learned: the next call goes straight to user messages
+
+
+def test_tool_images_tool_keeps_them_in_place_and_reports_the_refusal(stub_factory):
+    stub = stub_factory(_text_only_tools)
+    with pytest.raises(RemoteError, match="Tool message content only supports text"):
+        _engine(stub, tool_images="tool").generate(_agent_history(Image.new("RGB", (40, 30))))
+    assert len(stub.requests) == 1
+
+
+def test_tool_images_user_never_puts_images_in_tool_messages(stub_factory):
+    stub = stub_factory(_text_only_tools)
+    assert _engine(stub, tool_images="user").generate(_agent_history(Image.new("RGB", (40, 30)))).answer == "done"
+    assert len(stub.requests) == 1
+
+
 def test_model_name_comes_from_the_single_listed_model_and_several_need_a_choice(stub_factory):
     one = stub_factory([Reply(body={"object": "list", "data": [{"id": "Qwen/Qwen3.5-35B-A3B", "max_model_len": 32768}]})])
     engine = RemoteEngine(one.url + "/")
