@@ -105,3 +105,24 @@ def test_records_render_with_the_chat_template_and_labels_mask_the_prompt(datase
     # target positions continue the prompt's text positions (as decoding would place them)
     assert example.position_ids.shape[-1] == example.input_ids.shape[1]
     assert int(example.position_ids[0, 0, n_prompt]) == n_prompt
+
+
+def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
+    from visagent.training.recipe import RecipeConfig, write_model_card
+
+    cfg = RecipeConfig(out=str(tmp_path), data_seed=7, steps=20)
+    manifest = {"trajectory_records": 11, "grounding_records": 22, "episodes": 3, "scenarios": ["a"],
+                "train_seed_base": TRAIN_SEED_BASE}
+    points = [{"step": 10, "loss": 2.5, "seconds": 30.0, "heldout_success": 0.0},
+              {"step": 20, "loss": 1.25, "seconds": 60.0, "heldout_success": 0.25}]
+    final = {"success_rate": 0.5, "seeds": [0], "episodes": 2, "seconds_per_step": 1.0,
+             "per_tag": {"difficulty:easy": {"episodes": 2, "successes": 1, "success_rate": 0.5}},
+             "grounding": {"items": 4, "click_inside_rate": 0.25, "screens": 1}}
+    card = write_model_card(tmp_path, cfg, ["visagent", "train-tiny", "--out", "x y"], manifest, points, final,
+                            {"data_s": 60.0, "train_s": 600.0, "total_s": 700.0, "s_per_step": 30.0})
+    text = card.read_text()
+    assert "visagent train-tiny --out 'x y'" in text
+    assert "data seed 7" in text and "11 trajectory records" in text
+    assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
+    assert "| 20 | 1.2500 | 25% | 60.0 |" in text
+    assert json.loads((tmp_path / "results.json").read_text())["final"]["success_rate"] == 0.5

@@ -1,0 +1,36 @@
+"""`visagent train-tiny --out DIR`: the tiny checkpoint's full recipe (data, training, held-out eval, model card)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train-tiny", help="the full recipe of the embedded tiny checkpoint: train-split data, "
+                                          "training, held-out evaluation, model card (OUT/model)")
+    p.add_argument("--out", required=True, help="work directory (data/, base/, model/)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--data-seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument("--seeds", type=int, default=4, help="oracle runs per train scenario (default 4)")
+    p.add_argument("--grounding-seeds", type=int, default=8, help="grounding seeds per scenario (default 8)")
+    p.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    p.add_argument("--batch", type=int, default=4, help="examples per step (default 4)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    p.add_argument("--grounding-steps", type=int, default=150, help="grounding-only steps first (default 150)")
+    p.add_argument("--eval-every", type=int, default=200, help="held-out evaluation every N steps (default 200)")
+    p.add_argument("--final-eval-seeds", type=int, default=1, help="held-out seeds in the final evaluation")
+    p.add_argument("--max-pixels", type=int, default=256_000, help="screenshot pixel budget (default 256000)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from visagent.training.recipe import RECIPE_SIZES, RecipeConfig, run_recipe
+
+    cfg = RecipeConfig(out=args.out, device=args.device, data_seed=args.data_seed, seeds=args.seeds,
+                       grounding_seeds=args.grounding_seeds, steps=args.steps, batch=args.batch, lr=args.lr,
+                       grounding_steps=args.grounding_steps, eval_every=args.eval_every,
+                       final_eval_seeds=args.final_eval_seeds, resume=args.resume,
+                       sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels})
+    model = run_recipe(cfg, progress=not args.no_progress)
+    print(f"wrote {model} (model card {model / 'README.md'})")
+    return 0
