@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from visagent.errors import ConfigError
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -25,6 +27,9 @@ def run(args) -> int:
     from engine.checkpoint import inspect_checkpoint
     from engine.model_info import format_model_info, model_info
 
+    if args.path.startswith(("http://", "https://")):
+        raise ConfigError(f"model-info reads a local checkpoint's config.json; {args.path!r} is a server URL "
+                          "(ask the server itself, e.g. GET /v1/models)")
     path = tiny_checkpoint_path() if args.path == "tiny" else args.path
     checked = inspect_checkpoint(path) if args.check else None
     info = model_info(path)

@@ -67,6 +67,7 @@ def run(args) -> int:
         raise ConfigError(f"refusing to serve on non-loopback host {host!r} without an API key; pass --api-key KEY "
                           "(or set VISAGENT_API_KEY), or bind 127.0.0.1")
 
+    _check_port_free(host, port)  # before a model loads for minutes only to find the port taken
     from engine import load_engine
     from engine.server import ChatServer
 
@@ -93,6 +94,25 @@ def run(args) -> int:
     finally:
         engine.close()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise ConfigError when `host:port` cannot be bound now (taken, or not an address of this machine).
+    Port 0 always binds. The server binds again for real later; this only fails early."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} cannot be resolved ({exc.strerror}); use an IP address") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no clash
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
+                              "or stop the process using it") from None
 
 
 def _raise_interrupt(signum, frame) -> None:

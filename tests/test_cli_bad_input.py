@@ -1,0 +1,30 @@
+"""Bad input to `visagent serve` and `visagent model-info`: one `visagent: error:` line, exit 2, and no
+minutes spent loading a model first."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+
+def cli(visagent_bin, *args):
+    return subprocess.run([visagent_bin, *args], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_serve_on_a_taken_port_fails_before_loading_the_model(visagent_bin, clean_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # --device nonsense would fail the model load: reaching it would give another error than the port's
+        proc = cli(visagent_bin, "serve", "--model", "tiny", "--port", str(port), "--device", "no-such-device")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"visagent: error: cannot listen on 127.0.0.1:{port} (Address already in "
+                                        "use); choose another --port or stop the process using it"]
+
+
+def test_model_info_on_a_server_url_says_it_needs_a_local_checkpoint(visagent_bin, clean_env):
+    proc = cli(visagent_bin, "model-info", "http://gpu-host:8000/v1")
+    assert proc.returncode == 2
+    assert len(proc.stderr.splitlines()) == 1 and "is a server URL" in proc.stderr
