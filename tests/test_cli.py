@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import visagent
@@ -55,3 +56,16 @@ def test_user_error_is_one_line_without_traceback(visagent_bin, clean_env):
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("visagent: error:") and "bogus" in lines[0]
+
+
+def test_transformers_chatter_is_quiet_unless_verbose(clean_env, monkeypatch):
+    # Without -v a CPU run printed a weight-loading bar and advice to install CUDA-only kernels on every run.
+    from visagent.cli import _setup_logging
+
+    for var in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        monkeypatch.delenv(var, raising=False)
+    _setup_logging(1, "WARNING")
+    assert "TRANSFORMERS_VERBOSITY" not in os.environ and "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")  # the user's own choice wins
+    _setup_logging(0, "WARNING")
+    assert os.environ["TRANSFORMERS_VERBOSITY"] == "info" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"

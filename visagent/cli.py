@@ -17,6 +17,7 @@ import argparse
 import importlib
 import importlib.metadata
 import logging
+import os
 import pkgutil
 import sys
 
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbose: int, level_name: str) -> None:
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else getattr(logging, level_name.upper())
+    if not verbose:
+        # transformers is imported later (lazily): its env switches still apply. Without -v a user sees no
+        # "Loading weights" bar and no "install causal_conv1d" advice (CUDA-only kernels) on every CPU run;
+        # a variable the user set wins.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
