@@ -150,6 +150,19 @@ def test_parse_errors_exhaust_retries_then_stop(tmp_path):
     assert step["attempts"] == 3 and step["parse_error"] and step["error"]
 
 
+def test_retries_after_a_greedy_unusable_answer_sample(tmp_path):
+    # greedy decoding of an unchanged prompt repeats the same unusable answer: a retry must be able to differ
+    config = AgentConfig(parse_retries=2, generation=GenerationConfig(temperature=0.0, seed=7))
+    result, engine, *_ = run_scripted(["nope", "nope", DONE], tmp_path, config)
+    assert result.status == "success"
+    temps = [c["config"].temperature for c in engine.calls]
+    assert temps[0] == 0.0 and all(t > 0 for t in temps[1:])
+    assert [c["config"].seed for c in engine.calls] == [7, 8, 9]  # still reproducible, but not repeated
+    config = AgentConfig(parse_retries=1, generation=GenerationConfig(temperature=0.3))
+    result, engine, *_ = run_scripted(["nope", DONE], tmp_path, config)
+    assert [c["config"].temperature for c in engine.calls] == [0.3, 0.3]  # the user's own sampling is kept
+
+
 def test_action_off_the_grid_is_a_parse_error_told_to_the_model(tmp_path):
     bad = xml("left_click", coordinate=(10, 10)).replace("[10, 10]", "[1500, 10]")
     result, engine, *_ = run_scripted([bad, DONE], tmp_path)

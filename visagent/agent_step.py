@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 _PLATFORM_ACTIONS = {"desktop": A.COMPUTER_ACTIONS, "phone": A.MOBILE_ACTIONS}
 NO_USER_NOTE = "No user is available to help; continue on your own or terminate with status failure."
+# Sampling for a retry after an unusable greedy answer (Qwen3.5's suggested non-thinking values).
+RETRY_TEMPERATURE = 0.7
+RETRY_TOP_P = 0.8
 _ENDS_WITH_ERROR = ("error", "parse_error", "loop", "stopped", "timeout")
 
 
@@ -145,7 +148,7 @@ class StepLogic:
                                       history_images=self.config.history_images,
                                       append_only=self.config.append_only, feedback=feedback or None)
             t = time.monotonic()
-            result = self._generate(step, messages, tools)
+            result = self._generate(step, messages, tools, retry=len(errors))
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)
             record["attempts"] = len(errors) + 1
             record["prompt"] = {"tokens": result.prompt_tokens, "visual_tokens": result.visual_tokens,
@@ -178,10 +181,16 @@ class StepLogic:
         self._memory.append(mem)
         self._act(step, obs, model_action, screen_action, ignored, thought, record, mem)
 
-    def _generate(self: Agent, step: int, messages: list, tools: list) -> GenerationResult:
+    def _generate(self: Agent, step: int, messages: list, tools: list, retry: int = 0) -> GenerationResult:
+        """One model call. `retry` > 0 re-asks after unusable answers: greedy decoding then samples
+        (temperature RETRY_TEMPERATURE, top-p RETRY_TOP_P), else every retry of an unchanged prompt would
+        repeat the same unusable answer."""
         gen = self.config.generation
         timeout = gen.timeout_s or self.config.model_timeout_s
         cfg = dataclasses.replace(gen, enable_thinking=self.config.thinking, timeout_s=timeout)
+        if retry and gen.temperature == 0:
+            cfg = dataclasses.replace(cfg, temperature=RETRY_TEMPERATURE, top_p=min(cfg.top_p, RETRY_TOP_P),
+                                      seed=None if gen.seed is None else gen.seed + retry)
         cancel = self.controls.new_cancel()
 
         def on_delta(delta: Any) -> None:
