@@ -341,3 +341,27 @@ def test_engine_failures_become_error_bodies_and_the_worker_lives_on(scripted, e
     assert events[-1] == "[DONE]" and json.loads(events[-2])["error"]["message"]
     ok = httpx.post(url, json={"messages": [{"role": "user", "content": "again"}]})
     assert ok.json()["choices"][0]["message"]["content"] == "fine"
+
+
+def test_the_agents_history_shape_with_a_screenshot_in_a_tool_result_is_rendered(tiny):
+    # The agent sends each screenshot after an action inside the role "tool" message: the server must take
+    # it and the tiny chat template must render it as image tokens (not drop it, not refuse it).
+    from engine.api import GenerationConfig
+    from engine.remote import RemoteEngine
+
+    shot = Image.new("RGB", (64, 64), "blue")
+    head = [{"role": "user", "content": [{"type": "image", "image": shot}, {"type": "text", "text": "click OK"}]},
+            {"role": "assistant", "content": CALL_XML}]
+
+    def prompt_tokens(tool_content) -> int:
+        engine = RemoteEngine(tiny.url, api_key=KEY, tool_images="tool")
+        try:
+            result = engine.generate([*head, {"role": "tool", "content": tool_content}], tools=TOOLS,
+                                     config=GenerationConfig(max_new_tokens=2))
+        finally:
+            engine.close()
+        return result.prompt_tokens
+
+    with_image = prompt_tokens([{"type": "image", "image": shot}, {"type": "text", "text": "the screen changed"}])
+    text_only = prompt_tokens("the screen changed")
+    assert with_image - text_only >= 4  # 64x64 → at least (64/32)^2 visual tokens plus the vision markers
