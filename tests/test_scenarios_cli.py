@@ -45,3 +45,10 @@ def test_unknown_id_and_bad_out_are_one_line_errors(visagent_bin, tmp_path):
     assert out.stderr.strip().count("\n") == 0 and "unknown scenario 'no-such'" in out.stderr
     out = run(visagent_bin, "show", "desktop-notes-click-save", "--out", str(tmp_path / "x.jpg"))
     assert out.returncode == 2 and ".png" in out.stderr
+
+
+def test_an_out_path_under_a_file_names_the_file(visagent_bin, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    out = run(visagent_bin, "show", "desktop-notes-click-save", "--out", str(tmp_path / "afile" / "s.png"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert f"{tmp_path / 'afile'} is a file, not a directory" in out.stderr  # was: "cannot write: File exists"

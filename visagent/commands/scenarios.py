@@ -87,5 +87,7 @@ def _save(img, out: Path | None) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         img.save(out)
-    except OSError as exc:
-        raise ScenarioError(f"--out {out}: cannot write: {exc.strerror}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: PIL knows no format for the file extension
+        blocker = next((p for p in out.parents if p.is_file()), None)
+        why = f"{blocker} is a file, not a directory" if blocker else (getattr(exc, "strerror", None) or str(exc))
+        raise ScenarioError(f"--out {out}: cannot write ({why}); choose another path, e.g. shot.png") from None
