@@ -4,9 +4,12 @@ exit 2 before anything starts, or a clean stop that leaves a finished, readable 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +105,25 @@ def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, st
     assert trace.meta["status"] == "stopped" and trace.meta["ended_at"]
     last = json.loads((clean_env["work"] / trace_dir / "trace.jsonl").read_text().splitlines()[-1])
     assert last["type"] == "run_finished" and last["status"] == "stopped"
+
+
+TERMINATE = ("<tool_call>\n<function=mobile_use>\n<parameter=action>\nterminate\n</parameter>\n"
+             "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+
+
+def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub, monkeypatch):
+    # A FAKE adb (tests/fakes/adb: no emulator runs here) with two phones; the error used to ask for a
+    # --serial flag that `visagent run` did not have.
+    fakes = Path(__file__).resolve().parent / "fakes"
+    monkeypatch.setenv("PATH", f"{fakes}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_DIR", str(clean_env["work"] / "phone"))
+    monkeypatch.setenv("FAKE_ADB_DEVICES", "emulator-5554:device,emulator-5556:device")
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    server = stub([Reply(chunks=[delta_chunk({"content": TERMINATE}, "stop")])])
+    model = ("--model", server.url, "--model-name", "stub", "--trace-dir", "runs", "--quiet")
+    proc = run_cli(visagent_bin, "open notes", "--executor", "android", *model)
+    assert_one_line_error(proc, "several Android devices", "--serial")
+    proc = run_cli(visagent_bin, "open notes", "--executor", "android", "--serial", "emulator-5556", *model)
+    assert proc.returncode == 0, proc.stderr
+    trace = read_trace(proc.stdout.strip().splitlines()[-1].removeprefix("trace: "))
+    assert trace.meta["executor"]["name"] == "android" and trace.meta["executor"]["serial"] == "emulator-5556"

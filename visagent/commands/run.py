@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: sim)")
     p.add_argument("--scenario", help="sim scenario id (the world to start from, and the task by default)")
     p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
+    p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
+    p.add_argument("--serial", help="android device serial (default: $ANDROID_SERIAL or the only one connected)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
     p.add_argument("--model-name", help="model name to ask an http(s) server for (default: the single model its "
                    "/v1/models lists)")
@@ -37,34 +39,23 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def open_for_run(kind: str, scenario_id: str | None, seed: int | None) -> tuple[Any, Any]:
-    """(executor, scenario or None). The sim opens `scenario_id` (default: the first desktop scenario).
+def open_for_run(kind: str, scenario_id: str | None, seed: int | None, *, monitor: int = 1,
+                 serial: str | None = None) -> tuple[Any, Any]:
+    """(executor, scenario or None). The sim opens `scenario_id` (default: the first desktop scenario);
+    `monitor` (1-based) picks the desktop's screen, `serial` the Android device.
     Raises ConfigError / ScenarioError / ExecutorError with one line."""
+    from visagent.executors import open_executor
     from visagent.scenarios import get_scenario
 
     if scenario_id and kind != "sim":
         raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {kind}")
+    if serial and kind != "android":
+        raise ConfigError(f"--serial picks an Android device; it does not apply to --executor {kind}")
+    if monitor != 1 and kind != "desktop":
+        raise ConfigError(f"--monitor picks a desktop screen; it does not apply to --executor {kind}")
     if scenario_id:
         get_scenario(scenario_id)  # an unknown id fails here, before anything opens
-    import visagent.executors as executors
-
-    opener = getattr(executors, "open_executor", None)
-    if opener is not None:
-        executor = opener(kind, scenario=scenario_id, seed=seed)
-    elif kind == "desktop":
-        from visagent.executors.desktop import DesktopExecutor
-
-        executor = DesktopExecutor()
-    elif kind == "android":
-        from visagent.executors.android import AndroidExecutor
-
-        executor = AndroidExecutor()
-    else:
-        if not scenario_id:
-            raise ConfigError("--executor sim needs --scenario ID (see `visagent scenarios list`)")
-        from visagent.executors.sim import SimExecutor
-
-        executor = SimExecutor(get_scenario(scenario_id).make_world(seed))
+    executor = open_executor(kind, scenario=scenario_id, seed=seed, monitor=monitor, serial=serial)
     world = getattr(executor, "world", None)
     sid = scenario_id or getattr(world, "scenario_id", None)
     return executor, (get_scenario(sid) if sid else None)
@@ -198,7 +189,8 @@ def run(args) -> int:
 
     settings = args.settings
     check_trace_root(settings.trace_dir)
-    executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed)
+    executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed, monitor=args.monitor,
+                                      serial=args.serial)
     engine = None
     try:
         task = args.task
@@ -224,6 +216,9 @@ def run(args) -> int:
         meta: dict[str, Any] = {}
         if scenario is not None:
             meta = {"scenario": scenario.id, "seed": scenario.seed if args.seed is None else args.seed}
+        for key in ("serial", "display", "monitor"):  # which phone / screen the run drove, for the trace
+            if settings.executor != "sim" and getattr(executor, key, None) is not None:
+                meta[key] = getattr(executor, key)
         agent = Agent(engine, executor, config, trace_root=settings.trace_dir, on_event=printer, run_meta=meta)
         printer.agent = agent
         box: dict[str, Any] = {}
