@@ -283,3 +283,21 @@ def test_restoring_a_snapshot_puts_every_layer_back(engine) -> None:
     assert all(torch.equal(a, b) for a, b in zip(kv_before, kv_after))
     text = engine.model.config.text_config
     assert len(snapshot.states) == sum(t == "linear_attention" for t in text.layer_types)
+
+
+@pytest.mark.parametrize("model_type", ["qwen3_5", "qwen3_vl", "qwen2_5_vl"])
+def test_sessions_on_the_other_model_types(tmp_path, model_type: str) -> None:
+    """Dense Qwen3.5 (hybrid cache), Qwen3-VL and Qwen2.5-VL (KV only, other M-RoPE / patch 14)."""
+    from tests.test_engine_families import _checkpoint  # small random checkpoints of each type
+
+    other = load_engine(str(_checkpoint(tmp_path, model_type)), device="cpu", dtype="fp32")
+    try:
+        store = SessionStore()
+        messages = first_turn()
+        for step_no in range(1, 4):
+            step, _, text = check_against_full_prefill(other, store, "run", messages)
+            if step_no > 1:
+                assert step.cached_tokens > 0
+            messages = messages + next_turn(step_no, f"Clicked {step_no}: {text!r}")
+    finally:
+        other.close()
