@@ -6,10 +6,11 @@ within the pixel budget, rescale to 0..1, normalise with the per-channel mean/st
 `patch_size` patches ordered merge-window by merge-window, each patch repeated `temporal_patch_size` times
 and flattened as (channel, time, row, column).
 
-The difference from transformers is speed: the resize runs on uint8 in torch's antialiased bicubic (built
-to match PIL's BICUBIC, which transformers uses; measured within 2 grey levels of it), and the patch
-shuffle runs on uint8 planes before a single float pass. With no resize the output equals transformers' to
-float rounding. (OpenCV's cubic/area resize was tried first: up to 43 grey levels off PIL near edges.)
+The difference from transformers is speed (bench/preprocess.py: ~5x at 1080p): the resize runs on uint8
+in torch's antialiased bicubic (built to match PIL's BICUBIC, which transformers uses; measured within 2
+grey levels of it), the patch shuffle and the temporal repeat run on bytes, one OpenCV pass converts and
+normalises into a recycled output buffer. With no resize the output equals transformers' to float
+rounding. (OpenCV's cubic/area resize was tried first: up to 43 grey levels off PIL near edges.)
 """
 
 from __future__ import annotations
