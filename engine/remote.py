@@ -271,6 +271,28 @@ class RemoteEngine:
                     "with a name that /v1/models lists")
         return f"{url} rejected the request (HTTP {status}): {message}"
 
+    def verify_model(self) -> None:
+        """Check that the server lists `model_name`, so a misspelt --model-name fails before a run starts
+        rather than at its first step. A server without a usable /models list is given the benefit of the
+        doubt (logged). Raises EngineError naming the served models; RemoteError when unreachable."""
+        try:
+            response = self._send("GET", "/models", None)
+        except _ClientError as exc:
+            log.info("%s/models unavailable (%s); not checking model %r", self.base_url, exc, self.model_name)
+            return
+        assert response is not None
+        try:
+            data = json.loads(response.read())
+            names = [m["id"] for m in data["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        except (ValueError, KeyError, TypeError):
+            log.info("%s/models is not an OpenAI model list; not checking model %r", self.base_url, self.model_name)
+            return
+        finally:
+            response.close()
+        if names and self.model_name not in names:
+            raise EngineError(f"{self.base_url} does not serve model {self.model_name!r} (it serves: "
+                              f"{', '.join(names)}); pass --model-name with one of those")
+
     def _discover_model(self) -> tuple[str, int | None]:
         response = self._send("GET", "/models", None)
         assert response is not None

@@ -370,3 +370,12 @@ def test_visagent_serve_image_limit_error_through_the_remote_engine(tiny_local):
             RemoteEngine(limited.url).generate(_user("go", *_screens()))
     finally:
         limited.shutdown()
+
+
+def test_verify_model_names_what_the_server_serves_and_tolerates_no_model_list(stub_factory):
+    listed = stub_factory([Reply(body={"object": "list", "data": [{"id": "a"}, {"id": "b"}]})])
+    _engine(listed, model_name="b").verify_model()
+    with pytest.raises(EngineError, match=r"does not serve model 'c' \(it serves: a, b\)"):
+        _engine(listed, model_name="c").verify_model()
+    no_list = stub_factory([Reply(status=404, body={"error": {"message": "Not Found"}})])
+    _engine(no_list, model_name="c").verify_model()  # a server without /models is not refused

@@ -69,29 +69,44 @@ def test_a_checkpoint_dir_without_config_is_one_line(visagent_bin, clean_env):
     assert_one_line_error(proc, "config.json")
 
 
-def test_model_name_and_api_key_reach_the_server_without_model_discovery(visagent_bin, clean_env, stub):
+def _models(*names):
+    return Reply(body={"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
+
+
+def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub):
     answer = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
               "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
-    server = stub([Reply(chunks=[delta_chunk({"content": answer}, "stop")])])  # the agent streams
+    # the server serves two models: without --model-name the run could not choose
+    server = stub(lambda record: _models("qwen3.5-35b", "qwen3.5-122b") if record["path"].endswith("/models")
+                  else Reply(chunks=[delta_chunk({"content": answer}, "stop")]))  # the agent streams
     proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
                    "--api-key", "k123", "--trace-dir", "runs", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert [r["path"] for r in server.requests] == ["/v1/chat/completions"]  # no GET /v1/models
-    request = server.requests[0]
+    assert [r["path"] for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
+    request = server.requests[1]
     assert request["json"]["model"] == "qwen3.5-35b"
     assert request["headers"]["Authorization"] == "Bearer k123"
 
 
+def test_a_model_name_the_server_does_not_list_fails_before_the_run(visagent_bin, clean_env, stub):
+    server = stub([_models("tiny")])
+    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
+                   "--trace-dir", "runs")
+    assert_one_line_error(proc, "does not serve model 'qwen3.5-35b'", "it serves: tiny")
+    assert not (clean_env["work"] / "runs").exists()
+
+
 def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, stub):
-    server = stub([Reply(body=chat_body("never sent"), delay_s=60)])  # the model "thinks" for a minute
+    server = stub(lambda record: _models("stub") if record["path"].endswith("/models")
+                  else Reply(body=chat_body("never sent"), delay_s=60))  # the model "thinks" for a minute
     proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url,
                              "--model-name", "stub", "--trace-dir", "runs"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not server.requests and time.monotonic() < deadline:  # wait until the model call is in flight
+        while len(server.requests) < 2 and time.monotonic() < deadline:  # until the model call is in flight
             time.sleep(0.05)
-        assert server.requests, "the run never called the model"
+        assert len(server.requests) == 2, "the run never called the model"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

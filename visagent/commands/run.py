@@ -210,6 +210,8 @@ def run(args) -> int:
             engine = load_engine(settings.model, device=settings.device, dtype=settings.dtype,
                                  device_map=settings.device_map, model_name=settings.model_name,
                                  api_key=settings.api_key)
+            if settings.model_name and hasattr(engine, "verify_model"):
+                engine.verify_model()  # a misspelt name fails here, not at the first step with a trace left
         config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
         interactive = sys.stdin.isatty() and not args.yes
         printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)
