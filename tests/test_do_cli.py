@@ -60,6 +60,15 @@ def test_bad_actions_are_one_line_errors(visagent_bin, clean_env, action, messag
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+def test_an_unwritable_screenshot_path_is_refused_before_the_action_runs(visagent_bin, clean_env):
+    # was a FileExistsError traceback, raised after the click had already happened
+    (clean_env["work"] / "afile").write_text("x")
+    proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--action", '{"action": "wait"}',
+                  "--screenshot", "afile/shot.png")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "afile is a file, not a directory" in proc.stderr
+
+
 @pytest.mark.x11
 def test_desktop_click_lands_on_a_real_x_window(visagent_bin, xserver, tmp_path):
     recorder = Path(__file__).resolve().parent / "fixtures" / "xrecorder.py"

@@ -11,6 +11,7 @@ Exit status 0 when the action executed, 1 when the executor refused it (message 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,21 @@ def parse_action(text: str, space: str) -> Action:
     return Action.from_dict(data)
 
 
+def check_writable_path(name: str, flag: str) -> None:
+    """Raise ConfigError unless file `name` can be created: its nearest existing ancestor is a writable
+    directory (missing folders are made later). Creates nothing."""
+    path = Path(name).expanduser().absolute()
+    if path.is_dir():
+        raise ConfigError(f"{flag} {name!r} is a directory; give a file name such as shot.png")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {name!r} cannot be written: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {name!r} cannot be written: {existing} is not writable")
+
+
 def run(args) -> int:
     from visagent.coords import to_screen
     from visagent.executors import open_executor
@@ -54,6 +70,8 @@ def run(args) -> int:
     if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise ConfigError(f"--screenshot {args.screenshot!r} needs an image suffix (.png)")
     action = parse_action(args.action, args.space)
+    if args.screenshot:
+        check_writable_path(args.screenshot, "--screenshot")  # before the action runs, not after
     executor = open_executor(kind, scenario=args.settings.scenario, seed=args.seed, monitor=args.monitor,
                              serial=args.serial)
     try:
@@ -70,8 +88,12 @@ def run(args) -> int:
         }
         if args.screenshot:
             path = Path(args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            final.save(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                final.save(path)
+            except OSError as exc:
+                raise ConfigError(f"--screenshot {args.screenshot!r} could not be written ({exc.strerror or exc}); "
+                                  "the action did run") from None
             out["screenshot"] = str(path)
         world = getattr(executor, "world", None)
         if world is not None:
