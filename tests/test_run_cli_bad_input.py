@@ -142,3 +142,45 @@ def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub, monke
     assert proc.returncode == 0, proc.stderr
     trace = read_trace(proc.stdout.strip().splitlines()[-1].removeprefix("trace: "))
     assert trace.meta["executor"]["name"] == "android" and trace.meta["executor"]["serial"] == "emulator-5556"
+
+
+def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, clean_env, stub):
+    # The y/n question reads the terminal on the agent's thread; Ctrl-C used to leave it blocked there, so
+    # the run never finished and its trace stayed 'running'. A real pseudo-terminal makes the run interactive.
+    import pty
+    import threading
+
+    risky = ("<tool_call>\n<function=computer_use>\n<parameter=action>\ntype\n</parameter>\n"
+             "<parameter=text>\nrm -rf /tmp/everything\n</parameter>\n</function>\n</tool_call>")
+    server = stub(lambda record: _models("stub") if record["path"].endswith("/models")
+                  else Reply(chunks=[delta_chunk({"content": risky}, "stop")]))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
+                             "stub", "--trace-dir", "runs"], stdin=follower, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    os.close(follower)
+    out = bytearray()
+    def read_all() -> None:
+        for chunk in iter(lambda: proc.stdout.read1(4096), b""):
+            out.extend(chunk)
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while b"run it? [y/N]" not in out and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert b"run it? [y/N]" in out, out.decode(errors="replace")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        reader.join(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    text = out.decode()
+    assert proc.returncode == 130, (text, proc.stderr.read())
+    assert "stopped: stopped by the user (1 step)" in text
+    trace = read_trace(text.strip().splitlines()[-1].removeprefix("trace: "))
+    assert trace.meta["status"] == "stopped"
+    assert trace.steps[0].get("executed") in (None, False, [])  # the risky text was never typed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 import threading
 from pathlib import Path
@@ -88,6 +89,7 @@ class ProgressPrinter:
         self.interactive = interactive
         self.quiet = quiet
         self.agent: Any = None
+        self.cancelled = threading.Event()  # set on Ctrl-C: a question waiting for an answer gives up
         self._kind: str | None = None
         self._lock = threading.Lock()
 
@@ -157,18 +159,28 @@ class ProgressPrinter:
             self._write(f"  [{event.control}] {event.note}\n")
 
     def _ask(self, prompt: str) -> str | None:
-        """One line from the user, or None when no one can answer."""
+        """One line from the user, or None when no one can answer or the run is being stopped (Ctrl-C
+        arrives on the main thread while this one waits for the terminal)."""
         if not self.interactive:
             return None
         self._write(prompt)
         try:
-            return sys.stdin.readline().strip()
-        except (OSError, ValueError):
-            return None
+            while not self.cancelled.is_set():
+                ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+                if ready:
+                    return sys.stdin.readline().strip()
+        except (OSError, ValueError):  # stdin closed, or not selectable: fall back to a plain read
+            try:
+                return sys.stdin.readline().strip()
+            except (OSError, ValueError):
+                return None
+        return None
 
     def _confirm(self, event: Any) -> None:
         self._write(f"  risky action: {event.action.summary()} ({event.reason})\n")
         answer = self._ask("  run it? [y/N] ")
+        if self.cancelled.is_set():
+            return  # stopping: the loop ends the run without executing it
         if answer is None:
             self._write("  no one to ask (not a terminal, no --yes): denied\n")
             return  # the loop denies it and tells the model
@@ -244,6 +256,7 @@ def run(args) -> int:
                 pass
         except KeyboardInterrupt:
             interrupted = True
+            printer.cancelled.set()
             print("\nstopping (Ctrl-C again to abort)...", file=sys.stderr)
             agent.stop()
             done.wait(_STOP_GRACE_S)
