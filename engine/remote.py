@@ -203,8 +203,9 @@ class RemoteEngine:
 
     def _send(self, method: str, path: str, payload: dict[str, Any] | None, *, n_images: int = 0,
               deadline: float | None = None, cancel: threading.Event | None = None, grab: _SocketGrab | None = None,
-              session_id: str | None = None) -> httpx.Response | None:
-        """Send with retries; returns the open (streaming) response with a 2xx status, None when cancelled."""
+              session_id: str | None = None, startup: bool = False) -> httpx.Response | None:
+        """Send with retries; returns the open (streaming) response with a 2xx status, None when cancelled.
+        `startup` logs the retries at info level: before anything runs, the final error line says it all."""
         url = self.base_url + path
         attempt = 0
         while True:
@@ -247,8 +248,8 @@ class RemoteEngine:
             delay = self.backoff_s * (2 ** attempt)
             if retry_after is not None:
                 delay = min(max(delay, retry_after), 30.0)
-            log.warning("%s: %s; retrying in %.2f s (attempt %d of %d)", url, problem, delay, attempt + 2,
-                        self.retries + 1)
+            log.log(logging.INFO if startup else logging.WARNING, "%s: %s; retrying in %.2f s (attempt %d of %d)",
+                    url, problem, delay, attempt + 2, self.retries + 1)
             if cancel is not None:
                 if cancel.wait(delay):
                     return None
@@ -276,7 +277,7 @@ class RemoteEngine:
         rather than at its first step. A server without a usable /models list is given the benefit of the
         doubt (logged). Raises EngineError naming the served models; RemoteError when unreachable."""
         try:
-            response = self._send("GET", "/models", None)
+            response = self._send("GET", "/models", None, startup=True)
         except _ClientError as exc:
             log.info("%s/models unavailable (%s); not checking model %r", self.base_url, exc, self.model_name)
             return
@@ -294,7 +295,7 @@ class RemoteEngine:
                               f"{', '.join(names)}); pass --model-name with one of those")
 
     def _discover_model(self) -> tuple[str, int | None]:
-        response = self._send("GET", "/models", None)
+        response = self._send("GET", "/models", None, startup=True)
         assert response is not None
         try:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,15 @@ def test_a_trace_dir_that_is_a_file_is_refused_before_the_run(visagent_bin, clea
 def test_a_bad_model_spec_is_one_line(visagent_bin, clean_env, spec, needle):
     proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", spec, "--trace-dir", "runs")
     assert_one_line_error(proc, needle)
+    assert not (clean_env["work"] / "runs").exists()
+
+
+def test_an_unreachable_server_is_one_line_after_its_retries(visagent_bin, clean_env):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", f"http://127.0.0.1:{port}/v1", "--trace-dir", "runs")
+    assert_one_line_error(proc, "failed after 4 attempts", "Connection refused")  # retries are not logged first
     assert not (clean_env["work"] / "runs").exists()
 
 
