@@ -17,22 +17,27 @@ _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and c
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run the agent on a task (sim, desktop or android) and write its trace")
+    p = sub.add_parser("run", help="run the agent on a task (sim, desktop or android) and write its trace",
+                       description="Run the agent once with live progress; ends with one status line and the "
+                       "trace path. Exit 0: success or an answer; 1: any other end; 2: bad input (nothing "
+                       "started); 130: stopped with Ctrl-C (trace finished as 'stopped').")
     p.add_argument("task", nargs="?", help="what to do; defaults to the scenario's task with --scenario")
     p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: sim)")
-    p.add_argument("--scenario", help="sim scenario id (the world to start from, and the task by default)")
+    p.add_argument("--scenario", help="sim scenario id: the world to start from, and the task by default (default: the first "
+                   "desktop scenario; see `visagent scenarios list`)")
     p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
     p.add_argument("--serial", help="android device serial (default: $ANDROID_SERIAL or the only one connected)")
-    p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
+    p.add_argument("--model", help="model spec: tiny (default), a checkpoint directory, or an http(s)://host/v1 URL")
     p.add_argument("--model-name", help="model name to ask an http(s) server for (default: the single model its "
                    "/v1/models lists)")
     p.add_argument("--api-key", help="API key for an http(s) server (default: $VISAGENT_API_KEY, $OPENAI_API_KEY)")
     p.add_argument("--policy", choices=("model", "oracle"), default="model",
                    help="oracle: a scripted engine that plays the sim scenario's known solution (no model)")
     p.add_argument("--trace-dir", help="where run directories are written (default: runs)")
-    p.add_argument("--max-steps", type=int, help="step limit")
-    p.add_argument("--max-seconds", type=float, help="wall-time limit in seconds")
+    p.add_argument("--max-steps", type=int, help="step limit (default 15)")
+    p.add_argument("--max-seconds", type=float, help="wall-time limit in seconds, time paused not counted "
+                   "(default 600)")
     p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                    help="let the model think before acting")
     p.add_argument("--yes", action="store_true", help="approve risky actions without asking")
