@@ -20,9 +20,9 @@ from visagent.trace import read_trace
 SCENARIO = "desktop-notes-click-save"
 
 
-def run_cli(visagent_bin, *args):
+def run_cli(visagent_bin, *args, env=None):
     return subprocess.run([visagent_bin, "run", *args], capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=env)
 
 
 def assert_one_line_error(proc, *needles):
@@ -70,6 +70,21 @@ def test_an_unreachable_server_is_one_line_after_its_retries(visagent_bin, clean
         port = s.getsockname()[1]
     proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", f"http://127.0.0.1:{port}/v1", "--trace-dir", "runs")
     assert_one_line_error(proc, "failed after 4 attempts", "Connection refused")  # retries are not logged first
+    assert not (clean_env["work"] / "runs").exists()
+
+
+def test_a_closed_display_or_no_adb_is_one_line_before_the_model_loads(visagent_bin, clean_env, tmp_path):
+    env = dict(os.environ, DISPLAY=":87")  # no X server there
+    proc = run_cli(visagent_bin, "click OK", "--executor", "desktop", "--trace-dir", "runs", env=env)
+    assert_one_line_error(proc, "':87'")
+    env.pop("DISPLAY")
+    proc = run_cli(visagent_bin, "click OK", "--executor", "desktop", "--trace-dir", "runs", env=env)
+    assert_one_line_error(proc, "DISPLAY is not set")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env["PATH"] = str(empty)  # no adb anywhere
+    proc = run_cli(visagent_bin, "open notes", "--executor", "android", "--trace-dir", "runs", env=env)
+    assert_one_line_error(proc, "adb not found")
     assert not (clean_env["work"] / "runs").exists()
 
 
