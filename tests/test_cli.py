@@ -69,3 +69,10 @@ def test_transformers_chatter_is_quiet_unless_verbose(clean_env, monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")  # the user's own choice wins
     _setup_logging(0, "WARNING")
     assert os.environ["TRANSFORMERS_VERBOSITY"] == "info" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+
+
+def test_verbose_flag_works_after_the_subcommand_too(visagent_bin, clean_env):
+    # `visagent run -v` used to be "unrecognized arguments: -v"; -v adds the traceback to a user error
+    proc = subprocess.run([visagent_bin, "run", "-v", "--scenario", "no-such"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+    assert proc.stderr.splitlines()[-1] == "visagent: error: unknown scenario 'no-such'; see `visagent scenarios list`"

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
             log.warning("plugin command %r (%s) could not be loaded: %s", entry.name, entry.value, exc)
             continue
         module.register(sub)
+    for command in sub.choices.values():  # `visagent run -v` works as well as `visagent -v run`
+        if "-v" not in command._option_string_actions and "--verbose" not in command._option_string_actions:
+            command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                                 help="more logging (-vv for debug)")
     return parser
 
 
