@@ -88,6 +88,16 @@ def test_a_closed_display_or_no_adb_is_one_line_before_the_model_loads(visagent_
     assert not (clean_env["work"] / "runs").exists()
 
 
+@pytest.mark.parametrize("flags, needle", [
+    (("--executor", "desktop", "--seed", "3"), "--seed sets up the sim world"),
+    (("--executor", "sim", "--serial", "emulator-5554"), "--serial picks an Android device"),
+    (("--executor", "android", "--monitor", "2"), "--monitor picks a desktop screen"),
+])
+def test_flags_of_another_executor_are_refused(visagent_bin, clean_env, flags, needle):
+    proc = run_cli(visagent_bin, "click OK", *flags, "--policy", "oracle", "--trace-dir", "runs")
+    assert_one_line_error(proc, needle)
+
+
 def test_a_checkpoint_dir_without_config_is_one_line(visagent_bin, clean_env):
     (clean_env["work"] / "ckpt").mkdir()
     proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", "ckpt")

@@ -55,6 +55,8 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int | None, *, monito
 
     if scenario_id and kind != "sim":
         raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {kind}")
+    if seed is not None and kind != "sim":
+        raise ConfigError(f"--seed sets up the sim world; it does not apply to --executor {kind}")
     if serial and kind != "android":
         raise ConfigError(f"--serial picks an Android device; it does not apply to --executor {kind}")
     if monitor != 1 and kind != "desktop":
