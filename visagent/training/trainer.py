@@ -76,15 +76,16 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def load_base(base: str, device: str, max_pixels: int | None = None) -> Any:
-    """The base checkpoint as a LocalEngine in fp32 on `device` ("tiny" = the shipped checkpoint)."""
+def load_base(base: str, device: str, max_pixels: int | None = None, dtype: str = "fp32") -> Any:
+    """The base checkpoint as a LocalEngine on `device` ("tiny" = the shipped checkpoint); fp32 for a full
+    fine-tune, "auto" (bf16 on CUDA) under LoRA, where only the adapters train."""
     from engine import tiny_checkpoint_path
     from engine.local import LocalEngine
 
     path = tiny_checkpoint_path() if base == "tiny" else Path(base).expanduser()
     if not (path / "config.json").is_file():
         raise ConfigError(f"--base {base}: not a checkpoint directory (no config.json); pass 'tiny' or a directory")
-    return LocalEngine(path, spec=str(path), device=device, dtype="fp32", max_pixels=max_pixels)
+    return LocalEngine(path, spec=str(path), device=device, dtype=dtype, max_pixels=max_pixels)
 
 
 def lr_lambda(step: int, warmup: int, total: int) -> float:
@@ -117,7 +118,7 @@ class Trainer:
         kinds = [(r.get("meta") or {}).get("kind") for r in self.records]
         self.pools = {"all": list(range(len(self.records))),
                       "grounding": [i for i, k in enumerate(kinds) if k == "grounding"]}
-        self.engine = load_base(config.base, config.device, config.max_pixels)
+        self.engine = load_base(config.base, config.device, config.max_pixels, "auto" if config.lora else "fp32")
         self.base_path = Path(self.engine.checkpoint.path)
         self.model = self.engine.model
         if config.lora:
