@@ -163,7 +163,7 @@ class ProgressPrinter:
             self._end_stream()
             self._write(f"  ! {event.message}\n")
         elif isinstance(event, E.ControlEvent):
-            self._write(f"  [{event.control}] {event.note}\n")
+            self._write(f"  [{event.control}] {event.note}".rstrip() + "\n")
 
     def _ask(self, prompt: str) -> str | None:
         """One line from the user, or None when no one can answer or the run is being stopped (Ctrl-C
