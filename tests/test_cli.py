@@ -76,3 +76,17 @@ def test_verbose_flag_works_after_the_subcommand_too(visagent_bin, clean_env):
     proc = subprocess.run([visagent_bin, "run", "-v", "--scenario", "no-such"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" in proc.stderr
     assert proc.stderr.splitlines()[-1] == "visagent: error: unknown scenario 'no-such'; see `visagent scenarios list`"
+
+
+def test_an_unwritable_output_path_is_one_line_whichever_command_hits_it(visagent_bin, clean_env):
+    # A command that does not check its output path itself (here `export --out`) used to end in a
+    # FileExistsError traceback; the CLI's safety net turns any such OSError into one line and exit 2.
+    (clean_env["work"] / "afile").write_text("x")
+    made = subprocess.run([visagent_bin, "run", "--policy", "oracle", "--scenario", "desktop-notes-click-save",
+                           "--trace-dir", "runs", "--quiet"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.run([visagent_bin, "export", "runs", "--out", "afile/data.jsonl"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == ["visagent: error: afile is a file, not a folder; check the paths you "
+                                        "passed (-v shows where)"]

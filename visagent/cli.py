@@ -20,6 +20,7 @@ import logging
 import os
 import pkgutil
 import sys
+from pathlib import Path
 
 import visagent
 import visagent.commands
@@ -70,6 +71,18 @@ def _setup_logging(verbose: int, level_name: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def _os_error_line(exc: OSError) -> str:
+    """`afile is a file, not a folder` for the usual mkdir mistake; else `PATH: strerror`."""
+    if exc.filename is None:
+        return str(exc.strerror or exc)
+    path = Path(str(exc.filename))
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+        if blocker is not None:
+            return f"{blocker} is a file, not a folder"
+    return f"{exc.filename}: {exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
 
@@ -86,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             log.exception("error")
         print(f"visagent: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A path the user gave that cannot be written or read (a file where a folder should be, no
+        # permission, disk full) that a command did not check itself: one line, not a traceback.
+        if args.verbose:
+            log.exception("error")
+        print(f"visagent: error: {_os_error_line(exc)}; check the paths you passed (-v shows where)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("visagent: interrupted", file=sys.stderr)
