@@ -219,3 +219,22 @@ def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, c
     trace = read_trace(text.strip().splitlines()[-1].removeprefix("trace: "))
     assert trace.meta["status"] == "stopped"
     assert trace.steps[0].get("executed") in (None, False, [])  # the risky text was never typed
+
+
+def test_a_reader_that_goes_away_does_not_fill_stderr_with_tracebacks(visagent_bin, clean_env, stub):
+    # `visagent run ... | head -1`: every later event used to log a BrokenPipeError traceback
+    done = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+            "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+    # the model answers only after a second: by then the reader below has surely left
+    server = stub(lambda record: _models("stub") if record["path"].endswith("/models")
+                  else Reply(chunks=[delta_chunk({"content": done}, "stop")], delay_s=1.0))
+    proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
+                             "stub", "--trace-dir", "runs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout.readline().startswith(b"task: ")
+    proc.stdout.close()  # the reader leaves after the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert err == ""
+    (trace,) = (clean_env["work"] / "runs").iterdir()
+    assert read_trace(trace).meta["status"] == "success"  # the run itself went on to the end

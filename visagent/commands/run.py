@@ -88,6 +88,16 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else (" " if c in "\n\t" else "\ufffd") for c in text)
 
 
+def _silence_stdout(out: TextIO) -> None:
+    """Point a broken stdout at /dev/null, so the interpreter's final flush does not complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests' StringIO): nothing to flush later
+        pass
+
+
 class ProgressPrinter:
     """Renders agent events as live terminal lines; answers questions on an interactive terminal."""
 
@@ -99,11 +109,18 @@ class ProgressPrinter:
         self.cancelled = threading.Event()  # set on Ctrl-C: a question waiting for an answer gives up
         self._kind: str | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def _write(self, text: str) -> None:
         with self._lock:
-            self.out.write(text)
-            self.out.flush()
+            if self._closed:
+                return
+            try:
+                self.out.write(text)
+                self.out.flush()
+            except BrokenPipeError:  # `visagent run ... | head`: the reader left; the run and its trace go on
+                self._closed = True
+                _silence_stdout(self.out)
 
     def _end_stream(self) -> None:
         if self._kind is not None:
