@@ -50,7 +50,8 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu")
+        raise EngineError(f"device {device!r} requested but no CUDA GPU is visible; use device cpu or auto "
+                          "(--device, VISAGENT_DEVICE or device in visagent.toml)")
     if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise EngineError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
     return device

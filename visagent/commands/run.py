@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
     p.add_argument("--serial", help="android device serial (default: $ANDROID_SERIAL or the only one connected)")
     p.add_argument("--model", help="model spec: tiny (default), a checkpoint directory, or an http(s)://host/v1 URL")
+    p.add_argument("--device", help="torch device for an in-process model (auto, cpu, cuda, cuda:1...)")
+    p.add_argument("--dtype", help="weights dtype for an in-process model (auto, bf16, fp16, fp32)")
     p.add_argument("--model-name", help="model name to ask an http(s) server for (default: the single model its "
                    "/v1/models lists)")
     p.add_argument("--api-key", help="API key for an http(s) server (default: $VISAGENT_API_KEY, $OPENAI_API_KEY)")
