@@ -238,3 +238,16 @@ def test_a_reader_that_goes_away_does_not_fill_stderr_with_tracebacks(visagent_b
     assert err == ""
     (trace,) = (clean_env["work"] / "runs").iterdir()
     assert read_trace(trace).meta["status"] == "success"  # the run itself went on to the end
+
+
+def test_a_control_line_starts_on_its_own_line_after_streamed_text():
+    import io
+
+    from visagent import events as E
+    from visagent.commands.run import ProgressPrinter
+
+    out = io.StringIO()
+    printer = ProgressPrinter(out, interactive=False)
+    printer(E.ModelDelta(1, "answer", "half a thought"))
+    printer(E.ControlEvent("stop", ""))
+    assert out.getvalue() == "  model: half a thought\n  [stop]\n"

@@ -182,6 +182,7 @@ class ProgressPrinter:
             self._end_stream()
             self._write(f"  ! {event.message}\n")
         elif isinstance(event, E.ControlEvent):
+            self._end_stream()
             self._write(f"  [{event.control}] {event.note}".rstrip() + "\n")
 
     def _ask(self, prompt: str) -> str | None:
