@@ -1,8 +1,8 @@
 """Run a Qwen3.5 (or Qwen3-VL / Qwen2.5-VL) checkpoint in this process with transformers' own classes.
 
 One generation = `prepare` (chat template → text, screenshots → patches, image pads expanded to their
-visual tokens) → `prefill` (one forward over the prompt, cache returned) → `decode` (one token per step,
-streamed, cancellable). The three steps are public so a session (incremental prefill, cache reuse) can
+visual tokens) → `prefill` (forwards over chunks of the prompt, cancellable between chunks, cache
+returned; engine/prefill.py) → `decode` (one token per step, streamed, cancellable). The three steps are public so a session (incremental prefill, cache reuse) can
 drive them itself; `generate` chains them under one lock so concurrent callers are serialised.
 """
 
@@ -24,9 +24,10 @@ from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Me
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
 from engine.devices import fast_kernels, intra_op_threads, resolve_device, resolve_dtype
 from engine.errors import CheckpointError, EngineError
+from engine.prefill import DEFAULT_PREFILL_CHUNK, PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import image_grids, preprocess_images
 from engine.sampling import TokenSampler
-from engine.session import SessionLimits, SessionStore, session_prefill
+from engine.session import SessionLimits, SessionStore, image_spans, segment_runner, session_prefill
 from engine.text_stream import TextStream
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,11 @@ class LocalEngine:
     dtype: bf16 on CUDA, fp32 on CPU unless given. `device_map="auto"` spreads the model over GPUs / CPU
     with accelerate; otherwise the whole model goes to `device`. `threads`: torch intra-op threads while
     generating (default: 1 for a model under 50M parameters on CPU, torch's setting otherwise).
-    Raises CheckpointError for a bad directory and EngineError for a bad device or dtype.
+    `prefill_chunk`: prompt tokens per prefill forward (None or 0: the whole prompt in one forward); Stop
+    (`cancel`) and `timeout_s` are checked between chunks. `on_prefill_chunk(start, end)`, when set, is
+    called after every chunk `generate` runs (a progress hook; tests count chunks with it).
+    `session_limits`: bounds of `self.sessions` (engine/session.py).
+    Raises CheckpointError for a bad directory and EngineError for a bad device, dtype or chunk size.
     """
 
     def __init__(
@@ -75,7 +80,12 @@ class LocalEngine:
         max_pixels: int | None = None,
         threads: int | None = None,
         session_limits: SessionLimits | None = None,
+        prefill_chunk: int | None = DEFAULT_PREFILL_CHUNK,
     ) -> None:
+        if prefill_chunk is not None and prefill_chunk < 0:
+            raise EngineError(f"prefill_chunk must be a positive token count or 0/None (one forward), got {prefill_chunk}")
+        self.prefill_chunk = prefill_chunk or None
+        self.on_prefill_chunk: Callable[[int, int], None] | None = None
         self.checkpoint: CheckpointInfo = inspect_checkpoint(path, min_pixels=min_pixels, max_pixels=max_pixels)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -246,30 +256,53 @@ class LocalEngine:
         )
         return torch.cat([text, vision.to(torch.long).cpu()], dim=0), int(deltas.view(-1)[0])
 
-    def prefill(self, prompt: PreparedPrompt, cache: Any = None, start: int = 0) -> tuple[torch.Tensor, Any]:
+    def prefill(
+        self,
+        prompt: PreparedPrompt,
+        cache: Any = None,
+        start: int = 0,
+        *,
+        control: PrefillControl | None = None,
+    ) -> tuple[torch.Tensor, Any]:
         """Run the prompt tokens from `start` (0: all; >0: `cache` already holds the tokens before it).
 
-        Returns (logits of the last position, float32 (vocab,), the cache). Images are encoded only when the
-        new segment holds visual tokens.
+        Returns (logits of the last position, float32 (vocab,), the cache). Images are encoded only in the
+        chunks that hold their visual tokens (`prompt.pixel_values` must cover every image of the prompt).
+        `control` (engine/prefill.py): chunk size and the cancel / deadline checks made before each chunk;
+        None runs one forward. Raises PrefillCancelled (the cache then holds tokens [0, exc.done)) or
+        EngineError (deadline passed, or images in the new tokens of a prompt prepared with pixels=False).
         """
-        dev = self._input_device
-        ids = prompt.input_ids[:, start:]
-        kwargs: dict[str, Any] = {
-            "input_ids": ids.to(dev),
-            "position_ids": prompt.position_ids[:, :, start:].to(dev),
-            "use_cache": True,
-            "logits_to_keep": 1,
-            self._cache_kwarg: cache,
-        }
-        if prompt.pixel_values is not None and bool(prompt.mm_token_type_ids[:, start:].any()):
-            if start > 0:
-                raise EngineError("incremental prefill of a segment with images needs the segment's own pixel_values")
-            kwargs["pixel_values"] = prompt.pixel_values.to(dev, self.dtype)
-            kwargs["image_grid_thw"] = prompt.image_grid_thw.to(dev)
-            kwargs["mm_token_type_ids"] = prompt.mm_token_type_ids.to(dev)
-        with torch.inference_mode():
-            out = self.model(**kwargs)
-        return out.logits[0, -1].float(), _cache_of(out)
+        if start >= prompt.length:
+            raise EngineError(f"prefill start {start} is not before the prompt end {prompt.length}")
+        merge = self.checkpoint.vision.merge_size
+        if prompt.pixel_values is None and bool(prompt.mm_token_type_ids[:, start:].any()):
+            raise EngineError("prefill of a segment with images needs pixel_values: prepare the prompt with pixels=True")
+        spans = image_spans(prompt.mm_token_type_ids, prompt.image_grid_thw, merge)
+        run = segment_runner(
+            self.model,
+            prompt.input_ids,
+            prompt.position_ids,
+            prompt.mm_token_type_ids,
+            prompt.pixel_values,
+            prompt.image_grid_thw,
+            merge_size=merge,
+            device=self._input_device,
+            dtype=self.dtype,
+        )
+        logits = None
+        begin = start
+        try:
+            for end in chunk_ends(start, prompt.length, control.chunk_tokens if control else None, spans):
+                if control is not None:
+                    control.check(begin)
+                logits, cache = run(begin, end, cache)
+                if control is not None and control.on_chunk is not None:
+                    control.on_chunk(begin, end)
+                begin = end
+        except ValueError as exc:  # segment_runner: a cut through an image (a bug in the chunk plan)
+            raise EngineError(str(exc)) from None
+        assert logits is not None
+        return logits, cache
 
     def decode(
         self,
@@ -376,11 +409,22 @@ class LocalEngine:
                 )
             t1 = time.monotonic()
             cached, fed = 0, None
-            if session_id is None:
-                logits, cache = self.prefill(prompt)
-            else:  # engine/session.py: reuse the conversation's cached state, prefill only what is new
-                step = session_prefill(self, self.sessions, session_id, prompt, _collect_images(messages))
-                logits, cache, cached, fed = step.logits, step.cache, step.cached_tokens, []
+            control = PrefillControl(self.prefill_chunk, cancel, deadline, config.timeout_s, self.on_prefill_chunk)
+            try:
+                if session_id is None:
+                    logits, cache = self.prefill(prompt, control=control)
+                else:  # engine/session.py: reuse the conversation's cached state, prefill only what is new
+                    step = session_prefill(self, self.sessions, session_id, prompt, _collect_images(messages), control)
+                    logits, cache, cached, fed = step.logits, step.cache, step.cached_tokens, []
+            except PrefillCancelled as stop:  # Stop during prefill: an empty, cancelled turn (a session keeps
+                result = GenerationResult(  # the chunks that ran and resumes after them next call)
+                    text="", thinking="", answer="", finish_reason="cancelled",
+                    prompt_tokens=prompt.length, visual_tokens=prompt.visual_tokens, generated_tokens=0,
+                )
+                t2 = time.monotonic()
+                result.timings = {"preprocess": t1 - t0, "prefill": t2 - t1, "decode": 0.0, "total": t2 - t0}
+                log.info("prefill cancelled after %d of %d prompt tokens", stop.done, prompt.length)
+                return result
             t2 = time.monotonic()
             try:
                 result, cache = self.decode(

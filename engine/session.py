@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from engine.hybrid_cache import Snapshot, cache_bytes, restore_snapshot, take_snapshot
+from engine.prefill import PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import preprocess_images
 
 #: Runs prompt tokens [start, end) on top of `cache` (None: an empty one); returns (last-position logits,
@@ -143,6 +144,8 @@ class SessionStore:
         run: SegmentRunner,
         *,
         boundary_token_id: int,
+        control: PrefillControl | None = None,
+        spans: Sequence[ImageSpan] = (),
     ) -> SessionPrefill:
         """Bring session `session_id` (created when new) to the prompt `input_ids` ((1, L) int64).
 
@@ -150,6 +153,10 @@ class SessionStore:
         tokens the cache does not hold (at least the last one, whose logits are returned); takes a snapshot
         before every `boundary_token_id` (`<|im_start|>`) it runs. The session's ids and cache then cover
         the prompt; call `commit` after decoding to add the generated tokens.
+
+        `control` (engine/prefill.py) splits the new tokens into chunks that never cut one of `spans` (the
+        prompt's images) and is checked before each: on PrefillCancelled the session keeps the chunks that
+        ran (ids, images and cache up to the last chunk end), so the next call resumes from there.
         """
         ids = input_ids[0].tolist()
         if not ids:
@@ -163,7 +170,12 @@ class SessionStore:
         if session.cache is None or usable < len(session.token_ids):
             restored = self._rewind(session, usable)
         start = len(session.token_ids) if restored is None else restored
-        logits, cache = self._run_pieces(session, ids, start, run, boundary_token_id)
+        try:
+            logits, cache = self._run_pieces(session, ids, image_keys, start, run, boundary_token_id, control, spans)
+        except PrefillCancelled:
+            with self._lock:
+                self._enforce(session_id)
+            raise
         session.token_ids = ids
         session.images = list(image_keys)
         session.cache = cache
@@ -196,16 +208,34 @@ class SessionStore:
         return snapshot.length
 
     def _run_pieces(
-        self, session: Session, ids: list[int], start: int, run: SegmentRunner, boundary_token_id: int
+        self,
+        session: Session,
+        ids: list[int],
+        image_keys: Sequence[tuple[int, bytes]],
+        start: int,
+        run: SegmentRunner,
+        boundary_token_id: int,
+        control: PrefillControl | None,
+        spans: Sequence[ImageSpan],
     ) -> tuple[torch.Tensor, Any]:
         cuts = [i for i in range(start + 1, len(ids)) if ids[i] == boundary_token_id]
         cache = session.cache
         logits = None
-        for begin, end in zip([start, *cuts], [*cuts, len(ids)]):
-            logits, cache = run(begin, end, cache)
-            if end < len(ids):
-                session.cache = cache
-                self._add_snapshot(session, take_snapshot(cache, end))
+        for piece_start, piece_end in zip([start, *cuts], [*cuts, len(ids)]):
+            begin = piece_start
+            for end in chunk_ends(piece_start, piece_end, control.chunk_tokens if control else None, spans):
+                if control is not None:
+                    control.check(begin)  # PrefillCancelled: the session holds tokens [0, begin)
+                logits, cache = run(begin, end, cache)
+                if end < len(ids):  # the session now covers [0, end): a cancel before the next chunk keeps it
+                    session.cache = cache
+                    session.token_ids = ids[:end]
+                    session.images = [key for key in image_keys if key[0] < end]
+                    if end == piece_end:
+                        self._add_snapshot(session, take_snapshot(cache, end))
+                if control is not None and control.on_chunk is not None:
+                    control.on_chunk(begin, end)
+                begin = end
         assert logits is not None
         return logits, cache
 
@@ -376,12 +406,21 @@ def _digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
-def session_prefill(engine: Any, store: SessionStore, session_id: str, prompt: Any, images: Sequence[Any]) -> SessionPrefill:
+def session_prefill(
+    engine: Any,
+    store: SessionStore,
+    session_id: str,
+    prompt: Any,
+    images: Sequence[Any],
+    control: PrefillControl | None = None,
+) -> SessionPrefill:
     """Prefill `prompt` (an engine.local.PreparedPrompt of `engine`, a LocalEngine) in session `session_id`.
 
     `images`: the prompt's images in order (their fingerprints tell screenshots apart). A prompt prepared
-    with `pixels=False` gets only the images outside the cached prefix preprocessed. On any error the
-    session is dropped (its cache may be half-updated) and the error re-raised.
+    with `pixels=False` gets only the images outside the cached prefix preprocessed. `control`: chunking
+    and cancel / deadline checks (engine/prefill.py). PrefillCancelled leaves the session holding the
+    chunks that ran; on any other error the session is dropped (its cache may be half-updated) and the
+    error re-raised.
     """
     merge = engine.checkpoint.vision.merge_size
     spans = image_spans(prompt.mm_token_type_ids, prompt.image_grid_thw, merge)
@@ -410,7 +449,11 @@ def session_prefill(engine: Any, store: SessionStore, session_id: str, prompt: A
     )
     boundary = int(engine.tokenizer.convert_tokens_to_ids("<|im_start|>"))
     try:
-        return store.prefill(session_id, prompt.input_ids, keys, run, boundary_token_id=boundary)
+        return store.prefill(
+            session_id, prompt.input_ids, keys, run, boundary_token_id=boundary, control=control, spans=spans
+        )
+    except PrefillCancelled:
+        raise
     except BaseException:
         store.drop(session_id)
         raise
