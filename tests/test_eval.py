@@ -113,6 +113,23 @@ def test_cli_user_errors_are_one_line(tmp_path, visagent_bin):
         assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+
+def test_cli_bad_json_path_is_refused_before_the_evaluation(tmp_path, visagent_bin):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    cases = ((tmp_path / "notes.txt" / "out" / "results.json", "which is a file, not a directory"),
+             (tmp_path, "is a directory; give a file such as"),
+             (Path("/sys/visagent-results.json"), "cannot create files in /sys"))  # sysfs refuses even root
+    for out, message in cases:
+        runs = tmp_path / "runs"
+        proc = subprocess.run([visagent_bin, "eval", "desktop-settings-wifi-off", "--policy", "oracle", "--seeds", "1",
+                               "--json", str(out), "--trace-dir", str(runs)], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 2, (out, proc.stderr)
+        assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("visagent: error: --json ")
+        assert not runs.exists() and "overall" not in proc.stdout  # no episode ran
+
+
 def test_cli_model_over_http_is_one_shared_engine(tmp_path, visagent_bin):
     """--model URL: every episode talks to one OpenAI-compatible server (a scripted stub on loopback)."""
     from tests.fixtures.openai_stub import OpenAIStub, Reply, delta_chunk

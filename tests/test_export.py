@@ -268,3 +268,19 @@ def test_thinking_runs_keep_the_thought_beside_the_target_and_messages_stay_exac
     assert all("<think>" not in r["target"] and "</think>" not in r["target"] for r in records)
     for record in records:
         _assert_same_messages(record["messages"], engine.calls[record["meta"]["step"] - 1]["messages"])
+
+
+@pytest.mark.parametrize("where, message", [
+    ("under_a_file", "which is a file, not a directory"),
+    ("a_directory", "is a directory; give a file such as"),
+    ("unwritable", "cannot create files in /sys"),  # sysfs refuses new files even to root
+])
+def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_bin, where, message):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    out = {"under_a_file": tmp_path / "notes.txt" / "data" / "train.jsonl", "a_directory": tmp_path,
+           "unwritable": Path("/sys/visagent-train.jsonl")}[where]
+    proc = subprocess.run([visagent_bin, "export", str(TRACES), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("visagent: error: --out ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no temporary file, no folder

@@ -152,3 +152,21 @@ def test_report_of_a_recorded_agent_trace_has_every_step(tmp_path):
         assert abs(pointed[0] - landed[0]) <= width / 1000 + 1  # the click landed where the model pointed
     assert 'class="problems"' not in page
     assert page.count("told the model: Done") == len(clicks)  # what the loop fed back after each click
+
+
+@pytest.mark.parametrize("where, message", [
+    ("under_a_file", "which is a file, not a directory"),
+    ("a_directory", "is a directory; give a file such as"),
+    ("unwritable", "cannot create files in /sys"),  # sysfs refuses new files even to root
+])
+def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_bin, where, message):
+    trace = _hidpi_trace(tmp_path / "runs")
+    (tmp_path / "notes.txt").write_text("a file\n")
+    out = {"under_a_file": tmp_path / "notes.txt" / "html" / "page.html", "a_directory": tmp_path,
+           "unwritable": Path("/sys/visagent-report.html")}[where]
+    before = sorted(p.name for p in trace.iterdir())
+    proc = subprocess.run([visagent_bin, "report", str(trace), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("visagent: error: --out ")
+    assert sorted(p.name for p in trace.iterdir()) == before and (tmp_path / "notes.txt").read_text() == "a file\n"

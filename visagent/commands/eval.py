@@ -66,6 +66,10 @@ def run(args) -> int:
         raise ConfigError(f"--workers {args.workers} must be at least 1")
     if args.policy and args.model:
         raise ConfigError("give either --model or --policy, not both")
+    if args.json_path:  # before the evaluation: a bad path found afterwards would lose every result
+        from visagent.outfile import check_output_file
+
+        check_output_file(args.json_path, "--json", "results.json")
     scenarios = select_scenarios(args.scenarios, args.split, args.tags)
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
     config = AgentConfig.from_settings(settings, auto_approve=True)

@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from visagent.errors import ConfigError, TraceError
+from visagent.errors import TraceError
 from visagent.export import EXPORT_FORMATS, EXPORT_SPACES, export_records
+from visagent.outfile import check_output_file
 
 
 def register(sub) -> None:
@@ -45,9 +46,7 @@ def expand_traces(paths: list[str]) -> list[Path]:
 
 
 def run(args) -> int:
-    out = Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a directory; give a file such as {out / 'data.jsonl'}")
+    out = check_output_file(args.out, "--out", "data.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     traces = expand_traces(args.traces)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

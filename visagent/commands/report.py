@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from visagent.outfile import check_output_file
 from visagent.report import write_report
 from visagent.trace import read_trace
 
@@ -16,6 +17,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.out is not None:
+        check_output_file(args.out, "--out", "report.html")
     out = write_report(args.trace, args.out)
     problems = read_trace(args.trace).problems
     for problem in problems:
