@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.api import Engine
+    from engine.session import SessionLimits
 
 __all__ = ["load_engine", "tiny_checkpoint_path"]
 
@@ -27,6 +28,8 @@ def load_engine(
     device_map: str | None = None,
     model_name: str | None = None,
     api_key: str | None = None,
+    session_limits: SessionLimits | None = None,
+    prefill_chunk: int | None = None,
 ) -> Engine:
     """Open an engine from a model spec.
 
@@ -35,6 +38,10 @@ def load_engine(
       `model_name` and `api_key` passed to it;
     - anything else: a local Hugging Face checkpoint directory, run in-process on `device` ("auto", "cpu",
       "cuda", "cuda:N") in `dtype` ("auto": bf16 on CUDA, fp32 on CPU), or spread by `device_map="auto"`.
+
+    `session_limits` (engine.session.SessionLimits: sessions, bytes, snapshots per session) and
+    `prefill_chunk` (prompt tokens per prefill forward; None: engine.prefill.DEFAULT_PREFILL_CHUNK, 0: one
+    forward) apply to an in-process engine only; a server keeps its own.
 
     Raises engine.errors.CheckpointError / EngineError with one line saying what to fix.
     """
@@ -46,16 +53,24 @@ def load_engine(
 
         return RemoteEngine(spec, model_name=model_name, api_key=api_key)
     from engine.local import LocalEngine
+    from engine.prefill import DEFAULT_PREFILL_CHUNK
 
+    local = {
+        "device": device,
+        "dtype": dtype,
+        "device_map": device_map,
+        "session_limits": session_limits,
+        "prefill_chunk": DEFAULT_PREFILL_CHUNK if prefill_chunk is None else prefill_chunk,
+    }
     if spec == "tiny":
         path = tiny_checkpoint_path()
         if not (path / "config.json").is_file():
             raise CheckpointError(
                 f"the embedded tiny checkpoint is missing from {path}; rebuild it with `visagent tiny --out {path}`"
             )
-        return LocalEngine(path, spec="tiny", device=device, dtype=dtype, device_map=device_map)
+        return LocalEngine(path, spec="tiny", **local)
     if not Path(spec).expanduser().exists():
         raise CheckpointError(
             f"model spec {spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint directory"
         )
-    return LocalEngine(Path(spec), spec=spec, device=device, dtype=dtype, device_map=device_map)
+    return LocalEngine(Path(spec), spec=spec, **local)

@@ -63,6 +63,18 @@ class ModelChoice:
         return {"tiny": "tiny", "oracle": "oracle"}.get(self.kind, self.spec)
 
 
+def engine_loader(settings: Any) -> Callable[..., Any]:
+    """An EngineCache loader opening a picked model with everything else from `settings` (visagent.Settings:
+    device, dtype, device_map, api_key, session limits, prefill chunk) through visagent.engines.open_engine."""
+
+    def load(spec: str, model_name: str | None = None) -> Any:
+        from visagent.engines import open_engine
+
+        return open_engine(settings, model=spec, model_name=model_name)
+
+    return load
+
+
 class EngineCache:
     """Loads each (spec, model_name) once and hands the same engine to later runs (engines serialise their
     own generate calls). `loader(spec, model_name=...)` defaults to engine.load_engine with `load_options`."""

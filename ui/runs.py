@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.api import GenerationConfig
 from engine.errors import EngineError
-from ui.engines import EngineCache, ModelChoice
+from ui.engines import EngineCache, ModelChoice, engine_loader
 from ui.live import LiveRun
 from visagent.errors import ConfigError, VisagentError
 from visagent.settings import Settings
@@ -98,7 +98,7 @@ class RunManager:
     def __post_init__(self) -> None:
         if self.engines is None:
             s = self.settings
-            self.engines = EngineCache(device=s.device, dtype=s.dtype, device_map=s.device_map, api_key=s.api_key)
+            self.engines = EngineCache(engine_loader(s))
         if self.trace_root is None:
             self.trace_root = Path(self.settings.trace_dir)
 

@@ -43,6 +43,13 @@ class Settings:
     device: str = "auto"
     dtype: str = "auto"
     device_map: str | None = None
+    # In-process engine only (visagent/engines.py → engine.load_engine): cached conversations kept, their
+    # total MB (KV + linear-attention states + snapshots), snapshots per conversation, prompt tokens per
+    # prefill forward (Stop is honoured between them; 0: the whole prompt in one forward).
+    session_max_sessions: int = 8
+    session_max_mb: float = 4096.0
+    session_max_snapshots: int = 8
+    prefill_chunk: int = 512
     executor: str = "sim"
     scenario: str | None = None
     trace_dir: str = "runs"
@@ -223,6 +230,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"max_seconds must be positive, got {s.max_seconds}")
     if s.history_images < 1:
         raise ConfigError(f"history_images must be at least 1, got {s.history_images}")
+    for name in ("session_max_sessions", "session_max_mb", "session_max_snapshots"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be positive, got {getattr(s, name)}")
+    if s.prefill_chunk < 0:
+        raise ConfigError(f"prefill_chunk must be a token count (0: one forward), got {s.prefill_chunk}")
     if s.port is not None and not 0 <= s.port <= 65535:
         raise ConfigError(f"port must be within 0..65535, got {s.port}")
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

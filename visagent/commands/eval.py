@@ -78,11 +78,9 @@ def run(args) -> int:
     if args.policy == "oracle":
         factory, label = oracle_factory, "policy:oracle"
     else:
-        from engine import load_engine
+        from visagent.engines import open_engine
 
-        engine = load_engine(settings.model, device=settings.device, dtype=settings.dtype,
-                             device_map=settings.device_map, model_name=settings.model_name,
-                             api_key=settings.api_key)
+        engine = open_engine(settings)
         factory, label = (lambda scenario, executor: engine), settings.model
     progress = None
     lock = threading.Lock()

@@ -56,10 +56,9 @@ def generation_config(max_new_tokens: int):
 
 
 def load_model(settings):
-    from engine import load_engine
+    from visagent.engines import open_engine
 
-    return load_engine(settings.model, device=settings.device, dtype=settings.dtype,
-                       device_map=settings.device_map, model_name=settings.model_name, api_key=settings.api_key)
+    return open_engine(settings)
 
 
 def run(args) -> int:

@@ -244,11 +244,9 @@ def run(args) -> int:
 
             engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
         else:
-            from engine import load_engine
+            from visagent.engines import open_engine
 
-            engine = load_engine(settings.model, device=settings.device, dtype=settings.dtype,
-                                 device_map=settings.device_map, model_name=settings.model_name,
-                                 api_key=settings.api_key)
+            engine = open_engine(settings)
             if settings.model_name and hasattr(engine, "verify_model"):
                 engine.verify_model()  # a misspelt name fails here, not at the first step with a trace left
         config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)

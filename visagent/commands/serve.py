@@ -68,11 +68,10 @@ def run(args) -> int:
                           "(or set VISAGENT_API_KEY), or bind 127.0.0.1")
 
     _check_port_free(host, port)  # before a model loads for minutes only to find the port taken
-    from engine import load_engine
     from engine.server import ChatServer
+    from visagent.engines import open_engine
 
-    engine = load_engine(s.model, device=s.device, dtype=s.dtype, device_map=s.device_map,
-                         model_name=s.model_name, api_key=s.api_key)
+    engine = open_engine(s)
     try:
         try:
             server = ChatServer(engine, model_name=_served_name(s.model, engine, s.model_name), host=host, port=port,
