@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -170,6 +171,85 @@ def test_trace_error_for_missing_final_png(tmp_path):
     (trace / "final.png").unlink()
     with pytest.raises(TraceError, match="final.png is missing"):
         replay_trace(trace)
+
+
+
+KILLED_AGENT = """
+import sys
+from pathlib import Path
+from visagent.agent import Agent, AgentConfig
+from visagent.executors.sim import SimExecutor
+from visagent.scenarios import get_scenario
+from visagent.scripted import OracleEngine
+
+scenario = get_scenario("desktop-settings-language")
+world = scenario.make_world(0)
+executor = SimExecutor(world)
+
+
+class StallsAtStep4(OracleEngine):
+    def generate(self, messages, **kw):
+        if len(self.calls) == 3:  # steps 1-3 are recorded, step_004.png is saved: now wait to be killed
+            print("stalled", flush=True)
+            sys.stdin.read()
+        return super().generate(messages, **kw)
+
+
+engine = StallsAtStep4(scenario, lambda: world, geometry=executor.geometry)
+Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps), trace_root=Path(sys.argv[1]),
+      run_meta={"scenario": scenario.id, "seed": 0, "split": scenario.split}).run(scenario.instruction_for(world))
+"""
+
+
+@pytest.fixture
+def killed_run(tmp_path) -> Path:
+    """A real Agent run (oracle on the sim) SIGKILLed while the model worked on step 4."""
+    import signal
+    import sys
+
+    root = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_AGENT, str(root)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, cwd=TRACES.parent.parent)
+    try:
+        assert proc.stdout.readline().strip() == b"stalled", "the agent run ended before step 4"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (trace,) = root.iterdir()
+    loaded = read_trace(trace)
+    assert loaded.status == "running" and not (trace / "final.png").exists()
+    assert [s["step"] for s in loaded.steps] == [1, 2, 3] and (trace / "step_004.png").is_file()
+    return trace
+
+
+def test_killed_run_replays_its_recorded_steps(killed_run, tmp_path):
+    result = replay_trace(killed_run, out_dir=tmp_path / "out")
+    assert result.ok and result.cut_short and result.uncompared is None, result.message
+    # the screen after step 3 is checked against the step_004.png the loop saved before it was killed
+    assert [(c.step, c.expected) for c in result.comparisons] == [
+        (0, "step_001.png"), (1, "step_002.png"), (2, "step_003.png"), (3, "step_004.png")]
+    assert all(c.difference == 0.0 for c in result.comparisons)
+    assert "cut short" in result.message and result.to_dict()["cut_short"] is True
+    shutil.copy(killed_run / "step_002.png", killed_run / "step_004.png")  # that last comparison is real
+    bad = replay_trace(killed_run, out_dir=tmp_path / "bad")
+    assert not bad.ok and bad.divergence.step == 3 and bad.divergence.expected == "step_004.png"
+
+
+def test_cli_killed_run_says_the_last_action_has_nothing_to_compare(killed_run, tmp_path, visagent_bin):
+    (killed_run / "step_004.png").unlink()  # as a kill during step 4's capture leaves it
+    proc = subprocess.run([visagent_bin, "replay", str(killed_run), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "replay matched: 3 screens" in proc.stdout and "cut short" in proc.stdout
+    assert "the screen after step 3's actions was never recorded (no step_004.png)" in proc.stdout
+    as_json = subprocess.run([visagent_bin, "replay", str(killed_run), "--json"], capture_output=True, text=True)
+    data = json.loads(as_json.stdout)
+    assert as_json.returncode == 0 and data["cut_short"] is True and "step 3's actions" in data["uncompared"]
+    with (killed_run / "trace.jsonl").open("ab") as fh:
+        fh.write(b'{"type": "step", "step": 4, "scre')  # a kill in the middle of writing step 4's record
+    torn = subprocess.run([visagent_bin, "replay", str(killed_run), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert torn.returncode == 0 and "replay matched: 3 screens" in torn.stdout, torn.stdout + torn.stderr
 
 
 # -- on a real X desktop: a sim app in a Tk window on Xvfb, driven through pyautogui -----------------------

@@ -4,6 +4,11 @@ The recorded actions are in "screen" space, so they go straight to a fresh execu
 scenario and seed, from meta.json). The screen before step 1 is compared with `step_001.png`, the screen
 after step N's actions with `step_{N+1}.png`, and after the last step with `final.png`.
 
+A run cut short (killed: meta.json still says "running" and there is no `final.png`) replays the steps it
+recorded. An incomplete last line of trace.jsonl (the kill hit a write) is left out. The screen after the
+last recorded step is compared with the next step's screenshot when the loop saved it before dying, else it
+was never recorded and is not compared (`ReplayResult.uncompared` says so).
+
 Difference metric (`screen_difference`): both screenshots are reduced to a grayscale thumbnail
 `COMPARE_WIDTH` pixels wide (box filter), the absolute gray-level difference is averaged over square tiles of
 `TILE` thumbnail pixels, and the largest tile mean (0..1, 1 = black vs white everywhere in that tile) is
@@ -86,20 +91,28 @@ class ReplayResult:
     divergence: Divergence | None = None
     actions_executed: int = 0
     human_steps: set[int] = field(default_factory=set)  # steps after which a human took the screen
+    cut_short: bool = False  # the recorded run never ended (killed); only its recorded steps were replayed
+    uncompared: str | None = None  # why the screen after the last replayed step has nothing to compare with
 
     @property
     def message(self) -> str:
         if self.divergence is not None:
             return self.divergence.describe()
         worst = max((c.difference for c in self.comparisons), default=0.0)
-        return (f"replay matched: {len(self.comparisons)} screens, {self.actions_executed} actions, "
+        line = (f"replay matched: {len(self.comparisons)} screens, {self.actions_executed} actions, "
                 f"largest difference {worst:.4f} (threshold {self.threshold})")
+        if self.cut_short:
+            line += "; the recorded run was cut short (never finished, no final.png)"
+        if self.uncompared:
+            line += f"; {self.uncompared}"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         div = self.divergence
         return {
             "trace": str(self.trace_path), "ok": self.ok, "threshold": self.threshold, "message": self.message,
             "actions_executed": self.actions_executed, "comparisons": [c.to_dict() for c in self.comparisons],
+            "cut_short": self.cut_short, "uncompared": self.uncompared,
             "divergence": None if div is None else {
                 "step": div.step, "expected": div.expected, "difference": round(div.difference, 5),
                 "recorded": str(div.recorded_path), "replayed": str(div.replayed_path), "diff": str(div.diff_path)},
@@ -175,23 +188,40 @@ def replay_trace(
     the recorded one). Divergence images go to `out_dir` (default `<trace>/replay/`). An executor passed in is
     left open; one opened here is closed. Raises TraceError for a damaged trace (torn line, missing
     screenshot), ExecutorError when the executor cannot be opened or driven, ValueError for a threshold
-    outside 0..1.
+    outside 0..1. A run cut short (meta status "running", no final.png) replays the steps it recorded (module
+    doc); TraceError when it recorded none.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"replay threshold must be within 0..1, got {threshold}")
     trace = read_trace(path)
     trace_path = Path(trace.path)
-    if trace.problems:
-        raise TraceError(f"{trace_path}: {trace.problems[0]}; replay needs an undamaged trace")
+    cut_short = trace.status == "running" and not (trace_path / "final.png").is_file()
+    problems = [p for p in trace.problems if not (cut_short and "incomplete last line" in p)]
+    if problems:
+        raise TraceError(f"{trace_path}: {problems[0]}; replay needs an undamaged trace")
     steps = trace.steps
+    if cut_short and not steps:
+        raise TraceError(f"{trace_path}: the run was cut short before it recorded a step; there is nothing to replay")
     expected = [_recorded(trace_path, r.get("screenshot") or f"step_{int(r['step']):03d}.png") for r in steps]
-    expected.append(_recorded(trace_path, "final.png"))
+    final_expected: Path | None = None
+    uncompared = None
+    if cut_short:  # the loop saves step N+1's screenshot before recording it; a kill may have come between
+        last_no = int(steps[-1].get("step", len(steps)))
+        following = trace_path / f"step_{last_no + 1:03d}.png"
+        if following.is_file():
+            final_expected = following
+        else:
+            uncompared = (f"the screen after step {last_no}'s actions was never recorded "
+                          f"(no {following.name}), so it is not compared")
+    else:
+        final_expected = _recorded(trace_path, "final.png")
     out = Path(out_dir) if out_dir is not None else trace_path / "replay"
     owned = executor is None
     if executor is None:
         executor = _open_recorded_executor(trace.meta, executor_kind)
     settle = bool((trace.meta.get("settings") or {}).get("settle", True))
-    result = ReplayResult(trace_path, ok=True, threshold=threshold, human_steps=_human_steps(trace.records))
+    result = ReplayResult(trace_path, ok=True, threshold=threshold, human_steps=_human_steps(trace.records),
+                          cut_short=cut_short, uncompared=uncompared)
     try:
         _check_geometry(trace.meta, steps, executor)
         # Mirror the loop (visagent.agent_step): a step's screen is the settled screen its previous action
@@ -215,7 +245,12 @@ def replay_trace(
                 else:
                     pending = _capture(executor, settle, screen)
         last = int(steps[-1].get("step", len(steps))) if steps else 0
-        _compare(result, last, expected[-1], executor.screenshot().image, out)
+        if final_expected is not None:
+            if cut_short:  # the next step's screenshot: taken as the loop takes a step's screen
+                replayed = pending if pending is not None else _capture(executor, settle, None)
+            else:
+                replayed = executor.screenshot().image
+            _compare(result, last, final_expected, replayed, out)
         return result
     finally:
         if owned:
