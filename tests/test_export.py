@@ -284,3 +284,20 @@ def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_b
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("visagent: error: --out ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no temporary file, no folder
+
+
+def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_bin):
+    trace = tmp_path / "t"
+    shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", trace)
+    (trace / "meta.json").unlink()
+    report = subprocess.run([visagent_bin, "report", str(trace)], capture_output=True, text=True)
+    export = subprocess.run([visagent_bin, "export", str(trace), "--out", str(tmp_path / "d.jsonl")],
+                            capture_output=True, text=True)
+    assert report.returncode == export.returncode == 2
+    assert f"{trace} has no meta.json; it is not a visagent trace" in export.stderr
+    assert export.stderr == report.stderr and export.stderr.count("\n") == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()  # a folder that is neither a trace nor holds any
+    none = subprocess.run([visagent_bin, "export", str(empty), "--out", str(tmp_path / "d.jsonl")],
+                          capture_output=True, text=True)
+    assert none.returncode == 2 and "holds no trace directories" in none.stderr and none.stderr.count("\n") == 1

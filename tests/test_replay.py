@@ -405,3 +405,13 @@ def test_cli_replays_a_folder_of_traces_as_one_regression_suite(tmp_path, visage
     assert f"{len(RECORDED) - 1} of {len(RECORDED)} traces matched; 1 diverged" in proc.stdout
     assert f"DIFF {changed}" in proc.stdout
     assert (tmp_path / "out" / changed.name / "step001_diff.png").is_file()
+
+
+def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_bin):
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    (trace / "meta.json").unlink()
+    report = subprocess.run([visagent_bin, "report", str(trace)], capture_output=True, text=True)
+    replay = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
+    assert report.returncode == replay.returncode == 2
+    assert f"{trace} has no meta.json; it is not a visagent trace" in replay.stderr
+    assert replay.stderr == report.stderr and replay.stderr.count("\n") == 1

@@ -31,18 +31,29 @@ def register(sub) -> None:
 
 
 def expand_traces(paths: list[str]) -> list[Path]:
-    """Each argument is a trace directory (has meta.json) or a folder of them; raises TraceError otherwise."""
+    """Each argument is a trace directory (has meta.json) or a folder of them; raises TraceError otherwise.
+
+    A directory that holds a trace's files (trace.jsonl, step screenshots) but no meta.json is kept as a
+    trace, so reading it raises read_trace's error ("<path> has no meta.json; it is not a visagent trace"),
+    the words `visagent report` uses for it.
+    """
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if (path / "meta.json").is_file() or not path.is_dir():
+        if (path / "meta.json").is_file() or not path.is_dir() or _looks_like_a_trace(path):
             out.append(path)  # read_trace reports a missing meta.json / directory clearly
             continue
         children = sorted(c for c in path.iterdir() if (c / "meta.json").is_file())
         if not children:
-            raise TraceError(f"{path} holds no meta.json and no trace directories; pass runs/<run_id>")
+            raise TraceError(f"{path} has no meta.json and holds no trace directories; it is not a visagent "
+                             "trace nor a folder of them; pass runs/<run_id> or runs")
         out.extend(children)
     return out
+
+
+def _looks_like_a_trace(path: Path) -> bool:
+    """A run directory whatever happened to its meta.json: it holds trace.jsonl or a step/final screenshot."""
+    return (path / "trace.jsonl").is_file() or (path / "final.png").is_file() or any(path.glob("step_*.png"))
 
 
 def run(args) -> int:
