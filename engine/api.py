@@ -117,7 +117,8 @@ class Engine(Protocol):
         """Generate one assistant turn.
 
         `on_delta` is called from the generating thread for every new piece of text. Setting `cancel`
-        stops generation within one token (finish_reason "cancelled"). `session_id` lets an engine reuse
+        stops generation within one token, or while the prompt is prefilled within one prefill chunk
+        (finish_reason "cancelled", empty text; no exception). `session_id` lets an engine reuse
         cached state for a conversation that only grew since the last call (ignored where unsupported).
         Raises engine.errors.EngineError with a message a user can act on.
         """
