@@ -32,12 +32,12 @@ class RecipeConfig:
     out: str
     device: str = "cpu"
     data_seed: int = 0
-    seeds: int = 4
-    grounding_seeds: int = 8
-    steps: int = 400
+    seeds: int = 3
+    grounding_seeds: int = 6
+    steps: int = 700
     batch: int = 4
     lr: float = 2e-3
-    grounding_steps: int = 150
+    grounding_steps: int = 250
     eval_every: int = 200
     eval_seeds: int = 1
     final_eval_seeds: int = 1
