@@ -223,3 +223,23 @@ def test_a_negative_chunk_size_is_refused() -> None:
 
     with pytest.raises(EngineError, match="prefill_chunk"):
         LocalEngine(tiny_checkpoint_path(), device="cpu", dtype="fp32", prefill_chunk=-1)
+
+
+@pytest.mark.parametrize("model_type", ["qwen3_5", "qwen3_vl", "qwen2_5_vl"])
+def test_chunked_prefill_on_the_other_model_types(tmp_path, model_type: str) -> None:
+    """Dense Qwen3.5 (hybrid cache), Qwen3-VL (deepstack) and Qwen2.5-VL (patch 14): chunks = one forward."""
+    from tests.test_engine_families import _checkpoint
+
+    other = load_engine(str(_checkpoint(tmp_path, model_type)), device="cpu", dtype="fp32")
+    try:
+        prompt = other.prepare(two_image_messages())
+        merge = other.checkpoint.vision.merge_size
+        spans = image_spans(prompt.mm_token_type_ids, prompt.image_grid_thw, merge)
+        ran: list[tuple[int, int]] = []
+        chunked, _ = other.prefill(prompt, control=PrefillControl(24, on_chunk=lambda s, e: ran.append((s, e))))
+        whole, _ = other.prefill(prompt)
+        assert (chunked - whole).abs().max().item() <= TOLERANCE
+        assert len(ran) > 2 * len(spans) and ran[-1][1] == prompt.length
+        assert not any(s.token_start < e < s.token_end for _, e in ran for s in spans)
+    finally:
+        other.close()
