@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import visagent
 
@@ -79,8 +80,7 @@ def test_verbose_flag_works_after_the_subcommand_too(visagent_bin, clean_env):
 
 
 def test_an_unwritable_output_path_is_one_line_whichever_command_hits_it(visagent_bin, clean_env):
-    # A command that does not check its output path itself (here `export --out`) used to end in a
-    # FileExistsError traceback; the CLI's safety net turns any such OSError into one line and exit 2.
+    # Commands check their own output paths (here `export --out`); whatever they say, it is one line, exit 2.
     (clean_env["work"] / "afile").write_text("x")
     made = subprocess.run([visagent_bin, "run", "--policy", "oracle", "--scenario", "desktop-notes-click-save",
                            "--trace-dir", "runs", "--quiet"], capture_output=True, text=True)
@@ -88,5 +88,29 @@ def test_an_unwritable_output_path_is_one_line_whichever_command_hits_it(visagen
     proc = subprocess.run([visagent_bin, "export", "runs", "--out", "afile/data.jsonl"], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines() == ["visagent: error: afile is a file, not a folder; check the paths you "
-                                        "passed (-v shows where)"]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("visagent: error: ") and "afile" in lines[0]
+
+
+def test_cli_safety_net_turns_an_os_error_from_any_command_into_one_line(clean_env, monkeypatch, capsys):
+    # A command that forgets to check a path (FileExistsError from mkdir under a file) must not print a traceback.
+    import argparse
+
+    from visagent import cli
+
+    (clean_env["work"] / "afile").write_text("x")
+
+    def handler(args):
+        Path("afile/sub").mkdir(parents=True)  # relative, as a user passes it
+
+    def build_parser():
+        parser = argparse.ArgumentParser(prog="visagent")
+        parser.add_argument("-v", "--verbose", action="count", default=0)
+        sub = parser.add_subparsers(dest="command")
+        sub.add_parser("careless").set_defaults(handler=handler)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build_parser)
+    assert cli.main(["careless"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["visagent: error: afile is a file, not a folder; check the paths you passed (-v shows where)"]
