@@ -12,7 +12,47 @@ if TYPE_CHECKING:
     from visagent.sim.world import SimWorld
 
 
-class RadioGroup(Widget):
+class ChoiceWidget(Widget):
+    """Base for widgets holding one `value` out of `options` (radio group, tabs, dropdown).
+
+    `select` sets the value and calls `on_change` only on a real change to a listed option; `step` moves
+    by `delta` options (clamped at the ends, or wrapping round with `wrap`); `pick_at` selects the option
+    whose rect (screen px, from `option_rects`) holds the pointer.
+    """
+
+    def __init__(self, wid: str, label: str, options: list[str], value: str,
+                 on_change: Callable[[str], Any] | None = None) -> None:
+        super().__init__(wid, label)
+        self.options = list(options)
+        self.value = value
+        self.on_change = on_change
+
+    def option_rects(self) -> list[Rect]:
+        """One rect per option in screen px; widgets that show their options inline override this."""
+        return []
+
+    def select(self, value: str) -> bool:
+        if value == self.value or value not in self.options:
+            return False
+        self.value = value
+        if self.on_change:
+            self.on_change(value)
+        return True
+
+    def step(self, delta: int, *, wrap: bool = False) -> bool:
+        """Select the option `delta` places from the current one (index 0 if the value is not listed)."""
+        i = self.options.index(self.value) if self.value in self.options else 0
+        j = (i + delta) % len(self.options) if wrap else max(0, min(len(self.options) - 1, i + delta))
+        return self.select(self.options[j])
+
+    def pick_at(self, ev: Pointer) -> bool:
+        for o, r in zip(self.options, self.option_rects()):
+            if inside(r, ev.x, ev.y):
+                return self.select(o)
+        return False
+
+
+class RadioGroup(ChoiceWidget):
     """Mutually exclusive options stacked vertically (or in a row with `horizontal`); each is an element."""
 
     role = "radio"
@@ -20,10 +60,7 @@ class RadioGroup(Widget):
 
     def __init__(self, wid: str, label: str, options: list[str], value: str,
                  on_change: Callable[[str], Any] | None = None, *, horizontal: bool = False) -> None:
-        super().__init__(wid, label)
-        self.options = list(options)
-        self.value = value
-        self.on_change = on_change
+        super().__init__(wid, label, options, value, on_change)
         self.horizontal = horizontal
 
     def option_rects(self) -> list[Rect]:
@@ -40,26 +77,14 @@ class RadioGroup(Widget):
             return []
         return [Element(o, r, "text", "radio", app) for o, r in zip(self.options, self.option_rects())]
 
-    def select(self, value: str) -> bool:
-        if value == self.value or value not in self.options:
-            return False
-        self.value = value
-        if self.on_change:
-            self.on_change(value)
-        return True
-
     def click(self, ev: Pointer) -> bool:
-        for o, r in zip(self.options, self.option_rects()):
-            if inside(r, ev.x, ev.y):
-                return self.select(o)
-        return False
+        return self.pick_at(ev)
 
     def key(self, name: str, mods: frozenset[str], world: SimWorld) -> bool:
-        i = self.options.index(self.value) if self.value in self.options else 0
         if name in ("down", "right"):
-            return self.select(self.options[min(len(self.options) - 1, i + 1)])
+            return self.step(1)
         if name in ("up", "left"):
-            return self.select(self.options[max(0, i - 1)])
+            return self.step(-1)
         return False
 
     def draw(self, cv: Canvas, st: Style, focused: bool) -> None:
@@ -151,7 +176,7 @@ class Slider(Widget):
         self.focus_ring(cv, st, focused, st.px(4))
 
 
-class Tabs(Widget):
+class Tabs(ChoiceWidget):
     """A row of tabs; each tab is an element (role "tab"); the selected one is underlined."""
 
     role = "tab"
@@ -159,39 +184,29 @@ class Tabs(Widget):
 
     def __init__(self, wid: str, options: list[str], value: str,
                  on_change: Callable[[str], Any] | None = None) -> None:
-        super().__init__(wid, "tabs")
-        self.options, self.value, self.on_change = list(options), value, on_change
+        super().__init__(wid, "tabs", options, value, on_change)
 
     def tab_rects(self) -> list[Rect]:
         x1, y1, x2, y2 = self.rect
         w = (x2 - x1) / max(1, len(self.options))
         return [(int(x1 + i * w), y1, int(x1 + (i + 1) * w), y2) for i in range(len(self.options))]
 
+    def option_rects(self) -> list[Rect]:
+        return self.tab_rects()
+
     def elements(self, app: str) -> list[Element]:
         if not self.visible:
             return []
         return [Element(o, r, "text", "tab", app) for o, r in zip(self.options, self.tab_rects())]
 
-    def select(self, value: str) -> bool:
-        if value == self.value:
-            return False
-        self.value = value
-        if self.on_change:
-            self.on_change(value)
-        return True
-
     def click(self, ev: Pointer) -> bool:
-        for o, r in zip(self.options, self.tab_rects()):
-            if inside(r, ev.x, ev.y):
-                return self.select(o)
-        return False
+        return self.pick_at(ev)
 
     def key(self, name: str, mods: frozenset[str], world: SimWorld) -> bool:
-        i = self.options.index(self.value)
         if name == "right":
-            return self.select(self.options[(i + 1) % len(self.options)])
+            return self.step(1, wrap=True)
         if name == "left":
-            return self.select(self.options[(i - 1) % len(self.options)])
+            return self.step(-1, wrap=True)
         return False
 
     def draw(self, cv: Canvas, st: Style, focused: bool) -> None:

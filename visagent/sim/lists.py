@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from visagent.sim.controls import ChoiceWidget
 from visagent.sim.icons import draw_icon
 from visagent.sim.theme import Canvas, Rect, inside, intersect
 from visagent.sim.widgets import Element, Pointer, Style, Widget
@@ -257,24 +258,11 @@ class ListView(Widget):
             cv.rect(r, outline=th.accent, width=max(1, st.px(1)))
 
 
-class Dropdown(Widget):
+class Dropdown(ChoiceWidget):
     """A closed combo box showing `value`; a click opens a popup of `options` below it."""
 
     role = "dropdown"
     focusable = True
-
-    def __init__(self, wid: str, label: str, options: list[str], value: str,
-                 on_change: Callable[[str], Any] | None = None) -> None:
-        super().__init__(wid, label)
-        self.options, self.value, self.on_change = list(options), value, on_change
-
-    def select(self, value: str) -> bool:
-        if value == self.value or value not in self.options:
-            return False
-        self.value = value
-        if self.on_change:
-            self.on_change(value)
-        return True
 
     def click(self, ev: Pointer) -> bool:
         from visagent.sim.overlays import MenuItem, PopupMenu
@@ -286,11 +274,10 @@ class Dropdown(Widget):
         return True
 
     def key(self, name: str, mods: frozenset[str], world: SimWorld) -> bool:
-        i = self.options.index(self.value) if self.value in self.options else 0
         if name == "down":
-            return self.select(self.options[min(len(self.options) - 1, i + 1)])
+            return self.step(1)
         if name == "up":
-            return self.select(self.options[max(0, i - 1)])
+            return self.step(-1)
         return False
 
     def draw(self, cv: Canvas, st: Style, focused: bool) -> None:
