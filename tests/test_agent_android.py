@@ -3,43 +3,19 @@ a FAKE adb program that emulates the phone from the sim world (no emulator can r
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import os
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.fixtures.fake_adb import use_fake_adb
 from visagent.agent import Agent, AgentConfig
 from visagent.executors.android import AndroidExecutor
 from visagent.scenarios import get_scenario
 from visagent.scripted import OracleEngine
 from visagent.trace import read_trace
 
-FAKES = Path(__file__).resolve().parent / "fakes"
-SERIAL = "emulator-5554"
-
-
-def _load_fake():
-    loader = importlib.machinery.SourceFileLoader("fake_adb_for_agent", str(FAKES / "adb"))
-    spec = importlib.util.spec_from_loader("fake_adb_for_agent", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
 
 @pytest.fixture
 def fake_phone(tmp_path, monkeypatch):
-    state = tmp_path / "phone"
-    monkeypatch.setenv("FAKE_ADB_DIR", str(state))
-    monkeypatch.setenv("FAKE_ADB_TICK_S", "1.0")  # each adb call = 1 s of phone time
-    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    for var in ("FAKE_ADB_DEVICES", "FAKE_ADB_IME", "FAKE_ADB_DISCONNECT_AFTER", "FAKE_ADB_OFFLINE_AFTER",
-                "FAKE_ADB_SLOW_S", "ANDROID_SERIAL"):
-        monkeypatch.delenv(var, raising=False)
-    fake = _load_fake()
-    return lambda: fake.Phone(state / SERIAL).world  # the phone's world as the fake rebuilds it
+    return use_fake_adb(tmp_path, monkeypatch).world  # the phone's world as the fake rebuilds it
 
 
 def test_oracle_solves_a_phone_scenario_over_adb(fake_phone, monkeypatch, tmp_path):

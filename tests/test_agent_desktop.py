@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.agent_helpers import DONE
+from tests.fixtures.xserver import wait_for
 from visagent.agent import Agent, AgentConfig
 from visagent.coords import from_screen
 from visagent.executors.desktop import DesktopExecutor
@@ -21,16 +21,6 @@ from visagent.sim.oracle import solve
 from visagent.trace import read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition"):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.03)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_agent_solves_a_scenario_in_a_real_x_window(xserver, tmp_path):

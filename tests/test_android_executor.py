@@ -6,18 +6,13 @@ and output parsing run for real; only the phone is simulated (no emulator can ru
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.fake_adb import FAKE, SERIAL, FakePhone, use_fake_adb
 from visagent.actions import Action
 from visagent.coords import to_screen
 from visagent.errors import ExecutorError
@@ -25,55 +20,10 @@ from visagent.executors.adb import parse_devices
 from visagent.executors.android import AndroidExecutor, input_text_chunks, input_text_commands, list_android_devices
 from visagent.settle import SettleDetector
 
-FAKES = Path(__file__).resolve().parent / "fakes"
-SERIAL = "emulator-5554"
-
-
-def _load_fake():
-    loader = importlib.machinery.SourceFileLoader("fake_adb", str(FAKES / "adb"))
-    spec = importlib.util.spec_from_loader("fake_adb", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-FAKE = _load_fake()
-
-
-class FakePhone:
-    """Test-side view of the fake phone: the world as the fake would rebuild it, and the adb calls made."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.dir = state_dir
-
-    def world(self, serial: str = SERIAL):
-        return FAKE.Phone(self.dir / serial).world  # replays the event log; saves nothing
-
-    def state(self, serial: str = SERIAL) -> dict:
-        return self.world(serial).state()
-
-    def element(self, label: str, role: str | None = None):
-        return next(e for e in self.world().visible_elements()
-                    if e.label == label and (role is None or e.role == role))
-
-    def calls(self) -> list[list[str]]:
-        path = self.dir / "calls.log"
-        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-    def shell_lines(self) -> list[str]:
-        return [" ".join(c[3:]) for c in self.calls() if c[2:3] == ["shell"]]
-
 
 @pytest.fixture
 def phone(tmp_path, monkeypatch):
-    state = tmp_path / "phone"
-    monkeypatch.setenv("FAKE_ADB_DIR", str(state))
-    monkeypatch.setenv("FAKE_ADB_TICK_S", "1.0")  # each adb call = 1 s of phone time: animations finish between calls
-    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    for var in ("FAKE_ADB_DEVICES", "FAKE_ADB_IME", "FAKE_ADB_DISCONNECT_AFTER", "FAKE_ADB_OFFLINE_AFTER",
-                "FAKE_ADB_SLOW_S", "FAKE_ADB_SCENARIO", "ANDROID_SERIAL"):
-        monkeypatch.delenv(var, raising=False)
-    return FakePhone(state)
+    return use_fake_adb(tmp_path, monkeypatch)
 
 
 def tap(ex: AndroidExecutor, point: tuple[float, float]) -> None:

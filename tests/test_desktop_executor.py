@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.xserver import wait_for
 from visagent.actions import Action
 from visagent.coords import to_screen
 from visagent.errors import ExecutorError
@@ -24,16 +25,6 @@ pytestmark = pytest.mark.x11
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RECORDER = HERE / "fixtures" / "xrecorder.py"
-
-
-def wait_for(predicate, timeout_s: float = 15.0, what: str = "condition"):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.03)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def read_events(path: Path) -> list[dict]:
