@@ -24,6 +24,8 @@ from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Me
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
 from engine.devices import fast_kernels, intra_op_threads, resolve_device, resolve_dtype
 from engine.errors import CheckpointError, EngineError
+from engine.local_messages import collect_images as _collect_images
+from engine.local_messages import normalise_messages as _normalise_messages
 from engine.prefill import DEFAULT_PREFILL_CHUNK, PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import image_grids, preprocess_images
 from engine.sampling import TokenSampler
@@ -453,51 +455,3 @@ class LocalEngine:
 def _cache_of(out: Any) -> Any:
     cache = getattr(out, "cache", None)
     return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def _collect_images(messages: Sequence[Message]) -> list[Any]:
-    """Images in prompt order; raises EngineError for image parts that are not PIL images."""
-    from PIL import Image
-
-    images: list[Any] = []
-    for i, message in enumerate(messages):
-        content = message.get("content")
-        if not isinstance(content, list):
-            continue
-        for part in content:
-            if not isinstance(part, dict) or not (part.get("type") == "image" or "image" in part or "image_url" in part):
-                continue
-            image = part.get("image")
-            if "image_url" in part and image is None:
-                raise EngineError(
-                    f"message {i}: image_url parts are for remote servers; pass the screenshot itself as "
-                    "{'type': 'image', 'image': PIL.Image} to an in-process model"
-                )
-            if not isinstance(image, Image.Image):
-                raise EngineError(
-                    f"message {i} has an image part holding {type(image).__name__}; pass {{'type': 'image', 'image': PIL.Image}}"
-                )
-            images.append(image)
-    return images
-
-
-def _normalise_messages(messages: Sequence[Message]) -> list[Message]:
-    """Copies of the messages with OpenAI-style JSON-string tool-call arguments parsed into dicts."""
-    out: list[Message] = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or "role" not in message:
-            raise EngineError(f"message {i} must be a dict with 'role' and 'content', got {message!r:.80}")
-        calls = message.get("tool_calls")
-        if calls:
-            fixed = []
-            for call in calls:
-                fn = dict(call.get("function", call))
-                if isinstance(fn.get("arguments"), str):
-                    try:
-                        fn["arguments"] = json.loads(fn["arguments"] or "{}")
-                    except json.JSONDecodeError as exc:
-                        raise EngineError(f"message {i}: tool call arguments are not JSON ({exc})") from None
-                fixed.append({**call, "function": fn} if "function" in call else fn)
-            message = {**message, "tool_calls": fixed}
-        out.append(message)
-    return out
