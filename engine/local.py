@@ -29,7 +29,8 @@ from engine.local_messages import normalise_messages as _normalise_messages
 from engine.prefill import DEFAULT_PREFILL_CHUNK, PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import image_grids, preprocess_images
 from engine.sampling import TokenSampler
-from engine.session import SessionLimits, SessionStore, image_spans, segment_runner, session_prefill
+from engine.segments import image_spans, segment_runner
+from engine.session import SessionLimits, SessionStore, session_prefill
 from engine.text_stream import TextStream
 
 log = logging.getLogger(__name__)

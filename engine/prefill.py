@@ -3,7 +3,7 @@
 One forward over a 2,400-token prompt with four screenshots took 13-52 s on a loaded CPU (tiny model), and
 a real Qwen3.5 with 1080p screenshots is slower still; `cancel` was only checked per decoded token, so a
 Stop waited for the whole prefill. Prefill now runs chunks of about `chunk_tokens` tokens on top of the
-cache of the previous ones, exactly as a session runs the segment a new turn adds (engine/session.py's
+cache of the previous ones, exactly as a session runs the segment a new turn adds (engine/segments.py's
 `segment_runner`: each chunk gets its slice of the M-RoPE `position_ids`, of `mm_token_type_ids` and the
 `pixel_values` rows of the images inside it); the hybrid cache (Gated DeltaNet conv + recurrent state,
 full-attention KV) carries over between chunks as between session steps.

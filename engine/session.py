@@ -27,11 +27,10 @@ per session, all in `SessionLimits`; `SessionStore.memory()` reports the bytes.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +40,7 @@ import torch
 from engine.hybrid_cache import Snapshot, cache_bytes, restore_snapshot, take_snapshot
 from engine.prefill import PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import preprocess_images
-
-#: Runs prompt tokens [start, end) on top of `cache` (None: an empty one); returns (last-position logits,
-#: the cache now holding tokens [0, end)). Built by `segment_runner`.
-SegmentRunner = Callable[[int, int, Any], tuple[torch.Tensor, Any]]
+from engine.segments import ImageSpan, SegmentRunner, image_spans, segment_runner  # re-exported here too
 
 
 @dataclass(frozen=True)
@@ -277,95 +273,6 @@ def _common_prefix(session: Session, ids: list[int], image_keys: Sequence[tuple[
         if before.get(start) != key:  # same pad tokens, different screenshot
             return start
     return n
-
-
-# -- running segments ------------------------------------------------------------------------------------------
-
-
-def segment_runner(
-    model: Any,
-    input_ids: torch.Tensor,
-    position_ids: torch.Tensor,
-    mm_token_type_ids: torch.Tensor,
-    pixel_values: torch.Tensor | None,
-    image_grid_thw: torch.Tensor | None,
-    *,
-    merge_size: int,
-    device: torch.device | str,
-    dtype: torch.dtype,
-    pixels_for: Callable[[int, int], torch.Tensor] | None = None,
-) -> SegmentRunner:
-    """A SegmentRunner over one prepared prompt for a transformers Qwen VL model.
-
-    `position_ids` (4, 1, L): text row + 3 M-RoPE rows computed for the whole prompt; each segment gets its
-    slice. A segment gets the patches of the images whose tokens lie in it (images never straddle a cut:
-    cuts are at `<|im_start|>`): rows of `pixel_values`, or, when that is None, `pixels_for(first, stop)`
-    preprocessing images first..stop-1 on demand (images already in the cache are never preprocessed).
-    """
-    spans = image_spans(mm_token_type_ids, image_grid_thw, merge_size)
-    cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-    def run(start: int, end: int, cache: Any) -> tuple[torch.Tensor, Any]:
-        kwargs: dict[str, Any] = {
-            "input_ids": input_ids[:, start:end].to(device),
-            "position_ids": position_ids[:, :, start:end].to(device),
-            "use_cache": True,
-            "logits_to_keep": 1,
-            cache_kwarg: cache,
-        }
-        inside = [s for s in spans if start <= s.token_start < end]
-        if any(s.token_end > end for s in inside) or any(s.token_start < start < s.token_end for s in spans):
-            raise ValueError(f"segment [{start}, {end}) cuts through an image; cut at turn boundaries only")
-        if inside:
-            assert image_grid_thw is not None
-            first, last = inside[0].index, inside[-1].index + 1
-            if pixel_values is not None:
-                rows = pixel_values[inside[0].row_start : inside[-1].row_end]
-            elif pixels_for is not None:
-                rows = pixels_for(first, last)
-            else:
-                raise ValueError("the segment holds images but neither pixel_values nor pixels_for was given")
-            kwargs["pixel_values"] = rows.to(device, dtype)
-            kwargs["image_grid_thw"] = image_grid_thw[first:last].to(device)
-            kwargs["mm_token_type_ids"] = mm_token_type_ids[:, start:end].to(device)
-        with torch.inference_mode():
-            out = model(**kwargs)
-        new_cache = getattr(out, "cache", None)
-        if new_cache is None:
-            new_cache = getattr(out, "past_key_values", None)
-        return out.logits[0, -1].float(), new_cache
-
-    return run
-
-
-@dataclass(frozen=True)
-class ImageSpan:
-    """Image `index`: tokens [token_start, token_end) of the prompt, rows [row_start, row_end) of pixel_values."""
-
-    index: int
-    token_start: int
-    token_end: int
-    row_start: int
-    row_end: int
-
-
-def image_spans(mm_token_type_ids: torch.Tensor, image_grid_thw: torch.Tensor | None, merge_size: int) -> list[ImageSpan]:
-    """Where each image sits in the token sequence and in pixel_values (images in prompt order)."""
-    if image_grid_thw is None or not int(mm_token_type_ids.sum()):
-        return []
-    flags = mm_token_type_ids[0].tolist()
-    spans: list[ImageSpan] = []
-    token = row = 0
-    for index, (t, h, w) in enumerate(image_grid_thw.tolist()):
-        while token < len(flags) and flags[token] != 1:
-            token += 1
-        count = t * h * w // merge_size**2
-        if token + count > len(flags) or not all(flags[token : token + count]):
-            raise ValueError(f"image {index}: {count} visual tokens expected at position {token}, not found")
-        spans.append(ImageSpan(index, token, token + count, row, row + t * h * w))
-        token += count
-        row += t * h * w
-    return spans
 
 
 # id(image) → (weak reference, fingerprint); PIL images compare by content, so they cannot be dict keys.
