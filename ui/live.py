@@ -233,12 +233,8 @@ class LiveRun:
             self._phase = "model reading the screen"
         elif isinstance(event, E.ActionParsed):
             self._phase = "acting"
-            for action in event.actions:
-                where = ""
-                if action.mapping is not None and action.mapping.model is not None:
-                    mx, my = action.mapping.model
-                    where = f"  (model {action.mapping.space} [{mx:g}, {my:g}])"
-                self._add_log(f"  action: {action.summary()}{where}")
+            for line in event.log_lines():
+                self._add_log(line)
             if event.actions:
                 self._markers = markers_for_action(event.actions[0].to_dict(), self._geometry, executed=False)
                 self._screen_version += 1

@@ -71,6 +71,18 @@ class ActionParsed:
     def to_dict(self) -> dict[str, Any]:
         return {"type": "action_parsed", "step": self.step, "actions": [a.to_dict() for a in self.actions]}
 
+    def log_lines(self) -> list[str]:
+        """One `  action: <summary>  (model <space> [x, y])` line per action, as the CLI and the dashboard log
+        them (the model's own coordinates shown only when the action was mapped from them)."""
+        lines = []
+        for action in self.actions:
+            where = ""
+            if action.mapping is not None and action.mapping.model is not None:
+                mx, my = action.mapping.model
+                where = f"  (model {action.mapping.space} [{mx:g}, {my:g}])"
+            lines.append(f"  action: {action.summary()}{where}")
+        return lines
+
 
 @dataclass(frozen=True)
 class NeedsConfirmation:

@@ -165,12 +165,8 @@ class ProgressPrinter:
             self._write(_printable(event.text))
         elif isinstance(event, E.ActionParsed):
             self._end_stream()
-            for action in event.actions:
-                where = ""
-                if action.mapping is not None and action.mapping.model is not None:
-                    mx, my = action.mapping.model
-                    where = f"  (model {action.mapping.space} [{mx:g}, {my:g}])"
-                self._write(f"  action: {action.summary()}{where}\n")
+            for line in event.log_lines():
+                self._write(line + "\n")
         elif isinstance(event, E.Executed):
             r = event.result
             state = "ok" if r.ok else f"failed: {r.message}"
