@@ -9,12 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
 
 from visagent.sim.icons import draw_icon
 from visagent.sim.overlays import PopupMenu
-from visagent.sim.theme import Canvas, Rect, hue_color, mix
+from visagent.sim.theme import Canvas, Rect, hue_color, mix, vertical_gradient
 from visagent.sim.widgets import Element, IconButton, Pointer, Widget
 
 if TYPE_CHECKING:
@@ -28,11 +27,8 @@ WINDOW_ANIM_S = 0.25
 
 @lru_cache(maxsize=8)
 def _wallpaper(w: int, h: int, dark: bool, hue: float) -> Image.Image:
-    top = np.array(hue_color(hue, 0.45, 0.22 if dark else 0.62), dtype=np.float32)
-    bot = np.array(hue_color(hue + 0.12, 0.5, 0.12 if dark else 0.42), dtype=np.float32)
-    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-    grad = (top * (1 - t) + bot * t).repeat(w, axis=1)
-    return Image.fromarray(grad.astype(np.uint8), "RGB")
+    return vertical_gradient(w, h, hue_color(hue, 0.45, 0.22 if dark else 0.62),
+                             hue_color(hue + 0.12, 0.5, 0.12 if dark else 0.42))
 
 
 class TitleBar(Widget):

@@ -6,12 +6,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
 
 from visagent.sim.icons import draw_icon
 from visagent.sim.overlays import MenuItem, PopupMenu
-from visagent.sim.theme import Canvas, Rect, hue_color, mix
+from visagent.sim.theme import Canvas, Rect, hue_color, mix, vertical_gradient
 from visagent.sim.widgets import Element, IconButton, Pointer, Style, Widget
 
 if TYPE_CHECKING:
@@ -26,10 +25,8 @@ COLUMNS = 4
 
 @lru_cache(maxsize=8)
 def _wallpaper(w: int, h: int, dark: bool, hue: float) -> Image.Image:
-    a = np.array(hue_color(hue, 0.55, 0.25 if dark else 0.7), dtype=np.float32)
-    b = np.array(hue_color(hue - 0.15, 0.55, 0.1 if dark else 0.5), dtype=np.float32)
-    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-    return Image.fromarray((a * (1 - t) + b * t).repeat(w, axis=1).astype(np.uint8), "RGB")
+    return vertical_gradient(w, h, hue_color(hue, 0.55, 0.25 if dark else 0.7),
+                             hue_color(hue - 0.15, 0.55, 0.1 if dark else 0.5))
 
 
 class HomeIcon(Widget):

@@ -11,6 +11,7 @@ import functools
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 Color = tuple[int, int, int]
@@ -52,6 +53,14 @@ def hue_color(hue: float, sat: float = 0.65, light: float = 0.48) -> Color:
 
 def mix(a: Color, b: Color, t: float) -> Color:
     return tuple(int(a[i] + (b[i] - a[i]) * t) for i in range(3))  # type: ignore[return-value]
+
+
+def vertical_gradient(w: int, h: int, top: Color, bottom: Color) -> Image.Image:
+    """A w x h RGB image (px) fading linearly from `top` (first row) to `bottom` (last row); a wallpaper."""
+    a = np.array(top, dtype=np.float32)
+    b = np.array(bottom, dtype=np.float32)
+    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    return Image.fromarray((a * (1 - t) + b * t).repeat(w, axis=1).astype(np.uint8), "RGB")
 
 
 @dataclass(frozen=True)
