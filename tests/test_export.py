@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
+from tests.trace_helpers import damage_trace
 from visagent.agent import Agent, AgentConfig
 from visagent.coords import to_screen
 from visagent.executors.base import ScreenGeometry
@@ -161,13 +162,7 @@ def test_cli_writes_relative_paths_that_resolve(tmp_path, visagent_bin):
 def test_cli_damaged_trace_is_one_line_error_and_keeps_old_output(tmp_path, visagent_bin, damage, message):
     trace = tmp_path / "t"
     shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", trace)
-    if damage == "torn":
-        data = (trace / "trace.jsonl").read_bytes()
-        (trace / "trace.jsonl").write_bytes(data[: len(data) - 40])
-    elif damage == "png":
-        (trace / "step_002.png").unlink()
-    else:
-        (trace / "meta.json").unlink()
+    damage_trace(trace, damage)
     out = tmp_path / "data.jsonl"
     out.write_text("earlier export\n")
     proc = subprocess.run([visagent_bin, "export", str(trace), "--out", str(out)], capture_output=True, text=True)

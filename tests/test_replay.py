@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.trace_helpers import damage_trace
 from visagent.errors import TraceError
 from visagent.executors.sim import SimExecutor
 from visagent.replay import DEFAULT_THRESHOLD, replay_trace, screen_difference, step_actions
@@ -135,13 +136,7 @@ def test_cli_exit_codes_match_and_diverge(tmp_path, visagent_bin):
 ])
 def test_cli_damaged_trace_is_one_line_error(tmp_path, visagent_bin, damage, message):
     trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
-    if damage == "torn":
-        data = (trace / "trace.jsonl").read_bytes()
-        (trace / "trace.jsonl").write_bytes(data[: len(data) - 40])
-    elif damage == "png":
-        (trace / "step_002.png").unlink()
-    else:
-        (trace / "meta.json").unlink()
+    damage_trace(trace, damage)
     proc = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
