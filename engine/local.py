@@ -29,7 +29,7 @@ from engine.local_messages import normalise_messages as _normalise_messages
 from engine.prefill import DEFAULT_PREFILL_CHUNK, PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import image_grids, preprocess_images
 from engine.sampling import TokenSampler
-from engine.segments import image_spans, segment_runner
+from engine.segments import cache_of, image_spans, segment_runner
 from engine.session import SessionLimits, SessionStore, session_prefill
 from engine.text_stream import TextStream
 
@@ -363,7 +363,7 @@ class LocalEngine:
                     use_cache=True,
                     **{self._cache_kwarg: cache},
                 )
-            cache = _cache_of(out)
+            cache = cache_of(out)
             logits = out.logits[0, -1].float()
             position += 1
         text, thinking, answer = stream.finish()
@@ -451,8 +451,3 @@ class LocalEngine:
             self.model = None  # type: ignore[assignment]
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-
-
-def _cache_of(out: Any) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)

@@ -68,10 +68,7 @@ def segment_runner(
             kwargs["mm_token_type_ids"] = mm_token_type_ids[:, start:end].to(device)
         with torch.inference_mode():
             out = model(**kwargs)
-        new_cache = getattr(out, "cache", None)
-        if new_cache is None:
-            new_cache = getattr(out, "past_key_values", None)
-        return out.logits[0, -1].float(), new_cache
+        return out.logits[0, -1].float(), cache_of(out)
 
     return run
 
@@ -104,3 +101,9 @@ def image_spans(mm_token_type_ids: torch.Tensor, image_grid_thw: torch.Tensor | 
         token += count
         row += t * h * w
     return spans
+
+
+def cache_of(out: Any) -> Any:
+    """The cache a transformers forward returned: `out.cache` (newer Qwen classes) or `out.past_key_values`."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
