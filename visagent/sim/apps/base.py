@@ -63,6 +63,12 @@ class App:
         self.events: list[str] = []
         self.pages: list[str] = ["main"]  # a page stack: Back pops (phone), the top page is shown
 
+    def check_setup(self, setup: dict[str, Any], *known: str) -> None:
+        """Raise ValueError naming any key of `setup` not in `known` (and the known ones), e.g. a typo."""
+        unknown = set(setup) - set(known)
+        if unknown:
+            raise ValueError(f"{self.name} setup: unknown key(s) {sorted(unknown)}; known: {', '.join(known)}")
+
     # -- pages ------------------------------------------------------------------------------------
     @property
     def page(self) -> str:

@@ -82,9 +82,7 @@ class CalculatorApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"display"}
-        if unknown:
-            raise ValueError(f"calculator setup: unknown key(s) {sorted(unknown)}; known: display")
+        self.check_setup(setup, "display")
         self.expr = str(setup.get("display", ""))
         self.last_result: str | None = None
         self.history: list[str] = []

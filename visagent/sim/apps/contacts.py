@@ -44,9 +44,7 @@ class ContactsApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"contacts", "filler", "form"}
-        if unknown:
-            raise ValueError(f"contacts setup: unknown key(s) {sorted(unknown)}; known: contacts, filler, form")
+        self.check_setup(setup, "contacts", "filler", "form")
         names = list(setup.get("contacts") or []) + random_people(rng, int(setup.get("filler", rng.randint(5, 9))))
         self.contacts: list[dict[str, Any]] = []
         for n in dict.fromkeys(names):

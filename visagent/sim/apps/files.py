@@ -34,9 +34,7 @@ class FilesApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"files", "filler"}
-        if unknown:
-            raise ValueError(f"files setup: unknown key(s) {sorted(unknown)}; known: files, filler")
+        self.check_setup(setup, "files", "filler")
         given = setup.get("files") or []
         if isinstance(given, dict):
             world.fs.update({str(k): str(v) for k, v in given.items()})

@@ -33,9 +33,7 @@ class MessagesApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"contacts", "filler"}
-        if unknown:
-            raise ValueError(f"messages setup: unknown key(s) {sorted(unknown)}; known: contacts, filler")
+        self.check_setup(setup, "contacts", "filler")
         given = list(setup.get("contacts") or [])
         filler = [n for n in random_people(rng, int(setup.get("filler", rng.randint(5, 10)))) if n not in given]
         rng.shuffle(given)

@@ -30,9 +30,7 @@ class NotesApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"text", "filename", "dialog"}
-        if unknown:
-            raise ValueError(f"notes setup: unknown key(s) {sorted(unknown)}; known: text, filename, dialog")
+        self.check_setup(setup, "text", "filename", "dialog")
         text = setup.get("text", rng.choice(DRAFTS))
         self.filename: str | None = setup.get("filename")
         self.editor = TextField("editor", "Note text", text, multiline=True, placeholder="Start typing…",

@@ -35,9 +35,7 @@ class ShopApp(App):
 
     def __init__(self, world: SimWorld, rng: random.Random, setup: dict[str, Any]) -> None:
         super().__init__(world, rng, setup)
-        unknown = set(setup) - {"cart", "address"}
-        if unknown:
-            raise ValueError(f"shop setup: unknown key(s) {sorted(unknown)}; known: cart, address")
+        self.check_setup(setup, "cart", "address")
         names = list(PRODUCTS)
         rng.shuffle(names)
         add_label = rng.choice(["Add", "Add to cart", "+ Cart"])  # labels vary with the seed
