@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-# Fixture modules that start real parts; `tests/` and `tests/fixtures/` are packages so these import by name.
-pytest_plugins = ["tests.fixtures.xserver"]
+# Fixture modules that start real parts (Xvfb) or the tests' OpenAI stub server; `tests/` and `tests/fixtures/`
+# are packages so these import by name.
+pytest_plugins = ["tests.fixtures.xserver", "tests.fixtures.openai_stub"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

@@ -23,19 +23,6 @@ TOOLS = [{"type": "function", "function": {"name": "computer_use", "description"
                                                "required": ["action"]}}}]
 
 
-@pytest.fixture
-def stub_factory():
-    stubs: list[OpenAIStub] = []
-
-    def make(script) -> OpenAIStub:
-        stubs.append(OpenAIStub(script))
-        return stubs[-1]
-
-    yield make
-    for stub in stubs:
-        stub.close()
-
-
 def _engine(stub: OpenAIStub, **kw) -> RemoteEngine:
     kw.setdefault("model_name", "stub")
     kw.setdefault("backoff_s", 0.01)

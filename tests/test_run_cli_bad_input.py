@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.openai_stub import OpenAIStub, Reply, chat_body, delta_chunk
+from tests.fixtures.openai_stub import Reply, chat_body, delta_chunk
 from visagent.trace import read_trace
 
 SCENARIO = "desktop-notes-click-save"
@@ -31,19 +31,6 @@ def assert_one_line_error(proc, *needles):
     assert len(lines) == 1 and lines[0].startswith("visagent: error: "), proc.stderr
     for needle in needles:
         assert needle in lines[0]
-
-
-@pytest.fixture
-def stub():
-    stubs: list[OpenAIStub] = []
-
-    def make(script) -> OpenAIStub:
-        stubs.append(OpenAIStub(script))
-        return stubs[-1]
-
-    yield make
-    for s in stubs:
-        s.close()
 
 
 def test_a_trace_dir_that_is_a_file_is_refused_before_the_run(visagent_bin, clean_env):
@@ -108,11 +95,11 @@ def _models(*names):
     return Reply(body={"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
 
 
-def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub):
+def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub_factory):
     answer = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
               "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
     # the server serves two models: without --model-name the run could not choose
-    server = stub(lambda record: _models("qwen3.5-35b", "qwen3.5-122b") if record["path"].endswith("/models")
+    server = stub_factory(lambda record: _models("qwen3.5-35b", "qwen3.5-122b") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": answer}, "stop")]))  # the agent streams
     proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
                    "--api-key", "k123", "--trace-dir", "runs", "--quiet")
@@ -123,16 +110,16 @@ def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub):
     assert request["headers"]["Authorization"] == "Bearer k123"
 
 
-def test_a_model_name_the_server_does_not_list_fails_before_the_run(visagent_bin, clean_env, stub):
-    server = stub([_models("tiny")])
+def test_a_model_name_the_server_does_not_list_fails_before_the_run(visagent_bin, clean_env, stub_factory):
+    server = stub_factory([_models("tiny")])
     proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
                    "--trace-dir", "runs")
     assert_one_line_error(proc, "does not serve model 'qwen3.5-35b'", "it serves: tiny")
     assert not (clean_env["work"] / "runs").exists()
 
 
-def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, stub):
-    server = stub(lambda record: _models("stub") if record["path"].endswith("/models")
+def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, stub_factory):
+    server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(body=chat_body("never sent"), delay_s=60))  # the model "thinks" for a minute
     proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url,
                              "--model-name", "stub", "--trace-dir", "runs"],
@@ -161,7 +148,7 @@ TERMINATE = ("<tool_call>\n<function=mobile_use>\n<parameter=action>\nterminate\
              "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
 
 
-def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub, monkeypatch):
+def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub_factory, monkeypatch):
     # A FAKE adb (tests/fakes/adb: no emulator runs here) with two phones; the error used to ask for a
     # --serial flag that `visagent run` did not have.
     fakes = Path(__file__).resolve().parent / "fakes"
@@ -169,7 +156,7 @@ def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub, monke
     monkeypatch.setenv("FAKE_ADB_DIR", str(clean_env["work"] / "phone"))
     monkeypatch.setenv("FAKE_ADB_DEVICES", "emulator-5554:device,emulator-5556:device")
     monkeypatch.delenv("ANDROID_SERIAL", raising=False)
-    server = stub([Reply(chunks=[delta_chunk({"content": TERMINATE}, "stop")])])
+    server = stub_factory([Reply(chunks=[delta_chunk({"content": TERMINATE}, "stop")])])
     model = ("--model", server.url, "--model-name", "stub", "--trace-dir", "runs", "--quiet")
     proc = run_cli(visagent_bin, "open notes", "--executor", "android", *model)
     assert_one_line_error(proc, "several Android devices", "--serial")
@@ -179,7 +166,7 @@ def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub, monke
     assert trace.meta["executor"]["name"] == "android" and trace.meta["executor"]["serial"] == "emulator-5556"
 
 
-def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, clean_env, stub):
+def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, clean_env, stub_factory):
     # The y/n question reads the terminal on the agent's thread; Ctrl-C used to leave it blocked there, so
     # the run never finished and its trace stayed 'running'. A real pseudo-terminal makes the run interactive.
     import pty
@@ -187,7 +174,7 @@ def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, c
 
     risky = ("<tool_call>\n<function=computer_use>\n<parameter=action>\ntype\n</parameter>\n"
              "<parameter=text>\nrm -rf /tmp/everything\n</parameter>\n</function>\n</tool_call>")
-    server = stub(lambda record: _models("stub") if record["path"].endswith("/models")
+    server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": risky}, "stop")]))
     leader, follower = pty.openpty()
     proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
@@ -221,12 +208,12 @@ def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, c
     assert trace.steps[0].get("executed") in (None, False, [])  # the risky text was never typed
 
 
-def test_a_reader_that_goes_away_does_not_fill_stderr_with_tracebacks(visagent_bin, clean_env, stub):
+def test_a_reader_that_goes_away_does_not_fill_stderr_with_tracebacks(visagent_bin, clean_env, stub_factory):
     # `visagent run ... | head -1`: every later event used to log a BrokenPipeError traceback
     done = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
             "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
     # the model answers only after a second: by then the reader below has surely left
-    server = stub(lambda record: _models("stub") if record["path"].endswith("/models")
+    server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": done}, "stop")], delay_s=1.0))
     proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
                              "stub", "--trace-dir", "runs"],
