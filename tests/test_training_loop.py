@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 
 import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from engine import load_engine, tiny_checkpoint_path
+from engine import load_engine
 from visagent.actions import Action
 from visagent.parsing import render_action
 from visagent.training.examples import build_example, example_loss
