@@ -44,23 +44,25 @@ def test_tiny_run_live_then_stopped_then_its_trace(page_url):
             warm.join(120)
             page.click("#vg-start")
             expect(page.locator("#vg-screen img")).to_have_count(1, timeout=60_000)  # the live screen arrived
-            page.wait_for_function("document.querySelector('#vg-log textarea').value.includes('step 1')",
+            page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
                                    timeout=30_000)
             assert "started: Switch the system to dark mode." in log_text(page)
             expect(page.locator("#vg-status")).to_contain_text("model tiny")
             # the model's answer streams into the page while the step is still going
-            page.wait_for_function("document.querySelector('#vg-answer textarea').value.length > 0",
+            page.wait_for_function("(document.querySelector('#vg-answer textarea')?.value ?? '').length > 0",
                                    timeout=180_000)
             expect(page.locator("#vg-status")).to_contain_text("running")
             page.screenshot(path=str(ARTIFACTS / "ui_run_live.png"), full_page=True)
             page.reload()  # a reloaded page attaches to the run still going, and can stop it
-            page.wait_for_function("document.querySelector('#vg-log textarea').value.includes('step 1')",
+            # (the predicates read a missing textarea as empty: right after a reload the page is still building)
+            page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
                                    timeout=30_000)
             expect(page.locator("#vg-screen img")).to_have_count(1, timeout=30_000)
             page.click("#vg-stop")
             # a generation in flight ends at its next token
-            page.wait_for_function("document.querySelector('#vg-log textarea').value.includes('finished: stopped')",
-                                   timeout=60_000)
+            page.wait_for_function(
+                "(document.querySelector('#vg-log textarea')?.value ?? '').includes('finished: stopped')",
+                timeout=60_000)
             expect(page.locator("#vg-status")).to_contain_text("stopped")
             page.get_by_role("tab", name="Traces").click()
             expect(page.locator("#vg-trace-summary")).to_contain_text("status stopped", timeout=30_000)
