@@ -132,7 +132,10 @@ class Trainer:
 
     # -- set-up --------------------------------------------------------------------------------------
     def _with_lora(self, model: Any) -> Any:
-        from peft import LoraConfig, get_peft_model
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise ConfigError("--lora needs peft: pip install 'visagent[train]' (or pip install peft)") from None
 
         names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
         targets = [t for t in LORA_TARGETS if t in names]
