@@ -56,6 +56,9 @@ class EngineInfo:
     supports_thinking: bool = True
     context_length: int | None = None
     max_images: int | None = None  # per request, when the engine has a limit
+    # The agent prompt the model was trained on: "full" (Qwen's agent prompt, every released model) or
+    # "compact" (short system prompt + tool schema; a checkpoint declares it in visagent.json).
+    prompt_profile: str = "full"
 
 
 @dataclass(frozen=True)

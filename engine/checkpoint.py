@@ -73,6 +73,28 @@ class CheckpointInfo:
     weight_files: tuple[Path, ...]
     weight_bytes: int
     chat_template: Path  # the file that holds the chat template
+    prompt_profile: str = "full"  # from visagent.json (PROFILE_FILE), "full" when absent
+
+
+#: Optional file of a checkpoint directory: {"prompt_profile": "compact"} for a model trained on the compact
+#: agent prompt (visagent.schemas). Released checkpoints have none and get the full prompt.
+PROFILE_FILE = "visagent.json"
+PROMPT_PROFILES = ("full", "compact")
+
+
+def read_prompt_profile(root: Path) -> str:
+    """The prompt profile a checkpoint declares in `visagent.json`; "full" without the file. Raises CheckpointError."""
+    path = root / PROFILE_FILE
+    if not path.is_file():
+        return "full"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); fix it or delete it") from None
+    profile = data.get("prompt_profile", "full") if isinstance(data, dict) else None
+    if profile not in PROMPT_PROFILES:
+        raise CheckpointError(f"{path}: prompt_profile must be one of {', '.join(PROMPT_PROFILES)}, got {profile!r}")
+    return str(profile)
 
 
 def read_config(path: str | Path) -> tuple[dict[str, Any], ModelFamily]:
@@ -123,6 +145,7 @@ def inspect_checkpoint(path: str | Path, *, min_pixels: int | None = None, max_p
         weight_files=weight_files,
         weight_bytes=weight_bytes,
         chat_template=find_chat_template(root),
+        prompt_profile=read_prompt_profile(root),
     )
 
 

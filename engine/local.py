@@ -109,6 +109,7 @@ class LocalEngine:
             vision=self.checkpoint.vision,
             supports_thinking=True,
             context_length=self.checkpoint.context_length,
+            prompt_profile=self.checkpoint.prompt_profile,
         )
         log.info(
             "loaded %s (%s) on %s as %s; kernels: %s",

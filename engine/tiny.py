@@ -68,12 +68,14 @@ DEFAULT_SIZES: dict[str, Any] = {
 }
 
 
-def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: int = 0, **size_overrides: Any) -> Path:
+def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: int = 0, prompt_profile: str | None = None,
+                          **size_overrides: Any) -> Path:
     """Write a complete tiny `qwen3_5_moe` checkpoint directory and return its path.
 
     `corpus` is the text the tokenizer is trained on (tool schemas, rendered actions, instructions...);
     the chat template's own fixed text is added to it. `seed` fixes the weight draw: the same corpus, seed
     and sizes give byte-identical files.
+    `prompt_profile` ("compact"): written to `visagent.json` so the agent prompts the model that way.
     `size_overrides` are keys of DEFAULT_SIZES. Raises ValueError on an unknown size key or empty corpus.
     """
     unknown = set(size_overrides) - set(DEFAULT_SIZES)
@@ -108,6 +110,8 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
             "top_p": 0.95,
         },
     )
+    if prompt_profile is not None:
+        _write_json(out / "visagent.json", {"prompt_profile": prompt_profile})
     return out
 
 

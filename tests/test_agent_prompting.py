@@ -116,3 +116,30 @@ def test_phone_scenario_gets_the_mobile_tool(tmp_path):
     Agent(engine, executor, trace_root=tmp_path).run("task")
     assert engine.calls[0]["tools"][0]["function"]["name"] == "mobile_use"
     assert "mobile_use" in engine.calls[0]["messages"][0]["content"]
+
+
+def test_compact_profile_engine_gets_the_compact_prompt_and_tool(tmp_path):
+    """A checkpoint trained on the compact prompt (engine.info.prompt_profile) is prompted with it, and the
+    trace says which profile was used."""
+    import dataclasses
+    import json
+
+    from visagent.schemas import tool_for
+
+    _, executor = sim("desktop-settings-wifi-off")
+    engine = ScriptedEngine([DONE])
+    engine.info = dataclasses.replace(engine.info, prompt_profile="compact")
+    result = Agent(engine, executor, trace_root=tmp_path).run("task")
+    call = engine.calls[0]
+    assert call["messages"][0]["content"] == system_prompt("desktop", "compact")
+    assert call["tools"][0] == tool_for("desktop", "norm1000", 1, 1, "compact")
+    meta = json.loads((tmp_path / result.run_id / "meta.json").read_text())
+    assert meta["model"]["prompt_profile"] == "compact"
+
+
+def test_compact_system_prompt_is_short_and_names_the_tool():
+    for platform, tool in (("desktop", "computer_use"), ("phone", "mobile_use")):
+        compact, full = system_prompt(platform, "compact"), system_prompt(platform)
+        assert tool in compact and len(compact) < len(full) / 2
+    with pytest.raises(Exception, match="compact"):
+        build_messages("t", [], shot(1), platform="desktop", space="norm1000", profile="tiny")

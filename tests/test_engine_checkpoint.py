@@ -154,3 +154,14 @@ def test_load_engine_sends_urls_to_the_remote_engine():
     engine = load_engine("http://127.0.0.1:9/v1", model_name="qwen3.5-35b", api_key="k")  # nothing listens: lazy
     assert isinstance(engine, RemoteEngine)
     assert engine.info.spec == "http://127.0.0.1:9/v1"
+
+
+def test_prompt_profile_comes_from_visagent_json(ckpt):
+    (ckpt / "visagent.json").unlink(missing_ok=True)
+    assert inspect_checkpoint(ckpt).prompt_profile == "full"  # released checkpoints have no such file
+    (ckpt / "visagent.json").write_text(json.dumps({"prompt_profile": "compact"}))
+    assert inspect_checkpoint(ckpt).prompt_profile == "compact"
+    (ckpt / "visagent.json").write_text(json.dumps({"prompt_profile": "short"}))
+    assert "prompt_profile must be one of full, compact" in _error(ckpt)
+    (ckpt / "visagent.json").write_text("{not json")
+    assert "visagent.json is not valid JSON" in _error(ckpt)

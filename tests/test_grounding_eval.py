@@ -195,3 +195,22 @@ def test_misses_page_shows_each_miss_with_its_pictures(sim_set, tmp_path):
     assert "00001.jpg" in pictures and "00003.jpg" in pictures
     for name in pictures:
         assert f"misses_files/{name}" in text
+
+
+def test_compact_profile_model_is_asked_with_the_agent_prompt_it_was_trained_on():
+    """A checkpoint trained on the compact agent prompt (the shipped tiny one) is grounded with exactly the
+    first-step prompt of its training records: compact system prompt, `Task: <instruction>`, compact tool."""
+    import dataclasses
+
+    from visagent.prompting import system_prompt
+    from visagent.schemas import tool_for
+
+    engine = ScriptedGroundingEngine(lambda img, text: (640.0, 400.0))
+    engine.info = dataclasses.replace(engine.info, prompt_profile="compact")
+    assert resolve_prompt_style(engine) == "compact"
+    result = ground(engine, Image.new("RGB", (1280, 800)), "Click the 'Save' button.", platform="phone")
+    assert result.point == (640.0, 400.0) and result.space == "norm1000"
+    system, user = engine.calls[0]["messages"]
+    assert system["content"] == system_prompt("phone", "compact")
+    assert "Task: Click the 'Save' button." in user["content"][1]["text"]
+    assert engine.calls[0]["tools"] == [tool_for("phone", "norm1000", 1000, 1000, "compact")]

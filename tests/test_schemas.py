@@ -57,3 +57,20 @@ def test_tool_for_platform_and_errors():
         computer_use_tool("screen", 1920, 1080)
     with pytest.raises(ConfigError, match="positive whole numbers"):
         computer_use_tool("absolute", 0, 1080)
+
+
+@pytest.mark.parametrize("platform", ["desktop", "phone"])
+def test_compact_profile_keeps_names_arguments_and_actions(platform):
+    """The compact tool differs only in prose: a model trained on it calls the same tool the same way."""
+    full = tool_for(platform, "norm1000", 1280, 800)["function"]
+    compact = tool_for(platform, "norm1000", 1280, 800, "compact")["function"]
+    assert compact["name"] == full["name"]
+    assert set(compact["parameters"]["properties"]) == set(full["parameters"]["properties"])
+    assert compact["parameters"]["properties"]["action"]["enum"] == full["parameters"]["properties"]["action"]["enum"]
+    assert "1000x1000" in compact["description"]
+    assert len(json.dumps(compact)) * 4 < len(json.dumps(full))
+
+
+def test_unknown_profile_is_a_config_error():
+    with pytest.raises(ConfigError, match="prompt profile"):
+        tool_for("desktop", "norm1000", 1280, 800, "tiny")

@@ -247,7 +247,8 @@ class Agent(StepLogic):
                     "platform": self.executor.platform, "geometry": geometry.to_dict()}
         executor.update(self.run_meta)
         return {"task": task,
-                "model": {"spec": info.spec, "model_type": info.model_type, "coord_space": info.coord_space},
+                "model": {"spec": info.spec, "model_type": info.model_type, "coord_space": info.coord_space,
+                          "prompt_profile": info.prompt_profile},
                 "executor": executor, "settings": self.config.describe()}
 
     def _finish_trace(self, status: str, reason: str, steps: int, answer: str | None) -> None:

@@ -131,7 +131,7 @@ class StepLogic:
         resized = smart_resize(obs.image.width, obs.image.height, info.vision)
         from visagent.schemas import tool_for
 
-        tools = [tool_for(platform, info.coord_space, resized[0], resized[1])]
+        tools = [tool_for(platform, info.coord_space, resized[0], resized[1], info.prompt_profile)]
         note = self.controls.pop_handback_note()
         if note is not None:
             self._feedback.append("The user took control of the screen and handed it back"
@@ -146,7 +146,8 @@ class StepLogic:
             feedback = "\n".join(fb_parts)
             messages = build_messages(task, self._memory, obs.image, platform=platform, space=info.coord_space,
                                       history_images=self.config.history_images,
-                                      append_only=self.config.append_only, feedback=feedback or None)
+                                      append_only=self.config.append_only, feedback=feedback or None,
+                                      profile=info.prompt_profile)
             t = time.monotonic()
             result = self._generate(step, messages, tools, retry=len(errors))
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)

@@ -69,7 +69,8 @@ def _tool_schemas() -> list[str]:
         for space in ("norm1000", "resized"):
             for w, h in sizes:
                 # the chat template writes each tool as one JSON line (tojson: ", " / ": " separators)
-                out.append(json.dumps(tool_for(platform, space, w, h), ensure_ascii=False))
+                for profile in ("full", "compact"):
+                    out.append(json.dumps(tool_for(platform, space, w, h, profile), ensure_ascii=False))
     return out
 
 

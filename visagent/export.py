@@ -34,7 +34,7 @@ from visagent.errors import ActionError, ConfigError, TraceError
 from visagent.executors.base import ScreenGeometry
 from visagent.prompting import StepMemory, build_messages
 from visagent.replay import step_actions
-from visagent.schemas import tool_for
+from visagent.schemas import PROMPT_PROFILES, tool_for
 from visagent.trace import Trace, read_trace
 
 EXPORT_SPACES: tuple[str, ...] = ("norm1000", "resized")
@@ -62,12 +62,15 @@ def export_records(
     vision: VisionSpec | None = None,
     splits: Iterable[str] | None = None,
     on_skip: Callable[[Path, str], None] | None = None,
+    profile: str = "full",
 ) -> Iterator[dict[str, Any]]:
     """Training records of the given trace directories, in trace order then step order.
 
     `space`: coordinate space of the target and messages ("norm1000", or "resized": pixels of the image
     smart-resized with `vision`, default Qwen3.5's). `splits`: keep only runs whose scenario split is listed
     (e.g. ("train",)); runs without a scenario are kept. `on_skip(path, why)` hears of each run left out.
+    `profile`: the prompt profile of the rebuilt system prompt and tool ("full" or "compact", visagent.schemas),
+    that of the model to be trained, whatever model recorded the trace.
     Raises ConfigError for an unknown space/format, TraceError for a damaged trace (a torn line, a missing
     screenshot), naming the trace and what is wrong.
     """
@@ -75,6 +78,8 @@ def export_records(
         raise ConfigError(f"export space {space!r} is not supported; use one of: {', '.join(EXPORT_SPACES)}")
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"export format {fmt!r} is not supported; use one of: {', '.join(EXPORT_FORMATS)}")
+    if profile not in PROMPT_PROFILES:
+        raise ConfigError(f"prompt profile {profile!r} is not supported; use one of: {', '.join(PROMPT_PROFILES)}")
     vision = vision or VisionSpec()
     wanted = None if splits is None else frozenset(splits)
     base = None if relative_to is None else Path(relative_to).resolve()
@@ -92,11 +97,12 @@ def export_records(
             if on_skip is not None:
                 on_skip(trace.path, f"split {split}")
             continue
-        yield from _trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split)
+        yield from _trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split,
+                                  profile=profile)
 
 
 def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vision: VisionSpec,
-                   split: str | None) -> Iterator[dict[str, Any]]:
+                   split: str | None, profile: str) -> Iterator[dict[str, Any]]:
     from visagent.parsing import render_action
 
     meta = trace.meta
@@ -125,7 +131,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
             messages = build_messages(
                 str(meta.get("task", "")), list(history), image,  # type: ignore[arg-type] - a path, not a PIL image
                 platform=platform, space=space, history_images=history_images, append_only=append_only,
-                feedback=feedback)
+                feedback=feedback, profile=profile)
             target = "\n".join(render_action(a, fmt, platform=platform) for a in model_actions)
             yield {
                 "id": f"{trace.run_id}:{record['step']}",
@@ -133,7 +139,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                 "screenshot": image,
                 "history": list(summaries),
                 "messages": messages,
-                "tools": [tool_for(platform, space, *tool_size)],
+                "tools": [tool_for(platform, space, *tool_size, profile)],
                 "target": target,
                 "thinking": str((record.get("model") or {}).get("thinking") or ""),  # for thinking-mode targets
                 "action": {
@@ -145,7 +151,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                     "run_id": trace.run_id, "step": record["step"], "scenario": executor.get("scenario"),
                     "seed": executor.get("seed"), "split": split, "status": trace.status,
                     "success": run_succeeded(meta), "platform": platform,
-                    "space": space, "format": fmt, "image_size": [geometry.physical_width, geometry.physical_height],
+                    "space": space, "format": fmt, "prompt_profile": profile, "image_size": [geometry.physical_width, geometry.physical_height],
                     "resized_size": list(resized) if resized else None,
                     "model": (meta.get("model") or {}).get("spec"),
                 },

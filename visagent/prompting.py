@@ -35,9 +35,13 @@ def load_prompt(name: str) -> str:
     return resources.files("visagent.prompts").joinpath(f"{name}.md").read_text(encoding="utf-8").rstrip()
 
 
-def system_prompt(platform: str) -> str:
-    """Instructions for `platform` ("desktop" or "phone")."""
-    return load_prompt("system_phone" if platform == "phone" else "system_desktop")
+def system_prompt(platform: str, profile: str = "full") -> str:
+    """Instructions for `platform` ("desktop" or "phone") in prompt `profile` ("full" or "compact": the
+    one-paragraph `system_compact_<platform>.md` for small models trained on it, see visagent.schemas)."""
+    if profile not in ("full", "compact"):
+        raise ValueError(f"unknown prompt profile {profile!r}; expected 'full' or 'compact'")
+    device = "phone" if platform == "phone" else "desktop"
+    return load_prompt(f"system_compact_{device}" if profile == "compact" else f"system_{device}")
 
 
 @dataclass
@@ -96,11 +100,13 @@ def build_messages(
     history_images: int = 4,
     append_only: bool = False,
     feedback: str | None = None,
+    profile: str = "full",
 ) -> list[Message]:
     """Messages for the next model call.
 
     `history`: the finished steps, oldest first; `observation`: the current screenshot; `feedback`: text shown
-    with it (a parse error to fix, a loop warning, a hand-back note). `space` names the coordinate space the
+    with it (a parse error to fix, a loop warning, a hand-back note); `profile` picks the system prompt
+    ("full" or "compact", matching the tool schema's profile). `space` names the coordinate space the
     model answers in (the tool schema describes it; it is not repeated here). Raises ValueError when
     `history_images` < 1.
     """
@@ -117,7 +123,7 @@ def build_messages(
     if older:
         summary = Template(load_prompt("history")).safe_substitute(lines="\n".join(m.summary() for m in older))
 
-    messages: list[Message] = [{"role": "system", "content": system_prompt(platform)}]
+    messages: list[Message] = [{"role": "system", "content": system_prompt(platform, profile)}]
     # The screenshots in order: full[0].image ... full[-1].image, then the current observation.
     images = [m.image for m in full] + [observation]
     notes = [m.note for m in full] + [feedback or ""]

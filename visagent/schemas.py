@@ -4,6 +4,11 @@ Argument names and action descriptions follow Qwen's own agent cookbooks (Qwen2.
 the models were trained on; only `call_user` (hand control to the human) and `answer` on mobile are ours.
 The description states the screen size the model must assume for the chosen coordinate space:
 norm1000 → 1000x1000, resized → the smart-resized image, absolute → the screenshot.
+
+Prompt profiles (`PROMPT_PROFILES`): "full" is the cookbook text above (what Qwen3.5 and other released
+models expect); "compact" keeps the same tool name, argument names and action enum with one-line
+descriptions (~110 instead of ~900 tokens), for small models trained on it (the shipped tiny checkpoint
+declares it in its `visagent.json`; see `engine.checkpoint`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from visagent.errors import ConfigError
 COMPUTER_TOOL = "computer_use"
 MOBILE_TOOL = "mobile_use"
 TOOL_NAMES: tuple[str, ...] = (COMPUTER_TOOL, MOBILE_TOOL)
+PROMPT_PROFILES: tuple[str, ...] = ("full", "compact")
 
 _COMPUTER_INTRO = """\
 Use a mouse and keyboard to interact with a computer, and take screenshots.
@@ -158,13 +164,39 @@ def mobile_use_tool(space: str, width: int, height: int) -> dict[str, Any]:
     return _function(MOBILE_TOOL, description, params)
 
 
-def tool_for(platform: str, space: str, width: int, height: int) -> dict[str, Any]:
-    """`computer_use_tool` for platform "desktop", `mobile_use_tool` for "phone". Raises ConfigError."""
+def compact_tool(platform: str, space: str, width: int, height: int) -> dict[str, Any]:
+    """The "compact" profile's tool: same name, arguments and action enum as the full one, one-line texts."""
+    w, h = _assumed_size(space, width, height)
+    name = tool_name_for(platform)
+    actions = list(COMPUTER_ACTIONS if platform == "desktop" else MOBILE_ACTIONS)
+    props: dict[str, Any] = {
+        "action": {"enum": actions, "type": "string"},
+        "coordinate": {"description": "[x, y]", "type": "array"},
+        "text": {"type": "string"},
+    }
+    if platform == "desktop":
+        props.update(keys={"type": "array"}, pixels={"type": "number"})
+    else:
+        props.update(coordinate2={"description": "[x, y] swipe end", "type": "array"},
+                     button={"enum": list(SYSTEM_BUTTONS), "type": "string"})
+    props.update(time={"type": "number"}, status={"enum": list(TERMINATE_STATUSES), "type": "string"})
+    device = "desktop" if platform == "desktop" else "phone"
+    description = f"Act on the {device} screen ({w}x{h}). " + _SPACE_NOTE[space]
+    return _function(name, description, {"properties": props, "required": ["action"], "type": "object"})
+
+
+def tool_for(platform: str, space: str, width: int, height: int, profile: str = "full") -> dict[str, Any]:
+    """`computer_use_tool` for platform "desktop", `mobile_use_tool` for "phone" (`compact_tool` under the
+    "compact" profile). Raises ConfigError."""
+    if profile not in PROMPT_PROFILES:
+        raise ConfigError(f"unknown prompt profile {profile!r}; expected one of: {', '.join(PROMPT_PROFILES)}")
+    if platform not in ("desktop", "phone"):
+        raise ConfigError(f"unknown platform {platform!r}; expected 'desktop' or 'phone'")
+    if profile == "compact":
+        return compact_tool(platform, space, width, height)
     if platform == "desktop":
         return computer_use_tool(space, width, height)
-    if platform == "phone":
-        return mobile_use_tool(space, width, height)
-    raise ConfigError(f"unknown platform {platform!r}; expected 'desktop' or 'phone'")
+    return mobile_use_tool(space, width, height)
 
 
 def tool_name_for(platform: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from visagent.errors import TraceError
 from visagent.export import EXPORT_FORMATS, EXPORT_SPACES, export_records
+from visagent.schemas import PROMPT_PROFILES
 from visagent.outfile import check_output_file
 
 
@@ -18,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="JSON-lines file to write")
     p.add_argument("--space", choices=EXPORT_SPACES, default="norm1000",
                    help="coordinate space of targets and messages (default norm1000, Qwen3.5's grid)")
+    p.add_argument("--prompt-profile", choices=PROMPT_PROFILES, default="full",
+                   help="system prompt and tool schema of the records: full (Qwen's agent prompt, default) or "
+                        "compact (short, for small models such as the shipped tiny one)")
     p.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="qwen35",
                    help="assistant-turn format of the target (default qwen35: Qwen3.5 XML tool call)")
     p.add_argument("--include-failed", action="store_true",
@@ -71,7 +75,7 @@ def run(args) -> int:
 
     try:
         with tmp.open("w", encoding="utf-8") as fh:
-            for record in export_records(traces, space=args.space, fmt=args.fmt, include_failed=args.include_failed,
+            for record in export_records(traces, space=args.space, profile=args.prompt_profile, fmt=args.fmt, include_failed=args.include_failed,
                                          relative_to=None if args.absolute_paths else out.parent,
                                          splits=args.splits, on_skip=on_skip):
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")

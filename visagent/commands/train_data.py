@@ -16,6 +16,9 @@ def register(sub) -> None:
     p.add_argument("--screens", type=int, default=2, help="grounding screens per episode (default 2)")
     p.add_argument("--per-screen", type=int, default=6, help="grounding records per screen (default 6)")
     p.add_argument("--workers", type=int, default=2, help="parallel oracle episodes (default 2)")
+    p.add_argument("--prompt-profile", choices=("full", "compact"), default="full",
+                   help="system prompt and tool schema of the records: full (Qwen's agent prompt, default) or "
+                        "compact (the shipped tiny model's; must match the base's visagent.json)")
     p.add_argument("scenarios", nargs="*", help="train scenario ids (default: all of the train split)")
     p.set_defaults(handler=run)
 
@@ -25,6 +28,7 @@ def run(args) -> int:
 
     summary = build_dataset(args.out, data_seed=args.data_seed, seeds_per_scenario=args.seeds,
                             grounding_seeds=args.grounding_seeds, screens=args.screens, per_screen=args.per_screen,
-                            scenario_ids=args.scenarios or None, workers=args.workers)
+                            scenario_ids=args.scenarios or None, workers=args.workers,
+                            profile=args.prompt_profile)
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "seeds"}, indent=2))
     return 0

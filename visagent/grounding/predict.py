@@ -5,6 +5,9 @@ Prompt styles (one per model family; "auto" picks from `engine.info`):
 - "qwen3": Qwen3.5 / Qwen3-VL. System turn `prompts/grounding_system.md`, the `computer_use` tool (or
   `mobile_use` on a phone) described on the 0..1000 grid; the model answers a tool call. Space "norm1000".
 - "qwen25": Qwen2.5-VL. The same prompt, the tool described in pixels of the smart-resized image. Space "resized".
+- "compact": a model trained on visagent's compact agent prompt (the shipped tiny checkpoint; "auto" picks it
+  when the checkpoint's visagent.json says so). The agent's own first-step prompt in the compact profile with
+  the instruction as the task (`build_messages`), the compact tool; space "norm1000".
 - "uitars": UI-TARS-1.5. `prompts/grounding_uitars.md` as the user turn; `Action: click(point=...)` in pixels of
   the smart-resized image. Space "resized". "auto" picks it for a "resized" engine whose spec names UI-TARS.
 
@@ -29,9 +32,9 @@ from visagent.errors import ConfigError, ParseError
 from visagent.prompting import load_prompt
 from visagent.schemas import tool_for, tool_name_for
 
-PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars")
+PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars", "compact")
 PLATFORMS: tuple[str, ...] = ("desktop", "phone")
-_STYLE_SPACE = {"qwen3": "norm1000", "qwen25": "resized", "uitars": "resized"}
+_STYLE_SPACE = {"qwen3": "norm1000", "qwen25": "resized", "uitars": "resized", "compact": "norm1000"}
 #: A click answer is ~45 tokens in Qwen3.5 XML; room for a short thought before it.
 DEFAULT_CONFIG = GenerationConfig(max_new_tokens=128, temperature=0.0)
 
@@ -80,11 +83,14 @@ class GroundingResult:
 
 
 def resolve_prompt_style(engine: Engine, prompt_style: str = "auto") -> str:
-    """The concrete style for `engine` ("qwen3", "qwen25" or "uitars"). Raises ConfigError for an unknown name."""
+    """The concrete style for `engine` ("qwen3", "qwen25", "uitars" or "compact"). Raises ConfigError for an
+    unknown name."""
     if prompt_style not in PROMPT_STYLES:
         raise ConfigError(f"unknown prompt style {prompt_style!r}; expected one of: {', '.join(PROMPT_STYLES)}")
     if prompt_style != "auto":
         return prompt_style
+    if getattr(engine.info, "prompt_profile", "full") == "compact":
+        return "compact"
     if engine.info.coord_space == "norm1000":
         return "qwen3"
     spec = engine.info.spec.lower().replace("-", "").replace("_", "")
@@ -101,8 +107,13 @@ def grounding_request(
     if style == "uitars":
         text = Template(load_prompt("grounding_uitars")).safe_substitute(instruction=instruction)
         return [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": text}]}], None
+    if style == "compact":
+        from visagent.prompting import build_messages
+
+        messages = build_messages(instruction, [], image, platform=platform, space="norm1000", profile="compact")
+        return messages, [tool_for(platform, "norm1000", model_size[0], model_size[1], "compact")]
     if style not in ("qwen3", "qwen25"):
-        raise ConfigError(f"unknown prompt style {style!r}; expected one of: qwen3, qwen25, uitars")
+        raise ConfigError(f"unknown prompt style {style!r}; expected one of: qwen3, qwen25, uitars, compact")
     space = _STYLE_SPACE[style]
     tool = tool_for(platform, space, model_size[0], model_size[1])
     system = Template(load_prompt("grounding_system")).safe_substitute(

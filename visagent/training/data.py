@@ -98,13 +98,14 @@ class DataSummary:
     episodes: int = 0
     failed_episodes: list[str] = field(default_factory=list)
     scenarios: list[str] = field(default_factory=list)
+    prompt_profile: str = "full"
     seeds: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "data_seed": self.data_seed, "trajectory_records": self.trajectory_records,
                 "grounding_records": self.grounding_records, "episodes": self.episodes,
                 "failed_episodes": self.failed_episodes, "scenarios": self.scenarios, "seeds": self.seeds,
-                "train_seed_base": TRAIN_SEED_BASE}
+                "train_seed_base": TRAIN_SEED_BASE, "prompt_profile": self.prompt_profile}
 
 
 def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, workers: int = 2,
@@ -129,12 +130,13 @@ def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int
 
 
 def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, screens: int = 2,
-                      per_screen: int = 6, data_seed: int = 0, relative_to: str | Path | None = None) -> list[dict[str, Any]]:
+                      per_screen: int = 6, data_seed: int = 0, relative_to: str | Path | None = None,
+                      profile: str = "full") -> list[dict[str, Any]]:
     """Single-step grounding records ("click the X button" → its centre on the 0..1000 grid).
 
     Screens: up to `screens` distinct screens along the oracle's path per scenario x seed (PNG under `out`);
     up to `per_screen` elements with a unique label each, chosen with `data_seed`. The prompt is the agent's
-    first-step prompt (`build_messages` with no history). Raises ConfigError for held-out data.
+    first-step prompt (`build_messages` with no history) in prompt `profile`. Raises ConfigError for held-out data.
     """
     from visagent.actions import Action
     from visagent.executors.base import ScreenGeometry
@@ -173,10 +175,11 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
                         "screenshot": ref,
                         "history": [],
                         "messages": build_messages(task, [], ref, platform=sc.platform,  # type: ignore[arg-type]
-                                                   space="norm1000"),
-                        "tools": [tool_for(sc.platform, "norm1000", image.size[0], image.size[1])],
+                                                   space="norm1000", profile=profile),
+                        "tools": [tool_for(sc.platform, "norm1000", image.size[0], image.size[1], profile)],
                         "target": render_action(model, "qwen35", platform=sc.platform),
                         "meta": {"kind": "grounding", "scenario": sc.id, "seed": seed, "split": sc.split,
+                                 "prompt_profile": profile,
                                  "platform": sc.platform, "bbox": list(e.bbox), "image_size": list(image.size),
                                  "label": e.label, "role": e.role},
                     })
@@ -185,11 +188,13 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
 
 def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: int = 8, grounding_seeds: int = 8,
                   screens: int = 2, per_screen: int = 6, scenario_ids: Sequence[str] | None = None,
-                  workers: int = 2, on_episode: Callable[[Any], None] | None = None) -> DataSummary:
+                  workers: int = 2, on_episode: Callable[[Any], None] | None = None,
+                  profile: str = "full") -> DataSummary:
     """Write a training data directory (see the module docstring) and return its summary.
 
     Trajectory records come from `seeds_per_scenario` oracle runs per train scenario, grounding records from
-    `grounding_seeds` further seeds (disjoint from those). Raises ConfigError for bad counts or held-out data.
+    `grounding_seeds` further seeds (disjoint from those). `profile`: the prompt profile of every record
+    ("full" or "compact", see visagent.schemas; the model's `visagent.json` says which). Raises ConfigError for bad counts or held-out data.
     """
     if seeds_per_scenario < 0 or grounding_seeds < 0 or screens < 1 or per_screen < 1:
         raise ConfigError("seeds_per_scenario and grounding_seeds must be >= 0, screens and per_screen >= 1")
@@ -198,7 +203,8 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
     scenarios = train_scenarios(scenario_ids)
     seeds = train_seeds(data_seed, seeds_per_scenario + grounding_seeds)
     traj_seeds, ground_seeds = seeds[:seeds_per_scenario], seeds[seeds_per_scenario:]
-    summary = DataSummary(out=root, data_seed=data_seed, scenarios=[s.id for s in scenarios], seeds=seeds)
+    summary = DataSummary(out=root, data_seed=data_seed, scenarios=[s.id for s in scenarios], seeds=seeds,
+                          prompt_profile=profile)
     records: list[dict[str, Any]] = []
     if traj_seeds:
         from visagent.export import export_records
@@ -206,13 +212,13 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
         traces, failed = oracle_traces(root / "traces", scenarios, traj_seeds, workers=workers, on_episode=on_episode)
         summary.episodes = len(traces) + len(failed)
         summary.failed_episodes = failed
-        for rec in export_records(traces, splits=("train",), relative_to=root):
+        for rec in export_records(traces, splits=("train",), relative_to=root, profile=profile):
             rec["meta"]["kind"] = "trajectory"
             records.append(rec)
         summary.trajectory_records = len(records)
     if ground_seeds:
         ground = grounding_records(root / "grounding", scenarios, ground_seeds, screens=screens,
-                                   per_screen=per_screen, data_seed=data_seed, relative_to=root)
+                                   per_screen=per_screen, data_seed=data_seed, relative_to=root, profile=profile)
         summary.grounding_records = len(ground)
         records += ground
     for rec in records:
