@@ -114,3 +114,40 @@ def test_train_command_rejects_a_missing_data_directory(tmp_path, visagent_bin):
                            "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "records.jsonl" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_records_in_another_prompt_profile_are_refused(tmp_path):
+    """Records rendered with the full prompt cannot train a base that is prompted compactly (or vice versa):
+    the model would be trained on a prompt it never gets."""
+    from engine import tiny_checkpoint_path
+    from visagent.errors import ConfigError
+    from visagent.training.trainer import load_base
+
+    records = _records(tmp_path / "d", 2)
+    base_profile = load_base("tiny", "cpu", PIXELS).info.prompt_profile
+    other = "full" if base_profile == "compact" else "compact"
+    for r in records:
+        r["meta"]["prompt_profile"] = other
+    (tmp_path / "d" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(ConfigError, match=f"prompt profile '{other}'.*--prompt-profile {base_profile}"):
+        Trainer(_config(tmp_path / "d", tmp_path / "out"), progress=False)
+    assert tiny_checkpoint_path().is_dir()
+
+
+def test_shared_prefix_gives_the_same_loss_and_trains(tmp_path):
+    """--share-prefix: the system turn runs once per batch from a cache; the loss of an example is unchanged
+    (same tokens, same positions) and a few steps with it still lower the loss."""
+    from visagent.training.examples import prefix_cache
+
+    root = tmp_path / "d"
+    _records(root, 8, seed=5)
+    trainer = Trainer(_config(root, tmp_path / "out", share_prefix=True, steps=5), progress=False)
+    example = build_example(trainer.engine, trainer.records[0], trainer.root)
+    assert 0 < example.prefix_length < example.prompt_length  # the system turn, before the image
+    with torch.no_grad():
+        full = float(example_loss(trainer.model, example, "cpu"))
+        shared = float(example_loss(trainer.model, example, "cpu", prefix=prefix_cache(trainer.model, example, "cpu")))
+    assert abs(full - shared) < 1e-4
+    before = _mean_loss(trainer)
+    trainer.run()
+    assert _mean_loss(trainer) < before

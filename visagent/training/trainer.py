@@ -31,12 +31,12 @@ import torch
 
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
-from visagent.training.examples import build_example, example_loss
+from visagent.training.examples import build_example, example_loss, prefix_cache
 
 #: Files of a checkpoint directory that are not weights (copied from the base).
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "preprocessor_config.json",
               "processor_config.json", "generation_config.json", "special_tokens_map.json", "vocab.json",
-              "merges.txt")
+              "merges.txt", "visagent.json")
 STATE_FILE = "trainer_state.pt"
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "in_proj_qkvz", "in_proj_ba", "out_proj")
 
@@ -46,7 +46,9 @@ class TrainConfig:
     """Settings of one training run. lr: peak learning rate (linear warm-up `warmup` steps, cosine decay to
     10%); `vision_lr_mult`: multiplier for the vision tower's lr; eval_every/save_every in steps (0: never,
     except at the end); eval_seeds: held-out seeds 0..n-1 per held-out scenario; eval_max_new_tokens caps
-    one answer during evaluation."""
+    one answer during evaluation; `share_prefix`: run each distinct system turn of a batch once, without
+    gradient, and every example from a copy of its cache (visagent.training.examples: ~2x faster per grounding
+    example on CPU; same loss, gradient without the path through the system turn's activations)."""
 
     base: str
     data: str
@@ -71,6 +73,7 @@ class TrainConfig:
     max_pixels: int | None = None
     threads: int | None = None
     save_dtype: str = "bf16"
+    share_prefix: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -120,6 +123,13 @@ class Trainer:
                       "grounding": [i for i, k in enumerate(kinds) if k == "grounding"]}
         self.engine = load_base(config.base, config.device, config.max_pixels, "auto" if config.lora else "fp32")
         self.base_path = Path(self.engine.checkpoint.path)
+        profile = self.engine.info.prompt_profile
+        # records that say which prompt they were rendered in (export, train-data) must match the base's
+        other = {(r.get("meta") or {}).get("prompt_profile") for r in self.records} - {profile, None}
+        if other:
+            raise ConfigError(f"--data has records in prompt profile {sorted(other)[0]!r} but --base {config.base} "
+                              f"is prompted with {profile!r} (its visagent.json); rebuild the data with "
+                              f"--prompt-profile {profile}")
         self.model = self.engine.model
         if config.lora:
             self.model = self._with_lora(self.model)
@@ -163,10 +173,19 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.device.startswith("cuda") else _null()
-        for i in batch_indices(self.step, cfg.batch, self.pools, cfg.grounding_steps, cfg.seed):
-            example = build_example(self.engine, self.records[i], self.root)
+        examples = [build_example(self.engine, self.records[i], self.root)
+                    for i in batch_indices(self.step, cfg.batch, self.pools, cfg.grounding_steps, cfg.seed)]
+        prefixes: dict[Any, Any] = {}
+        for example in examples:
+            prefix = None
+            key = example.prefix_key() if cfg.share_prefix else None
+            if key is not None:
+                if key not in prefixes:  # once per distinct system turn in the batch, at the current weights
+                    with autocast:
+                        prefixes[key] = prefix_cache(self.model, example, self.engine.device)
+                prefix = prefixes[key]
             with autocast:
-                loss = example_loss(self.model, example, self.engine.device)
+                loss = example_loss(self.model, example, self.engine.device, prefix=prefix)
             (loss / cfg.batch).backward()
             total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
