@@ -21,6 +21,9 @@ from typing import Any
 #: 8 layers with attention every 4th (transformers' PyTorch DeltaNet fallback dominates on CPU), and more
 #: full attention for query → object binding.
 RECIPE_SIZES: dict[str, Any] = {"num_hidden_layers": 4, "full_attention_interval": 2, "max_pixels": 256_000}
+#: The tiny model is prompted with the compact system prompt + tool schema (visagent.schemas): ~1,300 → ~300
+#: prompt tokens per step, both in training and when the dashboard runs it on a CPU.
+PROMPT_PROFILE = "compact"
 #: Grounding items scored in the final evaluation (every k-th of the held-out sim grounding set).
 GROUNDING_ITEMS = 60
 
@@ -32,13 +35,13 @@ class RecipeConfig:
     out: str
     device: str = "cpu"
     data_seed: int = 0
-    seeds: int = 3
-    grounding_seeds: int = 6
-    steps: int = 700
-    batch: int = 4
+    seeds: int = 6
+    grounding_seeds: int = 20
+    steps: int = 2000
+    batch: int = 8
     lr: float = 2e-3
-    grounding_steps: int = 250
-    eval_every: int = 200
+    grounding_steps: int = 1200
+    eval_every: int = 500
     eval_seeds: int = 1
     final_eval_seeds: int = 1
     resume: bool = False
@@ -56,11 +59,13 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     started = time.perf_counter()
     data = root / "data"
     if not (data / MANIFEST_FILE).is_file():
-        build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds)
+        build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds,
+                      profile=PROMPT_PROFILE)
     data_s = time.perf_counter() - started
     base = root / "base"
     if not (base / "config.json").is_file():
-        build_tiny_checkpoint(base, agent_corpus(seed=cfg.data_seed).texts, seed=cfg.data_seed, **cfg.sizes)
+        build_tiny_checkpoint(base, agent_corpus(seed=cfg.data_seed).texts, seed=cfg.data_seed,
+                              prompt_profile=PROMPT_PROFILE, **cfg.sizes)
     model = root / "model"
     train = TrainConfig(base=str(base), data=str(data), out=str(model), steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
                         warmup=min(50, cfg.steps // 10 + 1), device=cfg.device, resume=cfg.resume,
