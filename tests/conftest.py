@@ -37,3 +37,18 @@ def clean_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
     return {"home": home, "work": work}
+
+
+@pytest.fixture(scope="session")
+def random_tiny(tmp_path_factory) -> Path:
+    """A random-weight tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, 4 layers, full prompt profile).
+
+    For plumbing tests whose checks need an input-sensitive model (different prompts or seeds give different
+    text, so a mix-up between requests would show): the shipped tiny checkpoint is trained, and its greedy
+    answers to unrelated prompts are often the same tool call."""
+    from engine.tiny import build_tiny_checkpoint
+    from visagent.corpus import agent_corpus
+
+    out = tmp_path_factory.mktemp("random-tiny") / "tiny"
+    return build_tiny_checkpoint(out, agent_corpus(seed=0).texts, seed=0, num_hidden_layers=4,
+                                 full_attention_interval=2, max_pixels=256_000)

@@ -1,6 +1,6 @@
 """`visagent ground`, `visagent ground-eval` and `visagent scenarios export-grounding` as a user runs them:
-the real console script, the real tiny checkpoint (random weights: its output is garbage and must be counted as
-wrong_format, not crash), one-line errors with exit 2 on bad input."""
+the real console script, the real tiny checkpoint (whatever it answers — a point, a miss, or text without a point
+counted as wrong_format — the run must not crash), one-line errors with exit 2 on bad input."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ import subprocess
 
 import pytest
 from PIL import Image
+
+from engine import tiny_checkpoint_path
+from engine.checkpoint import read_prompt_profile
+
+#: The prompt style "auto" picks for the shipped tiny checkpoint: its visagent.json profile.
+TINY_STYLE = "compact" if read_prompt_profile(tiny_checkpoint_path()) == "compact" else "qwen3"
 
 from visagent.grounding import load_annotations
 
@@ -71,7 +77,7 @@ def test_ground_eval_with_the_tiny_model_runs_end_to_end(visagent_bin, clean_env
     assert data["errors"] == 0 and data["mean_latency_s"] > 0
     for item in data["items"]:
         pred = item["prediction"]
-        assert pred["raw"] is not None and pred["space"] == "norm1000" and pred["prompt_style"] == "qwen3"
+        assert pred["raw"] is not None and pred["space"] == "norm1000" and pred["prompt_style"] == TINY_STYLE
         assert item["box_tested"] == [v / 4 for v in item["bbox"]]  # scaled to the 320x200 copy
         assert (item["correctness"] == "wrong_format") == (pred["point"] is None)
     misses = data["total"] - data["correct"]

@@ -299,19 +299,20 @@ def test_a_server_slower_than_the_timeout_is_an_engine_error(stub_factory):
 # ---------------------------------------------------------------- against `visagent serve --model tiny`
 
 @pytest.fixture(scope="module")
-def tiny_server():
+def tiny_server(random_tiny):
     from tests.fixtures.serve import start_serve
 
-    server = start_serve("--model", "tiny")
+    # a random-weight tiny served under the name "tiny": answers vary with the input (see random_tiny)
+    server = start_serve("--model", str(random_tiny), "--model-name", "tiny")
     yield server
     assert server.stop() == 0, server.stderr()[-2000:]
 
 
 @pytest.fixture(scope="module")
-def tiny_local():
+def tiny_local(random_tiny):
     from engine import load_engine
 
-    engine = load_engine("tiny")
+    engine = load_engine(str(random_tiny))
     yield engine
     engine.close()
 

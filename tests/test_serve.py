@@ -48,8 +48,9 @@ def _image_part(url: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    server = start_serve("--model", "tiny", "--api-key", KEY, "--max-images", "2", "--max-body-mb", "1")
+def tiny(random_tiny):
+    # a random-weight tiny served under the name "tiny": answers vary with the prompt (see random_tiny)
+    server = start_serve("--model", str(random_tiny), "--model-name", "tiny", "--api-key", KEY, "--max-images", "2", "--max-body-mb", "1")
     yield server
     assert server.stop() == 0, server.stderr()[-2000:]
 

@@ -1,5 +1,8 @@
 """End to end in a real headless Chromium (Debian's, driven by Playwright): start a sim run with the tiny
-model, watch the live screen and the action log update, stop it, open its trace."""
+model, watch the live screen and the action log update, stop it, open its trace.
+
+The tiny model is the real shipped checkpoint behind `ThrottledEngine` (each streamed delta delayed 0.3 s): the
+trained model answers a step in about a second, and the run must still be going when the reloaded page stops it."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard
+from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard, throttled_tiny
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 # gradio's queue builds pandas frames with options pandas 3 deprecates: its noise, not ours
@@ -18,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 
 @pytest.fixture
 def page_url(tmp_path):
-    dash = make_dashboard(tmp_path / "runs")
+    dash = make_dashboard(tmp_path / "runs", scripts={"tiny": throttled_tiny()})
     warm = dash.runs.warm(dash.default_model)  # the tiny model loads while the page opens
     with launched(dash) as url:
         yield url, warm
