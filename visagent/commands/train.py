@@ -32,8 +32,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="batch order seed (default 0)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--share-prefix", action="store_true",
-                   help="run each batch's shared system turn once without gradient (~2x faster per grounding "
-                        "example on CPU; the gradient skips the system turn's own activations)")
+                   help="run each batch's shared system turn once without gradient (~1.4x faster per example "
+                        "on CPU, bench/train_step.py; the gradient skips the system turn's own activations)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 

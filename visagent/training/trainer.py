@@ -47,8 +47,8 @@ class TrainConfig:
     10%); `vision_lr_mult`: multiplier for the vision tower's lr; eval_every/save_every in steps (0: never,
     except at the end); eval_seeds: held-out seeds 0..n-1 per held-out scenario; eval_max_new_tokens caps
     one answer during evaluation; `share_prefix`: run each distinct system turn of a batch once, without
-    gradient, and every example from a copy of its cache (visagent.training.examples: ~2x faster per grounding
-    example on CPU; same loss, gradient without the path through the system turn's activations)."""
+    gradient, and every example from a copy of its cache (visagent.training.examples: 1.4x faster per compact
+    example on CPU, bench/train_step.py; same loss, gradient without the path through the system turn's activations)."""
 
     base: str
     data: str
