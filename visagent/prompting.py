@@ -38,8 +38,10 @@ def load_prompt(name: str) -> str:
 def system_prompt(platform: str, profile: str = "full") -> str:
     """Instructions for `platform` ("desktop" or "phone") in prompt `profile` ("full" or "compact": the
     one-paragraph `system_compact_<platform>.md` for small models trained on it, see visagent.schemas)."""
-    if profile not in ("full", "compact"):
-        raise ValueError(f"unknown prompt profile {profile!r}; expected 'full' or 'compact'")
+    from visagent.schemas import PROMPT_PROFILES
+
+    if profile not in PROMPT_PROFILES:
+        raise ValueError(f"unknown prompt profile {profile!r}; expected one of: {', '.join(PROMPT_PROFILES)}")
     device = "phone" if platform == "phone" else "desktop"
     return load_prompt(f"system_compact_{device}" if profile == "compact" else f"system_{device}")
 

@@ -16,7 +16,9 @@ def register(sub) -> None:
     p.add_argument("--screens", type=int, default=2, help="grounding screens per episode (default 2)")
     p.add_argument("--per-screen", type=int, default=6, help="grounding records per screen (default 6)")
     p.add_argument("--workers", type=int, default=2, help="parallel oracle episodes (default 2)")
-    p.add_argument("--prompt-profile", choices=("full", "compact"), default="full",
+    from visagent.schemas import PROMPT_PROFILES
+
+    p.add_argument("--prompt-profile", choices=PROMPT_PROFILES, default="full",
                    help="system prompt and tool schema of the records: full (Qwen's agent prompt, default) or "
                         "compact (the shipped tiny model's; must match the base's visagent.json)")
     p.add_argument("scenarios", nargs="*", help="train scenario ids (default: all of the train split)")
