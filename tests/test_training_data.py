@@ -114,7 +114,7 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     manifest = {"trajectory_records": 11, "grounding_records": 22, "episodes": 3, "scenarios": ["a"],
                 "train_seed_base": TRAIN_SEED_BASE}
     points = [{"step": 10, "loss": 2.5, "seconds": 30.0, "heldout_success": 0.0},
-              {"step": 20, "loss": 1.25, "seconds": 60.0, "heldout_success": 0.25}]
+              {"step": 20, "loss": 1.25, "seconds": 60.0, "heldout_success": 0.25, "pointer_loss": 0.5}]
     final = {"success_rate": 0.5, "seeds": [0], "episodes": 2, "seconds_per_step": 1.0,
              "per_tag": {"difficulty:easy": {"episodes": 2, "successes": 1, "success_rate": 0.5}},
              "grounding": {"items": 4, "click_inside_rate": 0.25, "screens": 1}}
@@ -124,5 +124,5 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     assert "visagent train-tiny --out 'x y'" in text
     assert "data seed 7" in text and "11 trajectory records" in text
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
-    assert "| 20 | 1.2500 | 25% | 60.0 |" in text
+    assert "| 10 | 2.5000 |  | 0% | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 60.0 |" in text
     assert json.loads((tmp_path / "results.json").read_text())["final"]["success_rate"] == 0.5

@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--share-prefix", action="store_true",
                    help="run each batch's shared system turn once without gradient (~1.4x faster per example "
                         "on CPU, bench/train_step.py; the gradient skips the system turn's own activations)")
+    p.add_argument("--pointer-weight", type=float, default=0.0,
+                   help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
+                        "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -46,7 +49,8 @@ def run(args) -> int:
                          resume=args.resume, eval_every=args.eval_every, save_every=args.save_every,
                          eval_seeds=args.eval_seeds, lora=args.lora, lora_rank=args.lora_rank,
                          grounding_steps=args.grounding_steps, seed=args.seed, max_pixels=args.max_pixels,
-                         threads=args.threads, share_prefix=args.share_prefix)
+                         threads=args.threads, share_prefix=args.share_prefix,
+                         pointer_weight=args.pointer_weight)
     trainer = Trainer(config, on_point=lambda p: print(json.dumps(p), flush=True), progress=not args.no_progress)
     out = trainer.run()
     print(f"wrote {out} (curve: {out / 'curve.json'})")

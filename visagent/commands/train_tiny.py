@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--final-eval-seeds", type=int, default=1, help="held-out seeds in the final evaluation")
     p.add_argument("--max-pixels", type=int, default=256_000, help="screenshot pixel budget (default 256000)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--pointer-weight", type=float, default=0.0,
+                   help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
+                        "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -31,6 +34,7 @@ def run(args) -> int:
                        grounding_seeds=args.grounding_seeds, steps=args.steps, batch=args.batch, lr=args.lr,
                        grounding_steps=args.grounding_steps, eval_every=args.eval_every,
                        final_eval_seeds=args.final_eval_seeds, resume=args.resume,
+                       pointer_weight=args.pointer_weight,
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels})
     model = run_recipe(cfg, progress=not args.no_progress)
     print(f"wrote {model} (model card {model / 'README.md'})")

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from visagent.errors import ConfigError
+from visagent.training.pointer import PointerHead, PointerTarget, pointer_target
 
 END_OF_TURN = "<|im_end|>"
 IGNORE = -100
@@ -38,6 +39,7 @@ class Example:
     image_grid_thw: torch.Tensor | None
     prompt_length: int
     prefix_length: int = 0  # tokens of the leading system turn (no images), shared by records alike; 0: none
+    pointer: PointerTarget | None = None  # where the auxiliary pointer loss applies (grounding records)
 
     def prefix_key(self) -> tuple[int, ...] | None:
         """The prefix's token ids (examples with equal keys can share one prefix cache); None without one."""
@@ -85,10 +87,12 @@ def build_example(engine: Any, record: dict[str, Any], root: Path) -> Example:
     input_ids = torch.cat([prompt.input_ids, target], dim=1)
     labels = torch.cat([torch.full_like(prompt.input_ids, IGNORE), target], dim=1)
     mm = torch.cat([prompt.mm_token_type_ids, torch.zeros((1, n), dtype=prompt.mm_token_type_ids.dtype)], dim=1)
-    return Example(input_ids=input_ids, labels=labels, mm_token_type_ids=mm,
-                   position_ids=torch.cat([prompt.position_ids, new_pos], dim=2),
+    position_ids = torch.cat([prompt.position_ids, new_pos], dim=2)
+    return Example(input_ids=input_ids, labels=labels, mm_token_type_ids=mm, position_ids=position_ids,
                    pixel_values=prompt.pixel_values, image_grid_thw=prompt.image_grid_thw, prompt_length=start,
-                   prefix_length=_system_turn_length(engine, prompt.input_ids, prompt.mm_token_type_ids))
+                   prefix_length=_system_turn_length(engine, prompt.input_ids, prompt.mm_token_type_ids),
+                   pointer=pointer_target(engine.tokenizer, record, record["target"] + END_OF_TURN, start, mm,
+                                          position_ids))
 
 
 def _system_turn_length(engine: Any, input_ids: torch.Tensor, mm: torch.Tensor) -> int:
@@ -146,20 +150,35 @@ def example_loss(model: Any, example: Example, device: str, dtype: torch.dtype |
     """Mean cross-entropy over the target tokens (next-token prediction; prompt positions carry no loss).
     `prefix`: a cache from `prefix_cache` for this example's prefix (copied, not changed): only the tokens after
     it are run."""
+    return example_losses(model, example, device, dtype, prefix)[0]
+
+
+def example_losses(model: Any, example: Example, device: str, dtype: torch.dtype | None = None,
+                   prefix: Any = None, pointer_head: PointerHead | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(target cross-entropy as in `example_loss`, pointer loss or None). The pointer loss
+    (visagent.training.pointer) is computed when `pointer_head` is given and the example has a pointer target."""
     n = example.target_length
     s = example.prefix_length if prefix is not None else 0
+    pointing = pointer_head is not None and example.pointer is not None
     kwargs: dict[str, Any] = {
         "input_ids": example.input_ids[:, s:].to(device),
         "position_ids": example.position_ids[:, :, s:].to(device),
         "logits_to_keep": n + 1,  # positions L-n-1 .. L-1: the first n predict the n target tokens
         "use_cache": prefix is not None,
     }
+    if pointing:
+        kwargs["output_hidden_states"] = True
     if prefix is not None:
         kwargs[_cache_kwarg(model)] = _trainable_copy(prefix)
     if example.pixel_values is not None:
         kwargs["pixel_values"] = example.pixel_values.to(device, dtype or example.pixel_values.dtype)
         kwargs["image_grid_thw"] = example.image_grid_thw.to(device)
         kwargs["mm_token_type_ids"] = example.mm_token_type_ids[:, s:].to(device)
-    logits = model(**kwargs).logits[0, :n].float()
+    out = model(**kwargs)
+    logits = out.logits[0, :n].float()
     targets = example.labels[0, -n:].to(device)
-    return torch.nn.functional.cross_entropy(logits, targets)
+    lm = torch.nn.functional.cross_entropy(logits, targets)
+    if not pointing:
+        return lm, None
+    return lm, pointer_head.loss(out.hidden_states[-1][0], example.pointer, offset=s)

@@ -45,6 +45,7 @@ class RecipeConfig:
     eval_seeds: int = 1
     final_eval_seeds: int = 1
     resume: bool = False
+    pointer_weight: float = 0.0
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
 
 
@@ -70,7 +71,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     train = TrainConfig(base=str(base), data=str(data), out=str(model), steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
                         warmup=min(50, cfg.steps // 10 + 1), device=cfg.device, resume=cfg.resume,
                         eval_every=cfg.eval_every, eval_seeds=cfg.eval_seeds, grounding_steps=cfg.grounding_steps,
-                        seed=cfg.data_seed, save_every=max(1, cfg.steps // 8))
+                        seed=cfg.data_seed, save_every=max(1, cfg.steps // 8), pointer_weight=cfg.pointer_weight)
     trainer = Trainer(train, on_point=lambda p: print(json.dumps(p), flush=True), progress=progress)
     t0 = time.perf_counter()
     trainer.run()
@@ -116,7 +117,7 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
                      points: list[dict[str, Any]], final: dict[str, Any], times: dict[str, float]) -> Path:
     """README.md inside the checkpoint: command, data seed, data, sizes, held-out results, curve, cost."""
     command = "visagent " + " ".join(shlex.quote(a) for a in argv[1:]) if argv else "visagent train-tiny"
-    rows = "\n".join(f"| {p['step']} | {p['loss']:.4f} | "
+    rows = "\n".join(f"| {p['step']} | {p['loss']:.4f} | {p.get('pointer_loss', '')} | "
                      f"{'' if p.get('heldout_success') is None else format(p['heldout_success'], '.0%')} | "
                      f"{p.get('seconds', '')} |" for p in points)
     tags = "\n".join(f"| {k.split(':', 1)[1]} | {v['successes']}/{v['episodes']} | {v['success_rate']:.0%} |"
@@ -137,7 +138,7 @@ demonstrations and grounding records of the TRAIN split only.
   {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds);
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
 - training: {cfg.steps} steps x batch {cfg.batch}, lr {cfg.lr} (warm-up, cosine), grounding-only for the first
-  {cfg.grounding_steps} steps, device {cfg.device};
+  {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, device {cfg.device};
 - cost: data {times['data_s'] / 60:.1f} min, training {times['train_s'] / 60:.1f} min
   ({times['s_per_step']:.1f} s per step), total {times['total_s'] / 60:.1f} min.
 
@@ -154,8 +155,8 @@ of {g.get('items', 0)} items.
 
 ## Curve (held-out success during training: max 96 new tokens per answer, {cfg.eval_seeds} seed(s))
 
-| step | mean train loss | held-out success | seconds |
-|---|---|---|---|
+| step | mean train loss | pointer loss | held-out success | seconds |
+|---|---|---|---|---|
 {rows}
 """
     path = model / "README.md"

@@ -31,7 +31,8 @@ import torch
 
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
-from visagent.training.examples import build_example, example_loss, prefix_cache
+from visagent.training.examples import build_example, example_losses, prefix_cache
+from visagent.training.pointer import PointerHead
 
 #: Files of a checkpoint directory that are not weights (copied from the base).
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "preprocessor_config.json",
@@ -48,7 +49,9 @@ class TrainConfig:
     except at the end); eval_seeds: held-out seeds 0..n-1 per held-out scenario; eval_max_new_tokens caps
     one answer during evaluation; `share_prefix`: run each distinct system turn of a batch once, without
     gradient, and every example from a copy of its cache (visagent.training.examples: 1.4x faster per compact
-    example on CPU, bench/train_step.py; same loss, gradient without the path through the system turn's activations)."""
+    example on CPU, bench/train_step.py; same loss, gradient without the path through the system turn's
+    activations); `pointer_weight` > 0 adds the auxiliary pointer loss on grounding records
+    (visagent.training.pointer) with this weight; its head trains alongside and is not saved in the checkpoint."""
 
     base: str
     data: str
@@ -74,6 +77,7 @@ class TrainConfig:
     threads: int | None = None
     save_dtype: str = "bf16"
     share_prefix: bool = False
+    pointer_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,6 +138,15 @@ class Trainer:
         if config.lora:
             self.model = self._with_lora(self.model)
         self.model.train()
+        self.pointer_head: PointerHead | None = None
+        if config.pointer_weight < 0:
+            raise ConfigError(f"--pointer-weight must be >= 0 (got {config.pointer_weight})")
+        if config.pointer_weight > 0:
+            hidden = int(self.engine.model.config.get_text_config().hidden_size)
+            with torch.random.fork_rng(devices=[]):  # the same head for the same seed, whatever ran before
+                torch.manual_seed(config.seed)
+                self.pointer_head = PointerHead(hidden).to(self.engine.device)
+        self.pointer_losses: list[float] = []
         self.optimizer = self._optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
@@ -160,6 +173,8 @@ class Trainer:
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (vision if ".visual." in f".{name}" else rest).append(p)
+        if self.pointer_head is not None:
+            rest += list(self.pointer_head.parameters())
         groups = [{"params": rest, "lr": self.config.lr}]
         if vision:
             groups.append({"params": vision, "lr": self.config.lr * self.config.vision_lr_mult})
@@ -185,10 +200,17 @@ class Trainer:
                         prefixes[key] = prefix_cache(self.model, example, self.engine.device)
                 prefix = prefixes[key]
             with autocast:
-                loss = example_loss(self.model, example, self.engine.device, prefix=prefix)
-            (loss / cfg.batch).backward()
+                loss, pointer = example_losses(self.model, example, self.engine.device, prefix=prefix,
+                                               pointer_head=self.pointer_head)
+            full = loss if pointer is None else loss + cfg.pointer_weight * pointer
+            (full / cfg.batch).backward()
             total += float(loss.detach())
-        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
+            if pointer is not None:
+                self.pointer_losses.append(float(pointer.detach()))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.pointer_head is not None:
+            params += list(self.pointer_head.parameters())
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
@@ -253,6 +275,9 @@ class Trainer:
 
     def record_point(self, loss: float, seconds: float, *, evaluate: bool) -> dict[str, Any]:
         point: dict[str, Any] = {"step": self.step, "loss": round(loss, 5), "seconds": round(seconds, 1)}
+        if self.pointer_losses:
+            point["pointer_loss"] = round(sum(self.pointer_losses) / len(self.pointer_losses), 5)
+            self.pointer_losses = []
         if evaluate:
             point.update(self.evaluate_heldout())
         self.points.append(point)
@@ -298,6 +323,7 @@ class Trainer:
                               if p.requires_grad},
                 "points": self.points,
                 "config": self.config.to_dict(),
+                "pointer_head": self.pointer_head.state_dict() if self.pointer_head is not None else None,
             }, path / STATE_FILE)
         return path
 
@@ -317,6 +343,10 @@ class Trainer:
         with torch.no_grad():
             for name, value in saved.items():
                 params[name].copy_(value)
+        if self.pointer_head is not None:
+            if state.get("pointer_head") is None:
+                raise ConfigError(f"{latest}: was trained without --pointer-weight; resume with the same settings")
+            self.pointer_head.load_state_dict(state["pointer_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         random.setstate(state["rng"]["python"])

@@ -1,0 +1,154 @@
+"""The auxiliary pointer loss (`visagent train --pointer-weight`): its targets map the record's box onto the
+screenshot's visual tokens and its queries onto the coordinate digits; training with it lowers it; its head
+stays out of the checkpoint and survives a resume. Records are small hand-made ones on the shipped tiny."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from engine import load_engine
+from visagent.actions import Action
+from visagent.parsing import render_action
+from visagent.training.examples import build_example, example_losses
+from visagent.training.pointer import PointerHead
+from visagent.training.trainer import Trainer, TrainConfig
+
+SIDE = 256
+PIXELS = 64 * 32 * 32  # 256x256 stays 256x256: 8x8 visual tokens of 32 px
+
+
+def _records(root, n: int, seed: int = 0, boxes: bool = True) -> list[dict]:
+    rng = random.Random(seed)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        img = Image.new("RGB", (SIDE, SIDE), "white")
+        x, y = rng.randint(0, 180), rng.randint(0, 180)
+        colour = rng.choice(["red", "blue"])
+        ImageDraw.Draw(img).rectangle([x, y, x + 60, y + 60], fill=colour)
+        img.save(root / "img" / f"{i}.png")
+        action = Action("left_click", coordinate=(round((x + 30) / SIDE * 1000), round((y + 30) / SIDE * 1000)),
+                        space="norm1000")
+        meta = {"kind": "grounding"}
+        if boxes:
+            meta.update(bbox=[x, y, x + 60, y + 60], image_size=[SIDE, SIDE])
+        out.append({"id": str(i), "messages": [
+            {"role": "system", "content": "You click things."},
+            {"role": "user", "content": [{"type": "image", "image": f"img/{i}.png"},
+                                         {"type": "text", "text": f"Click the {colour} square."}]}],
+            "tools": [], "target": render_action(action, "qwen35", platform="desktop"), "meta": meta})
+    (root / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pointer-records")
+    _records(root, 12)
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from visagent.training.trainer import load_base
+
+    return load_base("tiny", "cpu", PIXELS)
+
+
+def _config(data, out, **kw) -> TrainConfig:
+    base = dict(base="tiny", data=str(data), out=str(out), steps=6, batch=2, lr=3e-3, warmup=1, save_every=0,
+                max_pixels=PIXELS, threads=1, seed=1, pointer_weight=1.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_targets_are_the_visual_tokens_inside_the_box_and_the_digit_positions(data, engine):
+    records = [json.loads(line) for line in (data / "records.jsonl").read_text().splitlines()]
+    for record in records[:4]:
+        ex = build_example(engine, record, data)
+        p = ex.pointer
+        assert p is not None
+        assert len(p.visual) == 64 and bool((ex.mm_token_type_ids[0, p.visual] == 1).all())
+        rows = ex.position_ids[2, 0, p.visual] - ex.position_ids[2, 0, p.visual].min()
+        cols = ex.position_ids[3, 0, p.visual] - ex.position_ids[3, 0, p.visual].min()
+        x0, y0, x1, y1 = record["meta"]["bbox"]
+        inside = {(int(r), int(c)) for r, c in zip(rows[p.inside], cols[p.inside])}
+        expected = {(r, c) for r in range(8) for c in range(8)
+                    if x0 <= (c + 0.5) * 32 <= x1 and y0 <= (r + 0.5) * 32 <= y1}
+        assert inside == expected and len(expected) >= 1
+        # each query position is followed by a digit of the coordinate, and there is one per digit
+        following = [engine.tokenizer.decode(ex.input_ids[0, q + 1]) for q in p.queries.tolist()]
+        x, y = json.loads(record["target"].split("<parameter=coordinate>")[1].split("</parameter>")[0])
+        assert "".join(following) == f"{x}{y}"
+        assert all(q >= ex.prompt_length - 1 for q in p.queries.tolist())
+
+
+def test_records_without_a_box_or_a_coordinate_get_no_pointer_target(tmp_path, engine):
+    record = _records(tmp_path, 1, boxes=False)[0]
+    assert build_example(engine, record, tmp_path).pointer is None
+    boxed = _records(tmp_path / "b", 1)[0]
+    boxed["target"] = render_action(Action("terminate", status="success"), "qwen35", platform="desktop")
+    assert build_example(engine, boxed, tmp_path / "b").pointer is None
+
+
+def test_pointer_loss_is_the_negative_log_mass_inside_the_box(data, engine):
+    record = json.loads((data / "records.jsonl").read_text().splitlines()[0])
+    ex = build_example(engine, record, data)
+    head = PointerHead(int(engine.model.config.get_text_config().hidden_size))
+    with torch.no_grad():
+        lm, pointer = example_losses(engine.model, ex, "cpu", pointer_head=head)
+        lm_only, none = example_losses(engine.model, ex, "cpu")
+        hidden = engine.model(input_ids=ex.input_ids, position_ids=ex.position_ids, pixel_values=ex.pixel_values,
+                              image_grid_thw=ex.image_grid_thw, mm_token_type_ids=ex.mm_token_type_ids,
+                              output_hidden_states=True).hidden_states[-1][0]
+        h = head.norm(hidden)
+        scores = head.q(h[ex.pointer.queries]) @ head.k(h[ex.pointer.visual]).T * head.scale
+        mass = scores.softmax(-1)[:, ex.pointer.inside].sum(-1)
+    assert none is None and torch.allclose(lm, lm_only)
+    assert torch.allclose(pointer, -mass.log().mean(), atol=1e-5)
+
+
+def test_training_with_the_pointer_lowers_it_and_keeps_the_head_out_of_the_checkpoint(data, tmp_path):
+    trainer = Trainer(_config(data, tmp_path / "out", steps=10, lr=1e-2), progress=False)
+
+    def mean_pointer() -> float:
+        with torch.no_grad():
+            values = [example_losses(trainer.model, build_example(trainer.engine, r, trainer.root), "cpu",
+                                     pointer_head=trainer.pointer_head)[1] for r in trainer.records[:6]]
+        return float(sum(values) / len(values))
+
+    before = mean_pointer()
+    out = trainer.run()
+    after = mean_pointer()
+    assert after < before * 0.8, (before, after)
+    curve = json.loads((out / "curve.json").read_text())
+    assert curve["points"][-1]["pointer_loss"] > 0
+    saved = {n for n, _ in load_engine(str(out), device="cpu").model.named_parameters()}
+    assert saved == {n for n, _ in trainer.model.named_parameters()}  # no head parameters in the checkpoint
+
+
+def test_resume_restores_the_pointer_head(data, tmp_path):
+    straight = Trainer(_config(data, tmp_path / "a", steps=4), progress=False)
+    straight.run()
+    first = Trainer(_config(data, tmp_path / "b", steps=4, save_every=2), progress=False)
+    first.run(until=3)
+    resumed = Trainer(_config(data, tmp_path / "b", steps=4, save_every=2, resume=True), progress=False)
+    resumed.run()
+    for (name, a), (_, b) in zip(straight.pointer_head.named_parameters(), resumed.pointer_head.named_parameters()):
+        assert torch.equal(a, b), name
+    for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert torch.equal(a, b), name
+
+
+def test_negative_pointer_weight_is_refused(data, tmp_path, visagent_bin):
+    import subprocess
+
+    proc = subprocess.run([visagent_bin, "train", "--base", "tiny", "--data", str(data), "--out", str(tmp_path / "o"),
+                           "--pointer-weight", "-1"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "--pointer-weight" in proc.stderr and "Traceback" not in proc.stderr

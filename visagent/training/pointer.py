@@ -1,0 +1,97 @@
+"""Auxiliary pointer loss for grounding records (`visagent train --pointer-weight W`).
+
+The next-token loss on a click gives the model a handful of digit tokens per screen to learn from; whether
+the instruction picks out one element among many ("click the 4 button") has to be inferred from them. The
+pointer loss supervises that binding directly: at every position whose next token is a coordinate digit,
+a small training-only head scores each visual token of the screenshot against that position's hidden state
+(scaled dot product of two projections), and the loss is -log of the softmax mass on the visual tokens that
+lie inside the target element (the click-inside event itself). Gradients reach the language layers'
+attention from the answer to the screen and the vision tower's features of each 32-px token.
+
+The head is not part of the checkpoint (nothing changes at inference); the trainer keeps it in its state so
+a resumed run continues it. Only records with `meta.bbox` and `meta.image_size` (grounding records) and a
+`coordinate` argument get the loss; others train as before.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+_COORDINATE = re.compile(r"<parameter=coordinate>\s*\[([^\]]*)\]")
+
+
+@dataclass
+class PointerTarget:
+    """Where the pointer loss applies in one example (positions index its full input_ids).
+
+    visual: positions of the last image's visual tokens; inside: bool per visual token (centre inside the
+    target box, or the token holding the box centre when none is); queries: positions whose next token is a
+    digit of the coordinate."""
+
+    visual: torch.Tensor
+    inside: torch.Tensor
+    queries: torch.Tensor
+
+
+def pointer_target(tokenizer: Any, record: dict[str, Any], target_text: str, prompt_length: int,
+                   mm_token_type_ids: torch.Tensor, position_ids: torch.Tensor) -> PointerTarget | None:
+    """The pointer target of one record, or None when it has no box or no coordinate (e.g. trajectory steps).
+
+    Visual tokens are located by their M-RoPE positions (rows: axis 2, columns: axis 3 of `position_ids`), so
+    the mapping to screen regions does not assume a token order."""
+    meta = record.get("meta") or {}
+    bbox, size = meta.get("bbox"), meta.get("image_size")
+    match = _COORDINATE.search(target_text)
+    if not bbox or not size or match is None:
+        return None
+    image = (mm_token_type_ids[0] == 1).nonzero().flatten()
+    if not len(image):
+        return None
+    # the last image's tokens: a contiguous run at the end of the image positions
+    breaks = (image[1:] - image[:-1] != 1).nonzero().flatten()
+    visual = image[int(breaks[-1]) + 1:] if len(breaks) else image
+    rows = position_ids[2, 0, visual] - position_ids[2, 0, visual].min()
+    cols = position_ids[3, 0, visual] - position_ids[3, 0, visual].min()
+    n_rows, n_cols = int(rows.max()) + 1, int(cols.max()) + 1
+    width, height = float(size[0]), float(size[1])
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    cx = (cols.float() + 0.5) / n_cols * width
+    cy = (rows.float() + 0.5) / n_rows * height
+    inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+    if not bool(inside.any()):  # a box smaller than a token: the token holding its centre
+        r = min(n_rows - 1, int((y0 + y1) / 2 / height * n_rows))
+        c = min(n_cols - 1, int((x0 + x1) / 2 / width * n_cols))
+        inside = (rows == r) & (cols == c)
+    enc = tokenizer(target_text, add_special_tokens=False, return_offsets_mapping=True)
+    digits = range(match.start(1), match.end(1))
+    queries = [prompt_length + i - 1 for i, (a, b) in enumerate(enc["offset_mapping"])
+               if b > a and a in digits and target_text[a:b].isdigit()]
+    if not queries:
+        return None
+    return PointerTarget(visual=visual, inside=inside, queries=torch.tensor(queries, dtype=torch.long))
+
+
+class PointerHead(torch.nn.Module):
+    """Scores visual tokens against answer positions: (q(h_query) . k(h_visual)) / sqrt(dim)."""
+
+    def __init__(self, hidden: int, dim: int = 64) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(hidden)
+        self.q = torch.nn.Linear(hidden, dim)
+        self.k = torch.nn.Linear(hidden, dim)
+        self.scale = dim ** -0.5
+
+    def loss(self, hidden: torch.Tensor, target: PointerTarget, offset: int = 0) -> torch.Tensor:
+        """Mean over query positions of -log P(inside target). `hidden`: (L', H) hidden states of the positions
+        from `offset` on (offset > 0 when a shared prefix cache covered the first tokens)."""
+        h = self.norm(hidden.float())
+        dev = h.device
+        keys = self.k(h[(target.visual - offset).to(dev)])  # (V, d)
+        queries = self.q(h[(target.queries - offset).to(dev)])  # (Q, d)
+        logp = torch.log_softmax(queries @ keys.T * self.scale, dim=-1)  # (Q, V)
+        inside = target.inside.to(dev)
+        return -torch.logsumexp(logp[:, inside], dim=-1).mean()
