@@ -79,7 +79,7 @@ class CheckpointInfo:
 #: Optional file of a checkpoint directory: {"prompt_profile": "compact"} for a model trained on the compact
 #: agent prompt (visagent.schemas). Released checkpoints have none and get the full prompt.
 PROFILE_FILE = "visagent.json"
-PROMPT_PROFILES = ("full", "compact")  # = visagent.schemas.PROMPT_PROFILES (engine does not import visagent)
+PROMPT_PROFILES = ("full", "compact", "compact-task-first")  # = visagent.schemas.PROMPT_PROFILES (engine does not import visagent)
 
 
 def read_prompt_profile(root: Path) -> str:

@@ -143,3 +143,19 @@ def test_compact_system_prompt_is_short_and_names_the_tool():
         assert tool in compact and len(compact) < len(full) / 2
     with pytest.raises(Exception, match="compact"):
         build_messages("t", [], shot(1), platform="desktop", space="norm1000", profile="tiny")
+
+
+def test_task_first_profile_puts_each_turns_text_before_its_screenshot():
+    """"compact-task-first": same system prompt and turns as "compact", each turn's text before its image (so
+    the image's tokens can attend to the task); "compact" keeps the image first."""
+    args = ("Click the 4 button", history(2), shot(9))
+    compact = build_messages(*args, platform="desktop", space="norm1000", profile="compact")
+    first = build_messages(*args, platform="desktop", space="norm1000", profile="compact-task-first")
+    assert first[0] == compact[0] and [m["role"] for m in first] == [m["role"] for m in compact]
+    for a, b in zip(compact[1:], first[1:]):
+        if isinstance(a["content"], list):
+            assert [p["type"] for p in a["content"]] == ["image", "text"]
+            assert [p["type"] for p in b["content"]] == ["text", "image"]
+            assert list(reversed(a["content"])) == b["content"]
+        else:
+            assert a == b

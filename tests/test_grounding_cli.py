@@ -14,7 +14,8 @@ from engine import tiny_checkpoint_path
 from engine.checkpoint import read_prompt_profile
 
 #: The prompt style "auto" picks for the shipped tiny checkpoint: its visagent.json profile.
-TINY_STYLE = "compact" if read_prompt_profile(tiny_checkpoint_path()) == "compact" else "qwen3"
+_TINY_PROFILE = read_prompt_profile(tiny_checkpoint_path())
+TINY_STYLE = _TINY_PROFILE if _TINY_PROFILE.startswith("compact") else "qwen3"
 
 from visagent.grounding import load_annotations
 

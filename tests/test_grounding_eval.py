@@ -214,3 +214,15 @@ def test_compact_profile_model_is_asked_with_the_agent_prompt_it_was_trained_on(
     assert system["content"] == system_prompt("phone", "compact")
     assert "Task: Click the 'Save' button." in user["content"][1]["text"]
     assert engine.calls[0]["tools"] == [tool_for("phone", "norm1000", 1000, 1000, "compact")]
+
+
+def test_task_first_profile_model_is_grounded_with_the_task_before_the_image():
+    import dataclasses
+
+    engine = ScriptedGroundingEngine(lambda img, text: (640.0, 400.0))
+    engine.info = dataclasses.replace(engine.info, prompt_profile="compact-task-first")
+    assert resolve_prompt_style(engine) == "compact-task-first"
+    ground(engine, Image.new("RGB", (1280, 800)), "Click the 'Save' button.", platform="desktop")
+    _, user = engine.calls[0]["messages"]
+    assert [p["type"] for p in user["content"]] == ["text", "image"]
+    assert "Task: Click the 'Save' button." in user["content"][0]["text"]

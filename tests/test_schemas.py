@@ -74,3 +74,9 @@ def test_compact_profile_keeps_names_arguments_and_actions(platform):
 def test_unknown_profile_is_a_config_error():
     with pytest.raises(ConfigError, match="prompt profile"):
         tool_for("desktop", "norm1000", 1280, 800, "tiny")
+
+
+def test_task_first_profile_uses_the_compact_tool():
+    for platform in ("desktop", "phone"):
+        assert tool_for(platform, "norm1000", 1280, 800, "compact-task-first") == \
+            tool_for(platform, "norm1000", 1280, 800, "compact")

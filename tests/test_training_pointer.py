@@ -109,8 +109,9 @@ def test_pointer_loss_is_the_negative_log_mass_inside_the_box(data, engine):
         h = head.norm(hidden)
         scores = head.q(h[ex.pointer.queries]) @ head.k(h[ex.pointer.visual]).T * head.scale
         mass = scores.softmax(-1)[:, ex.pointer.inside].sum(-1)
+        flagged = head.flag(h[ex.pointer.visual])[:, 0].softmax(-1)[ex.pointer.inside].sum()
     assert none is None and torch.allclose(lm, lm_only)
-    assert torch.allclose(pointer, -mass.log().mean(), atol=1e-5)
+    assert torch.allclose(pointer, -mass.log().mean() - flagged.log(), atol=1e-5)
 
 
 def test_training_with_the_pointer_lowers_it_and_keeps_the_head_out_of_the_checkpoint(data, tmp_path):

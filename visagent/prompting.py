@@ -38,12 +38,12 @@ def load_prompt(name: str) -> str:
 def system_prompt(platform: str, profile: str = "full") -> str:
     """Instructions for `platform` ("desktop" or "phone") in prompt `profile` ("full" or "compact": the
     one-paragraph `system_compact_<platform>.md` for small models trained on it, see visagent.schemas)."""
-    from visagent.schemas import PROMPT_PROFILES
+    from visagent.schemas import COMPACT_PROFILES, PROMPT_PROFILES
 
     if profile not in PROMPT_PROFILES:
         raise ValueError(f"unknown prompt profile {profile!r}; expected one of: {', '.join(PROMPT_PROFILES)}")
     device = "phone" if platform == "phone" else "desktop"
-    return load_prompt(f"system_compact_{device}" if profile == "compact" else f"system_{device}")
+    return load_prompt(f"system_compact_{device}" if profile in COMPACT_PROFILES else f"system_{device}")
 
 
 @dataclass
@@ -72,12 +72,12 @@ class StepMemory:
         return f"Step {self.step}: {did}" + (f" -> {result}" if result else "")
 
 
-def _content(text: str, image: Image.Image | None) -> list[dict[str, Any]]:
+def _content(text: str, image: Image.Image | None, text_first: bool = False) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     if image is not None:
         parts.append({"type": "image", "image": image})
     if text:
-        parts.append({"type": "text", "text": text})
+        parts.insert(0 if text_first else len(parts), {"type": "text", "text": text})
     return parts
 
 
@@ -129,11 +129,12 @@ def build_messages(
     # The screenshots in order: full[0].image ... full[-1].image, then the current observation.
     images = [m.image for m in full] + [observation]
     notes = [m.note for m in full] + [feedback or ""]
-    messages.append({"role": "user", "content": _content(_join(task_text, summary, notes[0]), images[0])})
+    first = profile == "compact-task-first"  # text before each screenshot (the screenshot's tokens see it)
+    messages.append({"role": "user", "content": _content(_join(task_text, summary, notes[0]), images[0], first)})
     for i, mem in enumerate(full):
         messages.append(_assistant(mem))
         text = _join(mem.result or "Done.", notes[i + 1])
-        messages.append({"role": "tool", "content": _content(text, images[i + 1])})
+        messages.append({"role": "tool", "content": _content(text, images[i + 1], first)})
     return messages
 
 

@@ -8,7 +8,9 @@ norm1000 → 1000x1000, resized → the smart-resized image, absolute → the sc
 Prompt profiles (`PROMPT_PROFILES`): "full" is the cookbook text above (what Qwen3.5 and other released
 models expect); "compact" keeps the same tool name, argument names and action enum with one-line
 descriptions (~110 instead of ~900 tokens), for small models trained on it (the shipped tiny checkpoint
-declares it in its `visagent.json`; see `engine.checkpoint`).
+declares it in its `visagent.json`; see `engine.checkpoint`); "compact-task-first" is "compact" with each
+turn's text placed before its screenshot, so that (causal attention) the screenshot's tokens can read the
+task — an experiment for small models, see docs/training.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from visagent.errors import ConfigError
 COMPUTER_TOOL = "computer_use"
 MOBILE_TOOL = "mobile_use"
 TOOL_NAMES: tuple[str, ...] = (COMPUTER_TOOL, MOBILE_TOOL)
-PROMPT_PROFILES: tuple[str, ...] = ("full", "compact")
+PROMPT_PROFILES: tuple[str, ...] = ("full", "compact", "compact-task-first")
+#: Profiles with the compact system prompt and tool schema.
+COMPACT_PROFILES: tuple[str, ...] = ("compact", "compact-task-first")
 
 _COMPUTER_INTRO = """\
 Use a mouse and keyboard to interact with a computer, and take screenshots.
@@ -192,7 +196,7 @@ def tool_for(platform: str, space: str, width: int, height: int, profile: str = 
         raise ConfigError(f"unknown prompt profile {profile!r}; expected one of: {', '.join(PROMPT_PROFILES)}")
     if platform not in ("desktop", "phone"):
         raise ConfigError(f"unknown platform {platform!r}; expected 'desktop' or 'phone'")
-    if profile == "compact":
+    if profile in COMPACT_PROFILES:
         return compact_tool(platform, space, width, height)
     if platform == "desktop":
         return computer_use_tool(space, width, height)

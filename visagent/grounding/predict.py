@@ -30,11 +30,12 @@ from engine.api import Engine, GenerationConfig, smart_resize
 from visagent.actions import CLICK, LEFT_CLICK, Action
 from visagent.errors import ConfigError, ParseError
 from visagent.prompting import load_prompt
-from visagent.schemas import tool_for, tool_name_for
+from visagent.schemas import COMPACT_PROFILES, tool_for, tool_name_for
 
-PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars", "compact")
+PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars", "compact", "compact-task-first")
 PLATFORMS: tuple[str, ...] = ("desktop", "phone")
-_STYLE_SPACE = {"qwen3": "norm1000", "qwen25": "resized", "uitars": "resized", "compact": "norm1000"}
+_STYLE_SPACE = {"qwen3": "norm1000", "qwen25": "resized", "uitars": "resized", "compact": "norm1000",
+                "compact-task-first": "norm1000"}
 #: A click answer is ~45 tokens in Qwen3.5 XML; room for a short thought before it.
 DEFAULT_CONFIG = GenerationConfig(max_new_tokens=128, temperature=0.0)
 
@@ -89,8 +90,9 @@ def resolve_prompt_style(engine: Engine, prompt_style: str = "auto") -> str:
         raise ConfigError(f"unknown prompt style {prompt_style!r}; expected one of: {', '.join(PROMPT_STYLES)}")
     if prompt_style != "auto":
         return prompt_style
-    if getattr(engine.info, "prompt_profile", "full") == "compact":
-        return "compact"
+    profile = getattr(engine.info, "prompt_profile", "full")
+    if profile in COMPACT_PROFILES:
+        return profile
     if engine.info.coord_space == "norm1000":
         return "qwen3"
     spec = engine.info.spec.lower().replace("-", "").replace("_", "")
@@ -107,13 +109,13 @@ def grounding_request(
     if style == "uitars":
         text = Template(load_prompt("grounding_uitars")).safe_substitute(instruction=instruction)
         return [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": text}]}], None
-    if style == "compact":
+    if style in COMPACT_PROFILES:
         from visagent.prompting import build_messages
 
-        messages = build_messages(instruction, [], image, platform=platform, space="norm1000", profile="compact")
-        return messages, [tool_for(platform, "norm1000", model_size[0], model_size[1], "compact")]
+        messages = build_messages(instruction, [], image, platform=platform, space="norm1000", profile=style)
+        return messages, [tool_for(platform, "norm1000", model_size[0], model_size[1], style)]
     if style not in ("qwen3", "qwen25"):
-        raise ConfigError(f"unknown prompt style {style!r}; expected one of: qwen3, qwen25, uitars, compact")
+        raise ConfigError(f"unknown prompt style {style!r}; expected one of: {', '.join(PROMPT_STYLES[1:])}")
     space = _STYLE_SPACE[style]
     tool = tool_for(platform, space, model_size[0], model_size[1])
     system = Template(load_prompt("grounding_system")).safe_substitute(

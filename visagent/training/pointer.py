@@ -6,7 +6,11 @@ pointer loss supervises that binding directly: at every position whose next toke
 a small training-only head scores each visual token of the screenshot against that position's hidden state
 (scaled dot product of two projections), and the loss is -log of the softmax mass on the visual tokens that
 lie inside the target element (the click-inside event itself). Gradients reach the language layers'
-attention from the answer to the screen and the vision tower's features of each 32-px token.
+attention from the answer to the screen and the vision tower's features of each 32-px token. A second term
+scores each visual token on its own (a linear "flag" over its hidden state, softmax across the screenshot,
+same -log mass inside): under a prompt profile that puts the task before the screenshot
+("compact-task-first") each visual token can read the task, so this asks it to know whether it is the target;
+with the screenshot first it can only learn where clickable things are.
 
 The head is not part of the checkpoint (nothing changes at inference); the trainer keeps it in its state so
 a resumed run continues it. Only records with `meta.bbox` and `meta.image_size` (grounding records) and a
@@ -83,15 +87,20 @@ class PointerHead(torch.nn.Module):
         self.norm = torch.nn.LayerNorm(hidden)
         self.q = torch.nn.Linear(hidden, dim)
         self.k = torch.nn.Linear(hidden, dim)
+        self.flag = torch.nn.Linear(hidden, 1)
         self.scale = dim ** -0.5
 
     def loss(self, hidden: torch.Tensor, target: PointerTarget, offset: int = 0) -> torch.Tensor:
-        """Mean over query positions of -log P(inside target). `hidden`: (L', H) hidden states of the positions
-        from `offset` on (offset > 0 when a shared prefix cache covered the first tokens)."""
+        """Mean over query positions of -log P(inside target), plus the flag term's -log P(inside target).
+        `hidden`: (L', H) hidden states of the positions from `offset` on (offset > 0 when a shared prefix
+        cache covered the first tokens)."""
         h = self.norm(hidden.float())
         dev = h.device
-        keys = self.k(h[(target.visual - offset).to(dev)])  # (V, d)
+        visual = h[(target.visual - offset).to(dev)]  # (V, H)
+        keys = self.k(visual)  # (V, d)
         queries = self.q(h[(target.queries - offset).to(dev)])  # (Q, d)
         logp = torch.log_softmax(queries @ keys.T * self.scale, dim=-1)  # (Q, V)
         inside = target.inside.to(dev)
-        return -torch.logsumexp(logp[:, inside], dim=-1).mean()
+        pointer = -torch.logsumexp(logp[:, inside], dim=-1).mean()
+        flag = -torch.logsumexp(torch.log_softmax(self.flag(visual)[:, 0], dim=-1)[inside], dim=-1)
+        return pointer + flag
