@@ -46,6 +46,7 @@ class RecipeConfig:
     final_eval_seeds: int = 1
     resume: bool = False
     pointer_weight: float = 0.0
+    prompt_profile: str = PROMPT_PROFILE
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
 
 
@@ -61,12 +62,12 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     data = root / "data"
     if not (data / MANIFEST_FILE).is_file():
         build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds,
-                      profile=PROMPT_PROFILE)
+                      profile=cfg.prompt_profile)
     data_s = time.perf_counter() - started
     base = root / "base"
     if not (base / "config.json").is_file():
         build_tiny_checkpoint(base, agent_corpus(seed=cfg.data_seed).texts, seed=cfg.data_seed,
-                              prompt_profile=PROMPT_PROFILE, **cfg.sizes)
+                              prompt_profile=cfg.prompt_profile, **cfg.sizes)
     model = root / "model"
     train = TrainConfig(base=str(base), data=str(data), out=str(model), steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
                         warmup=min(50, cfg.steps // 10 + 1), device=cfg.device, resume=cfg.resume,
@@ -138,7 +139,7 @@ demonstrations and grounding records of the TRAIN split only.
   {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds);
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
 - training: {cfg.steps} steps x batch {cfg.batch}, lr {cfg.lr} (warm-up, cosine), grounding-only for the first
-  {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, device {cfg.device};
+  {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
 - cost: data {times['data_s'] / 60:.1f} min, training {times['train_s'] / 60:.1f} min
   ({times['s_per_step']:.1f} s per step), total {times['total_s'] / 60:.1f} min.
 
