@@ -25,6 +25,7 @@ from typing import Any
 from PIL import Image
 
 from visagent.actions import Action
+from visagent.schemas import TASK_FIRST_PROFILES
 
 Message = dict[str, Any]
 
@@ -129,7 +130,7 @@ def build_messages(
     # The screenshots in order: full[0].image ... full[-1].image, then the current observation.
     images = [m.image for m in full] + [observation]
     notes = [m.note for m in full] + [feedback or ""]
-    first = profile == "compact-task-first"  # text before each screenshot (the screenshot's tokens see it)
+    first = profile in TASK_FIRST_PROFILES  # text before each screenshot (the screenshot's tokens see it)
     messages.append({"role": "user", "content": _content(_join(task_text, summary, notes[0]), images[0], first)})
     for i, mem in enumerate(full):
         messages.append(_assistant(mem))

@@ -26,6 +26,8 @@ TOOL_NAMES: tuple[str, ...] = (COMPUTER_TOOL, MOBILE_TOOL)
 PROMPT_PROFILES: tuple[str, ...] = ("full", "compact", "compact-task-first")
 #: Profiles with the compact system prompt and tool schema.
 COMPACT_PROFILES: tuple[str, ...] = ("compact", "compact-task-first")
+#: Profiles that put each turn's text before its screenshot.
+TASK_FIRST_PROFILES: tuple[str, ...] = ("compact-task-first",)
 
 _COMPUTER_INTRO = """\
 Use a mouse and keyboard to interact with a computer, and take screenshots.

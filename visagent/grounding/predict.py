@@ -32,10 +32,10 @@ from visagent.errors import ConfigError, ParseError
 from visagent.prompting import load_prompt
 from visagent.schemas import COMPACT_PROFILES, tool_for, tool_name_for
 
-PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars", "compact", "compact-task-first")
+PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars", *COMPACT_PROFILES)
 PLATFORMS: tuple[str, ...] = ("desktop", "phone")
-_STYLE_SPACE = {"qwen3": "norm1000", "qwen25": "resized", "uitars": "resized", "compact": "norm1000",
-                "compact-task-first": "norm1000"}
+_STYLE_SPACE = {"qwen3": "norm1000", "qwen25": "resized", "uitars": "resized",
+                **{profile: "norm1000" for profile in COMPACT_PROFILES}}
 #: A click answer is ~45 tokens in Qwen3.5 XML; room for a short thought before it.
 DEFAULT_CONFIG = GenerationConfig(max_new_tokens=128, temperature=0.0)
 
