@@ -1,6 +1,8 @@
 """The auxiliary pointer loss (`visagent train --pointer-weight`): its targets map the record's box onto the
 screenshot's visual tokens and its queries onto the coordinate digits; training with it lowers it; its head
-stays out of the checkpoint and survives a resume. Records are small hand-made ones on the shipped tiny."""
+stays out of the checkpoint and survives a resume. The readout loss (`--readout-weight`) is computed from the
+model's own attention weights and a position probe, and training with it lowers it. Records are small
+hand-made ones on the shipped tiny."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from PIL import Image, ImageDraw
 from engine import load_engine
 from visagent.actions import Action
 from visagent.parsing import render_action
-from visagent.training.examples import build_example, example_losses
+from visagent.training.examples import build_example, example_losses, example_terms, readout_layer
 from visagent.training.pointer import PointerHead
 from visagent.training.trainer import Trainer, TrainConfig
 
@@ -153,3 +155,62 @@ def test_negative_pointer_weight_is_refused(data, tmp_path, visagent_bin):
                            "--pointer-weight", "-1"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "--pointer-weight" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(data, tmp_path):
+    from visagent.training.trainer import load_base
+
+    eng = load_base("tiny", "cpu", PIXELS)
+    eng.model.set_attn_implementation({"text_config": "eager"})
+    record = json.loads((data / "records.jsonl").read_text().splitlines()[1])
+    ex = build_example(eng, record, data)
+    head = PointerHead(int(eng.model.config.get_text_config().hidden_size))
+    layer = readout_layer(eng.model)
+    assert eng.model.config.get_text_config().layer_types[layer] == "full_attention"
+    assert all(t != "full_attention" for t in eng.model.config.get_text_config().layer_types[layer + 1:])
+    with torch.no_grad():
+        terms = example_terms(eng.model, ex, "cpu", pointer_head=head, pointer=False, readout=True)
+        out = eng.model(input_ids=ex.input_ids, position_ids=ex.position_ids, pixel_values=ex.pixel_values,
+                        image_grid_thw=ex.image_grid_thw, mm_token_type_ids=ex.mm_token_type_ids,
+                        output_hidden_states=True, output_attentions=True)
+        att = out.attentions[-1][0, 0]  # last full-attention layer, head 0: (L, L)
+        mass = att[ex.pointer.queries][:, ex.pointer.visual[ex.pointer.inside]].sum(-1)
+        where = head.pos(out.hidden_states[layer][0][ex.pointer.visual])
+    assert set(terms) == {"lm", "readout"}
+    assert 0 < float(mass.max()) < 1
+    # centres: token (row, col) -> ((col + .5) / 8, (row + .5) / 8) on the 8x8 grid
+    rows = ex.position_ids[2, 0, ex.pointer.visual] - ex.position_ids[2, 0, ex.pointer.visual].min()
+    assert torch.allclose(ex.pointer.centres[:, 1], (rows.float() + 0.5) / 8)
+    expected = -mass.log().mean() + 10 * ((where - ex.pointer.centres) ** 2).sum(-1).mean()
+    assert torch.allclose(terms["readout"], expected, atol=1e-4)
+
+
+def test_training_with_the_readout_lowers_it(data, tmp_path):
+    trainer = Trainer(_config(data, tmp_path / "out", steps=10, lr=1e-2, pointer_weight=0.0, readout_weight=1.0),
+                      progress=False)
+
+    def mean_readout() -> float:
+        with torch.no_grad():
+            values = [example_terms(trainer.model, build_example(trainer.engine, r, trainer.root), "cpu",
+                                    pointer_head=trainer.pointer_head, pointer=False, readout=True)["readout"]
+                      for r in trainer.records[:6]]
+        return float(sum(values) / len(values))
+
+    before = mean_readout()
+    out = trainer.run()
+    after = mean_readout()
+    assert after < before * 0.8, (before, after)
+    point = json.loads((out / "curve.json").read_text())["points"][-1]
+    assert point["readout_loss"] > 0 and "pointer_loss" not in point
+    # inference is unchanged: the saved checkpoint loads with the default attention and no head
+    saved = {n for n, _ in load_engine(str(out), device="cpu").model.named_parameters()}
+    assert saved == {n for n, _ in trainer.model.named_parameters()}
+
+
+def test_negative_readout_weight_is_refused(data, tmp_path, visagent_bin):
+    import subprocess
+
+    proc = subprocess.run([visagent_bin, "train", "--base", "tiny", "--data", str(data), "--out", str(tmp_path / "o"),
+                           "--readout-weight", "-0.5"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "--readout-weight" in proc.stderr and "Traceback" not in proc.stderr

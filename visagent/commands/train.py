@@ -37,6 +37,10 @@ def register(sub) -> None:
     p.add_argument("--pointer-weight", type=float, default=0.0,
                    help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
                         "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
+    p.add_argument("--readout-weight", type=float, default=0.0,
+                   help="weight of the readout loss on grounding records: the last full-attention layer attends "
+                        "from the coordinate digits to the clicked element and its input carries each screenshot "
+                        "token's position (visagent.training.pointer; eager attention while training; default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -50,7 +54,7 @@ def run(args) -> int:
                          eval_seeds=args.eval_seeds, lora=args.lora, lora_rank=args.lora_rank,
                          grounding_steps=args.grounding_steps, seed=args.seed, max_pixels=args.max_pixels,
                          threads=args.threads, share_prefix=args.share_prefix,
-                         pointer_weight=args.pointer_weight)
+                         pointer_weight=args.pointer_weight, readout_weight=args.readout_weight)
     trainer = Trainer(config, on_point=lambda p: print(json.dumps(p), flush=True), progress=not args.no_progress)
     out = trainer.run()
     print(f"wrote {out} (curve: {out / 'curve.json'})")

@@ -158,17 +158,28 @@ def example_losses(model: Any, example: Example, device: str, dtype: torch.dtype
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(target cross-entropy as in `example_loss`, pointer loss or None). The pointer loss
     (visagent.training.pointer) is computed when `pointer_head` is given and the example has a pointer target."""
+    terms = example_terms(model, example, device, dtype, prefix, pointer_head)
+    return terms["lm"], terms.get("pointer")
+
+
+def example_terms(model: Any, example: Example, device: str, dtype: torch.dtype | None = None,
+                  prefix: Any = None, pointer_head: PointerHead | None = None, pointer: bool = True,
+                  readout: bool = False) -> dict[str, torch.Tensor]:
+    """The loss terms of one example: "lm" (target cross-entropy), and where `pointer_head` is given and the
+    example has a pointer target, "pointer" (when `pointer`) and "readout" (when `readout`; the model must run
+    its language layers with eager attention, which returns attention weights)."""
     n = example.target_length
     s = example.prefix_length if prefix is not None else 0
-    pointing = pointer_head is not None and example.pointer is not None
+    aux = pointer_head is not None and example.pointer is not None and (pointer or readout)
     kwargs: dict[str, Any] = {
         "input_ids": example.input_ids[:, s:].to(device),
         "position_ids": example.position_ids[:, :, s:].to(device),
         "logits_to_keep": n + 1,  # positions L-n-1 .. L-1: the first n predict the n target tokens
         "use_cache": prefix is not None,
     }
-    if pointing:
+    if aux:
         kwargs["output_hidden_states"] = True
+        kwargs["output_attentions"] = readout
     if prefix is not None:
         kwargs[_cache_kwarg(model)] = _trainable_copy(prefix)
     if example.pixel_values is not None:
@@ -178,7 +189,22 @@ def example_losses(model: Any, example: Example, device: str, dtype: torch.dtype
     out = model(**kwargs)
     logits = out.logits[0, :n].float()
     targets = example.labels[0, -n:].to(device)
-    lm = torch.nn.functional.cross_entropy(logits, targets)
-    if not pointing:
-        return lm, None
-    return lm, pointer_head.loss(out.hidden_states[-1][0], example.pointer, offset=s)
+    terms = {"lm": torch.nn.functional.cross_entropy(logits, targets)}
+    if not aux:
+        return terms
+    if pointer:
+        terms["pointer"] = pointer_head.loss(out.hidden_states[-1][0], example.pointer, offset=s)
+    if readout:
+        layer = readout_layer(model)
+        if not out.attentions or out.attentions[-1] is None:
+            raise ConfigError("the readout loss needs attention weights: load the model with eager attention")
+        terms["readout"] = pointer_head.readout_loss(out.attentions[-1][0], out.hidden_states[layer][0],
+                                                     example.pointer, offset=s)
+    return terms
+
+
+def readout_layer(model: Any) -> int:
+    """Index of the last full-attention layer of the language model (whose weights the readout loss shapes)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    types = list(getattr(config, "layer_types", None) or ["full_attention"] * int(config.num_hidden_layers))
+    return max(i for i, t in enumerate(types) if t == "full_attention")

@@ -15,6 +15,14 @@ with the screenshot first it can only learn where clickable things are.
 The head is not part of the checkpoint (nothing changes at inference); the trainer keeps it in its state so
 a resumed run continues it. Only records with `meta.bbox` and `meta.image_size` (grounding records) and a
 `coordinate` argument get the loss; others train as before.
+
+Readout loss (`visagent train --readout-weight W`): the pointer and flag terms train a side head, so the
+model's own answer need not use what they find. The readout terms act on the model's computation instead:
+(a) in the last full-attention layer, head 0's attention from every coordinate-digit position must put its
+mass on the target's visual tokens (-log of that mass: the answer looks at the target); (b) a linear probe
+must read each visual token's centre (x, y as fractions of the screenshot) from that layer's input (10 x mean
+squared error: what it looks at carries where it is). Together they build a copy path from the target's
+tokens to the digits. Needs eager attention in the language model while training (set by the trainer).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ class PointerTarget:
     visual: torch.Tensor
     inside: torch.Tensor
     queries: torch.Tensor
+    centres: torch.Tensor | None = None  # (V, 2): each visual token's centre, x and y as fractions of the image
 
 
 def pointer_target(tokenizer: Any, record: dict[str, Any], target_text: str, prompt_length: int,
@@ -76,7 +85,9 @@ def pointer_target(tokenizer: Any, record: dict[str, Any], target_text: str, pro
                if b > a and a in digits and target_text[a:b].isdigit()]
     if not queries:
         return None
-    return PointerTarget(visual=visual, inside=inside, queries=torch.tensor(queries, dtype=torch.long))
+    centres = torch.stack([(cols.float() + 0.5) / n_cols, (rows.float() + 0.5) / n_rows], dim=-1)
+    return PointerTarget(visual=visual, inside=inside, queries=torch.tensor(queries, dtype=torch.long),
+                         centres=centres)
 
 
 class PointerHead(torch.nn.Module):
@@ -88,6 +99,7 @@ class PointerHead(torch.nn.Module):
         self.q = torch.nn.Linear(hidden, dim)
         self.k = torch.nn.Linear(hidden, dim)
         self.flag = torch.nn.Linear(hidden, 1)
+        self.pos = torch.nn.Linear(hidden, 2)  # readout probe: a visual token's centre from its hidden state
         self.scale = dim ** -0.5
 
     def loss(self, hidden: torch.Tensor, target: PointerTarget, offset: int = 0) -> torch.Tensor:
@@ -104,3 +116,15 @@ class PointerHead(torch.nn.Module):
         pointer = -torch.logsumexp(logp[:, inside], dim=-1).mean()
         flag = -torch.logsumexp(torch.log_softmax(self.flag(visual)[:, 0], dim=-1)[inside], dim=-1)
         return pointer + flag
+
+    def readout_loss(self, attention: torch.Tensor, hidden_in: torch.Tensor, target: PointerTarget,
+                     offset: int = 0) -> torch.Tensor:
+        """The readout terms (module docstring). `attention`: (heads, L', L) weights of the last full-attention
+        layer for the positions from `offset` on over all positions; `hidden_in`: (L', H) that layer's input."""
+        dev = attention.device
+        keys = target.visual[target.inside].to(dev)
+        mass = attention[0][(target.queries - offset).to(dev)][:, keys].float().sum(-1)
+        attend = -torch.log(mass.clamp_min(1e-9)).mean()
+        where = self.pos(hidden_in[(target.visual - offset).to(dev)].float())
+        locate = 10 * ((where - target.centres.to(dev)) ** 2).sum(-1).mean()
+        return attend + locate

@@ -31,7 +31,7 @@ import torch
 
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
-from visagent.training.examples import build_example, example_losses, prefix_cache
+from visagent.training.examples import build_example, example_terms, prefix_cache
 from visagent.training.pointer import PointerHead
 
 #: Files of a checkpoint directory that are not weights (copied from the base).
@@ -51,7 +51,9 @@ class TrainConfig:
     gradient, and every example from a copy of its cache (visagent.training.examples: 1.4x faster per compact
     example on CPU, bench/train_step.py; same loss, gradient without the path through the system turn's
     activations); `pointer_weight` > 0 adds the auxiliary pointer loss on grounding records
-    (visagent.training.pointer) with this weight; its head trains alongside and is not saved in the checkpoint."""
+    (visagent.training.pointer) with this weight; its head trains alongside and is not saved in the checkpoint;
+    `readout_weight` > 0 adds the readout loss (same module: the last full-attention layer attends from the
+    coordinate digits to the target, its input carries each visual token's position), run with eager attention."""
 
     base: str
     data: str
@@ -78,6 +80,7 @@ class TrainConfig:
     save_dtype: str = "bf16"
     share_prefix: bool = False
     pointer_weight: float = 0.0
+    readout_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -141,12 +144,17 @@ class Trainer:
         self.pointer_head: PointerHead | None = None
         if config.pointer_weight < 0:
             raise ConfigError(f"--pointer-weight must be >= 0 (got {config.pointer_weight})")
-        if config.pointer_weight > 0:
+        if config.readout_weight < 0:
+            raise ConfigError(f"--readout-weight must be >= 0 (got {config.readout_weight})")
+        if config.readout_weight > 0:  # attention weights are returned by the eager implementation only
+            self.model.set_attn_implementation({"text_config": "eager"})
+        if config.pointer_weight > 0 or config.readout_weight > 0:
             hidden = int(self.engine.model.config.get_text_config().hidden_size)
             with torch.random.fork_rng(devices=[]):  # the same head for the same seed, whatever ran before
                 torch.manual_seed(config.seed)
                 self.pointer_head = PointerHead(hidden).to(self.engine.device)
         self.pointer_losses: list[float] = []
+        self.readout_losses: list[float] = []
         self.optimizer = self._optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
@@ -200,13 +208,19 @@ class Trainer:
                         prefixes[key] = prefix_cache(self.model, example, self.engine.device)
                 prefix = prefixes[key]
             with autocast:
-                loss, pointer = example_losses(self.model, example, self.engine.device, prefix=prefix,
-                                               pointer_head=self.pointer_head)
-            full = loss if pointer is None else loss + cfg.pointer_weight * pointer
+                terms = example_terms(self.model, example, self.engine.device, prefix=prefix,
+                                      pointer_head=self.pointer_head, pointer=cfg.pointer_weight > 0,
+                                      readout=cfg.readout_weight > 0)
+            loss = terms["lm"]
+            full = loss
+            if "pointer" in terms:
+                full = full + cfg.pointer_weight * terms["pointer"]
+                self.pointer_losses.append(float(terms["pointer"].detach()))
+            if "readout" in terms:
+                full = full + cfg.readout_weight * terms["readout"]
+                self.readout_losses.append(float(terms["readout"].detach()))
             (full / cfg.batch).backward()
             total += float(loss.detach())
-            if pointer is not None:
-                self.pointer_losses.append(float(pointer.detach()))
         params = [p for p in self.model.parameters() if p.requires_grad]
         if self.pointer_head is not None:
             params += list(self.pointer_head.parameters())
@@ -278,6 +292,9 @@ class Trainer:
         if self.pointer_losses:
             point["pointer_loss"] = round(sum(self.pointer_losses) / len(self.pointer_losses), 5)
             self.pointer_losses = []
+        if self.readout_losses:
+            point["readout_loss"] = round(sum(self.readout_losses) / len(self.readout_losses), 5)
+            self.readout_losses = []
         if evaluate:
             point.update(self.evaluate_heldout())
         self.points.append(point)
@@ -345,8 +362,11 @@ class Trainer:
                 params[name].copy_(value)
         if self.pointer_head is not None:
             if state.get("pointer_head") is None:
-                raise ConfigError(f"{latest}: was trained without --pointer-weight; resume with the same settings")
-            self.pointer_head.load_state_dict(state["pointer_head"])
+                raise ConfigError(f"{latest}: was trained without --pointer-weight or --readout-weight; resume "
+                                  "with the same settings")
+            missing, unexpected = self.pointer_head.load_state_dict(state["pointer_head"], strict=False)
+            if unexpected or any(not k.startswith("pos.") for k in missing):  # pos: added with the readout probe
+                raise ConfigError(f"{latest}: its pointer head does not match this version; start a new --out")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         random.setstate(state["rng"]["python"])
