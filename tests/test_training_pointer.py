@@ -164,7 +164,7 @@ def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(dat
     eng.model.set_attn_implementation({"text_config": "eager"})
     record = json.loads((data / "records.jsonl").read_text().splitlines()[1])
     ex = build_example(eng, record, data)
-    head = PointerHead(int(eng.model.config.get_text_config().hidden_size))
+    head = PointerHead(int(eng.model.config.get_text_config().hidden_size), readout=True)
     layer = readout_layer(eng.model)
     assert eng.model.config.get_text_config().layer_types[layer] == "full_attention"
     assert all(t != "full_attention" for t in eng.model.config.get_text_config().layer_types[layer + 1:])
@@ -214,3 +214,12 @@ def test_negative_readout_weight_is_refused(data, tmp_path, visagent_bin):
                            "--readout-weight", "-0.5"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "--readout-weight" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_with_other_auxiliary_settings_is_refused_in_one_line(data, tmp_path):
+    from visagent.errors import ConfigError
+
+    Trainer(_config(data, tmp_path / "o", steps=2, save_every=1), progress=False).run(until=2)
+    with pytest.raises(ConfigError, match="--readout-weight"):
+        Trainer(_config(data, tmp_path / "o", steps=2, save_every=1, resume=True, readout_weight=1.0),
+                progress=False).run()

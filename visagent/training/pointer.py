@@ -93,14 +93,15 @@ def pointer_target(tokenizer: Any, record: dict[str, Any], target_text: str, pro
 class PointerHead(torch.nn.Module):
     """Scores visual tokens against answer positions: (q(h_query) . k(h_visual)) / sqrt(dim)."""
 
-    def __init__(self, hidden: int, dim: int = 64) -> None:
+    def __init__(self, hidden: int, dim: int = 64, readout: bool = False) -> None:
         super().__init__()
         self.norm = torch.nn.LayerNorm(hidden)
         self.q = torch.nn.Linear(hidden, dim)
         self.k = torch.nn.Linear(hidden, dim)
         self.flag = torch.nn.Linear(hidden, 1)
-        self.pos = torch.nn.Linear(hidden, 2)  # readout probe: a visual token's centre from its hidden state
         self.scale = dim ** -0.5
+        if readout:  # the readout probe: a visual token's centre from its hidden state (only when used, so a
+            self.pos = torch.nn.Linear(hidden, 2)  # pointer-only run's state and optimizer keep their shapes)
 
     def loss(self, hidden: torch.Tensor, target: PointerTarget, offset: int = 0) -> torch.Tensor:
         """Mean over query positions of -log P(inside target), plus the flag term's -log P(inside target).

@@ -152,7 +152,7 @@ class Trainer:
             hidden = int(self.engine.model.config.get_text_config().hidden_size)
             with torch.random.fork_rng(devices=[]):  # the same head for the same seed, whatever ran before
                 torch.manual_seed(config.seed)
-                self.pointer_head = PointerHead(hidden).to(self.engine.device)
+                self.pointer_head = PointerHead(hidden, readout=config.readout_weight > 0).to(self.engine.device)
         self.pointer_losses: list[float] = []
         self.readout_losses: list[float] = []
         self.optimizer = self._optimizer()
@@ -364,10 +364,16 @@ class Trainer:
             if state.get("pointer_head") is None:
                 raise ConfigError(f"{latest}: was trained without --pointer-weight or --readout-weight; resume "
                                   "with the same settings")
-            missing, unexpected = self.pointer_head.load_state_dict(state["pointer_head"], strict=False)
-            if unexpected or any(not k.startswith("pos.") for k in missing):  # pos: added with the readout probe
-                raise ConfigError(f"{latest}: its pointer head does not match this version; start a new --out")
-        self.optimizer.load_state_dict(state["optimizer"])
+            try:
+                self.pointer_head.load_state_dict(state["pointer_head"])
+            except RuntimeError:
+                raise ConfigError(f"{latest}: was trained with other --pointer-weight / --readout-weight settings; "
+                                  "resume with the same settings") from None
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError:
+            raise ConfigError(f"{latest}: its optimizer state does not match these settings; resume with the same "
+                              "--base, --lora, --pointer-weight and --readout-weight") from None
         self.scheduler.load_state_dict(state["scheduler"])
         random.setstate(state["rng"]["python"])
         torch.set_rng_state(state["rng"]["torch"])
