@@ -127,3 +127,8 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
     assert "| 10 | 2.5000 |  | 0% | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 60.0 |" in text
     assert json.loads((tmp_path / "results.json").read_text())["final"]["success_rate"] == 0.5
+    assert "cost: data 1.0 min, training 10.0 min" in text  # a whole run: no caveat
+    resumed = write_model_card(tmp_path, cfg, ["visagent", "train-tiny", "--resume"], manifest, points, final,
+                               {"data_s": 0.0, "train_s": 300.0, "total_s": 320.0, "s_per_step": 30.0,
+                                "resumed_at_step": 10}).read_text()
+    assert "cost of this invocation only (it resumed at step 10;" in resumed

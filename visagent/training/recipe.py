@@ -77,11 +77,13 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     t0 = time.perf_counter()
     trainer.run()
     train_s = time.perf_counter() - t0
+    ran = cfg.steps - trainer.started_at
     final = final_evaluation(model, cfg.device, cfg.final_eval_seeds)
     write_model_card(model, cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
                      trainer.points, final, {"data_s": data_s, "train_s": train_s,
                                              "total_s": time.perf_counter() - started,
-                                             "s_per_step": train_s / max(1, cfg.steps)})
+                                             "s_per_step": train_s / max(1, ran),
+                                             "resumed_at_step": trainer.started_at})
     return model
 
 
@@ -124,6 +126,9 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
     tags = "\n".join(f"| {k.split(':', 1)[1]} | {v['successes']}/{v['episodes']} | {v['success_rate']:.0%} |"
                      for k, v in sorted(final["per_tag"].items()))
     g = final.get("grounding") or {}
+    resumed = int(times.get("resumed_at_step") or 0)
+    cost_scope = (f" of this invocation only (it resumed at step {resumed}; the data and base already existed "
+                  f"and the first {resumed} steps' time is not counted)" if resumed else "")
     text = f"""# visagent-tiny (trained)
 
 A tiny `qwen3_5_moe` (transformers' `Qwen3_5MoeForConditionalGeneration`: vision tower, early fusion, Gated
@@ -140,7 +145,7 @@ demonstrations and grounding records of the TRAIN split only.
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
 - training: {cfg.steps} steps x batch {cfg.batch}, lr {cfg.lr} (warm-up, cosine), grounding-only for the first
   {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
-- cost: data {times['data_s'] / 60:.1f} min, training {times['train_s'] / 60:.1f} min
+- cost{cost_scope}: data {times['data_s'] / 60:.1f} min, training {times['train_s'] / 60:.1f} min
   ({times['s_per_step']:.1f} s per step), total {times['total_s'] / 60:.1f} min.
 
 ## Held-out results (`visagent eval --split heldout --model <this dir> --seeds {len(final['seeds'])}`)

@@ -159,6 +159,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
         self.step = 0
+        self.started_at = 0  # the step run() started from (set there; > 0 after a resume)
         self.points: list[dict[str, Any]] = []
 
     # -- set-up --------------------------------------------------------------------------------------
@@ -239,6 +240,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if cfg.resume:
             self.resume()
+        self.started_at = self.step  # > 0 when this run continued a checkpoint (cost reports count from here)
         threads = cfg.threads
         if threads:
             torch.set_num_threads(threads)
