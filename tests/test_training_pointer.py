@@ -148,13 +148,14 @@ def test_resume_restores_the_pointer_head(data, tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_negative_pointer_weight_is_refused(data, tmp_path, visagent_bin):
+@pytest.mark.parametrize("flag", ["--pointer-weight", "--readout-weight"])
+def test_negative_auxiliary_weight_is_refused(data, tmp_path, visagent_bin, flag):
     import subprocess
 
     proc = subprocess.run([visagent_bin, "train", "--base", "tiny", "--data", str(data), "--out", str(tmp_path / "o"),
-                           "--pointer-weight", "-1"], capture_output=True, text=True)
+                           flag, "-0.5"], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "--pointer-weight" in proc.stderr and "Traceback" not in proc.stderr
+    assert flag in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(data, tmp_path):
@@ -205,15 +206,6 @@ def test_training_with_the_readout_lowers_it(data, tmp_path):
     # inference is unchanged: the saved checkpoint loads with the default attention and no head
     saved = {n for n, _ in load_engine(str(out), device="cpu").model.named_parameters()}
     assert saved == {n for n, _ in trainer.model.named_parameters()}
-
-
-def test_negative_readout_weight_is_refused(data, tmp_path, visagent_bin):
-    import subprocess
-
-    proc = subprocess.run([visagent_bin, "train", "--base", "tiny", "--data", str(data), "--out", str(tmp_path / "o"),
-                           "--readout-weight", "-0.5"], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert "--readout-weight" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_resume_with_other_auxiliary_settings_is_refused_in_one_line(data, tmp_path):
