@@ -25,7 +25,7 @@ from typing import Any
 from PIL import Image
 
 from visagent.actions import Action
-from visagent.schemas import TASK_FIRST_PROFILES
+from visagent.schemas import COMPACT_PROFILES, PROMPT_PROFILES, TASK_FIRST_PROFILES
 
 Message = dict[str, Any]
 
@@ -37,10 +37,8 @@ def load_prompt(name: str) -> str:
 
 
 def system_prompt(platform: str, profile: str = "full") -> str:
-    """Instructions for `platform` ("desktop" or "phone") in prompt `profile` ("full" or "compact": the
+    """Instructions for `platform` ("desktop" or "phone") in prompt `profile` ("full", or a compact profile: the
     one-paragraph `system_compact_<platform>.md` for small models trained on it, see visagent.schemas)."""
-    from visagent.schemas import COMPACT_PROFILES, PROMPT_PROFILES
-
     if profile not in PROMPT_PROFILES:
         raise ValueError(f"unknown prompt profile {profile!r}; expected one of: {', '.join(PROMPT_PROFILES)}")
     device = "phone" if platform == "phone" else "desktop"
