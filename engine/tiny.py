@@ -12,6 +12,7 @@ The weights are random (seeded) until the training issue trains them; every file
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,11 @@ DEFAULT_SIZES: dict[str, Any] = {
     "vision_intermediate_size": 256,
     "vision_num_heads": 4,
     "vision_num_position_embeddings": 1024,  # a 32x32 learned grid, interpolated like the real 48x48 one
+    # amplitude of the 2-D Fourier code the learned grid starts from (0: plain random init, as transformers draws it).
+    # With the random draw (std 0.02, norm ~0.2 against patch features of norm ~5) a screenshot token's column could
+    # not be read back linearly from the language model's input (mean error ~230 on the 0..1000 grid, chance ~250),
+    # so no answer could copy it into click digits; with the code at 2.0 the error is ~25 (half a token).
+    "vision_position_code": 2.0,
     "max_pixels": 2560 * 32 * 32,  # preprocessor budget written to preprocessor_config.json
     "min_pixels": 64 * 32 * 32,
 }
@@ -243,9 +249,36 @@ def _write_model(out: Path, sizes: dict[str, Any], ids: dict[str, int], vocab: i
     )
     config.architectures = ["Qwen3_5MoeForConditionalGeneration"]
     torch.manual_seed(seed)
-    model = Qwen3_5MoeForConditionalGeneration(config).to(torch.bfloat16)  # real releases ship bf16
+    model = Qwen3_5MoeForConditionalGeneration(config)
+    if sizes["vision_position_code"]:
+        with torch.no_grad():
+            grid = model.model.visual.pos_embed.weight
+            grid.copy_(position_code(grid, float(sizes["vision_position_code"])))
+    model = model.to(torch.bfloat16)  # real releases ship bf16
     model.save_pretrained(str(out))
     (out / "generation_config.json").unlink(missing_ok=True)  # written below with Qwen's eos pair
+
+
+def position_code(grid: torch.Tensor, amplitude: float, *, frequencies: int = 8) -> torch.Tensor:
+    """The vision tower's learned position grid (side*side rows, row-major as transformers interpolates it) with
+    its first dimensions replaced by a 2-D Fourier code: for the column u and the row v (0..1 across the grid),
+    [2u-1, sin(pi k u), cos(pi k u) for k = 1..frequencies], then the same for v, times `amplitude`; the other
+    dimensions keep their random draw. Training goes on learning the whole grid (the ViT sin-cos start)."""
+    import torch
+
+    side = math.isqrt(grid.shape[0])
+    if side * side != grid.shape[0]:
+        raise ValueError(f"position grid of {grid.shape[0]} rows is not square")
+    u = torch.arange(side, dtype=torch.float32) / max(side - 1, 1)
+    parts = [2 * u - 1] + [f(math.pi * k * u) for k in range(1, frequencies + 1) for f in (torch.sin, torch.cos)]
+    code = torch.stack(parts, -1)  # (side, d)
+    d = code.shape[1]
+    if 2 * d > grid.shape[1]:
+        raise ValueError(f"a {frequencies}-frequency position code needs {2 * d} dimensions; the grid has {grid.shape[1]}")
+    out = grid.detach().float().clone().view(side, side, -1)
+    out[:, :, :d] = amplitude * code[None, :, :]  # column code, same on every row
+    out[:, :, d:2 * d] = amplitude * code[:, None, :]  # row code, same on every column
+    return out.view(side * side, -1).to(grid.dtype)
 
 
 def _tokenizer_config() -> dict[str, Any]:

@@ -190,3 +190,49 @@ def test_template_rejects_what_qwen_rejects(tokenizer):
     with pytest.raises(TemplateError, match="System message cannot contain images"):
         _render(tokenizer, [{"role": "system", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}]},
                             {"role": "user", "content": "x"}])
+
+
+def test_position_code_puts_column_and_row_in_the_first_dimensions():
+    import torch
+
+    from engine.tiny import position_code
+
+    grid = torch.randn(16, 40)  # a 4x4 grid, row-major
+    out = position_code(grid, 2.0, frequencies=2).view(4, 4, 40)  # code: 5 dims per axis
+    u = torch.tensor([-1.0, -1 / 3, 1 / 3, 1.0])
+    assert torch.allclose(out[:, :, 0], 2 * u[None, :].expand(4, 4))  # column ramp, same on every row
+    assert torch.allclose(out[:, :, 5], 2 * u[:, None].expand(4, 4))  # row ramp, same on every column
+    assert torch.allclose(out[1, :, 1], 2 * torch.sin(torch.pi * (u + 1) / 2))
+    assert torch.equal(out[:, :, 10:], grid.view(4, 4, 40)[:, :, 10:])  # the rest keeps its random draw
+    with pytest.raises(ValueError, match="not square"):
+        position_code(torch.zeros(15, 40), 1.0)
+    with pytest.raises(ValueError, match="needs 34 dimensions"):
+        position_code(torch.zeros(16, 20), 1.0)
+
+
+def test_screenshot_tokens_of_a_fresh_base_carry_their_column(tmp_path):
+    """The reason for the code: with transformers' random grid a screenshot token's column cannot be read back
+    linearly from the language model's input, so no answer can copy it into click digits."""
+    import torch
+
+    from engine.local import LocalEngine
+
+    corpus = ["Click the OK button at [120, 480].", "The answer is 42."] * 20
+    image = Image.effect_noise((1024, 640), 24).convert("RGB")  # content differs from token to token; 640 tokens
+    errors = {}
+    for code in (0.0, 2.0):
+        path = build_tiny_checkpoint(tmp_path / str(code), corpus, seed=0, num_hidden_layers=4,
+                                     vision_position_code=code)
+        engine = LocalEngine(path, spec=str(path), device="cpu", dtype="fp32")
+        pixels, grid = engine._preprocess([image])
+        with torch.no_grad():
+            feats = engine.model.model.get_image_features(pixels, grid)
+        tokens = torch.cat(list(feats.pooler_output if hasattr(feats, "pooler_output") else feats)).float()
+        _, h, w = (int(v) // 2 for v in grid[0])
+        column = (torch.arange(h * w) % w).float() / (w - 1)
+        x = torch.cat([tokens, torch.ones(len(tokens), 1)], 1)
+        fit, test = torch.arange(len(x)) % 2 == 0, torch.arange(len(x)) % 2 == 1
+        weights = torch.linalg.solve(x[fit].T @ x[fit] + torch.eye(x.shape[1]), x[fit].T @ column[fit])
+        errors[code] = float((x[test] @ weights - column[test]).abs().mean())
+    assert errors[2.0] < 0.06, errors  # 32 columns: 1/31 apart
+    assert errors[0.0] > 2 * errors[2.0], errors
