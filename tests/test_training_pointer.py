@@ -156,6 +156,12 @@ def test_negative_auxiliary_weight_is_refused(data, tmp_path, visagent_bin, flag
                            flag, "-0.5"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert flag in proc.stderr and "Traceback" not in proc.stderr
+    # the recipe refuses it before generating data or building a base
+    proc = subprocess.run([visagent_bin, "train-tiny", "--out", str(tmp_path / "r"), flag, "-0.5"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert flag in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r" / "data").exists()
 
 
 def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(data, tmp_path):
@@ -176,7 +182,9 @@ def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(dat
                         output_hidden_states=True, output_attentions=True)
         att = out.attentions[-1][0, 0]  # last full-attention layer, head 0: (L, L)
         mass = att[ex.pointer.queries][:, ex.pointer.visual[ex.pointer.inside]].sum(-1)
-        where = head.pos(out.hidden_states[layer][0][ex.pointer.visual])
+        seen = out.hidden_states[layer][0][ex.pointer.visual]
+        seen = (seen - seen.mean(-1, keepdim=True)) / (seen.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+        where = head.pos(seen)  # the probe reads the layer input normalised per token
     assert set(terms) == {"lm", "readout"}
     assert 0 < float(mass.max()) < 1
     # centres: token (row, col) -> ((col + .5) / 8, (row + .5) / 8) on the 8x8 grid

@@ -126,6 +126,7 @@ class PointerHead(torch.nn.Module):
         keys = target.visual[target.inside].to(dev)
         mass = attention[0][(target.queries - offset).to(dev)][:, keys].float().sum(-1)
         attend = -torch.log(mass.clamp_min(1e-9)).mean()
-        where = self.pos(hidden_in[(target.visual - offset).to(dev)].float())
+        seen = hidden_in[(target.visual - offset).to(dev)].float()
+        where = self.pos(torch.nn.functional.layer_norm(seen, seen.shape[-1:]))  # scale-free: raw hidden norms (~60) swamped the term
         locate = 10 * ((where - target.centres.to(dev)) ** 2).sum(-1).mean()
         return attend + locate
