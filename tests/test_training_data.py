@@ -123,7 +123,7 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     text = card.read_text()
     assert "visagent train-tiny --out 'x y'" in text
     assert "data seed 7" in text and "11 trajectory records" in text
-    assert "pointer loss weight 0.0, prompt profile compact," in text
+    assert "pointer loss weight 0.0, readout loss weight 0.0, prompt profile compact," in text
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
     assert "| 10 | 2.5000 |  | 0% | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 60.0 |" in text
     assert json.loads((tmp_path / "results.json").read_text())["final"]["success_rate"] == 0.5

@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--pointer-weight", type=float, default=0.0,
                    help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
                         "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
+    p.add_argument("--readout-weight", type=float, default=0.0,
+                   help="weight of the readout loss on grounding records (see `visagent train --readout-weight`; "
+                        "default 0: off)")
     p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact",
                    help="prompt the model is trained and run with (default compact; compact-task-first puts the "
                         "task before each screenshot)")
@@ -39,7 +42,8 @@ def run(args) -> int:
                        grounding_seeds=args.grounding_seeds, steps=args.steps, batch=args.batch, lr=args.lr,
                        grounding_steps=args.grounding_steps, eval_every=args.eval_every,
                        final_eval_seeds=args.final_eval_seeds, resume=args.resume,
-                       pointer_weight=args.pointer_weight, prompt_profile=args.prompt_profile,
+                       pointer_weight=args.pointer_weight, readout_weight=args.readout_weight,
+                       prompt_profile=args.prompt_profile,
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels})
     model = run_recipe(cfg, progress=not args.no_progress)
     print(f"wrote {model} (model card {model / 'README.md'})")

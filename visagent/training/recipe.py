@@ -46,12 +46,18 @@ class RecipeConfig:
     final_eval_seeds: int = 1
     resume: bool = False
     pointer_weight: float = 0.0
+    readout_weight: float = 0.0
     prompt_profile: str = PROMPT_PROFILE
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
 
 
 def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bool = True) -> Path:
     """Run the whole recipe; returns the trained checkpoint directory (`out/model`)."""
+    from visagent.errors import ConfigError
+
+    for flag, weight in (("--pointer-weight", cfg.pointer_weight), ("--readout-weight", cfg.readout_weight)):
+        if weight < 0:  # before minutes of data generation, not after
+            raise ConfigError(f"{flag} must be >= 0 (got {weight})")
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus
     from visagent.training.data import MANIFEST_FILE, build_dataset
@@ -72,7 +78,8 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     train = TrainConfig(base=str(base), data=str(data), out=str(model), steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
                         warmup=min(50, cfg.steps // 10 + 1), device=cfg.device, resume=cfg.resume,
                         eval_every=cfg.eval_every, eval_seeds=cfg.eval_seeds, grounding_steps=cfg.grounding_steps,
-                        seed=cfg.data_seed, save_every=max(1, cfg.steps // 8), pointer_weight=cfg.pointer_weight)
+                        seed=cfg.data_seed, save_every=max(1, cfg.steps // 8), pointer_weight=cfg.pointer_weight,
+                        readout_weight=cfg.readout_weight)
     trainer = Trainer(train, on_point=lambda p: print(json.dumps(p), flush=True), progress=progress)
     t0 = time.perf_counter()
     trainer.run()
@@ -144,7 +151,7 @@ demonstrations and grounding records of the TRAIN split only.
   {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds);
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
 - training: {cfg.steps} steps x batch {cfg.batch}, lr {cfg.lr} (warm-up, cosine), grounding-only for the first
-  {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
+  {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
 - cost{cost_scope}: data {times['data_s'] / 60:.1f} min, training {times['train_s'] / 60:.1f} min
   ({times['s_per_step']:.1f} s per step), total {times['total_s'] / 60:.1f} min.
 
