@@ -185,12 +185,17 @@ def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(dat
         seen = out.hidden_states[layer][0][ex.pointer.visual]
         seen = (seen - seen.mean(-1, keepdim=True)) / (seen.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
         where = head.pos(seen)  # the probe reads the layer input normalised per token
+        answer = out.hidden_states[-1][0][ex.pointer.queries]
+        answer = (answer - answer.mean(-1, keepdim=True)) / (answer.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+        said = head.carry(answer)  # the second probe reads the answer's last hidden state
     assert set(terms) == {"lm", "readout"}
     assert 0 < float(mass.max()) < 1
     # centres: token (row, col) -> ((col + .5) / 8, (row + .5) / 8) on the 8x8 grid
     rows = ex.position_ids[2, 0, ex.pointer.visual] - ex.position_ids[2, 0, ex.pointer.visual].min()
     assert torch.allclose(ex.pointer.centres[:, 1], (rows.float() + 0.5) / 8)
-    expected = -mass.log().mean() + 10 * ((where - ex.pointer.centres) ** 2).sum(-1).mean()
+    goal = ex.pointer.centres[ex.pointer.inside].mean(0)
+    expected = (-mass.log().mean() + 10 * ((where - ex.pointer.centres) ** 2).sum(-1).mean()
+                + 10 * ((said - goal) ** 2).sum(-1).mean())
     assert torch.allclose(terms["readout"], expected, atol=1e-4)
 
 

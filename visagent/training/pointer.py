@@ -21,8 +21,10 @@ model's own answer need not use what they find. The readout terms act on the mod
 (a) in the last full-attention layer, head 0's attention from every coordinate-digit position must put its
 mass on the target's visual tokens (-log of that mass: the answer looks at the target); (b) a linear probe
 must read each visual token's centre (x, y as fractions of the screenshot) from that layer's input (10 x mean
-squared error: what it looks at carries where it is). Together they build a copy path from the target's
-tokens to the digits. Needs eager attention in the language model while training (set by the trainer).
+squared error: what it looks at carries where it is); (c) a second linear probe must read the target's centre
+(the mean centre of its tokens) from the model's last hidden state at every coordinate-digit position (10 x
+mean squared error: what the answer read arrived). Together they build a copy path from the target's tokens
+to the digits; (c) was added after (a) and (b) alone left the target's column unreadable at the answer. Needs eager attention in the language model while training (set by the trainer).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class PointerHead(torch.nn.Module):
         self.scale = dim ** -0.5
         if readout:  # the readout probe: a visual token's centre from its hidden state (only when used, so a
             self.pos = torch.nn.Linear(hidden, 2)  # pointer-only run's state and optimizer keep their shapes)
+            self.carry = torch.nn.Linear(hidden, 2)
 
     def loss(self, hidden: torch.Tensor, target: PointerTarget, offset: int = 0) -> torch.Tensor:
         """Mean over query positions of -log P(inside target), plus the flag term's -log P(inside target).
@@ -119,9 +122,10 @@ class PointerHead(torch.nn.Module):
         return pointer + flag
 
     def readout_loss(self, attention: torch.Tensor, hidden_in: torch.Tensor, target: PointerTarget,
-                     offset: int = 0) -> torch.Tensor:
+                     offset: int = 0, hidden_out: torch.Tensor | None = None) -> torch.Tensor:
         """The readout terms (module docstring). `attention`: (heads, L', L) weights of the last full-attention
-        layer for the positions from `offset` on over all positions; `hidden_in`: (L', H) that layer's input."""
+        layer for the positions from `offset` on over all positions; `hidden_in`: (L', H) that layer's input;
+        `hidden_out`: (L', H) the model's last hidden states (term (c); left out when None)."""
         dev = attention.device
         keys = target.visual[target.inside].to(dev)
         mass = attention[0][(target.queries - offset).to(dev)][:, keys].float().sum(-1)
@@ -129,4 +133,10 @@ class PointerHead(torch.nn.Module):
         seen = hidden_in[(target.visual - offset).to(dev)].float()
         where = self.pos(torch.nn.functional.layer_norm(seen, seen.shape[-1:]))  # scale-free: raw hidden norms (~60) swamped the term
         locate = 10 * ((where - target.centres.to(dev)) ** 2).sum(-1).mean()
-        return attend + locate
+        if hidden_out is None:
+            return attend + locate
+        answer = hidden_out[(target.queries - offset).to(dev)].float()
+        said = self.carry(torch.nn.functional.layer_norm(answer, answer.shape[-1:]))
+        goal = target.centres[target.inside].mean(0).to(dev)
+        carry = 10 * ((said - goal) ** 2).sum(-1).mean()
+        return attend + locate + carry
