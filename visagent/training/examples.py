@@ -199,7 +199,7 @@ def example_terms(model: Any, example: Example, device: str, dtype: torch.dtype 
         if not out.attentions or out.attentions[-1] is None:
             raise ConfigError("the readout loss needs attention weights: load the model with eager attention")
         terms["readout"] = pointer_head.readout_loss(out.attentions[-1][0], out.hidden_states[layer][0],
-                                                     example.pointer, offset=s, hidden_out=out.hidden_states[-1][0])
+                                                     example.pointer, out.hidden_states[-1][0], offset=s)
     return terms
 
 

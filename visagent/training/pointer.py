@@ -24,7 +24,8 @@ must read each visual token's centre (x, y as fractions of the screenshot) from 
 squared error: what it looks at carries where it is); (c) a second linear probe must read the target's centre
 (the mean centre of its tokens) from the model's last hidden state at every coordinate-digit position (10 x
 mean squared error: what the answer read arrived). Together they build a copy path from the target's tokens
-to the digits; (c) was added after (a) and (b) alone left the target's column unreadable at the answer. Needs eager attention in the language model while training (set by the trainer).
+to the digits; (c) was added after (a) and (b) alone left the target's column unreadable at the answer.
+Needs eager attention in the language model while training (set by the trainer).
 """
 
 from __future__ import annotations
@@ -122,19 +123,18 @@ class PointerHead(torch.nn.Module):
         return pointer + flag
 
     def readout_loss(self, attention: torch.Tensor, hidden_in: torch.Tensor, target: PointerTarget,
-                     offset: int = 0, hidden_out: torch.Tensor | None = None) -> torch.Tensor:
+                     hidden_out: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """The readout terms (module docstring). `attention`: (heads, L', L) weights of the last full-attention
         layer for the positions from `offset` on over all positions; `hidden_in`: (L', H) that layer's input;
-        `hidden_out`: (L', H) the model's last hidden states (term (c); left out when None)."""
+        `hidden_out`: (L', H) the model's last hidden states (term (c))."""
         dev = attention.device
         keys = target.visual[target.inside].to(dev)
         mass = attention[0][(target.queries - offset).to(dev)][:, keys].float().sum(-1)
         attend = -torch.log(mass.clamp_min(1e-9)).mean()
         seen = hidden_in[(target.visual - offset).to(dev)].float()
-        where = self.pos(torch.nn.functional.layer_norm(seen, seen.shape[-1:]))  # scale-free: raw hidden norms (~60) swamped the term
+        # normalised per token: raw hidden norms (~60) into the untrained probe made this term swamp the rest
+        where = self.pos(torch.nn.functional.layer_norm(seen, seen.shape[-1:]))
         locate = 10 * ((where - target.centres.to(dev)) ** 2).sum(-1).mean()
-        if hidden_out is None:
-            return attend + locate
         answer = hidden_out[(target.queries - offset).to(dev)].float()
         said = self.carry(torch.nn.functional.layer_norm(answer, answer.shape[-1:]))
         goal = target.centres[target.inside].mean(0).to(dev)
