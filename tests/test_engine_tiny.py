@@ -227,7 +227,7 @@ def test_screenshot_tokens_of_a_fresh_base_carry_their_column(tmp_path):
         pixels, grid = engine._preprocess([image])
         with torch.no_grad():
             feats = engine.model.model.get_image_features(pixels, grid)
-        tokens = torch.cat(list(feats.pooler_output if hasattr(feats, "pooler_output") else feats)).float()
+        tokens = torch.cat(feats.pooler_output).float()
         _, h, w = (int(v) // 2 for v in grid[0])
         column = (torch.arange(h * w) % w).float() / (w - 1)
         x = torch.cat([tokens, torch.ones(len(tokens), 1)], 1)

@@ -182,12 +182,11 @@ def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(dat
                         output_hidden_states=True, output_attentions=True)
         att = out.attentions[-1][0, 0]  # last full-attention layer, head 0: (L, L)
         mass = att[ex.pointer.queries][:, ex.pointer.visual[ex.pointer.inside]].sum(-1)
-        seen = out.hidden_states[layer][0][ex.pointer.visual]
-        seen = (seen - seen.mean(-1, keepdim=True)) / (seen.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
-        where = head.pos(seen)  # the probe reads the layer input normalised per token
-        answer = out.hidden_states[-1][0][ex.pointer.queries]
-        answer = (answer - answer.mean(-1, keepdim=True)) / (answer.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
-        said = head.carry(answer)  # the second probe reads the answer's last hidden state
+        def normed(h):  # per token, as layer_norm without weights
+            return (h - h.mean(-1, keepdim=True)) / (h.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+
+        where = head.pos(normed(out.hidden_states[layer][0][ex.pointer.visual]))  # the probe reads the layer input
+        said = head.carry(normed(out.hidden_states[-1][0][ex.pointer.queries]))  # the second: the answer's last state
     assert set(terms) == {"lm", "readout"}
     assert 0 < float(mass.max()) < 1
     # centres: token (row, col) -> ((col + .5) / 8, (row + .5) / 8) on the 8x8 grid

@@ -53,15 +53,13 @@ class RecipeConfig:
 
 def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bool = True) -> Path:
     """Run the whole recipe; returns the trained checkpoint directory (`out/model`)."""
-    from visagent.errors import ConfigError
+    from visagent.training.trainer import Trainer, TrainConfig, check_aux_weights
 
-    for flag, weight in (("--pointer-weight", cfg.pointer_weight), ("--readout-weight", cfg.readout_weight)):
-        if weight < 0:  # before minutes of data generation, not after
-            raise ConfigError(f"{flag} must be >= 0 (got {weight})")
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus
     from visagent.training.data import MANIFEST_FILE, build_dataset
-    from visagent.training.trainer import Trainer, TrainConfig
+
+    check_aux_weights(cfg.pointer_weight, cfg.readout_weight)  # before minutes of data generation, not after
 
     root = Path(cfg.out).expanduser().resolve()
     started = time.perf_counter()

@@ -98,6 +98,13 @@ def load_base(base: str, device: str, max_pixels: int | None = None, dtype: str 
     return LocalEngine(path, spec=str(path), device=device, dtype=dtype, max_pixels=max_pixels)
 
 
+def check_aux_weights(pointer_weight: float, readout_weight: float) -> None:
+    """One line (ConfigError) for a negative auxiliary loss weight; `train-tiny` calls it before building data."""
+    for flag, weight in (("--pointer-weight", pointer_weight), ("--readout-weight", readout_weight)):
+        if weight < 0:
+            raise ConfigError(f"{flag} must be >= 0 (got {weight})")
+
+
 def lr_lambda(step: int, warmup: int, total: int) -> float:
     """Learning-rate factor: linear warm-up, then cosine from 1 to 0.1 at `total`."""
     if step < warmup:
@@ -142,10 +149,7 @@ class Trainer:
             self.model = self._with_lora(self.model)
         self.model.train()
         self.pointer_head: PointerHead | None = None
-        if config.pointer_weight < 0:
-            raise ConfigError(f"--pointer-weight must be >= 0 (got {config.pointer_weight})")
-        if config.readout_weight < 0:
-            raise ConfigError(f"--readout-weight must be >= 0 (got {config.readout_weight})")
+        check_aux_weights(config.pointer_weight, config.readout_weight)
         if config.readout_weight > 0:  # attention weights are returned by the eager implementation only
             self.model.set_attn_implementation({"text_config": "eager"})
         if config.pointer_weight > 0 or config.readout_weight > 0:
