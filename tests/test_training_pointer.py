@@ -148,6 +148,18 @@ def test_resume_restores_the_pointer_head(data, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_resume_with_other_auxiliary_heads_is_refused_naming_them(data, tmp_path):
+    from visagent.errors import ConfigError
+
+    Trainer(_config(data, tmp_path / "o", steps=4, save_every=2), progress=False).run(until=3)
+    resumed = Trainer(_config(data, tmp_path / "o", steps=4, save_every=2, resume=True, readout_weight=1.0),
+                      progress=False)
+    with pytest.raises(ConfigError, match=r"auxiliary heads differ .*carry\.weight.*pos\.weight"):
+        resumed.run()
+    assert not (tmp_path / "o" / "checkpoint-4").exists()  # nothing trained, the checkpoint it found is kept
+    assert (tmp_path / "o" / "checkpoint-2" / "trainer_state.pt").is_file()
+
+
 @pytest.mark.parametrize("flag", ["--pointer-weight", "--readout-weight"])
 def test_negative_auxiliary_weight_is_refused(data, tmp_path, visagent_bin, flag):
     import subprocess

@@ -370,11 +370,14 @@ class Trainer:
             if state.get("pointer_head") is None:
                 raise ConfigError(f"{latest}: was trained without --pointer-weight or --readout-weight; resume "
                                   "with the same settings")
-            try:
-                self.pointer_head.load_state_dict(state["pointer_head"])
-            except RuntimeError:
-                raise ConfigError(f"{latest}: was trained with other --pointer-weight / --readout-weight settings; "
-                                  "resume with the same settings") from None
+            saved_head, head = set(state["pointer_head"]), set(self.pointer_head.state_dict())
+            if saved_head != head:
+                # e.g. --readout-weight on one side only, or a checkpoint from before the readout's carry probe
+                differ = ", ".join(sorted(saved_head ^ head))
+                raise ConfigError(f"{latest}: its auxiliary heads differ from this run's ({differ}); resume with "
+                                  "the same --pointer-weight / --readout-weight and visagent version, or start a new "
+                                  "run with --base on that checkpoint")
+            self.pointer_head.load_state_dict(state["pointer_head"])
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except ValueError:
