@@ -377,7 +377,11 @@ class Trainer:
                 raise ConfigError(f"{latest}: its auxiliary heads differ from this run's ({differ}); resume with "
                                   "the same --pointer-weight / --readout-weight and visagent version, or start a new "
                                   "run with --base on that checkpoint")
-            self.pointer_head.load_state_dict(state["pointer_head"])
+            try:
+                self.pointer_head.load_state_dict(state["pointer_head"])
+            except RuntimeError:  # same names, other shapes
+                raise ConfigError(f"{latest}: its auxiliary heads' shapes differ from this run's; resume with the "
+                                  "same --base and visagent version") from None
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except ValueError:
