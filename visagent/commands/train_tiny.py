@@ -14,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=int, default=6, help="oracle runs per train scenario (default 6)")
     p.add_argument("--grounding-seeds", type=int, default=20, help="grounding seeds per scenario (default 20)")
     p.add_argument("--steps", type=int, default=2000,
-                   help="training steps (default 2000: ~2.5 s each on a 2-core CPU, about 1.5 h)")
+                   help="training steps (default 2000: ~2.5 s each on a 2-core CPU, about 1.5 h; ~4 s with --readout-weight)")
     p.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     p.add_argument("--grounding-steps", type=int, default=1200, help="grounding-only steps first (default 1200)")
