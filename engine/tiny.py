@@ -69,6 +69,14 @@ DEFAULT_SIZES: dict[str, Any] = {
     # not be read back linearly from the language model's input (mean error ~230 on the 0..1000 grid, chance ~250),
     # so no answer could copy it into click digits; with the code at 2.0 the error is ~25 (half a token).
     "vision_position_code": 2.0,
+    # 0: one digit per token, as Qwen's tokenizer does (a click's x is 3-4 tokens). N > 0: every number 0..N is one
+    # token (the way PaliGemma's <loc> or Kosmos-2's location tokens make a coordinate one choice), so a click on
+    # the 0..1000 grid is two tokens, x then y, and no digit has to agree with the digits before it.
+    "number_tokens": 0,
+    # with number_tokens: amplitude of the 1-D Fourier code of n/N added to number n's input embedding and output
+    # row (16 frequencies, 33 dimensions), so near numbers start with near rows: an answer that carries roughly the
+    # right position scores the numbers around it, not a random one. 0: the plain random draw.
+    "number_code": 0.3,
     "max_pixels": 2560 * 32 * 32,  # preprocessor budget written to preprocessor_config.json
     "min_pixels": 64 * 32 * 32,
 }
@@ -94,12 +102,14 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = train_tokenizer([*texts, *_template_texts()], vocab_size=int(sizes["vocab_size"]))
+    numbers = int(sizes["number_tokens"])
+    tokenizer = train_tokenizer([*texts, *_template_texts()], vocab_size=int(sizes["vocab_size"]), numbers=numbers)
     tokenizer.save(str(out / "tokenizer.json"))
     ids = {tok: tokenizer.token_to_id(tok) for tok in (*SPECIAL_TOKENS, *TEXT_TOKENS)}
     vocab = _round_up(tokenizer.get_vocab_size(), 64)
+    number_ids = [tokenizer.token_to_id(str(n)) for n in range(numbers + 1)] if numbers else []
 
-    _write_model(out, sizes, ids, vocab, seed)
+    _write_model(out, sizes, ids, vocab, seed, number_ids)
     _write_json(out / "tokenizer_config.json", _tokenizer_config())
     (out / "chat_template.jinja").write_text(TEMPLATE_PATH.read_text(encoding="utf-8"), encoding="utf-8")
     _write_json(out / "preprocessor_config.json", _preprocessor_config(sizes))
@@ -121,8 +131,12 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
     return out
 
 
-def train_tokenizer(texts: Iterable[str], *, vocab_size: int):
-    """Train a byte-level BPE `tokenizers.Tokenizer` with Qwen's pre-tokenizer, normaliser and tokens."""
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int, numbers: int = 0):
+    """Train a byte-level BPE `tokenizers.Tokenizer` with Qwen's pre-tokenizer, normaliser and tokens.
+
+    `numbers` > 0: 0..numbers are added tokens as well (like `<tool_call>`), so each is one token. Qwen's
+    pre-tokenizer splits digits one by one, and transformers' Qwen3.5 tokenizer class rebuilds that pre-tokenizer
+    whatever tokenizer.json says; added tokens are matched before it (leftmost, longest: "2026" is "202", "6")."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from tokenizers.trainers import BpeTrainer
 
@@ -148,6 +162,7 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int):
     tok.train_from_iterator(_without_control_tokens(texts), trainer=trainer)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_TOKENS])
+    tok.add_tokens([AddedToken(str(n), special=False, normalized=False) for n in range(numbers + 1) if numbers])
     return tok
 
 
@@ -177,7 +192,8 @@ def _template_texts() -> list[str]:
     ]
 
 
-def _write_model(out: Path, sizes: dict[str, Any], ids: dict[str, int], vocab: int, seed: int) -> None:
+def _write_model(out: Path, sizes: dict[str, Any], ids: dict[str, int], vocab: int, seed: int,
+                 number_ids: list[int]) -> None:
     import torch
     from transformers import Qwen3_5MoeConfig, Qwen3_5MoeForConditionalGeneration
 
@@ -254,6 +270,12 @@ def _write_model(out: Path, sizes: dict[str, Any], ids: dict[str, int], vocab: i
         with torch.no_grad():
             grid = model.model.visual.pos_embed.weight
             grid.copy_(position_code(grid, float(sizes["vision_position_code"])))
+    if number_ids and sizes["number_code"]:
+        with torch.no_grad():
+            code = number_code(len(number_ids), float(sizes["number_code"]))
+            index = torch.tensor(number_ids)
+            for table in (model.get_input_embeddings().weight, model.lm_head.weight):
+                table[index, :code.shape[1]] += code.to(table.dtype)
     model = model.to(torch.bfloat16)  # real releases ship bf16
     model.save_pretrained(str(out))
     (out / "generation_config.json").unlink(missing_ok=True)  # written below with Qwen's eos pair
@@ -279,6 +301,16 @@ def position_code(grid: torch.Tensor, amplitude: float, *, frequencies: int = 8)
     out[:, :, :d] = amplitude * code[None, :, :]  # column code, same on every row
     out[:, :, d:2 * d] = amplitude * code[:, None, :]  # row code, same on every column
     return out.view(side * side, -1).to(grid.dtype)
+
+
+def number_code(count: int, amplitude: float, *, frequencies: int = 16) -> torch.Tensor:
+    """(count, 2 * frequencies + 1): for n = 0..count-1 and u = n / (count - 1), [2u-1, sin(pi k u), cos(pi k u) for
+    k = 1..frequencies] times `amplitude` — the code the number tokens' embeddings and output rows start from."""
+    import torch
+
+    u = torch.arange(count, dtype=torch.float32) / max(count - 1, 1)
+    parts = [2 * u - 1] + [f(math.pi * k * u) for k in range(1, frequencies + 1) for f in (torch.sin, torch.cos)]
+    return amplitude * torch.stack(parts, -1)
 
 
 def _tokenizer_config() -> dict[str, Any]:

@@ -7,13 +7,14 @@ import json
 import subprocess
 
 import pytest
+import torch
 from PIL import Image
 from safetensors import safe_open
 from transformers import AutoConfig, AutoTokenizer
 
 from engine import tiny_checkpoint_path
 from engine.checkpoint import inspect_checkpoint
-from engine.tiny import SPECIAL_TOKENS, TEXT_TOKENS, build_tiny_checkpoint
+from engine.tiny import SPECIAL_TOKENS, TEXT_TOKENS, build_tiny_checkpoint, train_tokenizer
 
 TOOLS = [{"type": "function", "function": {"name": "computer_use", "description": "Use the mouse.",
                                            "parameters": {"type": "object", "properties": {"action": {"type": "string"}},
@@ -112,6 +113,36 @@ def test_the_same_seed_builds_the_same_checkpoint(tmp_path):
 
 def test_digits_are_split_one_per_token(tokenizer):
     assert [t for t in tokenizer.tokenize("[1234, 567]") if t.isdigit()] == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_number_tokens_spell_every_coordinate_value_as_one_token():
+    corpus = ["Click the OK button at [120, 480].", "<parameter=coordinate>\n[12, 7]\n</parameter>"] * 20
+    tok = train_tokenizer(corpus, vocab_size=4096, numbers=1000)
+    assert all(len(tok.encode(str(n)).ids) == 1 for n in range(1001))
+    enc = tok.encode("[1000, 523] in 2026")
+    assert [t for t in enc.tokens if t.isdigit()] == ["1000", "523", "202", "6"]  # leftmost, longest
+    assert tok.decode(enc.ids) == "[1000, 523] in 2026"
+    plain = train_tokenizer(corpus, vocab_size=4096)
+    assert [t for t in plain.encode("[1000, 5]").tokens if t.isdigit()] == ["1", "0", "0", "0", "5"]
+
+
+def test_number_tokens_start_from_a_code_that_makes_near_numbers_near(tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    corpus = ["Click the OK button at [120, 480]."] * 20
+    out = build_tiny_checkpoint(tmp_path / "n", corpus, num_hidden_layers=2, full_attention_interval=2,
+                                vision_depth=1, number_tokens=1000)
+    tok = AutoTokenizer.from_pretrained(out)  # transformers' Qwen3.5 class, which rebuilds Qwen's digit split
+    assert tok.tokenize("[1000, 523]") == ["[", "1000", ",", "Ġ", "523", "]"]
+    assert tok.decode(tok("<tool_call>[7, 99]</tool_call>")["input_ids"]) == "<tool_call>[7, 99]</tool_call>"
+    weights = load_file(out / "model.safetensors")
+    head = next(v for k, v in weights.items() if k.endswith("lm_head.weight")).float()
+    row = {n: head[tok.convert_tokens_to_ids(str(n))] for n in (400, 410, 900)}
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(row[400], row[410], dim=0) > 0.8 > 0.2 > cos(row[400], row[900], dim=0)
+    other = head[tok.convert_tokens_to_ids("Click")]
+    assert abs(float(cos(row[400], other, dim=0))) < 0.5
 
 
 def test_qwen_tokens_are_single_tokens_and_control_tokens_are_skipped_when_decoding(tokenizer):

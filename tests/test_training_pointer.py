@@ -90,6 +90,21 @@ def test_targets_are_the_visual_tokens_inside_the_box_and_the_digit_positions(da
         assert all(q >= ex.prompt_length - 1 for q in p.queries.tolist())
 
 
+def test_with_number_tokens_there_is_one_query_per_coordinate_value(tmp_path, data):
+    from engine.tiny import build_tiny_checkpoint
+    from visagent.training.trainer import load_base
+
+    records = [json.loads(line) for line in (data / "records.jsonl").read_text().splitlines()]
+    base = build_tiny_checkpoint(tmp_path / "base", [r["target"] for r in records] * 4, num_hidden_layers=2,
+                                 full_attention_interval=2, vision_depth=1, number_tokens=1000)
+    engine = load_base(str(base), "cpu", PIXELS)
+    for record in records[:3]:
+        ex = build_example(engine, record, data)
+        following = [engine.tokenizer.decode(ex.input_ids[0, q + 1]) for q in ex.pointer.queries.tolist()]
+        x, y = json.loads(record["target"].split("<parameter=coordinate>")[1].split("</parameter>")[0])
+        assert following == [str(x), str(y)]
+
+
 def test_records_without_a_box_or_a_coordinate_get_no_pointer_target(tmp_path, engine):
     record = _records(tmp_path, 1, boxes=False)[0]
     assert build_example(engine, record, tmp_path).pointer is None

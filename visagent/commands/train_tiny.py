@@ -21,6 +21,9 @@ def register(sub) -> None:
     p.add_argument("--eval-every", type=int, default=500, help="held-out evaluation every N steps (default 500)")
     p.add_argument("--final-eval-seeds", type=int, default=1, help="held-out seeds in the final evaluation")
     p.add_argument("--max-pixels", type=int, default=256_000, help="screenshot pixel budget (default 256000)")
+    p.add_argument("--number-tokens", type=int, default=0, metavar="N",
+                   help="spell every number 0..N as one token in the fresh base's tokenizer (1000: a click is two "
+                        "tokens, x then y, instead of 3-4 digits each; default 0: one digit per token, as Qwen)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--pointer-weight", type=float, default=0.0,
                    help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
@@ -44,7 +47,8 @@ def run(args) -> int:
                        final_eval_seeds=args.final_eval_seeds, resume=args.resume,
                        pointer_weight=args.pointer_weight, readout_weight=args.readout_weight,
                        prompt_profile=args.prompt_profile,
-                       sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels})
+                       sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels,
+                              **({"number_tokens": args.number_tokens} if args.number_tokens else {})})
     model = run_recipe(cfg, progress=not args.no_progress)
     print(f"wrote {model} (model card {model / 'README.md'})")
     return 0
