@@ -159,3 +159,19 @@ def test_task_first_profile_puts_each_turns_text_before_its_screenshot():
             assert list(reversed(a["content"])) == b["content"]
         else:
             assert a == b
+
+
+@pytest.mark.parametrize("profile", ["compact", "compact-task-first"])
+def test_compact_profiles_write_the_task_as_a_sentence_and_the_full_prompt_keeps_it(profile):
+    def task_line(messages):
+        return next(line for line in texts_of(messages[1:]).splitlines() if line.startswith("Task:"))
+
+    lower = build_messages("click the Save button", [], shot(1), platform="desktop", space="norm1000",
+                           profile=profile)
+    written = build_messages("Click the Save button.", [], shot(1), platform="desktop", space="norm1000",
+                             profile=profile)
+    assert task_line(lower) == task_line(written) == "Task: Click the Save button."
+    asked = build_messages("Is it on?", [], shot(1), platform="desktop", space="norm1000", profile=profile)
+    assert task_line(asked) == "Task: Is it on?"
+    full = build_messages("click the Save button", [], shot(1), platform="desktop", space="norm1000")
+    assert task_line(full) == "Task: click the Save button"

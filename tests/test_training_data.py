@@ -132,3 +132,30 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
                                {"data_s": 0.0, "train_s": 300.0, "total_s": 320.0, "s_per_step": 30.0,
                                 "resumed_at_step": 10}).read_text()
     assert "cost of this invocation only (it resumed at step 10;" in resumed
+
+
+@pytest.mark.parametrize("profile", ["compact", "compact-task-first"])
+def test_a_grounding_record_is_the_prompt_the_grounding_eval_sends(tmp_path, profile):
+    """`visagent ground` / ground-eval ask with the annotation's instruction ("click the Save button"); the
+    record for the same element was written as a sentence. The model must see the same prompt in both."""
+    from PIL import Image
+
+    from visagent.grounding.predict import grounding_request
+    from visagent.grounding.sim_export import instruction_for
+    from visagent.training.data import grounding_records
+
+    scenarios = [s for s in load_scenarios() if s.split == "train" and s.platform == "desktop"][:1]
+    records = grounding_records(tmp_path, scenarios, [TRAIN_SEED_BASE], screens=1, per_screen=2, data_seed=3,
+                                relative_to=tmp_path, profile=profile)
+    assert records
+    for rec in records:
+        image = Image.open(tmp_path / rec["screenshot"])
+        messages, tools = grounding_request(image, instruction_for(rec["meta"]["label"].strip(), rec["meta"]["role"]),
+                                            style=profile, platform="desktop", model_size=(1000, 1000))
+
+        def layout(msgs):
+            return [(m["role"], m["content"] if isinstance(m["content"], str)
+                     else [c.get("text", c["type"]) for c in m["content"]]) for m in msgs]
+
+        assert layout(messages) == layout(rec["messages"])
+        assert tools == rec["tools"]
