@@ -103,6 +103,9 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
     out.mkdir(parents=True, exist_ok=True)
 
     numbers = int(sizes["number_tokens"])
+    if numbers < 0:
+        raise ValueError(f"number_tokens must be 0 (one digit per token) or the largest number to spell as one token, "
+                         f"e.g. 1000; got {numbers}")
     tokenizer = train_tokenizer([*texts, *_template_texts()], vocab_size=int(sizes["vocab_size"]), numbers=numbers)
     tokenizer.save(str(out / "tokenizer.json"))
     ids = {tok: tokenizer.token_to_id(tok) for tok in (*SPECIAL_TOKENS, *TEXT_TOKENS)}
@@ -291,9 +294,7 @@ def position_code(grid: torch.Tensor, amplitude: float, *, frequencies: int = 8)
     side = math.isqrt(grid.shape[0])
     if side * side != grid.shape[0]:
         raise ValueError(f"position grid of {grid.shape[0]} rows is not square")
-    u = torch.arange(side, dtype=torch.float32) / max(side - 1, 1)
-    parts = [2 * u - 1] + [f(math.pi * k * u) for k in range(1, frequencies + 1) for f in (torch.sin, torch.cos)]
-    code = torch.stack(parts, -1)  # (side, d)
+    code = _fourier(torch.arange(side, dtype=torch.float32) / max(side - 1, 1), frequencies)  # (side, d)
     d = code.shape[1]
     if 2 * d > grid.shape[1]:
         raise ValueError(f"a {frequencies}-frequency position code needs {2 * d} dimensions; the grid has {grid.shape[1]}")
@@ -308,9 +309,15 @@ def number_code(count: int, amplitude: float, *, frequencies: int = 16) -> torch
     k = 1..frequencies] times `amplitude` — the code the number tokens' embeddings and output rows start from."""
     import torch
 
-    u = torch.arange(count, dtype=torch.float32) / max(count - 1, 1)
+    return amplitude * _fourier(torch.arange(count, dtype=torch.float32) / max(count - 1, 1), frequencies)
+
+
+def _fourier(u: torch.Tensor, frequencies: int) -> torch.Tensor:
+    """(len(u), 2 * frequencies + 1): [2u-1, sin(pi k u), cos(pi k u) for k = 1..frequencies] of u in 0..1."""
+    import torch
+
     parts = [2 * u - 1] + [f(math.pi * k * u) for k in range(1, frequencies + 1) for f in (torch.sin, torch.cos)]
-    return amplitude * torch.stack(parts, -1)
+    return torch.stack(parts, -1)
 
 
 def _tokenizer_config() -> dict[str, Any]:

@@ -126,6 +126,17 @@ def test_number_tokens_spell_every_coordinate_value_as_one_token():
     assert [t for t in plain.encode("[1000, 5]").tokens if t.isdigit()] == ["1", "0", "0", "0", "5"]
 
 
+def test_a_negative_number_token_count_is_refused_in_one_line(tmp_path, capsys):
+    from visagent.cli import main
+
+    with pytest.raises(ValueError, match="number_tokens"):
+        build_tiny_checkpoint(tmp_path / "n", ["x 1"], number_tokens=-1)
+    assert main(["train-tiny", "--out", str(tmp_path / "w"), "--number-tokens", "-3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--number-tokens -3" in err[0]
+    assert not (tmp_path / "w").exists()  # refused before any data or base is written
+
+
 def test_number_tokens_start_from_a_code_that_makes_near_numbers_near(tmp_path):
     from safetensors.torch import load_file
     from transformers import AutoTokenizer

@@ -39,8 +39,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from visagent.errors import ConfigError
     from visagent.training.recipe import RECIPE_SIZES, RecipeConfig, run_recipe
 
+    if args.number_tokens < 0:
+        raise ConfigError(f"--number-tokens {args.number_tokens}: give 0 (one digit per token) or the largest number "
+                          "to spell as one token, e.g. 1000")
     cfg = RecipeConfig(out=args.out, device=args.device, data_seed=args.data_seed, seeds=args.seeds,
                        grounding_seeds=args.grounding_seeds, steps=args.steps, batch=args.batch, lr=args.lr,
                        grounding_steps=args.grounding_steps, eval_every=args.eval_every,
