@@ -143,7 +143,7 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     from visagent.coords import from_screen
     from visagent.grounding.sim_export import _episode_screens, SimExportSummary, instruction_for
     from visagent.parsing import render_action
-    from visagent.prompting import build_messages
+    from visagent.prompting import build_messages, task_sentence
     from visagent.schemas import tool_for
 
     root = Path(out)
@@ -167,8 +167,7 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
                     click = Action("click" if sc.platform == "phone" else "left_click", coordinate=(x, y),
                                    space="screen")
                     model = from_screen(click, geometry, space="norm1000").with_(mapping=None)
-                    task = instruction_for(e.label.strip(), e.role)
-                    task = task[:1].upper() + task[1:] + "."
+                    task = task_sentence(instruction_for(e.label.strip(), e.role))
                     records.append({
                         "id": f"ground:{sc.id}:{seed}:{k}:{n}",
                         "instruction": task,
