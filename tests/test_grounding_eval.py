@@ -51,6 +51,17 @@ def test_export_writes_the_pro_layout_and_round_trips(sim_set):
     assert {i.prompt_platform for i in data.items} == {"desktop", "phone"}
 
 
+def test_a_screen_two_scenarios_share_is_written_once(tmp_path):
+    """phone-files-rename-scroll and phone-shop-add both start on the same home screen (seed 0): one copy."""
+    both = ["phone-files-rename-scroll", "phone-shop-add"]
+    summary = export_sim_grounding(tmp_path / "s", split="heldout", seeds=1, screens=1, scenario_ids=both)
+    alone = export_sim_grounding(tmp_path / "a", split="heldout", seeds=1, screens=1, scenario_ids=both[:1])
+    assert summary.repeated_screens == 1 and summary.screens == 1 == alone.screens
+    assert summary.items == alone.items
+    items = load_annotations(tmp_path / "s" / "annotations").items
+    assert len({(i.img_filename, i.instruction) for i in items}) == len(items)
+
+
 @pytest.mark.parametrize("coord_space", ["norm1000", "resized"])
 def test_an_engine_answering_the_box_centre_scores_100(sim_set, coord_space):
     out, _ = sim_set

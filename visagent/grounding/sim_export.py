@@ -8,13 +8,15 @@ text/icon, `group` "sim", `platform` desktop/phone, `application`, `id`; plus `l
 
 Screens: for each scenario of the split and each seed, the first screen and then, following the scenario's
 oracle, each later screen whose visible elements differ from the ones already taken (never mid-animation),
-up to `screens` per episode. Items: every visible element with a label that is unique on its screen
+up to `screens` per episode. A screen identical (pixel for pixel) to one already written is skipped: scenarios
+that start alike share their first screen, which would otherwise count several times. Items: every visible element with a label that is unique on its screen
 (case-insensitive); an element whose label appears twice (a desktop icon and its taskbar button) would make
 "open Notes" ambiguous, so it is skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -55,12 +57,13 @@ class SimExportSummary:
     screens: int = 0
     items: int = 0
     skipped_duplicates: int = 0
+    repeated_screens: int = 0  # screens identical, pixel for pixel, to one already written (skipped)
     annotation_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # episodes cut short by the oracle, and why
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "screens": self.screens, "items": self.items,
-                "skipped_duplicates": self.skipped_duplicates,
+                "skipped_duplicates": self.skipped_duplicates, "repeated_screens": self.repeated_screens,
                 "annotation_files": [str(p) for p in self.annotation_files], "notes": self.notes}
 
 
@@ -95,12 +98,18 @@ def export_sim_grounding(
     root = Path(out).expanduser()
     summary = SimExportSummary(out=root)
     files: dict[str, list[dict[str, Any]]] = {}
+    written: set[str] = set()  # digests of the screens written: scenarios that start alike share a first screen
     try:
         (root / "images").mkdir(parents=True, exist_ok=True)
         (root / "annotations").mkdir(parents=True, exist_ok=True)
         for scenario in sorted(chosen, key=lambda s: s.id):
             for seed in range(seeds):
                 for k, (image, elements) in enumerate(_episode_screens(scenario, seed, screens, summary)):
+                    digest = hashlib.sha256(image.tobytes()).hexdigest()
+                    if digest in written:
+                        summary.repeated_screens += 1
+                        continue
+                    written.add(digest)
                     rel = f"{scenario.id}/s{seed}_{k}.png"
                     (root / "images" / scenario.id).mkdir(parents=True, exist_ok=True)
                     image.save(root / "images" / rel)
