@@ -24,8 +24,11 @@ RECIPE_SIZES: dict[str, Any] = {"num_hidden_layers": 4, "full_attention_interval
 #: The tiny model is prompted with the compact system prompt + tool schema (visagent.schemas): ~1,300 → ~300
 #: prompt tokens per step, both in training and when the dashboard runs it on a CPU.
 PROMPT_PROFILE = "compact"
-#: Grounding items scored in the final evaluation (every k-th of the held-out sim grounding set).
+#: Grounding items scored in the final evaluation: every k-th of the held-out sim grounding set as
+#: `visagent scenarios export-grounding --split heldout` writes it by default (3 seeds, 2 screens an episode).
 GROUNDING_ITEMS = 60
+GROUNDING_SEEDS = 3
+GROUNDING_SCREENS = 2
 
 
 @dataclass
@@ -94,7 +97,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
 
 def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
     """`visagent eval --split heldout --model MODEL --seeds N` (agent defaults) and up to GROUNDING_ITEMS items
-    of the held-out sim grounding set (`visagent scenarios export-grounding --split heldout`, 1 seed, 1 screen)."""
+    of the held-out sim grounding set (`visagent scenarios export-grounding --split heldout`: 3 seeds, 2 screens)."""
     import tempfile
 
     from engine import load_engine
@@ -113,7 +116,7 @@ def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
                            "per_tag": {k: v for k, v in report.per_tag().items() if k.startswith("difficulty:")},
                            "seconds_per_step": report.seconds_per_step, "episodes": len(report.episodes)}
     with tempfile.TemporaryDirectory() as tmp:
-        summary = export_sim_grounding(tmp, split="heldout", seeds=1, screens=1)
+        summary = export_sim_grounding(tmp, split="heldout", seeds=GROUNDING_SEEDS, screens=GROUNDING_SCREENS)
         items = load_annotations(Path(tmp) / "annotations").items
         items = items[::max(1, len(items) // GROUNDING_ITEMS)][:GROUNDING_ITEMS]
         grounding = evaluate_grounding(engine, items, Path(tmp) / "images", model=str(model))
