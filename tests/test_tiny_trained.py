@@ -1,5 +1,5 @@
 """The shipped tiny checkpoint (engine/tiny/) is the output of `visagent train-tiny`: it carries its model card
-and results, is prompted with the compact profile it was trained on, stays under 20 MB, differs from the
+and results, is prompted with the compact profile it was trained on (either variant), stays under 20 MB, differs from the
 random base the recipe starts from, and answers a sim screenshot with a usable tool call (the random base does not)."""
 
 from __future__ import annotations
@@ -31,20 +31,23 @@ def test_model_card_states_command_data_seed_and_heldout_results(tiny):
     assert 0.0 <= final["grounding"]["click_inside_rate"] <= 1.0
     assert f"{final['success_rate']:.0%}" in card
     assert [p["step"] for p in results["curve"]] == sorted(p["step"] for p in results["curve"])
-    assert json.loads((tiny / "visagent.json").read_text())["prompt_profile"] == "compact"
+    assert json.loads((tiny / "visagent.json").read_text())["prompt_profile"] in ("compact", "compact-task-first")
     assert sum(f.stat().st_size for f in tiny.iterdir() if f.is_file()) < 20_000_000
 
 
 def test_weights_are_trained_not_the_random_base(tiny, tmp_path):
+    """The base the card names (data seed, sizes) and the checkpoint's prompt profile rebuild the same tokenizer."""
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus
-    from visagent.training.recipe import RECIPE_SIZES
 
     import re
 
-    seed = int(re.search(r"data seed (\d+)", (tiny / "README.md").read_text(encoding="utf-8")).group(1))
+    card = (tiny / "README.md").read_text(encoding="utf-8")
+    seed = int(re.search(r"data seed (\d+)", card).group(1))
+    sizes = json.loads(re.search(r"sizes (\{[^}]*\})", card).group(1))
+    profile = json.loads((tiny / "visagent.json").read_text())["prompt_profile"]
     base = build_tiny_checkpoint(tmp_path / "base", agent_corpus(seed=seed).texts, seed=seed,
-                                 prompt_profile="compact", **RECIPE_SIZES)
+                                 prompt_profile=profile, **sizes)
     assert (base / "tokenizer.json").read_bytes() == (tiny / "tokenizer.json").read_bytes()  # same base recipe
     with safe_open(str(base / "model.safetensors"), "pt") as a, safe_open(str(tiny / "model.safetensors"), "pt") as b:
         assert set(a.keys()) == set(b.keys())
@@ -60,7 +63,7 @@ def test_trained_tiny_answers_a_sim_screen_with_a_tool_call(tiny):
     engine = load_engine("tiny", device="cpu")
     messages = build_messages(sc.instruction_for(world), [], image, platform="desktop", space="norm1000",
                               profile=engine.info.prompt_profile)
-    result = engine.generate(messages, tools=[tool_for("desktop", "norm1000", 1000, 1000, "compact")],
+    result = engine.generate(messages, tools=[tool_for("desktop", "norm1000", 1000, 1000, engine.info.prompt_profile)],
                              config=GenerationConfig(max_new_tokens=96, temperature=0.0))
     parsed = parse_output(result.text, space="norm1000")
     assert parsed.actions, result.text
