@@ -1,6 +1,7 @@
 """The shipped tiny checkpoint (engine/tiny/) is the output of `visagent train-tiny`: it carries its model card
-and results, is prompted with the compact profile it was trained on (either variant), stays under 20 MB, differs from the
-random base the recipe starts from, and answers a sim screenshot with a usable tool call (the random base does not)."""
+and results, is prompted with the compact profile it was trained on (either variant), stays under 20 MB, differs
+from the random base the recipe starts from, and answers a sim screenshot with a usable tool call (the random
+base does not)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_trained_tiny_answers_a_sim_screen_with_a_tool_call(tiny):
     engine = load_engine("tiny", device="cpu")
     messages = build_messages(sc.instruction_for(world), [], image, platform="desktop", space="norm1000",
                               profile=engine.info.prompt_profile)
-    result = engine.generate(messages, tools=[tool_for("desktop", "norm1000", 1000, 1000, engine.info.prompt_profile)],
-                             config=GenerationConfig(max_new_tokens=96, temperature=0.0))
+    tools = [tool_for("desktop", "norm1000", 1000, 1000, engine.info.prompt_profile)]
+    result = engine.generate(messages, tools=tools, config=GenerationConfig(max_new_tokens=96, temperature=0.0))
     parsed = parse_output(result.text, space="norm1000")
     assert parsed.actions, result.text

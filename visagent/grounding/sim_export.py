@@ -9,9 +9,9 @@ text/icon, `group` "sim", `platform` desktop/phone, `application`, `id`; plus `l
 Screens: for each scenario of the split and each seed, the first screen and then, following the scenario's
 oracle, each later screen whose visible elements differ from the ones already taken (never mid-animation),
 up to `screens` per episode. A screen identical (pixel for pixel) to one already written is skipped: scenarios
-that start alike share their first screen, which would otherwise count several times. Items: every visible element with a label that is unique on its screen
-(case-insensitive); an element whose label appears twice (a desktop icon and its taskbar button) would make
-"open Notes" ambiguous, so it is skipped.
+that start alike share their first screen, which would otherwise count several times. Items: every visible
+element with a label that is unique on its screen (case-insensitive); an element whose label appears twice (a
+desktop icon and its taskbar button) would make "open Notes" ambiguous, so it is skipped.
 """
 
 from __future__ import annotations
