@@ -159,3 +159,46 @@ def test_a_grounding_record_is_the_prompt_the_grounding_eval_sends(tmp_path, pro
 
         assert layout(messages) == layout(rec["messages"])
         assert tools == rec["tools"]
+
+
+def test_crop_records_hold_the_element_and_click_its_centre_in_the_crop(tmp_path):
+    """--crops: each grounding record gets cropped copies; the element is whole inside each crop, the picture is
+    the screen's pixels at that place, the target is the element's centre on the crop's 0..1000 grid, and the
+    crops put the element at different places of the picture."""
+    import re
+
+    from PIL import Image
+
+    from visagent.training.data import grounding_records
+
+    scenarios = [s for s in load_scenarios() if s.id in SCENARIOS]
+    plain = grounding_records(tmp_path / "p", scenarios, [TRAIN_SEED_BASE], screens=1, per_screen=3, data_seed=3,
+                              relative_to=tmp_path / "p")
+    records = grounding_records(tmp_path / "c", scenarios, [TRAIN_SEED_BASE], screens=1, per_screen=3, data_seed=3,
+                                relative_to=tmp_path / "c", crops=2)
+    full = [r for r in records if "crop" not in r["meta"]]
+    cropped = [r for r in records if "crop" in r["meta"]]
+    assert [r["target"] for r in full] == [r["target"] for r in plain]  # crops=0 data is unchanged
+    assert len(cropped) == 2 * len(full) > 0
+    places = set()
+    for rec in cropped:
+        meta = rec["meta"]
+        x1, y1, x2, y2 = meta["crop"]
+        bx1, by1, bx2, by2 = meta["bbox"]
+        w, h = meta["image_size"]
+        image = Image.open(tmp_path / "c" / rec["screenshot"])
+        assert image.size == (w, h) == (x2 - x1, y2 - y1)
+        whole = next(r for r in full if r["id"] == rec["id"].rsplit(":", 1)[0])
+        screen = Image.open(tmp_path / "c" / whole["screenshot"])
+        assert screen.crop((x1, y1, x2, y2)).tobytes() == image.convert(screen.mode).tobytes()
+        assert 0 <= bx1 < bx2 <= w and 0 <= by1 < by2 <= h  # the whole element is in the picture
+        px, py = (int(v) for v in re.search(r"\[(\d+), (\d+)\]", rec["target"]).groups())
+        assert bx1 <= px * w / 1000 <= bx2 and by1 <= py * h / 1000 <= by2
+        assert rec["instruction"] == whole["instruction"] and rec["meta"]["label"] == whole["meta"]["label"]
+        places.add((round(px, -2), round(py, -2)))
+    assert len(places) > len(cropped) // 3
+
+
+def test_negative_crops_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="crops"):
+        build_dataset(tmp_path, crops=-1, scenario_ids=SCENARIOS[:1])

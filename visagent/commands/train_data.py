@@ -15,6 +15,9 @@ def register(sub) -> None:
                                                                   "(default 8)")
     p.add_argument("--screens", type=int, default=2, help="grounding screens per episode (default 2)")
     p.add_argument("--per-screen", type=int, default=6, help="grounding records per screen (default 6)")
+    p.add_argument("--crops", type=int, default=0,
+                   help="also this many records per grounding record whose screenshot is a random crop holding the "
+                        "element, so its usual place on the screen does not give it away (default 0)")
     p.add_argument("--workers", type=int, default=2, help="parallel oracle episodes (default 2)")
     from visagent.schemas import PROMPT_PROFILES
 
@@ -31,6 +34,6 @@ def run(args) -> int:
     summary = build_dataset(args.out, data_seed=args.data_seed, seeds_per_scenario=args.seeds,
                             grounding_seeds=args.grounding_seeds, screens=args.screens, per_screen=args.per_screen,
                             scenario_ids=args.scenarios or None, workers=args.workers,
-                            profile=args.prompt_profile)
+                            profile=args.prompt_profile, crops=args.crops)
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "seeds"}, indent=2))
     return 0

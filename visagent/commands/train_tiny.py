@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--seeds", type=int, default=6, help="oracle runs per train scenario (default 6)")
     p.add_argument("--grounding-seeds", type=int, default=20, help="grounding seeds per scenario (default 20)")
+    p.add_argument("--grounding-crops", type=int, default=0,
+                   help="cropped copies of each grounding record (see `visagent train-data --crops`; default 0)")
     p.add_argument("--steps", type=int, default=2000,
                    help="training steps (default 2000: ~2.5 s each on a 2-core CPU, about 1.5 h; ~4 s with --readout-weight)")
     p.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
@@ -46,7 +48,8 @@ def run(args) -> int:
         raise ConfigError(f"--number-tokens {args.number_tokens}: give 0 (one digit per token) or the largest number "
                           "to spell as one token, e.g. 1000")
     cfg = RecipeConfig(out=args.out, device=args.device, data_seed=args.data_seed, seeds=args.seeds,
-                       grounding_seeds=args.grounding_seeds, steps=args.steps, batch=args.batch, lr=args.lr,
+                       grounding_seeds=args.grounding_seeds, grounding_crops=args.grounding_crops,
+                       steps=args.steps, batch=args.batch, lr=args.lr,
                        grounding_steps=args.grounding_steps, eval_every=args.eval_every,
                        final_eval_seeds=args.final_eval_seeds, resume=args.resume,
                        pointer_weight=args.pointer_weight, readout_weight=args.readout_weight,

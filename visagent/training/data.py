@@ -100,12 +100,14 @@ class DataSummary:
     scenarios: list[str] = field(default_factory=list)
     prompt_profile: str = "full"
     seeds: list[int] = field(default_factory=list)
+    grounding_crops: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "data_seed": self.data_seed, "trajectory_records": self.trajectory_records,
                 "grounding_records": self.grounding_records, "episodes": self.episodes,
                 "failed_episodes": self.failed_episodes, "scenarios": self.scenarios, "seeds": self.seeds,
-                "train_seed_base": TRAIN_SEED_BASE, "prompt_profile": self.prompt_profile}
+                "train_seed_base": TRAIN_SEED_BASE, "prompt_profile": self.prompt_profile,
+                "grounding_crops": self.grounding_crops}
 
 
 def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, workers: int = 2,
@@ -129,14 +131,34 @@ def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int
     return good, bad
 
 
+def crop_around(size: tuple[int, int], box: Sequence[float], rng: random.Random,
+                min_scale: float = 0.4) -> tuple[int, int, int, int]:
+    """A random crop (x1, y1, x2, y2) of an image of `size` that holds all of `box`: each side a random 40-100%
+    of the image's (at least the box's), placed at random around the box, so the box lands anywhere in it."""
+    width, height = size
+    bx1, by1, bx2, by2 = (max(0.0, box[0]), max(0.0, box[1]), min(float(width), box[2]), min(float(height), box[3]))
+    cw = max(int(bx2 - bx1) + 1, int(width * rng.uniform(min_scale, 1.0)))
+    ch = max(int(by2 - by1) + 1, int(height * rng.uniform(min_scale, 1.0)))
+    cw, ch = min(cw, width), min(ch, height)
+    x1 = rng.randint(max(0, int(bx2) - cw), min(int(bx1), width - cw))
+    y1 = rng.randint(max(0, int(by2) - ch), min(int(by1), height - ch))
+    return x1, y1, x1 + cw, y1 + ch
+
+
 def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, screens: int = 2,
                       per_screen: int = 6, data_seed: int = 0, relative_to: str | Path | None = None,
-                      profile: str = "full") -> list[dict[str, Any]]:
+                      profile: str = "full", crops: int = 0) -> list[dict[str, Any]]:
     """Single-step grounding records ("click the X button" → its centre on the 0..1000 grid).
 
     Screens: up to `screens` distinct screens along the oracle's path per scenario x seed (PNG under `out`);
     up to `per_screen` elements with a unique label each, chosen with `data_seed`. The prompt is the agent's
-    first-step prompt (`build_messages` with no history) in prompt `profile`. Raises ConfigError for held-out data.
+    first-step prompt (`build_messages` with no history) in prompt `profile`. `crops` > 0 adds that many records
+    per element whose screenshot is a random crop of the screen holding the element (`crop_around`; PNG beside the
+    screen): the element then sits anywhere in the picture, so where it usually is on the screen no longer answers
+    the instruction. The preprocessor fits each picture to the pixel budget, so a crop also reaches the model less
+    downscaled than the whole screen (a zoom). Meta "crop": [x1, y1, x2, y2] in the screen's pixels; "bbox" and
+    "image_size" are the crop's. Crops draw from their own random stream: the other records stay as without them.
+    Raises ConfigError for held-out data.
     """
     from visagent.actions import Action
     from visagent.executors.base import ScreenGeometry
@@ -150,6 +172,7 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     root.mkdir(parents=True, exist_ok=True)
     base = Path(relative_to).resolve() if relative_to is not None else None
     rng = random.Random(f"visagent-grounding:{data_seed}")
+    crop_rng = random.Random(f"visagent-grounding-crops:{data_seed}")  # its own, so crops change no other record
     records: list[dict[str, Any]] = []
     for sc in scenarios:
         for seed in seeds:
@@ -161,49 +184,59 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
                 counts = Counter(e.label.strip().casefold() for e in elements)
                 unique = [e for e in elements if e.label.strip() and counts[e.label.strip().casefold()] == 1]
                 rng.shuffle(unique)
-                geometry = ScreenGeometry.simple(image.size[0], image.size[1])
                 for n, e in enumerate(unique[:per_screen]):
-                    x, y = e.center
-                    click = Action("click" if sc.platform == "phone" else "left_click", coordinate=(x, y),
-                                   space="screen")
-                    model = from_screen(click, geometry, space="norm1000").with_(mapping=None)
                     task = task_sentence(instruction_for(e.label.strip(), e.role))
-                    records.append({
-                        "id": f"ground:{sc.id}:{seed}:{k}:{n}",
-                        "instruction": task,
-                        "screenshot": ref,
-                        "history": [],
-                        "messages": build_messages(task, [], ref, platform=sc.platform,  # type: ignore[arg-type]
-                                                   space="norm1000", profile=profile),
-                        "tools": [tool_for(sc.platform, "norm1000", image.size[0], image.size[1], profile)],
-                        "target": render_action(model, "qwen35", platform=sc.platform),
-                        "meta": {"kind": "grounding", "scenario": sc.id, "seed": seed, "split": sc.split,
-                                 "prompt_profile": profile,
-                                 "platform": sc.platform, "bbox": list(e.bbox), "image_size": list(image.size),
-                                 "label": e.label, "role": e.role},
-                    })
+                    views = [(ref, image.size, (0, 0), None)]
+                    for c in range(crops):
+                        box = crop_around(image.size, e.bbox, crop_rng)
+                        crop_path = path.with_name(f"{path.stem}_e{n}c{c}.png")
+                        image.crop(box).save(crop_path)
+                        crop_ref = str(crop_path) if base is None else str(crop_path.relative_to(base))
+                        views.append((crop_ref, (box[2] - box[0], box[3] - box[1]), box[:2], list(box)))
+                    for v, (shot, size, (ox, oy), crop) in enumerate(views):
+                        x, y = e.center
+                        click = Action("click" if sc.platform == "phone" else "left_click",
+                                       coordinate=(x - ox, y - oy), space="screen")
+                        model = from_screen(click, ScreenGeometry.simple(size[0], size[1]),
+                                            space="norm1000").with_(mapping=None)
+                        bbox = [e.bbox[0] - ox, e.bbox[1] - oy, e.bbox[2] - ox, e.bbox[3] - oy]
+                        records.append({
+                            "id": f"ground:{sc.id}:{seed}:{k}:{n}" + (f":c{v - 1}" if crop else ""),
+                            "instruction": task,
+                            "screenshot": shot,
+                            "history": [],
+                            "messages": build_messages(task, [], shot, platform=sc.platform,  # type: ignore[arg-type]
+                                                       space="norm1000", profile=profile),
+                            "tools": [tool_for(sc.platform, "norm1000", size[0], size[1], profile)],
+                            "target": render_action(model, "qwen35", platform=sc.platform),
+                            "meta": {"kind": "grounding", "scenario": sc.id, "seed": seed, "split": sc.split,
+                                     "prompt_profile": profile, "platform": sc.platform, "bbox": bbox,
+                                     "image_size": list(size), "label": e.label, "role": e.role,
+                                     **({"crop": crop} if crop else {})},
+                        })
     return records
 
 
 def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: int = 8, grounding_seeds: int = 8,
                   screens: int = 2, per_screen: int = 6, scenario_ids: Sequence[str] | None = None,
                   workers: int = 2, on_episode: Callable[[Any], None] | None = None,
-                  profile: str = "full") -> DataSummary:
+                  profile: str = "full", crops: int = 0) -> DataSummary:
     """Write a training data directory (see the module docstring) and return its summary.
 
     Trajectory records come from `seeds_per_scenario` oracle runs per train scenario, grounding records from
     `grounding_seeds` further seeds (disjoint from those). `profile`: the prompt profile of every record
-    ("full" or "compact", see visagent.schemas; the model's `visagent.json` says which). Raises ConfigError for bad counts or held-out data.
+    ("full" or "compact", see visagent.schemas; the model's `visagent.json` says which). `crops`: cropped copies of
+    each grounding record (see `grounding_records`). Raises ConfigError for bad counts or held-out data.
     """
-    if seeds_per_scenario < 0 or grounding_seeds < 0 or screens < 1 or per_screen < 1:
-        raise ConfigError("seeds_per_scenario and grounding_seeds must be >= 0, screens and per_screen >= 1")
+    if seeds_per_scenario < 0 or grounding_seeds < 0 or screens < 1 or per_screen < 1 or crops < 0:
+        raise ConfigError("seeds, grounding seeds and crops must be >= 0, screens and per-screen >= 1")
     root = Path(out).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     scenarios = train_scenarios(scenario_ids)
     seeds = train_seeds(data_seed, seeds_per_scenario + grounding_seeds)
     traj_seeds, ground_seeds = seeds[:seeds_per_scenario], seeds[seeds_per_scenario:]
     summary = DataSummary(out=root, data_seed=data_seed, scenarios=[s.id for s in scenarios], seeds=seeds,
-                          prompt_profile=profile)
+                          prompt_profile=profile, grounding_crops=crops)
     records: list[dict[str, Any]] = []
     if traj_seeds:
         from visagent.export import export_records
@@ -217,7 +250,8 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
         summary.trajectory_records = len(records)
     if ground_seeds:
         ground = grounding_records(root / "grounding", scenarios, ground_seeds, screens=screens,
-                                   per_screen=per_screen, data_seed=data_seed, relative_to=root, profile=profile)
+                                   per_screen=per_screen, data_seed=data_seed, relative_to=root, profile=profile,
+                                   crops=crops)
         summary.grounding_records = len(ground)
         records += ground
     for rec in records:

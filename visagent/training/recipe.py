@@ -40,6 +40,7 @@ class RecipeConfig:
     data_seed: int = 0
     seeds: int = 6
     grounding_seeds: int = 20
+    grounding_crops: int = 0
     steps: int = 2000
     batch: int = 8
     lr: float = 2e-3
@@ -69,7 +70,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     data = root / "data"
     if not (data / MANIFEST_FILE).is_file():
         build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds,
-                      profile=cfg.prompt_profile)
+                      profile=cfg.prompt_profile, crops=cfg.grounding_crops)
     data_s = time.perf_counter() - started
     base = root / "base"
     if not (base / "config.json").is_file():
@@ -137,6 +138,7 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
     resumed = int(times.get("resumed_at_step") or 0)
     cost_scope = (f" of this invocation only (it resumed at step {resumed}; the data and base already existed "
                   f"and the first {resumed} steps' time is not counted)" if resumed else "")
+    crops = f", plus {cfg.grounding_crops} cropped copies of each" if cfg.grounding_crops else ""
     text = f"""# visagent-tiny (trained)
 
 A tiny `qwen3_5_moe` (transformers' `Qwen3_5MoeForConditionalGeneration`: vision tower, early fusion, Gated
@@ -149,7 +151,7 @@ demonstrations and grounding records of the TRAIN split only.
 
 - data seed {cfg.data_seed}: {manifest.get('trajectory_records')} trajectory records from {manifest.get('episodes')}
   oracle runs ({len(manifest.get('scenarios', []))} train scenarios x {cfg.seeds} seeds >= {manifest.get('train_seed_base')}),
-  {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds);
+  {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds{crops});
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
 - training: {cfg.steps} steps x batch {cfg.batch}, lr {cfg.lr} (warm-up, cosine), grounding-only for the first
   {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
