@@ -186,15 +186,16 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
                 rng.shuffle(unique)
                 for n, e in enumerate(unique[:per_screen]):
                     task = task_sentence(instruction_for(e.label.strip(), e.role))
-                    views = [(ref, image.size, (0, 0), None)]
+                    views: list[tuple[str, list[int] | None]] = [(ref, None)]  # (screenshot, crop box or None)
                     for c in range(crops):
                         box = crop_around(image.size, e.bbox, crop_rng)
                         crop_path = path.with_name(f"{path.stem}_e{n}c{c}.png")
                         image.crop(box).save(crop_path)
-                        crop_ref = str(crop_path) if base is None else str(crop_path.relative_to(base))
-                        views.append((crop_ref, (box[2] - box[0], box[3] - box[1]), box[:2], list(box)))
-                    for v, (shot, size, (ox, oy), crop) in enumerate(views):
-                        x, y = e.center
+                        views.append((str(crop_path) if base is None else str(crop_path.relative_to(base)), list(box)))
+                    x, y = e.center
+                    for v, (shot, crop) in enumerate(views):
+                        ox, oy = crop[:2] if crop else (0, 0)
+                        size = (crop[2] - crop[0], crop[3] - crop[1]) if crop else image.size
                         click = Action("click" if sc.platform == "phone" else "left_click",
                                        coordinate=(x - ox, y - oy), space="screen")
                         model = from_screen(click, ScreenGeometry.simple(size[0], size[1]),

@@ -27,8 +27,6 @@ PROMPT_PROFILE = "compact"
 #: Grounding items scored in the final evaluation: every k-th of the held-out sim grounding set as
 #: `visagent scenarios export-grounding --split heldout` writes it by default (3 seeds, 2 screens an episode).
 GROUNDING_ITEMS = 60
-GROUNDING_SEEDS = 3
-GROUNDING_SCREENS = 2
 
 
 @dataclass
@@ -117,7 +115,7 @@ def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
                            "per_tag": {k: v for k, v in report.per_tag().items() if k.startswith("difficulty:")},
                            "seconds_per_step": report.seconds_per_step, "episodes": len(report.episodes)}
     with tempfile.TemporaryDirectory() as tmp:
-        summary = export_sim_grounding(tmp, split="heldout", seeds=GROUNDING_SEEDS, screens=GROUNDING_SCREENS)
+        summary = export_sim_grounding(tmp, split="heldout")  # its defaults, as the CLI's
         items = load_annotations(Path(tmp) / "annotations").items
         items = items[::max(1, len(items) // GROUNDING_ITEMS)][:GROUNDING_ITEMS]
         grounding = evaluate_grounding(engine, items, Path(tmp) / "images", model=str(model))
