@@ -231,3 +231,36 @@ def test_a_whole_oracle_episode_is_pixel_identical_for_the_same_seed():
 
     first = episode(4)
     assert len(first) > 5 and episode(4) == first
+
+
+def test_a_missing_font_is_one_line_naming_the_package_and_the_override(tmp_path, visagent_bin):
+    """The sim world draws with DejaVu; without it the user is told what to install (or where to point
+    VISAGENT_FONT_DIR), not 'cannot open resource'. A folder holding the fonts works."""
+    import os
+    import shutil
+    import subprocess
+
+    from visagent.sim import theme
+
+    env = {**os.environ, "VISAGENT_FONT_DIR": str(tmp_path / "none")}
+    proc = subprocess.run([visagent_bin, "scenarios", "export-grounding", "--split", "heldout", "--out",
+                           str(tmp_path / "g")], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert "fonts-dejavu-core" in proc.stderr and "VISAGENT_FONT_DIR" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    for name in ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSansMono", "DejaVuSansMono-Bold"):
+        shutil.copy(os.path.join(theme.FONT_DIR, f"{name}.ttf"), fonts)
+    world = SimWorld("desktop", seed=3)
+    expected = np.asarray(world.render())
+    old = theme.FONT_DIR
+    try:
+        theme.FONT_DIR = str(fonts)
+        theme.font.cache_clear()
+        theme.text_mask.cache_clear()
+        assert np.array_equal(np.asarray(SimWorld("desktop", seed=3).render()), expected)
+    finally:
+        theme.FONT_DIR = old
+        theme.font.cache_clear()
+        theme.text_mask.cache_clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import colorsys
 import functools
 import math
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,16 +18,24 @@ from PIL import Image, ImageDraw, ImageFont
 Color = tuple[int, int, int]
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 (exclusive), screen pixels
 
-FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+#: Where the DejaVu fonts are (Debian's fonts-dejavu-core); VISAGENT_FONT_DIR points elsewhere (another distro,
+#: a machine without the package: copy DejaVuSans*.ttf and DejaVuSansMono*.ttf into a folder).
+FONT_DIR = os.environ.get("VISAGENT_FONT_DIR") or "/usr/share/fonts/truetype/dejavu"
 
 
 @functools.lru_cache(maxsize=128)
 def font(size: int, bold: bool = False, mono: bool = False) -> ImageFont.FreeTypeFont:
-    """A DejaVu font of `size` pixels (cached)."""
+    """A DejaVu font of `size` pixels (cached). Raises ConfigError when the font file is missing."""
+    from visagent.errors import ConfigError
+
     name = "DejaVuSansMono" if mono else "DejaVuSans"
     if bold:
         name += "-Bold"
-    return ImageFont.truetype(f"{FONT_DIR}/{name}.ttf", max(6, int(size)))
+    path = os.path.join(FONT_DIR, f"{name}.ttf")
+    if not os.path.isfile(path):
+        raise ConfigError(f"the sim world's font {path} is missing: install the DejaVu fonts (Debian/Ubuntu: apt-get "
+                          "install fonts-dejavu-core) or set VISAGENT_FONT_DIR to a folder holding DejaVuSans.ttf")
+    return ImageFont.truetype(path, max(6, int(size)))
 
 
 @functools.lru_cache(maxsize=4096)
