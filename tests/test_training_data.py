@@ -132,6 +132,12 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
                                {"data_s": 0.0, "train_s": 300.0, "total_s": 320.0, "s_per_step": 30.0,
                                 "resumed_at_step": 10}).read_text()
     assert "cost of this invocation only (it resumed at step 10;" in resumed
+    skipped = write_model_card(tmp_path, cfg, ["visagent", "train-tiny", "--final-eval-seeds", "0"], manifest, points,
+                               None, {"data_s": 0.0, "train_s": 300.0, "total_s": 320.0, "s_per_step": 30.0,
+                                      "steps_asked": 40}).read_text()
+    assert "Not measured by this run (`--final-eval-seeds 0`)" in skipped and "Overall success" not in skipped
+    assert "20 steps (of 40 asked: fitted to --max-minutes" in skipped
+    assert "data not counted (OUT/data existed before this invocation)" in skipped
 
 
 @pytest.mark.parametrize("profile", ["compact", "compact-task-first"])
@@ -202,3 +208,26 @@ def test_crop_records_hold_the_element_and_click_its_centre_in_the_crop(tmp_path
 def test_negative_crops_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="crops"):
         build_dataset(tmp_path, crops=-1, scenario_ids=SCENARIOS[:1])
+
+
+def test_data_workers_write_the_same_records_as_one_process(tmp_path):
+    """--workers N runs oracle episodes and renders grounding screens in N processes; the records (ids, prompts,
+    targets, crops) and their order are those one process writes, and every screenshot they name exists."""
+    def build(name, workers):
+        out = tmp_path / name
+        build_dataset(out, data_seed=2, seeds_per_scenario=1, grounding_seeds=2, screens=1, per_screen=2,
+                      scenario_ids=SCENARIOS, workers=workers, crops=1)
+        records, root = load_records(out)
+        for rec in records:
+            assert (root / rec["screenshot"]).is_file()
+        return records
+
+    def comparable(records):  # trace directories are named by run time: compare what a record says, not where
+        return [(r["meta"]["kind"], r["meta"]["scenario"], r["meta"]["seed"], r["target"],
+                 json.dumps(r["messages"]) if r["meta"]["kind"] == "grounding" else r["instruction"],
+                 r["meta"].get("crop")) for r in records]
+
+    one, four = build("one", 1), build("four", 4)
+    assert comparable(one) == comparable(four)
+    kinds = {r["meta"]["kind"] for r in one}
+    assert kinds == {"trajectory", "grounding"}

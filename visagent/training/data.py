@@ -114,21 +114,53 @@ def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int
                   on_episode: Callable[[Any], None] | None = None) -> tuple[list[Path], list[str]]:
     """Run the oracle through the real agent loop on every scenario x seed; traces under `out`.
 
-    Returns (trace directories of successful runs, "scenario seed: reason" of the others).
+    `workers` > 1 runs the scenarios in that many processes (the sim world is pure Python: threads would share
+    one core); `on_episode` is then called in this process as each scenario's episodes finish.
+    Returns (trace directories of successful runs, "scenario seed: reason" of the others), in scenario order.
     Raises ConfigError for a held-out scenario or an evaluation seed.
     """
-    from visagent.agent import AgentConfig
-    from visagent.evaluate import evaluate, oracle_factory
-
     chosen = list(scenarios)
     for sc in chosen:
         for seed in seeds:
             check_train_episode(sc, seed)
-    report = evaluate(chosen, oracle_factory, seeds=list(seeds), workers=workers, agent_config=AgentConfig(),
+    if workers <= 1 or len(chosen) < 2:
+        good, bad, _ = _oracle_runs(str(out), [s.id for s in chosen], list(seeds), on_episode)
+        return good, bad
+    from concurrent.futures import ProcessPoolExecutor
+
+    good: list[Path] = []
+    bad: list[str] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        futures = [pool.submit(_oracle_runs, str(out), [sc.id], list(seeds)) for sc in chosen]
+        for future in futures:
+            g, b, episodes = future.result()
+            good += g
+            bad += b
+            for episode in episodes if on_episode is not None else ():
+                on_episode(episode)
+    return good, bad
+
+
+def _oracle_runs(out: str, scenario_ids: list[str], seeds: list[int],
+                 on_episode: Callable[[Any], None] | None = None) -> tuple[list[Path], list[str], list[Any]]:
+    """oracle_traces' work in one process: (good traces, failures, the episodes' results)."""
+    from visagent.agent import AgentConfig
+    from visagent.evaluate import evaluate, oracle_factory
+
+    chosen = [_scenarios_by_id()[i] for i in scenario_ids]
+    report = evaluate(chosen, oracle_factory, seeds=seeds, workers=1, agent_config=AgentConfig(),
                       trace_dir=out, model="oracle", split="train", on_episode=on_episode)
     good = [Path(e.trace) for e in report.episodes if e.success and e.trace]
     bad = [f"{e.scenario} {e.seed}: {e.status} {e.reason}" for e in report.episodes if not e.success]
-    return good, bad
+    return good, bad, list(report.episodes)
+
+
+def _pool_context() -> Any:
+    """Start method of the data workers: fork where there is one (no re-import of the caller's main module;
+    the workers only run the sim world and touch no torch state), spawn elsewhere."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
 def crop_around(size: tuple[int, int], box: Sequence[float], rng: random.Random,
@@ -145,9 +177,24 @@ def crop_around(size: tuple[int, int], box: Sequence[float], rng: random.Random,
     return x1, y1, x1 + cw, y1 + ch
 
 
+def _screens_of(scenario_id: str, seed: int, screens: int, root: str) -> list[tuple[str, tuple[int, int], list]]:
+    """Render the grounding screens of one train scenario x seed into PNGs under `root`: [(path, size, elements)].
+    Module-level so `grounding_records` can run it in worker processes."""
+    from visagent.grounding.sim_export import _episode_screens, SimExportSummary
+
+    sc = _scenarios_by_id()[scenario_id]
+    check_train_episode(sc, seed)
+    out = []
+    for k, (image, elements) in enumerate(_episode_screens(sc, seed, screens, SimExportSummary(out=Path(root)))):
+        path = (Path(root) / f"{sc.id}_s{seed}_{k}.png").resolve()
+        image.save(path)
+        out.append((str(path), image.size, list(elements)))
+    return out
+
+
 def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, screens: int = 2,
                       per_screen: int = 6, data_seed: int = 0, relative_to: str | Path | None = None,
-                      profile: str = "full", crops: int = 0) -> list[dict[str, Any]]:
+                      profile: str = "full", crops: int = 0, workers: int = 1) -> list[dict[str, Any]]:
     """Single-step grounding records ("click the X button" → its centre on the 0..1000 grid).
 
     Screens: up to `screens` distinct screens along the oracle's path per scenario x seed (PNG under `out`);
@@ -158,12 +205,15 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     the instruction. The preprocessor fits each picture to the pixel budget, so a crop also reaches the model less
     downscaled than the whole screen (a zoom). Meta "crop": [x1, y1, x2, y2] in the screen's pixels; "bbox" and
     "image_size" are the crop's. Crops draw from their own random stream: the other records stay as without them.
+    `workers` > 1 renders the screens in that many processes; the records are the same as with one.
     Raises ConfigError for held-out data.
     """
+    from PIL import Image
+
     from visagent.actions import Action
     from visagent.executors.base import ScreenGeometry
     from visagent.coords import from_screen
-    from visagent.grounding.sim_export import _episode_screens, SimExportSummary, instruction_for
+    from visagent.grounding.sim_export import instruction_for
     from visagent.parsing import render_action
     from visagent.prompting import build_messages, task_sentence
     from visagent.schemas import tool_for
@@ -171,50 +221,63 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     base = Path(relative_to).resolve() if relative_to is not None else None
+    chosen = list(scenarios)
+    jobs = [(sc, seed) for sc in chosen for seed in seeds]
+    for sc, seed in jobs:
+        check_train_episode(sc, seed)
+    args = [(sc.id, seed, screens, str(root)) for sc, seed in jobs]
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+            rendered = list(pool.map(_screens_of, *zip(*args), chunksize=max(1, len(args) // (workers * 4))))
+    else:
+        rendered = [_screens_of(*a) for a in args]
     rng = random.Random(f"visagent-grounding:{data_seed}")
     crop_rng = random.Random(f"visagent-grounding-crops:{data_seed}")  # its own, so crops change no other record
     records: list[dict[str, Any]] = []
-    for sc in scenarios:
-        for seed in seeds:
-            check_train_episode(sc, seed)
-            for k, (image, elements) in enumerate(_episode_screens(sc, seed, screens, SimExportSummary(out=root))):
-                path = (root / f"{sc.id}_s{seed}_{k}.png").resolve()
-                image.save(path)
-                ref = str(path) if base is None else str(path.relative_to(base))
-                counts = Counter(e.label.strip().casefold() for e in elements)
-                unique = [e for e in elements if e.label.strip() and counts[e.label.strip().casefold()] == 1]
-                rng.shuffle(unique)
-                for n, e in enumerate(unique[:per_screen]):
-                    task = task_sentence(instruction_for(e.label.strip(), e.role))
-                    views: list[tuple[str, list[int] | None]] = [(ref, None)]  # (screenshot, crop box or None)
-                    for c in range(crops):
-                        box = crop_around(image.size, e.bbox, crop_rng)
-                        crop_path = path.with_name(f"{path.stem}_e{n}c{c}.png")
-                        image.crop(box).save(crop_path)
-                        views.append((str(crop_path) if base is None else str(crop_path.relative_to(base)), list(box)))
-                    x, y = e.center
-                    for v, (shot, crop) in enumerate(views):
-                        ox, oy = crop[:2] if crop else (0, 0)
-                        size = (crop[2] - crop[0], crop[3] - crop[1]) if crop else image.size
-                        click = Action("click" if sc.platform == "phone" else "left_click",
-                                       coordinate=(x - ox, y - oy), space="screen")
-                        model = from_screen(click, ScreenGeometry.simple(size[0], size[1]),
-                                            space="norm1000").with_(mapping=None)
-                        bbox = [e.bbox[0] - ox, e.bbox[1] - oy, e.bbox[2] - ox, e.bbox[3] - oy]
-                        records.append({
-                            "id": f"ground:{sc.id}:{seed}:{k}:{n}" + (f":c{v - 1}" if crop else ""),
-                            "instruction": task,
-                            "screenshot": shot,
-                            "history": [],
-                            "messages": build_messages(task, [], shot, platform=sc.platform,  # type: ignore[arg-type]
-                                                       space="norm1000", profile=profile),
-                            "tools": [tool_for(sc.platform, "norm1000", size[0], size[1], profile)],
-                            "target": render_action(model, "qwen35", platform=sc.platform),
-                            "meta": {"kind": "grounding", "scenario": sc.id, "seed": seed, "split": sc.split,
-                                     "prompt_profile": profile, "platform": sc.platform, "bbox": bbox,
-                                     "image_size": list(size), "label": e.label, "role": e.role,
-                                     **({"crop": crop} if crop else {})},
-                        })
+    for (sc, seed), shots in zip(jobs, rendered):
+        for k, (where, screen_size, elements) in enumerate(shots):
+            path = Path(where)
+            ref = str(path) if base is None else str(path.relative_to(base))
+            counts = Counter(e.label.strip().casefold() for e in elements)
+            unique = [e for e in elements if e.label.strip() and counts[e.label.strip().casefold()] == 1]
+            rng.shuffle(unique)
+            image = None
+            for n, e in enumerate(unique[:per_screen]):
+                task = task_sentence(instruction_for(e.label.strip(), e.role))
+                views: list[tuple[str, list[int] | None]] = [(ref, None)]  # (screenshot, crop box or None)
+                for c in range(crops):
+                    if image is None:
+                        with Image.open(path) as img:
+                            image = img.convert("RGB")
+                    box = crop_around(screen_size, e.bbox, crop_rng)
+                    crop_path = path.with_name(f"{path.stem}_e{n}c{c}.png")
+                    image.crop(box).save(crop_path)
+                    views.append((str(crop_path) if base is None else str(crop_path.relative_to(base)), list(box)))
+                x, y = e.center
+                for v, (shot, crop) in enumerate(views):
+                    ox, oy = crop[:2] if crop else (0, 0)
+                    size = (crop[2] - crop[0], crop[3] - crop[1]) if crop else tuple(screen_size)
+                    click = Action("click" if sc.platform == "phone" else "left_click",
+                                   coordinate=(x - ox, y - oy), space="screen")
+                    model = from_screen(click, ScreenGeometry.simple(size[0], size[1]),
+                                        space="norm1000").with_(mapping=None)
+                    bbox = [e.bbox[0] - ox, e.bbox[1] - oy, e.bbox[2] - ox, e.bbox[3] - oy]
+                    records.append({
+                        "id": f"ground:{sc.id}:{seed}:{k}:{n}" + (f":c{v - 1}" if crop else ""),
+                        "instruction": task,
+                        "screenshot": shot,
+                        "history": [],
+                        "messages": build_messages(task, [], shot, platform=sc.platform,  # type: ignore[arg-type]
+                                                   space="norm1000", profile=profile),
+                        "tools": [tool_for(sc.platform, "norm1000", size[0], size[1], profile)],
+                        "target": render_action(model, "qwen35", platform=sc.platform),
+                        "meta": {"kind": "grounding", "scenario": sc.id, "seed": seed, "split": sc.split,
+                                 "prompt_profile": profile, "platform": sc.platform, "bbox": bbox,
+                                 "image_size": list(size), "label": e.label, "role": e.role,
+                                 **({"crop": crop} if crop else {})},
+                    })
     return records
 
 
@@ -252,7 +315,7 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
     if ground_seeds:
         ground = grounding_records(root / "grounding", scenarios, ground_seeds, screens=screens,
                                    per_screen=per_screen, data_seed=data_seed, relative_to=root, profile=profile,
-                                   crops=crops)
+                                   crops=crops, workers=workers)
         summary.grounding_records = len(ground)
         records += ground
     for rec in records:
