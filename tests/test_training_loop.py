@@ -151,3 +151,112 @@ def test_shared_prefix_gives_the_same_loss_and_trains(tmp_path):
     before = _mean_loss(trainer)
     trainer.run()
     assert _mean_loss(trainer) < before
+
+
+def _mixed_records(root) -> list[dict]:
+    """Records of different lengths and screenshot sizes (batched forward pads and concatenates them)."""
+    records = _records(root, 4, seed=9)
+    Image.new("RGB", (320, 192), "white").save(root / "img" / "wide.png")
+    records[1]["messages"][1]["content"][0]["image"] = "img/wide.png"
+    records[2]["target"] += "\nand a longer answer than the others"
+    (root / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+def test_one_padded_forward_gives_each_example_its_own_loss(tmp_path):
+    """batch_losses: the examples of a batch right-padded into one forward give the losses they give alone."""
+    from visagent.training.examples import batch_losses
+
+    records = _mixed_records(tmp_path)
+    trainer = Trainer(_config(tmp_path, tmp_path / "out"), progress=False)
+    examples = [build_example(trainer.engine, r, trainer.root) for r in records]
+    assert len({int(e.input_ids.shape[1]) for e in examples}) > 1
+    assert len({tuple(e.image_grid_thw[0].tolist()) for e in examples}) > 1
+    trainer.model.eval()
+    with torch.no_grad():
+        alone = [float(example_loss(trainer.model, e, "cpu")) for e in examples]
+        together = batch_losses(trainer.model, examples, "cpu").tolist()
+    assert together == pytest.approx(alone, abs=1e-4)
+
+
+def test_micro_batches_train_like_single_examples(tmp_path):
+    """--micro-batch: a step's gradient from padded batches equals the one from one forward per example, and
+    training with it lowers the loss."""
+    records = _mixed_records(tmp_path)
+    trainer = Trainer(_config(tmp_path, tmp_path / "a", steps=1, batch=4, micro_batch=4), progress=False)
+    examples = [build_example(trainer.engine, r, trainer.root) for r in records]
+
+    def gradients(accumulate):
+        trainer.model.zero_grad(set_to_none=True)
+        loss = accumulate(examples)
+        return loss, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+    loss_one, one = gradients(trainer._accumulate)
+    loss_four, four = gradients(trainer._accumulate_batched)
+    assert loss_four == pytest.approx(loss_one, abs=1e-4)
+    assert one.keys() == four.keys() and len(one) > 50
+    for name in one:
+        assert torch.allclose(one[name], four[name], atol=1e-5, rtol=1e-3), name
+    trainer = Trainer(_config(tmp_path, tmp_path / "c", steps=8, batch=4, micro_batch=2), progress=False)
+    before = _mean_loss(trainer)
+    trainer.run()
+    assert _mean_loss(trainer) < before * 0.8
+
+
+def test_micro_batch_with_auxiliary_losses_is_refused(data, tmp_path):
+    from visagent.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--micro-batch > 1 trains the plain target loss only"):
+        Trainer(_config(data, tmp_path / "o", micro_batch=2, pointer_weight=1.0), progress=False)
+    with pytest.raises(ConfigError, match="--trajectory-share must be between 0 and 1"):
+        Trainer(_config(data, tmp_path / "o", trajectory_share=1.5), progress=False)
+
+
+def test_trajectory_share_sets_the_mix_after_the_grounding_steps():
+    from visagent.training.trainer import batch_indices
+
+    pools = {"all": list(range(100)), "grounding": list(range(90)), "trajectory": list(range(90, 100))}
+    drawn = [i for step in range(10, 210) for i in batch_indices(step, 8, pools, 10, 0, trajectory_share=0.5)]
+    share = sum(i >= 90 for i in drawn) / len(drawn)
+    assert 0.45 < share < 0.55  # uniform drawing would give 10%
+    assert all(i < 90 for step in range(10) for i in batch_indices(step, 8, pools, 10, 0, trajectory_share=0.5))
+    uniform = [i for step in range(10, 210) for i in batch_indices(step, 8, pools, 10, 0)]
+    assert sum(i >= 90 for i in uniform) / len(uniform) < 0.15
+    assert batch_indices(50, 8, pools, 10, 3, 0.5) == batch_indices(50, 8, pools, 10, 3, 0.5)  # resume-safe
+
+
+def test_max_minutes_fits_the_steps_to_the_budget_and_ends_with_a_checkpoint(data, tmp_path):
+    from visagent.training.trainer import FIT_AFTER, WARM_STEPS
+
+    trainer = Trainer(_config(data, tmp_path / "fit", steps=1000, grounding_steps=500, save_every=100,
+                              max_minutes=1.0), progress=False)
+
+    class Bar:
+        total = 1000
+
+        def refresh(self):
+            pass
+
+    trainer.step = WARM_STEPS
+    trainer._fit_budget(7.0, Bar())  # slow first steps (start-up) are not counted
+    trainer.step = FIT_AFTER
+    trainer._fit_budget(10.0, Bar())  # 15 steps in 3 s, 50 s left: 90% of 250 more steps
+    assert trainer.config.steps == FIT_AFTER + 225
+    assert trainer.config.grounding_steps == round(500 * 245 / 1000) and trainer.config.save_every == 24
+    # a budget already spent: the run stops after its first step, with a normal final checkpoint
+    quick = Trainer(_config(data, tmp_path / "quick", steps=50, max_minutes=1e-6), progress=False)
+    out = quick.run()
+    assert quick.step == 1 and quick.config.steps == 1
+    assert (out / "config.json").is_file() and json.loads((out / "curve.json").read_text())["points"][-1]["step"] == 1
+
+
+def test_prep_threads_build_the_same_batches(tmp_path):
+    """--prep-threads: examples built ahead by threads train exactly as those built in the loop."""
+    _mixed_records(tmp_path)
+    plain = Trainer(_config(tmp_path, tmp_path / "a", steps=3, batch=3), progress=False)
+    plain.run()
+    threaded = Trainer(_config(tmp_path, tmp_path / "b", steps=3, batch=3, prep_threads=2), progress=False)
+    threaded.run()
+    assert threaded._pool is None  # shut down at the end
+    for (name, a), (_, b) in zip(plain.model.named_parameters(), threaded.model.named_parameters()):
+        assert torch.equal(a, b), name

@@ -41,8 +41,26 @@ def register(sub) -> None:
                    help="weight of the readout loss on grounding records: the last full-attention layer attends "
                         "from the coordinate digits to the clicked element and its input carries each screenshot "
                         "token's position (visagent.training.pointer; eager attention while training; default 0)")
+    add_batching_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
+
+
+def add_batching_args(p) -> None:
+    """--micro-batch, --trajectory-share, --max-minutes (shared with `visagent train-tiny`)."""
+    p.add_argument("--micro-batch", type=int, default=1,
+                   help="examples per forward pass: > 1 right-pads them into one batch (the same losses; what makes "
+                        "a GPU fast on a small model; plain target loss only; default 1)")
+    p.add_argument("--trajectory-share", type=float, default=None, metavar="P",
+                   help="after the grounding-only steps, draw trajectory records with probability P and grounding "
+                        "records otherwise (default: uniformly over all records)")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="time budget of the training steps: after 20 steps --steps (and --grounding-steps) shrink "
+                        "to what fits at that speed; ends early with a final checkpoint if time runs out (default 0: "
+                        "none)")
+    p.add_argument("--prep-threads", type=int, default=0,
+                   help="threads building the next step's examples (screenshot decoding and preprocessing, ~60 ms "
+                        "each on one core) while a step trains: keeps a GPU busy (default 0: in the loop)")
 
 
 def run(args) -> int:
@@ -54,7 +72,9 @@ def run(args) -> int:
                          eval_seeds=args.eval_seeds, lora=args.lora, lora_rank=args.lora_rank,
                          grounding_steps=args.grounding_steps, seed=args.seed, max_pixels=args.max_pixels,
                          threads=args.threads, share_prefix=args.share_prefix,
-                         pointer_weight=args.pointer_weight, readout_weight=args.readout_weight)
+                         pointer_weight=args.pointer_weight, readout_weight=args.readout_weight,
+                         micro_batch=args.micro_batch, trajectory_share=args.trajectory_share,
+                         max_minutes=args.max_minutes, prep_threads=args.prep_threads)
     trainer = Trainer(config, on_point=lambda p: print(json.dumps(p), flush=True), progress=not args.no_progress)
     out = trainer.run()
     print(f"wrote {out} (curve: {out / 'curve.json'})")

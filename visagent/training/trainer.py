@@ -31,7 +31,7 @@ import torch
 
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
-from visagent.training.examples import build_example, example_terms, prefix_cache
+from visagent.training.examples import batch_losses, build_example, example_terms, prefix_cache
 from visagent.training.pointer import PointerHead
 
 #: Files of a checkpoint directory that are not weights (copied from the base).
@@ -39,6 +39,10 @@ SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", 
               "processor_config.json", "generation_config.json", "special_tokens_map.json", "vocab.json",
               "merges.txt", "visagent.json")
 STATE_FILE = "trainer_state.pt"
+#: A `max_minutes` run times its steps from WARM_STEPS (the first ones pay for start-up: CUDA context, kernel
+#: selection) to FIT_AFTER, then fits its step count to the budget.
+WARM_STEPS = 5
+FIT_AFTER = 20
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "in_proj_qkvz", "in_proj_ba", "out_proj")
 
 
@@ -53,7 +57,15 @@ class TrainConfig:
     activations); `pointer_weight` > 0 adds the auxiliary pointer loss on grounding records
     (visagent.training.pointer) with this weight; its head trains alongside and is not saved in the checkpoint;
     `readout_weight` > 0 adds the readout loss (same module: the last full-attention layer attends from the
-    coordinate digits to the target, its input carries each visual token's position), run with eager attention."""
+    coordinate digits to the target, its input carries each visual token's position), run with eager attention;
+    `micro_batch` > 1 runs that many examples of a step in one padded forward (`examples.batch_losses`: the same
+    losses; a GPU's speed-up, plain target loss only); `trajectory_share` (0..1): after the grounding-only steps,
+    each example is a trajectory record with this probability (None: uniform over all records, so a data set with
+    30x more grounding than trajectory records hardly shows the model a trajectory); `max_minutes` > 0: a time
+    budget for the steps — after FIT_AFTER steps the run shortens `steps` (and `grounding_steps` in proportion) to
+    what fits at the speed so far, and ends early with its final checkpoint if time still runs out;
+    `prep_threads` > 0: that many threads build the next step's examples (image decoding and preprocessing,
+    ~60 ms an example on one core) while the current step trains — the GPU otherwise waits for them."""
 
     base: str
     data: str
@@ -81,6 +93,10 @@ class TrainConfig:
     share_prefix: bool = False
     pointer_weight: float = 0.0
     readout_weight: float = 0.0
+    micro_batch: int = 1
+    trajectory_share: float | None = None
+    max_minutes: float = 0.0
+    prep_threads: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,11 +129,16 @@ def lr_lambda(step: int, warmup: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def batch_indices(step: int, batch: int, pools: dict[str, list[int]], grounding_steps: int, seed: int) -> list[int]:
+def batch_indices(step: int, batch: int, pools: dict[str, list[int]], grounding_steps: int, seed: int,
+                  trajectory_share: float | None = None) -> list[int]:
     """Record indices of one step (a pure function of step and seed, so resume sees the same batches)."""
     rng = random.Random(f"{seed}:{step}")
-    pool = pools["grounding"] if step < grounding_steps and pools["grounding"] else pools["all"]
-    return [rng.choice(pool) for _ in range(batch)]
+    if step < grounding_steps and pools["grounding"]:
+        return [rng.choice(pools["grounding"]) for _ in range(batch)]
+    if trajectory_share is None or not pools.get("trajectory") or not pools["grounding"]:
+        return [rng.choice(pools["all"]) for _ in range(batch)]
+    return [rng.choice(pools["trajectory"] if rng.random() < trajectory_share else pools["grounding"])
+            for _ in range(batch)]
 
 
 class Trainer:
@@ -127,6 +148,14 @@ class Trainer:
                  progress: bool = True) -> None:
         if config.steps < 1 or config.batch < 1 or config.lr <= 0:
             raise ConfigError(f"--steps, --batch must be >= 1 and --lr > 0 (got {config.steps}, {config.batch}, {config.lr})")
+        if config.micro_batch < 1 or config.max_minutes < 0 or config.prep_threads < 0:
+            raise ConfigError(f"--micro-batch must be >= 1, --max-minutes and --prep-threads >= 0 (got "
+                              f"{config.micro_batch}, {config.max_minutes}, {config.prep_threads})")
+        if config.trajectory_share is not None and not 0 <= config.trajectory_share <= 1:
+            raise ConfigError(f"--trajectory-share must be between 0 and 1 (got {config.trajectory_share})")
+        if config.micro_batch > 1 and (config.pointer_weight > 0 or config.readout_weight > 0 or config.share_prefix):
+            raise ConfigError("--micro-batch > 1 trains the plain target loss only; drop --pointer-weight, "
+                              "--readout-weight and --share-prefix, or use --micro-batch 1")
         self.config = config
         self.out = Path(config.out).expanduser()
         self.on_point = on_point
@@ -134,7 +163,8 @@ class Trainer:
         self.records, self.root = load_records(config.data)
         kinds = [(r.get("meta") or {}).get("kind") for r in self.records]
         self.pools = {"all": list(range(len(self.records))),
-                      "grounding": [i for i, k in enumerate(kinds) if k == "grounding"]}
+                      "grounding": [i for i, k in enumerate(kinds) if k == "grounding"],
+                      "trajectory": [i for i, k in enumerate(kinds) if k != "grounding"]}
         self.engine = load_base(config.base, config.device, config.max_pixels, "auto" if config.lora else "fp32")
         self.base_path = Path(self.engine.checkpoint.path)
         profile = self.engine.info.prompt_profile
@@ -162,6 +192,8 @@ class Trainer:
         self.optimizer = self._optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
+        self._pool: Any = None  # prep_threads' executor (created on first use)
+        self._ahead: dict[int, tuple[list[int], list[Any]]] = {}  # step -> (indices, futures) built ahead
         self.step = 0
         self.started_at = 0  # the step run() started from (set there; > 0 after a resume)
         self.points: list[dict[str, Any]] = []
@@ -199,10 +231,63 @@ class Trainer:
         cfg = self.config
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        examples = self._examples(self.step)
+        total = self._accumulate_batched(examples) if cfg.micro_batch > 1 else self._accumulate(examples)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.pointer_head is not None:
+            params += list(self.pointer_head.parameters())
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return total / cfg.batch
+
+    def _indices(self, step: int) -> list[int]:
+        cfg = self.config
+        return batch_indices(step, cfg.batch, self.pools, cfg.grounding_steps, cfg.seed, cfg.trajectory_share)
+
+    def _examples(self, step: int) -> list[Any]:
+        """The examples of `step`; with `prep_threads`, built by threads and the next step's started now."""
+        cfg = self.config
+        if not cfg.prep_threads:
+            return [build_example(self.engine, self.records[i], self.root) for i in self._indices(step)]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=cfg.prep_threads, thread_name_prefix="prep")
+        indices = self._indices(step)
+        ahead = self._ahead.pop(step, None)
+        futures = ahead[1] if ahead and ahead[0] == indices else self._submit(indices)  # stale after a re-fit
+        self._ahead.clear()
+        if step + 1 < cfg.steps:
+            nxt = self._indices(step + 1)
+            self._ahead[step + 1] = (nxt, self._submit(nxt))
+        return [f.result() for f in futures]
+
+    def _stop_prep(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._ahead = None, {}
+
+    def _submit(self, indices: list[int]) -> list[Any]:
+        return [self._pool.submit(build_example, self.engine, self.records[i], self.root) for i in indices]
+
+    def _accumulate_batched(self, examples: list[Any]) -> float:
+        """Backward of the examples' target losses, `micro_batch` of them per padded forward; returns their sum."""
+        cfg = self.config
         total = 0.0
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.device.startswith("cuda") else _null()
-        examples = [build_example(self.engine, self.records[i], self.root)
-                    for i in batch_indices(self.step, cfg.batch, self.pools, cfg.grounding_steps, cfg.seed)]
+        for k in range(0, len(examples), cfg.micro_batch):
+            with _autocast(cfg.device):
+                losses = batch_losses(self.model, examples[k:k + cfg.micro_batch], self.engine.device)
+            (losses.sum() / cfg.batch).backward()
+            total += float(losses.detach().sum())
+        return total
+
+    def _accumulate(self, examples: list[Any]) -> float:
+        """Backward of each example's loss terms (one forward each); returns the sum of their target losses."""
+        cfg = self.config
+        total = 0.0
+        autocast = _autocast(cfg.device)
         prefixes: dict[Any, Any] = {}
         for example in examples:
             prefix = None
@@ -226,14 +311,7 @@ class Trainer:
                 self.readout_losses.append(float(terms["readout"].detach()))
             (full / cfg.batch).backward()
             total += float(loss.detach())
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.pointer_head is not None:
-            params += list(self.pointer_head.parameters())
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.step += 1
-        return total / cfg.batch
+        return total
 
     def run(self, until: int | None = None) -> Path:
         """Train (resuming when asked), evaluating and saving at intervals; returns the output directory.
@@ -254,10 +332,13 @@ class Trainer:
         while self.step < cfg.steps:
             if until is not None and self.step >= until:
                 bar.close()
+                self._stop_prep()
                 return self.out
             losses.append(self.train_step())
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+            if cfg.max_minutes:
+                self._fit_budget(time.perf_counter() - started, bar)
             at_end = self.step == cfg.steps
             if (cfg.eval_every and self.step % cfg.eval_every == 0) or at_end:
                 self.record_point(sum(losses) / len(losses), time.perf_counter() - started,
@@ -266,8 +347,34 @@ class Trainer:
             if (cfg.save_every and self.step % cfg.save_every == 0) or at_end:
                 self.save_checkpoint(self.out / f"checkpoint-{self.step}", state=True)
         bar.close()
+        self._stop_prep()
         self.save_checkpoint(self.out, state=False, dtype=cfg.save_dtype)
         return self.out
+
+    def _fit_budget(self, elapsed: float, bar: Any) -> None:
+        """`max_minutes`: after FIT_AFTER steps of this run, shorten `steps` to what fits at the speed of the
+        steps since WARM_STEPS, and the grounding-only, save and evaluation intervals in proportion (the cosine
+        schedule reads `steps` as it goes); end at the current step once the budget is spent."""
+        cfg = self.config
+        budget = cfg.max_minutes * 60
+        done = self.step - self.started_at
+        fitted = cfg.steps
+        if done == WARM_STEPS:
+            self._warm = (self.step, elapsed)
+        if done == FIT_AFTER:
+            step0, time0 = getattr(self, "_warm", (self.started_at, 0.0))
+            per_step = (elapsed - time0) / max(1, self.step - step0)
+            fitted = min(cfg.steps, self.step + int(0.9 * (budget - elapsed) / max(per_step, 1e-9)))
+        if elapsed >= budget:
+            fitted = self.step
+        if fitted < cfg.steps:
+            scale = fitted / cfg.steps
+            cfg.grounding_steps = round(cfg.grounding_steps * scale)
+            cfg.save_every = max(1, round(cfg.save_every * scale)) if cfg.save_every else 0
+            cfg.eval_every = max(1, round(cfg.eval_every * scale)) if cfg.eval_every else 0
+            cfg.steps = max(fitted, self.step)
+            bar.total = cfg.steps
+            bar.refresh()
 
     # -- evaluation ----------------------------------------------------------------------------------
     def evaluate_heldout(self) -> dict[str, Any]:
@@ -395,6 +502,10 @@ class Trainer:
         self.step = int(state["step"])
         self.points = list(state.get("points") or [])
         return True
+
+
+def _autocast(device: str) -> Any:
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
 
 
 class _null:
