@@ -21,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     p.add_argument("--grounding-steps", type=int, default=1200, help="grounding-only steps first (default 1200)")
     p.add_argument("--eval-every", type=int, default=500, help="held-out evaluation every N steps (default 500)")
-    p.add_argument("--final-eval-seeds", type=int, default=1, help="held-out seeds in the final evaluation")
+    p.add_argument("--final-eval-seeds", type=int, default=1, help="held-out seeds in the final evaluation (default 1; 0 skips it: the "
+                                                           "card then says how to run it)")
     p.add_argument("--max-pixels", type=int, default=256_000, help="screenshot pixel budget (default 256000)")
     p.add_argument("--number-tokens", type=int, default=0, metavar="N",
                    help="spell every number 0..N as one token in the fresh base's tokenizer (1000: a click is two "
@@ -36,6 +37,11 @@ def register(sub) -> None:
     p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact",
                    help="prompt the model is trained and run with (default compact; compact-task-first puts the "
                         "task before each screenshot)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes generating the data (oracle runs, grounding screens; default 2)")
+    from visagent.commands.train import add_batching_args
+
+    add_batching_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -53,7 +59,9 @@ def run(args) -> int:
                        grounding_steps=args.grounding_steps, eval_every=args.eval_every,
                        final_eval_seeds=args.final_eval_seeds, resume=args.resume,
                        pointer_weight=args.pointer_weight, readout_weight=args.readout_weight,
-                       prompt_profile=args.prompt_profile,
+                       prompt_profile=args.prompt_profile, workers=args.workers, micro_batch=args.micro_batch,
+                       trajectory_share=args.trajectory_share, max_minutes=args.max_minutes,
+                       prep_threads=args.prep_threads,
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels,
                               **({"number_tokens": args.number_tokens} if args.number_tokens else {})})
     model = run_recipe(cfg, progress=not args.no_progress)

@@ -50,6 +50,11 @@ class RecipeConfig:
     pointer_weight: float = 0.0
     readout_weight: float = 0.0
     prompt_profile: str = PROMPT_PROFILE
+    workers: int = 2
+    micro_batch: int = 1
+    trajectory_share: float | None = None
+    max_minutes: float = 0.0
+    prep_threads: int = 0
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
 
 
@@ -68,7 +73,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     data = root / "data"
     if not (data / MANIFEST_FILE).is_file():
         build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds,
-                      profile=cfg.prompt_profile, crops=cfg.grounding_crops)
+                      profile=cfg.prompt_profile, crops=cfg.grounding_crops, workers=cfg.workers)
     data_s = time.perf_counter() - started
     base = root / "base"
     if not (base / "config.json").is_file():
@@ -79,18 +84,22 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
                         warmup=min(50, cfg.steps // 10 + 1), device=cfg.device, resume=cfg.resume,
                         eval_every=cfg.eval_every, eval_seeds=cfg.eval_seeds, grounding_steps=cfg.grounding_steps,
                         seed=cfg.data_seed, save_every=max(1, cfg.steps // 8), pointer_weight=cfg.pointer_weight,
-                        readout_weight=cfg.readout_weight)
+                        readout_weight=cfg.readout_weight, micro_batch=cfg.micro_batch,
+                        trajectory_share=cfg.trajectory_share, max_minutes=cfg.max_minutes,
+                        prep_threads=cfg.prep_threads)
     trainer = Trainer(train, on_point=lambda p: print(json.dumps(p), flush=True), progress=progress)
     t0 = time.perf_counter()
     trainer.run()
     train_s = time.perf_counter() - t0
+    asked = cfg.steps
+    cfg.steps, cfg.grounding_steps = train.steps, train.grounding_steps  # fewer where --max-minutes fitted them
     ran = cfg.steps - trainer.started_at
-    final = final_evaluation(model, cfg.device, cfg.final_eval_seeds)
+    final = final_evaluation(model, cfg.device, cfg.final_eval_seeds) if cfg.final_eval_seeds > 0 else None
     write_model_card(model, cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
                      trainer.points, final, {"data_s": data_s, "train_s": train_s,
                                              "total_s": time.perf_counter() - started,
                                              "s_per_step": train_s / max(1, ran),
-                                             "resumed_at_step": trainer.started_at})
+                                             "resumed_at_step": trainer.started_at, "steps_asked": asked})
     return model
 
 
@@ -124,19 +133,24 @@ def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
 
 
 def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: dict[str, Any],
-                     points: list[dict[str, Any]], final: dict[str, Any], times: dict[str, float]) -> Path:
-    """README.md inside the checkpoint: command, data seed, data, sizes, held-out results, curve, cost."""
+                     points: list[dict[str, Any]], final: dict[str, Any] | None, times: dict[str, float]) -> Path:
+    """README.md inside the checkpoint: command, data seed, data, sizes, held-out results, curve, cost.
+    `final` None: the run skipped the held-out evaluation (--final-eval-seeds 0); the card says how to run it."""
     command = "visagent " + " ".join(shlex.quote(a) for a in argv[1:]) if argv else "visagent train-tiny"
     rows = "\n".join(f"| {p['step']} | {p['loss']:.4f} | {p.get('pointer_loss', '')} | "
                      f"{'' if p.get('heldout_success') is None else format(p['heldout_success'], '.0%')} | "
                      f"{p.get('seconds', '')} |" for p in points)
-    tags = "\n".join(f"| {k.split(':', 1)[1]} | {v['successes']}/{v['episodes']} | {v['success_rate']:.0%} |"
-                     for k, v in sorted(final["per_tag"].items()))
-    g = final.get("grounding") or {}
+    results = _results_section(final)
     resumed = int(times.get("resumed_at_step") or 0)
     cost_scope = (f" of this invocation only (it resumed at step {resumed}; the data and base already existed "
                   f"and the first {resumed} steps' time is not counted)" if resumed else "")
     crops = f", plus {cfg.grounding_crops} cropped copies of each" if cfg.grounding_crops else ""
+    data_cost = (f"data {times['data_s'] / 60:.1f} min" if times["data_s"] >= 1 or resumed
+                 else "data not counted (OUT/data existed before this invocation)")
+    asked = int(times.get("steps_asked") or cfg.steps)
+    fitted = f" (of {asked} asked: fitted to --max-minutes {cfg.max_minutes:g})" if asked != cfg.steps else ""
+    mix = ("uniformly over all records" if cfg.trajectory_share is None
+           else f"{cfg.trajectory_share:.0%} trajectory records")
     text = f"""# visagent-tiny (trained)
 
 A tiny `qwen3_5_moe` (transformers' `Qwen3_5MoeForConditionalGeneration`: vision tower, early fusion, Gated
@@ -151,21 +165,13 @@ demonstrations and grounding records of the TRAIN split only.
   oracle runs ({len(manifest.get('scenarios', []))} train scenarios x {cfg.seeds} seeds >= {manifest.get('train_seed_base')}),
   {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds{crops});
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
-- training: {cfg.steps} steps x batch {cfg.batch}, lr {cfg.lr} (warm-up, cosine), grounding-only for the first
-  {cfg.grounding_steps} steps, auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
-- cost{cost_scope}: data {times['data_s'] / 60:.1f} min, training {times['train_s'] / 60:.1f} min
-  ({times['s_per_step']:.1f} s per step), total {times['total_s'] / 60:.1f} min.
+- training: {cfg.steps} steps{fitted} x batch {cfg.batch} ({cfg.micro_batch} per forward), lr {cfg.lr} (warm-up,
+  cosine), grounding-only for the first {cfg.grounding_steps} steps, then {mix},
+  auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
+- cost{cost_scope}: {data_cost}, training {times['train_s'] / 60:.1f} min
+  ({times['s_per_step']:.2f} s per step), total {times['total_s'] / 60:.1f} min.
 
-## Held-out results (`visagent eval --split heldout --model <this dir> --seeds {len(final['seeds'])}`)
-
-Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (seeds {final['seeds']}).
-
-| difficulty | successes | rate |
-|---|---|---|
-{tags}
-
-Grounding (held-out sim set, `visagent ground-eval`): click inside the target {g.get('click_inside_rate', 0):.0%}
-of {g.get('items', 0)} items.
+{results}
 
 ## Curve (held-out success during training: max 96 new tokens per answer, {cfg.eval_seeds} seed(s))
 
@@ -178,3 +184,23 @@ of {g.get('items', 0)} items.
     (model / "results.json").write_text(json.dumps({"final": final, "curve": points, "times": times}, indent=2) + "\n",
                                         encoding="utf-8")
     return path
+
+
+def _results_section(final: dict[str, Any] | None) -> str:
+    if final is None:
+        return ("## Held-out results\n\nNot measured by this run (`--final-eval-seeds 0`): run `visagent eval --split "
+                "heldout --model <this dir>`\nand `visagent ground-eval` on `visagent scenarios export-grounding "
+                "--split heldout`.")
+    tags = "\n".join(f"| {k.split(':', 1)[1]} | {v['successes']}/{v['episodes']} | {v['success_rate']:.0%} |"
+                     for k, v in sorted(final["per_tag"].items()))
+    g = final.get("grounding") or {}
+    return f"""## Held-out results (`visagent eval --split heldout --model <this dir> --seeds {len(final['seeds'])}`)
+
+Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (seeds {final['seeds']}).
+
+| difficulty | successes | rate |
+|---|---|---|
+{tags}
+
+Grounding (held-out sim set, `visagent ground-eval`): click inside the target {g.get('click_inside_rate', 0):.0%}
+of {g.get('items', 0)} items."""
