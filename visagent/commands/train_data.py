@@ -18,8 +18,9 @@ def register(sub) -> None:
     p.add_argument("--crops", type=int, default=0,
                    help="also this many records per grounding record whose screenshot is a random crop holding the "
                         "element, so its usual place on the screen does not give it away (default 0)")
-    p.add_argument("--workers", type=int, default=2, help="processes running oracle episodes and rendering grounding screens "
-                                                             "(default 2; the records are the same for any number)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes running oracle episodes and rendering grounding screens (default 2; the records "
+                        "are the same for any number)")
     from visagent.schemas import PROMPT_PROFILES
 
     p.add_argument("--prompt-profile", choices=PROMPT_PROFILES, default="full",

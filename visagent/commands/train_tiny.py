@@ -21,8 +21,9 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     p.add_argument("--grounding-steps", type=int, default=1200, help="grounding-only steps first (default 1200)")
     p.add_argument("--eval-every", type=int, default=500, help="held-out evaluation every N steps (default 500)")
-    p.add_argument("--final-eval-seeds", type=int, default=1, help="held-out seeds in the final evaluation (default 1; 0 skips it: the "
-                                                           "card then says how to run it)")
+    p.add_argument("--final-eval-seeds", type=int, default=1,
+                   help="held-out seeds in the final evaluation (default 1; 0 skips it: the card then says how to "
+                        "run it)")
     p.add_argument("--max-pixels", type=int, default=256_000, help="screenshot pixel budget (default 256000)")
     p.add_argument("--number-tokens", type=int, default=0, metavar="N",
                    help="spell every number 0..N as one token in the fresh base's tokenizer (1000: a click is two "
@@ -50,6 +51,9 @@ def run(args) -> int:
     from visagent.errors import ConfigError
     from visagent.training.recipe import RECIPE_SIZES, RecipeConfig, run_recipe
 
+    if args.final_eval_seeds < 0 or args.workers < 1:
+        raise ConfigError(f"--final-eval-seeds must be >= 0 and --workers >= 1 (got {args.final_eval_seeds}, "
+                          f"{args.workers})")
     if args.number_tokens < 0:
         raise ConfigError(f"--number-tokens {args.number_tokens}: give 0 (one digit per token) or the largest number "
                           "to spell as one token, e.g. 1000")
