@@ -277,7 +277,7 @@ class Trainer:
         cfg = self.config
         total = 0.0
         for k in range(0, len(examples), cfg.micro_batch):
-            with _autocast(cfg.device):
+            with autocast_for(cfg.device):
                 losses = batch_losses(self.model, examples[k:k + cfg.micro_batch], self.engine.device)
             (losses.sum() / cfg.batch).backward()
             total += float(losses.detach().sum())
@@ -287,7 +287,7 @@ class Trainer:
         """Backward of each example's loss terms (one forward each); returns the sum of their target losses."""
         cfg = self.config
         total = 0.0
-        autocast = _autocast(cfg.device)
+        autocast = autocast_for(cfg.device)
         prefixes: dict[Any, Any] = {}
         for example in examples:
             prefix = None
@@ -504,7 +504,8 @@ class Trainer:
         return True
 
 
-def _autocast(device: str) -> Any:
+def autocast_for(device: str) -> Any:
+    """bf16 autocast on CUDA (as the trainer runs), a no-op context elsewhere."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
 
 

@@ -1,0 +1,119 @@
+"""Seconds per training step of the tiny recipe on this machine: where a step's time goes (building the examples
+vs the forward and backward passes) and what `--micro-batch` and `--prep-threads` change.
+
+Records come from `visagent.training.data.build_dataset` (a few train scenarios, compact-task-first prompt) on a
+fresh random-weight base of the recipe's sizes (`visagent.training.recipe.RECIPE_SIZES`), built in a temporary
+directory; one step's examples are `--batch` records drawn at random. It times (median of `--repeat` after one
+warm-up):
+
+- building the step's examples in the loop, and with `--prep-threads` threads;
+- fwd + bwd of the step at each micro-batch size (1 = one forward per example, as without --micro-batch), on
+  `--device` (bf16 autocast on CUDA, as the trainer).
+
+    .venv/bin/python bench/train_batch.py [--device cpu|cuda] [--batch 8] [--micro 1,8] [--prep-threads 2]
+
+Prints a table, then one JSON line: {"bench": "train_batch", "device", "batch", "build_s", "build_threads_s",
+"rows": [{"micro_batch", "seconds", "examples_per_s"}]}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SCENARIOS = ["desktop-settings-wifi-off", "phone-settings-bluetooth-on", "desktop-files-delete", "phone-notes-write-save"]
+
+
+def _timed(fn, repeat: int, sync=lambda: None) -> float:
+    fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--micro", default="1,8", help="micro-batch sizes to time, comma-separated")
+    ap.add_argument("--prep-threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from engine.tiny import build_tiny_checkpoint
+    from visagent.corpus import agent_corpus
+    from visagent.training.data import build_dataset, load_records
+    from visagent.training.examples import batch_losses, build_example, example_loss
+    from visagent.training.recipe import RECIPE_SIZES
+    from visagent.training.trainer import autocast_for, load_base
+
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = "compact-task-first"
+        base = build_tiny_checkpoint(Path(tmp) / "base", agent_corpus(seed=0).texts, seed=0, prompt_profile=profile,
+                                     **RECIPE_SIZES)
+        data = Path(tmp) / "data"
+        build_dataset(data, seeds_per_scenario=1, grounding_seeds=2, scenario_ids=SCENARIOS, profile=profile)
+        records, root = load_records(data)
+        engine = load_base(str(base), args.device)
+        model = engine.model
+        model.train()
+        picked = random.Random(0).choices(records, k=args.batch)
+
+        def build():
+            return [build_example(engine, r, root) for r in picked]
+
+        build_s = _timed(build, args.repeat)
+        with ThreadPoolExecutor(args.prep_threads) as pool:
+            threads_s = _timed(lambda: list(pool.map(lambda r: build_example(engine, r, root), picked)), args.repeat)
+        examples = build()
+
+        for micro in (int(m) for m in args.micro.split(",")):
+            def step(micro=micro):
+                model.zero_grad(set_to_none=True)
+                for k in range(0, len(examples), micro):
+                    chunk = examples[k:k + micro]
+                    with autocast_for(args.device):
+                        if micro == 1:
+                            loss = example_loss(model, chunk[0], engine.device)
+                        else:
+                            loss = batch_losses(model, chunk, engine.device).sum()
+                    (loss / len(examples)).backward()
+
+            seconds = _timed(step, args.repeat, sync)
+            rows.append({"micro_batch": micro, "seconds": round(seconds, 3),
+                         "examples_per_s": round(len(examples) / seconds, 2)})
+        engine.close()
+
+    print(f"device {args.device}, batch {args.batch}: building the examples {build_s:.2f} s in the loop, "
+          f"{threads_s:.2f} s on {args.prep_threads} threads")
+    print(f"{'micro-batch':>11} {'fwd+bwd s':>9} {'examples/s':>10}")
+    for r in rows:
+        print(f"{r['micro_batch']:>11} {r['seconds']:>9.3f} {r['examples_per_s']:>10.2f}")
+    print(json.dumps({"bench": "train_batch", "device": args.device, "batch": args.batch,
+                      "build_s": round(build_s, 3), "build_threads_s": round(threads_s, 3),
+                      "prep_threads": args.prep_threads, "rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
