@@ -124,7 +124,7 @@ def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int
         for seed in seeds:
             check_train_episode(sc, seed)
     if workers <= 1 or len(chosen) < 2:
-        good, bad, _ = _oracle_runs(str(out), [s.id for s in chosen], list(seeds), on_episode)
+        good, bad, _ = _oracle_runs(str(out), chosen, list(seeds), on_episode)
         return good, bad
     from concurrent.futures import ProcessPoolExecutor
 
@@ -141,13 +141,14 @@ def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int
     return good, bad
 
 
-def _oracle_runs(out: str, scenario_ids: list[str], seeds: list[int],
+def _oracle_runs(out: str, scenarios: list[Any], seeds: list[int],
                  on_episode: Callable[[Any], None] | None = None) -> tuple[list[Path], list[str], list[Any]]:
-    """oracle_traces' work in one process: (good traces, failures, the episodes' results)."""
+    """oracle_traces' work in one process (scenarios, or their ids in a worker): (good traces, failures, the
+    episodes' results)."""
     from visagent.agent import AgentConfig
     from visagent.evaluate import evaluate, oracle_factory
 
-    chosen = [_scenarios_by_id()[i] for i in scenario_ids]
+    chosen = [_scenarios_by_id()[s] if isinstance(s, str) else s for s in scenarios]
     report = evaluate(chosen, oracle_factory, seeds=seeds, workers=1, agent_config=AgentConfig(),
                       trace_dir=out, model="oracle", split="train", on_episode=on_episode)
     good = [Path(e.trace) for e in report.episodes if e.success and e.trace]
@@ -177,12 +178,12 @@ def crop_around(size: tuple[int, int], box: Sequence[float], rng: random.Random,
     return x1, y1, x1 + cw, y1 + ch
 
 
-def _screens_of(scenario_id: str, seed: int, screens: int, root: str) -> list[tuple[str, tuple[int, int], list]]:
-    """Render the grounding screens of one train scenario x seed into PNGs under `root`: [(path, size, elements)].
-    Module-level so `grounding_records` can run it in worker processes."""
+def _screens_of(scenario: Any, seed: int, screens: int, root: str) -> list[tuple[str, tuple[int, int], list]]:
+    """Render the grounding screens of one train scenario (a Scenario, or its id in a worker process) x seed into
+    PNGs under `root`: [(path, size, elements)]. Module-level so `grounding_records` can run it in workers."""
     from visagent.grounding.sim_export import _episode_screens, SimExportSummary
 
-    sc = _scenarios_by_id()[scenario_id]
+    sc = _scenarios_by_id()[scenario] if isinstance(scenario, str) else scenario
     check_train_episode(sc, seed)
     out = []
     for k, (image, elements) in enumerate(_episode_screens(sc, seed, screens, SimExportSummary(out=Path(root)))):
@@ -225,14 +226,14 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     jobs = [(sc, seed) for sc in chosen for seed in seeds]
     for sc, seed in jobs:
         check_train_episode(sc, seed)
-    args = [(sc.id, seed, screens, str(root)) for sc, seed in jobs]
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
+        args = [(sc.id, seed, screens, str(root)) for sc, seed in jobs]  # ids: workers look the scenarios up
         with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
             rendered = list(pool.map(_screens_of, *zip(*args), chunksize=max(1, len(args) // (workers * 4))))
     else:
-        rendered = [_screens_of(*a) for a in args]
+        rendered = [_screens_of(sc, seed, screens, str(root)) for sc, seed in jobs]
     rng = random.Random(f"visagent-grounding:{data_seed}")
     crop_rng = random.Random(f"visagent-grounding-crops:{data_seed}")  # its own, so crops change no other record
     records: list[dict[str, Any]] = []

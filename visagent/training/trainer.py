@@ -194,6 +194,7 @@ class Trainer:
             self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
         self._pool: Any = None  # prep_threads' executor (created on first use)
         self._ahead: dict[int, tuple[list[int], list[Any]]] = {}  # step -> (indices, futures) built ahead
+        self._warm: tuple[int, float] | None = None  # max_minutes: (step, seconds) when the timing started
         self.step = 0
         self.started_at = 0  # the step run() started from (set there; > 0 after a resume)
         self.points: list[dict[str, Any]] = []
@@ -362,7 +363,7 @@ class Trainer:
         if done == WARM_STEPS:
             self._warm = (self.step, elapsed)
         if done == FIT_AFTER:
-            step0, time0 = getattr(self, "_warm", (self.started_at, 0.0))
+            step0, time0 = self._warm or (self.started_at, 0.0)
             per_step = (elapsed - time0) / max(1, self.step - step0)
             fitted = min(cfg.steps, self.step + int(0.9 * (budget - elapsed) / max(per_step, 1e-9)))
         if elapsed >= budget:
