@@ -8,7 +8,7 @@ warm-up):
 
 - building the step's examples in the loop, and with `--prep-threads` threads;
 - fwd + bwd of the step at each micro-batch size (1 = one forward per example, as without --micro-batch), on
-  `--device` (bf16 autocast on CUDA, as the trainer).
+  `--device`, through the trainer's own `Trainer.accumulate` (bf16 autocast on CUDA).
 
     .venv/bin/python bench/train_batch.py [--device cpu|cuda] [--batch 8] [--micro 1,8] [--prep-threads 2]
 
@@ -60,10 +60,10 @@ def main() -> int:
 
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus
-    from visagent.training.data import build_dataset, load_records
-    from visagent.training.examples import batch_losses, build_example, example_loss
+    from visagent.training.data import build_dataset
+    from visagent.training.examples import build_example
     from visagent.training.recipe import RECIPE_SIZES
-    from visagent.training.trainer import autocast_for, load_base
+    from visagent.training.trainer import TrainConfig, Trainer
 
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     rows = []
@@ -73,11 +73,10 @@ def main() -> int:
                                      **RECIPE_SIZES)
         data = Path(tmp) / "data"
         build_dataset(data, seeds_per_scenario=1, grounding_seeds=2, scenario_ids=SCENARIOS, profile=profile)
-        records, root = load_records(data)
-        engine = load_base(str(base), args.device)
-        model = engine.model
-        model.train()
-        picked = random.Random(0).choices(records, k=args.batch)
+        trainer = Trainer(TrainConfig(base=str(base), data=str(data), out=str(Path(tmp) / "out"), batch=args.batch,
+                                      device=args.device), progress=False)
+        engine, root = trainer.engine, trainer.root
+        picked = random.Random(0).choices(trainer.records, k=args.batch)
 
         def build():
             return [build_example(engine, r, root) for r in picked]
@@ -88,16 +87,11 @@ def main() -> int:
         examples = build()
 
         for micro in (int(m) for m in args.micro.split(",")):
-            def step(micro=micro):
-                model.zero_grad(set_to_none=True)
-                for k in range(0, len(examples), micro):
-                    chunk = examples[k:k + micro]
-                    with autocast_for(args.device):
-                        if micro == 1:
-                            loss = example_loss(model, chunk[0], engine.device)
-                        else:
-                            loss = batch_losses(model, chunk, engine.device).sum()
-                    (loss / len(examples)).backward()
+            trainer.config.micro_batch = micro
+
+            def step():  # the trainer's own backward of a step (no optimiser step: the weights stay put)
+                trainer.model.zero_grad(set_to_none=True)
+                trainer.accumulate(examples)
 
             seconds = _timed(step, args.repeat, sync)
             rows.append({"micro_batch": micro, "seconds": round(seconds, 3),

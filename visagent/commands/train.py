@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def add_batching_args(p) -> None:
-    """--micro-batch, --trajectory-share, --max-minutes (shared with `visagent train-tiny`)."""
+    """--micro-batch, --trajectory-share, --max-minutes, --prep-threads (shared with `visagent train-tiny`)."""
     p.add_argument("--micro-batch", type=int, default=1,
                    help="examples per forward pass: > 1 right-pads them into one batch (the same losses; what makes "
                         "a GPU fast on a small model; plain target loss only; default 1)")

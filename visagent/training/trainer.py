@@ -193,7 +193,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_lambda(s, config.warmup, config.steps))
         self._pool: Any = None  # prep_threads' executor (created on first use)
-        self._ahead: dict[int, tuple[list[int], list[Any]]] = {}  # step -> (indices, futures) built ahead
+        self._ahead: tuple[int, list[int], list[Any]] | None = None  # (step, indices, futures) built ahead
         self._warm: tuple[int, float] | None = None  # max_minutes: (step, seconds) when the timing started
         self.step = 0
         self.started_at = 0  # the step run() started from (set there; > 0 after a resume)
@@ -233,7 +233,7 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         examples = self._examples(self.step)
-        total = self._accumulate_batched(examples) if cfg.micro_batch > 1 else self._accumulate(examples)
+        total = self.accumulate(examples)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if self.pointer_head is not None:
             params += list(self.pointer_head.parameters())
@@ -257,21 +257,26 @@ class Trainer:
 
             self._pool = ThreadPoolExecutor(max_workers=cfg.prep_threads, thread_name_prefix="prep")
         indices = self._indices(step)
-        ahead = self._ahead.pop(step, None)
-        futures = ahead[1] if ahead and ahead[0] == indices else self._submit(indices)  # stale after a re-fit
-        self._ahead.clear()
+        ahead, self._ahead = self._ahead, None
+        # built ahead for this step with these indices (not stale after a --max-minutes re-fit), else now
+        futures = ahead[2] if ahead and ahead[:2] == (step, indices) else self._submit(indices)
         if step + 1 < cfg.steps:
             nxt = self._indices(step + 1)
-            self._ahead[step + 1] = (nxt, self._submit(nxt))
+            self._ahead = (step + 1, nxt, self._submit(nxt))
         return [f.result() for f in futures]
 
     def _stop_prep(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool, self._ahead = None, {}
+            self._pool, self._ahead = None, None
 
     def _submit(self, indices: list[int]) -> list[Any]:
         return [self._pool.submit(build_example, self.engine, self.records[i], self.root) for i in indices]
+
+    def accumulate(self, examples: list[Any]) -> float:
+        """Backward of one step's examples (gradients add up; no optimiser step): `micro_batch` per padded
+        forward, or one forward each with the auxiliary terms. Returns the sum of their target losses."""
+        return self._accumulate_batched(examples) if self.config.micro_batch > 1 else self._accumulate(examples)
 
     def _accumulate_batched(self, examples: list[Any]) -> float:
         """Backward of the examples' target losses, `micro_batch` of them per padded forward; returns their sum."""
