@@ -82,6 +82,37 @@ DEFAULT_SIZES: dict[str, Any] = {
 }
 
 
+def check_sizes(size_overrides: dict[str, Any]) -> dict[str, Any]:
+    """DEFAULT_SIZES with `size_overrides`, checked before anything is built (a bad combination would otherwise
+    surface as a shape error in the first forward pass). Raises ValueError saying what to change."""
+    unknown = set(size_overrides) - set(DEFAULT_SIZES)
+    if unknown:
+        raise ValueError(f"unknown tiny checkpoint size option(s) {sorted(unknown)}; known: {sorted(DEFAULT_SIZES)}")
+    sizes = {**DEFAULT_SIZES, **size_overrides}
+    if int(sizes["number_tokens"]) < 0:
+        raise ValueError(f"number_tokens must be 0 (one digit per token) or the largest number to spell as one token, "
+                         f"e.g. 1000; got {sizes['number_tokens']}")
+    positive = [k for k, v in sizes.items() if k not in ("number_tokens", "number_code", "vision_position_code")
+                and not (isinstance(v, (int, float)) and v > 0)]
+    if positive:
+        raise ValueError(f"size option(s) {positive} must be positive numbers")
+    layers, interval = int(sizes["num_hidden_layers"]), int(sizes["full_attention_interval"])
+    if interval < 2 or layers < interval:
+        raise ValueError(f"{layers} layers with full_attention_interval {interval} is not hybrid; "
+                         "use more layers than the interval (e.g. 8 layers, interval 4)")
+    width, heads = int(sizes["vision_hidden_size"]), int(sizes["vision_num_heads"])
+    if width % heads or (width // heads) % 2:
+        raise ValueError(f"vision_hidden_size {width} must split into vision_num_heads {heads} heads of an even "
+                         f"width (e.g. {heads * 32})")
+    if int(sizes["num_attention_heads"]) % int(sizes["num_key_value_heads"]):
+        raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+    if int(sizes["linear_num_value_heads"]) % int(sizes["linear_num_key_heads"]):
+        raise ValueError("linear_num_value_heads must be a multiple of linear_num_key_heads")
+    if int(sizes["num_experts_per_tok"]) > int(sizes["num_experts"]):
+        raise ValueError(f"num_experts_per_tok {sizes['num_experts_per_tok']} exceeds num_experts {sizes['num_experts']}")
+    return sizes
+
+
 def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: int = 0, prompt_profile: str | None = None,
                           **size_overrides: Any) -> Path:
     """Write a complete tiny `qwen3_5_moe` checkpoint directory and return its path.
@@ -92,10 +123,7 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
     `prompt_profile` ("compact"): written to `visagent.json` so the agent prompts the model that way.
     `size_overrides` are keys of DEFAULT_SIZES. Raises ValueError on an unknown size key or empty corpus.
     """
-    unknown = set(size_overrides) - set(DEFAULT_SIZES)
-    if unknown:
-        raise ValueError(f"unknown tiny checkpoint size option(s) {sorted(unknown)}; known: {sorted(DEFAULT_SIZES)}")
-    sizes = {**DEFAULT_SIZES, **size_overrides}
+    sizes = check_sizes(size_overrides)
     texts = [t for t in corpus if t]
     if not texts:
         raise ValueError("the tokenizer corpus is empty; pass the text the agent produces and reads")
@@ -103,9 +131,6 @@ def build_tiny_checkpoint(out_dir: str | Path, corpus: Iterable[str], *, seed: i
     out.mkdir(parents=True, exist_ok=True)
 
     numbers = int(sizes["number_tokens"])
-    if numbers < 0:
-        raise ValueError(f"number_tokens must be 0 (one digit per token) or the largest number to spell as one token, "
-                         f"e.g. 1000; got {numbers}")
     tokenizer = train_tokenizer([*texts, *_template_texts()], vocab_size=int(sizes["vocab_size"]), numbers=numbers)
     tokenizer.save(str(out / "tokenizer.json"))
     ids = {tok: tokenizer.token_to_id(tok) for tok in (*SPECIAL_TOKENS, *TEXT_TOKENS)}
@@ -203,11 +228,6 @@ def _write_model(out: Path, sizes: dict[str, Any], ids: dict[str, int], vocab: i
     layers = int(sizes["num_hidden_layers"])
     interval = int(sizes["full_attention_interval"])
     layer_types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(layers)]
-    if "full_attention" not in layer_types or "linear_attention" not in layer_types:
-        raise ValueError(
-            f"{layers} layers with full_attention_interval {interval} is not hybrid; "
-            "use more layers than the interval (e.g. 8 layers, interval 4)"
-        )
     head_dim = int(sizes["head_dim"])
     rotary = max(2, head_dim // 4)  # Qwen3.5 rotates a quarter of each head (partial_rotary_factor 0.25)
     base, extra = divmod(rotary // 2, 3)

@@ -231,3 +231,57 @@ def test_data_workers_write_the_same_records_as_one_process(tmp_path):
     assert comparable(one) == comparable(four)
     kinds = {r["meta"]["kind"] for r in one}
     assert kinds == {"trajectory", "grounding"}
+
+
+def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_path, capsys):
+    import shutil
+
+    from visagent.cli import main
+    from visagent.training.recipe import (
+        INPUTS_FILE, RECIPE_SIZES, RecipeConfig, _record_inputs, base_settings, check_reuse,
+    )
+
+    data, _ = dataset
+    work = tmp_path / "w"
+    shutil.copytree(data, work / "data")  # made by `visagent train-data`: no recipe-inputs.json, only its manifest
+    manifest = json.loads((work / "data" / "data.json").read_text())
+    (work / "data" / "data.json").write_text(json.dumps({**manifest, "prompt_profile": "compact"}))  # the recipe's
+    same = dict(out=str(work), data_seed=5, seeds=1, grounding_seeds=1)
+    check_reuse(work, RecipeConfig(**same))  # the options it was made with: reused
+    assert main(["train-tiny", "--out", str(work), "--data-seed", "5", "--seeds", "1", "--grounding-seeds", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "grounding_seeds 1" in err[0] and "grounding_seeds 4" in err[0] and "delete" in err[0]
+    assert not (work / "base").exists() and not (work / "model").exists()  # refused before anything was built
+
+    (work / "base").mkdir()
+    (work / "base" / "config.json").write_text("{}")
+    _record_inputs(work, "base", base_settings(RecipeConfig(**same)))
+    assert json.loads((work / INPUTS_FILE).read_text())["base"]["sizes"]["vision_depth"] == 2
+    check_reuse(work, RecipeConfig(**same))
+    with pytest.raises(ConfigError, match="vision_depth 2; this command asks vision_depth 3"):
+        check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "vision_depth": 3}))
+    with pytest.raises(ConfigError, match="number_tokens 0; this command asks number_tokens 1000"):
+        check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "number_tokens": 1000}))  # absent before = the default 0
+    with pytest.raises(ConfigError, match="prompt_profile compact; this command asks prompt_profile compact-task-first"):
+        check_reuse(work, RecipeConfig(**same, prompt_profile="compact-task-first"))
+
+
+@pytest.mark.parametrize("item, says", [("bogus=1", "unknown size key 'bogus'"), ("vision_depth", "KEY=VALUE"),
+                                        ("vision_depth=four", "'four' is not a number"),
+                                        ("vision_hidden_size=130", "into vision_num_heads 4 heads"),
+                                        ("num_experts_per_tok=9", "exceeds num_experts 8"),
+                                        ("vision_depth=0", "must be positive")])
+def test_a_bad_size_option_is_refused_in_one_line(tmp_path, capsys, item, says):
+    from visagent.cli import main
+
+    assert main(["train-tiny", "--out", str(tmp_path / "w"), "--size", item]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
+    assert not (tmp_path / "w").exists()
+
+
+def test_size_options_parse_to_numbers():
+    from visagent.commands.train_tiny import parse_sizes
+
+    assert parse_sizes(["vision_depth=4", "vision-hidden-size=256", "vision_position_code=0.5"]) == {
+        "vision_depth": 4, "vision_hidden_size": 256, "vision_position_code": 0.5}

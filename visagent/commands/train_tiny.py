@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--number-tokens", type=int, default=0, metavar="N",
                    help="spell every number 0..N as one token in the fresh base's tokenizer (1000: a click is two "
                         "tokens, x then y, instead of 3-4 digits each; default 0: one digit per token, as Qwen)")
+    p.add_argument("--size", action="append", default=[], metavar="KEY=VALUE",
+                   help="a size option of the fresh base (repeatable; keys of engine.tiny.DEFAULT_SIZES, e.g. "
+                        "--size vision_depth=4 --size vision_hidden_size=192; default: the recipe's sizes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--pointer-weight", type=float, default=0.0,
                    help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
@@ -67,7 +70,38 @@ def run(args) -> int:
                        trajectory_share=args.trajectory_share, max_minutes=args.max_minutes,
                        prep_threads=args.prep_threads,
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels,
-                              **({"number_tokens": args.number_tokens} if args.number_tokens else {})})
+                              **({"number_tokens": args.number_tokens} if args.number_tokens else {}),
+                              **parse_sizes(args.size)})
+    from engine.tiny import check_sizes
+
+    try:
+        check_sizes(cfg.sizes)  # before minutes of data generation, not after
+    except ValueError as exc:
+        raise ConfigError(f"--size: {exc}") from None
     model = run_recipe(cfg, progress=not args.no_progress)
     print(f"wrote {model} (model card {model / 'README.md'})")
     return 0
+
+
+def parse_sizes(items: list[str]) -> dict[str, int | float]:
+    """`--size KEY=VALUE` options -> {key: int or float}; ConfigError (one line) for a bad item or unknown key."""
+    from engine.tiny import DEFAULT_SIZES
+    from visagent.errors import ConfigError
+
+    sizes: dict[str, int | float] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not raw.strip():
+            raise ConfigError(f"--size {item!r}: write KEY=VALUE, e.g. --size vision_depth=4")
+        if key not in DEFAULT_SIZES:
+            raise ConfigError(f"--size {item!r}: unknown size key {key!r}; known: {', '.join(sorted(DEFAULT_SIZES))}")
+        try:
+            value: int | float = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"--size {item!r}: {raw!r} is not a number") from None
+        sizes[key] = value
+    return sizes

@@ -2,7 +2,8 @@
 evaluation (agent success per difficulty, grounding click-inside rate) → model card (README.md).
 
 Layout under `out`: `data/` (records), `base/` (the random-init tiny checkpoint the run starts from),
-`model/` (the trained checkpoint with `README.md` and `curve.json`; what `engine/tiny/` is rebuilt from).
+`model/` (the trained checkpoint with `README.md` and `curve.json`; what `engine/tiny/` is rebuilt from), and
+`recipe-inputs.json` (the options data/ and base/ were made with: a rerun reuses them only for the same options).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from visagent.errors import ConfigError
 
 #: Capacity and screenshot budget of the trained tiny checkpoint (keys of engine.tiny.DEFAULT_SIZES).
 #: max_pixels 256,000: a 1280x800 desktop is sent as 640x400 (250 visual tokens instead of 1,000).
@@ -27,6 +30,8 @@ PROMPT_PROFILE = "compact"
 #: Grounding items scored in the final evaluation: every k-th of the held-out sim grounding set as
 #: `visagent scenarios export-grounding --split heldout` writes it by default (3 seeds, 2 screens an episode).
 GROUNDING_ITEMS = 60
+#: What OUT/data and OUT/base were made with (see `check_reuse`).
+INPUTS_FILE = "recipe-inputs.json"
 
 
 @dataclass
@@ -69,16 +74,19 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     check_aux_weights(cfg.pointer_weight, cfg.readout_weight)  # before minutes of data generation, not after
 
     root = Path(cfg.out).expanduser().resolve()
+    check_reuse(root, cfg)  # before minutes of training on data or a base other options made
     started = time.perf_counter()
     data = root / "data"
     if not (data / MANIFEST_FILE).is_file():
         build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds,
                       profile=cfg.prompt_profile, crops=cfg.grounding_crops, workers=cfg.workers)
+        _record_inputs(root, "data", data_settings(cfg))
     data_s = time.perf_counter() - started
     base = root / "base"
     if not (base / "config.json").is_file():
         build_tiny_checkpoint(base, agent_corpus(seed=cfg.data_seed).texts, seed=cfg.data_seed,
                               prompt_profile=cfg.prompt_profile, **cfg.sizes)
+        _record_inputs(root, "base", base_settings(cfg))
     model = root / "model"
     train = TrainConfig(base=str(base), data=str(data), out=str(model), steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
                         warmup=min(50, cfg.steps // 10 + 1), device=cfg.device, resume=cfg.resume,
@@ -101,6 +109,82 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
                                              "s_per_step": train_s / max(1, ran),
                                              "resumed_at_step": trainer.started_at, "steps_asked": asked})
     return model
+
+
+def data_settings(cfg: RecipeConfig) -> dict[str, Any]:
+    """The options OUT/data is made from (another value of any of them makes other records)."""
+    return {"data_seed": cfg.data_seed, "seeds": cfg.seeds, "grounding_seeds": cfg.grounding_seeds,
+            "grounding_crops": cfg.grounding_crops, "prompt_profile": cfg.prompt_profile}
+
+
+def base_settings(cfg: RecipeConfig) -> dict[str, Any]:
+    """The options OUT/base is made from: its seed, prompt profile and sizes (--size, --number-tokens, --max-pixels)."""
+    from engine.tiny import DEFAULT_SIZES
+
+    sizes = {**DEFAULT_SIZES, **cfg.sizes}  # in full: a size left at its default still differs from one set
+    return json.loads(json.dumps({"seed": cfg.data_seed, "prompt_profile": cfg.prompt_profile, "sizes": sizes}))
+
+
+def check_reuse(root: Path, cfg: RecipeConfig) -> None:
+    """OUT/data and OUT/base are reused when they exist (a rerun or --resume skips minutes of data generation);
+    raise ConfigError when they were made with other options than `cfg`'s, instead of training on them silently.
+
+    What they were made with is read from OUT/INPUTS_FILE, written when the recipe builds them. Folders from
+    before that file: the data's options are read back from its manifest, the base's prompt profile from its
+    visagent.json (its sizes cannot be, and are not checked)."""
+    from visagent.training.data import MANIFEST_FILE
+
+    recorded: dict[str, Any] = {}
+    inputs = root / INPUTS_FILE
+    if inputs.is_file():
+        try:
+            recorded = json.loads(inputs.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{inputs}: unreadable ({exc}); delete it and OUT/data, OUT/base to rebuild them") from None
+    manifest = root / "data" / MANIFEST_FILE
+    if manifest.is_file():
+        made = recorded.get("data") or _data_settings_of(json.loads(manifest.read_text(encoding="utf-8")))
+        _refuse_other(root / "data", made, data_settings(cfg))
+    profile_file = root / "base" / "visagent.json"
+    if (root / "base" / "config.json").is_file():
+        made = recorded.get("base")
+        if made is None and profile_file.is_file():
+            made = {"prompt_profile": json.loads(profile_file.read_text(encoding="utf-8")).get("prompt_profile")}
+        _refuse_other(root / "base", made or {}, base_settings(cfg))
+
+
+def _data_settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A data manifest's options (DataSummary.to_dict): trajectory seeds = episodes per scenario, the rest grounding."""
+    scenarios = max(1, len(manifest.get("scenarios") or []))
+    seeds = int(manifest.get("episodes") or 0) // scenarios
+    return {"data_seed": manifest.get("data_seed"), "seeds": seeds,
+            "grounding_seeds": len(manifest.get("seeds") or []) - seeds,
+            "grounding_crops": manifest.get("grounding_crops", 0), "prompt_profile": manifest.get("prompt_profile")}
+
+
+def _refuse_other(folder: Path, made: dict[str, Any], asked: dict[str, Any]) -> None:
+    made, asked = _flat(made), _flat(asked)
+    differ = [k for k in made if k in asked and made[k] != asked[k]]
+    if differ:
+        was = ", ".join(f"{k} {made[k]}" for k in differ)
+        now = ", ".join(f"{k} {asked[k]}" for k in differ)
+        raise ConfigError(f"{folder} was made with {was}; this command asks {now}: give the same options, "
+                          f"another --out, or delete {folder} to rebuild it")
+
+
+def _flat(settings: dict[str, Any]) -> dict[str, Any]:
+    """{"sizes": {"vision_depth": 2}} -> {"vision_depth": 2}: a size that differs is named on its own."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return flat
+
+
+def _record_inputs(root: Path, part: str, settings: dict[str, Any]) -> None:
+    path = root / INPUTS_FILE
+    recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    recorded[part] = settings
+    path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
 
 
 def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
@@ -149,6 +233,7 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
                  else "data not counted (OUT/data existed before this invocation)")
     asked = int(times.get("steps_asked") or cfg.steps)
     fitted = f" (of {asked} asked: fitted to --max-minutes {cfg.max_minutes:g})" if asked != cfg.steps else ""
+    megabytes = sum(f.stat().st_size for f in model.iterdir() if f.is_file()) / 1e6  # checkpoint-N/ not counted
     mix = ("uniformly over all records" if cfg.trajectory_share is None
            else f"{cfg.trajectory_share:.0%} trajectory records")
     text = f"""# visagent-tiny (trained)
@@ -165,6 +250,7 @@ demonstrations and grounding records of the TRAIN split only.
   oracle runs ({len(manifest.get('scenarios', []))} train scenarios x {cfg.seeds} seeds >= {manifest.get('train_seed_base')}),
   {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds{crops});
 - base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
+  this checkpoint's files: {megabytes:.1f} MB;
 - training: {cfg.steps} steps{fitted} x batch {cfg.batch} ({cfg.micro_batch} per forward), lr {cfg.lr} (warm-up,
   cosine), grounding-only for the first {cfg.grounding_steps} steps, then {mix},
   auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
