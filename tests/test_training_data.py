@@ -285,3 +285,29 @@ def test_size_options_parse_to_numbers():
 
     assert parse_sizes(["vision_depth=4", "vision-hidden-size=256", "vision_position_code=0.5"]) == {
         "vision_depth": 4, "vision_hidden_size": 256, "vision_position_code": 0.5}
+
+
+def test_the_recipe_end_to_end_writes_a_checkpoint_card_and_inputs_then_refuses_other_options(tmp_path, capsys):
+    """`visagent train-tiny` at its smallest (grounding records of one seed, 2 steps, no final evaluation): the
+    checkpoint loads, the card tells its command, sizes and size on disk, and a rerun with other options is refused
+    while the same options resume."""
+    from visagent.cli import main
+    from visagent.training.recipe import INPUTS_FILE
+
+    work = tmp_path / "w"
+    args = ["train-tiny", "--out", str(work), "--seeds", "0", "--grounding-seeds", "1", "--steps", "2",
+            "--grounding-steps", "1", "--eval-every", "100", "--final-eval-seeds", "0", "--workers", "1",
+            "--size", "vision_depth=1", "--no-progress"]
+    assert main(args) == 0
+    card = (work / "model" / "README.md").read_text()
+    assert "--size vision_depth=1" in card and '"vision_depth": 1' in card and "MB;" in card
+    assert json.loads((work / "model" / "config.json").read_text())["vision_config"]["depth"] == 1
+    inputs = json.loads((work / INPUTS_FILE).read_text())
+    assert inputs["data"]["grounding_seeds"] == 1 and inputs["base"]["sizes"]["vision_depth"] == 1
+    assert LocalEngine(work / "model", device="cpu", max_pixels=64 * 32 * 32) is not None
+    capsys.readouterr()
+
+    assert main([*args[:-3], "--size", "vision_depth=2", "--no-progress", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vision_depth 1; this command asks vision_depth 2" in err[0]
+    assert main([*args, "--resume"]) == 0  # same options: data and base reused, nothing left to train

@@ -78,7 +78,7 @@ def run(args) -> int:
         check_sizes(cfg.sizes)  # before minutes of data generation, not after
     except ValueError as exc:
         raise ConfigError(f"--size: {exc}") from None
-    model = run_recipe(cfg, progress=not args.no_progress)
+    model = run_recipe(cfg, argv=["visagent", *args.argv], progress=not args.no_progress)
     print(f"wrote {model} (model card {model / 'README.md'})")
     return 0
 

@@ -12,7 +12,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +100,10 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     trainer.run()
     train_s = time.perf_counter() - t0
     asked = cfg.steps
-    cfg.steps, cfg.grounding_steps = train.steps, train.grounding_steps  # fewer where --max-minutes fitted them
-    ran = cfg.steps - trainer.started_at
+    ran_cfg = replace(cfg, steps=train.steps, grounding_steps=train.grounding_steps)  # --max-minutes may fit them
+    ran = train.steps - trainer.started_at
     final = final_evaluation(model, cfg.device, cfg.final_eval_seeds) if cfg.final_eval_seeds > 0 else None
-    write_model_card(model, cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
+    write_model_card(model, ran_cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
                      trainer.points, final, {"data_s": data_s, "train_s": train_s,
                                              "total_s": time.perf_counter() - started,
                                              "s_per_step": train_s / max(1, ran),
