@@ -264,6 +264,9 @@ def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_pa
         check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "number_tokens": 1000}))  # absent before = the default 0
     with pytest.raises(ConfigError, match="prompt_profile compact; this command asks prompt_profile compact-task-first"):
         check_reuse(work, RecipeConfig(**same, prompt_profile="compact-task-first"))
+    (work / INPUTS_FILE).write_text('{"data": ')  # cut short
+    with pytest.raises(ConfigError, match="recipe-inputs.json: unreadable"):
+        check_reuse(work, RecipeConfig(**same))
 
 
 @pytest.mark.parametrize("item, says", [("bogus=1", "unknown size key 'bogus'"), ("vision_depth", "KEY=VALUE"),

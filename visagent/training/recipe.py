@@ -134,23 +134,28 @@ def check_reuse(root: Path, cfg: RecipeConfig) -> None:
     visagent.json (its sizes cannot be, and are not checked)."""
     from visagent.training.data import MANIFEST_FILE
 
-    recorded: dict[str, Any] = {}
     inputs = root / INPUTS_FILE
-    if inputs.is_file():
-        try:
-            recorded = json.loads(inputs.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{inputs}: unreadable ({exc}); delete it and OUT/data, OUT/base to rebuild them") from None
+    recorded = _read_json(inputs) if inputs.is_file() else {}
     manifest = root / "data" / MANIFEST_FILE
     if manifest.is_file():
-        made = recorded.get("data") or _data_settings_of(json.loads(manifest.read_text(encoding="utf-8")))
+        made = recorded.get("data") or _data_settings_of(_read_json(manifest))
         _refuse_other(root / "data", made, data_settings(cfg))
     profile_file = root / "base" / "visagent.json"
     if (root / "base" / "config.json").is_file():
         made = recorded.get("base")
         if made is None and profile_file.is_file():
-            made = {"prompt_profile": json.loads(profile_file.read_text(encoding="utf-8")).get("prompt_profile")}
+            made = {"prompt_profile": _read_json(profile_file).get("prompt_profile")}
         _refuse_other(root / "base", made or {}, base_settings(cfg))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); delete it (and the folder it describes) to rebuild") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: not a JSON object; delete it (and the folder it describes) to rebuild")
+    return value
 
 
 def _data_settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +187,7 @@ def _flat(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _record_inputs(root: Path, part: str, settings: dict[str, Any]) -> None:
     path = root / INPUTS_FILE
-    recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    recorded = _read_json(path) if path.is_file() else {}
     recorded[part] = settings
     path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
 
