@@ -109,7 +109,8 @@ def check_sizes(size_overrides: dict[str, Any]) -> dict[str, Any]:
     if int(sizes["linear_num_value_heads"]) % int(sizes["linear_num_key_heads"]):
         raise ValueError("linear_num_value_heads must be a multiple of linear_num_key_heads")
     if int(sizes["num_experts_per_tok"]) > int(sizes["num_experts"]):
-        raise ValueError(f"num_experts_per_tok {sizes['num_experts_per_tok']} exceeds num_experts {sizes['num_experts']}")
+        raise ValueError(f"num_experts_per_tok {sizes['num_experts_per_tok']} exceeds num_experts "
+                         f"{sizes['num_experts']}")
     return sizes
 
 

@@ -261,8 +261,9 @@ def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_pa
     with pytest.raises(ConfigError, match="vision_depth 2; this command asks vision_depth 3"):
         check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "vision_depth": 3}))
     with pytest.raises(ConfigError, match="number_tokens 0; this command asks number_tokens 1000"):
-        check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "number_tokens": 1000}))  # absent before = the default 0
-    with pytest.raises(ConfigError, match="prompt_profile compact; this command asks prompt_profile compact-task-first"):
+        # number_tokens was not among the sizes given: the default 0
+        check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "number_tokens": 1000}))
+    with pytest.raises(ConfigError, match="prompt_profile compact; this command asks prompt_profile compact-task-"):
         check_reuse(work, RecipeConfig(**same, prompt_profile="compact-task-first"))
     (work / INPUTS_FILE).write_text('{"data": ')  # cut short
     with pytest.raises(ConfigError, match="recipe-inputs.json: unreadable"):
