@@ -117,7 +117,7 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
               {"step": 20, "loss": 1.25, "seconds": 60.0, "heldout_success": 0.25, "pointer_loss": 0.5}]
     final = {"success_rate": 0.5, "seeds": [0], "episodes": 2, "seconds_per_step": 1.0,
              "per_tag": {"difficulty:easy": {"episodes": 2, "successes": 1, "success_rate": 0.5}},
-             "grounding": {"items": 4, "click_inside_rate": 0.25, "screens": 1}}
+             "grounding": {"items": 4, "click_inside_rate": 0.25, "screens": 1, "label_prior_rate": 0.5}}
     card = write_model_card(tmp_path, cfg, ["visagent", "train-tiny", "--out", "x y"], manifest, points, final,
                             {"data_s": 60.0, "train_s": 600.0, "total_s": 700.0, "s_per_step": 30.0})
     text = card.read_text()
@@ -125,6 +125,7 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     assert "data seed 7" in text and "11 trajectory records" in text
     assert "pointer loss weight 0.0, readout loss weight 0.0, prompt profile compact," in text
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
+    assert "most clicked place in the training records scores 50% on the same items" in text
     assert "| 10 | 2.5000 |  | 0% | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 60.0 |" in text
     assert json.loads((tmp_path / "results.json").read_text())["final"]["success_rate"] == 0.5
     assert "cost: data 1.0 min, training 10.0 min" in text  # a whole run: no caveat

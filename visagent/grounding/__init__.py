@@ -5,6 +5,7 @@
 - `scoring`: `evaluate_grounding(engine, items, images_dir)` → `GroundingReport` (accuracy and breakdowns).
 - `misses_html`: `write_misses_html(report, path)`, a page of the misses.
 - `sim_export`: `export_sim_grounding(out, split=...)`, a grounding set from the sim in the Pro layout.
+- `baselines`: `baseline_hits(rows, records)`, pixel-blind baselines (centre, random element, click priors).
 """
 
 from visagent.grounding.data import FLAVOURS, GroundingItem, GroundingSet, LoadProblem, detect_flavour, load_annotations

@@ -69,7 +69,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
 
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus
-    from visagent.training.data import MANIFEST_FILE, build_dataset
+    from visagent.training.data import MANIFEST_FILE, RECORDS_FILE, build_dataset
 
     check_aux_weights(cfg.pointer_weight, cfg.readout_weight)  # before minutes of data generation, not after
 
@@ -102,7 +102,8 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     asked = cfg.steps
     ran_cfg = replace(cfg, steps=train.steps, grounding_steps=train.grounding_steps)  # --max-minutes may fit them
     ran = train.steps - trainer.started_at
-    final = final_evaluation(model, cfg.device, cfg.final_eval_seeds) if cfg.final_eval_seeds > 0 else None
+    final = (final_evaluation(model, cfg.device, cfg.final_eval_seeds, records=data / RECORDS_FILE)
+             if cfg.final_eval_seeds > 0 else None)
     write_model_card(model, ran_cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
                      trainer.points, final, {"data_s": data_s, "train_s": train_s,
                                              "total_s": time.perf_counter() - started,
@@ -192,9 +193,11 @@ def _record_inputs(root: Path, part: str, settings: dict[str, Any]) -> None:
     path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
 
 
-def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
+def final_evaluation(model: Path, device: str, seeds: int, records: Path | None = None) -> dict[str, Any]:
     """`visagent eval --split heldout --model MODEL --seeds N` (agent defaults) and up to GROUNDING_ITEMS items
-    of the held-out sim grounding set (`visagent scenarios export-grounding --split heldout`: 3 seeds, 2 screens)."""
+    of the held-out sim grounding set (`visagent scenarios export-grounding --split heldout`: 3 seeds, 2 screens).
+    `records` (the training records): the same items are also scored by the label prior, the place each label was
+    most often clicked in them (`visagent.grounding.baselines`) — what a model that memorised positions gets."""
     import tempfile
 
     from engine import load_engine
@@ -218,6 +221,13 @@ def final_evaluation(model: Path, device: str, seeds: int) -> dict[str, Any]:
         items = items[::max(1, len(items) // GROUNDING_ITEMS)][:GROUNDING_ITEMS]
         grounding = evaluate_grounding(engine, items, Path(tmp) / "images", model=str(model))
         out["grounding"] = {"items": len(items), "click_inside_rate": grounding.accuracy, "screens": summary.screens}
+        if records is not None and records.is_file():  # what the label's most clicked training place scores there
+            from visagent.grounding.baselines import annotation_rows, baseline_hits
+
+            rows = annotation_rows(Path(tmp) / "annotations")
+            by_id = {row["id"]: row for row in rows}
+            hits, _ = baseline_hits([by_id[it.id] for it in items if it.id in by_id], records, screen_rows=rows)
+            out["grounding"]["label_prior_rate"] = hits["label prior"] / max(1, len(items))
     return out
 
 
@@ -285,6 +295,9 @@ def _results_section(final: dict[str, Any] | None) -> str:
     tags = "\n".join(f"| {k.split(':', 1)[1]} | {v['successes']}/{v['episodes']} | {v['success_rate']:.0%} |"
                      for k, v in sorted(final["per_tag"].items()))
     g = final.get("grounding") or {}
+    prior = ("" if g.get("label_prior_rate") is None else
+             f" (without looking: each label's most clicked place in the training records scores "
+             f"{g['label_prior_rate']:.0%} on the same items)")
     return f"""## Held-out results (`visagent eval --split heldout --model <this dir> --seeds {len(final['seeds'])}`)
 
 Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (seeds {final['seeds']}).
@@ -294,4 +307,4 @@ Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (
 {tags}
 
 Grounding (held-out sim set, `visagent ground-eval`): click inside the target {g.get('click_inside_rate', 0):.0%}
-of {g.get('items', 0)} items."""
+of {g.get('items', 0)} items{prior}."""
