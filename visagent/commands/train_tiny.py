@@ -77,7 +77,7 @@ def run(args) -> int:
     try:
         check_sizes(cfg.sizes)  # before minutes of data generation, not after
     except ValueError as exc:
-        raise ConfigError(f"--size: {exc}") from None
+        raise ConfigError(f"the base's sizes (--size, --max-pixels, --number-tokens): {exc}") from None
     model = run_recipe(cfg, argv=["visagent", *args.argv], progress=not args.no_progress)
     print(f"wrote {model} (model card {model / 'README.md'})")
     return 0
