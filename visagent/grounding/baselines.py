@@ -20,10 +20,15 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from visagent.grounding.predict import point_in_box
+
 BASELINES = ("centre", "random element", "platform prior", "label prior")
 
 
-def click_priors(records_file: str | Path) -> tuple[dict[tuple[str, str], Counter], dict[str, Counter], dict[str, Counter]]:
+Priors = tuple[dict[tuple[str, str], Counter], dict[str, Counter], dict[str, Counter]]
+
+
+def click_priors(records_file: str | Path) -> Priors:
     """Click places (fractions of the screen, 1% grid) of a records file's grounding records by (platform, label),
     by label and by platform."""
     by_key: dict[tuple[str, str], Counter] = defaultdict(Counter)
@@ -43,10 +48,6 @@ def click_priors(records_file: str | Path) -> tuple[dict[tuple[str, str], Counte
     return by_key, by_label, by_platform
 
 
-def inside(box: list[float], x: float, y: float) -> bool:
-    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
-
-
 def baseline_hits(rows: list[dict], records_file: str | Path,
                   screen_rows: list[dict] | None = None) -> tuple[dict[str, float], int]:
     """Inside counts per baseline over `rows` (the random element's is an expectation), and how many rows' labels
@@ -60,20 +61,23 @@ def baseline_hits(rows: list[dict], records_file: str | Path,
     known = 0
     for row in rows:
         (w, h), box = row["img_size"], row["bbox"]
-        hits["centre"] += inside(box, w / 2, h / 2)
+        hits["centre"] += point_in_box((w / 2, h / 2), box)
         others = screens[row["img_filename"]]
-        hits["random element"] += sum(inside(box, (o["bbox"][0] + o["bbox"][2]) / 2, (o["bbox"][1] + o["bbox"][3]) / 2)
-                                      for o in others) / len(others)
+        hits["random element"] += sum(point_in_box(_centre(o["bbox"]), box) for o in others) / len(others)
         platform = by_platform.get(row["platform"])
         if platform:
             fx, fy = platform.most_common(1)[0][0]
-            hits["platform prior"] += inside(box, fx * w, fy * h)
+            hits["platform prior"] += point_in_box((fx * w, fy * h), box)
         label = str(row.get("label", "")).strip().casefold()
         table = by_key.get((row["platform"], label)) or by_label.get(label)
         known += table is not None
         fx, fy = table.most_common(1)[0][0] if table else (0.5, 0.5)
-        hits["label prior"] += inside(box, fx * w, fy * h)
+        hits["label prior"] += point_in_box((fx * w, fy * h), box)
     return hits, known
+
+
+def _centre(box: list[float]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
 def annotation_rows(annotations: str | Path) -> list[dict]:
