@@ -34,6 +34,14 @@ def register(sub) -> None:
     p.add_argument("--share-prefix", action="store_true",
                    help="run each batch's shared system turn once without gradient (~1.4x faster per example "
                         "on CPU, bench/train_step.py; the gradient skips the system turn's own activations)")
+    add_aux_loss_args(p)
+    add_batching_args(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def add_aux_loss_args(p) -> None:
+    """--pointer-weight, --readout-weight (shared with `visagent train-tiny`)."""
     p.add_argument("--pointer-weight", type=float, default=0.0,
                    help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
                         "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
@@ -41,9 +49,6 @@ def register(sub) -> None:
                    help="weight of the readout loss on grounding records: the last full-attention layer attends "
                         "from the coordinate digits to the clicked element and its input carries each screenshot "
                         "token's position (visagent.training.pointer; eager attention while training; default 0)")
-    add_batching_args(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
 
 
 def add_batching_args(p) -> None:

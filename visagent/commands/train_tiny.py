@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from visagent.commands.train import add_aux_loss_args, add_batching_args
     from visagent.schemas import COMPACT_PROFILES
 
     p = sub.add_parser("train-tiny", help="the full recipe of the embedded tiny checkpoint: train-split data, "
@@ -32,19 +33,12 @@ def register(sub) -> None:
                    help="a size option of the fresh base (repeatable; keys of engine.tiny.DEFAULT_SIZES, e.g. "
                         "--size vision_depth=4 --size vision_hidden_size=192; default: the recipe's sizes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--pointer-weight", type=float, default=0.0,
-                   help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
-                        "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
-    p.add_argument("--readout-weight", type=float, default=0.0,
-                   help="weight of the readout loss on grounding records (see `visagent train --readout-weight`; "
-                        "default 0: off)")
+    add_aux_loss_args(p)
     p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact",
                    help="prompt the model is trained and run with (default compact; compact-task-first puts the "
                         "task before each screenshot)")
     p.add_argument("--workers", type=int, default=2,
                    help="processes generating the data (oracle runs, grounding screens; default 2)")
-    from visagent.commands.train import add_batching_args
-
     add_batching_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
