@@ -59,6 +59,8 @@ class EngineInfo:
     # The agent prompt the model was trained on: "full" (Qwen's agent prompt, every released model) or
     # "compact" (short system prompt + tool schema; a checkpoint declares it in visagent.json).
     prompt_profile: str = "full"
+    # The checkpoint carries a pointing head (engine/pointer.py): results then hold `pointer`.
+    points: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,21 @@ class Delta:
     text: str
 
 
+@dataclass(frozen=True)
+class Pointer:
+    """Where a checkpoint's pointing head (engine/pointer.py) says the prompt's last image holds what the
+    prompt names: the centre of its top-scored visual token, x and y as fractions of that image (0..1), the
+    softmax mass on that token (`score`) and how many tokens the image had (`tokens`)."""
+
+    x: float
+    y: float
+    score: float
+    tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"x": round(self.x, 5), "y": round(self.y, 5), "score": round(self.score, 4), "tokens": self.tokens}
+
+
 @dataclass
 class GenerationResult:
     """A finished generation. `text` is the raw completion; `thinking` + `answer` are its split."""
@@ -99,6 +116,7 @@ class GenerationResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds: preprocess, prefill, decode, total
     tool_calls: list[dict[str, Any]] | None = None  # structured calls when a server parsed them (OpenAI form)
     cached_tokens: int = 0  # prompt tokens served from a session cache
+    pointer: Pointer | None = None  # set by an engine whose checkpoint has a pointing head (info.points)
 
 
 @runtime_checkable

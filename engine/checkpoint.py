@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.api import CoordSpaceName, VisionSpec
 from engine.errors import CheckpointError
+from engine.pointer import POINTER_FILE
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def check_weights(root: Path) -> tuple[tuple[Path, ...], int]:
             )
         files = [root / n for n in names]
     else:
-        files = sorted(root.glob("*.safetensors"))
+        files = sorted(p for p in root.glob("*.safetensors") if p.name != POINTER_FILE)  # a side head, not weights
         if not files:
             other = sorted(p.name for p in root.glob("*.bin"))
             hint = f" (found {other[0]}: convert it to safetensors)" if other else ""

@@ -26,6 +26,7 @@ from engine.devices import fast_kernels, intra_op_threads, resolve_device, resol
 from engine.errors import CheckpointError, EngineError
 from engine.local_messages import collect_images as _collect_images
 from engine.local_messages import normalise_messages as _normalise_messages
+from engine.pointer import FlagHead, PointerCapture, load_pointer_head
 from engine.prefill import DEFAULT_PREFILL_CHUNK, PrefillCancelled, PrefillControl, chunk_ends
 from engine.preprocess import image_grids, preprocess_images
 from engine.sampling import TokenSampler
@@ -98,6 +99,7 @@ class LocalEngine:
         self.model = self._load_model(device_map)
         self._cache_kwarg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._input_device = self.model.get_input_embeddings().weight.device
+        self.pointer_head: FlagHead | None = self._load_pointer_head()
         self._image_token_id = int(self.model.config.image_token_id)
         self._eos_ids = self._stop_token_ids()
         self.threads = threads if threads is not None else self._default_threads()
@@ -110,6 +112,7 @@ class LocalEngine:
             supports_thinking=True,
             context_length=self.checkpoint.context_length,
             prompt_profile=self.checkpoint.prompt_profile,
+            points=self.pointer_head is not None,
         )
         log.info(
             "loaded %s (%s) on %s as %s; kernels: %s",
@@ -149,6 +152,13 @@ class LocalEngine:
             model.to(self.device)
         model.eval()
         return model
+
+    def _load_pointer_head(self) -> FlagHead | None:
+        """engine/pointer.py: the checkpoint's pointing head, on the model's input device, or None."""
+        config = self.model.config
+        hidden = int(getattr(getattr(config, "text_config", config), "hidden_size"))
+        head = load_pointer_head(self.checkpoint.path, hidden)
+        return head.to(self._input_device) if head is not None else None
 
     def _default_threads(self) -> int | None:
         """1 intra-op thread for a small model on CPU (its ops are too small to gain from threads, and on a
@@ -267,13 +277,15 @@ class LocalEngine:
         start: int = 0,
         *,
         control: PrefillControl | None = None,
+        keep_hidden: Callable[[int, int, torch.Tensor], None] | None = None,
     ) -> tuple[torch.Tensor, Any]:
         """Run the prompt tokens from `start` (0: all; >0: `cache` already holds the tokens before it).
 
         Returns (logits of the last position, float32 (vocab,), the cache). Images are encoded only in the
         chunks that hold their visual tokens (`prompt.pixel_values` must cover every image of the prompt).
         `control` (engine/prefill.py): chunk size and the cancel / deadline checks made before each chunk;
-        None runs one forward. Raises PrefillCancelled (the cache then holds tokens [0, exc.done)) or
+        None runs one forward. `keep_hidden`: engine/segments.py's hidden-state callback (the pointing head's
+        capture). Raises PrefillCancelled (the cache then holds tokens [0, exc.done)) or
         EngineError (deadline passed, or images in the new tokens of a prompt prepared with pixels=False).
         """
         if start >= prompt.length:
@@ -292,6 +304,7 @@ class LocalEngine:
             merge_size=merge,
             device=self._input_device,
             dtype=self.dtype,
+            keep_hidden=keep_hidden,
         )
         logits = None
         begin = start
@@ -414,11 +427,16 @@ class LocalEngine:
             t1 = time.monotonic()
             cached, fed = 0, None
             control = PrefillControl(self.prefill_chunk, cancel, deadline, config.timeout_s, self.on_prefill_chunk)
+            capture = None
+            if self.pointer_head is not None and prompt.visual_tokens:
+                capture = PointerCapture(self.pointer_head, prompt.input_ids, prompt.mm_token_type_ids, prompt.position_ids)
+            keep = capture.capture if capture is not None else None
             try:
                 if session_id is None:
-                    logits, cache = self.prefill(prompt, control=control)
+                    logits, cache = self.prefill(prompt, control=control, keep_hidden=keep)
                 else:  # engine/session.py: reuse the conversation's cached state, prefill only what is new
-                    step = session_prefill(self, self.sessions, session_id, prompt, _collect_images(messages), control)
+                    step = session_prefill(self, self.sessions, session_id, prompt, _collect_images(messages), control,
+                                           keep_hidden=keep)
                     logits, cache, cached, fed = step.logits, step.cache, step.cached_tokens, []
             except PrefillCancelled as stop:  # Stop during prefill: an empty, cancelled turn (a session keeps
                 result = GenerationResult(  # the chunks that ran and resumes after them next call)
@@ -442,6 +460,7 @@ class LocalEngine:
                 self.sessions.commit(session_id, cache, fed or [], prompt.rope_delta)
             t3 = time.monotonic()
         result.cached_tokens = cached
+        result.pointer = capture.pointer() if capture is not None else None
         result.timings = {"preprocess": t1 - t0, "prefill": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
         return result
 

@@ -14,6 +14,7 @@ from typing import Any
 from engine.api import VisionSpec, smart_resize, visual_tokens
 from engine.checkpoint import read_config, vision_spec
 from engine.errors import CheckpointError
+from engine.pointer import describe as describe_pointer_head
 
 SCREEN = (1920, 1080)
 
@@ -38,6 +39,7 @@ class ModelInfo:
     screen: tuple[int, int]
     screen_resized: tuple[int, int]
     screen_visual_tokens: int
+    pointer_head: dict[str, Any] | None = None  # engine/pointer.py: {"file", "trained_steps"} when it has one
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,6 +102,7 @@ def model_info(path: str | Path) -> ModelInfo:
         screen=SCREEN,
         screen_resized=smart_resize(*SCREEN, spec),
         screen_visual_tokens=visual_tokens(*SCREEN, spec),
+        pointer_head=describe_pointer_head(root),
     )
 
 
@@ -135,6 +138,11 @@ def format_model_info(info: ModelInfo) -> str:
         f"screenshot:      {info.screen[0]}x{info.screen[1]} → {info.screen_resized[0]}x{info.screen_resized[1]} "
         f"= {info.screen_visual_tokens} visual tokens",
     ]
+    if info.pointer_head is not None:
+        steps = info.pointer_head.get("trained_steps")
+        lines.append(f"pointing head:   {info.pointer_head['file']}"
+                     + (f" (trained {steps} steps)" if steps is not None else f" ({info.pointer_head.get('error')})")
+                     + ": clicks go where it points unless --point-from text")
     return "\n".join(lines)
 
 

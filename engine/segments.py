@@ -32,6 +32,7 @@ def segment_runner(
     device: torch.device | str,
     dtype: torch.dtype,
     pixels_for: Callable[[int, int], torch.Tensor] | None = None,
+    keep_hidden: Callable[[int, int, torch.Tensor], None] | None = None,
 ) -> SegmentRunner:
     """A SegmentRunner over one prepared prompt for a transformers Qwen VL model.
 
@@ -39,6 +40,8 @@ def segment_runner(
     slice. A segment gets the patches of the images whose tokens lie in it (images never straddle a cut:
     cuts are at `<|im_start|>`): rows of `pixel_values`, or, when that is None, `pixels_for(first, stop)`
     preprocessing images first..stop-1 on demand (images already in the cache are never preprocessed).
+    `keep_hidden(start, end, hidden)`, when given, gets each segment's last hidden states (1, end - start, H),
+    the language model's final-norm output (engine/pointer.py reads a screenshot's tokens from it).
     """
     spans = image_spans(mm_token_type_ids, image_grid_thw, merge_size)
     cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
@@ -66,11 +69,29 @@ def segment_runner(
             kwargs["pixel_values"] = rows.to(device, dtype)
             kwargs["image_grid_thw"] = image_grid_thw[first:last].to(device)
             kwargs["mm_token_type_ids"] = mm_token_type_ids[:, start:end].to(device)
-        with torch.inference_mode():
-            out = model(**kwargs)
+        hook = None
+        if keep_hidden is not None:
+            hook = final_norm(model).register_forward_hook(
+                lambda _module, _args, output: keep_hidden(start, end, output))
+        try:
+            with torch.inference_mode():
+                out = model(**kwargs)
+        finally:
+            if hook is not None:
+                hook.remove()
         return out.logits[0, -1].float(), cache_of(out)
 
     return run
+
+
+def final_norm(model: Any) -> torch.nn.Module:
+    """The language model's final norm (its output is the last hidden state the LM head reads)."""
+    inner = getattr(model, "model", model)
+    language = getattr(inner, "language_model", inner)
+    norm = getattr(language, "norm", None)
+    if not isinstance(norm, torch.nn.Module):
+        raise ValueError(f"{type(model).__name__} has no language_model.norm to read hidden states from")
+    return norm
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import hashlib
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,6 +320,7 @@ def session_prefill(
     prompt: Any,
     images: Sequence[Any],
     control: PrefillControl | None = None,
+    keep_hidden: Callable[[int, int, torch.Tensor], None] | None = None,
 ) -> SessionPrefill:
     """Prefill `prompt` (an engine.local.PreparedPrompt of `engine`, a LocalEngine) in session `session_id`.
 
@@ -353,6 +354,7 @@ def session_prefill(
         device=engine.model.get_input_embeddings().weight.device,
         dtype=engine.dtype,
         pixels_for=pixels_for,
+        keep_hidden=keep_hidden,
     )
     boundary = int(engine.tokenizer.convert_tokens_to_ids("<|im_start|>"))
     try:

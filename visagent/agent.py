@@ -24,6 +24,7 @@ from visagent.controls import AgentControls, RunStopped, State
 from visagent.errors import ConfigError, ExecutorError, VisagentError
 from visagent.events import ControlEvent, RunFinished, RunStarted, StepEvent
 from visagent.executors.base import Executor, Observation
+from visagent.pointing import POINT_SOURCES, uses_head
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
 from visagent.prompting import StepMemory
 from visagent.settings import SafetySettings, Settings
@@ -46,7 +47,8 @@ class AgentConfig:
     without one, risky actions are denied and call_user is answered "no user is available";
     `human_timeout_s`: how long to wait for that human before denying / carrying on;
     `secrets`: values for `{{secret:NAME}}` (else taken from the environment);
-    `model_timeout_s` / `execute_timeout_s`: limits of one model call / one executor call (incl. settle).
+    `model_timeout_s` / `execute_timeout_s`: limits of one model call / one executor call (incl. settle);
+    `point_from`: where a click's point comes from (visagent/pointing.py: auto, text, head).
     """
 
     max_steps: int = 15
@@ -65,6 +67,7 @@ class AgentConfig:
     secrets: dict[str, str] | None = None
     model_timeout_s: float = 300.0
     execute_timeout_s: float = 60.0
+    point_from: str = "auto"
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -79,6 +82,8 @@ class AgentConfig:
             raise ConfigError(f"loop_limit must be at least 2, got {self.loop_limit}")
         if self.model_timeout_s <= 0 or self.execute_timeout_s <= 0:
             raise ConfigError("model_timeout_s and execute_timeout_s must be positive")
+        if self.point_from not in POINT_SOURCES:
+            raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {self.point_from!r}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> AgentConfig:
@@ -86,7 +91,7 @@ class AgentConfig:
         base: dict[str, Any] = dict(
             max_steps=settings.max_steps, max_seconds=settings.max_seconds,
             history_images=settings.history_images, thinking=settings.thinking, settle=settings.settle,
-            safety=settings.safety,
+            safety=settings.safety, point_from=settings.point_from,
         )
         if settings.thinking:  # room for the thought before the call, else it is cut and never parses
             base["generation"] = GenerationConfig(max_new_tokens=1024)
@@ -130,6 +135,7 @@ class Agent(StepLogic):
         self.on_event = on_event
         self.run_meta = dict(run_meta or {})
         self.policy = SafetyPolicy(self.config.safety)
+        self.head_points = uses_head(engine.info, self.config.point_from)  # ConfigError: "head" without a head
         self.controls = AgentControls(self._on_control)
         self.run_id = new_run_id()
         self.trace: TraceWriter | None = None

@@ -25,6 +25,7 @@ from visagent.events import (
     StepStarted,
 )
 from visagent.executors.base import ExecResult, Observation
+from visagent.pointing import with_head_point
 from visagent.prompting import StepMemory, build_messages, count_images
 from visagent.settle import SettleDetector, images_differ
 from visagent.timeouts import CallTimeout, call_with_timeout
@@ -165,7 +166,7 @@ class StepLogic:
                 self._feedback.append("The user took control while you were deciding; your last answer was not used.")
                 return
             try:
-                model_action, screen_action, ignored, thought = self._parse(result, obs, resized)
+                model_action, screen_action, ignored, thought = self._parse(result, obs, resized, record)
                 break
             except (ParseError, ActionError) as exc:
                 errors.append(one_line(exc))
@@ -211,10 +212,12 @@ class StepLogic:
         except Exception as exc:
             raise RunEnd("error", f"engine failed: {type(exc).__name__}: {one_line(exc)}") from exc
 
-    def _parse(self: Agent, result: GenerationResult, obs: Observation,
-               resized: tuple[int, int]) -> tuple[Action, Action, list[Action], str]:
+    def _parse(self: Agent, result: GenerationResult, obs: Observation, resized: tuple[int, int],
+               record: dict[str, Any]) -> tuple[Action, Action, list[Action], str]:
         """(model-space action, screen-space action, ignored extra actions, the model's thought: thinking +
-        prose outside the call). Raises ParseError / ActionError with a message fit for the model."""
+        prose outside the call). A click's point comes from the model's pointing head when the run uses it
+        (visagent/pointing.py; the written one is kept in the record's model.pointer). Raises ParseError /
+        ActionError with a message fit for the model."""
         from visagent.coords import to_screen
         from visagent.parsing import parse_output
 
@@ -226,6 +229,13 @@ class StepLogic:
         if first.action not in allowed:
             raise ParseError(f"action {first.action!r} is not available on a {self.executor.platform}; "
                              f"use one of: {', '.join(allowed)}")
+        if result.pointer is not None:
+            record["model"]["pointer"] = result.pointer.to_dict()
+            moved = with_head_point(first, result.pointer, self.engine.info.coord_space, resized) \
+                if self.head_points else None
+            if moved is not None:
+                record["model"]["pointer"]["written"] = list(first.coordinate or ())
+                first = moved
         screen = to_screen(first, obs.geometry, image_size=obs.image.size, resized_size=resized)
         return first, screen, ignored, f"{parsed.thinking}\n{parsed.text}"
 

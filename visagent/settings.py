@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from visagent.errors import ConfigError
+from visagent.pointing import POINT_SOURCES
 
 CONFIG_NAME = "visagent.toml"
 
@@ -58,6 +59,9 @@ class Settings:
     history_images: int = 4
     thinking: bool = False
     settle: bool = True
+    # Where a click's point comes from (visagent/pointing.py): "auto" (the checkpoint's pointing head when it
+    # has one, else the written coordinate), "text" or "head".
+    point_from: str = "auto"
     host: str = "127.0.0.1"
     port: int | None = None
     log_level: str = "WARNING"
@@ -230,6 +234,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"max_seconds must be positive, got {s.max_seconds}")
     if s.history_images < 1:
         raise ConfigError(f"history_images must be at least 1, got {s.history_images}")
+    if s.point_from not in POINT_SOURCES:
+        raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {s.point_from!r}")
     for name in ("session_max_sessions", "session_max_mb", "session_max_snapshots"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(s, name)}")

@@ -11,6 +11,8 @@ from visagent.errors import ConfigError
 
 
 def register(sub) -> None:
+    from visagent.commands.ground import add_point_from_arg
+
     p = sub.add_parser("eval", help="evaluate a model (or the oracle policy) on sim scenarios; "
                                     "success = the world's check")
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario ids (default: all in the split)")
@@ -29,6 +31,7 @@ def register(sub) -> None:
     p.add_argument("--no-traces", action="store_true", help="keep no traces (faster, nothing to inspect)")
     p.add_argument("--max-steps", type=int, help="step limit per episode (default: each scenario's max_steps)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_point_from_arg(p)
     p.set_defaults(handler=run)
 
 

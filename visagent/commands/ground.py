@@ -31,7 +31,18 @@ def register(sub) -> None:
     p.add_argument("--prompt-style", choices=PROMPT_STYLES, default="auto",
                    help="prompt per model family (auto: from the model's coordinate space)")
     p.add_argument("--max-new-tokens", type=int, default=128, help="generation limit (default 128)")
+    add_point_from_arg(p)
     p.set_defaults(handler=run)
+
+
+def add_point_from_arg(p) -> None:
+    """--point-from (the `point_from` setting; visagent/pointing.py), shared by ground, ground-eval, run, eval."""
+    from visagent.pointing import POINT_SOURCES
+
+    p.add_argument("--point-from", choices=POINT_SOURCES, default=None,
+                   help="where a click's point comes from: the model's pointing head (a checkpoint trained with "
+                        "--pointer-weight carries one) or the coordinate it writes; auto (default): the head when "
+                        "the checkpoint has one")
 
 
 def open_image(path: str, flag: str = "IMAGE") -> Image.Image:
@@ -74,7 +85,7 @@ def run(args) -> int:
     engine = load_model(args.settings)
     try:
         result = ground(engine, image, args.instruction, platform=args.platform, config=config,
-                        prompt_style=args.prompt_style)
+                        prompt_style=args.prompt_style, point_from=args.settings.point_from)
     finally:
         engine.close()
     if out is not None:
@@ -100,6 +111,9 @@ def run(args) -> int:
             print(f"point (image px of {result.image_size[0]}x{result.image_size[1]}): "
                   f"[{result.point[0]:.1f}, {result.point[1]:.1f}]")
             print(f"action: {result.action.summary() if result.action else ''}")
+            if result.point_source == "head" and result.written is not None:
+                print(f"point from the model's pointing head (score {result.pointer['score']:.3f}); the written "
+                      f"point was [{result.written[0]:.1f}, {result.written[1]:.1f}] (image px)")
         print(f"latency: {result.latency_s:.3f} s")
         print("raw output:")
         print(result.raw)

@@ -20,6 +20,7 @@ from visagent.errors import ConfigError
 
 def register(sub) -> None:
     from visagent.grounding.data import FLAVOURS
+    from visagent.commands.ground import add_point_from_arg
     from visagent.grounding.predict import PROMPT_STYLES
 
     p = sub.add_parser("ground-eval", help="grounding accuracy on ScreenSpot / ScreenSpot-Pro annotation files")
@@ -37,6 +38,7 @@ def register(sub) -> None:
                    help="prompt per model family (auto: from the model's coordinate space)")
     p.add_argument("--max-new-tokens", type=int, default=128, help="generation limit per item (default 128)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_point_from_arg(p)
     p.set_defaults(handler=run)
 
 
@@ -95,7 +97,8 @@ def run(args) -> int:
 
     try:
         report = evaluate_grounding(engine, items, images, workers=args.workers, config=config,
-                                    prompt_style=args.prompt_style, model=args.settings.model, on_item=on_item)
+                                    prompt_style=args.prompt_style, point_from=args.settings.point_from,
+                                    model=args.settings.model, on_item=on_item)
     finally:
         if progress is not None:
             progress.close()

@@ -17,6 +17,8 @@ _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and c
 
 
 def register(sub) -> None:
+    from visagent.commands.ground import add_point_from_arg
+
     p = sub.add_parser("run", help="run the agent on a task (sim, desktop or android) and write its trace",
                        description="Run the agent once with live progress; ends with one status line and the "
                        "trace path. Exit 0: success or an answer; 1: any other end; 2: bad input (nothing "
@@ -44,6 +46,7 @@ def register(sub) -> None:
                    help="let the model think before acting")
     p.add_argument("--yes", action="store_true", help="approve risky actions without asking")
     p.add_argument("--quiet", action="store_true", help="print only the final status line")
+    add_point_from_arg(p)
     p.set_defaults(handler=run)
 
 

@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 from engine.api import Engine, GenerationConfig, smart_resize
 from visagent.actions import CLICK, LEFT_CLICK, Action
 from visagent.errors import ConfigError, ParseError
+from visagent.pointing import uses_head, with_head_point
 from visagent.prompting import load_prompt
 from visagent.schemas import COMPACT_PROFILES, tool_for, tool_name_for
 
@@ -66,6 +67,11 @@ class GroundingResult:
     action: Action | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # visagent/pointing.py: "head" when the point is the model's pointing head's (then `written` is the point
+    # the text gave, in image pixels), "text" otherwise; `pointer` is the head's answer whenever it had one.
+    point_source: str = "text"
+    written: Point | None = None
+    pointer: dict[str, Any] | None = None
 
     @property
     def wrong_format(self) -> bool:
@@ -80,6 +86,9 @@ class GroundingResult:
             "point": None if self.point is None else [round(v, 2) for v in self.point],
             "action": None if self.action is None else self.action.to_dict(),
             "raw": self.raw, "latency_s": round(self.latency_s, 4), "error": self.error,
+            "point_source": self.point_source,
+            "written": None if self.written is None else [round(v, 2) for v in self.written],
+            "pointer": self.pointer,
         }
 
 
@@ -135,18 +144,23 @@ def ground(
     platform: str = "desktop",
     config: GenerationConfig | None = None,
     prompt_style: str = "auto",
+    point_from: str = "auto",
 ) -> GroundingResult:
     """Ask `engine` where `instruction` points on `image` (any PIL mode; sent as RGB) and read the point back.
 
     `platform` "desktop" (computer_use tool) or "phone" (mobile_use). `config` defaults to greedy, 128 new
     tokens. An output without a point is not an error: the result carries `error` and no point.
-    Raises ConfigError for an empty instruction or a bad platform / style, EngineError from the engine.
+    `point_from` (visagent/pointing.py): with a head in use, a click's point is the head's (the written one in
+    `written`), exactly as the agent loop would click.
+    Raises ConfigError for an empty instruction or a bad platform / style / point source (or "head" with an
+    engine that has none), EngineError from the engine.
     """
     from visagent.parsing import parse_output
 
     if not isinstance(instruction, str) or not instruction.strip():
         raise ConfigError("the grounding instruction is empty; say which element to find, e.g. 'the Save button'")
     style = resolve_prompt_style(engine, prompt_style)
+    head = uses_head(engine.info, point_from)
     space = _STYLE_SPACE[style]
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     width, height = rgb.size
@@ -159,6 +173,9 @@ def ground(
     result = GroundingResult(instruction=instruction.strip(), image_size=(width, height), space=space,
                              model_size=model_size, prompt_style=style, raw=gen.text, latency_s=latency,
                              timings=dict(gen.timings))
+    pointer = getattr(gen, "pointer", None)
+    if pointer is not None:
+        result.pointer = pointer.to_dict()
     try:
         parsed = parse_output(gen.text, space=space, tool_calls=gen.tool_calls, platform=platform)
     except ParseError as exc:
@@ -169,6 +186,11 @@ def ground(
         result.error = ("the answer holds no point: " + "; ".join(a.summary() for a in parsed.actions)
                         + " (expected a click with a coordinate)")
         return result
+    moved = with_head_point(action, pointer, space, model_size) if head else None
+    if moved is not None:
+        result.written = model_to_image(tuple(float(v) for v in action.coordinate), model_size, (width, height))  # type: ignore[arg-type, union-attr]
+        result.point_source = "head"
+        action = moved
     x, y = action.coordinate  # type: ignore[misc]
     result.action = action
     result.point_model = (float(x), float(y))

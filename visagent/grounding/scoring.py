@@ -31,6 +31,7 @@ from engine.api import Engine, GenerationConfig
 from engine.errors import EngineError
 from visagent.grounding.data import Box, GroundingItem, LoadProblem
 from visagent.grounding.predict import GroundingResult, ground, point_in_box
+from visagent.pointing import uses_head
 
 CORRECTNESS: tuple[str, ...] = ("correct", "wrong", "wrong_format", "error")
 BREAKDOWNS: tuple[str, ...] = ("ui_type", "group", "platform", "application")
@@ -48,10 +49,18 @@ class ItemOutcome:
     result: GroundingResult | None = None
     error: str | None = None
 
+    @property
+    def written_correct(self) -> bool | None:
+        """With the point from the model's pointing head: whether the point the text wrote was inside too
+        (None when the point is the written one, or there is none)."""
+        if self.result is None or self.result.point_source != "head" or self.result.written is None:
+            return None
+        return point_in_box(self.result.written, self.box)
+
     def to_dict(self) -> dict[str, Any]:
         data = self.item.to_dict()
         data.update({"correctness": self.correctness, "box_tested": [round(v, 2) for v in self.box],
-                     "image_path": self.image_path, "error": self.error})
+                     "image_path": self.image_path, "error": self.error, "written_correct": self.written_correct})
         data["prediction"] = None if self.result is None else self.result.to_dict()
         return data
 
@@ -89,6 +98,17 @@ class GroundingReport:
                           "accuracy": _rate(group)}
         return out
 
+    @property
+    def head_items(self) -> int:
+        """Items whose point came from the model's pointing head (visagent/pointing.py)."""
+        return sum(o.result is not None and o.result.point_source == "head" for o in self.outcomes)
+
+    @property
+    def written_only_correct(self) -> int:
+        """Correct items had every point been the written one (the head's items judged by their `written`)."""
+        return sum(o.written_correct if o.written_correct is not None else o.correctness == "correct"
+                   for o in self.outcomes)
+
     def misses(self) -> list[ItemOutcome]:
         return [o for o in self.outcomes if o.correctness != "correct"]
 
@@ -97,6 +117,7 @@ class GroundingReport:
             "model": self.model, "total": len(self.outcomes), "correct": self.count("correct"),
             "accuracy": self.accuracy, "wrong": self.count("wrong"), "wrong_format": self.count("wrong_format"),
             "errors": self.count("error"), "skipped": len(self.problems),
+            "head_points": self.head_items, "written_only_correct": self.written_only_correct,
             "mean_latency_s": round(self.mean_latency_s, 4), "workers": self.workers, "wall_s": round(self.wall_s, 3),
             **{f"per_{key}": self.breakdown(key) for key in BREAKDOWNS},
             "flavours": {f: {"flavour": fl, "reason": why} for f, (fl, why) in self.flavours.items()},
@@ -118,6 +139,10 @@ class GroundingReport:
             lines.append("-" * len(head))
         lines.append(f"{'overall':<34} {len(self.outcomes):>6} {self.count('correct'):>8} {self.accuracy:>8.1%} "
                      f"{self.count('wrong_format'):>9}")
+        if self.head_items:
+            lines.append(f"points from the model's pointing head on {self.head_items} items; the written points "
+                         f"alone: {self.written_only_correct} correct "
+                         f"({self.written_only_correct / max(1, len(self.outcomes)):.1%})")
         lines.append(f"mean latency {self.mean_latency_s:.3f} s; engine errors {self.count('error')}; "
                      f"skipped {len(self.problems)}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
                      f"model {self.model}")
@@ -135,6 +160,7 @@ def evaluate_grounding(
     workers: int = 1,
     config: GenerationConfig | None = None,
     prompt_style: str = "auto",
+    point_from: str = "auto",
     model: str = "",
     on_item: Callable[[ItemOutcome | None, LoadProblem | None], None] | None = None,
     cancel: threading.Event | None = None,
@@ -143,11 +169,14 @@ def evaluate_grounding(
 
     Images are `images_dir / item.img_filename`. `on_item(outcome, problem)` is called from the worker thread
     after each item (exactly one of the two is set): progress bars, dashboards. Setting `cancel` skips items
-    not yet started. Raises ValueError for workers < 1; ConfigError from `ground` (bad prompt style). An
+    not yet started. `point_from`: visagent/pointing.py (with the head, each outcome also says whether the
+    written point was inside). Raises ValueError for workers < 1; ConfigError from `ground` (bad prompt style
+    or point source). An
     engine failure on one item is recorded as that item's "error", not raised.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    uses_head(engine.info, point_from)  # a bad source fails once, here, not as one error per item
     root = Path(images_dir).expanduser()
     report = GroundingReport(model=model, workers=workers)
     started = time.perf_counter()
@@ -155,7 +184,7 @@ def evaluate_grounding(
     def one(item: GroundingItem) -> ItemOutcome | LoadProblem | None:
         if cancel is not None and cancel.is_set():
             return None
-        done: ItemOutcome | LoadProblem = _score(engine, item, root, config, prompt_style)
+        done: ItemOutcome | LoadProblem = _score(engine, item, root, config, prompt_style, point_from)
         if on_item is not None:
             on_item(done if isinstance(done, ItemOutcome) else None, done if isinstance(done, LoadProblem) else None)
         return done
@@ -175,7 +204,7 @@ def evaluate_grounding(
 
 
 def _score(engine: Engine, item: GroundingItem, root: Path, config: GenerationConfig | None,
-           prompt_style: str) -> ItemOutcome | LoadProblem:
+           prompt_style: str, point_from: str = "auto") -> ItemOutcome | LoadProblem:
     path = root / item.img_filename
     try:
         with Image.open(path) as img:
@@ -187,7 +216,7 @@ def _score(engine: Engine, item: GroundingItem, root: Path, config: GenerationCo
     box = scaled_box(item, image.size)
     try:
         result = ground(engine, image, item.instruction, platform=item.prompt_platform, config=config,
-                        prompt_style=prompt_style)
+                        prompt_style=prompt_style, point_from=point_from)
     except EngineError as exc:
         return ItemOutcome(item, "error", box, str(path), None, f"engine failed: {exc}")
     if result.point is None:
