@@ -1,6 +1,6 @@
 """The auxiliary pointer loss (`visagent train --pointer-weight`): its targets map the record's box onto the
-screenshot's visual tokens and its queries onto the coordinate digits; training with it lowers it; its head
-stays out of the checkpoint and survives a resume. The readout loss (`--readout-weight`) is computed from the
+screenshot's visual tokens and its queries onto the coordinate digits; training with it lowers it; the
+head's flag is written beside the checkpoint's weights (the engine's pointing head) and survives a resume. The readout loss (`--readout-weight`) is computed from the
 model's own attention weights and a position probe, and training with it lowers it. Records are small
 hand-made ones on the shipped tiny."""
 
@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from engine import load_engine
+from engine.api import GenerationConfig
 from visagent.actions import Action
 from visagent.parsing import render_action
 from visagent.training.examples import build_example, example_losses, example_terms, readout_layer
@@ -131,7 +132,7 @@ def test_pointer_loss_is_the_negative_log_mass_inside_the_box(data, engine):
     assert torch.allclose(pointer, -mass.log().mean() - flagged.log(), atol=1e-5)
 
 
-def test_training_with_the_pointer_lowers_it_and_keeps_the_head_out_of_the_checkpoint(data, tmp_path):
+def test_training_with_the_pointer_lowers_it_and_writes_the_flag_head_beside_the_weights(data, tmp_path):
     trainer = Trainer(_config(data, tmp_path / "out", steps=10, lr=1e-2), progress=False)
 
     def mean_pointer() -> float:
@@ -146,8 +147,25 @@ def test_training_with_the_pointer_lowers_it_and_keeps_the_head_out_of_the_check
     assert after < before * 0.8, (before, after)
     curve = json.loads((out / "curve.json").read_text())
     assert curve["points"][-1]["pointer_loss"] > 0
-    saved = {n for n, _ in load_engine(str(out), device="cpu").model.named_parameters()}
-    assert saved == {n for n, _ in trainer.model.named_parameters()}  # no head parameters in the checkpoint
+    loaded = load_engine(str(out), device="cpu")
+    saved = {n for n, _ in loaded.model.named_parameters()}
+    assert saved == {n for n, _ in trainer.model.named_parameters()}  # no head parameters in the model's weights
+    # the flag part of the head is the checkpoint's pointing head (engine/pointer.py), exactly as trained
+    assert loaded.info.points and (out / "pointer_head.safetensors").is_file()
+    trained = trainer.pointer_head.state_dict()
+    for name, value in loaded.pointer_head.state_dict().items():
+        assert torch.equal(value, trained[name].float()), name
+    # and it learned where the squares are: its top token lies inside the clicked square more often than chance
+    hits = 0
+    for record in trainer.records:
+        image = Image.open(data / record["messages"][1]["content"][0]["image"]).convert("RGB")
+        messages = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text",
+                     "text": record["messages"][1]["content"][1]["text"]}]}]
+        pointer = loaded.generate(messages, config=GenerationConfig(max_new_tokens=1)).pointer
+        x0, y0, x1, y1 = record["meta"]["bbox"]
+        hits += x0 <= pointer.x * SIDE <= x1 and y0 <= pointer.y * SIDE <= y1
+    # a 60-px square covers 1-4 of the 64 tokens' centres: a constant or random token hits ~4% of records
+    assert hits >= len(trainer.records) // 2, hits
 
 
 def test_resume_restores_the_pointer_head(data, tmp_path):
@@ -254,3 +272,14 @@ def test_resume_with_other_auxiliary_settings_is_refused_in_one_line(data, tmp_p
     with pytest.raises(ConfigError, match="--readout-weight"):
         Trainer(_config(data, tmp_path / "o", steps=2, save_every=1, resume=True, readout_weight=1.0),
                 progress=False).run()
+
+
+def test_training_on_from_a_checkpoint_that_points_starts_from_its_head(data, tmp_path):
+    first = Trainer(_config(data, tmp_path / "first", steps=2), progress=False)
+    out = first.run()
+    again = Trainer(_config(data, tmp_path / "again", steps=2, base=str(out), seed=5), progress=False)
+    trained = first.pointer_head.state_dict()
+    for name in ("norm.weight", "norm.bias", "flag.weight", "flag.bias"):
+        assert torch.equal(again.pointer_head.state_dict()[name], trained[name]), name
+    fresh = Trainer(_config(data, tmp_path / "fresh", steps=2, seed=5), progress=False)  # the shipped tiny: no head
+    assert not torch.equal(fresh.pointer_head.state_dict()["flag.weight"], trained["flag.weight"])

@@ -12,9 +12,11 @@ same -log mass inside): under a prompt profile that puts the task before the scr
 ("compact-task-first") each visual token can read the task, so this asks it to know whether it is the target;
 with the screenshot first it can only learn where clickable things are.
 
-The head is not part of the checkpoint (nothing changes at inference); the trainer keeps it in its state so
-a resumed run continues it. Only records with `meta.bbox` and `meta.image_size` (grounding records) and a
-`coordinate` argument get the loss; others train as before.
+The trainer keeps the head in its state so a resumed run continues it, and writes its flag part into every
+checkpoint it saves (`pointer_head.safetensors`, engine/pointer.py): an engine loading that checkpoint then
+reports where the flag points, and the agent may click there instead of the written digits. Only records
+with `meta.bbox` and `meta.image_size` (grounding records) and a `coordinate` argument get the loss; others
+train as before.
 
 Readout loss (`visagent train --readout-weight W`): the pointer and flag terms train a side head, so the
 model's own answer need not use what they find. The readout terms act on the model's computation instead:
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from engine.pointer import last_image_positions, token_centres, token_grid
 
 _COORDINATE = re.compile(r"<parameter=coordinate>\s*\[([^\]]*)\]")
 
@@ -64,15 +68,10 @@ def pointer_target(tokenizer: Any, record: dict[str, Any], target_text: str, pro
     match = _COORDINATE.search(target_text)
     if not bbox or not size or match is None:
         return None
-    image = (mm_token_type_ids[0] == 1).nonzero().flatten()
-    if not len(image):
+    visual = last_image_positions(mm_token_type_ids)
+    if not len(visual):
         return None
-    # the last image's tokens: a contiguous run at the end of the image positions
-    breaks = (image[1:] - image[:-1] != 1).nonzero().flatten()
-    visual = image[int(breaks[-1]) + 1:] if len(breaks) else image
-    rows = position_ids[2, 0, visual] - position_ids[2, 0, visual].min()
-    cols = position_ids[3, 0, visual] - position_ids[3, 0, visual].min()
-    n_rows, n_cols = int(rows.max()) + 1, int(cols.max()) + 1
+    rows, cols, n_rows, n_cols = token_grid(position_ids, visual)
     width, height = float(size[0]), float(size[1])
     x0, y0, x1, y1 = (float(v) for v in bbox)
     cx = (cols.float() + 0.5) / n_cols * width
@@ -88,7 +87,7 @@ def pointer_target(tokenizer: Any, record: dict[str, Any], target_text: str, pro
                if b > a and a in digits and target_text[a:b].isdigit()]
     if not queries:
         return None
-    centres = torch.stack([(cols.float() + 0.5) / n_cols, (rows.float() + 0.5) / n_rows], dim=-1)
+    centres = token_centres(position_ids, visual)
     return PointerTarget(visual=visual, inside=inside, queries=torch.tensor(queries, dtype=torch.long),
                          centres=centres)
 

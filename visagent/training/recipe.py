@@ -221,6 +221,9 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
         items = items[::max(1, len(items) // GROUNDING_ITEMS)][:GROUNDING_ITEMS]
         grounding = evaluate_grounding(engine, items, Path(tmp) / "images", model=str(model))
         out["grounding"] = {"items": len(items), "click_inside_rate": grounding.accuracy, "screens": summary.screens}
+        if grounding.head_items:  # the checkpoint has a pointing head: what its written points alone score
+            out["grounding"]["head_points"] = grounding.head_items
+            out["grounding"]["written_only_rate"] = grounding.written_only_correct / max(1, len(items))
         if records is not None and records.is_file():  # what the label's most clicked training place scores there
             from visagent.grounding.baselines import annotation_rows, baseline_hits
 
@@ -298,6 +301,9 @@ def _results_section(final: dict[str, Any] | None) -> str:
     prior = ("" if g.get("label_prior_rate") is None else
              f" (without looking: each label's most clicked place in the training records scores "
              f"{g['label_prior_rate']:.0%} on the same items)")
+    head = ("" if g.get("head_points") is None else
+            f" The points of {g['head_points']} items came from the checkpoint's pointing head (engine/pointer.py); "
+            f"the coordinates the model wrote score {g['written_only_rate']:.0%} on their own.")
     return f"""## Held-out results (`visagent eval --split heldout --model <this dir> --seeds {len(final['seeds'])}`)
 
 Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (seeds {final['seeds']}).
@@ -307,4 +313,4 @@ Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (
 {tags}
 
 Grounding (held-out sim set, `visagent ground-eval`): click inside the target {g.get('click_inside_rate', 0):.0%}
-of {g.get('items', 0)} items{prior}."""
+of {g.get('items', 0)} items{prior}.{head}"""

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from engine.pointer import save_pointer_head
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
 from visagent.training.examples import batch_losses, build_example, example_terms, prefix_cache
@@ -55,7 +56,8 @@ class TrainConfig:
     gradient, and every example from a copy of its cache (visagent.training.examples: 1.4x faster per compact
     example on CPU, bench/train_step.py; same loss, gradient without the path through the system turn's
     activations); `pointer_weight` > 0 adds the auxiliary pointer loss on grounding records
-    (visagent.training.pointer) with this weight; its head trains alongside and is not saved in the checkpoint;
+    (visagent.training.pointer) with this weight; its head trains alongside and every checkpoint gets its flag
+    part (`pointer_head.safetensors`, engine/pointer.py: the loaded engine then says where it points);
     `readout_weight` > 0 adds the readout loss (same module: the last full-attention layer attends from the
     coordinate digits to the target, its input carries each visual token's position), run with eager attention;
     `micro_batch` > 1 runs that many examples of a step in one padded forward (`examples.batch_losses`: the same
@@ -187,6 +189,8 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):  # the same head for the same seed, whatever ran before
                 torch.manual_seed(config.seed)
                 self.pointer_head = PointerHead(hidden, readout=config.readout_weight > 0).to(self.engine.device)
+            if self.engine.pointer_head is not None:  # a base that points already: its flag goes on training
+                self.pointer_head.load_state_dict(self.engine.pointer_head.state_dict(), strict=False)
         self.pointer_losses: list[float] = []
         self.readout_losses: list[float] = []
         self.optimizer = self._optimizer()
@@ -441,6 +445,8 @@ class Trainer:
             src = self.base_path / name
             if src.is_file() and src.resolve() != (path / name).resolve():
                 shutil.copyfile(src, path / name)
+        if self.pointer_head is not None and self.config.pointer_weight > 0:  # the flag trains only with the pointer term
+            save_pointer_head(self.pointer_head.state_dict(), path, trained_steps=self.step)
         if self.config.max_pixels:  # trained at this budget: the agent should send images at it too
             pre = path / "preprocessor_config.json"
             data = json.loads(pre.read_text(encoding="utf-8")) if pre.is_file() else {}
