@@ -296,3 +296,33 @@ def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_bin)
     none = subprocess.run([visagent_bin, "export", str(empty), "--out", str(tmp_path / "d.jsonl")],
                           capture_output=True, text=True)
     assert none.returncode == 2 and "holds no trace directories" in none.stderr and none.stderr.count("\n") == 1
+
+
+def test_sim_clicks_record_the_element_they_hit_and_records_carry_its_box(tmp_path):
+    """The sim knows what each click landed on (ExecResult.target); a trajectory record of a click step gets that
+    element's box in screenshot pixels (what the pointer loss supervises), other steps none. A HiDPI screen
+    (scale 2: screenshots twice the input size) doubles the box, as it doubles the click's pixel."""
+    scenario = get_scenario("desktop-settings-wifi-off")
+    for scale in (1.0, 2.0):
+        world = scenario.make_world(0)
+        executor = SimExecutor(world, scale=scale)
+        engine = OracleEngine(scenario, lambda: world, geometry=executor.geometry)
+        result = Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps), trace_root=tmp_path / str(scale),
+                       run_meta={"scenario": scenario.id, "seed": 0, "split": scenario.split}).run(
+            scenario.instruction_for(world))
+        steps = read_trace(result.trace_dir).steps
+        clicked = [s for s in steps if (s.get("result") or {}).get("target")]
+        assert clicked, "the oracle clicks at least once"
+        for step in clicked:
+            x, y = step["actions"][0]["coordinate"]
+            x1, y1, x2, y2 = step["result"]["target"]["bbox"]
+            assert x1 <= x < x2 and y1 <= y < y2 and step["result"]["target"]["label"]
+        records = list(export_records([result.trace_dir], profile="compact"))
+        boxed = [r for r in records if "bbox" in r["meta"]]
+        assert len(boxed) == len(clicked)
+        for record in boxed:
+            x, y = record["action"]["screen"][0]["coordinate"]
+            bx1, by1, bx2, by2 = record["meta"]["bbox"]
+            assert bx1 <= x * scale <= bx2 and by1 <= y * scale <= by2
+            assert record["meta"]["image_size"] == [round(1280 * scale), round(800 * scale)]
+        assert all(r["action"]["model"][0]["action"] != "left_click" for r in records if "bbox" not in r["meta"])

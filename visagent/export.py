@@ -154,6 +154,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                     "space": space, "format": fmt, "prompt_profile": profile, "image_size": [geometry.physical_width, geometry.physical_height],
                     "resized_size": list(resized) if resized else None,
                     "model": (meta.get("model") or {}).get("spec"),
+                    **_target_box(record, model_actions, geometry),
                 },
             }
         if not record.get("actions"):
@@ -165,6 +166,22 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                             tool_calls=calls or None)
         history.append(memory)
         summaries.append(memory.summary())
+
+
+def _target_box(record: dict[str, Any], actions: list[Action], geometry: ScreenGeometry) -> dict[str, Any]:
+    """{"bbox": the element the step's one-point action landed on, in screenshot pixels, "target_label"} when
+    the executor recorded it (the sim does: ExecResult.target), else {}. The pointer loss
+    (visagent.training.pointer) supervises the pointing head with it on agent steps too."""
+    from visagent.pointing import HEAD_ACTIONS
+
+    target = (record.get("result") or {}).get("target")
+    if not target or len(actions) != 1 or actions[0].action not in HEAD_ACTIONS or not geometry.width:
+        return {}
+    fx, fy = geometry.physical_width / geometry.width, geometry.physical_height / geometry.height
+    x1, y1, x2, y2 = target["bbox"]
+    ox, oy = geometry.offset_x, geometry.offset_y
+    return {"bbox": [(x1 - ox) * fx, (y1 - oy) * fy, (x2 - ox) * fx, (y2 - oy) * fy],
+            "target_label": target.get("label")}
 
 
 def _model_action(action: Action, geometry: ScreenGeometry, space: str, resized: tuple[int, int] | None,

@@ -67,7 +67,9 @@ class Observation:
 @dataclass
 class ExecResult:
     """What executing one action did. `settle_s`: time waited for the screen to stop changing after it;
-    `changed`: whether the screen changed at all (None when not measured)."""
+    `changed`: whether the screen changed at all (None when not measured); `target`: the element a one-point
+    action landed on, when the executor knows its elements (the sim: {"label", "bbox" in screen pixels,
+    "ui_type"}; training records use its box to supervise the pointing head on agent steps)."""
 
     ok: bool = True
     message: str = ""
@@ -75,10 +77,14 @@ class ExecResult:
     settle_s: float = 0.0
     changed: bool | None = None
     observation: Observation | None = None  # the settled screen, when the executor captured it
+    target: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "message": self.message, "execute_s": round(self.execute_s, 4),
+        data = {"ok": self.ok, "message": self.message, "execute_s": round(self.execute_s, 4),
                 "settle_s": round(self.settle_s, 4), "changed": self.changed}
+        if self.target is not None:
+            data["target"] = self.target
+        return data
 
 
 @runtime_checkable
