@@ -429,7 +429,7 @@ class LocalEngine:
             control = PrefillControl(self.prefill_chunk, cancel, deadline, config.timeout_s, self.on_prefill_chunk)
             capture = None
             if self.pointer_head is not None and prompt.visual_tokens:
-                capture = PointerCapture(self.pointer_head, prompt.input_ids, prompt.mm_token_type_ids, prompt.position_ids)
+                capture = PointerCapture(self.pointer_head, prompt.mm_token_type_ids, prompt.position_ids)
             keep = capture.capture if capture is not None else None
             try:
                 if session_id is None:

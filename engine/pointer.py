@@ -108,8 +108,7 @@ class PointerCapture:
     (start, end, final-norm output) and keeps the rows of the last image. `pointer()` is None when the prefill
     never ran those tokens (a session's cache already held them) or the prompt has no image."""
 
-    def __init__(self, head: FlagHead, input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor,
-                 position_ids: torch.Tensor) -> None:
+    def __init__(self, head: FlagHead, mm_token_type_ids: torch.Tensor, position_ids: torch.Tensor) -> None:
         self.head = head
         self.visual = last_image_positions(mm_token_type_ids)
         self.position_ids = position_ids
