@@ -42,6 +42,14 @@ def pointing_tiny(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def plain_tiny(tmp_path_factory) -> Path:
+    """The shipped tiny checkpoint without a pointing head (as every released checkpoint)."""
+    out = tmp_path_factory.mktemp("plain") / "tiny"
+    shutil.copytree(TINY, out, ignore=shutil.ignore_patterns(POINTER_FILE))
+    return out
+
+
+@pytest.fixture(scope="module")
 def engine(pointing_tiny):
     from engine import load_engine
 
@@ -115,10 +123,10 @@ def test_the_pointer_is_about_the_last_screenshot_whatever_the_chunking_or_sessi
     engine.sessions.drop("pointer-test")
 
 
-def test_a_checkpoint_without_a_head_has_no_pointer():
+def test_a_checkpoint_without_a_head_has_no_pointer(plain_tiny):
     from engine import load_engine
 
-    eng = load_engine("tiny", device="cpu")
+    eng = load_engine(str(plain_tiny), device="cpu")
     try:
         assert not eng.info.points
         assert eng.generate(_messages(_screen(0)), config=GREEDY).pointer is None
@@ -207,7 +215,7 @@ def test_asking_for_the_head_of_a_model_without_one_stops_before_the_run(tmp_pat
         Agent(ScriptedEngine([DONE]), executor, AgentConfig(point_from="head"), trace_root=tmp_path)
 
 
-def test_grounding_reports_the_head_point_and_the_written_one(engine):
+def test_grounding_reports_the_head_point_and_the_written_one(engine, plain_tiny):
     from visagent.grounding.predict import ground
 
     image = _screen(4)
@@ -220,7 +228,7 @@ def test_grounding_reports_the_head_point_and_the_written_one(engine):
     with pytest.raises(ConfigError, match="has no pointing head"):
         from engine import load_engine
 
-        plain = load_engine("tiny", device="cpu")
+        plain = load_engine(str(plain_tiny), device="cpu")
         try:
             ground(plain, image, "the B3 button", point_from="head")
         finally:
@@ -251,8 +259,8 @@ def test_grounding_eval_scores_the_head_and_says_what_the_written_points_alone_s
     assert head.to_dict()["written_only_correct"] == text.count("correct")
 
 
-def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lacks(pointing_tiny, tmp_path,
-                                                                                    visagent_bin, clean_env):
+def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lacks(
+        pointing_tiny, plain_tiny, tmp_path, visagent_bin, clean_env):
     import json
     import subprocess
 
@@ -266,7 +274,7 @@ def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lack
                           "--point-from", "text", "--json"], capture_output=True, text=True, timeout=300)
     data = json.loads(res.stdout)
     assert data["point_source"] == "text" and data["written"] is None and data["pointer"]["tokens"] > 0
-    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", "tiny",
+    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(plain_tiny),
                           "--point-from", "head"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "has no pointing head" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr

@@ -283,3 +283,23 @@ def test_training_on_from_a_checkpoint_that_points_starts_from_its_head(data, tm
         assert torch.equal(again.pointer_head.state_dict()[name], trained[name]), name
     fresh = Trainer(_config(data, tmp_path / "fresh", steps=2, seed=5), progress=False)  # the shipped tiny: no head
     assert not torch.equal(fresh.pointer_head.state_dict()["flag.weight"], trained["flag.weight"])
+
+
+def test_held_out_evaluation_during_training_clicks_where_the_flag_points_now(data, tmp_path, monkeypatch):
+    import visagent.evaluate
+
+    trainer = Trainer(_config(data, tmp_path / "ev", steps=2, eval_seeds=1), progress=False)
+    trainer.run()
+    seen = {}
+
+    def fake_evaluate(scenarios, factory, **kw):  # records what the loop would have run with, runs nothing
+        engine = factory(None, None)
+        seen["points"], seen["head"] = engine.info.points, engine.pointer_head.state_dict()
+        return visagent.evaluate.EvalReport(model=kw.get("model", ""), split="heldout")
+
+    monkeypatch.setattr(visagent.evaluate, "evaluate", fake_evaluate)
+    trainer.evaluate_heldout()
+    assert seen["points"]
+    trained = trainer.pointer_head.state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in seen["head"].items())
+    assert trainer.engine.pointer_head is None and not trainer.engine.info.points  # restored afterwards

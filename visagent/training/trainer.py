@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from engine.pointer import save_pointer_head
+from engine.pointer import POINTER_KEYS, FlagHead, save_pointer_head
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
 from visagent.training.examples import batch_losses, build_example, example_terms, prefix_cache
@@ -404,11 +404,27 @@ class Trainer:
         if cfg.lora:
             engine.model = self.model  # the peft wrapper forwards to the base with adapters
         config = AgentConfig(generation=GenerationConfig(max_new_tokens=cfg.eval_max_new_tokens, temperature=0.0))
-        report = evaluate(scenarios, lambda sc, ex: engine, seeds=list(range(cfg.eval_seeds)), workers=1,
-                          agent_config=config, model=f"train step {self.step}", split="heldout")
+        # clicks go where the flag points now, as they will from the checkpoint this step saves
+        base_head, base_info = engine.pointer_head, engine.info
+        if self.pointer_head is not None and cfg.pointer_weight > 0:
+            engine.pointer_head = self._flag_head()
+            engine.info = dataclasses.replace(base_info, points=True)
+        try:
+            report = evaluate(scenarios, lambda sc, ex: engine, seeds=list(range(cfg.eval_seeds)), workers=1,
+                              agent_config=config, model=f"train step {self.step}", split="heldout")
+        finally:
+            engine.pointer_head, engine.info = base_head, base_info
         self.model.train()
         per_tag = {k: v["success_rate"] for k, v in report.per_tag().items() if k.startswith("difficulty:")}
         return {"heldout_success": report.success_rate, "per_tag": per_tag, "episodes": len(report.episodes)}
+
+    def _flag_head(self) -> FlagHead:
+        """A detached copy of the training head's flag part: what `save_pointer_head` writes, as an engine loads it."""
+        assert self.pointer_head is not None
+        state = self.pointer_head.state_dict()
+        head = FlagHead(int(state["norm.weight"].shape[0]))
+        head.load_state_dict({k: state[k].detach().float() for k in POINTER_KEYS})
+        return head.to(self.engine.device).eval()
 
     def record_point(self, loss: float, seconds: float, *, evaluate: bool) -> dict[str, Any]:
         point: dict[str, Any] = {"step": self.step, "loss": round(loss, 5), "seconds": round(seconds, 1)}
