@@ -66,13 +66,14 @@ def _mean_loss(trainer: Trainer) -> float:
 
 
 def test_a_few_steps_lower_the_loss_and_the_output_is_a_checkpoint(data, tmp_path, visagent_bin):
-    trainer = Trainer(_config(data, tmp_path / "out", steps=8), progress=False)
+    # 12 steps: from the shipped (already trained) tiny 8 steps lowered it by 19%, 12 by 30%
+    trainer = Trainer(_config(data, tmp_path / "out", steps=12), progress=False)
     before = _mean_loss(trainer)
     out = trainer.run()
     after = _mean_loss(trainer)
     assert after < before * 0.8, (before, after)
     curve = json.loads((out / "curve.json").read_text())
-    assert [p["step"] for p in curve["points"]] == [8] and curve["points"][0]["loss"] > 0
+    assert [p["step"] for p in curve["points"]] == [12] and curve["points"][0]["loss"] > 0
     engine = load_engine(str(out), device="cpu")
     assert engine.info.vision.max_pixels == PIXELS  # the training budget travels with the checkpoint
     proc = subprocess.run([visagent_bin, "model-info", str(out), "--check"], capture_output=True, text=True)
