@@ -123,7 +123,7 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     text = card.read_text()
     assert "visagent train-tiny --out 'x y'" in text
     assert "data seed 7" in text and "11 trajectory records" in text
-    assert "pointer loss weight 0.0, readout loss weight 0.0, prompt profile compact," in text
+    assert "pointer loss weight 1.0, readout loss weight 0.0, prompt profile compact-task-first," in text
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
     assert "most clicked place in the training records scores 50% on the same items" in text
     assert "| 10 | 2.5000 |  | 0% | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 60.0 |" in text
@@ -246,7 +246,7 @@ def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_pa
     work = tmp_path / "w"
     shutil.copytree(data, work / "data")  # made by `visagent train-data`: no recipe-inputs.json, only its manifest
     manifest = json.loads((work / "data" / "data.json").read_text())
-    (work / "data" / "data.json").write_text(json.dumps({**manifest, "prompt_profile": "compact"}))  # the recipe's
+    (work / "data" / "data.json").write_text(json.dumps({**manifest, "prompt_profile": "compact-task-first"}))  # the recipe's
     same = dict(out=str(work), data_seed=5, seeds=1, grounding_seeds=1)
     check_reuse(work, RecipeConfig(**same))  # the options it was made with: reused
     assert main(["train-tiny", "--out", str(work), "--data-seed", "5", "--seeds", "1", "--grounding-seeds", "4"]) == 2
@@ -264,8 +264,8 @@ def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_pa
     with pytest.raises(ConfigError, match="number_tokens 0; this command asks number_tokens 1000"):
         # number_tokens was not among the sizes given: the default 0
         check_reuse(work, RecipeConfig(**same, sizes={**RECIPE_SIZES, "number_tokens": 1000}))
-    with pytest.raises(ConfigError, match="prompt_profile compact; this command asks prompt_profile compact-task-"):
-        check_reuse(work, RecipeConfig(**same, prompt_profile="compact-task-first"))
+    with pytest.raises(ConfigError, match="prompt_profile compact-task-first; this command asks prompt_profile compact"):
+        check_reuse(work, RecipeConfig(**same, prompt_profile="compact"))
     (work / INPUTS_FILE).write_text('{"data": ')  # cut short
     with pytest.raises(ConfigError, match="recipe-inputs.json: unreadable"):
         check_reuse(work, RecipeConfig(**same))

@@ -40,11 +40,13 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def add_aux_loss_args(p) -> None:
-    """--pointer-weight, --readout-weight (shared with `visagent train-tiny`)."""
-    p.add_argument("--pointer-weight", type=float, default=0.0,
-                   help="weight of the auxiliary pointer loss on grounding records: a training-only head learns which "
-                        "screenshot tokens hold the clicked element (visagent.training.pointer; default 0: off)")
+def add_aux_loss_args(p, pointer_weight: float = 0.0) -> None:
+    """--pointer-weight, --readout-weight (shared with `visagent train-tiny`, whose recipe defaults to the pointer)."""
+    p.add_argument("--pointer-weight", type=float, default=pointer_weight,
+                   help="weight of the auxiliary pointer loss on records with a box (grounding records, sim click "
+                        "steps): a head learns which screenshot tokens hold the clicked element and is saved as the "
+                        "checkpoint's pointing head (visagent.training.pointer, engine/pointer.py; default "
+                        f"{pointer_weight:g}{': off' if not pointer_weight else ''})")
     p.add_argument("--readout-weight", type=float, default=0.0,
                    help="weight of the readout loss on grounding records: the last full-attention layer attends "
                         "from the coordinate digits to the clicked element and its input carries each screenshot "

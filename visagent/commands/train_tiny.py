@@ -33,10 +33,10 @@ def register(sub) -> None:
                    help="a size option of the fresh base (repeatable; keys of engine.tiny.DEFAULT_SIZES, e.g. "
                         "--size vision_depth=4 --size vision_hidden_size=192; default: the recipe's sizes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    add_aux_loss_args(p)
-    p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact",
-                   help="prompt the model is trained and run with (default compact; compact-task-first puts the "
-                        "task before each screenshot)")
+    add_aux_loss_args(p, pointer_weight=1.0)
+    p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact-task-first",
+                   help="prompt the model is trained and run with (default compact-task-first: the task before each "
+                        "screenshot, so its tokens can know what is named; compact: the screenshot first)")
     p.add_argument("--workers", type=int, default=2,
                    help="processes generating the data (oracle runs, grounding screens; default 2)")
     add_batching_args(p)

@@ -26,7 +26,7 @@ from visagent.errors import ConfigError
 RECIPE_SIZES: dict[str, Any] = {"num_hidden_layers": 4, "full_attention_interval": 2, "max_pixels": 256_000}
 #: The tiny model is prompted with the compact system prompt + tool schema (visagent.schemas): ~1,300 → ~300
 #: prompt tokens per step, both in training and when the dashboard runs it on a CPU.
-PROMPT_PROFILE = "compact"
+PROMPT_PROFILE = "compact-task-first"
 #: Grounding items scored in the final evaluation: every k-th of the held-out sim grounding set as
 #: `visagent scenarios export-grounding --split heldout` writes it by default (3 seeds, 2 screens an episode).
 GROUNDING_ITEMS = 60
@@ -52,7 +52,7 @@ class RecipeConfig:
     eval_seeds: int = 1
     final_eval_seeds: int = 1
     resume: bool = False
-    pointer_weight: float = 0.0
+    pointer_weight: float = 1.0
     readout_weight: float = 0.0
     prompt_profile: str = PROMPT_PROFILE
     workers: int = 2
