@@ -42,6 +42,14 @@ class FlagHead(torch.nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (V, H) → (V,)
         return self.flag(self.norm(hidden.float()))[:, 0]
 
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> FlagHead:
+        """A detached fp32 copy of the POINTER_KEYS of `state` (a training head's or a file's), in eval mode.
+        KeyError for a missing tensor, RuntimeError for one of the wrong shape."""
+        head = cls(int(state["norm.weight"].shape[0]))
+        head.load_state_dict({k: state[k].detach().float() for k in POINTER_KEYS})
+        return head.eval()
+
 
 def save_pointer_head(state: dict[str, torch.Tensor], directory: str | Path, *, trained_steps: int) -> Path:
     """Write the flag part of a training head's `state` dict into `directory` (a checkpoint). Returns the file."""
@@ -68,13 +76,15 @@ def load_pointer_head(directory: str | Path, hidden: int) -> FlagHead | None:
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own types for a truncated / foreign file
         raise CheckpointError(f"cannot read {path}: {exc}; delete it to run without the pointing head") from None
-    head = FlagHead(hidden)
     try:
-        head.load_state_dict({k: tensors[k] for k in POINTER_KEYS})
+        head = FlagHead.from_state(tensors)
     except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} does not fit this model (hidden size {hidden}): {str(exc).splitlines()[0]}; "
+        exc_line = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path} does not fit this model (hidden size {hidden}): {exc_line}; "
                               "delete it to run without the pointing head") from None
-    head.eval()
+    if head.norm.normalized_shape != (hidden,):
+        raise CheckpointError(f"{path} does not fit this model (hidden size {hidden}): it scores "
+                              f"{head.norm.normalized_shape[0]}-wide states; delete it to run without the pointing head")
     return head
 
 

@@ -173,15 +173,14 @@ def _target_box(record: dict[str, Any], actions: list[Action], geometry: ScreenG
     the executor recorded it (the sim does: ExecResult.target), else {}. The pointer loss
     (visagent.training.pointer) supervises the pointing head with it on agent steps too."""
     from visagent.pointing import HEAD_ACTIONS
+    from visagent.report import screen_point_to_image
 
     target = (record.get("result") or {}).get("target")
-    if not target or len(actions) != 1 or actions[0].action not in HEAD_ACTIONS or not geometry.width:
+    if not target or len(actions) != 1 or actions[0].action not in HEAD_ACTIONS:
         return {}
-    fx, fy = geometry.physical_width / geometry.width, geometry.physical_height / geometry.height
     x1, y1, x2, y2 = target["bbox"]
-    ox, oy = geometry.offset_x, geometry.offset_y
-    return {"bbox": [(x1 - ox) * fx, (y1 - oy) * fy, (x2 - ox) * fx, (y2 - oy) * fy],
-            "target_label": target.get("label")}
+    corners = screen_point_to_image((x1, y1), geometry.to_dict()) + screen_point_to_image((x2, y2), geometry.to_dict())
+    return {"bbox": list(corners), "target_label": target.get("label")}
 
 
 def _model_action(action: Action, geometry: ScreenGeometry, space: str, resized: tuple[int, int] | None,

@@ -8,7 +8,6 @@ end to end.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from PIL import Image
 
@@ -51,22 +50,13 @@ class SimExecutor:
         self._check()
         t0 = time.perf_counter()
         before = self.world.render()
-        target = self.element_at(action.coordinate) if action.action in HEAD_ACTIONS and action.coordinate else None
+        hit = self.world.element_at(*action.coordinate) if action.action in HEAD_ACTIONS and action.coordinate else None
+        target = None if hit is None else {"label": hit.label, "bbox": list(hit.bbox), "ui_type": hit.ui_type}
         message = self.world.apply(action)
         after = self.world.render()
         changed = before.tobytes() != after.tobytes()
         return ExecResult(ok=True, message=message, execute_s=time.perf_counter() - t0, changed=changed,
                           target=target)
-
-    def element_at(self, point: tuple[float, float]) -> dict[str, Any] | None:
-        """The smallest visible element under `point` (screen pixels), as ExecResult.target, or None."""
-        x, y = point
-        hits = [e for e in self.world.visible_elements()
-                if e.bbox[0] <= x < e.bbox[2] and e.bbox[1] <= y < e.bbox[3]]
-        if not hits:
-            return None
-        e = min(hits, key=lambda e: (e.bbox[2] - e.bbox[0]) * (e.bbox[3] - e.bbox[1]))
-        return {"label": e.label, "bbox": list(e.bbox), "ui_type": e.ui_type}
 
     def now(self) -> float:
         return self.world.clock.now()

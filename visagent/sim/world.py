@@ -216,6 +216,11 @@ class SimWorld:
             self._frame, self._frame_key = img, key
         return self._frame.copy()
 
+    def element_at(self, x: float, y: float) -> Element | None:
+        """The smallest visible element whose box holds the screen point (x, y), or None."""
+        hits = [e for e in self.visible_elements() if e.bbox[0] <= x < e.bbox[2] and e.bbox[1] <= y < e.bbox[3]]
+        return min(hits, key=lambda e: (e.bbox[2] - e.bbox[0]) * (e.bbox[3] - e.bbox[1]), default=None)
+
     def visible_elements(self) -> list[Element]:
         """Every visible interactive element, top-most layer first for overlays, in screen pixels."""
         self.layout()

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from engine.pointer import POINTER_KEYS, FlagHead, save_pointer_head
+from engine.pointer import FlagHead, save_pointer_head
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
 from visagent.training.examples import batch_losses, build_example, example_terms, prefix_cache
@@ -421,10 +421,7 @@ class Trainer:
     def _flag_head(self) -> FlagHead:
         """A detached copy of the training head's flag part: what `save_pointer_head` writes, as an engine loads it."""
         assert self.pointer_head is not None
-        state = self.pointer_head.state_dict()
-        head = FlagHead(int(state["norm.weight"].shape[0]))
-        head.load_state_dict({k: state[k].detach().float() for k in POINTER_KEYS})
-        return head.to(self.engine.device).eval()
+        return FlagHead.from_state(self.pointer_head.state_dict()).to(self.engine.device)
 
     def record_point(self, loss: float, seconds: float, *, evaluate: bool) -> dict[str, Any]:
         point: dict[str, Any] = {"step": self.step, "loss": round(loss, 5), "seconds": round(seconds, 1)}
