@@ -55,10 +55,13 @@ def test_export_grounding_cli_writes_a_set_ground_eval_reads(visagent_bin, clean
     assert all((tmp_path / "s" / "images" / i.img_filename).is_file() for i in data.items)
     bad = run(visagent_bin, "scenarios", "export-grounding", "--out", str(tmp_path / "t"), "--seeds", "0")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--seeds" in bad.stderr
-    # the launcher screen alone: every label is both a desktop icon and a taskbar button, so nothing is exported
-    none = run(visagent_bin, "scenarios", "export-grounding", "--out", str(tmp_path / "u"), "--screens", "1",
+    # the launcher screen alone: each app is both a desktop icon and a taskbar button, told apart by the instruction
+    home = run(visagent_bin, "scenarios", "export-grounding", "--out", str(tmp_path / "u"), "--screens", "1",
                "--seeds", "1", "--scenario", "desktop-settings-many")
-    assert none.returncode == 2 and "unique label" in none.stderr and "duplicates" in none.stderr
+    assert home.returncode == 0, home.stderr
+    rows = {i.instruction: i for i in load_annotations(tmp_path / "u" / "annotations").items}
+    assert {"open Calculator", "switch to Calculator in the taskbar"} <= set(rows)
+    assert rows["open Calculator"].bbox != rows["switch to Calculator in the taskbar"].bbox
 
 
 def test_ground_eval_with_the_tiny_model_runs_end_to_end(visagent_bin, clean_env, small_set, tmp_path):

@@ -29,7 +29,7 @@ def sim_set(tmp_path_factory):
 
 def test_export_writes_the_pro_layout_and_round_trips(sim_set):
     out, summary = sim_set
-    assert summary.items > 20 and summary.screens >= 3 and summary.skipped_duplicates > 0
+    assert summary.items > 20 and summary.screens >= 3  # ambiguous instructions: test_an_instruction_two_elements_share_is_left_out
     names = sorted(p.name for p in (out / "annotations").iterdir())
     assert names == sorted(p.name for p in summary.annotation_files)
     assert any(n.endswith("_desktop.json") for n in names) and any(n.endswith("_phone.json") for n in names)
@@ -49,6 +49,27 @@ def test_export_writes_the_pro_layout_and_round_trips(sim_set):
     for items in by_screen.values():  # no instruction is ambiguous on its screen
         assert len({i.instruction for i in items}) == len(items)
     assert {i.prompt_platform for i in data.items} == {"desktop", "phone"}
+
+
+def test_an_instruction_two_elements_share_is_left_out(tmp_path, monkeypatch):
+    """Two list rows both labelled "Notes" make "select Notes in the list" ambiguous: neither is an item; an icon
+    with the same label has its own instruction ("open Notes") and stays. Nothing unambiguous: one-line error."""
+    from types import SimpleNamespace as El
+
+    from visagent.grounding import sim_export
+
+    row1 = El(label="Notes", role="list_item", bbox=(0, 0, 50, 20), ui_type="text", app="files")
+    row2 = El(label="notes ", role="list_item", bbox=(0, 30, 50, 50), ui_type="text", app="files")
+    icon = El(label="Notes", role="icon", bbox=(60, 0, 90, 30), ui_type="icon", app="system")
+    kept, skipped = sim_export.unambiguous([row1, row2, icon, El(label=" ", role="icon", bbox=(0, 0, 1, 1),
+                                                                ui_type="icon", app="system")])
+    assert kept == [icon] and skipped == 2
+    screen = Image.new("RGB", (100, 60))
+    monkeypatch.setattr(sim_export, "_episode_screens", lambda sc, seed, n, summary: [(screen, [row1, row2])])
+    with pytest.raises(ConfigError, match="no element with a unique instruction") as err:
+        sim_export.export_sim_grounding(tmp_path / "x", split="heldout", seeds=1, screens=1,
+                                        scenario_ids=["desktop-files-sort-size"])
+    assert "\n" not in str(err.value)
 
 
 def test_a_screen_two_scenarios_share_is_written_once(tmp_path):

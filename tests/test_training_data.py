@@ -168,6 +168,26 @@ def test_a_grounding_record_is_the_prompt_the_grounding_eval_sends(tmp_path, pro
         assert tools == rec["tools"]
 
 
+def test_the_desktop_launcher_gives_grounding_records_for_icon_and_taskbar_button(tmp_path):
+    """Every desktop app is an icon and a taskbar button with the same label: records tell them apart by the
+    instruction ("Open Calculator." / "Switch to Calculator in the taskbar."), so the screen every desktop task
+    starts from is taught (it was left out while uniqueness went by label alone)."""
+    from visagent.training.data import grounding_records
+
+    launcher = [s for s in load_scenarios() if s.id == "desktop-settings-language"]  # starts on the desktop
+    records = grounding_records(tmp_path, launcher, [TRAIN_SEED_BASE], screens=1, per_screen=20, data_seed=0,
+                                relative_to=tmp_path, profile="compact-task-first")
+    by_role: dict[str, dict[str, list]] = {}
+    for rec in records:
+        by_role.setdefault(rec["meta"]["role"], {})[rec["meta"]["label"]] = rec["meta"]["bbox"]
+    assert {"icon", "taskbar_button"} <= set(by_role)
+    both = set(by_role["icon"]) & set(by_role["taskbar_button"])
+    assert "Calculator" in both and "Settings" in both
+    for label in both:  # the same label, two different places
+        assert by_role["icon"][label] != by_role["taskbar_button"][label]
+    assert len({rec["instruction"] for rec in records}) == len(records)
+
+
 def test_crop_records_hold_the_element_and_click_its_centre_in_the_crop(tmp_path):
     """--crops: each grounding record gets cropped copies; the element is whole inside each crop, the picture is
     the screen's pixels at that place, the target is the element's centre on the crop's 0..1000 grid, and the

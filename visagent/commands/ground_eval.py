@@ -145,7 +145,7 @@ def run_export_grounding(args) -> int:
     for note in summary.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {summary.items} items on {summary.screens} screens ({summary.skipped_duplicates} elements "
-          f"skipped for duplicate labels, {summary.repeated_screens} repeated screens skipped) "
+          f"skipped: another element has the same instruction, {summary.repeated_screens} repeated screens skipped) "
           f"to {summary.out}")
     print(f"evaluate: visagent ground-eval {summary.out / 'annotations'} --images {summary.out / 'images'} --model SPEC")
     return 0

@@ -10,8 +10,9 @@ Screens: for each scenario of the split and each seed, the first screen and then
 oracle, each later screen whose visible elements differ from the ones already taken (never mid-animation),
 up to `screens` per episode. A screen identical (pixel for pixel) to one already written is skipped: scenarios
 that start alike share their first screen, which would otherwise count several times. Items: every visible
-element with a label that is unique on its screen (case-insensitive); an element whose label appears twice (a
-desktop icon and its taskbar button) would make "open Notes" ambiguous, so it is skipped.
+element whose instruction is unique on its screen (case-insensitive, see `unambiguous`). A desktop icon and its
+taskbar button share a label but not an instruction ("open Notes" / "switch to Notes in the taskbar"), so both are
+items; two list rows both labelled "Notes" would make "select Notes in the list" ambiguous, so neither is.
 """
 
 from __future__ import annotations
@@ -72,6 +73,18 @@ def instruction_for(label: str, role: str) -> str:
     return INSTRUCTIONS.get(role, _DEFAULT_INSTRUCTION).format(label=label)
 
 
+def unambiguous(elements: list) -> tuple[list, int]:
+    """(the labelled elements whose instruction no other element of the screen shares, case-insensitive; the
+    number of labelled elements left out for sharing one). Used by the held-out set and the training records."""
+    def key(e: Any) -> str:
+        return instruction_for(e.label.strip(), e.role).casefold()
+
+    labelled = [e for e in elements if e.label.strip()]
+    counts = Counter(key(e) for e in labelled)
+    kept = [e for e in labelled if counts[key(e)] == 1]
+    return kept, len(labelled) - len(kept)
+
+
 def export_sim_grounding(
     out: str | Path,
     *,
@@ -117,7 +130,7 @@ def export_sim_grounding(
                     for row in _rows(elements, image.size, rel, scenario, seed, k, split, summary):
                         files.setdefault(f"{row['application']}_{row['platform']}", []).append(row)
         if not files:
-            raise ConfigError(f"no element with a unique label on the {summary.screens} screen(s) exported "
+            raise ConfigError(f"no element with a unique instruction on the {summary.screens} screen(s) exported "
                               f"({summary.skipped_duplicates} skipped as duplicates); try more --screens or --seeds")
         for name in sorted(files):
             path = root / "annotations" / f"{name}.json"
@@ -160,15 +173,14 @@ def _episode_screens(scenario: Any, seed: int, screens: int, summary: SimExportS
 
 def _rows(elements: list, size: tuple[int, int], rel: str, scenario: Any, seed: int, k: int, split: str,
           summary: SimExportSummary) -> list[dict[str, Any]]:
-    counts = Counter(e.label.strip().casefold() for e in elements)
+    kept, skipped = unambiguous(elements)
+    summary.skipped_duplicates += skipped
+    kept_ids = {id(e) for e in kept}
     rows = []
-    for n, e in enumerate(elements):
+    for n, e in enumerate(elements):  # n: the element's index on the screen, part of the item id
+        if id(e) not in kept_ids:
+            continue
         label = e.label.strip()
-        if not label:
-            continue
-        if counts[label.casefold()] > 1:
-            summary.skipped_duplicates += 1
-            continue
         x1, y1 = max(0, e.bbox[0]), max(0, e.bbox[1])
         x2, y2 = min(size[0], e.bbox[2]), min(size[1], e.bbox[3])
         if x2 <= x1 or y2 <= y1:

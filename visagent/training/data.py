@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import random
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,8 +198,8 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     """Single-step grounding records ("click the X button" → its centre on the 0..1000 grid).
 
     Screens: up to `screens` distinct screens along the oracle's path per scenario x seed (PNG under `out`);
-    up to `per_screen` elements with a unique label each, chosen with `data_seed`. The prompt is the agent's
-    first-step prompt (`build_messages` with no history) in prompt `profile`. `crops` > 0 adds that many records
+    up to `per_screen` elements whose instruction is unique on the screen (`unambiguous`), chosen with `data_seed`.
+    The prompt is the agent's first-step prompt (`build_messages` with no history) in prompt `profile`. `crops` > 0 adds that many records
     per element whose screenshot is a random crop of the screen holding the element (`crop_around`; PNG beside the
     screen): the element then sits anywhere in the picture, so where it usually is on the screen no longer answers
     the instruction. The preprocessor fits each picture to the pixel budget, so a crop also reaches the model less
@@ -214,7 +213,7 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     from visagent.actions import Action
     from visagent.executors.base import ScreenGeometry
     from visagent.coords import from_screen
-    from visagent.grounding.sim_export import instruction_for
+    from visagent.grounding.sim_export import instruction_for, unambiguous
     from visagent.parsing import render_action
     from visagent.prompting import build_messages, task_sentence
     from visagent.schemas import tool_for
@@ -241,8 +240,7 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
         for k, (where, screen_size, elements) in enumerate(shots):
             path = Path(where)
             ref = str(path) if base is None else str(path.relative_to(base))
-            counts = Counter(e.label.strip().casefold() for e in elements)
-            unique = [e for e in elements if e.label.strip() and counts[e.label.strip().casefold()] == 1]
+            unique, _ = unambiguous(elements)
             rng.shuffle(unique)
             image = None
             for n, e in enumerate(unique[:per_screen]):
