@@ -336,3 +336,47 @@ def test_the_recipe_end_to_end_writes_a_checkpoint_card_and_inputs_then_refuses_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "vision_depth 1; this command asks vision_depth 2" in err[0]
     assert main([*args, "--resume"]) == 0  # same options: data and base reused, nothing left to train
+
+
+def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
+    """`train-tiny --base DIR`: no fresh base is built; the run starts from DIR's weights (its head included), the
+    card names the base and keeps the base's own card beside it; a base prompted otherwise, or no checkpoint,
+    is refused in one line before any data is made."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from engine import tiny_checkpoint_path
+    from engine.pointer import POINTER_FILE
+    from visagent.cli import main
+    from visagent.training.recipe import BASE_CARD
+
+    base = tmp_path / "base-ckpt"
+    shutil.copytree(tiny_checkpoint_path(), base)
+    work = tmp_path / "w"
+    args = ["train-tiny", "--out", str(work), "--base", str(base), "--seeds", "0", "--grounding-seeds", "1",
+            "--steps", "1", "--grounding-steps", "0", "--eval-every", "100", "--final-eval-seeds", "0",
+            "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    model = work / "model"
+    assert not (work / "base").exists()
+    card = (model / "README.md").read_text()
+    assert f"the trained checkpoint `{base}`" in card and "--base" in card
+    assert (model / BASE_CARD).read_text() == (base / "README.md").read_text()
+    before, after = load_file(base / "model.safetensors"), load_file(model / "model.safetensors")
+    assert before.keys() == after.keys()
+    moved = [k for k in before if not torch.equal(before[k].float(), after[k].float())]
+    assert moved  # it trained
+    same = sum(torch.allclose(before[k].float(), after[k].float(), atol=0.05) for k in before)
+    assert same == len(before)  # lr-warm-up-sized changes only: it continued the base
+    assert (model / POINTER_FILE).is_file()
+    capsys.readouterr()
+
+    assert main([*args[:2], str(tmp_path / "x"), "--base", str(tmp_path / "nothing"), *args[5:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no checkpoint there" in err[0]
+    assert main([*args[:2], str(tmp_path / "y"), *args[3:], "--prompt-profile", "compact"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give --prompt-profile compact-task-first" in err[0]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -33,6 +33,10 @@ def register(sub) -> None:
                    help="a size option of the fresh base (repeatable; keys of engine.tiny.DEFAULT_SIZES, e.g. "
                         "--size vision_depth=4 --size vision_hidden_size=192; default: the recipe's sizes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--base", default=None, metavar="DIR",
+                   help="continue this trained checkpoint ('tiny': the shipped one) instead of a fresh base: the "
+                        "same data, training and card, which names the base and keeps its card as "
+                        "BASE-README.md; its sizes and prompt profile are used (--size/--number-tokens ignored)")
     add_aux_loss_args(p, pointer_weight=1.0)
     p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact-task-first",
                    help="prompt the model is trained and run with (default compact-task-first: the task before each "
@@ -63,6 +67,7 @@ def run(args) -> int:
                        prompt_profile=args.prompt_profile, workers=args.workers, micro_batch=args.micro_batch,
                        trajectory_share=args.trajectory_share, max_minutes=args.max_minutes,
                        prep_threads=args.prep_threads,
+                       base=args.base,
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels,
                               **({"number_tokens": args.number_tokens} if args.number_tokens else {}),
                               **parse_sizes(args.size)})

@@ -1,7 +1,8 @@
 """The tiny checkpoint's full recipe (`visagent train-tiny`): data → fresh tiny base → training → held-out
 evaluation (agent success per difficulty, grounding click-inside rate) → model card (README.md).
 
-Layout under `out`: `data/` (records), `base/` (the random-init tiny checkpoint the run starts from),
+Layout under `out`: `data/` (records), `base/` (the random-init tiny checkpoint the run starts from; absent
+with `--base`, which continues a trained checkpoint instead),
 `model/` (the trained checkpoint with `README.md` and `curve.json`; what `engine/tiny/` is rebuilt from), and
 `recipe-inputs.json` (the options data/ and base/ were made with: a rerun reuses them only for the same options).
 """
@@ -32,6 +33,8 @@ PROMPT_PROFILE = "compact-task-first"
 GROUNDING_ITEMS = 60
 #: What OUT/data and OUT/base were made with (see `check_reuse`).
 INPUTS_FILE = "recipe-inputs.json"
+#: With --base: the model card of the checkpoint the run continued, copied beside the new card (provenance).
+BASE_CARD = "BASE-README.md"
 
 
 @dataclass
@@ -61,6 +64,7 @@ class RecipeConfig:
     max_minutes: float = 0.0
     prep_threads: int = 0
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
+    base: str | None = None  # a trained checkpoint to continue ("tiny": the shipped one) instead of a fresh base
 
 
 def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bool = True) -> Path:
@@ -74,6 +78,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     check_aux_weights(cfg.pointer_weight, cfg.readout_weight)  # before minutes of data generation, not after
 
     root = Path(cfg.out).expanduser().resolve()
+    continued = continued_base(cfg)  # before minutes of data generation, not after
     check_reuse(root, cfg)  # before minutes of training on data or a base other options made
     started = time.perf_counter()
     data = root / "data"
@@ -82,7 +87,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
                       profile=cfg.prompt_profile, crops=cfg.grounding_crops, workers=cfg.workers)
         _record_inputs(root, "data", data_settings(cfg))
     data_s = time.perf_counter() - started
-    base = root / "base"
+    base = continued or root / "base"
     if not (base / "config.json").is_file():
         build_tiny_checkpoint(base, agent_corpus(seed=cfg.data_seed).texts, seed=cfg.data_seed,
                               prompt_profile=cfg.prompt_profile, **cfg.sizes)
@@ -104,12 +109,38 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     ran = train.steps - trainer.started_at
     final = (final_evaluation(model, cfg.device, cfg.final_eval_seeds, records=data / RECORDS_FILE)
              if cfg.final_eval_seeds > 0 else None)
+    if continued is not None and (continued / "README.md").is_file() and continued != model:
+        (model / BASE_CARD).write_text((continued / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
     write_model_card(model, ran_cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
                      trainer.points, final, {"data_s": data_s, "train_s": train_s,
                                              "total_s": time.perf_counter() - started,
                                              "s_per_step": train_s / max(1, ran),
                                              "resumed_at_step": trainer.started_at, "steps_asked": asked})
     return model
+
+
+def continued_base(cfg: RecipeConfig) -> Path | None:
+    """`--base`: the trained checkpoint directory the run continues ("tiny": the shipped one), or None (a fresh
+    base). ConfigError (one line) when it is not a checkpoint or is prompted with another profile than the data
+    would be written in."""
+    if not cfg.base:
+        return None
+    from engine import tiny_checkpoint_path
+    from engine.checkpoint import read_prompt_profile
+    from engine.errors import CheckpointError
+
+    path = tiny_checkpoint_path() if cfg.base == "tiny" else Path(cfg.base).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"--base {cfg.base}: no checkpoint there (no config.json); give a trained checkpoint "
+                          "directory or 'tiny', or leave --base out for a fresh base")
+    try:
+        profile = read_prompt_profile(path)
+    except CheckpointError as exc:
+        raise ConfigError(f"--base {cfg.base}: {exc}") from None
+    if profile != cfg.prompt_profile:
+        raise ConfigError(f"--base {cfg.base} is prompted with {profile!r} (its visagent.json) but the data would be "
+                          f"written in {cfg.prompt_profile!r}: give --prompt-profile {profile}")
+    return path
 
 
 def data_settings(cfg: RecipeConfig) -> dict[str, Any]:
@@ -142,7 +173,7 @@ def check_reuse(root: Path, cfg: RecipeConfig) -> None:
         made = recorded.get("data") or _data_settings_of(_read_json(manifest))
         _refuse_other(root / "data", made, data_settings(cfg))
     profile_file = root / "base" / "visagent.json"
-    if (root / "base" / "config.json").is_file():
+    if not cfg.base and (root / "base" / "config.json").is_file():
         made = recorded.get("base")
         if made is None and profile_file.is_file():
             made = {"prompt_profile": _read_json(profile_file).get("prompt_profile")}
@@ -252,6 +283,10 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
     asked = int(times.get("steps_asked") or cfg.steps)
     fitted = f" (of {asked} asked: fitted to --max-minutes {cfg.max_minutes:g})" if asked != cfg.steps else ""
     megabytes = sum(f.stat().st_size for f in model.iterdir() if f.is_file()) / 1e6  # checkpoint-N/ not counted
+    base_line = (f"a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes "
+                 f"{json.dumps(cfg.sizes)})" if not cfg.base else
+                 f"the trained checkpoint `{cfg.base}` (`--base`: this run continues it, its sizes and pointing head "
+                 f"included; its own card is copied to {BASE_CARD} when it had one)")
     mix = ("uniformly over all records" if cfg.trajectory_share is None
            else f"{cfg.trajectory_share:.0%} trajectory records")
     text = f"""# visagent-tiny (trained)
@@ -267,7 +302,7 @@ demonstrations and grounding records of the TRAIN split only.
 - data seed {cfg.data_seed}: {manifest.get('trajectory_records')} trajectory records from {manifest.get('episodes')}
   oracle runs ({len(manifest.get('scenarios', []))} train scenarios x {cfg.seeds} seeds >= {manifest.get('train_seed_base')}),
   {manifest.get('grounding_records')} grounding records ({cfg.grounding_seeds} further seeds{crops});
-- base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes {json.dumps(cfg.sizes)});
+- base: {base_line};
   this checkpoint's files: {megabytes:.1f} MB;
 - training: {cfg.steps} steps{fitted} x batch {cfg.batch} ({cfg.micro_batch} per forward), lr {cfg.lr} (warm-up,
   cosine), grounding-only for the first {cfg.grounding_steps} steps, then {mix},
