@@ -195,8 +195,11 @@ def test_the_agent_clicks_where_the_head_points_and_keeps_the_written_point(tmp_
     _, executor = sim()
     width, height = executor.world.size
     engine = PointingScripted([xml("left_click", coordinate=(900, 100)), DONE], pointer)
-    result = Agent(engine, executor, AgentConfig(max_steps=2, point_from=point_from),
-                   trace_root=tmp_path).run("Open the thing.")
+    parsed = []
+    result = Agent(engine, executor, AgentConfig(max_steps=2, point_from=point_from), trace_root=tmp_path,
+                   on_event=lambda e: parsed.append(e) if type(e).__name__ == "ActionParsed" else None
+                   ).run("Open the thing.")
+    line = parsed[0].log_lines()[0]  # what `visagent run` and the dashboard's log print
     clicked = executor.executed[0]
     step = [r for r in read_trace(result.trace_dir).records if r.get("type") == "step"][0]
     assert step["model"]["pointer"]["score"] == 0.5
@@ -204,9 +207,12 @@ def test_the_agent_clicks_where_the_head_points_and_keeps_the_written_point(tmp_
         assert clicked.coordinate == (round(0.25 * width), round(0.75 * height))
         assert step["model"]["pointer"]["written"] == [900, 100]
         assert step["actions"][0]["mapping"]["model"] == [250.0, 750.0]
+        assert line.endswith("(model norm1000 [250, 750], the pointing head's; written [900, 100])")
+        assert parsed[0].to_dict()["written"] == [900, 100]
     else:
         assert clicked.coordinate == (round(0.9 * width), round(0.1 * height))
         assert "written" not in step["model"]["pointer"]
+        assert line.endswith("(model norm1000 [900, 100])") and "written" not in parsed[0].to_dict()
 
 
 def test_asking_for_the_head_of_a_model_without_one_stops_before_the_run(tmp_path):

@@ -244,7 +244,8 @@ class StepLogic:
         record["actions"] = [action.to_dict()]
         if ignored:
             record["ignored_actions"] = [a.to_dict() for a in ignored]
-        self._emit(ActionParsed(step, [action]))
+        written = (record["model"].get("pointer") or {}).get("written")
+        self._emit(ActionParsed(step, [action], written=tuple(written) if written else None))
         told: list[str] = []
         if ignored:
             told.append(f"Only your first action was run; {len(ignored)} more were ignored. Call one tool per turn.")

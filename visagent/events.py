@@ -63,23 +63,32 @@ class ModelDelta:
 
 @dataclass(frozen=True)
 class ActionParsed:
-    """The actions of one model answer, converted to "screen" space (each carries its `mapping`)."""
+    """The actions of one model answer, converted to "screen" space (each carries its `mapping`). `written`: the
+    point the model wrote when the click went where its pointing head points instead (visagent/pointing.py)."""
 
     step: int
     actions: list[Action]
+    written: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "action_parsed", "step": self.step, "actions": [a.to_dict() for a in self.actions]}
+        out = {"type": "action_parsed", "step": self.step, "actions": [a.to_dict() for a in self.actions]}
+        if self.written is not None:
+            out["written"] = list(self.written)
+        return out
 
     def log_lines(self) -> list[str]:
         """One `  action: <summary>  (model <space> [x, y])` line per action, as the CLI and the dashboard log
-        them (the model's own coordinates shown only when the action was mapped from them)."""
+        them (the model's own coordinates shown only when the action was mapped from them; with `written`, the
+        point is said to be the pointing head's and the written one follows)."""
         lines = []
         for action in self.actions:
             where = ""
             if action.mapping is not None and action.mapping.model is not None:
                 mx, my = action.mapping.model
-                where = f"  (model {action.mapping.space} [{mx:g}, {my:g}])"
+                source = ""
+                if self.written is not None:
+                    source = ", the pointing head's; written [" + ", ".join(f"{v:g}" for v in self.written) + "]"
+                where = f"  (model {action.mapping.space} [{mx:g}, {my:g}]{source})"
             lines.append(f"  action: {action.summary()}{where}")
         return lines
 
