@@ -31,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--no-traces", action="store_true", help="keep no traces (faster, nothing to inspect)")
     p.add_argument("--max-steps", type=int, help="step limit per episode (default: each scenario's max_steps)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--per-step", action="store_true",
+                   help="score each step of the oracle's path on its own instead of running episodes: the model "
+                        "answers the exact prompt of that step (the oracle's history before it) and must match the "
+                        "oracle's action (step accuracy; visagent/step_eval.py)")
     add_point_from_arg(p)
     p.set_defaults(handler=run)
 
@@ -75,6 +79,8 @@ def run(args) -> int:
         check_output_file(args.json_path, "--json", "results.json")
     scenarios = select_scenarios(args.scenarios, args.split, args.tags)
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    if args.per_step:
+        return run_per_step(args, scenarios, seeds)
     config = AgentConfig.from_settings(settings, auto_approve=True)
     trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
     engine = None
@@ -121,6 +127,50 @@ def run(args) -> int:
         data["seeds"] = seeds
         data["scenarios"] = [s.id for s in scenarios]
         data["trace_dir"] = None if trace_root is None else str(trace_root)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"results: {path}")
+    return 0
+
+
+def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
+    """`visagent eval --per-step`: step accuracy on the oracle's path (visagent.step_eval)."""
+    from visagent.engines import open_engine
+    from visagent.step_eval import step_accuracy
+
+    settings = args.settings
+    if args.policy:
+        raise ConfigError("--per-step scores a model against the oracle's steps; give --model, not --policy")
+    if args.max_steps is not None:
+        raise ConfigError("--max-steps limits episodes; --per-step scores every step of the oracle's path")
+    engine = open_engine(settings)
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(file=sys.stderr, unit="step", desc="eval --per-step", dynamic_ncols=True)
+    right = [0, 0]
+
+    def on_step(outcome) -> None:
+        right[0] += outcome.correct
+        right[1] += 1
+        if progress is not None:
+            progress.set_postfix_str(f"right {right[0]}/{right[1]}")
+            progress.update(1)
+
+    try:
+        report = step_accuracy(engine, scenarios, seeds, model=settings.model, split=args.split,
+                               point_from=settings.point_from, on_step=on_step)
+    finally:
+        if progress is not None:
+            progress.close()
+        engine.close()
+    print(report.summary_table())
+    if args.json_path:
+        path = Path(args.json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = report.to_dict()
+        data["seeds"] = seeds
+        data["scenarios"] = [s.id for s in scenarios]
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"results: {path}")
     return 0
