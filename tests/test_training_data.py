@@ -114,8 +114,10 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     manifest = {"trajectory_records": 11, "grounding_records": 22, "episodes": 3, "scenarios": ["a"],
                 "train_seed_base": TRAIN_SEED_BASE}
     points = [{"step": 10, "loss": 2.5, "seconds": 30.0, "heldout_success": 0.0},
-              {"step": 20, "loss": 1.25, "seconds": 60.0, "heldout_success": 0.25, "pointer_loss": 0.5}]
+              {"step": 20, "loss": 1.25, "seconds": 60.0, "heldout_success": 0.25, "pointer_loss": 0.5,
+               "heldout_step_accuracy": 0.125}]
     final = {"success_rate": 0.5, "seeds": [0], "episodes": 2, "seconds_per_step": 1.0,
+             "steps": {"step_accuracy": 0.25, "steps": 8, "correct": 2, "mean_prefix": 0.5},
              "per_tag": {"difficulty:easy": {"episodes": 2, "successes": 1, "success_rate": 0.5}},
              "grounding": {"items": 4, "click_inside_rate": 0.25, "screens": 1, "label_prior_rate": 0.5}}
     card = write_model_card(tmp_path, cfg, ["visagent", "train-tiny", "--out", "x y"], manifest, points, final,
@@ -126,7 +128,8 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     assert "pointer loss weight 1.0, readout loss weight 0.0, prompt profile compact-task-first," in text
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
     assert "most clicked place in the training records scores 50% on the same items" in text
-    assert "| 10 | 2.5000 |  | 0% | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 60.0 |" in text
+    assert "| 10 | 2.5000 |  | 0% |  | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 12.5% | 60.0 |" in text
+    assert "Step accuracy (`visagent eval --split heldout --per-step`" in text and "2/8 (25.0%)" in text
     assert json.loads((tmp_path / "results.json").read_text())["final"]["success_rate"] == 0.5
     assert "cost: data 1.0 min, training 10.0 min" in text  # a whole run: no caveat
     resumed = write_model_card(tmp_path, cfg, ["visagent", "train-tiny", "--resume"], manifest, points, final,

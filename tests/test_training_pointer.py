@@ -297,11 +297,20 @@ def test_held_out_evaluation_during_training_clicks_where_the_flag_points_now(da
         seen["points"], seen["head"] = engine.info.points, engine.pointer_head.state_dict()
         return visagent.evaluate.EvalReport(model=kw.get("model", ""), split="heldout")
 
+    def fake_steps(engine, scenarios, seeds, **kw):  # the step accuracy too: same engine, same head
+        seen["step_points"], seen["step_head"] = engine.info.points, engine.pointer_head.state_dict()
+        return visagent.step_eval.StepReport(model="", split="heldout")
+
+    import visagent.step_eval
+
     monkeypatch.setattr(visagent.evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(visagent.step_eval, "step_accuracy", fake_steps)
     base_head, base_info = trainer.engine.pointer_head, trainer.engine.info
-    trainer.evaluate_heldout()
-    assert seen["points"]
+    point = trainer.evaluate_heldout()
+    assert seen["points"] and seen["step_points"]
+    assert point["heldout_step_accuracy"] == 0.0 and point["heldout_steps"] == 0
     trained = trainer.pointer_head.state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in seen["head"].items())
+    assert all(torch.equal(v, trained[k]) for k, v in seen["step_head"].items())
     # restored afterwards (the base's own head: the shipped tiny has one)
     assert trainer.engine.pointer_head is base_head and trainer.engine.info is base_info

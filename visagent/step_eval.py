@@ -219,7 +219,8 @@ def _with_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *, model: str = "",
                   split: str | None = None, point_from: str = "auto",
-                  on_step: Callable[[StepOutcome], None] | None = None) -> StepReport:
+                  on_step: Callable[[StepOutcome], None] | None = None,
+                  config: GenerationConfig | None = None) -> StepReport:
     """Score `engine` on every step of the oracle's runs of `scenarios` × `seeds` (see the module docstring).
     Raises ConfigError for no scenarios, or point_from "head" with an engine that has no head."""
     from visagent.evaluate import scenario_tags
@@ -238,7 +239,7 @@ def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *
         for record in records:
             meta = record["meta"]
             model_size = (1000, 1000) if space == "norm1000" else tuple(meta["resized_size"])
-            result = engine.generate(_with_images(record["messages"]), tools=record["tools"], config=STEP_CONFIG)
+            result = engine.generate(_with_images(record["messages"]), tools=record["tools"], config=config or STEP_CONFIG)
             answer, source = None, "text"
             try:
                 parsed = parse_output(result.text, space=space, tool_calls=result.tool_calls,

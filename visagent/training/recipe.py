@@ -238,6 +238,7 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
     from visagent.grounding.scoring import evaluate_grounding
     from visagent.grounding.sim_export import export_sim_grounding
     from visagent.scenarios import load_scenarios
+    from visagent.step_eval import step_accuracy
 
     engine = load_engine(str(model), device=device)
     scenarios = [s for s in load_scenarios() if s.split == "heldout"]
@@ -246,6 +247,9 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
     out: dict[str, Any] = {"success_rate": report.success_rate, "seeds": list(range(seeds)),
                            "per_tag": {k: v for k, v in report.per_tag().items() if k.startswith("difficulty:")},
                            "seconds_per_step": report.seconds_per_step, "episodes": len(report.episodes)}
+    steps = step_accuracy(engine, scenarios, list(range(seeds)), model=str(model), split="heldout")
+    out["steps"] = {"step_accuracy": steps.accuracy, "steps": len(steps.outcomes),
+                    "correct": sum(o.correct for o in steps.outcomes), "mean_prefix": steps.to_dict()["mean_prefix"]}
     with tempfile.TemporaryDirectory() as tmp:
         summary = export_sim_grounding(tmp, split="heldout")  # its defaults, as the CLI's
         items = load_annotations(Path(tmp) / "annotations").items
@@ -272,6 +276,7 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
     command = "visagent " + " ".join(shlex.quote(a) for a in argv[1:]) if argv else "visagent train-tiny"
     rows = "\n".join(f"| {p['step']} | {p['loss']:.4f} | {p.get('pointer_loss', '')} | "
                      f"{'' if p.get('heldout_success') is None else format(p['heldout_success'], '.0%')} | "
+                     f"{'' if p.get('heldout_step_accuracy') is None else format(p['heldout_step_accuracy'], '.1%')} | "
                      f"{p.get('seconds', '')} |" for p in points)
     results = _results_section(final)
     resumed = int(times.get("resumed_at_step") or 0)
@@ -312,10 +317,10 @@ demonstrations and grounding records of the TRAIN split only.
 
 {results}
 
-## Curve (held-out success during training: max 96 new tokens per answer, {cfg.eval_seeds} seed(s))
+## Curve (held-out success during training: max 96 new tokens per answer, {cfg.eval_seeds} seed(s); steps right: each step of the oracle's path asked on its own, `visagent eval --per-step`)
 
-| step | mean train loss | pointer loss | held-out success | seconds |
-|---|---|---|---|---|
+| step | mean train loss | pointer loss | held-out success | held-out steps right | seconds |
+|---|---|---|---|---|---|
 {rows}
 """
     path = model / "README.md"
@@ -339,9 +344,14 @@ def _results_section(final: dict[str, Any] | None) -> str:
     head = ("" if g.get("head_points") is None else
             f" The points of {g['head_points']} items came from the checkpoint's pointing head (engine/pointer.py); "
             f"the coordinates the model wrote score {g['written_only_rate']:.0%} on their own.")
+    st = final.get("steps")
+    steps = ("" if not st else
+             f"\n\nStep accuracy (`visagent eval --split heldout --per-step`: each step of the oracle's path asked on "
+             f"its own, with the agent's prompt there): {st['correct']}/{st['steps']} ({st['step_accuracy']:.1%}), "
+             f"mean right steps before the first wrong one {st['mean_prefix']:.2f}.")
     return f"""## Held-out results (`visagent eval --split heldout --model <this dir> --seeds {len(final['seeds'])}`)
 
-Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (seeds {final['seeds']}).
+Overall success: {final['success_rate']:.0%} over {final['episodes']} episodes (seeds {final['seeds']}).{steps}
 
 | difficulty | successes | rate |
 |---|---|---|

@@ -10,8 +10,9 @@ Output directory `out`:
   `load_engine(out)` and `visagent model-info out` accept;
 - `checkpoint-<step>/` every `save_every` steps: a checkpoint too (fp32 weights) plus `trainer_state.pt`
   (optimizer, scheduler, step, RNG states, LoRA adapter) from which `resume=True` continues;
-- `curve.json`: {"points": [{"step", "loss", "heldout_success", "per_tag", "seconds"}], "config"} where
-  held-out success comes from the real evaluation (`visagent.evaluate.evaluate` over held-out scenarios).
+- `curve.json`: {"points": [{"step", "loss", "heldout_success", "per_tag", "heldout_step_accuracy", "seconds"}],
+  "config"} where held-out success comes from the real evaluation (`visagent.evaluate.evaluate` over held-out
+  scenarios) and step accuracy from `visagent.step_eval` (each step of the oracle's path on its own).
 """
 
 from __future__ import annotations
@@ -393,6 +394,7 @@ class Trainer:
         from visagent.agent import AgentConfig
         from visagent.evaluate import evaluate
         from visagent.scenarios import load_scenarios
+        from visagent.step_eval import step_accuracy
 
         cfg = self.config
         scenarios = [s for s in load_scenarios() if s.split == "heldout"
@@ -412,11 +414,15 @@ class Trainer:
         try:
             report = evaluate(scenarios, lambda sc, ex: engine, seeds=list(range(cfg.eval_seeds)), workers=1,
                               agent_config=config, model=f"train step {self.step}", split="heldout")
+            # each step of the oracle's path asked on its own: moves long before episode success does
+            steps = step_accuracy(engine, scenarios, list(range(cfg.eval_seeds)), model=f"train step {self.step}",
+                                  split="heldout", config=config.generation)
         finally:
             engine.pointer_head, engine.info = base_head, base_info
         self.model.train()
         per_tag = {k: v["success_rate"] for k, v in report.per_tag().items() if k.startswith("difficulty:")}
-        return {"heldout_success": report.success_rate, "per_tag": per_tag, "episodes": len(report.episodes)}
+        return {"heldout_success": report.success_rate, "per_tag": per_tag, "episodes": len(report.episodes),
+                "heldout_step_accuracy": round(steps.accuracy, 4), "heldout_steps": len(steps.outcomes)}
 
     def _flag_head(self) -> FlagHead:
         """A detached copy of the training head's flag part: what `save_pointer_head` writes, as an engine loads it."""
