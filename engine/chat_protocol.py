@@ -210,17 +210,27 @@ def usage_body(result: GenerationResult) -> dict[str, Any]:
 
 
 def completion_body(result: GenerationResult, req: ChatRequest, *, completion_id: str, model: str) -> dict[str, Any]:
-    """The non-streaming response: content, reasoning_content, parsed tool_calls, usage."""
+    """The non-streaming response: content, reasoning_content, parsed tool_calls, usage (and the `visagent`
+    extension with the pointing head's answer when the model has one)."""
     content, calls = split_answer(result, req)
     message: dict[str, Any] = {"role": "assistant", "content": content if content or not calls else None}
     if result.thinking:
         message["reasoning_content"] = result.thinking
     if calls:
         message["tool_calls"] = wire_tool_calls(calls)
-    return {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+    body = {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(result, calls),
                          "logprobs": None}],
             "usage": usage_body(result)}
+    body.update(extension_body(result))
+    return body
+
+
+def extension_body(result: GenerationResult) -> dict[str, Any]:
+    """{"visagent": {"pointer": ...}} for an answer with a pointing head's point (engine/pointer.py), else {}:
+    a visagent client clicks there as a local engine would (engine.remote_result.pointer_from_wire)."""
+    pointer = getattr(result, "pointer", None)
+    return {} if pointer is None else {"visagent": {"pointer": pointer.to_dict()}}
 
 
 def chunk_body(completion_id: str, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

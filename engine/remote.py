@@ -24,8 +24,8 @@ from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, Gen
                         ThinkingSplitter, ToolSchema, VisionSpec, visual_tokens)
 from engine.errors import EngineError, RemoteError
 from engine.openai_wire import count_images, images_in_tool_messages, messages_to_wire
-from engine.remote_result import (apply_usage, assemble_result, calls_from_wire, error_message, make_result,
-                                  render_calls)
+from engine.remote_result import (EXTENSION, apply_usage, assemble_result, calls_from_wire, error_message,
+                                  make_result, pointer_from_wire, render_calls)
 from engine.remote_target import infer_model_family, normalize_base_url  # re-exported: callers import them here
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,16 @@ class RemoteEngine:
         self._client = httpx.Client(timeout=self._timeout(self.timeout_s),
                                     limits=httpx.Limits(max_keepalive_connections=0))
         context_length = None
+        entry: dict[str, Any] = {}
         if model_name is None:
-            model_name, context_length = self._discover_model()
+            model_name, context_length, entry = self._discover_model()
         self.model_name = model_name
+        self._coord_space_given = coord_space is not None
         family_space, family_vision = infer_model_family(model_name)
         self.info = EngineInfo(spec=base_url, model_type="remote", coord_space=coord_space or family_space,
                                vision=vision or family_vision, supports_thinking=True,
                                context_length=context_length, max_images=max_images)
+        self._apply_extension(entry)
 
     # ------------------------------------------------------------ public
 
@@ -293,8 +296,30 @@ class RemoteEngine:
         if names and self.model_name not in names:
             raise EngineError(f"{self.base_url} does not serve model {self.model_name!r} (it serves: "
                               f"{', '.join(names)}); pass --model-name with one of those")
+        self._apply_extension(next(m for m in data["data"] if isinstance(m, dict) and m.get("id") == self.model_name)
+                              if names else {})
 
-    def _discover_model(self) -> tuple[str, int | None]:
+    def _apply_extension(self, entry: dict[str, Any]) -> None:
+        """What visagent's own server says about the model it serves (its /v1/models entry's `visagent` field):
+        the prompt profile the checkpoint was trained with, whether answers carry a pointing head's point, and
+        its coordinate space (unless the caller chose one). Other servers say nothing: nothing changes."""
+        import dataclasses
+
+        from engine.checkpoint import PROMPT_PROFILES
+
+        ext = entry.get(EXTENSION) if isinstance(entry, dict) else None
+        if not isinstance(ext, dict):
+            return
+        changes: dict[str, Any] = {}
+        if ext.get("prompt_profile") in PROMPT_PROFILES:
+            changes["prompt_profile"] = ext["prompt_profile"]
+        if isinstance(ext.get("points"), bool):
+            changes["points"] = ext["points"]
+        if ext.get("coord_space") in ("norm1000", "resized") and not self._coord_space_given:
+            changes["coord_space"] = ext["coord_space"]
+        self.info = dataclasses.replace(self.info, **changes)
+
+    def _discover_model(self) -> tuple[str, int | None, dict[str, Any]]:
         response = self._send("GET", "/models", None, startup=True)
         assert response is not None
         try:
@@ -310,7 +335,7 @@ class RemoteEngine:
             names = ", ".join(m["id"] for m in models) or "none"
             raise EngineError(f"{self.base_url} serves {len(models)} models ({names}); choose one with --model-name")
         ctx = models[0].get("max_model_len") or models[0].get("context_length")
-        return models[0]["id"], ctx if isinstance(ctx, int) else None
+        return models[0]["id"], ctx if isinstance(ctx, int) else None, models[0]
 
     # ------------------------------------------------------------ response
 
@@ -326,6 +351,7 @@ class RemoteEngine:
         calls = calls_from_wire(message.get("tool_calls") or [])
         result = assemble_result(reasoning, message.get("content") or "", calls, choice, started)
         apply_usage(result, data.get("usage"))
+        result.pointer = pointer_from_wire(data.get(EXTENSION))
         return result
 
     def _read_stream(self, response: httpx.Response, cfg: GenerationConfig, on_delta: Callable[[Delta], None] | None,
@@ -336,6 +362,7 @@ class RemoteEngine:
         splitter: ThinkingSplitter | None = None
         choice: dict[str, Any] = {}
         usage = None
+        extension = None
         first_token_s = None
         try:
             for line in response.iter_lines():
@@ -357,6 +384,7 @@ class RemoteEngine:
                     raise RemoteError(f"{self.base_url} failed mid-stream: "
                                       f"{err.get('message', err) if isinstance(err, dict) else err}")
                 usage = chunk.get("usage") or usage
+                extension = chunk.get(EXTENSION) or extension
                 for ch in chunk.get("choices") or []:
                     delta = ch.get("delta") or {}
                     if ch.get("finish_reason"):
@@ -398,6 +426,7 @@ class RemoteEngine:
         if first_token_s is not None:
             result.timings["first_token"] = first_token_s
         apply_usage(result, usage)
+        result.pointer = pointer_from_wire(extension)
         return result
 
 

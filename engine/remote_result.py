@@ -11,10 +11,30 @@ import json
 import time
 from typing import Any
 
-from engine.api import GenerationResult, split_thinking
+from engine.api import GenerationResult, Pointer, split_thinking
 from engine.toolcall_text import render_tool_call_xml
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_call": "stop", "abort": "cancelled"}
+
+
+#: The extension field visagent's own server adds (engine/server.py): {"pointer": {...}} on an answer of a model
+#: with a pointing head, and {"prompt_profile", "points", "coord_space"} on its /v1/models entry. Other
+#: OpenAI-compatible servers send none; clients that do not know it ignore it.
+EXTENSION = "visagent"
+
+
+def pointer_from_wire(extension: Any) -> Pointer | None:
+    """The pointing head's answer from a response's `visagent` field; None when absent or malformed."""
+    if not isinstance(extension, dict) or not isinstance(extension.get("pointer"), dict):
+        return None
+    p = extension["pointer"]
+    try:
+        x, y, score, tokens = float(p["x"]), float(p["y"]), float(p.get("score", 0.0)), int(p.get("tokens", 0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        return None
+    return Pointer(x=x, y=y, score=score, tokens=tokens)
 
 
 def calls_from_wire(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from engine.api import Delta, Engine, GenerationResult
-from engine.chat_protocol import (ChatRequest, RequestError, chunk_body, completion_body, error_body, finish_reason,
-                                  new_completion_id, parse_chat_request, split_answer, usage_body, wire_tool_calls)
+from engine.chat_protocol import (ChatRequest, RequestError, chunk_body, completion_body, error_body, extension_body,
+                                  finish_reason, new_completion_id, parse_chat_request, split_answer, usage_body, wire_tool_calls)
 from engine.errors import EngineError
 from engine.toolcall_text import ToolCallStreamFilter
 
@@ -213,7 +213,11 @@ class _Handler(BaseHTTPRequestHandler):
             info = getattr(app.engine, "info", None)
             self._send_json(200, {"object": "list", "data": [{
                 "id": app.model_name, "object": "model", "created": int(time.time()), "owned_by": "visagent",
-                "max_model_len": getattr(info, "context_length", None)}]})
+                "max_model_len": getattr(info, "context_length", None),
+                # what a visagent client needs to prompt and click as with the model in process
+                "visagent": {"prompt_profile": getattr(info, "prompt_profile", "full"),
+                             "points": bool(getattr(info, "points", False)),
+                             "coord_space": getattr(info, "coord_space", None)}}]})
         else:
             self._refuse(RequestError(404, f"no route GET {path}; try /v1/models or /health", code="not_found"))
 
@@ -364,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sse(chunk_body(cid, model, {"content": rest}))
             if calls:
                 self._sse(chunk_body(cid, model, {"tool_calls": wire_tool_calls(calls, with_index=True)}))
-        self._sse(chunk_body(cid, model, {}, finish_reason(result, calls)))
+        self._sse({**chunk_body(cid, model, {}, finish_reason(result, calls)), **extension_body(result)})
         if req.include_usage:
             self._sse({"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
                        "choices": [], "usage": usage_body(result)})

@@ -284,3 +284,44 @@ def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lack
                           "--point-from", "head"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "has no pointing head" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_visagent_serve_carries_the_head_and_the_profile_to_a_remote_engine(engine, plain_tiny):
+    """Over HTTP (engine/server.py → engine/remote.py) a served pointing checkpoint answers with the same point as
+    in process (JSON and streamed), and the client learns its prompt profile and that it points from /v1/models;
+    a head-less checkpoint's answers carry no point and its client does not claim one."""
+    from engine import load_engine
+    from engine.remote import RemoteEngine
+    from engine.server import ChatServer
+
+    server = ChatServer(engine, model_name="pointing", port=0).start()
+    try:
+        remote = RemoteEngine(server.url)
+        assert remote.info.points and remote.info.prompt_profile == engine.info.prompt_profile != "full"
+        assert remote.info.coord_space == engine.info.coord_space
+        assert uses_head(remote.info, "auto")
+        messages = _messages(_screen(4))
+        local = engine.generate(messages, config=GREEDY)
+        plain = remote.generate(messages, config=GREEDY)
+        streamed = remote.generate(messages, config=GREEDY, on_delta=lambda d: None)
+        assert local.pointer is not None
+        for answer in (plain, streamed):
+            assert answer.pointer is not None and _close(answer.pointer, Pointer(**local.pointer.to_dict()))
+    finally:
+        server.shutdown()
+    headless = load_engine(str(plain_tiny), device="cpu")
+    server = ChatServer(headless, model_name="plain", port=0).start()
+    try:
+        remote = RemoteEngine(server.url)
+        assert not remote.info.points and remote.generate(_messages(_screen(4)), config=GREEDY).pointer is None
+    finally:
+        server.shutdown()
+        headless.close()
+
+
+def test_a_malformed_pointer_on_the_wire_is_no_pointer():
+    from engine.remote_result import pointer_from_wire
+
+    assert pointer_from_wire({"pointer": {"x": 0.5, "y": 0.25, "score": 0.1, "tokens": 9}}) == Pointer(0.5, 0.25, 0.1, 9)
+    for bad in (None, "x", {}, {"pointer": {"x": "a", "y": 0}}, {"pointer": {"x": 2.0, "y": 0.5}}, {"pointer": [1]}):
+        assert pointer_from_wire(bad) is None
