@@ -45,6 +45,10 @@ def test_weights_are_trained_not_the_random_base(tiny, tmp_path):
 
     card = (tiny / "README.md").read_text(encoding="utf-8")
     seed = int(re.search(r"data seed (\d+)", card).group(1))
+    if "sizes {" not in card:  # a continued checkpoint (`train-tiny --base`): the fresh base is its base's
+        assert "`--base`" in card
+        card = (tiny / "BASE-README.md").read_text(encoding="utf-8")
+        assert int(re.search(r"data seed (\d+)", card).group(1)) == seed
     sizes = json.loads(re.search(r"sizes (\{[^}]*\})", card).group(1))
     profile = json.loads((tiny / "visagent.json").read_text())["prompt_profile"]
     base = build_tiny_checkpoint(tmp_path / "base", agent_corpus(seed=seed).texts, seed=seed,
