@@ -8,6 +8,7 @@ Screenshots travel as base64 PNG data URLs, tools as OpenAI tool schemas, thinki
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -303,9 +304,7 @@ class RemoteEngine:
         """What visagent's own server says about the model it serves (its /v1/models entry's `visagent` field):
         the prompt profile the checkpoint was trained with, whether answers carry a pointing head's point, and
         its coordinate space (unless the caller chose one). Other servers say nothing: nothing changes."""
-        import dataclasses
-
-        from engine.checkpoint import PROMPT_PROFILES
+        from engine.checkpoint import PROMPT_PROFILES  # here: the checkpoint module pulls in torch
 
         ext = entry.get(EXTENSION) if isinstance(entry, dict) else None
         if not isinstance(ext, dict):
