@@ -175,3 +175,22 @@ def test_compact_profiles_write_the_task_as_a_sentence_and_the_full_prompt_keeps
     assert task_line(asked) == "Task: Is it on?"
     full = build_messages("click the Save button", [], shot(1), platform="desktop", space="norm1000")
     assert task_line(full) == "Task: click the Save button"
+
+
+def test_record_messages_get_their_images_opened_and_a_missing_one_is_named(tmp_path):
+    """visagent.prompting.with_images: what the trainer and `eval --per-step` send an engine from a record."""
+    import pytest
+    from PIL import Image
+
+    from visagent.errors import ConfigError
+    from visagent.prompting import with_images
+
+    Image.new("RGB", (8, 6), "red").save(tmp_path / "a.png")
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image", "image": "a.png"}]},
+                {"role": "tool", "content": [{"type": "image", "image": str(tmp_path / "a.png")}]}]
+    opened = with_images(messages, tmp_path)
+    assert opened[0]["content"][0] == {"type": "text", "text": "hi"}
+    assert opened[0]["content"][1]["image"].size == (8, 6) and opened[1]["content"][0]["image"].mode == "RGB"
+    assert messages[0]["content"][1]["image"] == "a.png"  # the record itself is left as it was
+    with pytest.raises(ConfigError, match="b.png is missing"):
+        with_images([{"role": "user", "content": [{"type": "image", "image": "b.png"}]}], tmp_path)

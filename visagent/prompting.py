@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from string import Template
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from visagent.actions import Action
+from visagent.errors import ConfigError
 from visagent.schemas import COMPACT_PROFILES, PROMPT_PROFILES, TASK_FIRST_PROFILES
 
 Message = dict[str, Any]
@@ -151,6 +153,29 @@ def build_messages(
         text = _join(mem.result or "Done.", notes[i + 1])
         messages.append({"role": "tool", "content": _content(text, images[i + 1], first)})
     return messages
+
+
+def with_images(messages: list[Message], root: Path | None = None) -> list[Message]:
+    """Copies of `messages` whose image parts hold PIL images loaded from the file paths an export or training
+    record writes there (relative ones under `root`). Raises ConfigError naming a missing image."""
+    out: list[Message] = []
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "image" and isinstance(part.get("image"), str):
+                    path = Path(part["image"])
+                    path = path if path.is_absolute() or root is None else root / path
+                    if not path.is_file():
+                        raise ConfigError(f"record image {path} is missing; rebuild the records (the data "
+                                          "directory, or the export)")
+                    with Image.open(path) as img:
+                        part = {**part, "image": img.convert("RGB")}
+                parts.append(part)
+            msg = {**msg, "content": parts}
+        out.append(msg)
+    return out
 
 
 def count_images(messages: list[Message]) -> int:

@@ -31,6 +31,7 @@ from engine.api import GenerationConfig
 from visagent.actions import Action
 from visagent.errors import ActionError, ConfigError, ParseError
 from visagent.pointing import uses_head, with_head_point
+from visagent.prompting import with_images
 
 #: Greedy, and room for one tool call (as the agent's answers; the compact profiles write ~35 tokens).
 STEP_CONFIG = GenerationConfig(max_new_tokens=128, temperature=0.0)
@@ -110,6 +111,13 @@ class StepReport:
             cell[1] += 1
         return {k: (v[0], v[1]) for k, v in sorted(out.items())}
 
+    def totals(self) -> dict[str, Any]:
+        """Steps, right steps, episodes, episodes with every step right and the mean prefix."""
+        episodes, prefixes = self.episodes(), self.prefixes()
+        return {"steps": len(self.outcomes), "correct": sum(o.correct for o in self.outcomes),
+                "episodes": len(episodes), "episodes_all_right": sum(prefixes[k] == len(v) for k, v in episodes.items()),
+                "mean_prefix": sum(prefixes.values()) / max(1, len(prefixes))}
+
     def summary_table(self) -> str:
         lines = [f"{'scenario':<34} {'steps':>5} {'right':>6} {'first':>6} {'prefix':>7} {'all':>4}", "-" * 67]
         for scenario, r in sorted(self.per_scenario().items()):
@@ -118,24 +126,16 @@ class StepReport:
                          f"{r['whole']:>4}")
         lines.append("-" * 67)
         lines.append("by oracle action: " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in self.per_action().items()))
-        episodes = self.episodes()
-        prefixes = self.prefixes()
-        whole = sum(prefixes[k] == len(v) for k, v in episodes.items())
-        lines.append(f"step accuracy {sum(o.correct for o in self.outcomes)}/{len(self.outcomes)} "
-                     f"({self.accuracy:.1%}) over {len(episodes)} oracle episodes; every step right in {whole}; "
-                     f"mean prefix {sum(prefixes.values()) / max(1, len(prefixes)):.2f} steps; model {self.model}; "
-                     f"split {self.split or 'any'}; {self.wall_s:.1f} s")
+        t = self.totals()
+        lines.append(f"step accuracy {t['correct']}/{t['steps']} ({self.accuracy:.1%}) over {t['episodes']} oracle "
+                     f"episodes; every step right in {t['episodes_all_right']}; mean prefix {t['mean_prefix']:.2f} "
+                     f"steps; model {self.model}; split {self.split or 'any'}; {self.wall_s:.1f} s")
         for note in self.skipped:
             lines.append(f"skipped: {note}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        episodes = self.episodes()
-        prefixes = self.prefixes()
-        return {"model": self.model, "split": self.split, "step_accuracy": self.accuracy,
-                "steps": len(self.outcomes), "correct": sum(o.correct for o in self.outcomes),
-                "episodes": len(episodes), "episodes_all_right": sum(prefixes[k] == len(v) for k, v in episodes.items()),
-                "mean_prefix": sum(prefixes.values()) / max(1, len(prefixes)),
+        return {"model": self.model, "split": self.split, "step_accuracy": self.accuracy, **self.totals(),
                 "per_scenario": self.per_scenario(),
                 "per_action": {k: {"correct": a, "steps": n} for k, (a, n) in self.per_action().items()},
                 "skipped": self.skipped, "wall_s": self.wall_s,
@@ -198,25 +198,6 @@ def _near(a: Sequence[float], b: Sequence[float], size: tuple[int, int]) -> bool
     return abs(a[0] - b[0]) <= POINT_TOLERANCE * size[0] and abs(a[1] - b[1]) <= POINT_TOLERANCE * size[1]
 
 
-def _with_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The record's messages with each image path opened (engines take PIL images)."""
-    from PIL import Image
-
-    out = []
-    for msg in messages:
-        content = msg.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "image" and isinstance(part.get("image"), str):
-                    with Image.open(part["image"]) as img:
-                        part = {**part, "image": img.convert("RGB")}
-                parts.append(part)
-            msg = {**msg, "content": parts}
-        out.append(msg)
-    return out
-
-
 def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *, model: str = "",
                   split: str | None = None, point_from: str = "auto",
                   on_step: Callable[[StepOutcome], None] | None = None,
@@ -239,7 +220,7 @@ def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *
         for record in records:
             meta = record["meta"]
             model_size = (1000, 1000) if space == "norm1000" else tuple(meta["resized_size"])
-            result = engine.generate(_with_images(record["messages"]), tools=record["tools"], config=config or STEP_CONFIG)
+            result = engine.generate(with_images(record["messages"]), tools=record["tools"], config=config or STEP_CONFIG)
             answer, source = None, "text"
             try:
                 parsed = parse_output(result.text, space=space, tool_calls=result.tool_calls,

@@ -121,15 +121,18 @@ def run(args) -> int:
     if trace_root is not None:
         print(f"traces: {trace_root}")
     if args.json_path:
-        path = Path(args.json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = report.to_dict()
-        data["seeds"] = seeds
-        data["scenarios"] = [s.id for s in scenarios]
-        data["trace_dir"] = None if trace_root is None else str(trace_root)
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"results: {path}")
+        _write_results(args.json_path, {**report.to_dict(), "trace_dir": None if trace_root is None else str(trace_root)},
+                       seeds, scenarios)
     return 0
+
+
+def _write_results(json_path: str, data: dict, seeds: list[int], scenarios: list) -> None:
+    """--json: the report's dict plus the seeds and scenario ids it ran on."""
+    path = Path(json_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {**data, "seeds": seeds, "scenarios": [s.id for s in scenarios]}
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(f"results: {path}")
 
 
 def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
@@ -166,11 +169,5 @@ def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
         engine.close()
     print(report.summary_table())
     if args.json_path:
-        path = Path(args.json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = report.to_dict()
-        data["seeds"] = seeds
-        data["scenarios"] = [s.id for s in scenarios]
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"results: {path}")
+        _write_results(args.json_path, report.to_dict(), seeds, scenarios)
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from visagent.errors import ConfigError
+from visagent.prompting import with_images
 from visagent.training.pointer import PointerHead, PointerTarget, pointer_target
 
 END_OF_TURN = "<|im_end|>"
@@ -48,30 +49,6 @@ class Example:
     @property
     def target_length(self) -> int:
         return int(self.input_ids.shape[1]) - self.prompt_length
-
-
-def with_images(messages: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
-    """Copies of `messages` whose image parts hold PIL images loaded from paths (relative to `root`).
-    Raises ConfigError naming a missing image."""
-    from PIL import Image
-
-    out: list[dict[str, Any]] = []
-    for msg in messages:
-        content = msg.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "image" and isinstance(part.get("image"), str):
-                    path = Path(part["image"])
-                    path = path if path.is_absolute() else root / path
-                    if not path.is_file():
-                        raise ConfigError(f"training record image {path} is missing; rebuild the data directory")
-                    with Image.open(path) as img:
-                        part = {**part, "image": img.convert("RGB")}
-                parts.append(part)
-            msg = {**msg, "content": parts}
-        out.append(msg)
-    return out
 
 
 def build_example(engine: Any, record: dict[str, Any], root: Path) -> Example:

@@ -248,8 +248,9 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
                            "per_tag": {k: v for k, v in report.per_tag().items() if k.startswith("difficulty:")},
                            "seconds_per_step": report.seconds_per_step, "episodes": len(report.episodes)}
     steps = step_accuracy(engine, scenarios, list(range(seeds)), model=str(model), split="heldout")
-    out["steps"] = {"step_accuracy": steps.accuracy, "steps": len(steps.outcomes),
-                    "correct": sum(o.correct for o in steps.outcomes), "mean_prefix": steps.to_dict()["mean_prefix"]}
+    totals = steps.totals()
+    out["steps"] = {"step_accuracy": steps.accuracy, "steps": totals["steps"], "correct": totals["correct"],
+                    "mean_prefix": totals["mean_prefix"]}
     with tempfile.TemporaryDirectory() as tmp:
         summary = export_sim_grounding(tmp, split="heldout")  # its defaults, as the CLI's
         items = load_annotations(Path(tmp) / "annotations").items
