@@ -353,7 +353,7 @@ def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
     from engine import tiny_checkpoint_path
     from engine.pointer import POINTER_FILE
     from visagent.cli import main
-    from visagent.training.recipe import BASE_CARD
+    from visagent.training.recipe import BASE_CARD, card_command
 
     base = tmp_path / "base-ckpt"
     shutil.copytree(tiny_checkpoint_path(), base)
@@ -366,7 +366,12 @@ def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
     assert not (work / "base").exists()
     card = (model / "README.md").read_text()
     assert f"the trained checkpoint `{base}`" in card and "--base" in card
-    assert (model / BASE_CARD).read_text() == (base / "README.md").read_text()
+    made_by = card_command((base / "README.md").read_text())
+    assert made_by and made_by.startswith("visagent train-tiny") and f"made by `{made_by}`" in card
+    kept = (model / BASE_CARD).read_text()
+    assert kept.startswith((base / "README.md").read_text().rstrip("\n"))
+    if (base / BASE_CARD).is_file():  # the shipped tiny is itself a continuation: its base's card comes along
+        assert kept.endswith((base / BASE_CARD).read_text())
     before, after = load_file(base / "model.safetensors"), load_file(model / "model.safetensors")
     assert before.keys() == after.keys()
     moved = [k for k in before if not torch.equal(before[k].float(), after[k].float())]
@@ -383,3 +388,21 @@ def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "give --prompt-profile compact-task-first" in err[0]
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_chain_of_continuations_keeps_every_card(tmp_path):
+    """BASE-README.md of a `--base` run holds the base's card and, when the base was itself continued, the
+    base's own BASE-README.md after it; a base without a card gives none."""
+    from visagent.training.recipe import BASE_CARD, base_lineage, card_command
+
+    fresh, mid = tmp_path / "fresh", tmp_path / "mid"
+    fresh.mkdir(), mid.mkdir()
+    assert base_lineage(fresh) is None
+    (fresh / "README.md").write_text("# fresh\n\n## How it was made\n\n    visagent train-tiny --out a\n\nsizes {}\n")
+    assert base_lineage(fresh) == (fresh / "README.md").read_text()
+    (mid / "README.md").write_text("# mid\n\n## How it was made\n\n    visagent train-tiny --out b --base a\n")
+    (mid / BASE_CARD).write_text(base_lineage(fresh))
+    chain = base_lineage(mid)
+    assert chain.index("# mid") < chain.index("# fresh") and chain.endswith("sizes {}\n")
+    assert card_command((mid / "README.md").read_text()) == "visagent train-tiny --out b --base a"
+    assert card_command("# no command here\n") is None

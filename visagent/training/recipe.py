@@ -10,6 +10,7 @@ with `--base`, which continues a trained checkpoint instead),
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import time
@@ -109,14 +110,37 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     ran = train.steps - trainer.started_at
     final = (final_evaluation(model, cfg.device, cfg.final_eval_seeds, records=data / RECORDS_FILE)
              if cfg.final_eval_seeds > 0 else None)
-    if continued is not None and (continued / "README.md").is_file() and continued != model:
-        (model / BASE_CARD).write_text((continued / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    lineage = base_lineage(continued) if continued is not None and continued != model else None
+    if lineage is not None:
+        (model / BASE_CARD).write_text(lineage, encoding="utf-8")
     write_model_card(model, ran_cfg, argv or sys.argv, json.loads((data / MANIFEST_FILE).read_text()),
                      trainer.points, final, {"data_s": data_s, "train_s": train_s,
                                              "total_s": time.perf_counter() - started,
                                              "s_per_step": train_s / max(1, ran),
-                                             "resumed_at_step": trainer.started_at, "steps_asked": asked})
+                                             "resumed_at_step": trainer.started_at, "steps_asked": asked},
+                     base_path=continued)
     return model
+
+
+def base_lineage(base: Path) -> str | None:
+    """What a `--base` run keeps as BASE-README.md: the base's card, followed by the base's own BASE-README.md
+    when it was itself a continuation, so a chain of continuations keeps every card back to the fresh base.
+    None: the base has no card."""
+    card = base / "README.md"
+    if not card.is_file():
+        return None
+    text = card.read_text(encoding="utf-8")
+    older = base / BASE_CARD
+    if older.is_file():
+        text = (text.rstrip("\n") + "\n\n---\n\n<!-- the base's own base: its " + BASE_CARD + " -->\n\n"
+                + older.read_text(encoding="utf-8"))
+    return text
+
+
+def card_command(card_text: str) -> str | None:
+    """The command a model card says made its checkpoint (the indented line under "## How it was made")."""
+    match = re.search(r"^## How it was made\s*\n\s*\n    (\S.*)$", card_text, re.MULTILINE)
+    return match.group(1).strip() if match else None
 
 
 def continued_base(cfg: RecipeConfig) -> Path | None:
@@ -270,10 +294,22 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
     return out
 
 
+def _base_origin(given: str, path: Path | None) -> str:
+    """", i.e. PATH, made by `COMMAND`" for the card's base line (what `--base tiny` meant at the time)."""
+    if path is None:
+        return ""
+    where = f" ({path})" if str(path) != given else ""
+    card = path / "README.md"
+    command = card_command(card.read_text(encoding="utf-8")) if card.is_file() else None
+    return where + (f", made by `{command}`" if command else "")
+
+
 def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: dict[str, Any],
-                     points: list[dict[str, Any]], final: dict[str, Any] | None, times: dict[str, float]) -> Path:
+                     points: list[dict[str, Any]], final: dict[str, Any] | None, times: dict[str, float],
+                     base_path: Path | None = None) -> Path:
     """README.md inside the checkpoint: command, data seed, data, sizes, held-out results, curve, cost.
-    `final` None: the run skipped the held-out evaluation (--final-eval-seeds 0); the card says how to run it."""
+    `final` None: the run skipped the held-out evaluation (--final-eval-seeds 0); the card says how to run it.
+    `base_path`: the checkpoint directory `cfg.base` resolved to (named with the command its card gives)."""
     command = "visagent " + " ".join(shlex.quote(a) for a in argv[1:]) if argv else "visagent train-tiny"
     rows = "\n".join(f"| {p['step']} | {p['loss']:.4f} | {p.get('pointer_loss', '')} | "
                      f"{'' if p.get('heldout_success') is None else format(p['heldout_success'], '.0%')} | "
@@ -291,8 +327,9 @@ def write_model_card(model: Path, cfg: RecipeConfig, argv: list[str], manifest: 
     megabytes = sum(f.stat().st_size for f in model.iterdir() if f.is_file()) / 1e6  # checkpoint-N/ not counted
     base_line = (f"a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed {cfg.data_seed}, sizes "
                  f"{json.dumps(cfg.sizes)})" if not cfg.base else
-                 f"the trained checkpoint `{cfg.base}` (`--base`: this run continues it, its sizes and pointing head "
-                 f"included; its own card is copied to {BASE_CARD} when it had one)")
+                 f"the trained checkpoint `{cfg.base}`{_base_origin(cfg.base, base_path)} (`--base`: this run "
+                 f"continues it, its sizes and pointing head included; its own card, and its base's cards when it "
+                 f"was itself continued, are copied to {BASE_CARD})")
     mix = ("uniformly over all records" if cfg.trajectory_share is None
            else f"{cfg.trajectory_share:.0%} trajectory records")
     text = f"""# visagent-tiny (trained)
