@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -76,11 +77,14 @@ def test_wrong_answers_are_scored_wrong_and_say_why(oracle_records):
 def test_eval_per_step_cli_scores_the_tiny_model_and_refuses_a_policy(visagent_bin, clean_env, tmp_path):
     out = tmp_path / "steps.json"
     res = subprocess.run([visagent_bin, "eval", "--per-step", "--model", "tiny", "--seeds", "1", "--no-progress",
-                          "--json", str(out), SCENARIOS[0]], capture_output=True, text=True, env=clean_env,
-                         timeout=600)
+                          "--workers", "1", "--trace-dir", str(tmp_path / "traces"), "--json", str(out),
+                          SCENARIOS[0]], capture_output=True, text=True, env=clean_env, timeout=600)
     assert res.returncode == 0, res.stderr
     data = json.loads(out.read_text())
     assert data["steps"] == len(data["outcomes"]) >= 3 and 0 <= data["correct"] <= data["steps"]
+    kept = Path(data["trace_dir"])  # --trace-dir keeps the oracle's traces the prompts were rebuilt from
+    assert kept.parent == tmp_path / "traces" and str(kept) in res.stdout
+    assert len([t for t in kept.rglob("trace.jsonl")]) == 1
     assert data["per_scenario"][SCENARIOS[0]]["steps"] == data["steps"]
     assert "step accuracy" in res.stdout and SCENARIOS[0] in res.stdout
     bad = subprocess.run([visagent_bin, "eval", "--per-step", "--policy", "oracle", SCENARIOS[0]],

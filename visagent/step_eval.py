@@ -143,15 +143,15 @@ class StepReport:
 
 
 def oracle_step_records(scenarios: Sequence[Any], seeds: Sequence[int], work: str | Path, *, space: str,
-                        profile: str, vision: Any = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run the oracle on every scenario × seed (traces under `work`) and export each acted step as a record
-    (visagent.export, absolute image paths) in the model's `space` and prompt `profile`.
+                        profile: str, vision: Any = None, workers: int = 2) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run the oracle on every scenario × seed (traces under `work`, `workers` episodes at once) and export each
+    acted step as a record (visagent.export, absolute image paths) in the model's `space` and prompt `profile`.
     Returns (records, "scenario seed: why" for episodes the oracle did not finish)."""
     from visagent.agent import AgentConfig
     from visagent.evaluate import evaluate, oracle_factory
     from visagent.export import export_records
 
-    report = evaluate(scenarios, oracle_factory, seeds=list(seeds), workers=2, agent_config=AgentConfig(),
+    report = evaluate(scenarios, oracle_factory, seeds=list(seeds), workers=workers, agent_config=AgentConfig(),
                       trace_dir=work, model="policy:oracle")
     done = [Path(e.trace) for e in report.episodes if e.success and e.trace]
     skipped = [f"{e.scenario} seed {e.seed}: the oracle did not finish ({e.status})"
@@ -201,8 +201,11 @@ def _near(a: Sequence[float], b: Sequence[float], size: tuple[int, int]) -> bool
 def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *, model: str = "",
                   split: str | None = None, point_from: str = "auto",
                   on_step: Callable[[StepOutcome], None] | None = None,
-                  config: GenerationConfig | None = None) -> StepReport:
+                  config: GenerationConfig | None = None, workers: int = 2,
+                  trace_dir: str | Path | None = None) -> StepReport:
     """Score `engine` on every step of the oracle's runs of `scenarios` × `seeds` (see the module docstring).
+    `workers`: oracle episodes run at once; `trace_dir`: keep the oracle's traces (the path each step's prompt
+    is rebuilt from) there instead of in a temporary folder removed at the end.
     Raises ConfigError for no scenarios, or point_from "head" with an engine that has no head."""
     from visagent.evaluate import scenario_tags
     from visagent.parsing import parse_output
@@ -214,9 +217,10 @@ def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *
     tags = {s.id: scenario_tags(s) for s in scenarios}
     report = StepReport(model=model, split=split)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="visagent-steps-") as work:
+    with tempfile.TemporaryDirectory(prefix="visagent-steps-") as scratch:
+        work = Path(trace_dir) if trace_dir is not None else Path(scratch)
         records, report.skipped = oracle_step_records(scenarios, seeds, work, space=space, profile=profile,
-                                                      vision=engine.info.vision)
+                                                      vision=engine.info.vision, workers=workers)
         for record in records:
             meta = record["meta"]
             model_size = (1000, 1000) if space == "norm1000" else tuple(meta["resized_size"])

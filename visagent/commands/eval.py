@@ -160,14 +160,21 @@ def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
             progress.set_postfix_str(f"right {right[0]}/{right[1]}")
             progress.update(1)
 
+    from visagent.evaluate import eval_trace_dir
+
+    trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
     try:
         report = step_accuracy(engine, scenarios, seeds, model=settings.model, split=args.split,
-                               point_from=settings.point_from, on_step=on_step)
+                               point_from=settings.point_from, on_step=on_step, workers=args.workers,
+                               trace_dir=trace_root)
     finally:
         if progress is not None:
             progress.close()
         engine.close()
     print(report.summary_table())
+    if trace_root is not None:
+        print(f"the oracle's traces (each step's prompt is rebuilt from them): {trace_root}")
     if args.json_path:
-        _write_results(args.json_path, report.to_dict(), seeds, scenarios)
+        _write_results(args.json_path, {**report.to_dict(), "trace_dir": None if trace_root is None else str(trace_root)},
+                       seeds, scenarios)
     return 0
