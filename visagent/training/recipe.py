@@ -295,7 +295,8 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
 
 
 def _base_origin(given: str, path: Path | None) -> str:
-    """", i.e. PATH, made by `COMMAND`" for the card's base line (what `--base tiny` meant at the time)."""
+    """" (PATH), made by `COMMAND`" for the card's base line: what `--base tiny` meant at the time, and how that
+    checkpoint was made (the command its own card gives)."""
     if path is None:
         return ""
     where = f" ({path})" if str(path) != given else ""
