@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,13 @@ import pytest
 pytest_plugins = ["tests.fixtures.xserver", "tests.fixtures.openai_stub"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A harness that starts the tests in the background (`nohup ... &`, or `cmd &` in a script without job control)
+# hands them SIGINT *ignored*, and an ignored signal stays ignored across fork and exec: the `visagent run` and
+# `visagent ui` the tests start would never see the Ctrl-C the tests send. A handled signal is reset to the
+# default in a child, which Python turns into KeyboardInterrupt, as at a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 VENV_BIN = Path(sys.executable).parent
 
 
