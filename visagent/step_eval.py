@@ -19,6 +19,7 @@ unaided if the screens were the same (they are not once it errs: episode success
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import time
@@ -217,8 +218,8 @@ def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *
     tags = {s.id: scenario_tags(s) for s in scenarios}
     report = StepReport(model=model, split=split)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="visagent-steps-") as scratch:
-        work = Path(trace_dir) if trace_dir is not None else Path(scratch)
+    kept = contextlib.nullcontext(str(trace_dir)) if trace_dir is not None else None
+    with kept or tempfile.TemporaryDirectory(prefix="visagent-steps-") as work:
         records, report.skipped = oracle_step_records(scenarios, seeds, work, space=space, profile=profile,
                                                       vision=engine.info.vision, workers=workers)
         for record in records:

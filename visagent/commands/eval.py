@@ -121,16 +121,16 @@ def run(args) -> int:
     if trace_root is not None:
         print(f"traces: {trace_root}")
     if args.json_path:
-        _write_results(args.json_path, {**report.to_dict(), "trace_dir": None if trace_root is None else str(trace_root)},
-                       seeds, scenarios)
+        _write_results(args.json_path, report.to_dict(), seeds, scenarios, trace_root)
     return 0
 
 
-def _write_results(json_path: str, data: dict, seeds: list[int], scenarios: list) -> None:
-    """--json: the report's dict plus the seeds and scenario ids it ran on."""
+def _write_results(json_path: str, data: dict, seeds: list[int], scenarios: list, trace_root: Path | None) -> None:
+    """--json: the report's dict plus the seeds and scenario ids it ran on and where its traces are."""
     path = Path(json_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {**data, "seeds": seeds, "scenarios": [s.id for s in scenarios]}
+    data = {**data, "seeds": seeds, "scenarios": [s.id for s in scenarios],
+            "trace_dir": None if trace_root is None else str(trace_root)}
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     print(f"results: {path}")
 
@@ -175,6 +175,5 @@ def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
     if trace_root is not None:
         print(f"the oracle's traces (each step's prompt is rebuilt from them): {trace_root}")
     if args.json_path:
-        _write_results(args.json_path, {**report.to_dict(), "trace_dir": None if trace_root is None else str(trace_root)},
-                       seeds, scenarios)
+        _write_results(args.json_path, report.to_dict(), seeds, scenarios, trace_root)
     return 0
