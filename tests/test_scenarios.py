@@ -150,6 +150,47 @@ def test_bad_setup_values_fail_when_the_world_is_made(tmp_path):
         sc.make_world()
 
 
+CASES = """
+id: t-cases
+platform: desktop
+open: settings
+instruction: "{phrase}"
+success: [{path: "settings.{key}", equals: "{value}"}]
+max_steps: 4
+split: train
+oracle: settings.set
+setup: {settings: "{start}"}
+params:
+  case:
+    choice:
+      - {key: wifi, value: false, start: {wifi: true}, phrase: Turn off Wi-Fi.}
+      - {key: dnd, value: true, start: {dnd: false}, phrase: Turn on Do not disturb.}
+"""
+
+
+def test_a_case_can_carry_its_own_start_state(tmp_path):
+    (sc,) = load_scenarios([_write(tmp_path, CASES)])
+    seen = set()
+    for seed in range(12):
+        world = sc.make_world(seed)
+        key = world.params["key"]
+        seen.add(key)
+        assert world.state()["settings"][key] is not world.params["value"]  # the case's start state was applied
+        assert sc.instruction_for(world) == world.params["phrase"]
+        solve(sc, world)
+        assert sc.is_success(world)
+    assert seen == {"wifi", "dnd"}
+
+
+def test_a_setup_param_must_be_a_reference_that_holds_a_mapping(tmp_path):
+    with pytest.raises(ScenarioError, match="setup.*option mappings"):
+        load_scenarios([_write(tmp_path, CASES.replace('"{start}"', "wifi-on"), "a.yaml")])
+    (sc,) = load_scenarios([_write(tmp_path, CASES.replace("start: {wifi: true}", "start: on")
+                                   .replace("start: {dnd: false}", "start: off"), "b.yaml")])
+    with pytest.raises(ScenarioError, match=r"setup\.settings.*must name a param that holds a mapping"):
+        sc.make_world(0)
+
+
 @pytest.mark.parametrize("trial", [0, 1])
 def test_oracle_recovers_after_random_user_input(trial):
     """Random clicks, right clicks / long presses and keys (never Delete or Pay, which cannot be undone)

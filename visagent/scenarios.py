@@ -88,6 +88,10 @@ class Scenario:
         seed = self.seed if seed is None else seed
         params = self.resolve_params(seed)
         setup = fill(self.setup, params)
+        for app, opts in setup.items():
+            if not isinstance(opts, dict):
+                raise ScenarioError(f"{self.path or self.id}: setup.{app}: {self.setup[app]!r} must name a param that "
+                                    f"holds a mapping of options, got {opts!r}")
         try:
             world = SimWorld(self.platform, apps=list(self.apps) or None, seed=seed, setup=setup,
                              open_app=self.open, clock=clock, params=params)
@@ -112,6 +116,11 @@ class Scenario:
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "platform": self.platform, "max_steps": self.max_steps, "split": self.split,
                 "tags": dict(self.tags), "oracle": self.oracle, "instruction": self.instruction}
+
+
+def _is_param_ref(value: Any) -> bool:
+    """A setup value may be exactly "{param}", filled per seed with a mapping (e.g. a `case`'s start state)."""
+    return isinstance(value, str) and _TEMPLATE.fullmatch(value) is not None
 
 
 # -- predicates ------------------------------------------------------------------------------------
@@ -276,8 +285,10 @@ def _parse(raw: Any, where: str) -> Scenario:
     if op is not None and (op not in APP_CLASSES or (apps and op not in apps)):
         raise ScenarioError(f"{where}: field 'open' must name an installed app, got {op!r}")
     setup = raw.get("setup") or {}
-    if not isinstance(setup, dict) or any(k not in APP_CLASSES or not isinstance(v, dict) for k, v in setup.items()):
-        raise ScenarioError(f"{where}: field 'setup' must map app names to option mappings, got {setup!r}")
+    if not isinstance(setup, dict) or any(k not in APP_CLASSES or not (isinstance(v, dict) or _is_param_ref(v))
+                                          for k, v in setup.items()):
+        raise ScenarioError(f"{where}: field 'setup' must map app names to option mappings (or to \"{{param}}\" naming "
+                            f"a mapping param), got {setup!r}")
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ScenarioError(f"{where}: field 'seed' must be an integer, got {seed!r}")
