@@ -118,7 +118,9 @@ def test_a_model_name_the_server_does_not_list_fails_before_the_run(visagent_bin
     assert not (clean_env["work"] / "runs").exists()
 
 
-def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, stub_factory):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, stub_factory, sig):
+    # SIGTERM (kill, a scheduler) takes the same path as Ctrl-C: the trace ends as stopped, not as "running"
     server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(body=chat_body("never sent"), delay_s=60))  # the model "thinks" for a minute
     proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url,
@@ -129,7 +131,7 @@ def test_ctrl_c_stops_the_run_and_finishes_its_trace(visagent_bin, clean_env, st
         while len(server.requests) < 2 and time.monotonic() < deadline:  # until the model call is in flight
             time.sleep(0.05)
         assert len(server.requests) == 2, "the run never called the model"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

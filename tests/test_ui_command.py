@@ -50,7 +50,8 @@ def test_cli_refuses_exposure_without_auth(visagent_bin, clean_env, args, messag
     assert "Running on" not in proc.stdout
 
 
-def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env, sig):
     port = free_port()
     proc = subprocess.Popen([visagent_bin, "ui", "--port", str(port), "--no-preload", "--trace-dir", "runs"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
@@ -62,8 +63,9 @@ def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env):
         config = wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/config", timeout=10).json(), 30,
                             "the dashboard's config")
         assert config["title"] == "visagent"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)  # Ctrl-C, or kill's SIGTERM: both shut the dashboard down cleanly
         assert proc.wait(timeout=30) == 0
+        assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -19,8 +19,11 @@ import importlib.metadata
 import logging
 import os
 import pkgutil
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import visagent
 import visagent.commands
@@ -83,6 +86,19 @@ def _os_error_line(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror or exc}"
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """Returns the handler it replaced (None when it left SIGTERM alone). SIGTERM (`kill`, service managers, job schedulers, test fixtures) stops every command as Ctrl-C does: a run
+    finishes its trace as stopped, the dashboard and the server shut down, training keeps its checkpoint. Only
+    from the main thread (Python's rule), and a SIGTERM the parent chose to ignore stays ignored."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
 
@@ -92,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    previous = _stop_on_sigterm()
     try:
         args.settings = load_settings(vars(args))
         _setup_logging(args.verbose, args.settings.log_level)
@@ -111,3 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("visagent: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:  # main() called in-process (tests, embedding) leaves the caller's handler
+            signal.signal(signal.SIGTERM, previous)

@@ -7,7 +7,6 @@ drive it. Binds loopback by default; any other address requires an API key.
 from __future__ import annotations
 
 import ipaddress
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -82,8 +81,6 @@ def run(args) -> int:
                               "or stop the process using it") from None
         auth = "API key required" if s.api_key else "no API key"
         print(f"visagent serve: model {server.model_name!r} at {server.url} ({auth}; Ctrl-C stops)", flush=True)
-        # SIGTERM (service managers, test fixtures) stops as cleanly as Ctrl-C.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -112,7 +109,3 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
                               "or stop the process using it") from None
-
-
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
