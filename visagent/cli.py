@@ -91,9 +91,10 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 def _stop_on_sigterm() -> Any:
-    """Returns the handler it replaced (None when it left SIGTERM alone). SIGTERM (`kill`, service managers, job schedulers, test fixtures) stops every command as Ctrl-C does: a run
-    finishes its trace as stopped, the dashboard and the server shut down, training keeps its checkpoint. Only
-    from the main thread (Python's rule), and a SIGTERM the parent chose to ignore stays ignored."""
+    """SIGTERM (`kill`, service managers, job schedulers, test fixtures) stops every command as Ctrl-C does: a
+    run finishes its trace as stopped, the dashboard and the server shut down, training stops (`--resume` goes
+    on from its last periodic checkpoint). Only from the main thread (Python's rule); a SIGTERM the parent chose
+    to ignore stays ignored. Returns the handler it replaced (None when it left SIGTERM alone)."""
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN:
         return signal.signal(signal.SIGTERM, _raise_interrupt)
     return None
