@@ -86,17 +86,13 @@ def _os_error_line(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror or exc}"
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def _stop_on_sigterm() -> Any:
     """SIGTERM (`kill`, service managers, job schedulers, test fixtures) stops every command as Ctrl-C does: a
     run finishes its trace as stopped, the dashboard and the server shut down, training stops (`--resume` goes
     on from its last periodic checkpoint). Only from the main thread (Python's rule); a SIGTERM the parent chose
     to ignore stays ignored. Returns the handler it replaced (None when it left SIGTERM alone)."""
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN:
-        return signal.signal(signal.SIGTERM, _raise_interrupt)
+        return signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
     return None
 
 
