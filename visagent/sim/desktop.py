@@ -270,8 +270,13 @@ class DesktopShell:
                 cv.rect(r, fill=th.surface2 if fg is not app else mix(th.surface2, hue_color(app.hue), 0.25),
                         radius=5)
                 cv.rect((r[0] + 12, r[3] - 3, r[2] - 12, r[3]), fill=hue_color(app.hue, 0.7, 0.55))
-            draw_icon(cv, app.icon, (r[0] + 8, r[1] + 7, r[0] + 28, r[1] + 27), hue_color(app.hue, 0.7, 0.55), th.bg)
-            cv.text_in((r[0] + 34, r[1], r[2] - 4, r[3]), app.title, 13, th.text, False, "left")
+            # the app's own tile, as on the desktop and on real taskbars (a filled colour square, not a thin glyph:
+            # at the tiny model's 640x384 view a 2-px line in the app's colour is nearly invisible)
+            tile = (r[0] + 6, r[1] + 3, r[0] + 34, r[1] + 31)
+            cv.rect(tile, fill=hue_color(app.hue, 0.6, 0.5), radius=6)
+            draw_icon(cv, app.icon, (tile[0] + 5, tile[1] + 5, tile[2] - 5, tile[3] - 5), (255, 255, 255),
+                      hue_color(app.hue, 0.6, 0.5))
+            cv.text_in((r[0] + 40, r[1], r[2] - 4, r[3]), app.title, 13, th.text, False, "left")
         minutes = int(world.clock.now() // 60)
         cv.text((sw - 16, sh - TASKBAR_H / 2), f"{(9 + (41 + minutes) // 60) % 24:02d}:{(41 + minutes) % 60:02d}",
                 13, th.text, False, "rm")
