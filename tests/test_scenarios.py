@@ -232,3 +232,44 @@ def test_oracle_solves_every_scenario_through_the_norm1000_grid_on_a_hidpi_sim()
                 break
             ex.execute(to_screen(from_screen(a, g, space="norm1000", image_size=image), g, image_size=image))
         assert sc.is_success(world), sc.id
+
+
+OPEN_CASES = """
+id: t-open
+platform: phone
+params:
+  case:
+    choice:
+      - {app: notes, from: "", phrase: Open Notes.}
+      - {app: shop, from: files, phrase: Switch to Shop.}
+open: "{from}"
+instruction: "{phrase}"
+success: [{path: foreground, equals: "{app}"}]
+max_steps: 4
+split: train
+oracle: app.open
+"""
+
+
+def test_a_case_can_choose_which_app_is_open_at_the_start(tmp_path):
+    (sc,) = load_scenarios([_write(tmp_path, OPEN_CASES)])
+    seen = set()
+    for seed in range(10):
+        world = sc.make_world(seed)
+        p = world.params
+        seen.add(p["app"])
+        assert world.state()["foreground"] == (p["from"] or None)
+        actions = solve(sc, world)
+        assert sc.is_success(world) and actions[-1].action == "terminate"
+        if p["from"]:  # on a phone another app in front means Home first
+            assert actions[0].action == "system_button"
+    assert seen == {"notes", "shop"}
+
+
+def test_an_open_param_must_name_an_installed_app(tmp_path):
+    (sc,) = load_scenarios([_write(tmp_path, OPEN_CASES.replace("from: files", "from: browser")
+                                   .replace('from: ""', "from: browser"))])
+    with pytest.raises(ScenarioError, match=r"open: '\{from\}' must name an installed app.*'browser'"):
+        sc.make_world(0)
+    with pytest.raises(ScenarioError, match="field 'open' must name an installed app"):
+        load_scenarios([_write(tmp_path, OPEN_CASES.replace('open: "{from}"', "open: browser"), "b.yaml")])

@@ -1,7 +1,7 @@
 """Scenarios: a task in the sim world with a seed, an instruction, a success predicate and an oracle.
 
 Scenario files are YAML under the repo's `scenarios/` (one scenario per file, or a `scenarios:` list).
-Fields: id, platform (desktop|phone), apps (installed; default all), open (app in front at start),
+Fields: id, platform (desktop|phone), apps (installed; default all), open (app in front at start; may be "{param}"),
 setup (app name → options), seed, params (name → value | {choice: [...]} | {int: [lo, hi]}; a param named
 `case` choosing among mappings spreads the chosen mapping's keys into params), instruction
 (may use {param}), success (predicate), max_steps, tags (difficulty, app, platform), split (train|heldout),
@@ -92,9 +92,15 @@ class Scenario:
             if not isinstance(opts, dict):
                 raise ScenarioError(f"{self.path or self.id}: setup.{app}: {self.setup[app]!r} must name a param that "
                                     f"holds a mapping of options, got {opts!r}")
+        from visagent.sim.apps import APP_CLASSES
+
+        open_app = fill(self.open, params) or None
+        if open_app is not None and (open_app not in APP_CLASSES or (self.apps and open_app not in self.apps)):
+            raise ScenarioError(f"{self.path or self.id}: open: {self.open!r} must name an installed app (or be empty "
+                                f"for none), got {open_app!r}")
         try:
             world = SimWorld(self.platform, apps=list(self.apps) or None, seed=seed, setup=setup,
-                             open_app=self.open, clock=clock, params=params)
+                             open_app=open_app, clock=clock, params=params)
         except (ValueError, KeyError) as exc:
             raise ScenarioError(f"{self.path or self.id}: setup: {exc}") from exc
         world.scenario_id = self.id  # type: ignore[attr-defined]
@@ -282,7 +288,7 @@ def _parse(raw: Any, where: str) -> Scenario:
     if not isinstance(apps, list) or any(a not in APP_CLASSES for a in apps):
         raise ScenarioError(f"{where}: field 'apps' must list known apps ({', '.join(APP_CLASSES)}), got {apps!r}")
     op = raw.get("open")
-    if op is not None and (op not in APP_CLASSES or (apps and op not in apps)):
+    if op is not None and not _is_param_ref(op) and (op not in APP_CLASSES or (apps and op not in apps)):
         raise ScenarioError(f"{where}: field 'open' must name an installed app, got {op!r}")
     setup = raw.get("setup") or {}
     if not isinstance(setup, dict) or any(k not in APP_CLASSES or not (isinstance(v, dict) or _is_param_ref(v))

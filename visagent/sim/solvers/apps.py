@@ -274,3 +274,10 @@ def sequence(ctx: Ctx) -> Action | None:
         if a is not None:
             return a
     return None
+
+
+# -- just open an app ------------------------------------------------------------------------------
+@solver("app.open")
+def app_open(ctx: Ctx) -> Action | None:
+    """params: app — the app to bring to the front (taskbar on the desktop; Home, then icon or `open` on a phone)."""
+    return ctx.ensure_app(str(ctx.p["app"]))
