@@ -274,6 +274,7 @@ def test_each_taskbar_button_shows_its_apps_colour_tile(dark):
 
     w = SimWorld("desktop", seed=5, setup={"settings": {"dark_mode": dark}})
     img = np.asarray(w.render().convert("RGB")).astype(int)
+    small = np.asarray(w.render().convert("RGB").resize((640, 384))).astype(int)
     for app in w.apps.values():
         x1, y1, x2, y2 = (int(v) for v in element(w, app.title, "taskbar_button").bbox)
         tile = img[y1:y2, x1:x1 + 40].reshape(-1, 3)
@@ -281,7 +282,6 @@ def test_each_taskbar_button_shows_its_apps_colour_tile(dark):
         near = (np.abs(tile - colour).sum(axis=1) <= 6).sum()
         assert near >= 200, f"{app.title}: {near} pixels of its tile colour in the taskbar button"
         # and at the model's view (half size) the tile colour still fills whole patches' worth of pixels
-        small = np.asarray(w.render().convert("RGB").resize((640, 384))).astype(int)
         sx1, sy1, sx2, sy2 = x1 // 2, int(y1 * 0.48), x1 // 2 + 20, int(y2 * 0.48) + 1
         part = small[sy1:sy2, sx1:sx2].reshape(-1, 3)
         assert (np.abs(part - colour).sum(axis=1) <= 24).sum() >= 40, app.title

@@ -72,6 +72,14 @@ class MenuTitle(Widget):
         return True
 
 
+def _app_tile(cv: Canvas, app: Any, tile: Rect, radius: int, pad: tuple[int, int]) -> None:
+    """An app's launcher tile: a filled square in its colour with its white icon inset by `pad` (x, y)."""
+    fill = hue_color(app.hue, 0.6, 0.5)
+    cv.rect(tile, fill=fill, radius=radius)
+    draw_icon(cv, app.icon, (tile[0] + pad[0], tile[1] + pad[1], tile[2] - pad[0], tile[3] - pad[1]), (255, 255, 255),
+              fill)
+
+
 class LaunchButton(Widget):
     """A taskbar button (click opens/raises) or a desktop icon (double click opens)."""
 
@@ -252,10 +260,7 @@ class DesktopShell:
             r = w.rect
             if self.selected_icon == name:
                 cv.rect(r, fill=mix(th.accent, (255, 255, 255), 0.3), radius=6)
-            tile = (r[0] + 18, r[1] + 6, r[2] - 18, r[1] + 50)
-            cv.rect(tile, fill=hue_color(app.hue, 0.6, 0.5), radius=10)
-            draw_icon(cv, app.icon, (tile[0] + 8, tile[1] + 6, tile[2] - 8, tile[3] - 6), (255, 255, 255),
-                      hue_color(app.hue, 0.6, 0.5))
+            _app_tile(cv, app, (r[0] + 18, r[1] + 6, r[2] - 18, r[1] + 50), 10, (8, 6))
             cv.text(((r[0] + r[2]) / 2, r[1] + 66), app.title, 12, (255, 255, 255), False, "mm")
         for name in self.visible_windows():
             self._draw_window(cv, name)
@@ -272,10 +277,7 @@ class DesktopShell:
                 cv.rect((r[0] + 12, r[3] - 3, r[2] - 12, r[3]), fill=hue_color(app.hue, 0.7, 0.55))
             # the app's own tile, as on the desktop and on real taskbars (a filled colour square, not a thin glyph:
             # at the tiny model's 640x384 view a 2-px line in the app's colour is nearly invisible)
-            tile = (r[0] + 6, r[1] + 3, r[0] + 34, r[1] + 31)
-            cv.rect(tile, fill=hue_color(app.hue, 0.6, 0.5), radius=6)
-            draw_icon(cv, app.icon, (tile[0] + 5, tile[1] + 5, tile[2] - 5, tile[3] - 5), (255, 255, 255),
-                      hue_color(app.hue, 0.6, 0.5))
+            _app_tile(cv, app, (r[0] + 6, r[1] + 3, r[0] + 34, r[1] + 31), 6, (5, 5))
             cv.text_in((r[0] + 40, r[1], r[2] - 4, r[3]), app.title, 13, th.text, False, "left")
         minutes = int(world.clock.now() // 60)
         cv.text((sw - 16, sh - TASKBAR_H / 2), f"{(9 + (41 + minutes) // 60) % 24:02d}:{(41 + minutes) % 60:02d}",
