@@ -179,6 +179,7 @@ def test_a_killed_run_beside_good_ones_is_skipped_not_fatal(tmp_path):
     killed = shutil.copytree(TRACES / "desktop-settings-language-s0", runs / "killed")
     meta = json.loads((killed / "meta.json").read_text())
     meta.update(status="running", ended_at=None)  # as a kill -9 leaves it: meta never finished, a torn line
+    meta.pop("verdict", None)  # the world's verdict is written after a run ends (evaluate.py), so a killed one has none
     (killed / "meta.json").write_text(json.dumps(meta))
     data = (killed / "trace.jsonl").read_bytes()
     (killed / "trace.jsonl").write_bytes(data[: len(data) - 30])
