@@ -92,10 +92,8 @@ class Scenario:
             if not isinstance(opts, dict):
                 raise ScenarioError(f"{self.path or self.id}: setup.{app}: {self.setup[app]!r} must name a param that "
                                     f"holds a mapping of options, got {opts!r}")
-        from visagent.sim.apps import APP_CLASSES
-
         open_app = fill(self.open, params) or None
-        if open_app is not None and (open_app not in APP_CLASSES or (self.apps and open_app not in self.apps)):
+        if open_app is not None and not _installed(open_app, self.apps):
             raise ScenarioError(f"{self.path or self.id}: open: {self.open!r} must name an installed app (or be empty "
                                 f"for none), got {open_app!r}")
         try:
@@ -125,8 +123,15 @@ class Scenario:
 
 
 def _is_param_ref(value: Any) -> bool:
-    """A setup value may be exactly "{param}", filled per seed with a mapping (e.g. a `case`'s start state)."""
+    """A setup value (or `open`) may be exactly "{param}", filled per seed (e.g. from a `case`)."""
     return isinstance(value, str) and _TEMPLATE.fullmatch(value) is not None
+
+
+def _installed(app: Any, apps: tuple[str, ...] | list[str]) -> bool:
+    """Whether `app` names a known app that the scenario installs (all of them when `apps` is empty)."""
+    from visagent.sim.apps import APP_CLASSES
+
+    return app in APP_CLASSES and (not apps or app in apps)
 
 
 # -- predicates ------------------------------------------------------------------------------------
@@ -288,7 +293,7 @@ def _parse(raw: Any, where: str) -> Scenario:
     if not isinstance(apps, list) or any(a not in APP_CLASSES for a in apps):
         raise ScenarioError(f"{where}: field 'apps' must list known apps ({', '.join(APP_CLASSES)}), got {apps!r}")
     op = raw.get("open")
-    if op is not None and not _is_param_ref(op) and (op not in APP_CLASSES or (apps and op not in apps)):
+    if op is not None and not _is_param_ref(op) and not _installed(op, apps):
         raise ScenarioError(f"{where}: field 'open' must name an installed app, got {op!r}")
     setup = raw.get("setup") or {}
     if not isinstance(setup, dict) or any(k not in APP_CLASSES or not (isinstance(v, dict) or _is_param_ref(v))
