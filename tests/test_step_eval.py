@@ -45,6 +45,7 @@ def test_the_oracle_s_own_answers_score_every_step_and_the_prompts_are_the_agent
                for m in first_prompt if isinstance(m["content"], list) for part in m["content"])
     table = report.summary_table()
     assert f"step accuracy {len(records)}/{len(records)} (100.0%)" in table and "every step right in 2" in table
+    assert f"stopped early (terminate where the oracle still acts): 0 of {len(records)} steps" in table
 
 
 def test_wrong_answers_are_scored_wrong_and_say_why(oracle_records):
@@ -72,6 +73,8 @@ def test_wrong_answers_are_scored_wrong_and_say_why(oracle_records):
     assert report.prefixes()[(SCENARIOS[0], 0)] == 0
     data = report.to_dict()
     assert data["correct"] == len(records) - 2 and data["episodes_all_right"] == 1
+    assert data["early_stops"] == 1  # the first answer; the unparsed one is not a stop, right terminates are not
+    assert "stopped early (terminate where the oracle still acts): 1 of" in report.summary_table()
 
 
 def test_eval_per_step_cli_scores_the_tiny_model_and_refuses_a_policy(visagent_bin, clean_env, tmp_path):

@@ -112,12 +112,17 @@ class StepReport:
             cell[1] += 1
         return {k: (v[0], v[1]) for k, v in sorted(out.items())}
 
+    def early_stops(self) -> int:
+        """Steps the model answered `terminate` where the oracle still acts: in a real run the episode ends there."""
+        return sum(o.answer.split(" ", 1)[0] == "terminate" and o.target.split(" ", 1)[0] != "terminate"
+                   for o in self.outcomes)
+
     def totals(self) -> dict[str, Any]:
-        """Steps, right steps, episodes, episodes with every step right and the mean prefix."""
+        """Steps, right steps, episodes, episodes with every step right, the mean prefix and the early stops."""
         episodes, prefixes = self.episodes(), self.prefixes()
         return {"steps": len(self.outcomes), "correct": sum(o.correct for o in self.outcomes),
                 "episodes": len(episodes), "episodes_all_right": sum(prefixes[k] == len(v) for k, v in episodes.items()),
-                "mean_prefix": sum(prefixes.values()) / max(1, len(prefixes))}
+                "mean_prefix": sum(prefixes.values()) / max(1, len(prefixes)), "early_stops": self.early_stops()}
 
     def summary_table(self) -> str:
         lines = [f"{'scenario':<34} {'steps':>5} {'right':>6} {'first':>6} {'prefix':>7} {'all':>4}", "-" * 67]
@@ -128,6 +133,8 @@ class StepReport:
         lines.append("-" * 67)
         lines.append("by oracle action: " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in self.per_action().items()))
         t = self.totals()
+        lines.append(f"stopped early (terminate where the oracle still acts): {t['early_stops']} of "
+                     f"{t['steps']} steps")
         lines.append(f"step accuracy {t['correct']}/{t['steps']} ({self.accuracy:.1%}) over {t['episodes']} oracle "
                      f"episodes; every step right in {t['episodes_all_right']}; mean prefix {t['mean_prefix']:.2f} "
                      f"steps; model {self.model}; split {self.split or 'any'}; {self.wall_s:.1f} s")
