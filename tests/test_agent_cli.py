@@ -22,9 +22,32 @@ def test_run_with_the_oracle_policy_solves_and_prints_progress(visagent_bin, cle
     assert "result: ok, screen changed" in out
     status_line = [line for line in out.splitlines() if line.startswith("success:")]
     assert status_line and status_line[0].endswith("steps)")
+    assert "world check: the scenario's goal is met" in out
     trace_path = out.strip().splitlines()[-1].removeprefix("trace: ")
     trace = read_trace(trace_path)
     assert trace.meta["status"] == "success" and trace.meta["executor"]["scenario"] == "desktop-settings-wifi-off"
+    assert trace.meta["verdict"] == {"success": True, "by": "scenario.is_success"}
+
+
+def test_run_checks_the_world_not_only_the_model_s_claim(visagent_bin, clean_env, tmp_path, stub_factory):
+    # A model that says "done" at once: its status is success, the sim world says the goal is not met, and the
+    # trace keeps the world's verdict (what `visagent report` shows and `visagent export` filters on).
+    from tests.fixtures.openai_stub import Reply, delta_chunk
+
+    done = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+            "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+    server = stub_factory([Reply(chunks=[delta_chunk({"content": done}, "stop")])] * 2)
+    model = ("--model", server.url, "--model-name", "stub", "--trace-dir", str(tmp_path), "--quiet")
+    proc = run_cli(visagent_bin, "--scenario", "desktop-settings-wifi-off", *model)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("success:") and lines[1] == (
+        "world check: the scenario's goal is NOT met (the status above is the model's own claim)"), proc.stdout
+    trace = read_trace(lines[-1].removeprefix("trace: "))
+    assert trace.meta["verdict"] == {"success": False, "by": "scenario.is_success"}
+    # a task the user typed is not the scenario's: the scenario's predicate does not judge it
+    proc = run_cli(visagent_bin, "open the calculator", "--scenario", "desktop-settings-wifi-off", *model)
+    assert proc.returncode == 0 and "world check" not in proc.stdout, proc.stdout + proc.stderr
+    assert "verdict" not in read_trace(proc.stdout.splitlines()[-1].removeprefix("trace: ")).meta
 
 
 def test_run_hitting_the_step_limit_exits_1(visagent_bin, clean_env, tmp_path):

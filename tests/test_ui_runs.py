@@ -54,6 +54,27 @@ def test_oracle_run_is_buffered_for_the_page(tmp_path):
     assert trace.meta["executor"]["scenario"] == SCENARIO
 
 
+@pytest.mark.parametrize("model, met", [(ORACLE, True), (SCRIPTED, False)], ids=["oracle", "says-done-at-once"])
+def test_the_log_says_whether_the_world_meets_the_scenario_s_goal(tmp_path, model, met):
+    # The finished line carries the model's own status ("success" for a model that says done at once); on the
+    # sim the scenario checks the world, and the page and the trace say what it found.
+    run = manager(tmp_path).start(request(model=model))
+    assert finished(run).status == "success"
+    want = ("world check: the scenario's goal is met" if met else
+            "world check: the scenario's goal is NOT met (the status above is the model's own claim)")
+    wait_until(lambda: want in run.snapshot().log, 30, "the world check line")
+    assert read_trace(run.snapshot().trace_dir).meta["verdict"] == {"success": met, "by": "scenario.is_success"}
+
+
+def test_a_typed_task_gets_no_world_check(tmp_path):
+    run = manager(tmp_path).start(request(model=SCRIPTED, task="Open the calculator."))
+    finished(run)
+    run.thread.join(30)  # the run thread has done everything it would do after the agent's loop
+    snap = run.snapshot()
+    assert not any(line.startswith("world check") for line in snap.log)
+    assert "verdict" not in read_trace(snap.trace_dir).meta
+
+
 def test_live_markers_show_the_model_point_and_the_landed_click(tmp_path):
     runs = manager(tmp_path, [xml("left_click", coordinate=[500, 250]), *distinct_waits()], delay_s=0.05)
     run = runs.start(request(SCRIPTED, max_steps=30))

@@ -20,6 +20,7 @@ from engine.errors import EngineError
 from ui.engines import EngineCache, ModelChoice, engine_loader
 from ui.live import LiveRun
 from visagent.errors import ConfigError, VisagentError
+from visagent.evaluate import record_verdict, world_check
 from visagent.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,12 @@ class RunManager:
                 return
             agent = self._build_agent(run, engine, executor, scenario)
             run.attach(agent)
-            agent.run(req.task)
+            result = agent.run(req.task)
+            checked = world_check(scenario, getattr(executor, "world", None), req.task)
+            if checked is not None:  # the finished line says what the model claimed; this, what the world shows
+                run.note(checked[1])
+                if result.trace_dir is not None:
+                    record_verdict(result.trace_dir, checked[0])
         except (VisagentError, EngineError) as exc:
             run.fail(str(exc))
         except Exception as exc:  # a bug: shown on the page and logged with its traceback

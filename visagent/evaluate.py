@@ -325,6 +325,17 @@ def run_episode(
         trace=None if result.trace_dir is None else str(result.trace_dir))
 
 
+def world_check(scenario: Any, world: Any, task: str) -> tuple[bool, str] | None:
+    """After a run on the sim: (goal met, one line saying so) by the scenario's own predicate, for the line a
+    `visagent run` or the dashboard shows under the model's status (which is only the model's claim). None when
+    there is no scenario or world, or `task` is not the scenario's: a typed task is not what the predicate tests."""
+    if scenario is None or world is None or task != scenario.instruction_for(world):
+        return None
+    ok = bool(scenario.is_success(world))
+    return ok, ("world check: the scenario's goal is met" if ok else
+                "world check: the scenario's goal is NOT met (the status above is the model's own claim)")
+
+
 def record_verdict(trace_dir: str | Path, success: bool) -> None:
     """Write the world's verdict into the trace's meta.json (`"verdict": {"success": ..., "by": ...}`), so
     exports keep runs that reached the goal and drop those that only claimed to. Atomic (tmp + rename).

@@ -8,7 +8,7 @@ import select
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from visagent.errors import ConfigError
 
@@ -106,10 +106,12 @@ def _silence_stdout(out: TextIO) -> None:
 class ProgressPrinter:
     """Renders agent events as live terminal lines; answers questions on an interactive terminal."""
 
-    def __init__(self, out: TextIO, *, interactive: bool, quiet: bool = False) -> None:
+    def __init__(self, out: TextIO, *, interactive: bool, quiet: bool = False,
+                 world_check: Callable[[], str | None] | None = None) -> None:
         self.out = out
         self.interactive = interactive
         self.quiet = quiet
+        self.world_check = world_check  # the sim scenario's verdict line, asked for when the run ends
         self.agent: Any = None
         self.cancelled = threading.Event()  # set on Ctrl-C: a question waiting for an answer gives up
         self._kind: str | None = None
@@ -140,6 +142,9 @@ class ProgressPrinter:
             line = f"{event.status}: {event.reason} ({event.steps} step{'' if event.steps == 1 else 's'})"
             if event.answer:
                 line += f"\nanswer: {event.answer}"
+            check = self.world_check() if self.world_check is not None else None
+            if check:
+                line += f"\n{check}"
             if event.trace_dir:
                 line += f"\ntrace: {event.trace_dir}"
             self._write(line + "\n")
@@ -250,7 +255,18 @@ def run(args) -> int:
                 engine.verify_model()  # a misspelt name fails here, not at the first step with a trace left
         config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
         interactive = sys.stdin.isatty() and not args.yes
-        printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)
+        verdict: dict[str, bool] = {}
+
+        def check_world() -> str | None:  # asked when the run ends: the model's `terminate success` is its claim
+            from visagent.evaluate import world_check
+
+            checked = world_check(scenario, getattr(executor, "world", None), task)
+            if checked is None:
+                return None
+            verdict["success"] = checked[0]
+            return checked[1]
+
+        printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet, world_check=check_world)
         meta: dict[str, Any] = {}
         if scenario is not None:
             meta = {"scenario": scenario.id, "seed": scenario.seed if args.seed is None else args.seed}
@@ -291,6 +307,10 @@ def run(args) -> int:
             print(f"visagent: the run did not end within {_STOP_GRACE_S:g} s of stop; its trace is left as 'running'",
                   file=sys.stderr)
             return 1
+        if "success" in verdict and result.trace_dir is not None:
+            from visagent.evaluate import record_verdict
+
+            record_verdict(result.trace_dir, verdict["success"])  # `visagent report` shows it as the world check
         if interrupted and result.status == "stopped":
             return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
         return 0 if result.status in _OK_STATUSES else 1
