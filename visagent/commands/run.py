@@ -229,6 +229,7 @@ class ProgressPrinter:
 
 def run(args) -> int:
     from visagent.agent import Agent, AgentConfig
+    from visagent.evaluate import record_verdict, world_check
 
     settings = args.settings
     check_trace_root(settings.trace_dir)
@@ -258,8 +259,6 @@ def run(args) -> int:
         verdict: dict[str, bool] = {}
 
         def check_world() -> str | None:  # asked when the run ends: the model's `terminate success` is its claim
-            from visagent.evaluate import world_check
-
             checked = world_check(scenario, getattr(executor, "world", None), task)
             if checked is None:
                 return None
@@ -308,8 +307,6 @@ def run(args) -> int:
                   file=sys.stderr)
             return 1
         if "success" in verdict and result.trace_dir is not None:
-            from visagent.evaluate import record_verdict
-
             record_verdict(result.trace_dir, verdict["success"])  # `visagent report` shows it as the world check
         if interrupted and result.status == "stopped":
             return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
