@@ -42,6 +42,7 @@ def test_run_checks_the_world_not_only_the_model_s_claim(visagent_bin, clean_env
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("success:") and lines[1] == (
         "world check: the scenario's goal is NOT met (the status above is the model's own claim)"), proc.stdout
+    assert proc.returncode == 1  # the world decides the exit code on a scenario's own task, not the model's claim
     trace = read_trace(lines[-1].removeprefix("trace: "))
     assert trace.meta["verdict"] == {"success": False, "by": "scenario.is_success"}
     # a task the user typed is not the scenario's: the scenario's predicate does not judge it
@@ -55,6 +56,16 @@ def test_run_hitting_the_step_limit_exits_1(visagent_bin, clean_env, tmp_path):
                    "--max-steps", "1", "--trace-dir", str(tmp_path), "--quiet")
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[0] == "max_steps: reached the step limit (1) (1 step)"
+
+
+def test_a_scenario_s_goal_met_at_the_step_limit_exits_0(visagent_bin, clean_env, tmp_path):
+    # The oracle's two acting steps meet the goal; the limit stops it before its terminate. `visagent eval` counts
+    # this as a success (the world is checked, not the model's status) and so does the exit code.
+    proc = run_cli(visagent_bin, "--scenario", "desktop-settings-wifi-off", "--policy", "oracle",
+                   "--max-steps", "2", "--trace-dir", str(tmp_path), "--quiet")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("max_steps:") and lines[1] == "world check: the scenario's goal is met", proc.stdout
+    assert proc.returncode == 0
 
 
 def test_user_mistakes_are_one_line_errors(visagent_bin, clean_env, tmp_path):

@@ -101,8 +101,9 @@ def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub_f
     # the server serves two models: without --model-name the run could not choose
     server = stub_factory(lambda record: _models("qwen3.5-35b", "qwen3.5-122b") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": answer}, "stop")]))  # the agent streams
-    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
-                   "--api-key", "k123", "--trace-dir", "runs", "--quiet")
+    # a typed task: the model's "done" ends it with exit 0 (on the scenario's own task the world would decide)
+    proc = run_cli(visagent_bin, "open notes", "--scenario", SCENARIO, "--model", server.url,
+                   "--model-name", "qwen3.5-35b", "--api-key", "k123", "--trace-dir", "runs", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert [r["path"] for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
     request = server.requests[1]
@@ -179,7 +180,9 @@ def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, c
     server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": risky}, "stop")]))
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
+    # a typed task, so the model's "done" is the end (on the scenario's own task the world check decides the exit code)
+    proc = subprocess.Popen([visagent_bin, "run", "open notes", "--scenario", SCENARIO, "--model", server.url,
+                             "--model-name",
                              "stub", "--trace-dir", "runs"], stdin=follower, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     os.close(follower)
@@ -217,7 +220,9 @@ def test_a_reader_that_goes_away_does_not_fill_stderr_with_tracebacks(visagent_b
     # the model answers only after a second: by then the reader below has surely left
     server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": done}, "stop")], delay_s=1.0))
-    proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
+    # a typed task, so the model's "done" is the end (on the scenario's own task the world check decides the exit code)
+    proc = subprocess.Popen([visagent_bin, "run", "open notes", "--scenario", SCENARIO, "--model", server.url,
+                             "--model-name",
                              "stub", "--trace-dir", "runs"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout.readline().startswith(b"task: ")

@@ -310,6 +310,8 @@ def run(args) -> int:
             record_verdict(result.trace_dir, verdict["success"])  # `visagent report` shows it as the world check
         if interrupted and result.status == "stopped":
             return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
+        if "success" in verdict:
+            return 0 if verdict["success"] else 1  # a sim scenario's own task: the world decides, as in `visagent eval`
         return 0 if result.status in _OK_STATUSES else 1
     finally:
         if engine is not None:
