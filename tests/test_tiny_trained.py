@@ -44,12 +44,14 @@ def test_weights_are_trained_not_the_random_base(tiny, tmp_path):
     import re
 
     card = (tiny / "README.md").read_text(encoding="utf-8")
-    seed = int(re.search(r"data seed (\d+)", card).group(1))
-    if "sizes {" not in card:  # a continued checkpoint (`train-tiny --base`): the fresh base is its base's
+    if "sizes {" not in card:  # a continued checkpoint (`train-tiny --base`): the fresh base is named down its chain
         assert "`--base`" in card
         card = (tiny / "BASE-README.md").read_text(encoding="utf-8")
-        assert int(re.search(r"data seed (\d+)", card).group(1)) == seed
-    sizes = json.loads(re.search(r"sizes (\{[^}]*\})", card).group(1))
+    # "base: a fresh tiny checkpoint (`engine.tiny.build_tiny_checkpoint`, seed N, sizes {...})" — the seed the
+    # fresh base was built with (a continuation may train on another data seed; the tokenizer is the base's)
+    fresh = re.search(r"build_tiny_checkpoint`, seed (\d+), sizes (\{[^}]*\})", card)
+    assert fresh, "no card of the chain names the fresh base it started from"
+    seed, sizes = int(fresh.group(1)), json.loads(fresh.group(2))
     profile = json.loads((tiny / "visagent.json").read_text())["prompt_profile"]
     base = build_tiny_checkpoint(tmp_path / "base", agent_corpus(seed=seed).texts, seed=seed,
                                  prompt_profile=profile, **sizes)
