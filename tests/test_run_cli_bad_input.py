@@ -180,9 +180,7 @@ def test_ctrl_c_while_a_risky_action_waits_for_y_n_stops_the_run(visagent_bin, c
     server = stub_factory(lambda record: _models("stub") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": risky}, "stop")]))
     leader, follower = pty.openpty()
-    # a typed task, so the model's "done" is the end (on the scenario's own task the world check decides the exit code)
-    proc = subprocess.Popen([visagent_bin, "run", "open notes", "--scenario", SCENARIO, "--model", server.url,
-                             "--model-name",
+    proc = subprocess.Popen([visagent_bin, "run", "--scenario", SCENARIO, "--model", server.url, "--model-name",
                              "stub", "--trace-dir", "runs"], stdin=follower, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     os.close(follower)
