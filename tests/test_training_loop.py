@@ -244,6 +244,21 @@ def test_max_minutes_fits_the_steps_to_the_budget_and_ends_with_a_checkpoint(dat
     trainer._fit_budget(10.0, Bar())  # 15 steps in 3 s, 50 s left: 90% of 250 more steps
     assert trainer.config.steps == FIT_AFTER + 225
     assert trainer.config.grounding_steps == round(500 * 245 / 1000) and trainer.config.save_every == 24
+    # it refits at 2x, 4x ... FIT_AFTER steps from the asked counts: steady steps slower than the first ones
+    # shorten the run again, faster ones lengthen it, never past the steps asked; in between nothing moves
+    trainer.step = FIT_AFTER + 10
+    trainer._fit_budget(15.0, Bar())
+    assert trainer.config.steps == FIT_AFTER + 225
+    trainer.step = 2 * FIT_AFTER
+    trainer._fit_budget(5 + 2 * FIT_AFTER * 0.4, Bar())  # 0.4 s a step since WARM_STEPS
+    left = 60 - (5 + 2 * FIT_AFTER * 0.4)
+    per_step = (2 * FIT_AFTER * 0.4 - 2) / (2 * FIT_AFTER - WARM_STEPS)
+    assert trainer.config.steps == 2 * FIT_AFTER + int(0.9 * left / per_step) < FIT_AFTER + 225
+    assert trainer.config.save_every == max(1, round(100 * trainer.config.steps / 1000))
+    assert trainer.config.grounding_steps == round(500 * trainer.config.steps / 1000)
+    trainer.step = 4 * FIT_AFTER
+    trainer._fit_budget(7.5, Bar())  # suddenly very fast: capped at the 1000 asked
+    assert trainer.config.steps == 1000 and trainer.config.save_every == 100 and trainer.config.grounding_steps == 500
     # a budget already spent: the run stops after its first step, with a normal final checkpoint
     quick = Trainer(_config(data, tmp_path / "quick", steps=50, max_minutes=1e-6), progress=False)
     out = quick.run()
