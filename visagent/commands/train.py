@@ -63,8 +63,8 @@ def add_batching_args(p) -> None:
                         "records otherwise (default: uniformly over all records)")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="time budget of the training steps: after 20 steps --steps (and --grounding-steps) shrink "
-                        "to what fits at that speed, refitted after 40, 80, 160 ... steps; ends early with a final checkpoint if time runs out (default 0: "
-                        "none)")
+                        "to what fits at that speed, refitted after 40, 80, 160 ... steps; ends early with a final "
+                        "checkpoint if time runs out (default 0: none)")
     p.add_argument("--prep-threads", type=int, default=0,
                    help="threads building the next step's examples (screenshot decoding and preprocessing, ~60 ms "
                         "each on one core) while a step trains: keeps a GPU busy (default 0: in the loop)")

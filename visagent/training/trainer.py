@@ -381,7 +381,8 @@ class Trainer:
         fitted: int | None = None
         if done == WARM_STEPS:
             self._warm = (self.step, elapsed)
-        if done >= FIT_AFTER and done % FIT_AFTER == 0 and (done // FIT_AFTER) & (done // FIT_AFTER - 1) == 0:
+        k = done // FIT_AFTER
+        if done % FIT_AFTER == 0 and k >= 1 and k & (k - 1) == 0:  # at FIT_AFTER x 1, 2, 4, 8 ...
             step0, time0 = self._warm or (self.started_at, 0.0)
             per_step = (elapsed - time0) / max(1, self.step - step0)
             fitted = min(asked, self.step + int(0.9 * (budget - elapsed) / max(per_step, 1e-9)))
