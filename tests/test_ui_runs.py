@@ -107,6 +107,27 @@ def test_second_start_on_the_same_executor_is_refused_with_a_clear_message(tmp_p
     assert finished(again).status == "success"
 
 
+def test_start_right_after_a_run_finishes_waits_for_its_cleanup(tmp_path, monkeypatch):
+    # A run shows as finished when its loop ends; its thread then writes the verdict and closes the executor.
+    # Start pressed in between waits for that instead of calling the executor busy.
+    from visagent.executors.sim import SimExecutor
+
+    closing = threading.Event()
+    close = SimExecutor.close
+
+    def slow_close(self):
+        closing.set()
+        threading.Event().wait(0.5)
+        close(self)
+
+    monkeypatch.setattr(SimExecutor, "close", slow_close)
+    runs = manager(tmp_path)
+    first = finished(runs.start(request(ORACLE)))
+    assert first.status == "success" and closing.wait(5)
+    again = runs.start(request(ORACLE))  # within the first run's 0.5 s close
+    assert finished(again).status == "success"
+
+
 def test_risky_action_waits_for_approve(tmp_path):
     runs = manager(tmp_path, [xml("type", text="rm -rf /tmp/x"), DONE])
     run = runs.start(request(SCRIPTED))

@@ -3,7 +3,8 @@
 The page never waits on the model: `RunManager.start()` returns at once; the agent (and the model load,
 when the model is not loaded yet) run in a thread, and every event the loop emits updates a `LiveRun`
 buffer under a lock. The page polls `LiveRun.snapshot()` (a consistent copy) a few times a second.
-Only one run drives a given executor at a time (`ExecutorBusy` otherwise).
+Only one run drives a given executor at a time (`ExecutorBusy` otherwise; a run that has just finished and is
+still closing its executor is waited for, not reported busy).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class RunManager:
         Raises ConfigError for a bad form, ExecutorBusy when another run drives that executor.
         """
         request.validate()
+        self._await_cleanup(request.executor_key)
         with self._lock:
             holder = self._busy.get(request.executor_key)
             if holder is not None:
@@ -121,6 +123,15 @@ class RunManager:
         run.thread = threading.Thread(target=self._work, args=(run,), name=f"visagent-ui-{run.id}", daemon=True)
         run.thread.start()
         return run
+
+    def _await_cleanup(self, executor_key: str, timeout_s: float = 10.0) -> None:
+        """A run shows as finished when its loop ends; its thread then writes the world check and closes the
+        executor before letting go of it. Start pressed in that moment waits for it instead of failing."""
+        with self._lock:
+            holder = self._runs.get(self._busy.get(executor_key) or "")
+        thread = None if holder is None else holder.thread
+        if thread is not None and thread is not threading.current_thread() and not holder.snapshot().active:
+            thread.join(timeout_s)
 
     def get(self, run_id: str | None) -> LiveRun | None:
         with self._lock:
@@ -187,11 +198,11 @@ class RunManager:
             agent = self._build_agent(run, engine, executor, scenario)
             run.attach(agent)
             result = agent.run(req.task)
-            checked = world_check(scenario, getattr(executor, "world", None), req.task)
+            checked = world_check(scenario, getattr(executor, "world", None), req.task, result.status)
             if checked is not None:  # the finished line says what the model claimed; this, what the world shows
-                run.note(checked[1])
-                if result.trace_dir is not None:
+                if result.trace_dir is not None:  # written first: a page (or test) that sees the line finds it
                     record_verdict(result.trace_dir, checked[0])
+                run.note(checked[1])
         except (VisagentError, EngineError) as exc:
             run.fail(str(exc))
         except Exception as exc:  # a bug: shown on the page and logged with its traceback
