@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 from visagent.agent import AgentConfig
-from visagent.evaluate import EvalReport, evaluate, oracle_factory
+from visagent.evaluate import EvalReport, evaluate, oracle_factory, world_check
 from visagent.scenarios import get_scenario, load_scenarios
 from visagent.scripted import ScriptedEngine
+from visagent.sim.oracle import solve
 from visagent.trace import read_trace
 
 TERMINATE_SUCCESS = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
@@ -49,6 +50,20 @@ def test_success_is_the_worlds_verdict_not_the_models_claim(tmp_path):
     assert report.per_tag()["app:settings"]["success_rate"] == 0.0
     table = report.summary_table()
     assert "failed: desktop-settings-wifi-off seed 0: run status success" in table and "overall" in table
+
+
+def test_world_check_calls_a_status_a_claim_only_when_it_claims_success():
+    scenario = get_scenario("desktop-settings-wifi-off")
+    world = scenario.make_world(seed=0)
+    task = scenario.instruction_for(world)
+    claim = " (the status above is the model's own claim)"
+    assert world_check(scenario, world, task, "success") == (False, "world check: the scenario's goal is NOT met" + claim)
+    assert world_check(scenario, world, task, "answered")[1].endswith(claim)
+    for status in ("max_steps", "stopped", "parse_error", "failure"):  # these claim nothing
+        assert world_check(scenario, world, task, status) == (False, "world check: the scenario's goal is NOT met")
+    assert world_check(scenario, world, "Open the calculator.", "success") is None  # a typed task: not judged
+    solve(scenario, world)  # the oracle plays the task out in the world
+    assert world_check(scenario, world, task, "max_steps") == (True, "world check: the scenario's goal is met")
 
 
 def test_step_limit_and_broken_episodes_are_recorded(tmp_path):

@@ -325,15 +325,20 @@ def run_episode(
         trace=None if result.trace_dir is None else str(result.trace_dir))
 
 
-def world_check(scenario: Any, world: Any, task: str) -> tuple[bool, str] | None:
+def world_check(scenario: Any, world: Any, task: str, status: str | None = None) -> tuple[bool, str] | None:
     """After a run on the sim: (goal met, one line saying so) by the scenario's own predicate, for the line a
-    `visagent run` or the dashboard shows under the model's status (which is only the model's claim). None when
-    there is no scenario or world, or `task` is not the scenario's: a typed task is not what the predicate tests."""
+    `visagent run` or the dashboard shows under the run's `status`. A NOT-met line says the status is only the
+    model's claim when that status claims success (`success`, `answered`). None when there is no scenario or
+    world, or `task` is not the scenario's: a typed task is not what the predicate tests."""
+    from visagent.export import SUCCESS_STATUSES
+
     if scenario is None or world is None or task != scenario.instruction_for(world):
         return None
     ok = bool(scenario.is_success(world))
-    return ok, ("world check: the scenario's goal is met" if ok else
-                "world check: the scenario's goal is NOT met (the status above is the model's own claim)")
+    if ok:
+        return ok, "world check: the scenario's goal is met"
+    claimed = " (the status above is the model's own claim)" if status in SUCCESS_STATUSES else ""
+    return ok, "world check: the scenario's goal is NOT met" + claimed
 
 
 def record_verdict(trace_dir: str | Path, success: bool) -> None:

@@ -107,11 +107,11 @@ class ProgressPrinter:
     """Renders agent events as live terminal lines; answers questions on an interactive terminal."""
 
     def __init__(self, out: TextIO, *, interactive: bool, quiet: bool = False,
-                 world_check: Callable[[], str | None] | None = None) -> None:
+                 world_check: Callable[[str], str | None] | None = None) -> None:
         self.out = out
         self.interactive = interactive
         self.quiet = quiet
-        self.world_check = world_check  # the sim scenario's verdict line, asked for when the run ends
+        self.world_check = world_check  # the sim scenario's verdict line, asked for (with the status) at the end
         self.agent: Any = None
         self.cancelled = threading.Event()  # set on Ctrl-C: a question waiting for an answer gives up
         self._kind: str | None = None
@@ -142,7 +142,7 @@ class ProgressPrinter:
             line = f"{event.status}: {event.reason} ({event.steps} step{'' if event.steps == 1 else 's'})"
             if event.answer:
                 line += f"\nanswer: {event.answer}"
-            check = self.world_check() if self.world_check is not None else None
+            check = self.world_check(event.status) if self.world_check is not None else None
             if check:
                 line += f"\n{check}"
             if event.trace_dir:
@@ -258,8 +258,8 @@ def run(args) -> int:
         interactive = sys.stdin.isatty() and not args.yes
         verdict: dict[str, bool] = {}
 
-        def check_world() -> str | None:  # asked when the run ends: the model's `terminate success` is its claim
-            checked = world_check(scenario, getattr(executor, "world", None), task)
+        def check_world(status: str) -> str | None:  # asked when the run ends: `terminate success` is a claim
+            checked = world_check(scenario, getattr(executor, "world", None), task, status)
             if checked is None:
                 return None
             verdict["success"] = checked[0]
