@@ -266,6 +266,42 @@ def test_max_minutes_fits_the_steps_to_the_budget_and_ends_with_a_checkpoint(dat
     assert (out / "config.json").is_file() and json.loads((out / "curve.json").read_text())["points"][-1]["step"] == 1
 
 
+def test_refits_move_the_evaluations_with_the_run_not_double_them(data, tmp_path):
+    from visagent.training.trainer import FIT_AFTER, WARM_STEPS
+
+    trainer = Trainer(_config(data, tmp_path / "marks", steps=1000, eval_every=250, save_every=100,
+                              max_minutes=1.0), progress=False)
+
+    class Bar:
+        total = 1000
+
+        def refresh(self):
+            pass
+
+    def walk(to: int) -> list[int]:
+        evals = []
+        while trainer.step < to:
+            trainer.step += 1
+            if trainer._due("eval"):
+                evals.append(trainer.step)
+        return evals
+
+    assert walk(WARM_STEPS) == []
+    trainer._fit_budget(7.0, Bar())  # as in the test above: fitted to 245 steps at FIT_AFTER
+    assert walk(FIT_AFTER) == []
+    trainer._fit_budget(10.0, Bar())
+    assert trainer.config.steps == 245 and trainer.config.eval_every == 61
+    assert walk(100) == [62]  # a quarter of the run, once (the rescaled interval alone would also say 61 + 61)
+    trainer.config.steps = 500  # a later refit lengthens the run: the quarter passed at 62 is not evaluated again
+    assert walk(500) == [250, 375, 500]
+    # without max_minutes: the plain intervals
+    plain = Trainer(_config(data, tmp_path / "plain", steps=1000, eval_every=250, save_every=200), progress=False)
+    due = []
+    for plain.step in range(1, 1001):
+        due += [(plain.step, kind) for kind in ("eval", "save") if plain._due(kind)]
+    assert due == sorted([(n, "eval") for n in (250, 500, 750, 1000)] + [(n, "save") for n in range(200, 1001, 200)])
+
+
 def test_prep_threads_build_the_same_batches(tmp_path):
     """--prep-threads: examples built ahead by threads train exactly as those built in the loop."""
     _mixed_records(tmp_path)

@@ -203,6 +203,7 @@ class Trainer:
         self._ahead: tuple[int, list[int], list[Any]] | None = None  # (step, indices, futures) built ahead
         self._warm: tuple[int, float] | None = None  # max_minutes: (step, seconds) when the timing started
         self._asked: tuple[int, int, int, int] | None = None  # max_minutes: steps, grounding, save, eval as asked
+        self._marks: dict[str, int] = {}  # max_minutes: evaluation / save marks passed, in the asked run's steps
         self.step = 0
         self.started_at = 0  # the step run() started from (set there; > 0 after a resume)
         self.points: list[dict[str, Any]] = []
@@ -354,11 +355,11 @@ class Trainer:
             if cfg.max_minutes:
                 self._fit_budget(time.perf_counter() - started, bar)
             at_end = self.step == cfg.steps
-            if (cfg.eval_every and self.step % cfg.eval_every == 0) or at_end:
+            if self._due("eval") or at_end:
                 self.record_point(sum(losses) / len(losses), time.perf_counter() - started,
                                   evaluate=bool(cfg.eval_every))
                 losses = []
-            if (cfg.save_every and self.step % cfg.save_every == 0) or at_end:
+            if self._due("save") or at_end:
                 self.save_checkpoint(self.out / f"checkpoint-{self.step}", state=True)
         bar.close()
         self._stop_prep()
@@ -375,6 +376,8 @@ class Trainer:
         cfg = self.config
         if self._asked is None:
             self._asked = (cfg.steps, cfg.grounding_steps, cfg.save_every, cfg.eval_every)
+            self._marks = {"save": self.started_at // cfg.save_every if cfg.save_every else 0,
+                           "eval": self.started_at // cfg.eval_every if cfg.eval_every else 0}
         asked, grounding, save_every, eval_every = self._asked
         budget = cfg.max_minutes * 60
         done = self.step - self.started_at
@@ -397,6 +400,24 @@ class Trainer:
             cfg.steps = fitted
             bar.total = cfg.steps
             bar.refresh()
+
+    def _due(self, kind: str) -> bool:
+        """Whether a held-out evaluation (`kind` "eval") or a checkpoint ("save") is due after this step: every
+        `eval_every` / `save_every` steps; once `max_minutes` has fitted the run's length, at the same fractions
+        of the run as asked (a mark in the asked run's steps, each passed once), so a refit that moves the end
+        neither doubles an evaluation nor skips one."""
+        cfg = self.config
+        every = cfg.eval_every if kind == "eval" else cfg.save_every
+        if not every:
+            return False
+        if self._asked is None:
+            return self.step % every == 0
+        asked_steps, _, asked_save, asked_eval = self._asked
+        mark = (self.step * asked_steps // cfg.steps) // (asked_eval if kind == "eval" else asked_save)
+        if mark <= self._marks.get(kind, 0):
+            return False
+        self._marks[kind] = mark
+        return True
 
     # -- evaluation ----------------------------------------------------------------------------------
     def evaluate_heldout(self) -> dict[str, Any]:
