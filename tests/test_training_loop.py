@@ -226,38 +226,40 @@ def test_trajectory_share_sets_the_mix_after_the_grounding_steps():
     assert batch_indices(50, 8, pools, 10, 3, 0.5) == batch_indices(50, 8, pools, 10, 3, 0.5)  # resume-safe
 
 
+class _Bar:
+    """Stands in for the tqdm bar `_fit_budget` resizes."""
+    total = 1000
+
+    def refresh(self):
+        pass
+
+
 def test_max_minutes_fits_the_steps_to_the_budget_and_ends_with_a_checkpoint(data, tmp_path):
     from visagent.training.trainer import FIT_AFTER, WARM_STEPS
 
     trainer = Trainer(_config(data, tmp_path / "fit", steps=1000, grounding_steps=500, save_every=100,
                               max_minutes=1.0), progress=False)
 
-    class Bar:
-        total = 1000
-
-        def refresh(self):
-            pass
-
     trainer.step = WARM_STEPS
-    trainer._fit_budget(7.0, Bar())  # slow first steps (start-up) are not counted
+    trainer._fit_budget(7.0, _Bar())  # slow first steps (start-up) are not counted
     trainer.step = FIT_AFTER
-    trainer._fit_budget(10.0, Bar())  # 15 steps in 3 s, 50 s left: 90% of 250 more steps
+    trainer._fit_budget(10.0, _Bar())  # 15 steps in 3 s, 50 s left: 90% of 250 more steps
     assert trainer.config.steps == FIT_AFTER + 225
     assert trainer.config.grounding_steps == round(500 * 245 / 1000) and trainer.config.save_every == 24
     # it refits at 2x, 4x ... FIT_AFTER steps from the asked counts: steady steps slower than the first ones
     # shorten the run again, faster ones lengthen it, never past the steps asked; in between nothing moves
     trainer.step = FIT_AFTER + 10
-    trainer._fit_budget(15.0, Bar())
+    trainer._fit_budget(15.0, _Bar())
     assert trainer.config.steps == FIT_AFTER + 225
     trainer.step = 2 * FIT_AFTER
-    trainer._fit_budget(5 + 2 * FIT_AFTER * 0.4, Bar())  # 0.4 s a step since WARM_STEPS
+    trainer._fit_budget(5 + 2 * FIT_AFTER * 0.4, _Bar())  # 0.4 s a step since WARM_STEPS
     left = 60 - (5 + 2 * FIT_AFTER * 0.4)
     per_step = (2 * FIT_AFTER * 0.4 - 2) / (2 * FIT_AFTER - WARM_STEPS)
     assert trainer.config.steps == 2 * FIT_AFTER + int(0.9 * left / per_step) < FIT_AFTER + 225
     assert trainer.config.save_every == max(1, round(100 * trainer.config.steps / 1000))
     assert trainer.config.grounding_steps == round(500 * trainer.config.steps / 1000)
     trainer.step = 4 * FIT_AFTER
-    trainer._fit_budget(7.5, Bar())  # suddenly very fast: capped at the 1000 asked
+    trainer._fit_budget(7.5, _Bar())  # suddenly very fast: capped at the 1000 asked
     assert trainer.config.steps == 1000 and trainer.config.save_every == 100 and trainer.config.grounding_steps == 500
     # a budget already spent: the run stops after its first step, with a normal final checkpoint
     quick = Trainer(_config(data, tmp_path / "quick", steps=50, max_minutes=1e-6), progress=False)
@@ -272,12 +274,6 @@ def test_refits_move_the_evaluations_with_the_run_not_double_them(data, tmp_path
     trainer = Trainer(_config(data, tmp_path / "marks", steps=1000, eval_every=250, save_every=100,
                               max_minutes=1.0), progress=False)
 
-    class Bar:
-        total = 1000
-
-        def refresh(self):
-            pass
-
     def walk(to: int) -> list[int]:
         evals = []
         while trainer.step < to:
@@ -287,9 +283,9 @@ def test_refits_move_the_evaluations_with_the_run_not_double_them(data, tmp_path
         return evals
 
     assert walk(WARM_STEPS) == []
-    trainer._fit_budget(7.0, Bar())  # as in the test above: fitted to 245 steps at FIT_AFTER
+    trainer._fit_budget(7.0, _Bar())  # as in the test above: fitted to 245 steps at FIT_AFTER
     assert walk(FIT_AFTER) == []
-    trainer._fit_budget(10.0, Bar())
+    trainer._fit_budget(10.0, _Bar())
     assert trainer.config.steps == 245 and trainer.config.eval_every == 61
     assert walk(100) == [62]  # a quarter of the run, once (the rescaled interval alone would also say 61 + 61)
     trainer.config.steps = 500  # a later refit lengthens the run: the quarter passed at 62 is not evaluated again

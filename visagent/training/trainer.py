@@ -376,8 +376,6 @@ class Trainer:
         cfg = self.config
         if self._asked is None:
             self._asked = (cfg.steps, cfg.grounding_steps, cfg.save_every, cfg.eval_every)
-            self._marks = {"save": self.started_at // cfg.save_every if cfg.save_every else 0,
-                           "eval": self.started_at // cfg.eval_every if cfg.eval_every else 0}
         asked, grounding, save_every, eval_every = self._asked
         budget = cfg.max_minutes * 60
         done = self.step - self.started_at
@@ -413,8 +411,9 @@ class Trainer:
         if self._asked is None:
             return self.step % every == 0
         asked_steps, _, asked_save, asked_eval = self._asked
-        mark = (self.step * asked_steps // cfg.steps) // (asked_eval if kind == "eval" else asked_save)
-        if mark <= self._marks.get(kind, 0):
+        asked_every = asked_eval if kind == "eval" else asked_save
+        mark = (self.step * asked_steps // cfg.steps) // asked_every
+        if mark <= self._marks.get(kind, self.started_at // asked_every):  # none passed yet: where the run began
             return False
         self._marks[kind] = mark
         return True
