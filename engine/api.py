@@ -59,6 +59,8 @@ class EngineInfo:
     # The agent prompt the model was trained on: "full" (Qwen's agent prompt, every released model) or
     # "compact" (short system prompt + tool schema; a checkpoint declares it in visagent.json).
     prompt_profile: str = "full"
+    # Screenshots per prompt the model was trained with (visagent.json "history_images"); the agent sends no more.
+    history_images: int | None = None
     # The checkpoint carries a pointing head (engine/pointer.py): results then hold `pointer`.
     points: bool = False
 

@@ -75,27 +75,46 @@ class CheckpointInfo:
     weight_bytes: int
     chat_template: Path  # the file that holds the chat template
     prompt_profile: str = "full"  # from visagent.json (PROFILE_FILE), "full" when absent
+    history_images: int | None = None  # from visagent.json: the screenshot window it was trained with, if declared
 
 
 #: Optional file of a checkpoint directory: {"prompt_profile": "compact"} for a model trained on the compact
-#: agent prompt (visagent.schemas). Released checkpoints have none and get the full prompt.
+#: agent prompt (visagent.schemas), and {"history_images": N} for one trained on prompts showing at most N
+#: screenshots (older steps as one line each). Released checkpoints have none and get the full prompt.
 PROFILE_FILE = "visagent.json"
 PROMPT_PROFILES = ("full", "compact", "compact-task-first")  # = visagent.schemas.PROMPT_PROFILES (engine does not import visagent)
 
 
-def read_prompt_profile(root: Path) -> str:
-    """The prompt profile a checkpoint declares in `visagent.json`; "full" without the file. Raises CheckpointError."""
+def _profile_data(root: Path) -> dict[str, Any]:
     path = root / PROFILE_FILE
     if not path.is_file():
-        return "full"
+        return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}); fix it or delete it") from None
-    profile = data.get("prompt_profile", "full") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}; fix it or delete it")
+    return data
+
+
+def read_prompt_profile(root: Path) -> str:
+    """The prompt profile a checkpoint declares in `visagent.json`; "full" without the file. Raises CheckpointError."""
+    profile = _profile_data(root).get("prompt_profile", "full")
     if profile not in PROMPT_PROFILES:
-        raise CheckpointError(f"{path}: prompt_profile must be one of {', '.join(PROMPT_PROFILES)}, got {profile!r}")
+        raise CheckpointError(f"{root / PROFILE_FILE}: prompt_profile must be one of {', '.join(PROMPT_PROFILES)}, "
+                              f"got {profile!r}")
     return str(profile)
+
+
+def read_history_images(root: Path) -> int | None:
+    """The screenshot window a checkpoint declares in `visagent.json` (None: not declared). Raises CheckpointError."""
+    value = _profile_data(root).get("history_images")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CheckpointError(f"{root / PROFILE_FILE}: history_images must be a whole number >= 1, got {value!r}")
+    return value
 
 
 def read_config(path: str | Path) -> tuple[dict[str, Any], ModelFamily]:
@@ -147,6 +166,7 @@ def inspect_checkpoint(path: str | Path, *, min_pixels: int | None = None, max_p
         weight_bytes=weight_bytes,
         chat_template=find_chat_template(root),
         prompt_profile=read_prompt_profile(root),
+        history_images=read_history_images(root),
     )
 
 

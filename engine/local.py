@@ -112,6 +112,7 @@ class LocalEngine:
             supports_thinking=True,
             context_length=self.checkpoint.context_length,
             prompt_profile=self.checkpoint.prompt_profile,
+            history_images=self.checkpoint.history_images,
             points=self.pointer_head is not None,
         )
         log.info(

@@ -302,7 +302,7 @@ class RemoteEngine:
 
     def _apply_extension(self, entry: dict[str, Any]) -> None:
         """What visagent's own server says about the model it serves (its /v1/models entry's `visagent` field):
-        the prompt profile the checkpoint was trained with, whether answers carry a pointing head's point, and
+        the prompt profile and screenshot window the checkpoint was trained with, whether answers carry a pointing head's point, and
         its coordinate space (unless the caller chose one). Other servers say nothing: nothing changes."""
         from engine.checkpoint import PROMPT_PROFILES  # here: the checkpoint module pulls in torch
 
@@ -312,6 +312,9 @@ class RemoteEngine:
         changes: dict[str, Any] = {}
         if ext.get("prompt_profile") in PROMPT_PROFILES:
             changes["prompt_profile"] = ext["prompt_profile"]
+        window = ext.get("history_images")
+        if isinstance(window, int) and not isinstance(window, bool) and window >= 1:
+            changes["history_images"] = window
         if isinstance(ext.get("points"), bool):
             changes["points"] = ext["points"]
         if ext.get("coord_space") in ("norm1000", "resized") and not self._coord_space_given:

@@ -18,8 +18,8 @@ _FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_c
 
 
 #: The extension field visagent's own server adds (engine/server.py): {"pointer": {...}} on an answer of a model
-#: with a pointing head, and {"prompt_profile", "points", "coord_space"} on its /v1/models entry. Other
-#: OpenAI-compatible servers send none; clients that do not know it ignore it.
+#: with a pointing head, and {"prompt_profile", "history_images", "points", "coord_space"} on its /v1/models
+#: entry. Other OpenAI-compatible servers send none; clients that do not know it ignore it.
 EXTENSION = "visagent"
 
 

@@ -217,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
                 # what a visagent client needs to prompt and click as with the model in process
                 "visagent": {"prompt_profile": getattr(info, "prompt_profile", "full"),
                              "points": bool(getattr(info, "points", False)),
+                             "history_images": getattr(info, "history_images", None),
                              "coord_space": getattr(info, "coord_space", None)}}]})
         else:
             self._refuse(RequestError(404, f"no route GET {path}; try /v1/models or /health", code="not_found"))

@@ -26,7 +26,7 @@ from visagent.events import ControlEvent, RunFinished, RunStarted, StepEvent
 from visagent.executors.base import Executor, Observation
 from visagent.pointing import POINT_SOURCES, uses_head
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
-from visagent.prompting import StepMemory
+from visagent.prompting import StepMemory, history_window
 from visagent.settings import SafetySettings, Settings
 from visagent.timeouts import CallTimeout, SerialWorker
 from visagent.trace import FINAL_IMAGE, TraceWriter, new_run_id
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 class AgentConfig:
     """How a run behaves. Times in seconds.
 
-    `history_images`: screenshots sent as images (older steps become one-line summaries); `append_only`:
+    `history_images`: screenshots sent as images (older steps become one-line summaries; no more than the model
+    was trained with when its checkpoint declares that, see visagent.prompting.history_window); `append_only`:
     keep every turn unchanged (for engines reusing their cache across steps, `session_id` = run id);
     `parse_retries`: extra model calls after an unparseable answer; `loop_limit`: the same action on an
     unchanged screen this many times ends the run (the model is warned one time before);
@@ -249,13 +250,15 @@ class Agent(StepLogic):
 
     def _meta(self, task: str, geometry) -> dict[str, Any]:
         info = self.engine.info
+        settings = self.config.describe()
+        settings["history_images"] = history_window(self.config.history_images, info.history_images)  # what the prompts showed: exports rebuild it
         executor = {"name": getattr(self.executor, "name", type(self.executor).__name__),
                     "platform": self.executor.platform, "geometry": geometry.to_dict()}
         executor.update(self.run_meta)
         return {"task": task,
                 "model": {"spec": info.spec, "model_type": info.model_type, "coord_space": info.coord_space,
                           "prompt_profile": info.prompt_profile},
-                "executor": executor, "settings": self.config.describe()}
+                "executor": executor, "settings": settings}
 
     def _finish_trace(self, status: str, reason: str, steps: int, answer: str | None) -> None:
         """Save final.png and close the trace. A trace that cannot be written any more (disk full) is

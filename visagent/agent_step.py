@@ -26,7 +26,7 @@ from visagent.events import (
 )
 from visagent.executors.base import ExecResult, Observation
 from visagent.pointing import with_head_point
-from visagent.prompting import StepMemory, build_messages, count_images
+from visagent.prompting import StepMemory, build_messages, count_images, history_window
 from visagent.settle import SettleDetector, images_differ
 from visagent.timeouts import CallTimeout, call_with_timeout
 from visagent.trace import step_image_name
@@ -146,7 +146,7 @@ class StepLogic:
                                 "Reply with exactly one tool call.")
             feedback = "\n".join(fb_parts)
             messages = build_messages(task, self._memory, obs.image, platform=platform, space=info.coord_space,
-                                      history_images=self.config.history_images,
+                                      history_images=history_window(self.config.history_images, info.history_images),
                                       append_only=self.config.append_only, feedback=feedback or None,
                                       profile=info.prompt_profile)
             t = time.monotonic()

@@ -63,6 +63,7 @@ def export_records(
     splits: Iterable[str] | None = None,
     on_skip: Callable[[Path, str], None] | None = None,
     profile: str = "full",
+    history_images: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Training records of the given trace directories, in trace order then step order.
 
@@ -70,8 +71,10 @@ def export_records(
     smart-resized with `vision`, default Qwen3.5's). `splits`: keep only runs whose scenario split is listed
     (e.g. ("train",)); runs without a scenario are kept. `on_skip(path, why)` hears of each run left out.
     `profile`: the prompt profile of the rebuilt system prompt and tool ("full" or "compact", visagent.schemas),
-    that of the model to be trained, whatever model recorded the trace.
-    Raises ConfigError for an unknown space/format, TraceError for a damaged trace (a torn line, a missing
+    that of the model to be trained, whatever model recorded the trace. `history_images`: screenshots each prompt
+    shows as images (older steps as one-line summaries, visagent.prompting); None: the window the run used (its
+    settings), which is what the recording model saw. Every record's meta says the window it was rendered with.
+    Raises ConfigError for an unknown space/format or a window below 1, TraceError for a damaged trace (a torn line, a missing
     screenshot), naming the trace and what is wrong.
     """
     if space not in EXPORT_SPACES:
@@ -80,6 +83,8 @@ def export_records(
         raise ConfigError(f"export format {fmt!r} is not supported; use one of: {', '.join(EXPORT_FORMATS)}")
     if profile not in PROMPT_PROFILES:
         raise ConfigError(f"prompt profile {profile!r} is not supported; use one of: {', '.join(PROMPT_PROFILES)}")
+    if history_images is not None and history_images < 1:
+        raise ConfigError(f"history images must be at least 1, got {history_images}")
     vision = vision or VisionSpec()
     wanted = None if splits is None else frozenset(splits)
     base = None if relative_to is None else Path(relative_to).resolve()
@@ -98,18 +103,18 @@ def export_records(
                 on_skip(trace.path, f"split {split}")
             continue
         yield from _trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split,
-                                  profile=profile)
+                                  profile=profile, history_images=history_images)
 
 
 def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vision: VisionSpec,
-                   split: str | None, profile: str) -> Iterator[dict[str, Any]]:
+                   split: str | None, profile: str, history_images: int | None) -> Iterator[dict[str, Any]]:
     from visagent.parsing import render_action
 
     meta = trace.meta
     executor = meta.get("executor") or {}
     platform = str(executor.get("platform") or "desktop")
     settings = meta.get("settings") or {}
-    history_images = int(settings.get("history_images") or 4)
+    history_images = history_images or int(settings.get("history_images") or 4)
     append_only = bool(settings.get("append_only", False))
     recorded_space = (meta.get("model") or {}).get("coord_space")
     history: list[StepMemory] = []
@@ -151,7 +156,8 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                     "run_id": trace.run_id, "step": record["step"], "scenario": executor.get("scenario"),
                     "seed": executor.get("seed"), "split": split, "status": trace.status,
                     "success": run_succeeded(meta), "platform": platform,
-                    "space": space, "format": fmt, "prompt_profile": profile, "image_size": [geometry.physical_width, geometry.physical_height],
+                    "space": space, "format": fmt, "prompt_profile": profile,
+                    "history_images": history_images, "image_size": [geometry.physical_width, geometry.physical_height],
                     "resized_size": list(resized) if resized else None,
                     "model": (meta.get("model") or {}).get("spec"),
                     **_target_box(record, model_actions, geometry),

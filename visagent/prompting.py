@@ -73,6 +73,13 @@ class StepMemory:
         return f"Step {self.step}: {did}" + (f" -> {result}" if result else "")
 
 
+def history_window(asked: int, trained: int | None) -> int:
+    """Screenshots a prompt shows as images: the `asked` window (settings' `history_images`), capped at the one
+    the model was trained with when its checkpoint declares it (`EngineInfo.history_images`): a small model
+    trained on one screenshot plus one-line summaries reads four screenshots as something it has never seen."""
+    return min(asked, trained) if trained else asked
+
+
 def _content(text: str, image: Image.Image | None, text_first: bool = False) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     if image is not None:

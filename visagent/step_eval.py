@@ -151,9 +151,11 @@ class StepReport:
 
 
 def oracle_step_records(scenarios: Sequence[Any], seeds: Sequence[int], work: str | Path, *, space: str,
-                        profile: str, vision: Any = None, workers: int = 2) -> tuple[list[dict[str, Any]], list[str]]:
+                        profile: str, vision: Any = None, workers: int = 2,
+                        history_images: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the oracle on every scenario × seed (traces under `work`, `workers` episodes at once) and export each
-    acted step as a record (visagent.export, absolute image paths) in the model's `space` and prompt `profile`.
+    acted step as a record (visagent.export, absolute image paths) in the model's `space` and prompt `profile`,
+    showing at most the model's `history_images` screenshots (None: the agent's default window).
     Returns (records, "scenario seed: why" for episodes the oracle did not finish)."""
     from visagent.agent import AgentConfig
     from visagent.evaluate import evaluate, oracle_factory
@@ -164,7 +166,7 @@ def oracle_step_records(scenarios: Sequence[Any], seeds: Sequence[int], work: st
     done = [Path(e.trace) for e in report.episodes if e.success and e.trace]
     skipped = [f"{e.scenario} seed {e.seed}: the oracle did not finish ({e.status})"
                for e in report.episodes if not e.success]
-    records = list(export_records(done, space=space, profile=profile, vision=vision))
+    records = list(export_records(done, space=space, profile=profile, vision=vision, history_images=history_images))
     return records, skipped
 
 
@@ -228,7 +230,8 @@ def step_accuracy(engine: Any, scenarios: Sequence[Any], seeds: Sequence[int], *
     kept = contextlib.nullcontext(str(trace_dir)) if trace_dir is not None else None
     with kept or tempfile.TemporaryDirectory(prefix="visagent-steps-") as work:
         records, report.skipped = oracle_step_records(scenarios, seeds, work, space=space, profile=profile,
-                                                      vision=engine.info.vision, workers=workers)
+                                                      vision=engine.info.vision, workers=workers,
+                                                      history_images=engine.info.history_images)
         for record in records:
             meta = record["meta"]
             model_size = (1000, 1000) if space == "norm1000" else tuple(meta["resized_size"])

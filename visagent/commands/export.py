@@ -22,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--prompt-profile", choices=PROMPT_PROFILES, default="full",
                    help="system prompt and tool schema of the records: full (Qwen's agent prompt, default) or "
                         "compact (short, for small models such as the shipped tiny one)")
+    p.add_argument("--history-images", type=int, default=None, metavar="N",
+                   help="screenshots each record's prompt shows as images, older steps as one line each (default: "
+                        "the window each run used); a model trained on the records should be run with the same")
     p.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="qwen35",
                    help="assistant-turn format of the target (default qwen35: Qwen3.5 XML tool call)")
     p.add_argument("--include-failed", action="store_true",
@@ -76,6 +79,7 @@ def run(args) -> int:
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             for record in export_records(traces, space=args.space, profile=args.prompt_profile, fmt=args.fmt, include_failed=args.include_failed,
+                                         history_images=args.history_images,
                                          relative_to=None if args.absolute_paths else out.parent,
                                          splits=args.splits, on_skip=on_skip):
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--prompt-profile", choices=PROMPT_PROFILES, default="full",
                    help="system prompt and tool schema of the records: full (Qwen's agent prompt, default) or "
                         "compact (the shipped tiny model's; must match the base's visagent.json)")
+    p.add_argument("--history-images", type=int, default=4, metavar="N",
+                   help="screenshots a trajectory record's prompt shows as images, older steps as one line each "
+                        "(default 4, the agent's default); the model trained on them keeps to it")
     p.add_argument("scenarios", nargs="*", help="train scenario ids (default: all of the train split)")
     p.set_defaults(handler=run)
 
@@ -36,6 +39,6 @@ def run(args) -> int:
     summary = build_dataset(args.out, data_seed=args.data_seed, seeds_per_scenario=args.seeds,
                             grounding_seeds=args.grounding_seeds, screens=args.screens, per_screen=args.per_screen,
                             scenario_ids=args.scenarios or None, workers=args.workers,
-                            profile=args.prompt_profile, crops=args.crops)
+                            profile=args.prompt_profile, crops=args.crops, history_images=args.history_images)
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "seeds"}, indent=2))
     return 0

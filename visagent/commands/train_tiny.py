@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact-task-first",
                    help="prompt the model is trained and run with (default compact-task-first: the task before each "
                         "screenshot, so its tokens can know what is named; compact: the screenshot first)")
+    p.add_argument("--history-images", type=int, default=4, metavar="N",
+                   help="screenshots a trajectory prompt shows as images, older steps as one line each (default 4); "
+                        "written into the model's visagent.json, so the agent sends it no more than that")
     p.add_argument("--workers", type=int, default=2,
                    help="processes generating the data (oracle runs, grounding screens; default 2)")
     add_batching_args(p)
@@ -52,6 +55,8 @@ def run(args) -> int:
     from visagent.errors import ConfigError
     from visagent.training.recipe import RECIPE_SIZES, RecipeConfig, run_recipe
 
+    if args.history_images < 1:
+        raise ConfigError(f"--history-images must be at least 1, got {args.history_images}")
     if args.final_eval_seeds < 0 or args.workers < 1:
         raise ConfigError(f"--final-eval-seeds must be >= 0 and --workers >= 1 (got {args.final_eval_seeds}, "
                           f"{args.workers})")
@@ -66,7 +71,7 @@ def run(args) -> int:
                        pointer_weight=args.pointer_weight, readout_weight=args.readout_weight,
                        prompt_profile=args.prompt_profile, workers=args.workers, micro_batch=args.micro_batch,
                        trajectory_share=args.trajectory_share, max_minutes=args.max_minutes,
-                       prep_threads=args.prep_threads,
+                       prep_threads=args.prep_threads, history_images=args.history_images,
                        base=args.base,
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels,
                               **({"number_tokens": args.number_tokens} if args.number_tokens else {}),

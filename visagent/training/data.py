@@ -100,13 +100,14 @@ class DataSummary:
     prompt_profile: str = "full"
     seeds: list[int] = field(default_factory=list)
     grounding_crops: int = 0
+    history_images: int = 4
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "data_seed": self.data_seed, "trajectory_records": self.trajectory_records,
                 "grounding_records": self.grounding_records, "episodes": self.episodes,
                 "failed_episodes": self.failed_episodes, "scenarios": self.scenarios, "seeds": self.seeds,
                 "train_seed_base": TRAIN_SEED_BASE, "prompt_profile": self.prompt_profile,
-                "grounding_crops": self.grounding_crops}
+                "grounding_crops": self.grounding_crops, "history_images": self.history_images}
 
 
 def oracle_traces(out: str | Path, scenarios: Iterable[Any], seeds: Sequence[int], *, workers: int = 2,
@@ -283,23 +284,27 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
 def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: int = 8, grounding_seeds: int = 8,
                   screens: int = 2, per_screen: int = 6, scenario_ids: Sequence[str] | None = None,
                   workers: int = 2, on_episode: Callable[[Any], None] | None = None,
-                  profile: str = "full", crops: int = 0) -> DataSummary:
+                  profile: str = "full", crops: int = 0, history_images: int = 4) -> DataSummary:
     """Write a training data directory (see the module docstring) and return its summary.
 
     Trajectory records come from `seeds_per_scenario` oracle runs per train scenario, grounding records from
     `grounding_seeds` further seeds (disjoint from those). `profile`: the prompt profile of every record
     ("full" or "compact", see visagent.schemas; the model's `visagent.json` says which). `crops`: cropped copies of
-    each grounding record (see `grounding_records`). Raises ConfigError for bad counts or held-out data.
+    each grounding record (see `grounding_records`). `history_images`: the screenshot window of the trajectory
+    records' prompts (older steps as one-line summaries; a grounding record has one screenshot anyway); the
+    model trained on them declares it (its visagent.json) and the agent keeps to it. Raises ConfigError for bad counts or held-out data.
     """
     if seeds_per_scenario < 0 or grounding_seeds < 0 or screens < 1 or per_screen < 1 or crops < 0:
         raise ConfigError("seeds, grounding seeds and crops must be >= 0, screens and per-screen >= 1")
+    if history_images < 1:
+        raise ConfigError(f"history images must be at least 1, got {history_images}")
     root = Path(out).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     scenarios = train_scenarios(scenario_ids)
     seeds = train_seeds(data_seed, seeds_per_scenario + grounding_seeds)
     traj_seeds, ground_seeds = seeds[:seeds_per_scenario], seeds[seeds_per_scenario:]
     summary = DataSummary(out=root, data_seed=data_seed, scenarios=[s.id for s in scenarios], seeds=seeds,
-                          prompt_profile=profile, grounding_crops=crops)
+                          prompt_profile=profile, grounding_crops=crops, history_images=history_images)
     records: list[dict[str, Any]] = []
     if traj_seeds:
         from visagent.export import export_records
@@ -307,7 +312,8 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
         traces, failed = oracle_traces(root / "traces", scenarios, traj_seeds, workers=workers, on_episode=on_episode)
         summary.episodes = len(traces) + len(failed)
         summary.failed_episodes = failed
-        for rec in export_records(traces, splits=("train",), relative_to=root, profile=profile):
+        for rec in export_records(traces, splits=("train",), relative_to=root, profile=profile,
+                                  history_images=history_images):
             rec["meta"]["kind"] = "trajectory"
             records.append(rec)
         summary.trajectory_records = len(records)

@@ -64,6 +64,7 @@ class RecipeConfig:
     trajectory_share: float | None = None
     max_minutes: float = 0.0
     prep_threads: int = 0
+    history_images: int = 4  # screenshots per trajectory prompt (visagent.prompting); the model declares it
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
     base: str | None = None  # a trained checkpoint to continue ("tiny": the shipped one) instead of a fresh base
 
@@ -85,7 +86,8 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     data = root / "data"
     if not (data / MANIFEST_FILE).is_file():
         build_dataset(data, data_seed=cfg.data_seed, seeds_per_scenario=cfg.seeds, grounding_seeds=cfg.grounding_seeds,
-                      profile=cfg.prompt_profile, crops=cfg.grounding_crops, workers=cfg.workers)
+                      profile=cfg.prompt_profile, crops=cfg.grounding_crops, workers=cfg.workers,
+                      history_images=cfg.history_images)
         _record_inputs(root, "data", data_settings(cfg))
     data_s = time.perf_counter() - started
     base = continued or root / "base"
@@ -170,7 +172,8 @@ def continued_base(cfg: RecipeConfig) -> Path | None:
 def data_settings(cfg: RecipeConfig) -> dict[str, Any]:
     """The options OUT/data is made from (another value of any of them makes other records)."""
     return {"data_seed": cfg.data_seed, "seeds": cfg.seeds, "grounding_seeds": cfg.grounding_seeds,
-            "grounding_crops": cfg.grounding_crops, "prompt_profile": cfg.prompt_profile}
+            "grounding_crops": cfg.grounding_crops, "prompt_profile": cfg.prompt_profile,
+            "history_images": cfg.history_images}
 
 
 def base_settings(cfg: RecipeConfig) -> dict[str, Any]:
@@ -220,7 +223,8 @@ def _data_settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
     seeds = int(manifest.get("episodes") or 0) // scenarios
     return {"data_seed": manifest.get("data_seed"), "seeds": seeds,
             "grounding_seeds": len(manifest.get("seeds") or []) - seeds,
-            "grounding_crops": manifest.get("grounding_crops", 0), "prompt_profile": manifest.get("prompt_profile")}
+            "grounding_crops": manifest.get("grounding_crops", 0), "prompt_profile": manifest.get("prompt_profile"),
+            "history_images": manifest.get("history_images", 4)}
 
 
 def _refuse_other(folder: Path, made: dict[str, Any], asked: dict[str, Any]) -> None:

@@ -179,6 +179,13 @@ class Trainer:
             raise ConfigError(f"--data has records in prompt profile {sorted(other)[0]!r} but --base {config.base} "
                               f"is prompted with {profile!r} (its visagent.json); rebuild the data with "
                               f"--prompt-profile {profile}")
+        # the screenshot window the trajectory records were rendered with (export/train-data write it into meta):
+        # the engine prompts with it while evaluating, and every checkpoint declares it in its visagent.json
+        windows = {(self.records[i].get("meta") or {}).get("history_images") for i in self.pools["trajectory"]}
+        windows.discard(None)
+        self.history_images: int | None = windows.pop() if len(windows) == 1 else None
+        if self.history_images is not None:
+            self.engine.info = dataclasses.replace(self.engine.info, history_images=self.history_images)
         self.model = self.engine.model
         if config.lora:
             self.model = self._with_lora(self.model)
@@ -495,6 +502,11 @@ class Trainer:
             src = self.base_path / name
             if src.is_file() and src.resolve() != (path / name).resolve():
                 shutil.copyfile(src, path / name)
+        if self.history_images is not None:  # trained on prompts with this many screenshots: the agent keeps to it
+            notes = path / "visagent.json"
+            data = json.loads(notes.read_text(encoding="utf-8")) if notes.is_file() else {}
+            data["history_images"] = self.history_images
+            notes.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         if self.pointer_head is not None and self.config.pointer_weight > 0:  # the flag trains only with the pointer term
             save_pointer_head(self.pointer_head.state_dict(), path, trained_steps=self.step)
         if self.config.max_pixels:  # trained at this budget: the agent should send images at it too
