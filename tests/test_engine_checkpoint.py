@@ -156,6 +156,22 @@ def test_load_engine_sends_urls_to_the_remote_engine():
     assert engine.info.spec == "http://127.0.0.1:9/v1"
 
 
+def test_history_window_comes_from_visagent_json(ckpt):
+    """A checkpoint trained on prompts with N screenshots says so in visagent.json (the agent keeps to it);
+    released checkpoints declare none; a bad value is a one-line error naming the file, not a silent default."""
+    (ckpt / "visagent.json").unlink(missing_ok=True)
+    assert inspect_checkpoint(ckpt).history_images is None
+    (ckpt / "visagent.json").write_text(json.dumps({"prompt_profile": "compact", "history_images": 1}))
+    info = inspect_checkpoint(ckpt)
+    assert (info.history_images, info.prompt_profile) == (1, "compact")
+    for bad in (0, "2", True, 1.5):
+        (ckpt / "visagent.json").write_text(json.dumps({"history_images": bad}))
+        assert "history_images must be a whole number >= 1" in _error(ckpt)
+    (ckpt / "visagent.json").write_text("[1]")
+    assert "visagent.json must hold a JSON object" in _error(ckpt)
+    (ckpt / "visagent.json").unlink()
+
+
 def test_prompt_profile_comes_from_visagent_json(ckpt):
     (ckpt / "visagent.json").unlink(missing_ok=True)
     assert inspect_checkpoint(ckpt).prompt_profile == "full"  # released checkpoints have no such file

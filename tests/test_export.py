@@ -72,6 +72,42 @@ def test_messages_are_exactly_what_the_agent_sent(tmp_path, history_images):
         assert "Step 1: left_click" in json.dumps(records[-1]["messages"])
 
 
+def test_a_model_trained_on_one_screenshot_gets_one_and_its_runs_export_that_way(tmp_path):
+    """A checkpoint declaring `history_images` 1 caps the agent's window (4 asked), the trace records the window
+    used, and an export rebuilds exactly those prompts; `history_images=1` re-renders a 4-window run into the same
+    prompts the capped agent sent (the oracle is deterministic), and each record's meta says its window."""
+    import dataclasses
+
+    from visagent.errors import ConfigError
+    from visagent.prompting import count_images
+
+    scenario = get_scenario("desktop-settings-language")
+    world = scenario.make_world(0)
+    executor = SimExecutor(world)
+    engine = OracleEngine(scenario, lambda: world, geometry=executor.geometry)
+    engine.info = dataclasses.replace(engine.info, history_images=1)
+    agent = Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps, history_images=4),
+                  trace_root=tmp_path / "capped", run_meta={"scenario": scenario.id, "seed": 0, "split": scenario.split})
+    capped = agent.run(scenario.instruction_for(world))
+    assert capped.status == "success" and len(engine.calls) >= 3
+    assert [count_images(c["messages"]) for c in engine.calls] == [1] * len(engine.calls)
+    assert "Step 2: left_click" in json.dumps(engine.calls[-1]["messages"], default=str)
+    assert read_trace(capped.trace_dir).meta["settings"]["history_images"] == 1
+    records = list(export_records([capped.trace_dir]))
+    for record, call in zip(records, engine.calls, strict=True):
+        _assert_same_messages(record["messages"], call["messages"])
+        assert record["meta"]["history_images"] == 1
+
+    wide, _ = _oracle_run(tmp_path / "wide", "desktop-settings-language", 0, history_images=4)
+    assert [r["meta"]["history_images"] for r in export_records([wide.trace_dir])] == [4] * len(records)
+    assert max(count_images(r["messages"]) for r in export_records([wide.trace_dir])) > 1
+    narrowed = list(export_records([wide.trace_dir], history_images=1))
+    for record, call in zip(narrowed, engine.calls, strict=True):
+        _assert_same_messages(record["messages"], call["messages"])
+    with pytest.raises(ConfigError, match="history images must be at least 1"):
+        next(export_records([wide.trace_dir], history_images=0))
+
+
 def test_target_parses_back_to_the_recorded_action():
     traces = {read_trace(p).run_id: read_trace(p) for p in TRACES.iterdir()}
     records = list(export_records(sorted(TRACES.iterdir())))

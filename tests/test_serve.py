@@ -239,6 +239,19 @@ def test_tool_calls_and_reasoning_are_parsed_for_the_openai_client(scripted):
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_the_served_models_screenshot_window_reaches_a_visagent_client(scripted):
+    """A checkpoint trained on N screenshots per prompt says so in /v1/models; visagent's remote engine takes it,
+    so an agent driving the served model keeps to it as it would in process (visagent.prompting.history_window)."""
+    import dataclasses
+
+    from engine.remote import RemoteEngine
+
+    server, engine = scripted()
+    assert RemoteEngine(server.url).info.history_images is None
+    engine.info = dataclasses.replace(engine.info, history_images=2)
+    assert RemoteEngine(server.url).info.history_images == 2
+
+
 def test_tool_choice_none_leaves_the_call_as_text(scripted):
     server, _ = scripted()
     r = httpx.post(server.url + "/chat/completions", json={"messages": _msg(), "tools": TOOLS, "tool_choice": "none"})

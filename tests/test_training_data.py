@@ -272,6 +272,8 @@ def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_pa
     (work / "data" / "data.json").write_text(json.dumps({**manifest, "prompt_profile": "compact-task-first"}))  # the recipe's
     same = dict(out=str(work), data_seed=5, seeds=1, grounding_seeds=1)
     check_reuse(work, RecipeConfig(**same))  # the options it was made with: reused
+    with pytest.raises(ConfigError, match="history_images 4; this command asks history_images 1"):
+        check_reuse(work, RecipeConfig(**same, history_images=1))  # its prompts show other screenshots
     assert main(["train-tiny", "--out", str(work), "--data-seed", "5", "--seeds", "1", "--grounding-seeds", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "grounding_seeds 1" in err[0] and "grounding_seeds 4" in err[0] and "delete" in err[0]

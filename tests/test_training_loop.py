@@ -135,6 +135,29 @@ def test_records_in_another_prompt_profile_are_refused(tmp_path):
     assert tiny_checkpoint_path().is_dir()
 
 
+def test_the_checkpoint_declares_the_window_its_trajectory_records_were_rendered_with(tmp_path):
+    """Records rendered with two screenshots (meta.history_images, as train-data and export write it) make every
+    checkpoint declare that window in its visagent.json, beside the base's prompt profile; the engine the trainer
+    evaluates with prompts that way too. Records that do not say leave the base's declaration as it was."""
+    from engine import tiny_checkpoint_path
+    from engine.checkpoint import inspect_checkpoint
+
+    base_window = inspect_checkpoint(tiny_checkpoint_path()).history_images
+    records = _records(tmp_path / "d", 4)
+    for r in records:
+        r["meta"]["history_images"] = 2
+    (tmp_path / "d" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    trainer = Trainer(_config(tmp_path / "d", tmp_path / "out", steps=1), progress=False)
+    assert trainer.engine.info.history_images == 2 != base_window
+    info = inspect_checkpoint(trainer.run())
+    assert info.history_images == 2 and info.prompt_profile == trainer.engine.info.prompt_profile
+
+    _records(tmp_path / "plain", 4)  # no window in meta: the base's visagent.json is copied as it is
+    plain = Trainer(_config(tmp_path / "plain", tmp_path / "out2", steps=1), progress=False)
+    assert plain.engine.info.history_images == base_window
+    assert inspect_checkpoint(plain.run()).history_images == base_window
+
+
 def test_shared_prefix_gives_the_same_loss_and_trains(tmp_path):
     """--share-prefix: the system turn runs once per batch from a cache; the loss of an example is unchanged
     (same tokens, same positions) and a few steps with it still lower the loss."""
