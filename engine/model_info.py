@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import VisionSpec, smart_resize, visual_tokens
-from engine.checkpoint import read_config, vision_spec
+from engine.checkpoint import read_config, read_history_images, read_prompt_profile, vision_spec
 from engine.errors import CheckpointError
 from engine.pointer import describe as describe_pointer_head
 
@@ -40,6 +40,8 @@ class ModelInfo:
     screen_resized: tuple[int, int]
     screen_visual_tokens: int
     pointer_head: dict[str, Any] | None = None  # engine/pointer.py: {"file", "trained_steps"} when it has one
+    prompt_profile: str = "full"  # the agent prompt it was trained on (visagent.json; "full" without one)
+    history_images: int | None = None  # screenshots per prompt it was trained with (visagent.json), if declared
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,6 +105,8 @@ def model_info(path: str | Path) -> ModelInfo:
         screen_resized=smart_resize(*SCREEN, spec),
         screen_visual_tokens=visual_tokens(*SCREEN, spec),
         pointer_head=describe_pointer_head(root),
+        prompt_profile=read_prompt_profile(root),
+        history_images=read_history_images(root),
     )
 
 
@@ -138,6 +142,10 @@ def format_model_info(info: ModelInfo) -> str:
         f"screenshot:      {info.screen[0]}x{info.screen[1]} → {info.screen_resized[0]}x{info.screen_resized[1]} "
         f"= {info.screen_visual_tokens} visual tokens",
     ]
+    if info.prompt_profile != "full" or info.history_images is not None:
+        lines.append(f"agent prompt:    {info.prompt_profile} profile (visagent.json)"
+                     + (f", at most {info.history_images} screenshot{'s' if info.history_images > 1 else ''} per "
+                        "prompt (older steps as one line each)" if info.history_images is not None else ""))
     if info.pointer_head is not None:
         steps = info.pointer_head.get("trained_steps")
         lines.append(f"pointing head:   {info.pointer_head['file']}"

@@ -56,6 +56,14 @@ def test_cli_prints_the_summary(tmp_path, capsys):
     assert "256 routed per layer, 8 per token, 1 shared" in out
     assert "262144 tokens" in out
     assert "1920x1080 → 1920x1088 = 2040 visual tokens" in out
+    assert "agent prompt" not in out  # a released checkpoint declares no prompt of its own
+
+    (only_config / "visagent.json").write_text(json.dumps({"prompt_profile": "compact", "history_images": 2}))
+    assert main(["model-info", str(only_config)]) == 0
+    assert "agent prompt:    compact profile (visagent.json), at most 2 screenshots per prompt" in capsys.readouterr().out
+    assert main(["model-info", str(only_config), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["prompt_profile"], data["history_images"]) == ("compact", 2)
 
 
 def test_cli_json_for_the_tiny_checkpoint(capsys):
