@@ -302,8 +302,9 @@ class RemoteEngine:
 
     def _apply_extension(self, entry: dict[str, Any]) -> None:
         """What visagent's own server says about the model it serves (its /v1/models entry's `visagent` field):
-        the prompt profile and screenshot window the checkpoint was trained with, whether answers carry a pointing head's point, and
-        its coordinate space (unless the caller chose one). Other servers say nothing: nothing changes."""
+        the prompt profile and screenshot window the checkpoint was trained with, whether answers carry a pointing
+        head's point, and its coordinate space (unless the caller chose one). Other servers say nothing: nothing
+        changes."""
         from engine.checkpoint import PROMPT_PROFILES  # here: the checkpoint module pulls in torch
 
         ext = entry.get(EXTENSION) if isinstance(entry, dict) else None

@@ -251,7 +251,8 @@ class Agent(StepLogic):
     def _meta(self, task: str, geometry) -> dict[str, Any]:
         info = self.engine.info
         settings = self.config.describe()
-        settings["history_images"] = history_window(self.config.history_images, info.history_images)  # what the prompts showed: exports rebuild it
+        # the window the prompts showed (capped at the model's), which an export rebuilds
+        settings["history_images"] = history_window(self.config.history_images, info.history_images)
         executor = {"name": getattr(self.executor, "name", type(self.executor).__name__),
                     "platform": self.executor.platform, "geometry": geometry.to_dict()}
         executor.update(self.run_meta)

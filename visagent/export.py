@@ -74,8 +74,8 @@ def export_records(
     that of the model to be trained, whatever model recorded the trace. `history_images`: screenshots each prompt
     shows as images (older steps as one-line summaries, visagent.prompting); None: the window the run used (its
     settings), which is what the recording model saw. Every record's meta says the window it was rendered with.
-    Raises ConfigError for an unknown space/format or a window below 1, TraceError for a damaged trace (a torn line, a missing
-    screenshot), naming the trace and what is wrong.
+    Raises ConfigError for an unknown space/format or a window below 1, TraceError for a damaged trace (a torn
+    line, a missing screenshot), naming the trace and what is wrong.
     """
     if space not in EXPORT_SPACES:
         raise ConfigError(f"export space {space!r} is not supported; use one of: {', '.join(EXPORT_SPACES)}")
@@ -156,8 +156,8 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
                     "run_id": trace.run_id, "step": record["step"], "scenario": executor.get("scenario"),
                     "seed": executor.get("seed"), "split": split, "status": trace.status,
                     "success": run_succeeded(meta), "platform": platform,
-                    "space": space, "format": fmt, "prompt_profile": profile,
-                    "history_images": history_images, "image_size": [geometry.physical_width, geometry.physical_height],
+                    "space": space, "format": fmt, "prompt_profile": profile, "history_images": history_images,
+                    "image_size": [geometry.physical_width, geometry.physical_height],
                     "resized_size": list(resized) if resized else None,
                     "model": (meta.get("model") or {}).get("spec"),
                     **_target_box(record, model_actions, geometry),
