@@ -63,7 +63,8 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 with gr.Row():
                     max_steps = gr.Slider(1, 50, value=min(settings.max_steps, 50), step=1, label="Max steps")
                     history = gr.Slider(1, 8, value=min(settings.history_images, 8), step=1,
-                                        label="Screenshots in history")
+                                        label="Screenshots in history",
+                                        info="never more than the model was trained with (its visagent.json)")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="vg-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="vg-stop")
