@@ -28,3 +28,15 @@ def test_model_info_on_a_server_url_says_it_needs_a_local_checkpoint(visagent_bi
     proc = cli(visagent_bin, "model-info", "http://gpu-host:8000/v1")
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1 and "is a server URL" in proc.stderr
+
+
+def test_a_screenshot_window_below_one_is_refused_before_any_work(visagent_bin, clean_env, tmp_path):
+    """`--history-images 0` on the commands that write or train on records: one line (the settings' check, shared
+    by every command that takes the option), exit 2, nothing written."""
+    for command in ("train-data", "train-tiny", "export"):
+        out = tmp_path / command
+        args = [command, "--out", str(out), "--history-images", "0"]
+        proc = cli(visagent_bin, *(args[:1] + [str(tmp_path)] + args[1:] if command == "export" else args))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.splitlines() == ["visagent: error: history_images must be at least 1, got 0"], command
+        assert not out.exists()

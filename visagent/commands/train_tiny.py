@@ -55,8 +55,6 @@ def run(args) -> int:
     from visagent.errors import ConfigError
     from visagent.training.recipe import RECIPE_SIZES, RecipeConfig, run_recipe
 
-    if args.history_images < 1:
-        raise ConfigError(f"--history-images must be at least 1, got {args.history_images}")
     if args.final_eval_seeds < 0 or args.workers < 1:
         raise ConfigError(f"--final-eval-seeds must be >= 0 and --workers >= 1 (got {args.final_eval_seeds}, "
                           f"{args.workers})")
