@@ -27,6 +27,18 @@ def oracle_records(tmp_path_factory):
     return scenarios, records
 
 
+@pytest.mark.parametrize("declared, shown", [(None, 4), (1, 1), (8, 4)])
+def test_steps_are_rendered_in_the_window_the_agent_would_show_the_model(tmp_path, declared, shown):
+    """The model's declared window caps the agent's default (4) here as in a run: one screenshot for a model
+    trained on one, four for a model that declares none or more than four."""
+    from visagent.prompting import count_images
+
+    records, _ = oracle_step_records([get_scenario("phone-settings-ringtone")], [0], tmp_path, space="norm1000",
+                                     profile="full", history_images=declared)
+    assert {r["meta"]["history_images"] for r in records} == {shown}
+    assert max(count_images(r["messages"]) for r in records) == min(shown, len(records))
+
+
 def _model_action(record) -> Action:
     return Action.from_dict(record["action"]["model"][0])
 

@@ -32,7 +32,7 @@ from engine.api import GenerationConfig
 from visagent.actions import Action
 from visagent.errors import ActionError, ConfigError, ParseError
 from visagent.pointing import uses_head, with_head_point
-from visagent.prompting import with_images
+from visagent.prompting import history_window, with_images
 
 #: Greedy, and room for one tool call (as the agent's answers; the compact profiles write ~35 tokens).
 STEP_CONFIG = GenerationConfig(max_new_tokens=128, temperature=0.0)
@@ -155,18 +155,21 @@ def oracle_step_records(scenarios: Sequence[Any], seeds: Sequence[int], work: st
                         history_images: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the oracle on every scenario × seed (traces under `work`, `workers` episodes at once) and export each
     acted step as a record (visagent.export, absolute image paths) in the model's `space` and prompt `profile`,
-    showing at most the model's `history_images` screenshots (None: the agent's default window).
+    in the window the agent would show the model: its default, capped at the model's declared `history_images`
+    (visagent.prompting.history_window; a model trained on 8 still gets the agent's 4, as in a run).
     Returns (records, "scenario seed: why" for episodes the oracle did not finish)."""
     from visagent.agent import AgentConfig
     from visagent.evaluate import evaluate, oracle_factory
     from visagent.export import export_records
 
-    report = evaluate(scenarios, oracle_factory, seeds=list(seeds), workers=workers, agent_config=AgentConfig(),
+    config = AgentConfig()
+    report = evaluate(scenarios, oracle_factory, seeds=list(seeds), workers=workers, agent_config=config,
                       trace_dir=work, model="policy:oracle")
     done = [Path(e.trace) for e in report.episodes if e.success and e.trace]
     skipped = [f"{e.scenario} seed {e.seed}: the oracle did not finish ({e.status})"
                for e in report.episodes if not e.success]
-    records = list(export_records(done, space=space, profile=profile, vision=vision, history_images=history_images))
+    window = history_window(config.history_images, history_images)
+    records = list(export_records(done, space=space, profile=profile, vision=vision, history_images=window))
     return records, skipped
 
 
