@@ -22,7 +22,7 @@ import torch
 
 from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Message, ThinkingSplitter, ToolSchema
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
-from engine.devices import fast_kernels, intra_op_threads, resolve_device, resolve_dtype
+from engine.devices import fast_kernels, flush_denormals, intra_op_threads, resolve_device, resolve_dtype
 from engine.errors import CheckpointError, EngineError
 from engine.local_messages import collect_images as _collect_images
 from engine.local_messages import normalise_messages as _normalise_messages
@@ -94,6 +94,7 @@ class LocalEngine:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.kernels = fast_kernels(self.device)
+        flush_denormals(self.device)  # training and generating in this thread (and threads started from it)
         self._lock = threading.Lock()
         self.tokenizer = self._load_tokenizer()
         self.model = self._load_model(device_map)
@@ -416,6 +417,7 @@ class LocalEngine:
         if self.model is None:
             raise EngineError(f"the engine for {self.info.spec} was closed; load it again with load_engine")
         with self._lock, intra_op_threads(self.threads):
+            flush_denormals(self.device)  # the calling thread may predate the engine (a dashboard or eval worker)
             t0 = time.monotonic()
             deadline = t0 + config.timeout_s if config.timeout_s else None
             # a session preprocesses only the screenshots its cache lacks (engine/session.py)
