@@ -1,6 +1,10 @@
 """Speed of in-process generation for a screenshot prompt: load, preprocess, prefill, decode tokens/s.
 
     .venv/bin/python bench/engine_generate.py [--spec tiny] [--width 1280 --height 800] [--tokens 64] [--threads N]
+                                              [--keep-denormals]
+
+`--keep-denormals`: do not flush denormal floats to zero on CPU (engine/devices.flush_denormals), to see what
+denormal arithmetic costs with trained weights.
 
 Prints a table (one row per repeat) and a final JSON line with the medians.
 """
@@ -42,9 +46,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads while generating (default: LocalEngine's choice, 1 for the tiny model)")
+    parser.add_argument("--keep-denormals", action="store_true", help="leave denormal floats on (the engine flushes them)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.keep_denormals:
+        import engine.local as engine_local
+
+        engine_local.flush_denormals = lambda device: None
 
     t0 = time.perf_counter()
     engine = load_engine(args.spec, device=args.device)
@@ -74,7 +83,7 @@ def main() -> int:
         print(f"{i:>3} {r.prompt_tokens:>7} {r.visual_tokens:>7} {r.generated_tokens:>4} {t['preprocess']:>9.3f} "
               f"{t['prefill']:>9.3f} {row['prefill_tok_s']:>13.0f} {t['decode']:>8.3f} {row['decode_tok_s']:>12.1f}")
     summary = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    summary.update(spec=args.spec, device=str(engine._input_device) if hasattr(engine, "_input_device") else args.device,
+    summary.update(spec=args.spec, denormals="kept" if args.keep_denormals else "flushed", device=str(engine._input_device) if hasattr(engine, "_input_device") else args.device,
                    threads=getattr(engine, "threads", None) or torch.get_num_threads(), screenshot=f"{args.width}x{args.height}", load_s=load_s,
                    kernels=getattr(engine, "kernels", None))
     engine.close()

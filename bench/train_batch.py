@@ -11,6 +11,11 @@ warm-up):
   `--device`, through the trainer's own `Trainer.accumulate` (bf16 autocast on CUDA).
 
     .venv/bin/python bench/train_batch.py [--device cpu|cuda] [--batch 8] [--micro 1,8] [--prep-threads 2]
+                                          [--base tiny|DIR] [--keep-denormals]
+
+`--base`: time a trained checkpoint (tiny: the shipped one) instead of the fresh base. `--keep-denormals`: do
+not flush denormal floats to zero (the engine does on CPU, engine/devices.flush_denormals): run once with and
+once without to see what trained weights cost in denormal arithmetic.
 
 Prints a table, then one JSON line: {"bench": "train_batch", "device", "batch", "build_s", "build_threads_s",
 "rows": [{"micro_batch", "seconds", "examples_per_s"}]}.
@@ -55,8 +60,17 @@ def main() -> int:
     ap.add_argument("--prep-threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--base", default=None, help="a trained checkpoint directory or tiny (default: a fresh base)")
+    ap.add_argument("--keep-denormals", action="store_true", help="leave denormal floats on (the engine flushes them)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    import engine.local as engine_local
+    from engine.devices import flush_denormals
+
+    if args.keep_denormals:  # before any thread exists: torch's switch is per thread, inherited by new ones
+        engine_local.flush_denormals = lambda device: None
+    else:
+        flush_denormals(args.device)
 
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus
@@ -69,8 +83,13 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         profile = "compact-task-first"
-        base = build_tiny_checkpoint(Path(tmp) / "base", agent_corpus(seed=0).texts, seed=0, prompt_profile=profile,
-                                     **RECIPE_SIZES)
+        if args.base:
+            from engine import tiny_checkpoint_path
+
+            base = tiny_checkpoint_path() if args.base == "tiny" else Path(args.base)
+        else:
+            base = build_tiny_checkpoint(Path(tmp) / "base", agent_corpus(seed=0).texts, seed=0,
+                                         prompt_profile=profile, **RECIPE_SIZES)
         data = Path(tmp) / "data"
         build_dataset(data, seeds_per_scenario=1, grounding_seeds=2, scenario_ids=SCENARIOS, profile=profile)
         trainer = Trainer(TrainConfig(base=str(base), data=str(data), out=str(Path(tmp) / "out"), batch=args.batch,
@@ -98,12 +117,14 @@ def main() -> int:
                          "examples_per_s": round(len(examples) / seconds, 2)})
         engine.close()
 
+    print(f"base {args.base or 'fresh'}, denormals {'kept' if args.keep_denormals else 'flushed'}")
     print(f"device {args.device}, batch {args.batch}: building the examples {build_s:.2f} s in the loop, "
           f"{threads_s:.2f} s on {args.prep_threads} threads")
     print(f"{'micro-batch':>11} {'fwd+bwd s':>9} {'examples/s':>10}")
     for r in rows:
         print(f"{r['micro_batch']:>11} {r['seconds']:>9.3f} {r['examples_per_s']:>10.2f}")
-    print(json.dumps({"bench": "train_batch", "device": args.device, "batch": args.batch,
+    print(json.dumps({"bench": "train_batch", "device": args.device, "batch": args.batch, "base": args.base or "fresh",
+                      "denormals": "kept" if args.keep_denormals else "flushed",
                       "build_s": round(build_s, 3), "build_threads_s": round(threads_s, 3),
                       "prep_threads": args.prep_threads, "rows": rows}))
     return 0

@@ -225,3 +225,52 @@ def test_bad_messages_get_one_line_errors(engine):
         engine.generate(USER, config=GenerationConfig(max_new_tokens=0))
     with pytest.raises(EngineError, match="temperature"):
         engine.generate(USER, config=GenerationConfig(temperature=-1))
+
+
+_DENORMALS = r'''
+import json, threading
+import torch
+from engine import load_engine
+from engine.api import GenerationConfig
+
+def kept():  # is a denormal float32 kept (True) or read as zero (False), in the calling thread?
+    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() != 0.0
+
+supported = torch.set_flush_denormal(False)  # the default; True when this CPU can flush at all
+out = {"supported": supported, "main_before": kept()}
+go, done = threading.Event(), threading.Event()
+def early():  # a worker that predates the engine, as a dashboard's or an evaluation's
+    go.wait()
+    out["early_before_generate"] = kept()
+    engine.generate([{"role": "user", "content": "Open the settings."}], config=GenerationConfig(max_new_tokens=1))
+    out["early_after_generate"] = kept()
+    done.set()
+t = threading.Thread(target=early)
+t.start()
+engine = load_engine("tiny", device="cpu")
+out["main_after_load"] = kept()
+later = threading.Thread(target=lambda: out.__setitem__("started_after_load", kept()))
+later.start(); later.join()
+go.set(); done.wait(60); t.join()
+print(json.dumps(out))
+'''
+
+
+def test_a_cpu_engine_reads_denormal_floats_as_zero_where_it_runs():
+    """Trained tiny weights drive values into the denormal range, many times slower on x86 (engine/devices.py
+    flush_denormals): after loading, the loading thread and threads started from it read them as zero, and a
+    thread that predates the engine does once it generates. A fresh process, so no other test's setting counts."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", _DENORMALS], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not out["supported"]:
+        pytest.skip("this CPU cannot flush denormals (torch.set_flush_denormal returned False)")
+    assert out["main_before"] and out["early_before_generate"]  # the probe sees denormals where nothing flushed
+    assert not out["main_after_load"] and not out["started_after_load"]
+    assert not out["early_after_generate"]
