@@ -110,7 +110,7 @@ def test_records_render_with_the_chat_template_and_labels_mask_the_prompt(datase
 def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     from visagent.training.recipe import RecipeConfig, write_model_card
 
-    cfg = RecipeConfig(out=str(tmp_path), data_seed=7, steps=20)
+    cfg = RecipeConfig(out=str(tmp_path), data_seed=7, steps=20, history_images=2)
     manifest = {"trajectory_records": 11, "grounding_records": 22, "episodes": 3, "scenarios": ["a"],
                 "train_seed_base": TRAIN_SEED_BASE}
     points = [{"step": 10, "loss": 2.5, "seconds": 30.0, "heldout_success": 0.0},
@@ -126,6 +126,7 @@ def test_model_card_names_the_command_seed_results_and_curve(tmp_path):
     assert "visagent train-tiny --out 'x y'" in text
     assert "data seed 7" in text and "11 trajectory records" in text
     assert "pointer loss weight 1.0, readout loss weight 0.0, prompt profile compact-task-first," in text
+    assert "2 screenshot(s) per trajectory prompt" in text
     assert "| easy | 1/2 | 50% |" in text and "click inside the target 25%" in text
     assert "most clicked place in the training records scores 50% on the same items" in text
     assert "| 10 | 2.5000 |  | 0% |  | 30.0 |" in text and "| 20 | 1.2500 | 0.5 | 25% | 12.5% | 60.0 |" in text
@@ -270,10 +271,10 @@ def test_a_rerun_refuses_data_and_a_base_made_with_other_options(dataset, tmp_pa
     shutil.copytree(data, work / "data")  # made by `visagent train-data`: no recipe-inputs.json, only its manifest
     manifest = json.loads((work / "data" / "data.json").read_text())
     (work / "data" / "data.json").write_text(json.dumps({**manifest, "prompt_profile": "compact-task-first"}))  # the recipe's
-    same = dict(out=str(work), data_seed=5, seeds=1, grounding_seeds=1)
+    same = dict(out=str(work), data_seed=5, seeds=1, grounding_seeds=1, history_images=4)  # as run_recipe resolves it
     check_reuse(work, RecipeConfig(**same))  # the options it was made with: reused
     with pytest.raises(ConfigError, match="history_images 4; this command asks history_images 1"):
-        check_reuse(work, RecipeConfig(**same, history_images=1))  # its prompts show other screenshots
+        check_reuse(work, RecipeConfig(**{**same, "history_images": 1}))  # its prompts show other screenshots
     assert main(["train-tiny", "--out", str(work), "--data-seed", "5", "--seeds", "1", "--grounding-seeds", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "grounding_seeds 1" in err[0] and "grounding_seeds 4" in err[0] and "delete" in err[0]
@@ -359,6 +360,8 @@ def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
 
     base = tmp_path / "base-ckpt"
     shutil.copytree(tiny_checkpoint_path(), base)
+    profile = json.loads((base / "visagent.json").read_text())
+    (base / "visagent.json").write_text(json.dumps({**profile, "history_images": 2}))  # a base trained on window 2
     work = tmp_path / "w"
     args = ["train-tiny", "--out", str(work), "--base", str(base), "--seeds", "0", "--grounding-seeds", "1",
             "--steps", "1", "--grounding-steps", "0", "--eval-every", "100", "--final-eval-seeds", "0",
@@ -381,6 +384,10 @@ def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
     same = sum(torch.allclose(before[k].float(), after[k].float(), atol=0.05) for k in before)
     assert same == len(before)  # lr-warm-up-sized changes only: it continued the base
     assert (model / POINTER_FILE).is_file()
+    # no --history-images: the records are made in the base's window, and the card and the model say so
+    assert json.loads((work / "data" / "data.json").read_text())["history_images"] == 2
+    assert "2 screenshot(s) per trajectory prompt" in card
+    assert json.loads((model / "visagent.json").read_text())["history_images"] == 2
     capsys.readouterr()
 
     assert main([*args[:2], str(tmp_path / "x"), "--base", str(tmp_path / "nothing"), *args[5:]]) == 2
@@ -390,6 +397,22 @@ def test_the_recipe_continues_a_trained_checkpoint_with_base(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "give --prompt-profile compact-task-first" in err[0]
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_the_recipe_window_is_the_asked_one_else_the_bases_else_four(tmp_path):
+    from visagent.training.recipe import DEFAULT_HISTORY_IMAGES, RecipeConfig, window_of
+
+    base = tmp_path / "b"
+    base.mkdir()
+    (base / "visagent.json").write_text(json.dumps({"prompt_profile": "compact-task-first"}))
+    assert window_of(RecipeConfig(out="x"), None) == DEFAULT_HISTORY_IMAGES == 4  # a fresh base
+    assert window_of(RecipeConfig(out="x"), base) == 4  # a base that declares none
+    (base / "visagent.json").write_text(json.dumps({"prompt_profile": "compact-task-first", "history_images": 1}))
+    assert window_of(RecipeConfig(out="x"), base) == 1
+    assert window_of(RecipeConfig(out="x", history_images=3), base) == 3  # asked: a run may change the window
+    (base / "visagent.json").write_text(json.dumps({"history_images": "two"}))
+    with pytest.raises(ConfigError, match=r"--base b: .*history_images must be a whole number >= 1, got 'two'"):
+        window_of(RecipeConfig(out="x", base="b"), base)
 
 
 def test_a_chain_of_continuations_keeps_every_card(tmp_path):

@@ -41,9 +41,10 @@ def register(sub) -> None:
     p.add_argument("--prompt-profile", choices=COMPACT_PROFILES, default="compact-task-first",
                    help="prompt the model is trained and run with (default compact-task-first: the task before each "
                         "screenshot, so its tokens can know what is named; compact: the screenshot first)")
-    p.add_argument("--history-images", type=int, default=4, metavar="N",
-                   help="screenshots a trajectory prompt shows as images, older steps as one line each (default 4); "
-                        "written into the model's visagent.json, so the agent sends it no more than that")
+    p.add_argument("--history-images", type=int, default=None, metavar="N",
+                   help="screenshots a trajectory prompt shows as images, older steps as one line each (default: "
+                        "the --base's declared window, else 4); written into the model's visagent.json, so the agent "
+                        "sends it no more than that")
     p.add_argument("--workers", type=int, default=2,
                    help="processes generating the data (oracle runs, grounding screens; default 2)")
     add_batching_args(p)

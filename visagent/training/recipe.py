@@ -32,6 +32,8 @@ PROMPT_PROFILE = "compact-task-first"
 #: Grounding items scored in the final evaluation: every k-th of the held-out sim grounding set as
 #: `visagent scenarios export-grounding --split heldout` writes it by default (3 seeds, 2 screens an episode).
 GROUNDING_ITEMS = 60
+#: The screenshot window of a fresh base's trajectory prompts (the agent's default, visagent.agent.AgentConfig).
+DEFAULT_HISTORY_IMAGES = 4
 #: What OUT/data and OUT/base were made with (see `check_reuse`).
 INPUTS_FILE = "recipe-inputs.json"
 #: With --base: the model card of the checkpoint the run continued, copied beside the new card (provenance).
@@ -64,7 +66,9 @@ class RecipeConfig:
     trajectory_share: float | None = None
     max_minutes: float = 0.0
     prep_threads: int = 0
-    history_images: int = 4  # screenshots per trajectory prompt (visagent.prompting); the model declares it
+    #: screenshots per trajectory prompt (visagent.prompting); the model declares it. None: the --base's declared
+    #: window, else DEFAULT_HISTORY_IMAGES (see `window_of`)
+    history_images: int | None = None
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
     base: str | None = None  # a trained checkpoint to continue ("tiny": the shipped one) instead of a fresh base
 
@@ -81,6 +85,7 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
 
     root = Path(cfg.out).expanduser().resolve()
     continued = continued_base(cfg)  # before minutes of data generation, not after
+    cfg = replace(cfg, history_images=window_of(cfg, continued))
     check_reuse(root, cfg)  # before minutes of training on data or a base other options made
     started = time.perf_counter()
     data = root / "data"
@@ -167,6 +172,24 @@ def continued_base(cfg: RecipeConfig) -> Path | None:
         raise ConfigError(f"--base {cfg.base} is prompted with {profile!r} (its visagent.json) but the data would be "
                           f"written in {cfg.prompt_profile!r}: give --prompt-profile {profile}")
     return path
+
+
+def window_of(cfg: RecipeConfig, base: Path | None) -> int:
+    """The screenshot window the run's records are made in: --history-images when given, else the window the
+    --base checkpoint declares (a continuation keeps the prompts its model was trained on, as it keeps the base's
+    prompt profile), else DEFAULT_HISTORY_IMAGES. ConfigError (one line) for a bad declaration in the base."""
+    if cfg.history_images is not None:
+        return cfg.history_images
+    if base is None:
+        return DEFAULT_HISTORY_IMAGES
+    from engine.checkpoint import read_history_images
+    from engine.errors import CheckpointError
+
+    try:
+        declared = read_history_images(base)
+    except CheckpointError as exc:
+        raise ConfigError(f"--base {cfg.base}: {exc}") from None
+    return declared if declared is not None else DEFAULT_HISTORY_IMAGES
 
 
 def data_settings(cfg: RecipeConfig) -> dict[str, Any]:
@@ -354,7 +377,8 @@ demonstrations and grounding records of the TRAIN split only.
   this checkpoint's files: {megabytes:.1f} MB;
 - training: {cfg.steps} steps{fitted} x batch {cfg.batch} ({cfg.micro_batch} per forward), lr {cfg.lr} (warm-up,
   cosine), grounding-only for the first {cfg.grounding_steps} steps, then {mix},
-  auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile}, device {cfg.device};
+  auxiliary pointer loss weight {cfg.pointer_weight}, readout loss weight {cfg.readout_weight}, prompt profile {cfg.prompt_profile},
+  {cfg.history_images} screenshot(s) per trajectory prompt, device {cfg.device};
 - cost{cost_scope}: {data_cost}, training {times['train_s'] / 60:.1f} min
   ({times['s_per_step']:.2f} s per step), total {times['total_s'] / 60:.1f} min.
 
