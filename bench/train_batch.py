@@ -64,13 +64,8 @@ def main() -> int:
     ap.add_argument("--keep-denormals", action="store_true", help="leave denormal floats on (the engine flushes them)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    import engine.local as engine_local
-    from engine.devices import flush_denormals
-
-    if args.keep_denormals:  # before any thread exists: torch's switch is per thread, inherited by new ones
-        engine_local.flush_denormals = lambda device: None
-    else:
-        flush_denormals(args.device)
+    if not args.keep_denormals:  # as the trainer's run does (engine/devices.flush_denormals); this bench times
+        torch.set_flush_denormal(True)  # Trainer.accumulate outside run(), so it sets the switch itself
 
     from engine.tiny import build_tiny_checkpoint
     from visagent.corpus import agent_corpus

@@ -57,15 +57,29 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def flush_denormals(device: str) -> None:
-    """On CPU: treat denormal floats as zero in this thread (FTZ/DAZ; threads it starts later inherit it).
+def _denormals_kept() -> bool:
+    """Does this thread keep denormal float32 values (False: they read as zero)?"""
+    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() != 0.0
+
+
+@contextlib.contextmanager
+def flush_denormals(device: str) -> Iterator[None]:
+    """On CPU, while inside: treat denormal floats as zero in this thread (FTZ/DAZ), then restore what it was.
 
     Trained weights of the tiny checkpoint drive some activations and gradients into the denormal range, where x86
     arithmetic is many times slower: a training step on the shipped checkpoint took 4.8 s instead of 2.7 s
     (bench/train_batch.py --base tiny). Values below ~1e-38 become 0; nothing the model computes depends on them.
-    torch's switch is per thread, so the engine sets it when loading and in the thread that generates."""
-    if device == "cpu":
-        torch.set_flush_denormal(True)
+    torch's switch is per thread and process state, so it is scoped: the engine's generate and the trainer's run
+    hold it; the caller's own arithmetic outside is left as it was (threads started inside inherit it).
+    """
+    if device != "cpu" or not _denormals_kept():
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 @contextlib.contextmanager

@@ -94,7 +94,6 @@ class LocalEngine:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.kernels = fast_kernels(self.device)
-        flush_denormals(self.device)  # training and generating in this thread (and threads started from it)
         self._lock = threading.Lock()
         self.tokenizer = self._load_tokenizer()
         self.model = self._load_model(device_map)
@@ -416,8 +415,7 @@ class LocalEngine:
             raise EngineError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
         if self.model is None:
             raise EngineError(f"the engine for {self.info.spec} was closed; load it again with load_engine")
-        with self._lock, intra_op_threads(self.threads):
-            flush_denormals(self.device)  # the calling thread may predate the engine (a dashboard or eval worker)
+        with self._lock, intra_op_threads(self.threads), flush_denormals(self.device):
             t0 = time.monotonic()
             deadline = t0 + config.timeout_s if config.timeout_s else None
             # a session preprocesses only the screenshots its cache lacks (engine/session.py)

@@ -232,34 +232,39 @@ import json, threading
 import torch
 from engine import load_engine
 from engine.api import GenerationConfig
+from engine.devices import flush_denormals
 
 def kept():  # is a denormal float32 kept (True) or read as zero (False), in the calling thread?
     return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() != 0.0
 
 supported = torch.set_flush_denormal(False)  # the default; True when this CPU can flush at all
-out = {"supported": supported, "main_before": kept()}
-go, done = threading.Event(), threading.Event()
-def early():  # a worker that predates the engine, as a dashboard's or an evaluation's
-    go.wait()
-    out["early_before_generate"] = kept()
-    engine.generate([{"role": "user", "content": "Open the settings."}], config=GenerationConfig(max_new_tokens=1))
-    out["early_after_generate"] = kept()
-    done.set()
-t = threading.Thread(target=early)
-t.start()
+out = {"supported": supported, "before": kept()}
+with flush_denormals("cpu"):
+    out["inside"] = kept()
+    inner = {}
+    t = threading.Thread(target=lambda: inner.__setitem__("v", kept())); t.start(); t.join()
+    out["thread_started_inside"] = inner["v"]
+out["after"] = kept()
 engine = load_engine("tiny", device="cpu")
-out["main_after_load"] = kept()
-later = threading.Thread(target=lambda: out.__setitem__("started_after_load", kept()))
-later.start(); later.join()
-go.set(); done.wait(60); t.join()
+out["after_load"] = kept()
+seen = []
+engine.model.register_forward_pre_hook(lambda module, args: seen.append(kept()))
+worker = {}
+def generate():  # a worker thread, as a dashboard's or an evaluation's
+    engine.generate([{"role": "user", "content": "Open the settings."}], config=GenerationConfig(max_new_tokens=2))
+    worker["after_generate"] = kept()
+t = threading.Thread(target=generate); t.start(); t.join()
+out["during_generate"] = seen
+out.update(worker)
 print(json.dumps(out))
 '''
 
 
-def test_a_cpu_engine_reads_denormal_floats_as_zero_where_it_runs():
+def test_the_engine_reads_denormal_floats_as_zero_while_it_works_and_leaves_the_caller_alone():
     """Trained tiny weights drive values into the denormal range, many times slower on x86 (engine/devices.py
-    flush_denormals): after loading, the loading thread and threads started from it read them as zero, and a
-    thread that predates the engine does once it generates. A fresh process, so no other test's setting counts."""
+    flush_denormals): inside the scope denormals read as zero (also in threads started there), every forward of a
+    generation runs so, and the caller's setting is back afterwards — loading changes nothing (hypothesis, for
+    one, refuses to run where subnormals are off). A fresh process, so no other test's setting counts."""
     import json
     import subprocess
     import sys
@@ -271,6 +276,8 @@ def test_a_cpu_engine_reads_denormal_floats_as_zero_where_it_runs():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     if not out["supported"]:
         pytest.skip("this CPU cannot flush denormals (torch.set_flush_denormal returned False)")
-    assert out["main_before"] and out["early_before_generate"]  # the probe sees denormals where nothing flushed
-    assert not out["main_after_load"] and not out["started_after_load"]
-    assert not out["early_after_generate"]
+    assert out["before"]  # the probe sees denormals where nothing flushed
+    assert not out["inside"] and not out["thread_started_inside"]
+    assert out["after"] and out["after_load"]
+    assert out["during_generate"] and not any(out["during_generate"])  # every forward of the generation
+    assert out["after_generate"]
