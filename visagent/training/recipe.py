@@ -247,7 +247,7 @@ def _data_settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"data_seed": manifest.get("data_seed"), "seeds": seeds,
             "grounding_seeds": len(manifest.get("seeds") or []) - seeds,
             "grounding_crops": manifest.get("grounding_crops", 0), "prompt_profile": manifest.get("prompt_profile"),
-            "history_images": manifest.get("history_images", 4)}
+            "history_images": manifest.get("history_images", DEFAULT_HISTORY_IMAGES)}
 
 
 def _refuse_other(folder: Path, made: dict[str, Any], asked: dict[str, Any]) -> None:
