@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 from collections.abc import Iterator
 
 import torch
@@ -24,6 +25,40 @@ def fast_kernels(device: str) -> dict[str, str]:
         "gated_delta_rule": "flash-linear-attention" if fla and cuda else "torch",
         "causal_conv1d": "causal-conv1d" if conv and cuda else "torch",
     }
+
+
+def fused_training_problem(device: str, *, fla: bool | None = None, capability: tuple[int, int] | None = None,
+                           triton: str | None = None, tilelang: bool | None = None) -> str | None:
+    """Why training cannot run with the fused Gated DeltaNet kernels here, or None.
+
+    flash-linear-attention (0.6) refuses the backward pass on Hopper GPUs (H100, H200) with Triton >= 3.4 and
+    < 3.7.1 unless tilelang is installed (wrong gradients, its issue #640) — first seen on a lent H200 with torch 2.11
+    and Triton 3.6 (docs/gpu.md). Generation is unaffected. The keyword arguments stand in for what is installed
+    and which GPU is visible (tests)."""
+    if not device.startswith("cuda"):
+        return None
+    if fla is None:
+        fla = importlib.util.find_spec("fla") is not None
+    if not fla:
+        return None
+    if capability is None:
+        capability = torch.cuda.get_device_capability(device)
+    if triton is None:
+        try:
+            import triton as triton_module
+
+            triton = triton_module.__version__
+        except ImportError:
+            return None
+    if tilelang is None:
+        tilelang = importlib.util.find_spec("tilelang") is not None
+    version = tuple(int(p) for p in re.findall(r"\d+", triton)[:3])
+    if capability[0] == 9 and (3, 4, 0) <= version < (3, 7, 1) and not tilelang:
+        return (f"flash-linear-attention cannot train on this Hopper GPU with Triton {triton} (it refuses the Gated "
+                "DeltaNet backward pass there: wrong gradients, its issue #640); upgrade triton to 3.7.1 or newer, "
+                "`pip install tilelang`, or `pip uninstall flash-linear-attention fla-core` for training "
+                "(generation keeps working with it)")
+    return None
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:

@@ -142,7 +142,11 @@ class LocalEngine:
     def _load_model(self, device_map: str | None):
         from transformers import AutoModelForImageTextToText
 
-        kwargs: dict[str, Any] = {"dtype": self.dtype}
+        # use_kernels=False: transformers (5.25) otherwise "kernelizes" the model from the Hugging Face Hub's kernel
+        # repositories whenever it enters training mode on a GPU (model.train() fetched kernels-community/fla and
+        # failed offline on a lent H200, docs/gpu.md). Fused kernels come only from installed packages
+        # (visagent[fast]: flash-linear-attention), which transformers still picks up by itself.
+        kwargs: dict[str, Any] = {"dtype": self.dtype, "use_kernels": False}
         if device_map:
             kwargs["device_map"] = device_map
         try:

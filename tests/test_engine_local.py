@@ -281,3 +281,36 @@ def test_the_engine_reads_denormal_floats_as_zero_while_it_works_and_leaves_the_
     assert out["after"] and out["after_load"]
     assert out["during_generate"] and not any(out["during_generate"])  # every forward of the generation
     assert out["after_generate"]
+
+
+def test_training_mode_never_kernelizes_from_the_hub(monkeypatch):
+    """transformers (5.25) kernelizes a model loaded with its default use_kernels=True from the Hugging Face Hub's
+    kernel repositories whenever it enters training mode; on a lent GPU with no network `model.train()` then failed
+    (docs/gpu.md). The engine loads with use_kernels=False, so switching modes never asks for hub kernels."""
+    eng = load_engine("tiny", device="cpu")
+    calls = []
+    monkeypatch.setattr(type(eng.model), "set_use_kernels", lambda self, *a, **k: calls.append((a, k)))
+    assert eng.model.use_kernels is False
+    eng.model.train()
+    eng.model.eval()
+    assert calls == []
+    eng.close()
+
+
+@pytest.mark.parametrize("capability, triton, tilelang, refused", [
+    ((9, 0), "3.6.0", False, True),   # the lent H200: torch 2.11's Triton 3.6, fla 0.6 refused the backward pass
+    ((9, 0), "3.4.0", False, True),
+    ((9, 0), "3.7.1", False, False),  # fixed Triton
+    ((9, 0), "3.6.0", True, False),   # tilelang takes the kernel
+    ((8, 0), "3.6.0", False, False),  # not Hopper
+    ((9, 0), "3.3.1", False, False),
+])
+def test_fused_training_problem_names_flas_hopper_refusal(capability, triton, tilelang, refused):
+    from engine.devices import fused_training_problem
+
+    problem = fused_training_problem("cuda", fla=True, capability=capability, triton=triton, tilelang=tilelang)
+    assert (problem is not None) == refused
+    if refused:
+        assert triton in problem and "\n" not in problem and "tilelang" in problem
+    assert fused_training_problem("cpu", fla=True, capability=capability, triton=triton, tilelang=tilelang) is None
+    assert fused_training_problem("cuda", fla=False, capability=capability, triton=triton, tilelang=tilelang) is None

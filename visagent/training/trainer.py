@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from engine.devices import fused_training_problem
 from engine.pointer import FlagHead, save_pointer_head
 from visagent.errors import ConfigError
 from visagent.training.data import load_records
@@ -187,6 +188,9 @@ class Trainer:
         if self.history_images is not None:
             self.engine.info = dataclasses.replace(self.engine.info, history_images=self.history_images)
         self.model = self.engine.model
+        problem = fused_training_problem(str(self.engine.device))
+        if problem:
+            raise ConfigError(problem)
         if config.lora:
             self.model = self._with_lora(self.model)
         self.model.train()
