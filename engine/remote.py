@@ -156,7 +156,7 @@ class RemoteEngine:
                 if stream:
                     result = self._read_stream(response, config, on_delta, cancel, deadline, started)
                 else:
-                    result = self._read_json(response, started)
+                    result = self._read_json(response, started, thinking_open=config.enable_thinking)
             finally:
                 response.close()
         finally:
@@ -388,7 +388,7 @@ class RemoteEngine:
 
     # ------------------------------------------------------------ response
 
-    def _read_json(self, response: httpx.Response, started: float) -> GenerationResult:
+    def _read_json(self, response: httpx.Response, started: float, *, thinking_open: bool = False) -> GenerationResult:
         try:
             data = json.loads(response.read())
             choice = data["choices"][0]
@@ -398,7 +398,8 @@ class RemoteEngine:
                               "completion; is this an OpenAI-compatible /v1 URL?") from None
         reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
         calls = calls_from_wire(message.get("tool_calls") or [])
-        result = assemble_result(reasoning, message.get("content") or "", calls, choice, started)
+        result = assemble_result(reasoning, message.get("content") or "", calls, choice, started,
+                                 thinking_open=thinking_open)
         apply_usage(result, data.get("usage"))
         result.pointer = pointer_from_wire(data.get(EXTENSION))
         return result
@@ -469,7 +470,8 @@ class RemoteEngine:
         cancelled = cancel is not None and cancel.is_set()
         if parsed and not cancelled:
             _emit(on_delta, [Delta("answer", "\n" + render_calls(parsed))])
-        result = assemble_result("".join(reasoning), "".join(content), parsed, choice, started)
+        result = assemble_result("".join(reasoning), "".join(content), parsed, choice, started,
+                                 thinking_open=cfg.enable_thinking)
         if cancelled:
             result.finish_reason = "cancelled"
         if first_token_s is not None:
