@@ -78,6 +78,7 @@ class RemoteEngine:
         if provider != "auto":
             providers.get_profile(provider)  # EngineError naming the choices
         self._profile: providers.ProviderProfile | None = None
+        self._profile_lock = threading.Lock()  # eval workers share one engine: one /v1/models read
         self.provider_evidence = ""
         if tool_images not in ("auto", "tool", "user"):
             raise EngineError(f"tool_images must be 'auto', 'tool' or 'user', got {tool_images!r}")
@@ -96,7 +97,7 @@ class RemoteEngine:
         self._client = httpx.Client(timeout=self._timeout(self.timeout_s),
                                     limits=httpx.Limits(max_keepalive_connections=0))
         if provider != "auto":
-            self._profile, self.provider_evidence = providers.get_profile(provider), "chosen"
+            self._set_profile((provider, "chosen"))
         elif providers.from_host(self.base_url):
             self._set_profile(providers.detect(self.base_url, None))
         context_length = None
@@ -173,28 +174,35 @@ class RemoteEngine:
     @property
     def profile(self) -> providers.ProviderProfile:
         """The server's provider profile; "auto" reads /v1/models once (a server without one is "generic")."""
-        if self._profile is None:
-            models: list[Any] | None = None
-            try:
-                response = self._send("GET", "/models", None, startup=True)
-                if response is not None:
-                    try:
-                        data = json.loads(response.read())
-                        models = data["data"] if isinstance(data, dict) and isinstance(data.get("data"), list) else None
-                    except ValueError:
-                        models = None
-                    finally:
-                        response.close()
-            except (EngineError, RemoteError) as exc:
-                log.info("%s/models unreadable (%s); provider taken as generic", self.base_url, exc)
-            self._set_profile(providers.detect(self.base_url, models))
+        with self._profile_lock:
+            if self._profile is None:
+                self._resolve_profile()
         assert self._profile is not None
         return self._profile
+
+    def _resolve_profile(self) -> None:
+        """Read /v1/models once (one attempt: the request that follows retries) and pick the profile."""
+        models: list[Any] | None = None
+        try:
+            response = self._send("GET", "/models", None, startup=True, retries=0)  # the request retries
+            if response is not None:
+                try:
+                    data = json.loads(response.read())
+                    models = data["data"] if isinstance(data, dict) and isinstance(data.get("data"), list) else None
+                except ValueError:
+                    models = None
+                finally:
+                    response.close()
+        except (EngineError, RemoteError) as exc:
+            log.info("%s/models unreadable (%s); provider taken as generic", self.base_url, exc)
+        self._set_profile(providers.detect(self.base_url, models))
 
     def _set_profile(self, detected: tuple[str, str]) -> None:
         name, evidence = detected
         self._profile, self.provider_evidence = providers.get_profile(name), evidence
         log.info("%s: provider %s (%s)", self.base_url, name, evidence)
+        if self.tool_images == "auto" and self._profile.images_in_tool == "user":
+            self._images_in_tool = False
         if hasattr(self, "info"):
             self.info = dataclasses.replace(self.info, provider=name)
 
@@ -249,7 +257,8 @@ class RemoteEngine:
 
     def _send(self, method: str, path: str, payload: dict[str, Any] | None, *, n_images: int = 0,
               deadline: float | None = None, cancel: threading.Event | None = None, grab: _SocketGrab | None = None,
-              session_id: str | None = None, startup: bool = False) -> httpx.Response | None:
+              session_id: str | None = None, startup: bool = False,
+              retries: int | None = None) -> httpx.Response | None:
         """Send with retries; returns the open (streaming) response with a 2xx status, None when cancelled.
         `startup` logs the retries at info level: before anything runs, the final error line says it all."""
         url = self.base_url + path
@@ -288,7 +297,7 @@ class RemoteEngine:
                                        status=response.status_code, server_message=message)
                 problem = f"HTTP {response.status_code}: {message}"
                 retry_after = _retry_after(response)
-            if attempt >= self.retries:
+            if attempt >= (self.retries if retries is None else retries):
                 raise RemoteError(f"{url} failed after {attempt + 1} attempts ({problem}); "
                                   "check that the server is up and not overloaded")
             delay = self.backoff_s * (2 ** attempt)
