@@ -220,3 +220,47 @@ def test_doctor_one_line_for_an_unreachable_server_and_bad_input(tmp_path):
     assert code == 1 and len(text.splitlines()) == 1 and text.startswith("FAIL  models:")
     with pytest.raises(ConfigError, match="doctor checks a server"):
         _doctor("tiny", tmp_path)
+
+
+def test_the_in_process_sampler_applies_min_p():
+    import torch
+
+    from engine.sampling import TokenSampler
+
+    logits = torch.tensor([5.0, 4.0, 0.0, 0.0])  # p ~ [0.73, 0.27, 0.005, 0.005]
+    seen = set()
+    for seed in range(40):
+        sampler = TokenSampler(GenerationConfig(temperature=1.0, min_p=0.3, seed=seed), torch.tensor([[1]]))
+        seen.add(sampler.next_token(logits))
+    assert seen == {0, 1}  # tokens under 0.3 x the top probability never drawn; both survivors are
+    with pytest.raises(Exception, match="min_p"):
+        TokenSampler(GenerationConfig(temperature=1.0, min_p=1.5), torch.tensor([[1]]))
+
+
+def test_sampling_settings_follow_the_precedence_and_bad_values_are_one_line(tmp_path):
+    from visagent.engines import open_engine
+    from visagent.errors import ConfigError
+
+    (tmp_path / "visagent.toml").write_text('provider = "ollama"\ntemperature = 0.2\ntop_k = 7\nthinking_budget = 900\n')
+    env = {"VISAGENT_TEMPERATURE": "0.5", "VISAGENT_GREEDY": "no"}
+    s = load_settings({"top_k": 10}, env=env, cwd=tmp_path, home=tmp_path)
+    assert (s.provider, s.temperature, s.top_k, s.thinking_budget, s.greedy) == ("ollama", 0.5, 10, 900, False)
+    for bad, words in (({"provider": "tgi"}, "provider must be one of"), ({"top_p": 0}, "top_p must be in"),
+                       ({"thinking_budget": 0}, "thinking_budget"), ({"min_p": 2}, "min_p")):
+        with pytest.raises(ConfigError, match=words):
+            load_settings(bad, env={}, cwd=tmp_path / "none", home=tmp_path / "none")
+    with ProviderFake("vllm") as fake:  # the setting reaches the engine the commands open
+        engine = open_engine(load_settings({"model": fake.url, "provider": "modelstudio"}, env={},
+                                           cwd=tmp_path / "none", home=tmp_path / "none"))
+        assert engine.profile.name == "modelstudio" and engine.info.provider == "modelstudio"
+
+
+@pytest.mark.parametrize(("tool_parser", "reasoning_parser"), [(True, True), (False, False), (True, False)])
+def test_a_thinking_run_acts_with_the_servers_parsers_on_or_off(tmp_path, tool_parser, reasoning_parser):
+    with ProviderFake("sglang", tool_parser=tool_parser, reasoning_parser=reasoning_parser) as fake:
+        result, chats = _run(fake, tmp_path, thinking=True, steps=2)
+    assert result.status == "max_steps" and len(chats) == 2
+    steps = [json.loads(line) for line in (result.trace_dir / "trace.jsonl").read_text().splitlines()]
+    steps = [s for s in steps if s.get("type") == "step"]
+    assert all(s["actions"][0]["action"] == "left_click" and "thinking_cut" not in s for s in steps)
+    assert all(s["model"]["thinking"].startswith("I see the screen") for s in steps)
