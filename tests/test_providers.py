@@ -264,3 +264,17 @@ def test_a_thinking_run_acts_with_the_servers_parsers_on_or_off(tmp_path, tool_p
     steps = [s for s in steps if s.get("type") == "step"]
     assert all(s["actions"][0]["action"] == "left_click" and "thinking_cut" not in s for s in steps)
     assert all(s["model"]["thinking"].startswith("I see the screen") for s in steps)
+
+
+def test_doctor_tells_an_unnamed_llamacpp_or_ollama_server_by_its_own_endpoints(tmp_path, monkeypatch):
+    import tests.fixtures.provider_fakes as fakes
+
+    monkeypatch.setitem(fakes.OWNED_BY, "llamacpp", "someone")  # e.g. a model registered under another owner
+    monkeypatch.setitem(fakes.OWNED_BY, "ollama", "myteam")  # Ollama reports the model's namespace
+    for kind in ("llamacpp", "ollama"):
+        with ProviderFake(kind) as fake:
+            code, text = _doctor(fake.url, tmp_path)
+        provider_line = text.splitlines()[1]
+        assert provider_line.startswith("ok    provider: generic") and f'provider = "{kind}"' in provider_line
+        if kind == "ollama":  # generic sends chat_template_kwargs, which Ollama drops: it keeps thinking
+            assert code == 1 and "FAIL  thinking" in text

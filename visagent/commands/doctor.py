@@ -89,9 +89,10 @@ def run(args, out: TextIO | None = None) -> int:
         if not checks.run("models", lambda: _models(engine)):
             return 1
         profile = engine.profile
+        hint = _probe_kind(engine) if profile.name == "generic" else None
         checks.ok("provider", f"{profile.name} ({engine.provider_evidence}); thinking switch: {_switch(profile)}; "
                               f"sampling fields beyond OpenAI's: {', '.join(profile.sampling_fields) or 'none'}"
-                              " (set provider = ... to choose another)")
+                              + (f"; {hint}" if hint else " (set provider = ... to choose another)"))
         if not checks.run("image", lambda: _image(engine)):
             return 1
         checks.run("tool call", lambda: _tool_call(engine, settings))
@@ -100,6 +101,23 @@ def run(args, out: TextIO | None = None) -> int:
     finally:
         engine.close()
     return 1 if checks.failed else 0
+
+
+def _probe_kind(engine: Any) -> str | None:
+    """For a server that does not name itself in /v1/models: llama.cpp answers GET /props, Ollama GET
+    /api/version (both at the server's root). Returns advice naming the provider setting, or None."""
+    import httpx
+
+    root = engine.base_url[: -len("/v1")] if engine.base_url.endswith("/v1") else engine.base_url
+    for path, kind, key in (("/props", "llamacpp", "total_slots"), ("/api/version", "ollama", "version")):
+        try:
+            response = httpx.get(root + path, headers=engine._headers(None), timeout=5.0)
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            continue
+        if isinstance(data, dict) and key in data:
+            return f"but {path} answers like {kind}: set provider = \"{kind}\" (or --provider {kind})"
+    return None
 
 
 def _switch(profile: Any) -> str:
