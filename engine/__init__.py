@@ -30,12 +30,13 @@ def load_engine(
     api_key: str | None = None,
     session_limits: SessionLimits | None = None,
     prefill_chunk: int | None = None,
+    provider: str = "auto",
 ) -> Engine:
     """Open an engine from a model spec.
 
     - `"tiny"`: the embedded tiny checkpoint (engine/tiny/), run in-process;
     - `http://...` / `https://...`: an OpenAI-compatible server (vLLM, SGLang, `visagent serve`), with
-      `model_name` and `api_key` passed to it;
+      `model_name`, `api_key` and `provider` (engine/providers.py; "auto": detected) passed to it;
     - anything else: a local Hugging Face checkpoint directory, run in-process on `device` ("auto", "cpu",
       "cuda", "cuda:N") in `dtype` ("auto": bf16 on CUDA, fp32 on CPU), or spread by `device_map="auto"`.
 
@@ -51,7 +52,7 @@ def load_engine(
     if spec.startswith(("http://", "https://")):
         from engine.remote import RemoteEngine
 
-        return RemoteEngine(spec, model_name=model_name, api_key=api_key)
+        return RemoteEngine(spec, model_name=model_name, api_key=api_key, provider=provider)
     from engine.local import LocalEngine
     from engine.prefill import DEFAULT_PREFILL_CHUNK
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Message = dict[str, Any]
@@ -46,6 +46,36 @@ class VisionSpec:
 
 
 @dataclass(frozen=True)
+class SamplingPreset:
+    """One set of sampling values a model's authors recommend (temperature 0: greedy). `source` says where the
+    values come from (a model card, a checkpoint's generation_config.json)."""
+
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    presence_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    source: str = ""
+
+    def apply(self, config: GenerationConfig) -> GenerationConfig:
+        """`config` with this preset's sampling values (its length, seed, stop and thinking switch kept)."""
+        return replace(config, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
+                       presence_penalty=self.presence_penalty, repetition_penalty=self.repetition_penalty)
+
+
+@dataclass(frozen=True)
+class RecommendedSampling:
+    """The recommended sampling for each mode of a model: thinking on, thinking off (see engine/presets.py)."""
+
+    thinking: SamplingPreset
+    non_thinking: SamplingPreset
+
+    def for_mode(self, thinking: bool) -> SamplingPreset:
+        return self.thinking if thinking else self.non_thinking
+
+
+@dataclass(frozen=True)
 class EngineInfo:
     """What a caller must know about the model behind an engine."""
 
@@ -63,6 +93,11 @@ class EngineInfo:
     history_images: int | None = None
     # The checkpoint carries a pointing head (engine/pointer.py): results then hold `pointer`.
     points: bool = False
+    # What the model's authors recommend per mode (engine/presets.py); None: nothing known, decode as asked.
+    sampling: RecommendedSampling | None = None
+    # Who serves it (engine/providers.py: vllm, sglang, llamacpp, ollama, modelstudio, openai, visagent,
+    # generic); None for an in-process engine.
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,12 +108,16 @@ class GenerationConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     top_k: int = 0
+    min_p: float = 0.0
     repetition_penalty: float = 1.0
     presence_penalty: float = 0.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
     enable_thinking: bool = False
     timeout_s: float | None = None  # wall-clock limit for the whole call; EngineError when exceeded
+    # Tokens the thinking may take (thinking on); a server with a native cap (engine/providers.py) gets it.
+    # max_new_tokens stays the cap on the whole answer, thinking included.
+    thinking_budget: int | None = None
 
 
 @dataclass(frozen=True)

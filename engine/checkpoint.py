@@ -76,11 +76,13 @@ class CheckpointInfo:
     chat_template: Path  # the file that holds the chat template
     prompt_profile: str = "full"  # from visagent.json (PROFILE_FILE), "full" when absent
     history_images: int | None = None  # from visagent.json: the screenshot window it was trained with, if declared
+    decoding: str | None = None  # from visagent.json: "greedy" for a checkpoint measured with greedy decoding
 
 
 #: Optional file of a checkpoint directory: {"prompt_profile": "compact"} for a model trained on the compact
 #: agent prompt (visagent.schemas), and {"history_images": N} for one trained on prompts showing at most N
-#: screenshots (older steps as one line each). Released checkpoints have none and get the full prompt.
+#: screenshots (older steps as one line each), and {"decoding": "greedy"} for one whose recommended decoding is
+#: greedy (engine/presets.py). Released checkpoints have none and get the full prompt.
 PROFILE_FILE = "visagent.json"
 PROMPT_PROFILES = ("full", "compact", "compact-task-first")  # = visagent.schemas.PROMPT_PROFILES (engine does not import visagent)
 
@@ -114,6 +116,14 @@ def read_history_images(root: Path) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise CheckpointError(f"{root / PROFILE_FILE}: history_images must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def read_decoding(root: Path) -> str | None:
+    """The decoding a checkpoint declares in `visagent.json` ("greedy"; None: not declared). Raises CheckpointError."""
+    value = _profile_data(root).get("decoding")
+    if value not in (None, "greedy"):
+        raise CheckpointError(f"{root / PROFILE_FILE}: decoding must be \"greedy\" when given, got {value!r}")
     return value
 
 
@@ -167,6 +177,7 @@ def inspect_checkpoint(path: str | Path, *, min_pixels: int | None = None, max_p
         chat_template=find_chat_template(root),
         prompt_profile=read_prompt_profile(root),
         history_images=read_history_images(root),
+        decoding=read_decoding(root),
     )
 
 

@@ -24,6 +24,7 @@ from engine.api import Delta, EngineInfo, GenerationConfig, GenerationResult, Me
 from engine.checkpoint import CheckpointInfo, inspect_checkpoint
 from engine.devices import fast_kernels, flush_denormals, intra_op_threads, resolve_device, resolve_dtype
 from engine.errors import CheckpointError, EngineError
+from engine import presets
 from engine.local_messages import collect_images as _collect_images
 from engine.local_messages import normalise_messages as _normalise_messages
 from engine.pointer import FlagHead, PointerCapture, load_pointer_head
@@ -114,6 +115,8 @@ class LocalEngine:
             prompt_profile=self.checkpoint.prompt_profile,
             history_images=self.checkpoint.history_images,
             points=self.pointer_head is not None,
+            sampling=presets.for_checkpoint(self.checkpoint.path, self.checkpoint.model_type,
+                                            decoding=self.checkpoint.decoding),
         )
         log.info(
             "loaded %s (%s) on %s as %s; kernels: %s",

@@ -1,7 +1,8 @@
 """An Engine backed by an OpenAI-compatible server: vLLM, SGLang, or `visagent serve`.
 
-Screenshots travel as base64 PNG data URLs, tools as OpenAI tool schemas, thinking as
-`chat_template_kwargs: {"enable_thinking": ...}` (what Qwen3.5's chat template reads). Structured `tool_calls`
+Screenshots travel as base64 PNG data URLs, tools as OpenAI tool schemas; the thinking switch and the sampling
+fields beyond OpenAI's follow the server's provider profile (engine/providers.py: detected from the server, or
+chosen). Structured `tool_calls`
 (vLLM `--tool-call-parser qwen3_coder`) and tool calls left as text in `content` are both accepted;
 `reasoning_content` (or `reasoning`) deltas become Delta("thinking"), `<think>` inside content is split too.
 """
@@ -23,6 +24,7 @@ import httpx
 
 from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, GenerationResult, Message,
                         ThinkingSplitter, ToolSchema, VisionSpec, visual_tokens)
+from engine import presets, providers
 from engine.errors import EngineError, RemoteError
 from engine.openai_wire import count_images, images_in_tool_messages, messages_to_wire
 from engine.remote_result import (EXTENSION, apply_usage, assemble_result, calls_from_wire, error_message,
@@ -61,14 +63,23 @@ class RemoteEngine:
     (Qwen3.5's native format, what its chat template renders); "user" moves them to a user message right
     after it (for servers that take only text in tool messages); "auto" (default) sends "tool" and, the first
     time a server refuses that with a 400 about tool content, logs a warning and switches to "user" for good.
-    Raises EngineError from the constructor when the model name cannot be determined.
+    `provider`: the server's profile (engine/providers.py: vllm, sglang, llamacpp, ollama, modelstudio,
+    openai, visagent, generic), or "auto" (default): from the host name, else from /v1/models `owned_by`
+    (read once, at construction or before the first request). It decides how thinking is switched and which
+    sampling fields are sent.
+    Raises EngineError from the constructor when the model name cannot be determined or `provider` is unknown.
     """
 
     def __init__(self, base_url: str, *, model_name: str | None = None, api_key: str | None = None,
                  timeout_s: float = 120, retries: int = 3, backoff_s: float = 0.5, max_images: int | None = None,
                  coord_space: CoordSpaceName | None = None, vision: VisionSpec | None = None,
-                 tool_images: ToolImages = "auto") -> None:
+                 tool_images: ToolImages = "auto", provider: str = "auto") -> None:
         self.base_url = normalize_base_url(base_url)
+        if provider != "auto":
+            providers.get_profile(provider)  # EngineError naming the choices
+        self._profile: providers.ProviderProfile | None = None
+        self._profile_lock = threading.Lock()  # eval workers share one engine: one /v1/models read
+        self.provider_evidence = ""
         if tool_images not in ("auto", "tool", "user"):
             raise EngineError(f"tool_images must be 'auto', 'tool' or 'user', got {tool_images!r}")
         self.tool_images = tool_images
@@ -85,6 +96,10 @@ class RemoteEngine:
         # without touching another request's stream (a screenshot upload dwarfs the handshake anyway).
         self._client = httpx.Client(timeout=self._timeout(self.timeout_s),
                                     limits=httpx.Limits(max_keepalive_connections=0))
+        if provider != "auto":
+            self._set_profile((provider, "chosen"))
+        elif providers.from_host(self.base_url):
+            self._set_profile(providers.detect(self.base_url, None))
         context_length = None
         entry: dict[str, Any] = {}
         if model_name is None:
@@ -92,9 +107,12 @@ class RemoteEngine:
         self.model_name = model_name
         self._coord_space_given = coord_space is not None
         family_space, family_vision = infer_model_family(model_name)
-        self.info = EngineInfo(spec=base_url, model_type="remote", coord_space=coord_space or family_space,
+        space = coord_space or family_space
+        self.info = EngineInfo(spec=base_url, model_type="remote", coord_space=space,
                                vision=vision or family_vision, supports_thinking=True,
-                               context_length=context_length, max_images=max_images)
+                               context_length=context_length, max_images=max_images,
+                               sampling=presets.for_served_model(space),
+                               provider=self._profile.name if self._profile else None)
         self._apply_extension(entry)
 
     # ------------------------------------------------------------ public
@@ -111,6 +129,7 @@ class RemoteEngine:
         if cancel is not None and cancel.is_set():
             return make_result("", "", "cancelled", started)
         stream = on_delta is not None or cancel is not None
+        self.profile  # noqa: B018 - resolves the provider (one /v1/models read) before the first request
         wire = self._wire(messages, self._images_in_tool)
         payload = self._payload(wire, tools, config, stream, session_id)
         deadline = time.monotonic() + config.timeout_s if config.timeout_s else None
@@ -138,7 +157,7 @@ class RemoteEngine:
                 if stream:
                     result = self._read_stream(response, config, on_delta, cancel, deadline, started)
                 else:
-                    result = self._read_json(response, started)
+                    result = self._read_json(response, started, thinking_open=config.enable_thinking)
             finally:
                 response.close()
         finally:
@@ -151,6 +170,41 @@ class RemoteEngine:
 
     def close(self) -> None:
         self._client.close()
+
+    @property
+    def profile(self) -> providers.ProviderProfile:
+        """The server's provider profile; "auto" reads /v1/models once (a server without one is "generic")."""
+        with self._profile_lock:
+            if self._profile is None:
+                self._resolve_profile()
+        assert self._profile is not None
+        return self._profile
+
+    def _resolve_profile(self) -> None:
+        """Read /v1/models once (one attempt: the request that follows retries) and pick the profile."""
+        models: list[Any] | None = None
+        try:
+            response = self._send("GET", "/models", None, startup=True, retries=0)  # the request retries
+            if response is not None:
+                try:
+                    data = json.loads(response.read())
+                    models = data["data"] if isinstance(data, dict) and isinstance(data.get("data"), list) else None
+                except ValueError:
+                    models = None
+                finally:
+                    response.close()
+        except (EngineError, RemoteError) as exc:
+            log.info("%s/models unreadable (%s); provider taken as generic", self.base_url, exc)
+        self._set_profile(providers.detect(self.base_url, models))
+
+    def _set_profile(self, detected: tuple[str, str]) -> None:
+        name, evidence = detected
+        self._profile, self.provider_evidence = providers.get_profile(name), evidence
+        log.info("%s: provider %s (%s)", self.base_url, name, evidence)
+        if self.tool_images == "auto" and self._profile.images_in_tool == "user":
+            self._images_in_tool = False
+        if hasattr(self, "info"):
+            self.info = dataclasses.replace(self.info, provider=name)
 
     # ------------------------------------------------------------ request
 
@@ -183,12 +237,8 @@ class RemoteEngine:
         payload: dict[str, Any] = {
             "model": self.model_name, "messages": wire, "max_tokens": cfg.max_new_tokens,
             "temperature": cfg.temperature, "top_p": cfg.top_p, "stream": stream,
-            "chat_template_kwargs": {"enable_thinking": cfg.enable_thinking},
         }
-        if cfg.top_k > 0:
-            payload["top_k"] = cfg.top_k
-        if cfg.repetition_penalty != 1.0:
-            payload["repetition_penalty"] = cfg.repetition_penalty
+        payload.update(providers.request_fields(self.profile, cfg, thinking_budget=cfg.thinking_budget))
         if cfg.presence_penalty:
             payload["presence_penalty"] = cfg.presence_penalty
         if cfg.seed is not None:
@@ -207,7 +257,8 @@ class RemoteEngine:
 
     def _send(self, method: str, path: str, payload: dict[str, Any] | None, *, n_images: int = 0,
               deadline: float | None = None, cancel: threading.Event | None = None, grab: _SocketGrab | None = None,
-              session_id: str | None = None, startup: bool = False) -> httpx.Response | None:
+              session_id: str | None = None, startup: bool = False,
+              retries: int | None = None) -> httpx.Response | None:
         """Send with retries; returns the open (streaming) response with a 2xx status, None when cancelled.
         `startup` logs the retries at info level: before anything runs, the final error line says it all."""
         url = self.base_url + path
@@ -246,7 +297,7 @@ class RemoteEngine:
                                        status=response.status_code, server_message=message)
                 problem = f"HTTP {response.status_code}: {message}"
                 retry_after = _retry_after(response)
-            if attempt >= self.retries:
+            if attempt >= (self.retries if retries is None else retries):
                 raise RemoteError(f"{url} failed after {attempt + 1} attempts ({problem}); "
                                   "check that the server is up and not overloaded")
             delay = self.backoff_s * (2 ** attempt)
@@ -294,6 +345,8 @@ class RemoteEngine:
             return
         finally:
             response.close()
+        if self._profile is None:
+            self._set_profile(providers.detect(self.base_url, data["data"]))
         if names and self.model_name not in names:
             raise EngineError(f"{self.base_url} does not serve model {self.model_name!r} (it serves: "
                               f"{', '.join(names)}); pass --model-name with one of those")
@@ -334,6 +387,8 @@ class RemoteEngine:
                                   "OpenAI-compatible /v1 URL?") from None
         finally:
             response.close()
+        if self._profile is None:
+            self._set_profile(providers.detect(self.base_url, data["data"]))
         if len(models) != 1:
             names = ", ".join(m["id"] for m in models) or "none"
             raise EngineError(f"{self.base_url} serves {len(models)} models ({names}); choose one with --model-name")
@@ -342,7 +397,7 @@ class RemoteEngine:
 
     # ------------------------------------------------------------ response
 
-    def _read_json(self, response: httpx.Response, started: float) -> GenerationResult:
+    def _read_json(self, response: httpx.Response, started: float, *, thinking_open: bool = False) -> GenerationResult:
         try:
             data = json.loads(response.read())
             choice = data["choices"][0]
@@ -352,7 +407,8 @@ class RemoteEngine:
                               "completion; is this an OpenAI-compatible /v1 URL?") from None
         reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
         calls = calls_from_wire(message.get("tool_calls") or [])
-        result = assemble_result(reasoning, message.get("content") or "", calls, choice, started)
+        result = assemble_result(reasoning, message.get("content") or "", calls, choice, started,
+                                 thinking_open=thinking_open)
         apply_usage(result, data.get("usage"))
         result.pointer = pointer_from_wire(data.get(EXTENSION))
         return result
@@ -423,7 +479,8 @@ class RemoteEngine:
         cancelled = cancel is not None and cancel.is_set()
         if parsed and not cancelled:
             _emit(on_delta, [Delta("answer", "\n" + render_calls(parsed))])
-        result = assemble_result("".join(reasoning), "".join(content), parsed, choice, started)
+        result = assemble_result("".join(reasoning), "".join(content), parsed, choice, started,
+                                 thinking_open=cfg.enable_thinking)
         if cancelled:
             result.finish_reason = "cancelled"
         if first_token_s is not None:

@@ -58,9 +58,15 @@ def render_calls(calls: list[dict[str, Any]]) -> str:
 
 
 def assemble_result(reasoning: str, content: str, calls: list[dict[str, Any]], choice: dict[str, Any],
-                    started: float) -> GenerationResult:
-    """One GenerationResult from the answer's parts; `started` is the perf_counter() at the call's start."""
-    thinking, answer = split_thinking(content)
+                    started: float, *, thinking_open: bool = False) -> GenerationResult:
+    """One GenerationResult from the answer's parts; `started` is the perf_counter() at the call's start.
+    `thinking_open`: thinking was on (the prompt opened `<think>`); content cut by the token limit with no
+    reasoning field and no `</think>` is then a thought cut off before its end, not an answer."""
+    if thinking_open and choice.get("finish_reason") == "length" and not reasoning and not calls \
+            and "</think>" not in content and "<think>" not in content:
+        thinking, answer = content.strip(), ""
+    else:
+        thinking, answer = split_thinking(content)
     thinking = "\n".join(t for t in (reasoning.strip(), thinking) if t)
     if calls:  # structured calls are also written back as text, so text-only parsers see them
         answer = "\n".join(t for t in (answer, render_calls(calls)) if t)

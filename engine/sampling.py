@@ -1,6 +1,6 @@
 """Next-token choice for the in-process engine: greedy or seeded sampling with penalties.
 
-Reuses transformers' logits processors (repetition penalty, temperature, top-k, top-p); the presence
+Reuses transformers' logits processors (repetition penalty, temperature, top-k, top-p, min-p); the presence
 penalty (OpenAI / vLLM semantics: subtract a constant from every token already generated) is added here.
 """
 
@@ -35,6 +35,7 @@ class TokenSampler:
 
     def __init__(self, config: GenerationConfig, prompt_ids: torch.Tensor, *, device: torch.device | str = "cpu") -> None:
         from transformers import (
+            MinPLogitsWarper,
             RepetitionPenaltyLogitsProcessor,
             TemperatureLogitsWarper,
             TopKLogitsWarper,
@@ -56,6 +57,8 @@ class TokenSampler:
                 self._warpers.append(TopKLogitsWarper(config.top_k))
             if config.top_p < 1.0:
                 self._warpers.append(TopPLogitsWarper(config.top_p))
+            if config.min_p > 0.0:
+                self._warpers.append(MinPLogitsWarper(config.min_p))
         self._generator: torch.Generator | None = None
         if not self.greedy and config.seed is not None:
             self._generator = torch.Generator(device=device).manual_seed(int(config.seed))
@@ -84,6 +87,8 @@ def _check(config: GenerationConfig) -> None:
         raise EngineError(f"temperature must be >= 0 (0 = greedy), got {config.temperature}")
     if not 0 < config.top_p <= 1:
         raise EngineError(f"top_p must be in (0, 1], got {config.top_p}")
+    if not 0 <= config.min_p <= 1:
+        raise EngineError(f"min_p must be in [0, 1] (0 = off), got {config.min_p}")
     if config.top_k < 0:
         raise EngineError(f"top_k must be >= 0 (0 = off), got {config.top_k}")
     if config.repetition_penalty <= 0:

@@ -373,6 +373,8 @@ def test_config_from_settings_maps_fields_and_overrides_win():
     assert (config.max_steps, config.max_seconds, config.history_images, config.thinking, config.settle) == \
         (9, 30.0, 2, True, False)
     assert config.safety.confirm_risky is False and config.auto_approve is True
-    assert config.generation.max_new_tokens >= 1024  # thinking needs room before the call
+    # thinking needs room before the call: each thinking call asks for the budget plus the answer's tokens
+    assert (config.thinking_budget, config.answer_tokens) == (settings.thinking_budget, settings.answer_tokens)
+    assert config.thinking_budget >= 1024 and config.sampling is not None and not config.sampling.greedy
     with pytest.raises(ConfigError, match="loop_limit"):
         AgentConfig(loop_limit=1)

@@ -26,6 +26,7 @@ TOOLS = [{"type": "function", "function": {"name": "computer_use", "description"
 def _engine(stub: OpenAIStub, **kw) -> RemoteEngine:
     kw.setdefault("model_name", "stub")
     kw.setdefault("backoff_s", 0.01)
+    kw.setdefault("provider", "generic")  # these scripts test HTTP handling; detection: tests/test_providers.py
     return RemoteEngine(stub.url, **kw)
 
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.api import GenerationConfig
 from engine.errors import EngineError
 from ui.engines import EngineCache, ModelChoice, engine_loader
 from ui.live import LiveRun
@@ -225,9 +224,9 @@ class RunManager:
 
         req = run.request
         s = self.settings
-        config = AgentConfig(max_steps=req.max_steps, max_seconds=s.max_seconds, history_images=req.history_images,
-                             thinking=req.thinking, settle=req.settle, safety=s.safety, human_in_loop=True,
-                             generation=replace(GenerationConfig(), enable_thinking=req.thinking))
+        # The CLI's configuration (sampling per mode, thinking budget, point source) with the page's choices.
+        config = AgentConfig.from_settings(s, max_steps=req.max_steps, history_images=req.history_images,
+                                           thinking=req.thinking, settle=req.settle, human_in_loop=True)
         meta: dict[str, Any] = {}
         if scenario is not None:
             meta = {"scenario": scenario.id, "seed": getattr(executor, "seed", req.seed)}

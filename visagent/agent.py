@@ -27,6 +27,7 @@ from visagent.executors.base import Executor, Observation
 from visagent.pointing import POINT_SOURCES, uses_head
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
 from visagent.prompting import StepMemory, history_window
+from visagent.sampling import SamplingChoice, describe as describe_sampling
 from visagent.settings import SafetySettings, Settings
 from visagent.timeouts import CallTimeout, SerialWorker
 from visagent.trace import FINAL_IMAGE, TraceWriter, new_run_id
@@ -49,7 +50,12 @@ class AgentConfig:
     `human_timeout_s`: how long to wait for that human before denying / carrying on;
     `secrets`: values for `{{secret:NAME}}` (else taken from the environment);
     `model_timeout_s` / `execute_timeout_s`: limits of one model call / one executor call (incl. settle);
-    `point_from`: where a click's point comes from (visagent/pointing.py: auto, text, head).
+    `point_from`: where a click's point comes from (visagent/pointing.py: auto, text, head);
+    `sampling`: per-mode sampling (visagent/sampling.py: the model's recommended values, overrides, or greedy);
+    None decodes with `generation` exactly as given in both modes (hand-built configs, tests);
+    `thinking_budget` / `answer_tokens`: tokens for the thought and for the answer; each call asks for
+    answer_tokens (+ thinking_budget with thinking on); None for both: `generation.max_new_tokens`.
+    A thought cut off at the cap is asked again once with thinking off (`thinking_recovery`).
     """
 
     max_steps: int = 15
@@ -69,6 +75,10 @@ class AgentConfig:
     model_timeout_s: float = 300.0
     execute_timeout_s: float = 60.0
     point_from: str = "auto"
+    sampling: SamplingChoice | None = None
+    thinking_budget: int | None = None
+    answer_tokens: int | None = None
+    thinking_recovery: bool = True
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -85,6 +95,9 @@ class AgentConfig:
             raise ConfigError("model_timeout_s and execute_timeout_s must be positive")
         if self.point_from not in POINT_SOURCES:
             raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {self.point_from!r}")
+        for name in ("thinking_budget", "answer_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 token, got {getattr(self, name)}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> AgentConfig:
@@ -93,9 +106,9 @@ class AgentConfig:
             max_steps=settings.max_steps, max_seconds=settings.max_seconds,
             history_images=settings.history_images, thinking=settings.thinking, settle=settings.settle,
             safety=settings.safety, point_from=settings.point_from,
+            sampling=SamplingChoice.from_settings(settings), thinking_budget=settings.thinking_budget,
+            answer_tokens=settings.answer_tokens,
         )
-        if settings.thinking:  # room for the thought before the call, else it is cut and never parses
-            base["generation"] = GenerationConfig(max_new_tokens=1024)
         base.update(overrides)
         return cls(**base)
 
@@ -103,6 +116,7 @@ class AgentConfig:
         """JSON-ready view for meta.json (secrets left out, only their names)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "secrets"}
         data["generation"] = dataclasses.asdict(self.generation)
+        data["sampling"] = dataclasses.asdict(self.sampling) if self.sampling is not None else None
         data["safety"] = dataclasses.asdict(self.safety)
         data["secret_names"] = sorted(self.secrets or {})
         return data
@@ -256,9 +270,11 @@ class Agent(StepLogic):
         executor = {"name": getattr(self.executor, "name", type(self.executor).__name__),
                     "platform": self.executor.platform, "geometry": geometry.to_dict()}
         executor.update(self.run_meta)
+        settings["sampling_used"] = {mode: describe_sampling(*self._generation_config(thinking))
+                                     for mode, thinking in (("thinking", True), ("non_thinking", False))}
         return {"task": task,
                 "model": {"spec": info.spec, "model_type": info.model_type, "coord_space": info.coord_space,
-                          "prompt_profile": info.prompt_profile},
+                          "prompt_profile": info.prompt_profile, "provider": info.provider},
                 "executor": executor, "settings": settings}
 
     def _finish_trace(self, status: str, reason: str, steps: int, answer: str | None) -> None:

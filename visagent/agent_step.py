@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from engine.api import GenerationResult, smart_resize
+from engine.api import GenerationConfig, GenerationResult, smart_resize
 from engine.errors import EngineError
 from visagent import actions as A
 from visagent.actions import Action
@@ -27,6 +27,7 @@ from visagent.events import (
 from visagent.executors.base import ExecResult, Observation
 from visagent.pointing import with_head_point
 from visagent.prompting import StepMemory, build_messages, count_images, history_window
+from visagent.sampling import resolve as resolve_sampling
 from visagent.settle import SettleDetector, images_differ
 from visagent.timeouts import CallTimeout, call_with_timeout
 from visagent.trace import step_image_name
@@ -139,6 +140,7 @@ class StepLogic:
                                   + (f" with this note: {note}" if note else ".") + " Look at the new screenshot.")
         base_feedback, self._feedback = list(self._feedback), []
         errors: list[str] = []
+        thinking = self.config.thinking
         while True:
             fb_parts = list(base_feedback)
             if errors:
@@ -150,9 +152,9 @@ class StepLogic:
                                       append_only=self.config.append_only, feedback=feedback or None,
                                       profile=info.prompt_profile)
             t = time.monotonic()
-            result = self._generate(step, messages, tools, retry=len(errors))
+            result = self._generate(step, messages, tools, retry=len(errors), thinking=thinking)
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)
-            record["attempts"] = len(errors) + 1
+            record["attempts"] = len(errors) + 1 + ("thinking_cut" in record)
             record["prompt"] = {"tokens": result.prompt_tokens, "visual_tokens": result.visual_tokens,
                                 "images": count_images(messages), "cached_tokens": result.cached_tokens}
             record["model"] = {"raw": result.text, "thinking": result.thinking, "answer": result.answer,
@@ -169,6 +171,16 @@ class StepLogic:
                 model_action, screen_action, ignored, thought = self._parse(result, obs, resized, record)
                 break
             except (ParseError, ActionError) as exc:
+                if thinking and result.finish_reason == "length" and self.config.thinking_recovery:
+                    # The thought hit the token cap before its call: ask once more with thinking off rather
+                    # than spend a parse retry on an answer that was never written.
+                    thinking = False
+                    cut = {"generated_tokens": result.generated_tokens, "thinking": result.thinking,
+                           "max_new_tokens": self._generation_config(True)[0].max_new_tokens}
+                    record["thinking_cut"] = cut
+                    self._emit(ErrorEvent(step, f"the thought was cut off at the token cap "
+                                                f"({cut['max_new_tokens']}); asking again with thinking off"))
+                    continue
                 errors.append(one_line(exc))
                 record["parse_error"] = errors[-1]
                 self._emit(ErrorEvent(step, f"could not use the model's answer: {errors[-1]}"))
@@ -183,13 +195,28 @@ class StepLogic:
         self._memory.append(mem)
         self._act(step, obs, model_action, screen_action, ignored, thought, record, mem)
 
-    def _generate(self: Agent, step: int, messages: list, tools: list, retry: int = 0) -> GenerationResult:
-        """One model call. `retry` > 0 re-asks after unusable answers: greedy decoding then samples
-        (temperature RETRY_TEMPERATURE, top-p RETRY_TOP_P), else every retry of an unchanged prompt would
-        repeat the same unusable answer."""
+    def _generation_config(self: Agent, thinking: bool) -> tuple[GenerationConfig, str]:
+        """(the generation config of one call in this mode, where its sampling comes from): the model's
+        recommended values for the mode unless the settings override them or ask for greedy
+        (visagent/sampling.py); `generation` as given when the config has no `sampling`."""
         gen = self.config.generation
+        if self.config.answer_tokens is not None or self.config.thinking_budget is not None:
+            answer = self.config.answer_tokens or gen.max_new_tokens
+            budget = self.config.thinking_budget if thinking else None
+            gen = dataclasses.replace(gen, max_new_tokens=answer + (budget or 0), thinking_budget=budget)
+        if self.config.sampling is None:
+            return dataclasses.replace(gen, enable_thinking=thinking), "the agent's generation config"
+        return resolve_sampling(gen, self.engine.info, self.config.sampling, thinking)
+
+    def _generate(self: Agent, step: int, messages: list, tools: list, retry: int = 0,
+                  thinking: bool | None = None) -> GenerationResult:
+        """One model call, thinking on or off (default: the run's setting). `retry` > 0 re-asks after unusable
+        answers: greedy decoding then samples (temperature RETRY_TEMPERATURE, top-p RETRY_TOP_P), else every
+        retry of an unchanged prompt would repeat the same unusable answer."""
+        thinking = self.config.thinking if thinking is None else thinking
+        gen, _ = self._generation_config(thinking)
         timeout = gen.timeout_s or self.config.model_timeout_s
-        cfg = dataclasses.replace(gen, enable_thinking=self.config.thinking, timeout_s=timeout)
+        cfg = dataclasses.replace(gen, timeout_s=timeout)
         if retry and gen.temperature == 0:
             cfg = dataclasses.replace(cfg, temperature=RETRY_TEMPERATURE, top_p=min(cfg.top_p, RETRY_TOP_P),
                                       seed=None if gen.seed is None else gen.seed + retry)

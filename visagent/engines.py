@@ -1,7 +1,7 @@
 """Open the engine a command runs with, from the resolved settings: one place for every load option.
 
 `visagent run`, `serve`, `eval`, `ground` and the dashboard all call `open_engine`, so a setting added here
-(device, dtype, device_map, model_name, api_key, session limits, prefill chunk) reaches every one of them.
+(device, dtype, device_map, model_name, api_key, provider, session limits, prefill chunk) reaches every one of them.
 """
 
 from __future__ import annotations
@@ -48,4 +48,5 @@ def open_engine(settings: Settings, *, model: str | None = None, model_name: str
         api_key=settings.api_key,
         session_limits=session_limits(settings),
         prefill_chunk=settings.prefill_chunk,
+        provider=settings.provider,
     )

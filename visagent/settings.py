@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.providers import PROVIDER_CHOICES
 from visagent.errors import ConfigError
 from visagent.pointing import POINT_SOURCES
 
@@ -41,6 +42,9 @@ class Settings:
     model: str = "tiny"
     model_name: str | None = None
     api_key: str | None = None
+    # The server's provider profile (engine/providers.py): "auto" detects it from the server; vllm, sglang,
+    # llamacpp, ollama, modelstudio, openai, visagent or generic choose it.
+    provider: str = "auto"
     device: str = "auto"
     dtype: str = "auto"
     device_map: str | None = None
@@ -58,6 +62,20 @@ class Settings:
     max_seconds: float = 600.0
     history_images: int = 4
     thinking: bool = False
+    # Tokens a thought may take before its answer (thinking on), and tokens for the answer itself; a request
+    # asks for at most thinking_budget + answer_tokens. A thought cut off at the budget is re-asked once with
+    # thinking off (docs/agent.md).
+    thinking_budget: int = 4096
+    answer_tokens: int = 256
+    # Sampling (visagent/sampling.py): the model's recommended values per mode unless `greedy`; each value set
+    # here replaces the recommended one in both modes.
+    greedy: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
     settle: bool = True
     # Where a click's point comes from (visagent/pointing.py): "auto" (the checkpoint's pointing head when it
     # has one, else the written coordinate), "text" or "head".
@@ -234,6 +252,23 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"max_seconds must be positive, got {s.max_seconds}")
     if s.history_images < 1:
         raise ConfigError(f"history_images must be at least 1, got {s.history_images}")
+    if s.provider not in PROVIDER_CHOICES:
+        raise ConfigError(f"provider must be one of {', '.join(PROVIDER_CHOICES)}, got {s.provider!r}")
+    if s.thinking_budget < 1 or s.answer_tokens < 1:
+        raise ConfigError(f"thinking_budget and answer_tokens must be at least 1 token (got {s.thinking_budget}, "
+                          f"{s.answer_tokens})")
+    if s.temperature is not None and s.temperature < 0:
+        raise ConfigError(f"temperature must be >= 0 (0: greedy), got {s.temperature}")
+    if s.top_p is not None and not 0 < s.top_p <= 1:
+        raise ConfigError(f"top_p must be in (0, 1], got {s.top_p}")
+    if s.top_k is not None and s.top_k < 0:
+        raise ConfigError(f"top_k must be >= 0 (0: off), got {s.top_k}")
+    if s.min_p is not None and not 0 <= s.min_p <= 1:
+        raise ConfigError(f"min_p must be in [0, 1], got {s.min_p}")
+    if s.presence_penalty is not None and not -2 <= s.presence_penalty <= 2:
+        raise ConfigError(f"presence_penalty must be in [-2, 2], got {s.presence_penalty}")
+    if s.repetition_penalty is not None and s.repetition_penalty <= 0:
+        raise ConfigError(f"repetition_penalty must be > 0 (1: off), got {s.repetition_penalty}")
     if s.point_from not in POINT_SOURCES:
         raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {s.point_from!r}")
     for name in ("session_max_sessions", "session_max_mb", "session_max_snapshots"):

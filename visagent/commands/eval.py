@@ -12,6 +12,7 @@ from visagent.errors import ConfigError
 
 def register(sub) -> None:
     from visagent.commands.ground import add_point_from_arg
+    from visagent.commands.run import add_sampling_args
 
     p = sub.add_parser("eval", help="evaluate a model (or the oracle policy) on sim scenarios; "
                                     "success = the world's check")
@@ -36,6 +37,7 @@ def register(sub) -> None:
                         "answers the exact prompt of that step (the oracle's history before it) and must match the "
                         "oracle's action (step accuracy; visagent/step_eval.py)")
     add_point_from_arg(p)
+    add_sampling_args(p)
     p.set_defaults(handler=run)
 
 

@@ -42,12 +42,27 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, help="step limit (default 15)")
     p.add_argument("--max-seconds", type=float, help="wall-time limit in seconds, time paused not counted "
                    "(default 600)")
-    p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
-                   help="let the model think before acting")
+    add_sampling_args(p)
     p.add_argument("--yes", action="store_true", help="approve risky actions without asking")
     p.add_argument("--quiet", action="store_true", help="print only the final status line")
     add_point_from_arg(p)
     p.set_defaults(handler=run)
+
+
+def add_sampling_args(p) -> None:
+    """--thinking, --thinking-budget, --greedy and --provider: how each model call is made (settings of the same
+    names; docs/agent.md)."""
+    from engine.providers import PROVIDER_CHOICES
+
+    p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the model think before acting")
+    p.add_argument("--thinking-budget", type=int, help="tokens a thought may take before its answer (default 4096); "
+                   "a thought cut off there is asked again with thinking off")
+    p.add_argument("--greedy", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode greedily (reproducible runs) instead of the model's recommended sampling")
+    p.add_argument("--provider", choices=PROVIDER_CHOICES,
+                   help="the http(s) server's kind, which decides the thinking switch and sampling fields "
+                   "(default auto: detected from the server)")
 
 
 def open_for_run(kind: str, scenario_id: str | None, seed: int | None, *, monitor: int = 1,
