@@ -9,7 +9,7 @@ from PIL import Image
 from tests.agent_helpers import DONE, sim, texts_of, xml
 from visagent.actions import Action
 from visagent.agent import Agent, AgentConfig
-from visagent.prompting import StepMemory, build_messages, count_images, system_prompt
+from visagent.prompting import ModelTurn, StepMemory, build_messages, count_images, system_prompt
 from visagent.scenarios import load_scenarios
 from visagent.scripted import ScriptedEngine
 
@@ -19,7 +19,7 @@ def shot(n: int) -> Image.Image:
 
 
 def history(n: int) -> list[StepMemory]:
-    return [StepMemory(i, shot(i), output=f"<tool_call>call {i}</tool_call>",
+    return [StepMemory(i, shot(i), ModelTurn(f"<tool_call>call {i}</tool_call>"),
                        actions=[Action("left_click", coordinate=(i, i), space="norm1000")], result=f"result {i}")
             for i in range(1, n + 1)]
 
