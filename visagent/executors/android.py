@@ -316,7 +316,8 @@ class AndroidExecutor:
 
     def _scroll(self, action: Action) -> None:
         """A scroll as finger swipes: `pixels` wheel clicks (capped, visagent.actions.scroll_clicks) of 48 dp each;
-        positive scrolls up/left (the finger moves down/right); more than 60% of the screen takes several swipes."""
+        positive scrolls up/left (the finger moves down/right); each swipe is centred on the point, and a scroll
+        longer than 60% of the screen takes several."""
         g = self.geometry()
         x, y = self._point(action.coordinate)
         clicks = scroll_clicks(action.pixels or 0)
@@ -324,13 +325,15 @@ class AndroidExecutor:
         total = round(abs(clicks) * _SCROLL_CLICK_DP * self._px_per_dp())
         most = max(1, int(_MAX_SWIPE_FRACTION * span))
         swipes = []
-        while total > 0:
-            dist = min(total, most) * (1 if clicks > 0 else -1)
-            total -= abs(dist)
-            x2, y2 = (x, y + dist) if action.action == A.SCROLL else (x + dist, y)
-            x2 = min(max(x2, 0), g.width - 1)
-            y2 = min(max(y2, 0), g.height - 1)
-            swipes.append(f"input swipe {x} {y} {x2} {y2} {round(1000 * _DEFAULT_SWIPE_S)}")
+        while total > 0:  # each swipe centred on the point, moved inside the screen when it would leave it
+            dist = min(total, most)
+            total -= dist
+            at = y if action.action == A.SCROLL else x
+            start = min(max(at - dist // 2, 0), span - 1 - dist) if clicks > 0 else \
+                min(max(at + dist // 2, dist), span - 1)
+            end = start + dist if clicks > 0 else start - dist
+            points = (x, start, x, end) if action.action == A.SCROLL else (start, y, end, y)
+            swipes.append("input swipe {} {} {} {} ".format(*points) + str(round(1000 * _DEFAULT_SWIPE_S)))
         self.shell("; ".join(swipes))
 
     def type_text(self, text: str) -> None:
