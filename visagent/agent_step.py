@@ -285,8 +285,8 @@ class StepLogic:
         res = self._execute(step, action, obs, record)
         if not res.ok:
             told.append(f"The action failed: {res.message or 'no reason given'}.")
-        else:  # in the model's own coordinates (the executor's message speaks screen pixels: it stays in the trace)
-            told.append(f"Done: {model_action.summary()}.")
+        else:  # the executor's message speaks screen pixels (it stays in the trace's result); the model's own
+            told.append("Done.")  # call, in its own coordinates, sits right before this (or in the step summary)
             if action.action in (A.SCROLL, A.HSCROLL) and action.pixels:
                 told.append(A.scroll_note(action.pixels))
         if res.changed is False:
