@@ -206,3 +206,19 @@ def test_tool_results_speak_the_models_coordinates(tmp_path, render):
     assert steps[0]["tool_result"].startswith("Done.")
     responses = "".join(p.split("<tool_response>", 1)[1] for p in server.prompts[1:])
     assert "256" not in responses and "760" not in responses
+
+
+def test_a_capped_scroll_is_told_to_the_model_and_recorded(tmp_path):
+    from tests.agent_helpers import DONE, xml
+    from visagent.actions import MAX_SCROLL_CLICKS
+    from visagent.scripted import ScriptedEngine
+
+    _, executor = sim()
+    engine = ScriptedEngine([xml("scroll", coordinate=(500, 500), pixels=-10**12), DONE])
+    result = Agent(engine, executor, AgentConfig(), trace_root=tmp_path).run("Scroll down")
+    assert result.status == "success", result.reason
+    step = read_trace(result.trace_dir).steps[0]
+    assert step["result"]["wheel_clicks"] == -MAX_SCROLL_CLICKS
+    assert f"Scrolled {MAX_SCROLL_CLICKS} wheel clicks" in step["tool_result"]
+    tool_turn = engine.calls[1]["messages"][-1]["content"]
+    assert any(f"Scrolled {MAX_SCROLL_CLICKS} wheel clicks" in p.get("text", "") for p in tool_turn)

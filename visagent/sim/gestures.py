@@ -78,7 +78,8 @@ def apply_action(world: SimWorld, a: A.Action) -> str:
             world.wheel(x, y, 0, clicks)
         else:
             world.wheel(x, y, clicks, 0)
-        return f"{n} {clicks} clicks at ({x:.0f}, {y:.0f})"
+        note = A.scroll_note(int(a.pixels or 0))
+        return f"{n} {clicks} clicks at ({x:.0f}, {y:.0f})" + (f" ({note})" if note else "")
     if n == A.TYPE:
         if a.coordinate is not None:
             world.click(x, y)
