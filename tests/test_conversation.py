@@ -222,3 +222,17 @@ def test_a_capped_scroll_is_told_to_the_model_and_recorded(tmp_path):
     assert f"Scrolled {MAX_SCROLL_CLICKS} wheel clicks" in step["tool_result"]
     tool_turn = engine.calls[1]["messages"][-1]["content"]
     assert any(f"Scrolled {MAX_SCROLL_CLICKS} wheel clicks" in p.get("text", "") for p in tool_turn)
+
+
+def test_the_wire_carries_past_thinking_under_both_names_and_the_server_reads_either():
+    from engine.openai_wire import messages_from_wire, messages_to_wire
+
+    turn = {"role": "assistant", "content": "", "reasoning_content": "why",
+            "tool_calls": [{"type": "function", "function": {"name": "computer_use", "arguments": {"action": "wait"}}}]}
+    wire = messages_to_wire([{"role": "user", "content": "go"}, turn])
+    assert wire[1]["reasoning_content"] == wire[1]["reasoning"] == "why" and wire[1]["content"] is None
+    assert "reasoning" not in messages_to_wire([{**turn, "reasoning_content": ""}])[0]
+    for field in ("reasoning_content", "reasoning"):  # what `visagent serve` accepts from other clients
+        back = messages_from_wire([{"role": "user", "content": "go"},
+                                   {"role": "assistant", "content": "ok", field: "why"}])
+        assert back[1]["reasoning_content"] == "why"
