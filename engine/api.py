@@ -6,7 +6,8 @@ Messages use the Hugging Face chat format::
      "content": "text" | [{"type": "text", "text": "..."}, {"type": "image", "image": PIL.Image.Image}]}
 
 An assistant message may carry `tool_calls` ([{"type": "function", "function": {"name", "arguments": {...}}}])
-as transformers' chat templates expect; a tool result is a `{"role": "tool", "content": ...}` message, which
+as transformers' chat templates expect (a call belongs in `tool_calls` or written in `content`, never both: Qwen's
+template prints both) and `reasoning_content` (its thinking, printed in `<think>` by Qwen3.5's template); a tool result is a `{"role": "tool", "content": ...}` message, which
 Qwen's template renders inside `<tool_response>` in a user turn.
 """
 
