@@ -6,7 +6,8 @@ Messages use the Hugging Face chat format::
      "content": "text" | [{"type": "text", "text": "..."}, {"type": "image", "image": PIL.Image.Image}]}
 
 An assistant message may carry `tool_calls` ([{"type": "function", "function": {"name", "arguments": {...}}}])
-as transformers' chat templates expect; a tool result is a `{"role": "tool", "content": ...}` message, which
+as transformers' chat templates expect (a call belongs in `tool_calls` or written in `content`, never both: Qwen's
+template prints both) and `reasoning_content` (its thinking, printed in `<think>` by Qwen3.5's template); a tool result is a `{"role": "tool", "content": ...}` message, which
 Qwen's template renders inside `<tool_response>` in a user turn.
 """
 
@@ -158,6 +159,15 @@ class GenerationResult:
     tool_calls: list[dict[str, Any]] | None = None  # structured calls when a server parsed them (OpenAI form)
     cached_tokens: int = 0  # prompt tokens served from a session cache
     pointer: Pointer | None = None  # set by an engine whose checkpoint has a pointing head (info.points)
+    # The assistant message's content as the model produced it, thinking removed, when it differs from `answer`:
+    # beside structured `tool_calls` it is only the prose (while `answer` also carries the calls written as
+    # Qwen3.5 XML, for text parsers). None: the content is `answer`. See `turn_content`.
+    content: str | None = None
+
+    def turn_content(self) -> str:
+        """The assistant turn's content to send back in later prompts: the prose beside structured calls, else the
+        answer text (tool calls written in it as the model wrote them). Never both a call as text and as tool_calls."""
+        return self.answer if self.content is None else self.content
 
 
 @runtime_checkable

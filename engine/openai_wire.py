@@ -114,8 +114,11 @@ def messages_to_wire(messages: Sequence[Message], *, images_in_tool: bool = True
             pending_ids = [c["id"] for c in calls]
             if wire["content"] in ("", None):
                 wire["content"] = None
-        if role == "assistant" and isinstance(msg.get("reasoning_content"), str):
-            wire["reasoning_content"] = msg["reasoning_content"]
+        if role == "assistant" and isinstance(msg.get("reasoning_content"), str) and msg["reasoning_content"]:
+            # Past thinking, which Qwen3.5's template prints as <think>…</think> for the turns after the last user
+            # query. Under both names: vLLM up to 0.10, SGLang, llama.cpp and Model Studio read
+            # `reasoning_content`; newer vLLM reads `reasoning` (and hands it to the template as reasoning_content).
+            wire["reasoning_content"] = wire["reasoning"] = msg["reasoning_content"]
         if role == "tool":
             wire["tool_call_id"] = msg.get("tool_call_id") or (pending_ids.pop(0) if pending_ids else _call_id())
             if isinstance(msg.get("name"), str):
@@ -219,8 +222,11 @@ def messages_from_wire(messages: Any) -> list[Message]:
                                "content": _content_from_wire(msg.get("content"), f"{where}.content")}
         if role == "assistant" and msg.get("tool_calls") is not None:
             engine_msg["tool_calls"] = tool_calls_from_wire(msg["tool_calls"], param=f"{where}.tool_calls")
-        if role == "assistant" and isinstance(msg.get("reasoning_content"), str):
-            engine_msg["reasoning_content"] = msg["reasoning_content"]
+        if role == "assistant":  # past thinking: `reasoning_content`, or `reasoning` as newer vLLM clients send it
+            reasoning = msg.get("reasoning_content")
+            reasoning = reasoning if isinstance(reasoning, str) else msg.get("reasoning")
+            if isinstance(reasoning, str):
+                engine_msg["reasoning_content"] = reasoning
         if engine_msg["content"] is None:
             if role != "assistant" or "tool_calls" not in engine_msg:
                 raise WireError(f"{where}.content is missing", param=f"{where}.content", code="invalid_type")

@@ -5,6 +5,10 @@ fields beyond OpenAI's follow the server's provider profile (engine/providers.py
 chosen). Structured `tool_calls`
 (vLLM `--tool-call-parser qwen3_coder`) and tool calls left as text in `content` are both accepted;
 `reasoning_content` (or `reasoning`) deltas become Delta("thinking"), `<think>` inside content is split too.
+Past assistant turns go out as given (prose + `tool_calls`, or the text with its call) and their
+`reasoning_content` under that name and as `reasoning` (engine.openai_wire). For models answering in pixels of
+the resized image (coord_space "resized": Qwen2.5-VL, UI-TARS) screenshots are smart-resized with `info.vision`
+before sending, so the server's own resize is the identity and answers are in the pixels the caller converts from.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any, Literal
 import httpx
 
 from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, GenerationResult, Message,
-                        ThinkingSplitter, ToolSchema, VisionSpec, visual_tokens)
+                        ThinkingSplitter, ToolSchema, VisionSpec, smart_resize, visual_tokens)
 from engine import presets, providers
 from engine.errors import EngineError, RemoteError
 from engine.openai_wire import count_images, images_in_tool_messages, messages_to_wire
@@ -128,6 +132,8 @@ class RemoteEngine:
                               "keep fewer screenshots in the prompt or raise max_images")
         if cancel is not None and cancel.is_set():
             return make_result("", "", "cancelled", started)
+        if self.info.coord_space == "resized":
+            messages = sized_for_server(messages, self.info.vision)
         stream = on_delta is not None or cancel is not None
         self.profile  # noqa: B018 - resolves the provider (one /v1/models read) before the first request
         wire = self._wire(messages, self._images_in_tool)
@@ -491,6 +497,34 @@ class RemoteEngine:
 
 
 # ---------------------------------------------------------------- helpers
+
+def sized_for_server(messages: Sequence[Message], vision: VisionSpec) -> list[Message]:
+    """Copies of `messages` whose PIL images are smart-resized with `vision` (engine.api.smart_resize).
+
+    For models answering in pixels of the resized image (Qwen2.5-VL, UI-TARS): the caller converts an answer back
+    with `vision`'s budget, while a server resizes with its checkpoint's own (larger) one, so a full-size screenshot
+    would be seen at another size than the one the answer is converted from. An image already of the smart-resized
+    size (sides multiples of the patch factor, pixel count inside the checkpoint's bounds) is left as it is by the
+    server's resize, so the model answers in exactly the pixels the caller converts from."""
+    from PIL import Image
+
+    out: list[Message] = []
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, list) and any(isinstance(p, dict) and isinstance(p.get("image"), Image.Image)
+                                             for p in content):
+            parts = []
+            for part in content:
+                image = part.get("image") if isinstance(part, dict) else None
+                if isinstance(image, Image.Image):
+                    size = smart_resize(image.width, image.height, vision)
+                    if size != image.size:  # bicubic, as transformers' Qwen2-VL image processor resizes
+                        part = {**part, "image": image.convert("RGB").resize(size, Image.Resampling.BICUBIC)}
+                parts.append(part)
+            msg = {**msg, "content": parts}
+        out.append(msg)
+    return out
+
 
 class _SocketGrab:
     """Remembers the request's network stream (httpcore trace hook) so a cancel can shut its socket down."""

@@ -1,7 +1,8 @@
 """An OpenAI chat-completion answer (JSON or accumulated stream) → GenerationResult, for the remote engine.
 
 Structured `tool_calls` get their JSON arguments decoded and are also written back into the answer as
-Qwen3.5 XML, so text-only parsers see them too; thinking comes from `reasoning_content` plus any
+Qwen3.5 XML, so text-only parsers see them too (the result's `content` keeps only the prose, which is what a
+later prompt sends back beside the structured calls); thinking comes from `reasoning_content` plus any
 `<think>` left in the content.
 """
 
@@ -68,6 +69,7 @@ def assemble_result(reasoning: str, content: str, calls: list[dict[str, Any]], c
     else:
         thinking, answer = split_thinking(content)
     thinking = "\n".join(t for t in (reasoning.strip(), thinking) if t)
+    prose = answer
     if calls:  # structured calls are also written back as text, so text-only parsers see them
         answer = "\n".join(t for t in (answer, render_calls(calls)) if t)
     text = f"<think>\n{thinking}\n</think>\n\n{answer}" if thinking else answer
@@ -76,6 +78,8 @@ def assemble_result(reasoning: str, content: str, calls: list[dict[str, Any]], c
         finish = "stop_string"
     result = make_result(text, answer, finish, started, thinking=thinking)
     result.tool_calls = calls or None
+    if calls:  # the turn as produced: the prose as content, the calls as tool_calls (never also as text)
+        result.content = prose
     return result
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 from tests.agent_helpers import DONE, sim, texts_of, xml
 from visagent.actions import Action
 from visagent.agent import Agent, AgentConfig
-from visagent.prompting import StepMemory, build_messages, count_images, system_prompt
+from visagent.prompting import ModelTurn, StepMemory, build_messages, count_images, system_prompt
 from visagent.scenarios import load_scenarios
 from visagent.scripted import ScriptedEngine
 
@@ -19,7 +19,7 @@ def shot(n: int) -> Image.Image:
 
 
 def history(n: int) -> list[StepMemory]:
-    return [StepMemory(i, shot(i), output=f"<tool_call>call {i}</tool_call>",
+    return [StepMemory(i, shot(i), ModelTurn(f"<tool_call>call {i}</tool_call>"),
                        actions=[Action("left_click", coordinate=(i, i), space="norm1000")], result=f"result {i}")
             for i in range(1, n + 1)]
 
@@ -194,3 +194,32 @@ def test_record_messages_get_their_images_opened_and_a_missing_one_is_named(tmp_
     assert messages[0]["content"][1]["image"] == "a.png"  # the record itself is left as it was
     with pytest.raises(ConfigError, match="b.png is missing"):
         with_images([{"role": "user", "content": [{"type": "image", "image": "b.png"}]}], tmp_path)
+
+
+def test_a_turn_is_sent_as_produced_never_with_its_call_twice():
+    from engine.api import GenerationResult
+    from engine.remote_result import assemble_result
+
+    calls = [{"id": "c1", "type": "function", "function": {"name": "computer_use", "arguments":
+                                                           {"action": "left_click", "coordinate": [5, 6]}}}]
+    structured = assemble_result("look", "Clicking.", calls, {"finish_reason": "tool_calls"}, 0.0)
+    assert "<tool_call>" in structured.answer  # text parsers still see the call
+    turn = ModelTurn.from_result(structured)
+    assert turn == ModelTurn("Clicking.", "look", calls)
+    assert turn.message(thinking=True) == {"role": "assistant", "content": "Clicking.", "tool_calls": calls,
+                                           "reasoning_content": "look"}
+    assert "reasoning_content" not in turn.message(thinking=False)
+    text = GenerationResult(text="<think>\nhm\n</think>\n\n<tool_call>x</tool_call>", thinking="hm",
+                            answer="<tool_call>x</tool_call>", finish_reason="stop")
+    assert ModelTurn.from_result(text).message() == {"role": "assistant", "content": "<tool_call>x</tool_call>"}
+
+
+def test_a_turn_round_trips_through_the_trace_and_reads_old_traces():
+    calls = [{"id": "c1", "type": "function", "function": {"name": "computer_use", "arguments": {"action": "wait"}}}]
+    turn = ModelTurn("Waiting.", "why", calls)
+    assert ModelTurn.from_record(turn.to_record()) == turn
+    # written before `content` was recorded: the prose was `answer` up to the call written back as XML
+    old = {"raw": "...", "thinking": "why", "answer": "Waiting.\n<tool_call>\n<function=computer_use>...",
+           "tool_calls": calls}
+    assert ModelTurn.from_record(old) == turn
+    assert ModelTurn.from_record({"answer": "<tool_call>x</tool_call>"}) == ModelTurn("<tool_call>x</tool_call>")

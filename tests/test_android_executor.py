@@ -184,6 +184,26 @@ def test_swipe_scrolls_a_list(phone):
     assert all(y < first_y for label, y in after if label == first_label)  # content moved up (or out)
 
 
+def test_scroll_pixels_are_wheel_clicks_of_48_dp_capped(phone):
+    from visagent.actions import MAX_SCROLL_CLICKS
+
+    ex = AndroidExecutor(settle=False)
+    ex.execute(Action("open", text="com.visagent.shop", space="screen"))
+    lines = len(phone.shell_lines())
+    assert ex.execute(Action("scroll", coordinate=(540, 1000), pixels=-3, space="screen")).ok
+    # 3 clicks x 48 dp x (420 dpi / 160) = 378 px of finger travel around the point, upwards for a scroll down
+    assert "input swipe 540 1189 540 811 300" in phone.shell_lines()[lines:]
+    lines = len(phone.shell_lines())
+    result = ex.execute(Action("scroll", coordinate=(540, 1000), pixels=-10**12, space="screen"))
+    assert result.ok and f"{MAX_SCROLL_CLICKS} wheel clicks" in result.message
+    swipes = [part.split() for line in phone.shell_lines()[lines:] for part in line.split("; ")
+              if part.startswith("input swipe")]
+    # the capped distance (50 x 126 px) in swipes of at most 60% of the screen, never one flood of events
+    assert 1 < len(swipes) <= 10
+    assert sum(int(s[3]) - int(s[5]) for s in swipes) == MAX_SCROLL_CLICKS * 126
+    assert all(0 <= int(v) < 2400 for s in swipes for v in (s[3], s[5]))
+
+
 def test_open_by_package_label_and_errors(phone):
     ex = AndroidExecutor(settle=False)
     ex.execute(Action("open", text="Notes", space="screen"))

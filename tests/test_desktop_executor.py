@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.xserver import wait_for
-from visagent.actions import Action
+from visagent.actions import MAX_SCROLL_CLICKS, Action
 from visagent.coords import to_screen
 from visagent.errors import ExecutorError
 from visagent.executors.desktop import DesktopExecutor, list_monitors, parse_monitor_layout
@@ -163,9 +163,9 @@ def test_wheel_through_tk_scrolls_the_sim_list_like_the_sim_itself(xserver, tmp_
         wait_for(lambda: shown().tobytes() == twin_crop().tobytes(), what="the window showing the world")
         before = shown()
         x, y = row.center
-        result = ex.execute(screen("scroll", coordinate=(x + origin[0], y + origin[1]), pixels=-96))
+        result = ex.execute(screen("scroll", coordinate=(x + origin[0], y + origin[1]), pixels=-2))
         assert result.ok and result.changed
-        twin.apply(Action("scroll", coordinate=(x, y), pixels=-96, space="screen"))
+        twin.apply(Action("scroll", coordinate=(x, y), pixels=-2, space="screen"))
         twin.clock.advance(1.0)
         wait_for(lambda: shown().tobytes() == twin_crop().tobytes(), what="same list position as the sim")
         assert shown().tobytes() != before.tobytes()
@@ -199,10 +199,11 @@ def test_scroll_and_hscroll_send_wheel_buttons(xserver, desk, tmp_path):
     xev = subprocess.Popen(["xev", "-geometry", "800x600+200+150", "-event", "button"], stdout=out)
     try:
         time.sleep(1.0)  # mapped
-        desk.execute(screen("scroll", coordinate=(400, 300), pixels=-96))  # 2 clicks down
-        desk.execute(screen("scroll", coordinate=(400, 300), pixels=48))  # 1 click up
-        desk.execute(screen("hscroll", coordinate=(400, 300), pixels=48))  # 1 click left
-        desk.execute(screen("hscroll", coordinate=(400, 300), pixels=-100))  # 2 clicks right
+        # pixels counts wheel clicks, as pyautogui.scroll(pixels) in Qwen's reference agents
+        desk.execute(screen("scroll", coordinate=(400, 300), pixels=-2))  # 2 clicks down
+        desk.execute(screen("scroll", coordinate=(400, 300), pixels=1))  # 1 click up
+        desk.execute(screen("hscroll", coordinate=(400, 300), pixels=1))  # 1 click left
+        desk.execute(screen("hscroll", coordinate=(400, 300), pixels=-2))  # 2 clicks right
 
         def buttons():
             text = (tmp_path / "xev.txt").read_text()
@@ -210,6 +211,11 @@ def test_scroll_and_hscroll_send_wheel_buttons(xserver, desk, tmp_path):
 
         wait_for(lambda: len(buttons()) >= 6, what="6 wheel presses")
         assert buttons() == [5, 5, 4, 6, 7, 7]
+        # a model's `pixels: 1e9` turns the capped number of clicks (it used to hang `visagent do`), and says so
+        result = desk.execute(screen("scroll", coordinate=(400, 300), pixels=-10**9))
+        assert result.ok and f"{MAX_SCROLL_CLICKS} wheel clicks" in result.message
+        wait_for(lambda: len(buttons()) >= 6 + MAX_SCROLL_CLICKS, what="the capped wheel presses")
+        assert buttons()[6:] == [5] * MAX_SCROLL_CLICKS
     finally:
         xev.terminate()
         xev.wait(timeout=10)

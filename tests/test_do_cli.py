@@ -43,6 +43,16 @@ def test_sim_click_in_norm1000_changes_the_app_and_saves_the_screen(visagent_bin
         assert img.size == (w, h)
 
 
+def test_sim_scroll_of_a_billion_clicks_is_capped_not_a_hang(visagent_bin, clean_env):
+    from visagent.actions import MAX_SCROLL_CLICKS
+
+    proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--space", "norm1000",
+                  "--action", '{"action": "scroll", "coordinate": [500, 500], "pixels": -1e9}')
+    assert proc.returncode == 0, proc.stderr
+    message = json.loads(proc.stdout)["result"]["message"]
+    assert f"-{MAX_SCROLL_CLICKS} clicks" in message and "the most one scroll action turns" in message
+
+
 def test_sim_wait_leaves_the_screen_unchanged(visagent_bin, clean_env):
     proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--action", '{"action": "wait", "time": 0.5}')
     assert proc.returncode == 0, proc.stderr

@@ -110,8 +110,8 @@ def test_apply_turns_actions_into_events():
     settle(w)
     lv = w.apps["files"].list
     cx, cy = element(w, lv.items[0].label, "list_item").center
-    w.apply(Action("scroll", coordinate=(cx, cy), pixels=-96, space="screen"))
-    assert lv.scroll == 96  # 96 px = two wheel clicks of 48
+    w.apply(Action("scroll", coordinate=(cx, cy), pixels=-2, space="screen"))
+    assert lv.scroll == 96  # pixels counts wheel clicks (pyautogui.scroll): two clicks of 48 px
     t = w.clock.now()
     w.apply(Action("wait", time=2.0, space="screen"))
     assert w.clock.now() == pytest.approx(t + 2.0)
@@ -120,6 +120,18 @@ def test_apply_turns_actions_into_events():
     settle(w)
     w.apply(Action("key", keys=("Escape",), space="screen"))
     assert w.state()["dialog"] is None
+
+
+def test_scroll_amounts_are_wheel_clicks_capped_at_the_maximum():
+    from visagent.actions import MAX_SCROLL_CLICKS
+
+    w = SimWorld("desktop", seed=6, open_app="files", setup={"files": {"filler": 400}})
+    settle(w)
+    lv = w.apps["files"].list
+    cx, cy = element(w, lv.items[0].label, "list_item").center
+    message = w.apply(Action("scroll", coordinate=(cx, cy), pixels=-10**12, space="screen"))  # no event flood
+    assert f"{-MAX_SCROLL_CLICKS} clicks" in message
+    assert 0 < lv.scroll <= MAX_SCROLL_CLICKS * 48
 
 
 def test_two_separate_click_actions_never_merge_into_a_double_click():

@@ -151,12 +151,34 @@ class CoordMapping:
         )
 
 
+#: The most wheel clicks one scroll action turns. `pixels` counts wheel clicks (Qwen's computer_use reference agents
+#: run `pyautogui.scroll(pixels)`); a larger amount (a model answering `pixels: 1e9`) is capped here, told to the
+#: model and recorded, instead of flooding the screen with scroll events.
+MAX_SCROLL_CLICKS = 50
+
+
+def scroll_clicks(pixels: int) -> int:
+    """Wheel clicks a scroll of `pixels` turns: the amount itself (sign kept: positive scrolls up / left), at most
+    MAX_SCROLL_CLICKS either way. Every executor scrolls by this (the sim and a phone turn clicks into distance)."""
+    n = min(abs(int(pixels)), MAX_SCROLL_CLICKS)
+    return n if pixels > 0 else -n
+
+
+def scroll_note(pixels: int) -> str:
+    """"" when `pixels` is executed as given, else one sentence saying it was capped (for the model and logs)."""
+    clicks = scroll_clicks(pixels)
+    if clicks == int(pixels):
+        return ""
+    return f"Scrolled {abs(clicks)} wheel clicks, the most one scroll action turns."
+
+
 @dataclass(frozen=True)
 class Action:
     """One validated agent action. Raises ActionError (a ValueError) on construction when invalid.
 
     Argument names follow Qwen's tool schemas: `coordinate` (x, y), `coordinate2` (drag/swipe end),
-    `text`, `keys` (key combo, e.g. ("ctrl", "c")), `pixels` (scroll amount; positive scrolls up / left),
+    `text`, `keys` (key combo, e.g. ("ctrl", "c")), `pixels` (scroll amount in mouse-wheel clicks, as Qwen's
+    reference agents execute it with `pyautogui.scroll(pixels)`; positive scrolls up / left; see `scroll_clicks`),
     `time` (seconds), `button` (Back/Home/Menu/Enter), `status` (success/failure).
     `left_click_drag` with only `coordinate` drags from the current pointer position to it (Qwen's
     computer_use); with `coordinate2` too it drags from `coordinate` to `coordinate2` (like `swipe`).

@@ -26,7 +26,7 @@ from visagent.events import (
 )
 from visagent.executors.base import ExecResult, Observation
 from visagent.pointing import with_head_point
-from visagent.prompting import StepMemory, build_messages, count_images, history_window
+from visagent.prompting import ModelTurn, StepMemory, build_messages, count_images, history_window
 from visagent.sampling import resolve as resolve_sampling
 from visagent.settle import SettleDetector, images_differ
 from visagent.timeouts import CallTimeout, call_with_timeout
@@ -98,8 +98,7 @@ class StepLogic:
             timings["total"] = round(time.monotonic() - t_start, 4)
             if self._memory and self._memory[-1].step == step:
                 # What later prompts replay of this step, so exports rebuild the exact messages sent.
-                record["feedback"] = self._memory[-1].note or None
-                record["tool_result"] = self._memory[-1].result
+                record.update(self._memory[-1].to_record())
             self._record(step, record)
 
     def _record(self: Agent, step: int, record: dict[str, Any]) -> None:
@@ -150,17 +149,17 @@ class StepLogic:
             messages = build_messages(task, self._memory, obs.image, platform=platform, space=info.coord_space,
                                       history_images=history_window(self.config.history_images, info.history_images),
                                       append_only=self.config.append_only, feedback=feedback or None,
-                                      profile=info.prompt_profile)
+                                      profile=info.prompt_profile, thinking=self.config.thinking)
             t = time.monotonic()
             result = self._generate(step, messages, tools, retry=len(errors), thinking=thinking)
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)
             record["attempts"] = len(errors) + 1 + ("thinking_cut" in record)
             record["prompt"] = {"tokens": result.prompt_tokens, "visual_tokens": result.visual_tokens,
                                 "images": count_images(messages), "cached_tokens": result.cached_tokens}
-            record["model"] = {"raw": result.text, "thinking": result.thinking, "answer": result.answer,
+            turn = ModelTurn.from_result(result)
+            # the turn as produced (content, thinking, structured tool_calls): later prompts and exports replay it
+            record["model"] = {"raw": result.text, "answer": result.answer, **turn.to_record(),
                                "finish_reason": result.finish_reason, "generated_tokens": result.generated_tokens}
-            if result.tool_calls:  # structured calls from a server: later prompts replay them (exports too)
-                record["model"]["tool_calls"] = result.tool_calls
             if self.controls.stopped:
                 raise RunStopped
             if self.controls.takeovers != takeovers:  # taken over since the capture (maybe handed back already)
@@ -190,8 +189,7 @@ class StepLogic:
         record["parse_error"] = None
         if errors:
             record["parse_errors"] = errors
-        mem = StepMemory(step, obs.image, output=result.answer or result.text, actions=[model_action],
-                         note=feedback, tool_calls=result.tool_calls)
+        mem = StepMemory(step, obs.image, turn=turn, actions=[model_action], note=feedback)
         self._memory.append(mem)
         self._act(step, obs, model_action, screen_action, ignored, thought, record, mem)
 
@@ -314,14 +312,16 @@ class StepLogic:
         res = self._execute(step, action, obs, record)
         if not res.ok:
             told.append(f"The action failed: {res.message or 'no reason given'}.")
-        else:
-            told.append("Done." if not res.message else f"Done: {res.message}")
+        else:  # the executor's message speaks screen pixels (it stays in the trace's result); the model's own
+            told.append("Done.")  # call, in its own coordinates, sits right before this (or in the step summary)
+            if action.action in (A.SCROLL, A.HSCROLL) and action.pixels:
+                told.append(A.scroll_note(action.pixels))
         if res.changed is False:
             told.append("The screen did not change after this action.")
         if count == self.config.loop_limit - 1:
             told.append(f"You have done this same action {count} times on an unchanged screen; "
                         "if you repeat it again the run stops. Try something else.")
-        mem.result = " ".join(told)
+        mem.result = " ".join(t for t in told if t)
 
     def _execute(self: Agent, step: int, action: Action, obs: Observation, record: dict[str, Any]) -> ExecResult:
         real = self.vault.for_execution(action)  # the only place a secret's value exists
@@ -347,6 +347,8 @@ class StepLogic:
                 res.changed = settled.changed
             self._next_obs = Observation(settled.final_image, obs.geometry)
         record["result"] = res.to_dict()
+        if action.action in (A.SCROLL, A.HSCROLL) and action.pixels:
+            record["result"]["wheel_clicks"] = A.scroll_clicks(action.pixels)  # what every executor turned
         record["timings"]["execute"] = round(res.execute_s, 4)
         record["timings"]["settle"] = round(res.settle_s, 4)
         self._emit(Executed(step, action, res))

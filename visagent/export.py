@@ -7,7 +7,9 @@ A record holds what a trainer needs to reproduce the agent's call and teach its 
   earlier steps (`Step 1: left_click [500, 120] -> ...`);
 - `messages`: the exact chat messages the agent sent for this step, rebuilt with
   `visagent.prompting.build_messages` from the trace (images referenced by path: `{"type": "image",
-  "image": "<path>"}`), and `tools`: the tool schema passed beside them;
+  "image": "<path>"}`; each past assistant turn exactly as the model produced it — its call as text or as
+  structured `tool_calls`, never both — with its thinking as `reasoning_content` when the run thought), and
+  `tools`: the tool schema passed beside them;
 - `target`: the assistant turn to learn, in the model's format (`render_action(action, "qwen35")`: the
   Qwen3.5 XML tool call); `thinking`: the model's recorded thinking at that step ("" when none), for
   trainers that teach a thinking block before the call;
@@ -32,7 +34,7 @@ from visagent.actions import Action
 from visagent.coords import from_screen
 from visagent.errors import ActionError, ConfigError, TraceError
 from visagent.executors.base import ScreenGeometry
-from visagent.prompting import StepMemory, build_messages
+from visagent.prompting import ModelTurn, StepMemory, build_messages
 from visagent.replay import step_actions
 from visagent.schemas import PROMPT_PROFILES, tool_for
 from visagent.trace import Trace, read_trace
@@ -116,6 +118,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
     settings = meta.get("settings") or {}
     history_images = history_images or int(settings.get("history_images") or 4)
     append_only = bool(settings.get("append_only", False))
+    thinking = bool(settings.get("thinking", False))  # past reasoning went back as reasoning_content
     recorded_space = (meta.get("model") or {}).get("coord_space")
     history: list[StepMemory] = []
     summaries: list[str] = []
@@ -136,7 +139,7 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
             messages = build_messages(
                 str(meta.get("task", "")), list(history), image,  # type: ignore[arg-type] - a path, not a PIL image
                 platform=platform, space=space, history_images=history_images, append_only=append_only,
-                feedback=feedback, profile=profile)
+                feedback=feedback, profile=profile, thinking=thinking)
             target = "\n".join(render_action(a, fmt, platform=platform) for a in model_actions)
             yield {
                 "id": f"{trace.run_id}:{record['step']}",
@@ -165,11 +168,9 @@ def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vis
             }
         if not record.get("actions"):
             continue  # the answer never parsed (or the user took over first): later prompts do not show it
-        output = _output(record, model_actions, fmt, platform, space == recorded_space)
-        calls = (record.get("model") or {}).get("tool_calls") if space == recorded_space else None
-        memory = StepMemory(step=int(record["step"]), image=image, output=output,  # type: ignore[arg-type]
-                            actions=model_actions, result=_result_text(record, trace), note=feedback or "",
-                            tool_calls=calls or None)
+        memory = StepMemory(step=int(record["step"]), image=image,  # type: ignore[arg-type]
+                            turn=_turn(record, model_actions, fmt, platform, space == recorded_space),
+                            actions=model_actions, result=_result_text(record, trace), note=feedback or "")
         history.append(memory)
         summaries.append(memory.summary())
 
@@ -202,15 +203,15 @@ def _model_action(action: Action, geometry: ScreenGeometry, space: str, resized:
                          f"in {space} space ({exc})") from None
 
 
-def _output(record: dict[str, Any], model_actions: list[Action], fmt: str, platform: str, same_space: bool) -> str:
-    """The assistant turn the agent replayed in later prompts: the recorded answer when the coordinate space
-    is the one recorded, else the actions re-rendered in the export space."""
+def _turn(record: dict[str, Any], model_actions: list[Action], fmt: str, platform: str, same_space: bool) -> ModelTurn:
+    """The assistant turn the agent replayed in later prompts: the recorded turn when the coordinate space is the
+    one recorded (content, thinking and structured calls as the model produced them, visagent.prompting.ModelTurn),
+    else the actions re-rendered as text in the export space (no thinking: it spoke of the other space's numbers)."""
     from visagent.parsing import render_action
 
-    model = record.get("model") or {}
-    if same_space:  # as the loop keeps it: the answer without thinking, else the raw text
-        return str(model.get("answer") or model.get("raw") or "")
-    return "\n".join(render_action(a, fmt, platform=platform) for a in model_actions)
+    if same_space:
+        return ModelTurn.from_record(record.get("model") or {})
+    return ModelTurn("\n".join(render_action(a, fmt, platform=platform) for a in model_actions))
 
 
 def _result_text(record: dict[str, Any], trace: Trace) -> str:

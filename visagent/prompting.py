@@ -4,7 +4,7 @@ Layout at step n (screenshots o_1..o_n, model turns a_1..a_{n-1}, tool results r
 
     system: instructions (visagent/prompts/system_<platform>.md)
     user:   task [+ one-line summaries of steps older than the image window] + image o_s
-    assistant: a_s            tool: r_s + image o_{s+1}
+    assistant: a_s            tool: r_s + image o_{s+1}      (a_s exactly as the model produced it: ModelTurn)
     ...
     assistant: a_{n-1}        tool: r_{n-1} + image o_n [+ feedback]
 
@@ -47,30 +47,90 @@ def system_prompt(platform: str, profile: str = "full") -> str:
     return load_prompt(f"system_compact_{device}" if profile in COMPACT_PROFILES else f"system_{device}")
 
 
+@dataclass(frozen=True)
+class ModelTurn:
+    """One assistant turn exactly as the model produced it, and so exactly as later prompts send it back.
+
+    `content`: the turn without its thinking — the prose beside structured calls when the server returned
+    `tool_calls` (vLLM / SGLang with a tool-call parser), else the whole answer text with the call written in it
+    (the model's own Qwen3.5 XML, Nous JSON or UI-TARS text). `reasoning`: the thinking ("" when none).
+    `tool_calls`: the structured calls (OpenAI form, arguments decoded) or None. A call is in `content` or in
+    `tool_calls`, never both: Qwen3.5's chat template prints the content and then every tool call, so a turn
+    carrying both would show the model each past action twice.
+    """
+
+    content: str
+    reasoning: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_result(cls, result: Any) -> ModelTurn:
+        """The turn of an engine's GenerationResult (engine.api)."""
+        calls = list(result.tool_calls) if result.tool_calls else None
+        content = result.turn_content() if hasattr(result, "turn_content") else result.answer
+        return cls(content=content or "", reasoning=result.thinking or "", tool_calls=calls)
+
+    @classmethod
+    def from_record(cls, model: dict[str, Any]) -> ModelTurn:
+        """The turn of a trace step's `model` field (docs/trace-format.md). Traces written before `content` was
+        recorded held the structured calls both in `tool_calls` and, as XML, in `answer`: the prose is the part
+        of `answer` before the first call."""
+        calls = model.get("tool_calls") or None
+        content = model.get("content")
+        if not isinstance(content, str):
+            answer = str(model.get("answer") or model.get("raw") or "")
+            content = answer.split("<tool_call>")[0].strip() if calls else answer
+        return cls(content=content, reasoning=str(model.get("thinking") or ""),
+                   tool_calls=list(calls) if calls else None)
+
+    def to_record(self) -> dict[str, Any]:
+        """The fields a trace step's `model` holds for this turn (`content`, `thinking`, `tool_calls` when any)."""
+        out: dict[str, Any] = {"content": self.content, "thinking": self.reasoning}
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        return out
+
+    def message(self, *, thinking: bool = False) -> Message:
+        """The assistant message for a later prompt. With `thinking` on the turn's reasoning goes back as
+        `reasoning_content`, which Qwen3.5's template prints as `<think>…</think>` for the turns after the last
+        user query (without it, those turns show an empty thought)."""
+        msg: Message = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            msg["tool_calls"] = self.tool_calls
+        if thinking and self.reasoning:
+            msg["reasoning_content"] = self.reasoning
+        return msg
+
+
 @dataclass
 class StepMemory:
-    """What the model saw and did at one step, as later prompts replay it.
+    """One step as the loop keeps it: what the model saw, what it produced, what ran and what the screen did.
 
-    `image`: the screenshot the model saw (physical pixels); `note`: text shown with that screenshot (e.g. a
-    hand-back note or the parse error of an earlier attempt); `output`: the assistant turn as the model wrote
-    it (thinking removed); `tool_calls`: structured calls when the engine returned them (OpenAI form);
-    `actions`: the parsed actions in the model's coordinate space; `result`: what executing them did, as told
-    to the model in the tool turn.
+    The next prompts (`build_messages`), the trace (the step's `model`, `feedback` and `tool_result` fields) and,
+    from the trace, the export and training records are all derived from it, so they cannot drift apart.
+    `image`: the screenshot the model saw (physical pixels; a path in exports); `note`: text shown with that
+    screenshot (e.g. a hand-back note or the parse error of an earlier attempt); `turn`: the assistant turn as the
+    model produced it (ModelTurn); `actions`: the parsed actions in the model's coordinate space; `result`: what
+    executing them did, as told to the model in the tool turn (in the model's coordinate space).
     """
 
     step: int
     image: Image.Image | None
-    output: str
+    turn: ModelTurn
     actions: list[Action] = field(default_factory=list)
     result: str = ""
     note: str = ""
-    tool_calls: list[dict[str, Any]] | None = None
 
     def summary(self) -> str:
         """One line: `Step 3: left_click [512, 300] -> the screen did not change.`"""
         did = "; ".join(a.summary() for a in self.actions) or "no valid action"
         result = " ".join(self.result.split())
         return f"Step {self.step}: {did}" + (f" -> {result}" if result else "")
+
+    def to_record(self) -> dict[str, Any]:
+        """The trace fields later prompts are rebuilt from: `feedback` and `tool_result` (the turn goes in `model`,
+        see ModelTurn.to_record)."""
+        return {"feedback": self.note or None, "tool_result": self.result}
 
 
 def history_window(asked: int, trained: int | None) -> int:
@@ -87,13 +147,6 @@ def _content(text: str, image: Image.Image | None, text_first: bool = False) -> 
     if text:
         parts.insert(0 if text_first else len(parts), {"type": "text", "text": text})
     return parts
-
-
-def _assistant(mem: StepMemory) -> Message:
-    msg: Message = {"role": "assistant", "content": mem.output}
-    if mem.tool_calls:
-        msg["tool_calls"] = mem.tool_calls
-    return msg
 
 
 def _join(*parts: str) -> str:
@@ -125,12 +178,14 @@ def build_messages(
     append_only: bool = False,
     feedback: str | None = None,
     profile: str = "full",
+    thinking: bool = False,
 ) -> list[Message]:
     """Messages for the next model call.
 
     `history`: the finished steps, oldest first; `observation`: the current screenshot; `feedback`: text shown
     with it (a parse error to fix, a loop warning, a hand-back note); `profile` picks the system prompt
-    ("full" or "compact", matching the tool schema's profile). `space` names the coordinate space the
+    ("full" or "compact", matching the tool schema's profile); `thinking`: the run thinks, so each past turn's
+    reasoning goes back as `reasoning_content` (ModelTurn.message). `space` names the coordinate space the
     model answers in (the tool schema describes it; it is not repeated here). Raises ValueError when
     `history_images` < 1.
     """
@@ -156,7 +211,7 @@ def build_messages(
     first = profile in TASK_FIRST_PROFILES  # text before each screenshot (the screenshot's tokens see it)
     messages.append({"role": "user", "content": _content(_join(task_text, summary, notes[0]), images[0], first)})
     for i, mem in enumerate(full):
-        messages.append(_assistant(mem))
+        messages.append(mem.turn.message(thinking=thinking))
         text = _join(mem.result or "Done.", notes[i + 1])
         messages.append({"role": "tool", "content": _content(text, images[i + 1], first)})
     return messages

@@ -20,7 +20,7 @@ import time
 from PIL import Image, UnidentifiedImageError
 
 from visagent import actions as A
-from visagent.actions import Action
+from visagent.actions import Action, scroll_clicks, scroll_note
 from visagent.errors import ExecutorError
 from visagent.executors.adb import (
     AndroidDevice, choose_device, default_serial, failure_message, list_devices, run_adb, shell_quote,
@@ -60,6 +60,10 @@ _WM_SIZE = re.compile(r"(Physical|Override) size:\s*(\d+)x(\d+)")
 _WM_DENSITY = re.compile(r"(Physical|Override) density:\s*(\d+)")
 _DEFAULT_LONG_PRESS_S = 1.0
 _DEFAULT_SWIPE_S = 0.3
+# A scroll's `pixels` counts wheel clicks; on a phone one click is a finger move of 48 dp (the sim's wheel step,
+# visagent.sim.lists.WHEEL_CLICK_DP), in pixels from `wm density` (160 dpi = 1 px per dp).
+_SCROLL_CLICK_DP = 48
+_MAX_SWIPE_FRACTION = 0.6  # one swipe moves at most this share of the screen; longer scrolls take several
 
 
 def default_android_settle() -> SettleDetector:
@@ -146,6 +150,7 @@ class AndroidExecutor:
         self.device: AndroidDevice = choose_device(list_devices(adb, timeout_s), serial or default_serial())
         self.serial = self.device.serial
         self._geometry: ScreenGeometry | None = None
+        self._dpi: int | None = None  # `wm density`, read at the first scroll
         self._last_image: Image.Image | None = None
         self._packages: list[str] | None = None
 
@@ -179,6 +184,12 @@ class AndroidExecutor:
         if dpi is None:
             raise ExecutorError(f"cannot read the density from `wm density` on {self.serial}: {out.strip()!r}")
         return dpi
+
+    def _px_per_dp(self) -> float:
+        """Device pixels per dp (from `wm density`, read once)."""
+        if self._dpi is None:
+            self._dpi = self.density()
+        return self._dpi / 160
 
     def geometry(self) -> ScreenGeometry:
         """The screen as last captured (rotation included), else from `wm size`."""
@@ -238,11 +249,14 @@ class AndroidExecutor:
         execute_s = time.monotonic() - start
         if message is not None:
             return ExecResult(ok=False, message=message, execute_s=execute_s)
+        done = action.summary()
+        if action.action in (A.SCROLL, A.HSCROLL) and action.pixels and scroll_note(action.pixels):
+            done += f" ({scroll_note(action.pixels)})"
         if self.settle is None or before is None:
-            return ExecResult(ok=True, message=action.summary(), execute_s=execute_s)
+            return ExecResult(ok=True, message=done, execute_s=execute_s)
         result = self.settle.wait(self.capture, self.now, self.sleep, before)
         obs = Observation(result.final_image, self.geometry(), time.time())
-        return ExecResult(ok=True, message=action.summary(), execute_s=execute_s, settle_s=result.settle_s,
+        return ExecResult(ok=True, message=done, execute_s=execute_s, settle_s=result.settle_s,
                           changed=result.changed, observation=obs)
 
     def _perform(self, action: Action) -> str | None:
@@ -301,16 +315,26 @@ class AndroidExecutor:
         return round(point[0]), round(point[1])
 
     def _scroll(self, action: Action) -> None:
-        """A scroll as a finger swipe: positive pixels scroll up/left (the finger moves down/right)."""
+        """A scroll as finger swipes: `pixels` wheel clicks (capped, visagent.actions.scroll_clicks) of 48 dp each;
+        positive scrolls up/left (the finger moves down/right); each swipe is centred on the point, and a scroll
+        longer than 60% of the screen takes several."""
         g = self.geometry()
         x, y = self._point(action.coordinate)
-        pixels = action.pixels or 0
+        clicks = scroll_clicks(action.pixels or 0)
         span = g.height if action.action == A.SCROLL else g.width
-        dist = int(min(max(abs(pixels), 0.1 * span), 0.6 * span)) * (1 if pixels > 0 else -1)
-        x2, y2 = (x, y + dist) if action.action == A.SCROLL else (x + dist, y)
-        x2 = min(max(x2, 0), g.width - 1)
-        y2 = min(max(y2, 0), g.height - 1)
-        self.shell(f"input swipe {x} {y} {x2} {y2} {round(1000 * _DEFAULT_SWIPE_S)}")
+        total = round(abs(clicks) * _SCROLL_CLICK_DP * self._px_per_dp())
+        most = max(1, int(_MAX_SWIPE_FRACTION * span))
+        swipes = []
+        while total > 0:  # each swipe centred on the point, moved inside the screen when it would leave it
+            dist = min(total, most)
+            total -= dist
+            at = y if action.action == A.SCROLL else x
+            start = min(max(at - dist // 2, 0), span - 1 - dist) if clicks > 0 else \
+                min(max(at + dist // 2, dist), span - 1)
+            end = start + dist if clicks > 0 else start - dist
+            points = (x, start, x, end) if action.action == A.SCROLL else (start, y, end, y)
+            swipes.append("input swipe {} {} {} {} ".format(*points) + str(round(1000 * _DEFAULT_SWIPE_S)))
+        self.shell("; ".join(swipes))
 
     def type_text(self, text: str) -> None:
         """Type `text` into the focused field. Raises ExecutorError when it needs an IME that is not installed."""

@@ -11,8 +11,8 @@ monitor offset). Monitors are mss's (1 = first physical monitor), or a layout gi
 screens without RandR monitors (Xvfb, some VNC servers). pyautogui's fail-safe stays on: moving the mouse into
 a screen corner stops the agent with an ExecutorError.
 
-Scroll: `pixels` become wheel clicks of 48 px each (at least one), the sim's rule (visagent.sim.gestures), sent as
-X11 buttons 4/5 (scroll) and 6/7 (hscroll). Typing: pyautogui.write for ASCII; other characters through XTEST
+Scroll: `pixels` counts wheel clicks, as Qwen's reference agents run `pyautogui.scroll(pixels)` (capped at
+visagent.actions.MAX_SCROLL_CLICKS), sent as X11 buttons 4/5 (scroll) and 6/7 (hscroll). Typing: pyautogui.write for ASCII; other characters through XTEST
 with spare keycodes (visagent.executors.xtype), X11 only.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from visagent import actions as A
-from visagent.actions import Action
+from visagent.actions import Action, scroll_note
 from visagent.errors import ActionError, ExecutorError
 from visagent.executors.base import ExecResult, Observation, ScreenGeometry
 from visagent.executors.keynames import pyautogui_key
@@ -246,10 +246,11 @@ class DesktopExecutor:
         execute_s = time.monotonic() - start
         if message is not None:
             return ExecResult(ok=False, message=message, execute_s=execute_s)
+        done = _done_message(action)
         if before is None or self.settle is None:
-            return ExecResult(ok=True, message=action.summary(), execute_s=execute_s)
+            return ExecResult(ok=True, message=done, execute_s=execute_s)
         result = self.settle.wait(self.capture, self.now, self.sleep, before)
-        return ExecResult(ok=True, message=action.summary(), execute_s=execute_s, settle_s=result.settle_s,
+        return ExecResult(ok=True, message=done, execute_s=execute_s, settle_s=result.settle_s,
                           changed=result.changed, observation=Observation(result.final_image, self._geometry))
 
     def _perform(self, action: Action) -> str | None:
@@ -270,7 +271,7 @@ class DesktopExecutor:
             hold = action.time if action.time is not None else 1.0
             self._input(lambda p: (p.mouseDown(*xy), time.sleep(hold), p.mouseUp(*xy)), name)
         elif name in (A.SCROLL, A.HSCROLL):
-            # pixels → wheel clicks of WHEEL_CLICK_DP px each, the sim's rule (visagent.sim.gestures)
+            # pixels counts wheel clicks (pyautogui.scroll(pixels), as Qwen's reference agents), capped
             clicks = wheel_clicks(int(action.pixels or 0))
             where = xy if xy is not None else (None, None)
             if name == A.SCROLL:  # positive scrolls up, as pyautogui (X11 button 4)
@@ -367,3 +368,9 @@ def _x_reachable(display: str) -> bool:
 
 def _describe(mon: dict[str, int]) -> str:
     return f"{mon['width']}x{mon['height']}+{mon['left']}+{mon['top']}"
+
+
+def _done_message(action: Action) -> str:
+    """What ran: the action, and for a scroll above the cap the wheel clicks actually turned."""
+    note = scroll_note(action.pixels) if action.action in (A.SCROLL, A.HSCROLL) and action.pixels else ""
+    return f"{action.summary()} ({note})" if note else action.summary()

@@ -2,8 +2,9 @@
 
 Timings on the world's clock: a click holds CLICK_HOLD_S, a double click is two clicks 0.1 s apart
 (inside DOUBLE_CLICK_S), a long press holds >= 0.6 s (or `time`), a swipe/drag lasts `time` (default 0.3 s)
-in 8 moves, `wait` advances the clock by `time` (default 1 s). Scroll `pixels` become wheel clicks of
-WHEEL_CLICK_DP logical pixels each (at least one click).
+in 8 moves, `wait` advances the clock by `time` (default 1 s). Scroll `pixels` count wheel clicks (Qwen's
+reference agents run `pyautogui.scroll(pixels)`), at most visagent.actions.MAX_SCROLL_CLICKS; one click moves
+content WHEEL_CLICK_DP logical pixels (times the world's UI scale).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from visagent import actions as A
 from visagent.errors import ExecutorError
-from visagent.sim.lists import WHEEL_CLICK_DP
 
 if TYPE_CHECKING:
     from visagent.sim.world import SimWorld
@@ -21,11 +21,9 @@ LONG_PRESS_HOLD_S = 0.8
 DEFAULT_WAIT_S = 1.0
 
 
-def wheel_clicks(pixels: int, ui_scale: float = 1.0) -> int:
-    """Wheel clicks for a scroll of `pixels` screen px (sign kept, at least one click)."""
-    step = WHEEL_CLICK_DP * ui_scale
-    n = max(1, round(abs(pixels) / step))
-    return n if pixels > 0 else -n
+def wheel_clicks(pixels: int) -> int:
+    """Wheel clicks for a scroll action's `pixels` (sign kept, capped: visagent.actions.scroll_clicks)."""
+    return A.scroll_clicks(pixels)
 
 
 def split_combo(keys: tuple[str, ...] | None, text: str | None) -> tuple[str, tuple[str, ...]]:
@@ -75,12 +73,13 @@ def apply_action(world: SimWorld, a: A.Action) -> str:
         world.drag(start, end, duration=a.time if a.time else 0.3)
         return f"{n} from ({start[0]:.0f}, {start[1]:.0f}) to ({end[0]:.0f}, {end[1]:.0f})"
     if n in (A.SCROLL, A.HSCROLL):
-        clicks = wheel_clicks(int(a.pixels or 0), world.ui_scale)
+        clicks = wheel_clicks(int(a.pixels or 0))
         if n == A.SCROLL:
             world.wheel(x, y, 0, clicks)
         else:
             world.wheel(x, y, clicks, 0)
-        return f"{n} {clicks} clicks at ({x:.0f}, {y:.0f})"
+        note = A.scroll_note(int(a.pixels or 0))
+        return f"{n} {clicks} clicks at ({x:.0f}, {y:.0f})" + (f" ({note})" if note else "")
     if n == A.TYPE:
         if a.coordinate is not None:
             world.click(x, y)

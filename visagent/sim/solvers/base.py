@@ -159,7 +159,7 @@ class Ctx:
             d = max(40 * self.world.ui_scale, min(need + 8 * self.world.ui_scale, (r[3] - r[1]) * 0.6)) / 2
             return self.drag((cx, cy + d if down else cy - d), (cx, cy - d if down else cy + d))
         clicks = max(1, min(5, math.ceil(need / (WHEEL_CLICK_DP * self.world.ui_scale))))
-        return Action("scroll", coordinate=(cx, cy), pixels=int((-clicks if down else clicks) * WHEEL_CLICK_DP),
+        return Action("scroll", coordinate=(cx, cy), pixels=-clicks if down else clicks,  # pixels = wheel clicks
                       space="screen")
 
     def row(self, lv: ListView, key: str) -> tuple[float, float]:
