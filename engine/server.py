@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_IMAGES = 16
 CHARS_PER_TOKEN = 4  # the default text limit: this many characters per token of the model's context
 DEFAULT_MAX_TEXT_CHARS = 1 << 20  # when the model states no context length
+_INLINE_PARSE_BYTES = 64 << 10
 
 
 @dataclass
@@ -255,7 +256,10 @@ def _app(server: ChatServer) -> Any:
             if not server.authorized(request.headers.get("authorization")):
                 raise _unauthorized()
             body = await _read_body(request, server.max_body_bytes)
-            req = await run_in_threadpool(_parse, body, server, request.headers.get("x-session-id"))
+            session = request.headers.get("x-session-id")
+            # a small body parses faster than a thread hop; a large one (images) must not stall the event loop
+            req = (_parse(body, server, session) if len(body) <= _INLINE_PARSE_BYTES
+                   else await run_in_threadpool(_parse, body, server, session))
             job = server.submit(req)
         except RequestError as exc:
             return _refuse(exc)
@@ -306,12 +310,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) > limit:  # h11 has checked it is a non-negative integer
         raise _too_large(int(declared), limit)
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(len(body), limit, at_least=True)
-    return bytes(body)
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit, at_least=True)
+        chunks.append(chunk)
+    return b"".join(chunks)  # one copy at the end (a growing bytearray would copy on every doubling)
 
 
 def _too_large(size: int, limit: int, *, at_least: bool = False) -> RequestError:
