@@ -66,6 +66,7 @@ class ChatRequest:
     include_usage: bool
     session_id: str | None
     n_images: int
+    n_pixels: int = 0  # decoded pixels of all its images
 
 
 def parse_chat_request(body: Any, *, served_model: str, limits: RequestLimits = RequestLimits(),
@@ -98,7 +99,7 @@ def parse_chat_request(body: Any, *, served_model: str, limits: RequestLimits = 
     if req.frequency_penalty:
         raise RequestError(400, "frequency_penalty is not supported; use presence_penalty or repetition_penalty",
                            param="frequency_penalty", code="unsupported_parameter")
-    messages = _engine_messages(req.messages, limits)
+    messages, n_pixels = _engine_messages(req.messages, limits)
     tools = body["tools"] if req.tools else None  # as sent (validated): the template renders them verbatim
     default = GenerationConfig()
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
@@ -117,7 +118,7 @@ def parse_chat_request(body: Any, *, served_model: str, limits: RequestLimits = 
     return ChatRequest(messages=messages, tools=tools, parse_tools=bool(tools) and req.tool_choice != "none",
                        config=config, stream=req.stream,
                        include_usage=bool(req.stream_options and req.stream_options.include_usage),
-                       session_id=session or None, n_images=n_images)
+                       session_id=session or None, n_images=n_images, n_pixels=n_pixels)
 
 
 def text_length(value: Any) -> int:
@@ -138,9 +139,9 @@ def text_length(value: Any) -> int:
     return total
 
 
-def _engine_messages(messages: list[ChatMessage], limits: RequestLimits) -> list[Message]:
-    """Validated wire messages -> engine messages. Image sizes are read from their headers and checked against
-    the per-image and per-request pixel limits before any is decoded."""
+def _engine_messages(messages: list[ChatMessage], limits: RequestLimits) -> tuple[list[Message], int]:
+    """Validated wire messages -> (engine messages, decoded pixels). Image sizes are read from their headers and
+    checked against the per-image and per-request pixel limits before any is decoded."""
     encoded: dict[tuple[int, int], bytes] = {}
     total = 0
     for i, msg in enumerate(messages):
@@ -192,7 +193,7 @@ def _engine_messages(messages: list[ChatMessage], limits: RequestLimits) -> list
         if msg.role == "tool" and msg.name is not None:
             engine_msg["name"] = msg.name
         out.append(engine_msg)
-    return out
+    return out, total
 
 # ---------------------------------------------------------------- responses
 

@@ -56,6 +56,10 @@ DEFAULT_MAX_IMAGES = 16
 CHARS_PER_TOKEN = 4  # the default text limit: this many characters per token of the model's context
 DEFAULT_MAX_TEXT_CHARS = 1 << 20  # when the model states no context length
 _INLINE_PARSE_BYTES = 64 << 10
+# Many requests at once: at most this many limit-sized request bodies are buffered, and this many limit-sized
+# requests' decoded images wait for (or sit in) the model; more get 503 with Retry-After (clients retry).
+IN_FLIGHT_REQUESTS = 4
+_PARSING_AT_ONCE = 2  # JSON and image decoding of big bodies (each costs a few times its body in memory)
 
 
 @dataclass
@@ -82,8 +86,10 @@ class ChatServer:
     counted before tokenizing), `max_image_pixels` and `max_request_pixels` (read from image headers before
     decoding), `max_body_bytes` (larger bodies get 413). `header_timeout_s`: a client must send its request
     headers within this; `body_timeout_s`: and never pause longer than this while sending the body (408
-    otherwise). `max_queue`: waiting requests beyond this get 503 (clients retry). Raises OSError when the
-    address cannot be bound.
+    otherwise). `max_queue`: waiting requests beyond this get 503 (clients retry); so do requests beyond
+    IN_FLIGHT_REQUESTS x `max_body_bytes` of bodies being received, or IN_FLIGHT_REQUESTS x
+    `max_request_pixels` of decoded images waiting for or in the model. Raises OSError when the address
+    cannot be bound.
     """
 
     def __init__(self, engine: Engine, *, model_name: str, host: str = "127.0.0.1", port: int = 8000,
@@ -107,6 +113,12 @@ class ChatServer:
             max_image_pixels=max_image_pixels or defaults.max_image_pixels,
             max_request_pixels=max_request_pixels or defaults.max_request_pixels)
         self.max_body_bytes = max_body_bytes
+        self._body_budget = IN_FLIGHT_REQUESTS * max_body_bytes
+        self._body_bytes = 0  # bodies being received and parsed (touched on the event loop only)
+        self._pixel_budget = IN_FLIGHT_REQUESTS * self.limits.max_request_pixels
+        self._held_pixels = 0  # decoded pixels of queued and running jobs
+        self._held_lock = threading.Lock()
+        self._parsing: asyncio.Semaphore | None = None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._running: _Job | None = None
         self._socket = _bind(host, port)
@@ -182,12 +194,20 @@ class ChatServer:
 
     def submit(self, request: ChatRequest) -> _Job:
         job = _Job(request, asyncio.get_running_loop())
+        with self._held_lock:
+            if request.n_pixels and self._held_pixels + request.n_pixels > self._pixel_budget:
+                raise _busy(f"{self._held_pixels} decoded image pixels already wait for the model")
+            self._held_pixels += request.n_pixels
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
-            raise RequestError(503, f"server busy: {self._jobs.maxsize} requests already waiting; retry later",
-                               type="server_error", code="overloaded") from None
+            self._release(job)
+            raise _busy(f"{self._jobs.maxsize} requests already waiting") from None
         return job
+
+    def _release(self, job: _Job) -> None:
+        with self._held_lock:
+            self._held_pixels -= job.request.n_pixels
 
     def _work(self) -> None:
         while True:
@@ -195,6 +215,7 @@ class ChatServer:
             if job is None:
                 return
             if job.cancel.is_set():  # its client left while it waited
+                self._release(job)
                 continue
             req = job.request
             self._running = job
@@ -210,6 +231,7 @@ class ChatServer:
                 job.post("done", result)
             finally:
                 self._running = None
+                self._release(job)
 
     def authorized(self, header: str | None) -> bool:
         if not self.api_key:
@@ -255,12 +277,18 @@ def _app(server: ChatServer) -> Any:
         try:
             if not server.authorized(request.headers.get("authorization")):
                 raise _unauthorized()
-            body = await _read_body(request, server.max_body_bytes)
-            session = request.headers.get("x-session-id")
-            # a small body parses faster than a thread hop; a large one (images) must not stall the event loop
-            req = (_parse(body, server, session) if len(body) <= _INLINE_PARSE_BYTES
-                   else await run_in_threadpool(_parse, body, server, session))
-            job = server.submit(req)
+            async with _BodyBudget(server) as budget:
+                body = await _read_body(request, server.max_body_bytes, budget)
+                session = request.headers.get("x-session-id")
+                # a small body parses faster than a thread hop; a large one (images) must not stall the event loop
+                if len(body) <= _INLINE_PARSE_BYTES:
+                    req = _parse(body, server, session)
+                else:
+                    server._parsing = server._parsing or asyncio.Semaphore(_PARSING_AT_ONCE)
+                    async with server._parsing:
+                        req = await run_in_threadpool(_parse, body, server, session)
+                del body
+                job = server.submit(req)
         except RequestError as exc:
             return _refuse(exc)
         except ClientDisconnect:  # it left (or was dropped for stalling) while sending: nobody to answer
@@ -304,18 +332,46 @@ def _app(server: ChatServer) -> Any:
     return strip_trailing_slash
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+class _BodyBudget:
+    """Bytes of request bodies the server holds at once (received, being parsed), bounded by the server's
+    `_body_budget`: a body that would exceed it gets 503. Used on the event loop only, so no lock."""
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.held = 0
+
+    async def __aenter__(self) -> _BodyBudget:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server._body_bytes -= self.held
+        self.held = 0
+
+    def take(self, n: int) -> None:
+        server = self.server
+        if server._body_bytes + n > server._body_budget:
+            raise _busy(f"{server._body_bytes} bytes of request bodies already in flight")
+        server._body_bytes += n
+        self.held += n
+
+
+async def _read_body(request: Request, limit: int, budget: _BodyBudget) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed `limit` (from Content-Length, before
-    reading anything, or while reading a chunked body). Raises ClientDisconnect when the client leaves."""
+    reading anything, or while reading a chunked body), or 503 when it does not fit the server's budget for
+    bodies in flight. Raises ClientDisconnect when the client leaves."""
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) > limit:  # h11 has checked it is a non-negative integer
         raise _too_large(int(declared), limit)
+    if declared is not None:
+        budget.take(int(declared))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise _too_large(size, limit, at_least=True)
+        if declared is None:
+            budget.take(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)  # one copy at the end (a growing bytearray would copy on every doubling)
 
@@ -422,6 +478,10 @@ def _refuse(exc: RequestError) -> Response:
     if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _busy(why: str) -> RequestError:
+    return RequestError(503, f"server busy: {why}; retry later", type="server_error", code="overloaded")
 
 
 def _unauthorized() -> RequestError:

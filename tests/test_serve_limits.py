@@ -276,7 +276,7 @@ def fuzz_server():
     server.shutdown()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(_request, _json))
 def test_fuzzed_requests_get_200_or_an_openai_shaped_4xx(fuzz_server, body):
     server, client = fuzz_server
@@ -290,7 +290,7 @@ def test_fuzzed_requests_get_200_or_an_openai_shaped_4xx(fuzz_server, body):
         assert r.json()["choices"][0]["message"]["role"] == "assistant"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.binary(max_size=60), st.text(max_size=60).map(str.encode)))
 def test_fuzzed_raw_bodies_and_headers_never_take_the_server_down(fuzz_server, raw):
     server, client = fuzz_server
@@ -303,3 +303,56 @@ def test_fuzzed_raw_bodies_and_headers_never_take_the_server_down(fuzz_server, r
         status, body = _status_and_body(out)
         assert 400 <= status < 500 and "error" in body, out
     assert client.get(server.url.removesuffix("/v1") + "/health").status_code == 200
+
+
+# ---------------------------------------------------------------- many requests at once: bounded too
+
+def _wait_for(predicate, timeout_s: float = 20.0) -> bool:
+    import time
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_bodies_in_flight_are_bounded_and_freed_when_their_clients_leave(serve):
+    """Four stalled uploads at the body limit fill the budget (4 x --max-body-mb): the next upload is told to retry
+    (503) instead of buffering without bound; once the stalled clients leave, uploads are accepted again."""
+    server, engine = serve(max_body_bytes=1000)
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n{\"messages\": ")
+    stalled = [socket.create_connection((server.host, server.port), timeout=20) for _ in range(4)]
+    for sock in stalled:
+        sock.sendall(head)
+    url = server.url + "/chat/completions"
+    body = {"messages": [{"role": "user", "content": "x" * 500}]}
+    assert _wait_for(lambda: httpx.post(url, json=body).status_code == 503)
+    r = httpx.post(url, json=body)
+    assert r.status_code == 503 and _error(r)["code"] == "overloaded" and r.headers["Retry-After"]
+    for sock in stalled:
+        sock.close()
+    assert _wait_for(lambda: httpx.post(url, json=body).status_code == 200)
+    assert engine.calls
+
+
+def test_decoded_images_waiting_in_the_queue_are_bounded(serve):
+    """Requests whose decoded images would exceed 4 x --max-request-pixels while waiting for the model are told to
+    retry (503) instead of piling decoded pixels up in the queue."""
+    server, engine = serve(reply=lambda m, c: "word " * 2000, max_request_pixels=10_000)
+    engine.delay_s = 0.01  # ~20 s per answer unless cancelled
+    one_image = json.dumps({"messages": _images(_png_url((100, 100), "RGB"))}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(one_image)) + one_image
+    waiting = [socket.create_connection((server.host, server.port), timeout=20) for _ in range(4)]
+    for sock in waiting:
+        sock.sendall(request)  # one runs, three wait: 4 x 10,000 pixels held
+    assert _wait_for(lambda: server.queued() == 3)
+    r = httpx.post(server.url + "/chat/completions", content=one_image, headers={"Content-Type": "application/json"})
+    assert r.status_code == 503 and _error(r)["code"] == "overloaded"
+    for sock in waiting:
+        sock.close()  # their jobs are cancelled, their pixels released
+    engine.reply = lambda m, c: "ok"
+    assert _wait_for(lambda: httpx.post(server.url + "/chat/completions", content=one_image, timeout=60,
+                                        headers={"Content-Type": "application/json"}).status_code == 200)
