@@ -151,7 +151,7 @@ class ChatCompletionRequest(_Strict):
     messages: list[ChatMessage] = Field(min_length=1)
     tools: list[Tool] | None = None
     tool_choice: ToolChoice = "auto"
-    n: int = Field(1, ge=1, le=1)  # one choice per request
+    n: int | None = Field(None, ge=1, le=1)  # one choice per request
     max_tokens: int | None = Field(None, ge=1, le=1 << 20)
     max_completion_tokens: int | None = Field(None, ge=1, le=1 << 20)
     temperature: float | None = Field(None, ge=0.0, le=10.0)

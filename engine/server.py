@@ -280,8 +280,9 @@ def _app(server: ChatServer) -> Any:
             async with _BodyBudget(server) as budget:
                 body = await _read_body(request, server.max_body_bytes, budget)
                 session = request.headers.get("x-session-id")
-                # a small body parses faster than a thread hop; a large one (images) must not stall the event loop
-                if len(body) <= _INLINE_PARSE_BYTES:
+                # a small text-only body parses faster than a thread hop; images or a large body must not stall
+                # the event loop (a few KiB of PNG can hold millions of pixels)
+                if len(body) <= _INLINE_PARSE_BYTES and b"image_url" not in body:
                     req = _parse(body, server, session)
                 else:
                     server._parsing = server._parsing or asyncio.Semaphore(_PARSING_AT_ONCE)
