@@ -123,11 +123,12 @@ def main() -> None:
     shot4k = _png_url(_screenshot(3840, 2160, 0))
     big = _png_url(_screenshot(4096, 4096, 1))
     bomb_buf = io.BytesIO()
-    Image.new("1", (7999, 7999)).save(bomb_buf, format="PNG")
+    Image.new("RGB", (7999, 7999)).save(bomb_buf, format="PNG", optimize=True)  # the probe's bomb
     bomb = "data:image/png;base64," + base64.b64encode(bomb_buf.getvalue()).decode()
     tiny_png = _png_url(Image.new("RGB", (8, 8), "red"))
     cases: list[tuple[str, object]] = [
-        ("allowed: text at the limit (%d chars)" % text_limit, lambda: _chat("a" * text_limit)),
+        # passes the text limit, so it is tokenized; the engine then finds it over the context (a 400)
+        ("allowed: text at the limit, %d chars" % text_limit, lambda: _chat("a" * text_limit)),
         ("allowed: 4 screenshots 3840x2160", lambda: _chat(_images(*[shot4k] * 4))),
         ("allowed: 2 images 4096x4096 (pixel limit)", lambda: _chat(_images(big, big))),
         ("allowed size: 64 MiB body (text over limit)", lambda: _chat("a" * (64 * MiB - 200))),
