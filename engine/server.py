@@ -168,12 +168,8 @@ class ChatServer:
         return self
 
     def shutdown(self) -> None:
-        """Stop accepting requests, cancel what is queued or running, and stop the worker (the engine itself is
-        the caller's to close)."""
-        self._uvicorn.should_exit = True
-        if self._serving is not None:
-            self._serving.join(timeout=10)
-        self._socket.close()
+        """Cancel what is queued or running (so no one waits for a generation nobody will read), stop accepting
+        requests, and stop the worker (the engine itself is the caller's to close)."""
         running = self._running
         if running is not None:
             running.cancel.set()
@@ -184,6 +180,11 @@ class ChatServer:
                 break
             if job is not None:
                 job.cancel.set()
+                job.post("error", EngineError("the server is shutting down"))
+        self._uvicorn.should_exit = True
+        if self._serving is not None:
+            self._serving.join(timeout=10)
+        self._socket.close()
         self._jobs.put(None)
         self._worker.join(timeout=5)
 

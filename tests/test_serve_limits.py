@@ -356,3 +356,23 @@ def test_decoded_images_waiting_in_the_queue_are_bounded(serve):
     engine.reply = lambda m, c: "ok"
     assert _wait_for(lambda: httpx.post(server.url + "/chat/completions", content=one_image, timeout=60,
                                         headers={"Content-Type": "application/json"}).status_code == 200)
+
+
+def test_shutdown_cancels_the_running_generation_and_answers_its_client():
+    engine = ScriptedTestEngine(lambda m, c: "word " * 2000, delay_s=0.01)  # ~20 s unless cancelled
+    server = ChatServer(engine, model_name="scripted", port=0).start()
+    replies: list = []
+    import threading
+
+    def ask() -> None:
+        try:
+            replies.append(httpx.post(server.url + "/chat/completions", timeout=60,
+                                      json={"messages": [{"role": "user", "content": "hi"}]}))
+        except httpx.HTTPError as exc:  # the connection closed under it: an answer too, never a hang
+            replies.append(exc)
+    client = threading.Thread(target=ask)
+    client.start()
+    assert _wait_for(lambda: engine.active == 1)
+    server.shutdown()
+    client.join(timeout=30)
+    assert replies and engine.calls[-1]["cancelled"]
