@@ -7,11 +7,14 @@ median of `--rounds` (interleaved):
   HTTP, non-streamed and streamed (time to the first delta);
 - `--clients` concurrent clients x `--per-client` requests: wall time vs the same requests sequentially
   (the server runs one generation at a time; overlap comes only from request parsing, image decoding and
-  response writing running beside the model).
+  response writing running beside the model), and the median and 95th-percentile latency of one request
+  under that load.
 
-    .venv/bin/python bench/serve.py [--rounds 5] [--tokens 8] [--clients 8] [--per-client 2]
+    .venv/bin/python bench/serve.py [--rounds 5] [--tokens 8] [--clients 8] [--per-client 5]
 
-Prints a table, then one JSON line: {"bench": "serve", "results": [{"case", "seconds"}...], ...}.
+To compare two trees' servers, run the same script with PYTHONPATH pointing at the other tree (the JSON line's
+`stack` says which HTTP stack answered). Prints a table, then one JSON line:
+{"bench": "serve", "stack", "results": [{"case", "seconds"}...], "requests_per_s_concurrent", ...}.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from engine import load_engine
 from engine.api import GenerationConfig
 from engine.openai_wire import data_url_to_image, image_to_data_url
 from engine.remote import RemoteEngine
+import engine.server as engine_server
 from engine.server import ChatServer
 
 
@@ -56,7 +60,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--per-client", type=int, default=2)
+    ap.add_argument("--per-client", type=int, default=5)
     args = ap.parse_args()
 
     image = screenshot()
@@ -99,13 +103,26 @@ def main() -> None:
     for p in prompts:
         remote.generate(p, config=cfg)
     sequential = time.perf_counter() - start
+    # one client = one thread sending its requests one after another, as an agent does
+    per_client = [prompts[c * args.per_client:(c + 1) * args.per_client] for c in range(args.clients)]
+
+    def client(mine: list) -> list[float]:
+        latencies = []
+        for p in mine:
+            t0 = time.perf_counter()
+            remote.generate(p, config=cfg)
+            latencies.append(time.perf_counter() - t0)
+        return latencies
+
     start = time.perf_counter()
     with ThreadPoolExecutor(args.clients) as pool:
-        list(pool.map(lambda p: remote.generate(p, config=cfg), prompts))
+        latencies = sorted(x for part in pool.map(client, per_client) for x in part)
     concurrent = time.perf_counter() - start
     n = len(prompts)
     results.append({"case": f"{n} requests sequential", "seconds": sequential})
     results.append({"case": f"{n} requests, {args.clients} clients", "seconds": concurrent})
+    results.append({"case": "  latency p50 under load", "seconds": statistics.median(latencies)})
+    results.append({"case": "  latency p95 under load", "seconds": latencies[min(n - 1, int(0.95 * n))]})
     server.shutdown()
     local.close()
 
@@ -114,7 +131,8 @@ def main() -> None:
         r["seconds"] = round(r["seconds"], 4)
         print(f"{r['case']:<36} {r['seconds']:>10.4f}")
     overhead = results[3]["seconds"] - results[2]["seconds"]
-    print(json.dumps({"bench": "serve", "results": results, "http_overhead_s": round(overhead, 4),
+    stack = "starlette+uvicorn" if hasattr(engine_server, "uvicorn") else "http.server"
+    print(json.dumps({"bench": "serve", "stack": stack, "results": results, "http_overhead_s": round(overhead, 4),
                       "requests_per_s_concurrent": round(n / concurrent, 2)}))
 
 

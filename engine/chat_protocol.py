@@ -1,7 +1,9 @@
 """The OpenAI chat-completions protocol as `visagent serve` speaks it: request validation and response shapes.
 
-Kept apart from the HTTP plumbing (engine.server) so each reads in one sitting. Every bad field raises
-`RequestError` with an HTTP status and an OpenAI-style error body naming the field.
+Kept apart from the HTTP plumbing (engine.server) so each reads in one sitting. The request's shape is checked
+by the pydantic models of engine.chat_schema; the limits that bound what a request may cost (RequestLimits)
+and the conversion to engine messages are here. Every bad field raises `RequestError` with an HTTP status and an
+OpenAI-style error body naming the field.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import GenerationConfig, GenerationResult, Message, ToolSchema
-from engine.openai_wire import WireError, count_images, messages_from_wire
+from engine.chat_schema import ChatMessage, ImagePart, SchemaError, TextPart, validate_request
+from engine.openai_wire import MAX_IMAGE_PIXELS, WireError, count_images, data_url_bytes, decode_image, image_size
 from engine.toolcall_text import ParsedToolCall, parse_tool_calls
 
 _FINISH = {"stop": "stop", "stop_string": "stop", "length": "length", "cancelled": "abort"}
@@ -40,6 +43,17 @@ def error_body(message: str, *, type: str = "invalid_request_error", param: str 
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may cost the server before the engine sees it; each refusal is a 4xx naming the flag
+    that raises the limit. None: no limit."""
+
+    max_images: int | None = 16
+    max_text_chars: int | None = 1 << 20  # characters of text (messages and tools), counted before tokenizing
+    max_image_pixels: int = MAX_IMAGE_PIXELS  # width x height of one image, read from its header
+    max_request_pixels: int = 1 << 25  # all images of the request together (four 4K screenshots fit)
+
+
 @dataclass
 class ChatRequest:
     """A validated /v1/chat/completions request, in engine terms."""
@@ -52,124 +66,135 @@ class ChatRequest:
     include_usage: bool
     session_id: str | None
     n_images: int
+    n_pixels: int = 0  # decoded pixels of all its images
 
 
-def parse_chat_request(body: Any, *, served_model: str, max_images: int | None,
+def parse_chat_request(body: Any, *, served_model: str, limits: RequestLimits = RequestLimits(),
                        session_header: str | None = None) -> ChatRequest:
-    """Validate a decoded JSON body. Raises RequestError (400 bad field, 404 unknown model)."""
+    """Validate a decoded JSON body against the OpenAI schema (engine.chat_schema) and `limits`, then decode its
+    images. Raises RequestError (400 bad field or over a limit, 404 unknown model). The limits are checked
+    cheapest first: text length and image count on the raw JSON, image sizes from their headers, and only
+    then are pixels decoded."""
     if not isinstance(body, dict):
         raise RequestError(400, "request body must be a JSON object", code="invalid_type")
-    model = body.get("model")
-    if model is not None and model != served_model:
-        raise RequestError(404, f"model {model!r} is not served here; this server serves {served_model!r}",
-                           param="model", code="model_not_found")
     raw_messages = body.get("messages")
+    chars = text_length(raw_messages) + text_length(body.get("tools"))
+    if limits.max_text_chars is not None and chars > limits.max_text_chars:
+        raise RequestError(400, f"request text is {chars} characters, above the {limits.max_text_chars} character "
+                           "limit; send less text, or restart the server with a higher --max-text-chars",
+                           param="messages", code="text_too_long")
     # Counted before decoding, so a request with too many images costs no decoding work.
     n_images = count_images(raw_messages) if isinstance(raw_messages, list) else 0
-    if max_images is not None and n_images > max_images:
-        raise RequestError(400, f"request has {n_images} images but at most {max_images} image(s) may be sent per "
-                           "request; send fewer or restart the server with a higher --max-images",
+    if limits.max_images is not None and n_images > limits.max_images:
+        raise RequestError(400, f"request has {n_images} images but at most {limits.max_images} image(s) may be "
+                           "sent per request; send fewer or restart the server with a higher --max-images",
                            param="messages", code="too_many_images")
     try:
-        messages = messages_from_wire(raw_messages)
-    except WireError as exc:
+        req = validate_request(body)
+    except SchemaError as exc:
         raise RequestError(400, str(exc), param=exc.param, code=exc.code) from None
-    tools = _tools(body.get("tools"))
-    choice = body.get("tool_choice", "auto")
-    if not (choice in ("auto", "none", "required") or isinstance(choice, dict)):
-        raise RequestError(400, f"tool_choice is {choice!r}; use 'auto', 'none', 'required' or a function object",
-                           param="tool_choice", code="invalid_value")
-    if _int(body, "n", 1, 1, 1 << 10) != 1:
-        raise RequestError(400, f"n is {body['n']}; this server returns one choice per request (n=1)", param="n",
-                           code="invalid_value")
-    if _num(body, "frequency_penalty", 0.0, -2.0, 2.0) != 0.0:
+    if req.model is not None and req.model != served_model:
+        raise RequestError(404, f"model {req.model!r} is not served here; this server serves {served_model!r}",
+                           param="model", code="model_not_found")
+    if req.frequency_penalty:
         raise RequestError(400, "frequency_penalty is not supported; use presence_penalty or repetition_penalty",
                            param="frequency_penalty", code="unsupported_parameter")
-    kwargs = body.get("chat_template_kwargs") or {}
-    if not isinstance(kwargs, dict):
-        raise RequestError(400, "chat_template_kwargs must be an object", param="chat_template_kwargs",
-                           code="invalid_type")
-    thinking = kwargs.get("enable_thinking", False)
-    if not isinstance(thinking, bool):
-        raise RequestError(400, "chat_template_kwargs.enable_thinking must be true or false",
-                           param="chat_template_kwargs.enable_thinking", code="invalid_type")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    messages, n_pixels = _engine_messages(req.messages, limits)
+    tools = body["tools"] if req.tools else None  # as sent (validated): the template renders them verbatim
     default = GenerationConfig()
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     config = GenerationConfig(
-        max_new_tokens=_int({"max_tokens": max_tokens}, "max_tokens", default.max_new_tokens, 1, 1 << 20),
-        temperature=_num(body, "temperature", default.temperature, 0.0, 10.0),
-        top_p=_num(body, "top_p", default.top_p, 0.0, 1.0, low_open=True),
-        top_k=max(0, _int(body, "top_k", default.top_k, -1, 1 << 20)),
-        repetition_penalty=_num(body, "repetition_penalty", default.repetition_penalty, 0.0, 10.0, low_open=True),
-        presence_penalty=_num(body, "presence_penalty", default.presence_penalty, -2.0, 2.0),
-        seed=_int(body, "seed", None, -(1 << 63), (1 << 64) - 1),
-        stop=_stop(body.get("stop")),
-        enable_thinking=thinking,
+        max_new_tokens=default.max_new_tokens if max_tokens is None else max_tokens,
+        temperature=default.temperature if req.temperature is None else req.temperature,
+        top_p=default.top_p if req.top_p is None else req.top_p,
+        top_k=default.top_k if req.top_k is None else max(0, req.top_k),
+        repetition_penalty=default.repetition_penalty if req.repetition_penalty is None else req.repetition_penalty,
+        presence_penalty=default.presence_penalty if req.presence_penalty is None else req.presence_penalty,
+        seed=req.seed,
+        stop=req.stop,
+        enable_thinking=bool(req.chat_template_kwargs and req.chat_template_kwargs.enable_thinking),
     )
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError(400, "stream must be true or false", param="stream", code="invalid_type")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise RequestError(400, "stream_options must be an object", param="stream_options", code="invalid_type")
-    session = body.get("session_id") or session_header or body.get("user")
-    if session is not None and not isinstance(session, str):
-        raise RequestError(400, "session_id / user must be a string", param="session_id", code="invalid_type")
-    return ChatRequest(messages=messages, tools=tools, parse_tools=bool(tools) and choice != "none", config=config,
-                       stream=stream, include_usage=bool(options.get("include_usage")), session_id=session or None,
-                       n_images=n_images)
+    session = req.session_id or session_header or req.user
+    return ChatRequest(messages=messages, tools=tools, parse_tools=bool(tools) and req.tool_choice != "none",
+                       config=config, stream=req.stream,
+                       include_usage=bool(req.stream_options and req.stream_options.include_usage),
+                       session_id=session or None, n_images=n_images, n_pixels=n_pixels)
 
 
-def _tools(tools: Any) -> list[ToolSchema] | None:
-    if tools is None:
-        return None
-    if not isinstance(tools, list):
-        raise RequestError(400, "tools must be a list of {'type': 'function', 'function': {...}}", param="tools",
-                           code="invalid_type")
-    for i, tool in enumerate(tools):
-        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise RequestError(400, f"tools[{i}] must be {{'type': 'function', 'function': {{'name': str, "
-                               "'parameters': {...}}}}", param=f"tools[{i}]", code="invalid_type")
-        if "parameters" in fn and not isinstance(fn["parameters"], dict):
-            raise RequestError(400, f"tools[{i}].function.parameters must be a JSON schema object",
-                               param=f"tools[{i}].function.parameters", code="invalid_type")
-    return tools or None
+def text_length(value: Any) -> int:
+    """Characters of text in raw JSON messages or tools: every string value, except image parts and the `role`
+    and `type` tags (the template renders those as fixed markup)."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("type") == "image_url":
+                continue
+            stack.extend(v for k, v in item.items() if k not in ("role", "type"))
+    return total
 
 
-def _num(body: dict[str, Any], key: str, default: float, lo: float, hi: float, *, low_open: bool = False) -> float:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(400, f"{key} must be a number, got {json.dumps(value)[:40]}", param=key, code="invalid_type")
-    if not (lo < value <= hi if low_open else lo <= value <= hi):
-        raise RequestError(400, f"{key} is {value}; it must be within {'(' if low_open else '['}{lo}, {hi}]",
-                           param=key, code="invalid_value")
-    return float(value)
-
-
-def _int(body: dict[str, Any], key: str, default: int | None, lo: int, hi: int) -> Any:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(400, f"{key} must be an integer, got {json.dumps(value)[:40]}", param=key,
-                           code="invalid_type")
-    if not lo <= value <= hi:
-        raise RequestError(400, f"{key} is {value}; it must be within [{lo}, {hi}]", param=key, code="invalid_value")
-    return value
-
-
-def _stop(stop: Any) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    if isinstance(stop, str):
-        return (stop,) if stop else ()
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        return tuple(s for s in stop if s)
-    raise RequestError(400, "stop must be a string or a list of strings", param="stop", code="invalid_type")
-
+def _engine_messages(messages: list[ChatMessage], limits: RequestLimits) -> tuple[list[Message], int]:
+    """Validated wire messages -> (engine messages, decoded pixels). Image sizes are read from their headers and
+    checked against the per-image and per-request pixel limits before any is decoded."""
+    encoded: dict[tuple[int, int], bytes] = {}
+    total = 0
+    for i, msg in enumerate(messages):
+        for j, part in enumerate(msg.content if isinstance(msg.content, list) else ()):
+            if isinstance(part, ImagePart):
+                param = f"messages[{i}].content[{j}].image_url"
+                try:
+                    raw = data_url_bytes(part.image_url.url, param=param)
+                    width, height = image_size(raw, param=param)
+                except WireError as exc:
+                    raise RequestError(400, str(exc), param=exc.param, code=exc.code) from None
+                if width * height > limits.max_image_pixels:
+                    raise RequestError(400, f"{param}: image is {width}x{height} = {width * height} pixels, above "
+                                       f"the {limits.max_image_pixels} pixel limit per image; send a smaller image "
+                                       "or restart the server with a higher --max-image-pixels", param=param,
+                                       code="image_too_large")
+                total += width * height
+                encoded[(i, j)] = raw
+    if total > limits.max_request_pixels:
+        raise RequestError(400, f"the request's images hold {total} pixels together, above the "
+                           f"{limits.max_request_pixels} pixel limit per request; send fewer or smaller images, or "
+                           "restart the server with a higher --max-request-pixels", param="messages",
+                           code="too_many_pixels")
+    out: list[Message] = []
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        content: Any = msg.content
+        if isinstance(content, list):
+            content = []
+            for j, part in enumerate(msg.content):
+                if isinstance(part, TextPart):
+                    content.append({"type": "text", "text": part.text})
+                    continue
+                try:
+                    image = decode_image(encoded.pop((i, j)), param=f"{where}.content[{j}].image_url")
+                except WireError as exc:
+                    raise RequestError(400, str(exc), param=exc.param, code=exc.code) from None
+                content.append({"type": "image", "image": image})
+        engine_msg: Message = {"role": "system" if msg.role == "developer" else msg.role, "content": content}
+        if msg.role == "assistant" and msg.tool_calls is not None:
+            engine_msg["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+                "name": c.function.name, "arguments": c.function.arguments}} for c in msg.tool_calls]
+        reasoning = msg.reasoning_content if msg.reasoning_content is not None else msg.reasoning
+        if msg.role == "assistant" and reasoning is not None:  # `reasoning_content`, or `reasoning` (newer vLLM)
+            engine_msg["reasoning_content"] = reasoning
+        if content is None:
+            if "tool_calls" not in engine_msg:
+                raise RequestError(400, f"{where}.content is missing", param=f"{where}.content", code="invalid_type")
+            engine_msg["content"] = ""
+        if msg.role == "tool" and msg.name is not None:
+            engine_msg["name"] = msg.name
+        out.append(engine_msg)
+    return out, total
 
 # ---------------------------------------------------------------- responses
 

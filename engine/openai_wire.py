@@ -5,8 +5,8 @@ with `arguments` as a dict; `{"role": "tool", "content": ...}` results.
 Wire side: content parts `{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}`;
 `tool_calls` with `id` and `arguments` as a JSON string; tool results carry `tool_call_id`.
 
-`messages_from_wire` validates untrusted input (it is what the server receives) and raises `WireError`
-naming the offending field (`param`, OpenAI-style dotted path) and what to send instead.
+The server's side (untrusted input) is engine.chat_schema (validation) and engine.chat_protocol (limits,
+conversion); the image helpers here raise `WireError` naming the offending field (`param`) and what to send.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from PIL import Image, UnidentifiedImageError
 from engine.api import Message
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-# Decompression-bomb guard for images received by the server: a 4K screenshot is 8.3 MP.
-MAX_IMAGE_PIXELS = 64_000_000
+# Decompression-bomb guard for images received by the server: a 4K screenshot is 8.3 MP, a 5K one 14.7 MP.
+MAX_IMAGE_PIXELS = 1 << 24
+# Formats a screenshot comes in; anything else is refused before any decoder runs.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 
 
 class WireError(ValueError):
@@ -48,8 +50,8 @@ def image_to_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def data_url_to_image(url: str, *, param: str = "image_url") -> Image.Image:
-    """Decode a `data:image/...;base64,` URL into an RGB PIL image. Raises WireError (code invalid_image)."""
+def data_url_bytes(url: Any, *, param: str = "image_url") -> bytes:
+    """The encoded image inside a `data:image/...;base64,` URL. Raises WireError (code invalid_image)."""
     if not isinstance(url, str) or not url.startswith("data:"):
         shown = url[:40] + "..." if isinstance(url, str) and len(url) > 40 else url
         raise WireError(f"{param}: only base64 data URLs (data:image/png;base64,...) are accepted, got {shown!r}; "
@@ -59,18 +61,42 @@ def data_url_to_image(url: str, *, param: str = "image_url") -> Image.Image:
         raise WireError(f"{param}: data URL must be base64-encoded (data:image/png;base64,...)",
                         param=param, code="invalid_image")
     try:
-        raw = base64.b64decode(payload, validate=True)
+        return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise WireError(f"{param}: image data is not valid base64", param=param, code="invalid_image") from None
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise WireError(f"{param}: image is {img.width}x{img.height}, above the {MAX_IMAGE_PIXELS} pixel limit",
-                                param=param, code="invalid_image")
+
+
+def image_size(raw: bytes, *, param: str = "image_url") -> tuple[int, int]:
+    """Width and height from the image's header alone (PNG IHDR, JPEG SOF...): no pixel is decoded."""
+    with _open(raw, param) as img:
+        return img.size
+
+
+def decode_image(raw: bytes, *, param: str = "image_url") -> Image.Image:
+    """Decode encoded image bytes into an RGB PIL image. Check `image_size` first: this allocates the pixels."""
+    with _open(raw, param) as img:
+        try:
             return img.convert("RGB")
-    except WireError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise WireError(f"{param}: image data cannot be decoded ({type(exc).__name__}); send a PNG or JPEG",
+                            param=param, code="invalid_image") from None
+
+
+def data_url_to_image(url: str, *, param: str = "image_url", max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode a `data:image/...;base64,` URL into an RGB PIL image, refusing more than `max_pixels` from the
+    header before decoding. Raises WireError (code invalid_image or image_too_large)."""
+    raw = data_url_bytes(url, param=param)
+    width, height = image_size(raw, param=param)
+    if width * height > max_pixels:
+        raise WireError(f"{param}: image is {width}x{height}, above the {max_pixels} pixel limit",
+                        param=param, code="image_too_large")
+    return decode_image(raw, param=param)
+
+
+def _open(raw: bytes, param: str) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise WireError(f"{param}: image data cannot be decoded ({type(exc).__name__}); send a PNG or JPEG",
                         param=param, code="invalid_image") from None
 
@@ -176,85 +202,3 @@ def tool_calls_to_wire(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
-
-
-# ---------------------------------------------------------------- wire → engine (the server)
-
-def tool_calls_from_wire(calls: Any, *, param: str = "tool_calls") -> list[dict[str, Any]]:
-    """OpenAI tool calls → engine tool calls (arguments decoded to a dict). Raises WireError."""
-    if not isinstance(calls, list):
-        raise WireError(f"{param} must be a list of tool calls", param=param, code="invalid_type")
-    out = []
-    for i, call in enumerate(calls):
-        where = f"{param}[{i}]"
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise WireError(f"{where} must be {{'type': 'function', 'function': {{'name': str, 'arguments': str}}}}",
-                            param=where, code="invalid_type")
-        args = fn.get("arguments", "{}")
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except json.JSONDecodeError:
-                raise WireError(f"{where}.function.arguments is not valid JSON", param=f"{where}.function.arguments",
-                                code="invalid_value") from None
-        if not isinstance(args, dict):
-            raise WireError(f"{where}.function.arguments must encode a JSON object",
-                            param=f"{where}.function.arguments", code="invalid_type")
-        out.append({"id": call.get("id"), "type": "function", "function": {"name": fn["name"], "arguments": args}})
-    return out
-
-
-def messages_from_wire(messages: Any) -> list[Message]:
-    """Validate OpenAI messages and turn them into engine messages (images decoded to PIL). Raises WireError."""
-    if not isinstance(messages, list) or not messages:
-        raise WireError("messages must be a non-empty list", param="messages", code="invalid_type")
-    out: list[Message] = []
-    for i, msg in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise WireError(f"{where} must be an object with 'role' and 'content'", param=where, code="invalid_type")
-        role = msg.get("role")
-        if role not in ROLES:
-            raise WireError(f"{where}.role is {role!r}; expected one of {', '.join(ROLES)}",
-                            param=f"{where}.role", code="invalid_value")
-        engine_msg: Message = {"role": "system" if role == "developer" else role,
-                               "content": _content_from_wire(msg.get("content"), f"{where}.content")}
-        if role == "assistant" and msg.get("tool_calls") is not None:
-            engine_msg["tool_calls"] = tool_calls_from_wire(msg["tool_calls"], param=f"{where}.tool_calls")
-        if role == "assistant":  # past thinking: `reasoning_content`, or `reasoning` as newer vLLM clients send it
-            reasoning = msg.get("reasoning_content")
-            reasoning = reasoning if isinstance(reasoning, str) else msg.get("reasoning")
-            if isinstance(reasoning, str):
-                engine_msg["reasoning_content"] = reasoning
-        if engine_msg["content"] is None:
-            if role != "assistant" or "tool_calls" not in engine_msg:
-                raise WireError(f"{where}.content is missing", param=f"{where}.content", code="invalid_type")
-            engine_msg["content"] = ""
-        if role == "tool" and isinstance(msg.get("name"), str):
-            engine_msg["name"] = msg["name"]
-        out.append(engine_msg)
-    return out
-
-
-def _content_from_wire(content: Any, where: str) -> Any:
-    if content is None or isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise WireError(f"{where} must be a string or a list of content parts", param=where, code="invalid_type")
-    parts: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        pwhere = f"{where}[{j}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            if not isinstance(part.get("text"), str):
-                raise WireError(f"{pwhere}.text must be a string", param=f"{pwhere}.text", code="invalid_type")
-            parts.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            spec = part.get("image_url")
-            url = spec.get("url") if isinstance(spec, dict) else spec
-            parts.append({"type": "image", "image": data_url_to_image(url, param=f"{pwhere}.image_url")})
-        else:
-            raise WireError(f"{pwhere}.type is {kind!r}; expected 'text' or 'image_url'",
-                            param=f"{pwhere}.type", code="invalid_value")
-    return parts

@@ -225,7 +225,8 @@ def test_a_capped_scroll_is_told_to_the_model_and_recorded(tmp_path):
 
 
 def test_the_wire_carries_past_thinking_under_both_names_and_the_server_reads_either():
-    from engine.openai_wire import messages_from_wire, messages_to_wire
+    from engine.chat_protocol import parse_chat_request
+    from engine.openai_wire import messages_to_wire
 
     turn = {"role": "assistant", "content": "", "reasoning_content": "why",
             "tool_calls": [{"type": "function", "function": {"name": "computer_use", "arguments": {"action": "wait"}}}]}
@@ -233,6 +234,7 @@ def test_the_wire_carries_past_thinking_under_both_names_and_the_server_reads_ei
     assert wire[1]["reasoning_content"] == wire[1]["reasoning"] == "why" and wire[1]["content"] is None
     assert "reasoning" not in messages_to_wire([{**turn, "reasoning_content": ""}])[0]
     for field in ("reasoning_content", "reasoning"):  # what `visagent serve` accepts from other clients
-        back = messages_from_wire([{"role": "user", "content": "go"},
-                                   {"role": "assistant", "content": "ok", field: "why"}])
+        back = parse_chat_request({"model": "m", "messages": [{"role": "user", "content": "go"},
+                                                             {"role": "assistant", "content": "ok", field: "why"}]},
+                                  served_model="m").messages
         assert back[1]["reasoning_content"] == "why"

@@ -173,6 +173,9 @@ MALFORMED = [
     ("too many images", {"messages": _msg(*[_image_part(_png_url(c, (8, 8))) for c in ("red", "green", "blue")])},
      400, "too_many_images", "messages"),
     ("oversized body", {"messages": _msg({"type": "text", "text": "x" * (1 << 20)})}, 413, "body_too_large", None),
+    # the default text limit: 4 characters per token of the tiny's 32,768-token context, checked before tokenizing
+    ("text too long", {"messages": _msg({"type": "text", "text": "a" * (4 * 32768 + 1)})}, 400, "text_too_long",
+     "messages"),
 ]
 
 
@@ -200,6 +203,26 @@ def test_auth_route_and_protocol_errors_and_the_server_survives_them_all(tiny):
     assert tiny.alive()
     ok = _post(tiny, {"messages": _msg(), "max_tokens": 2})
     assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"]
+
+
+def test_client_resets_and_protocol_errors_leave_no_traceback_in_the_servers_log(tiny):
+    port = int(tiny.root.rsplit(":", 1)[1])
+    body = json.dumps({"messages": _msg(), "max_tokens": 64, "stream": True}).encode()
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+    for cut in (head[:20], head, head + body[:5], head + body):  # mid-header, mid-body, mid-stream
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(cut)
+        if cut.endswith(body):
+            sock.recv(100)  # the stream has started
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        sock.close()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        raw.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        assert raw.recv(200).startswith(b"HTTP/1.1 400")
+    ok = _post(tiny, {"messages": _msg(), "max_tokens": 2})
+    assert ok.status_code == 200 and tiny.alive()
+    assert "Traceback" not in tiny.stderr(), tiny.stderr()[-3000:]
 
 
 def test_non_loopback_host_without_api_key_is_refused(tmp_path):

@@ -27,8 +27,19 @@ def register(sub) -> None:
     p.add_argument("--device", help="torch device for an in-process model (auto, cpu, cuda, cuda:1...)")
     p.add_argument("--dtype", help="weights dtype for an in-process model (auto, float32, bfloat16, float16)")
     p.add_argument("--device-map", help="accelerate device map for an in-process model (e.g. auto)")
-    p.add_argument("--max-images", type=int, help="images allowed per request (default: unlimited)")
+    # Limits that bound what one request may cost (memory and time) before the model sees it; see README.
     p.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default 64)")
+    p.add_argument("--max-text-chars", type=int, help="characters of text per request, checked before tokenizing "
+                   "(default: 4 per token of the model's context, at most 1048576)")
+    p.add_argument("--max-images", type=int, help="images per request (default: the model's own limit, else 16)")
+    p.add_argument("--max-image-pixels", type=int, help=f"pixels (width x height) of one image, read from its header "
+                   f"before decoding (default {1 << 24}: 4096x4096)")
+    p.add_argument("--max-request-pixels", type=int, help=f"pixels of all images of one request together "
+                   f"(default {1 << 25}: four 4K screenshots fit)")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send its request "
+                   "headers (default 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, help="longest pause, in seconds, while a client "
+                   "sends its request body (default 30)")
     p.set_defaults(handler=run)
 
 
@@ -58,10 +69,17 @@ def run(args) -> int:
     s = args.settings
     host = s.host
     port = DEFAULT_PORT if s.port is None else s.port
-    if args.max_images is not None and args.max_images < 1:
-        raise ConfigError(f"--max-images must be at least 1, got {args.max_images}")
-    if args.max_body_mb <= 0:
-        raise ConfigError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    for flag, value in (("--max-images", args.max_images), ("--max-text-chars", args.max_text_chars),
+                        ("--max-image-pixels", args.max_image_pixels), ("--max-request-pixels", args.max_request_pixels)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}")
+    for flag, value in (("--max-body-mb", args.max_body_mb), ("--header-timeout", args.header_timeout),
+                        ("--body-timeout", args.body_timeout)):
+        if not value > 0:
+            raise ConfigError(f"{flag} must be positive, got {value}")
+    if s.api_key is not None and (not s.api_key.strip() or s.api_key != s.api_key.strip()):
+        raise ConfigError("--api-key (or VISAGENT_API_KEY) is blank or has surrounding whitespace, so no client "
+                          "could send it; pass the key itself, or leave it unset on loopback")
     if not s.api_key and not is_loopback(host):
         raise ConfigError(f"refusing to serve on non-loopback host {host!r} without an API key; pass --api-key KEY "
                           "(or set VISAGENT_API_KEY), or bind 127.0.0.1")
@@ -75,7 +93,9 @@ def run(args) -> int:
         try:
             server = ChatServer(engine, model_name=_served_name(s.model, engine, s.model_name), host=host, port=port,
                                 api_key=s.api_key, max_images=args.max_images,
-                                max_body_bytes=int(args.max_body_mb * (1 << 20)))
+                                max_body_bytes=int(args.max_body_mb * (1 << 20)), max_text_chars=args.max_text_chars,
+                                max_image_pixels=args.max_image_pixels, max_request_pixels=args.max_request_pixels,
+                                header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
                               "or stop the process using it") from None
