@@ -63,6 +63,7 @@ _TAG = re.compile(r"<tool_call>|</tool_call>|<function=|</function>|<\s*paramete
 _BLOCK_EDGE = re.compile(r"<tool_call>|</tool_call>")
 _BARE_EDGE = re.compile(r"</function>|<tool_call>|<function=")
 _NAME_END = re.compile(r"([^<>\n]{0,%d})>" % MAX_NAME_CHARS)
+_NAME_RUN = re.compile(r"[^<>\n]{0,%d}" % MAX_NAME_CHARS)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _WS = re.compile(r"\s*")
 _INT = re.compile(r"[-+]?\d+")
@@ -305,11 +306,10 @@ def _kind(m: re.Match[str]) -> str:
 
 
 def _no_close(text: str, at: int, tag: str) -> str:
-    head = text[at:at + MAX_NAME_CHARS + 1]
-    if len(head) <= MAX_NAME_CHARS and not any(c in head for c in "<>\n"):
+    run = _NAME_RUN.match(text, at)
+    if run.end() == len(text):  # type: ignore[union-attr]
         return f"truncated tool call: {tag} has no closing '>'"
-    name = re.split(r"[<>\n]", head, maxsplit=1)[0][:40]
-    return f"malformed tool call: {tag}{name} has no closing '>'"
+    return f"malformed tool call: {tag}{run.group()[:40]} has no closing '>'"  # type: ignore[union-attr]
 
 
 def _skip_ws(text: str, i: int) -> int:
