@@ -267,6 +267,8 @@ class _Scanner:
         edge = _BLOCK_EDGE.search(self.text, i)
         closed = edge is not None and _kind(edge) == _CLOSE
         body = self.text[i:self.n if edge is None else edge.start()].strip()
+        if not closed and not body.endswith("}"):
+            raise _Refused(_TRUNCATED_BLOCK, i)
         try:
             data = json.loads(body)
         except RecursionError:
@@ -345,6 +347,8 @@ _TYPE_ALIASES = {
     "str": "string", "text": "string", "enum": "string",
 }
 _TYPE_ORDER = ("null", "integer", "number", "boolean", "object", "array", "string")
+_TYPE_NAMES = frozenset(_TYPE_ORDER)
+_COMPOSITE = frozenset({"enum", "anyOf", "oneOf", "allOf"})
 _FAIL = object()
 
 
@@ -355,6 +359,8 @@ def schema_types(schema: Any, _depth: int = 0) -> set[str]:
     if not isinstance(schema, dict) or _depth > 8:
         return {"string"} if _depth == 0 else types
     kind = schema.get("type")
+    if isinstance(kind, str) and not _COMPOSITE.intersection(schema):  # the common {"type": "..."}
+        return {_TYPE_ALIASES.get(kind, kind)} if kind in _TYPE_NAMES else schema_types({**schema, "type": [kind]})
     for k in kind if isinstance(kind, list) else [kind]:
         if isinstance(k, str):
             types.add(_TYPE_ALIASES.get(k.strip().lower(), k.strip().lower()))
