@@ -49,7 +49,7 @@ class RawCall:
 
 
 def has_tool_call_tags(text: str) -> bool:
-    return OPEN in text or CLOSE in text or "<function=" in text
+    return OPEN in text or CLOSE in text
 
 
 def find_tool_calls(answer: str, fmt: str) -> tuple[list[RawCall], str]:
