@@ -18,6 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
+# Re-exported for visagent: the one tool-call text parser, shared by `visagent serve` and the agent.
+from engine.toolcall_text import (  # noqa: F401
+    ParsedToolCall, ToolCallScan, convert_param_value, parse_tool_calls, render_tool_call_xml, scan_tool_calls,
+)
+
 Message = dict[str, Any]
 ToolSchema = dict[str, Any]
 

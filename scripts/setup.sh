@@ -18,3 +18,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   if $VPY -m pip show torchvision >/dev/null 2>&1; then $VPY -m pip uninstall -y -q torchvision; fi
   echo "$want" > "$stamp"
 fi
+# SGLang's tool-call parser for the differential test (tests/test_toolcall_reference.py); own stamp.
+VPY="$VPY" bash scripts/reference-parsers.sh

@@ -23,11 +23,14 @@ def test_qwen_xml_call_is_typed_by_the_tool_schema():
                                                      "time": 1.5, "pixels": -3, "clear": True})]
 
 
-def test_without_a_schema_json_values_are_decoded_and_the_rest_kept_as_text():
+def test_without_a_schema_values_stay_strings_as_the_servers_keep_them():
+    # vLLM's and SGLang's qwen3_coder parsers type a value only by the tool's schema; one it does not
+    # describe stays the string written.
     _, calls = parse_tool_calls(XML)
-    assert calls[0].arguments["text"] == 123  # no schema: "123" reads as JSON
-    assert calls[0].arguments["action"] == "type"
-    assert calls[0].arguments["coordinate"] == [500, 300]
+    assert calls[0].arguments["text"] == "123"
+    assert calls[0].arguments["coordinate"] == "[500, 300]"
+    _, calls = parse_tool_calls(XML, [{"type": "function", "function": {"name": "computer_use"}}])
+    assert calls[0].arguments["time"] == "1.5"
 
 
 def test_multiline_string_values_keep_inner_newlines():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.api import convert_param_value
 from visagent.actions import ARGUMENTS, COMPUTER_ACTIONS, KEY, MOBILE_ACTIONS, Action
 from visagent.errors import ActionError, ParseError
 from visagent.schemas import COMPUTER_TOOL, MOBILE_TOOL
@@ -23,6 +24,18 @@ ARG_KINDS: dict[str, str] = {
     "pixels": "number", "time": "number", "button": "name", "status": "name",
 }
 _EXAMPLES = {"point": "[512, 300]", "keys": '["ctrl", "c"]', "number": "5"}
+#: The JSON type of each kind, as the engine's tool-call parser types values (engine.api.convert_param_value):
+#: a string written for an array or a number is read as JSON or a Python literal, e.g. (512, 300) or 512, 300.
+_KIND_SCHEMA: dict[str, dict[str, Any]] = {
+    "point": {"type": ["array", "null"]}, "keys": {"type": ["array", "null"]},
+    "number": {"type": ["number", "null"]}, "text": {"type": "string"}, "name": {"type": "string"},
+}
+#: computer_use and mobile_use as the tool-call parser needs them: only the parameter types.
+AGENT_TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "function": {"name": tool, "parameters": {
+        "type": "object", "properties": {key: _KIND_SCHEMA[kind] for key, kind in ARG_KINDS.items()}}}}
+    for tool in (COMPUTER_TOOL, MOBILE_TOOL)
+]
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -48,23 +61,6 @@ def loads_json(raw: str, what: str) -> Any:
         raise ParseError(f"{what} is not valid JSON ({msg}): {show(raw)}") from None
 
 
-def decode_xml_value(name: str, raw: str) -> Any:
-    """A Qwen3.5 `<parameter=NAME>` value → a Python value: arrays and numbers as JSON, strings raw.
-
-    `raw` is the text between the tags with the single newline after the opening tag and before the
-    closing tag already removed. Unknown names are passed through as raw strings (rejected later).
-    """
-    kind = ARG_KINDS.get(name, "text")
-    if kind == "text":
-        return raw
-    if kind == "name":
-        return raw.strip()
-    stripped = raw.strip()
-    if not stripped:
-        raise ParseError(f"parameter {name!r} is empty; write it like {_EXAMPLES[kind]}")
-    return loads_json(stripped, f"parameter {name!r} (expected like {_EXAMPLES[kind]})")
-
-
 def action_from_arguments(
     tool: Any, arguments: Any, space: str, *, platform: str | None = None
 ) -> Action:
@@ -73,6 +69,8 @@ def action_from_arguments(
     `platform` ("desktop" / "phone"), when given, rejects a call to the other platform's tool.
     Raises ParseError naming the bad tool, action, argument or value.
     """
+    if isinstance(tool, str):  # servers pass names through as written: "computer_use " is computer_use
+        tool = tool.strip()
     if not isinstance(tool, str) or tool not in TOOL_ACTIONS:
         raise ParseError(f"unknown tool {show(tool)}; expected {COMPUTER_TOOL} or {MOBILE_TOOL}")
     if platform is not None and TOOL_PLATFORM[tool] != platform:
@@ -80,8 +78,13 @@ def action_from_arguments(
         raise ParseError(f"this screen is a {platform}: call {wanted}, not {tool}")
     if not isinstance(arguments, dict):
         raise ParseError(f"{tool} arguments must be an object like {{\"action\": ...}}, got {show(arguments)}")
+    # Whitespace around argument names and enum values is the model's slip, not its meaning: vLLM keeps
+    # "<parameter=action >" as the key "action ", and "left_click " as the value.
+    arguments = {k.strip() if isinstance(k, str) else k: v for k, v in arguments.items()}
     allowed = TOOL_ACTIONS[tool]
     name = arguments.get("action")
+    if isinstance(name, str):
+        name = name.strip()
     if name is None:
         raise ParseError(f"{tool} call has no 'action' argument; expected one of: {', '.join(allowed)}")
     if not isinstance(name, str) or name not in allowed:
@@ -93,7 +96,10 @@ def action_from_arguments(
         )
     kwargs: dict[str, Any] = {}
     for key, value in arguments.items():
-        if key == "action" or value is None:
+        if key == "action":
+            continue
+        value = _decoded(key, value)
+        if value is None:
             continue
         kwargs[key] = _checked(name, key, value)
     if name == KEY and tool == COMPUTER_TOOL and "keys" not in kwargs:
@@ -104,6 +110,20 @@ def action_from_arguments(
         return Action(action=name, space=space, **kwargs)
     except ActionError as exc:
         raise ParseError(str(exc)) from None
+
+
+def _decoded(key: str, value: Any) -> Any:
+    """A value given as a string where an array or a number belongs, read the way the servers' tool-call
+    parsers read it (JSON, else a Python literal: "(512, 300)", "512, 300", "['ctrl', 'c']"); enum names
+    lose surrounding whitespace. A string that does not read is returned as it is (and refused by type)."""
+    kind = ARG_KINDS[key]
+    if not isinstance(value, str):
+        return value
+    if kind == "name":
+        return value.strip()
+    if kind in _EXAMPLES:
+        return convert_param_value(value, _KIND_SCHEMA[kind])
+    return value
 
 
 def _checked(action: str, key: str, value: Any) -> Any:

@@ -15,9 +15,7 @@ from engine.api import split_thinking
 from visagent.actions import Action
 from visagent.errors import ParseError
 from visagent.parsing.arguments import action_from_arguments, show
-from visagent.parsing.toolcalls import (
-    RawCall, find_bare_functions, find_tool_calls, has_tool_call_tags, openai_calls,
-)
+from visagent.parsing.toolcalls import RawCall, find_tool_calls, has_tool_call_tags, openai_calls
 from visagent.parsing.uitars import looks_like_uitars, parse_uitars, split_uitars
 
 FORMATS: tuple[str, ...] = ("auto", "qwen35", "nous", "uitars", "openai")
@@ -82,10 +80,7 @@ def parse_output(
         actions = parse_uitars(section, space, platform or "desktop")
         return ParsedOutput(_join(thinking, thought), actions, "uitars", "")
 
-    if not has_tool_call_tags(answer) and "<function=" in answer:
-        calls, prose = find_bare_functions(answer, fmt)
-    else:
-        calls, prose = find_tool_calls(answer, fmt)
+    calls, prose = find_tool_calls(answer, fmt)
     if not calls:
         raise ParseError(_HINT["nous" if fmt == "nous" else "qwen35"])
     return _build(thinking, calls, calls[0].format, prose, space, platform)

@@ -42,6 +42,11 @@ _LABEL = re.compile(r"Action[ \t]*:")
 _THOUGHT = re.compile(r"^\s*Thought\s*:\s*")
 _CALL_START = re.compile(r"(?m)^[ \t]*(" + "|".join(_SIGNATURES) + r")[ \t]*\(")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")
+# Scanning works on positions in the one text (pattern.match(text, i)), never on copies of its rest, so the
+# work is linear in the length of the answer.
+_BARE = re.compile(r"[^,()\s'\"]+")
+_WS = re.compile(r"\s*")
+_PLAIN = {"'": re.compile(r"[^'\\]*"), '"': re.compile(r'[^"\\]*')}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
 
 
@@ -118,10 +123,10 @@ def _scan_arguments(text: str, i: int, name: str) -> tuple[dict[str, str], int]:
         if i < len(text) and text[i] in "'\"":
             value, i = _scan_string(text, i, name)
         else:
-            bare = re.match(r"[^,()\s'\"]+", text[i:])
+            bare = _BARE.match(text, i)
             if bare is None:
                 raise ParseError(f"{name}(): {key}= has no value")
-            value, i = bare.group(), i + bare.end()
+            value, i = bare.group(), bare.end()
         if key in kwargs:
             raise ParseError(f"{name}(): {key} given twice")
         kwargs[key] = value
@@ -134,26 +139,29 @@ def _scan_arguments(text: str, i: int, name: str) -> tuple[dict[str, str], int]:
 
 def _scan_string(text: str, i: int, name: str) -> tuple[str, int]:
     quote = text[i]
+    plain = _PLAIN[quote]
     out: list[str] = []
     i += 1
     while i < len(text):
-        ch = text[i]
-        if ch == quote:
+        run = plain.match(text, i)  # everything up to the next quote or backslash, in one step
+        out.append(run.group())  # type: ignore[union-attr]
+        i = run.end()  # type: ignore[union-attr]
+        if i >= len(text):
+            break
+        if text[i] == quote:
             return "".join(out), i + 1
-        if ch == "\\" and i + 1 < len(text):
+        if i + 1 < len(text):  # a backslash escape
             nxt = text[i + 1]
             out.append(_ESCAPES.get(nxt, "\\" + nxt))
             i += 2
             continue
-        out.append(ch)
+        out.append("\\")
         i += 1
     raise ParseError(f"truncated action: a string in {name}(...) is not closed by {quote}")
 
 
 def _skip_ws(text: str, i: int) -> int:
-    while i < len(text) and text[i].isspace():
-        i += 1
-    return i
+    return _WS.match(text, i).end()  # type: ignore[union-attr]
 
 
 # -- meaning -----------------------------------------------------------------------------------------------
