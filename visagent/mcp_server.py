@@ -520,6 +520,7 @@ def build_server(session: McpSession) -> Any:
         return answer(lambda: shot_result(*session.screenshot()))
 
     def shot_result(image: Image.Image, info: dict[str, Any]) -> CallToolResult:
+        info = session.vault.redact_obj(info)
         return CallToolResult(content=[text_block(info), image_block(image)], structured_content=info)
 
     def arguments(**kw: Any) -> dict[str, Any]:
