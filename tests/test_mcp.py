@@ -200,7 +200,8 @@ def test_bad_input_gets_the_cli_message_and_the_server_keeps_running(tmp_path):
 # -- safety: risky actions, elicitation, secrets ---------------------------------------------------------------
 
 
-def test_risky_action_is_denied_without_elicitation_and_asked_with_it(tmp_path):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28 input-required rounds; a pushed request
+def test_risky_action_is_denied_without_elicitation_and_asked_with_it(tmp_path, mode):
     sid = "desktop-calculator-multiply"
     risky = {"action": "type", "text": "rm -rf /"}
     asked: list[str] = []
@@ -212,11 +213,13 @@ def test_risky_action_is_denied_without_elicitation_and_asked_with_it(tmp_path):
         return ElicitResult(action=action, content={"approve": True} if action == "accept" else None)
 
     async def without() -> dict[str, Any]:
-        async with Client(stdio(tmp_path, "--executor", "sim", "--scenario", sid)) as client:
+        async with Client(stdio(tmp_path, "--executor", "sim", "--scenario", sid), mode=mode) as client:
             return data_of(await client.call_tool("act", risky))
 
     async def with_elicitation() -> list[dict[str, Any]]:
-        async with Client(stdio(tmp_path, "--executor", "sim", "--scenario", sid), elicitation_callback=elicit) as c:
+        params = stdio(tmp_path, "--executor", "sim", "--scenario", sid)
+        async with Client(params, elicitation_callback=elicit, mode=mode) as c:
+            assert (c.protocol_version >= "2026-07-28") is (mode == "auto")
             first = data_of(await c.call_tool("act", risky))
             second = await c.call_tool("act", risky)
             safe = data_of(await c.call_tool("act", {"action": "type", "text": "1"}))
@@ -306,6 +309,21 @@ def test_reset_lists_and_run_task_with_the_oracle(tmp_path):
     assert read_trace(out["previous"]).status == "stopped" and len(read_trace(out["previous"]).steps) == 1
     replay = cli(tmp_path, "replay", ran["trace"])
     assert replay.returncode == 0 and "replay matched" in replay.stdout, replay.stdout + replay.stderr
+
+
+def test_run_task_runs_the_configured_model_and_returns_its_trace(tmp_path):
+    """The shipped tiny checkpoint (a real qwen3_5_moe, loaded in-process) drives the session's sim world."""
+    async def session() -> dict[str, Any]:
+        params = stdio(tmp_path, "--executor", "sim", "--scenario", "desktop-settings-wifi-off", "--model", "tiny")
+        async with Client(params, read_timeout_seconds=600) as client:
+            return data_of(await client.call_tool("run_task", {"max_steps": 2}))
+
+    ran = anyio.run(session)
+    trace = read_trace(ran["trace"])
+    assert trace.problems == [] and trace.status == ran["status"] and 1 <= ran["steps"] <= 2
+    assert trace.meta["model"]["spec"] == "tiny" and trace.meta["model"]["model_type"] == "qwen3_5_moe"
+    assert trace.meta["executor"]["scenario"] == "desktop-settings-wifi-off"
+    assert ran["world_check"]["goal_met"] is (trace.meta["verdict"]["success"])
 
 
 def test_space_norm1000_converts_and_reports_both_spaces(tmp_path):

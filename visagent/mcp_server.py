@@ -40,7 +40,7 @@ from PIL import Image
 
 from visagent import actions as A
 from visagent.actions import Action
-from visagent.errors import ActionError, ConfigError, ParseError, VisagentError
+from visagent.errors import ConfigError, VisagentError
 from visagent.executors.base import Executor, Observation
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
 from visagent.settings import Settings
@@ -270,6 +270,9 @@ class McpSession:
             try:
                 return self._act_body(model_action, screen_action, obs, thought, approval, record, out,
                                       ensure_settled)
+            except Exception as exc:  # the executor failed (lost display, dead device): the step says why
+                record["error"] = _one_line(exc)
+                raise
             finally:
                 self._record(record)
 
@@ -304,9 +307,7 @@ class McpSession:
             from visagent.settle import images_differ
 
             result.changed = images_differ(obs.image, result.observation.image)
-        self._current = result.observation
-        if self._current is not None and self._current.geometry is None:  # pragma: no cover - defensive
-            self._current = Observation(self._current.image, obs.geometry)
+        self._current = result.observation  # None after a failed action: the next step captures afresh
         record["result"] = result.to_dict()
         record["timings"] = {"execute": round(result.execute_s, 4), "settle": round(result.settle_s, 4)}
         out.update(executed=True, result=result.to_dict(), changed=result.changed)

@@ -129,10 +129,16 @@ def _serve_http(server: Any, host: str, port: int, token: str | None) -> None:
     import uvicorn
     from mcp.server.transport_security import TransportSecuritySettings
 
-    security = None
+    from visagent.commands.serve import is_loopback
+
+    security = None  # the SDK turns its DNS-rebinding check (Host / Origin allow-list) on for these three
     if host not in ("127.0.0.1", "localhost", "::1"):
-        # A token guards this server; the SDK's DNS-rebinding check would refuse every non-loopback Host.
-        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        if is_loopback(host):  # another loopback name or address: the same check, for that host
+            name = f"[{host}]" if ":" in host else host
+            security = TransportSecuritySettings(enable_dns_rebinding_protection=True,
+                                                 allowed_hosts=[f"{name}:*"], allowed_origins=[f"http://{name}:*"])
+        else:  # a token guards this server; the check would refuse every Host a remote client sends
+            security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(host=host, transport_security=security)
     if token:
         app = bearer_guard(app, token)
