@@ -472,3 +472,31 @@ def test_desktop_types_a_secret_into_a_real_xterm(xserver, tmp_path):
     assert trace.meta["executor"]["name"] == "desktop" and len(trace.steps) == 2
     assert "hunter2" not in (trace_dir / "trace.jsonl").read_text(encoding="utf-8")
     assert trace.steps[1]["actions"][0]["text"] == "{{secret:WORD}}\n"
+
+
+# -- an Android phone over adb (the suite's fake adb program emulates the phone) ----------------------------------
+
+
+def test_android_serves_the_mobile_use_vocabulary_over_adb(tmp_path, monkeypatch):
+    from tests.fixtures.fake_adb import use_fake_adb
+
+    phone = use_fake_adb(tmp_path, monkeypatch)  # first on PATH for the server the test spawns
+    target = next(e for e in phone.world().visible_elements() if e.role in ("button", "icon", "toggle", "row"))
+    x, y = target.center
+
+    async def session() -> tuple[dict[str, Any], str, dict[str, Any]]:
+        async with Client(stdio(tmp_path, "--executor", "android")) as client:
+            info = data_of(await client.call_tool("screenshot", {}))
+            wrong = error_of(await client.call_tool("act", {"action": "left_click", "coordinate": [x, y]}))
+            tapped = data_of(await client.call_tool("click", {"x": x, "y": y}))
+            return info, wrong, tapped
+
+    info, wrong, tapped = anyio.run(session)
+    assert info["platform"] == "phone" and info["tool"] == "mobile_use" and info["executor"] == "android"
+    assert wrong.startswith("unknown action 'left_click'") and "click" in wrong
+    assert tapped["executed"] is True and tapped["action"]["model"]["action"] == "click"
+    sx, sy = tapped["action"]["screen"]["coordinate"]
+    assert f"input tap {round(sx)} {round(sy)}" in phone.shell_lines()
+    (trace_dir,) = list((tmp_path / "runs").iterdir())
+    meta = read_trace(trace_dir).meta
+    assert meta["executor"]["name"] == "android" and meta["executor"]["serial"] == "emulator-5554"
