@@ -28,7 +28,7 @@ import httpx
 
 from engine.api import (CoordSpaceName, Delta, EngineInfo, GenerationConfig, GenerationResult, Message,
                         ThinkingSplitter, ToolSchema, VisionSpec, smart_resize, visual_tokens)
-from engine import presets, providers
+from engine import image_codec, presets, providers
 from engine.errors import EngineError, RemoteError
 from engine.openai_wire import count_images, images_in_tool_messages, messages_to_wire
 from engine.remote_result import (EXTENSION, apply_usage, assemble_result, calls_from_wire, error_message,
@@ -519,7 +519,10 @@ def sized_for_server(messages: Sequence[Message], vision: VisionSpec) -> list[Me
                 if isinstance(image, Image.Image):
                     size = smart_resize(image.width, image.height, vision)
                     if size != image.size:  # bicubic, as transformers' Qwen2-VL image processor resizes
-                        part = {**part, "image": image.convert("RGB").resize(size, Image.Resampling.BICUBIC)}
+                        # made once per screenshot the caller keeps (engine.image_codec), not once per request
+                        resized = image_codec.derived(image, ("smart_resize", size), lambda im, size=size: im.convert(
+                            "RGB").resize(size, Image.Resampling.BICUBIC))
+                        part = {**part, "image": resized}
                 parts.append(part)
             msg = {**msg, "content": parts}
         out.append(msg)

@@ -160,8 +160,9 @@ class Agent(StepLogic):
         self._feedback: list[str] = []  # told to the model with the next screenshot
         self._next_obs: Observation | None = None
         self._last_obs: Observation | None = None
-        self._repeat: tuple[str, int] = ("", 0)
+        self._repeat: tuple[str, Any, int] = ("", None, 0)  # loop detector: action, screen, count
         self._waited_s = 0.0
+        self._settle_capture_s = 0.0
         self._worker = SerialWorker(f"visagent-executor-{self.run_id}")  # one thread for all executor calls
 
     # -- controls (thread-safe) -------------------------------------------------------------------
@@ -229,7 +230,7 @@ class Agent(StepLogic):
             geometry = self._call(self.executor.geometry, "reading the screen geometry")
             if self.trace_root is not None:
                 self.trace = TraceWriter(self.trace_root, self._meta(task, geometry), run_id=self.run_id,
-                                         redact=self.vault.redact)
+                                         redact=self.vault.redact, background=True)
                 self.trace.append({"type": "run_started"})
             self._emit(RunStarted(self.run_id, task, str(self.trace.path) if self.trace else None))
             started = time.monotonic()

@@ -7,7 +7,6 @@ controls, policy, vault, trace, run_id and the per-run memory fields) and the he
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from PIL import Image
 
 from engine.api import GenerationConfig, GenerationResult, smart_resize
 from engine.errors import EngineError
+from engine.image_codec import keep_encoding
 from visagent import actions as A
 from visagent.actions import Action
 from visagent.controls import RunStopped
@@ -56,11 +56,6 @@ def one_line(value: Any) -> str:
     return text or type(value).__name__
 
 
-def screen_key(image: Image.Image) -> str:
-    """Identity of a screenshot's pixels (for the loop detector)."""
-    return f"{image.size}:" + hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
-
-
 class StepLogic:
     """capture → settle → prompt → generate → parse → to screen → policy → execute → record, for one step."""
 
@@ -75,6 +70,7 @@ class StepLogic:
         }
         # Taken before the capture: a takeover at any point after it makes this step's screenshot stale.
         takeovers = self.controls.takeovers
+        self._settle_capture_s = 0.0  # the settle detector's own captures and comparisons this step
         try:
             t = time.monotonic()
             obs = self._capture()
@@ -95,6 +91,8 @@ class StepLogic:
             record["error"] = one_line(exc)
             raise
         finally:
+            if self._settle_capture_s:
+                timings["settle_capture"] = round(self._settle_capture_s, 4)
             timings["total"] = round(time.monotonic() - t_start, 4)
             if self._memory and self._memory[-1].step == step:
                 # What later prompts replay of this step, so exports rebuild the exact messages sent.
@@ -104,7 +102,10 @@ class StepLogic:
     def _record(self: Agent, step: int, record: dict[str, Any]) -> None:
         clean = self.vault.redact_obj(record)
         if self.trace is not None:
+            # The writer thread has been saving the screenshot since the capture; StepFinished still means the
+            # step's line and its files are on disk (docs/agent.md). meta.json's step count follows behind.
             self.trace.append(clean)
+            self.trace.flush()
             self.trace.update_meta(steps=step)
         self._emit(StepFinished(step, clean))
 
@@ -121,7 +122,9 @@ class StepLogic:
                                                  self.executor.sleep)
 
                 settled = self._call(wait, "waiting for the screen to settle")
+                self._settle_capture_s += settled.capture_s
                 obs = Observation(settled.final_image, first.geometry)
+        keep_encoding(obs.image)  # never drawn on: the trace and every request share one PNG of it
         self._last_obs = obs
         return obs
 
@@ -191,7 +194,20 @@ class StepLogic:
             record["parse_errors"] = errors
         mem = StepMemory(step, obs.image, turn=turn, actions=[model_action], note=feedback)
         self._memory.append(mem)
+        self._forget_old_images()
         self._act(step, obs, model_action, screen_action, ignored, thought, record, mem)
+
+    def _forget_old_images(self: Agent) -> None:
+        """Drop the screenshots no later prompt can show (older than the image window; every one is kept with
+        append_only), so memory follows the window, not the run's length. The trace keeps them on disk."""
+        if self.config.append_only:
+            return
+        # build_messages shows images from step n-K+1 on, n = len(history)+1; the asked window is the widest K
+        first_full = len(self._memory) + 2 - self.config.history_images
+        for mem in self._memory:
+            if mem.step >= first_full:
+                break
+            mem.image = None
 
     def _generation_config(self: Agent, thinking: bool) -> tuple[GenerationConfig, str]:
         """(the generation config of one call in this mode, where its sampling comes from): the model's
@@ -275,9 +291,12 @@ class StepLogic:
         if ignored:
             told.append(f"Only your first action was run; {len(ignored)} more were ignored. Call one tool per turn.")
 
-        key = json.dumps(model_action.arguments(), sort_keys=True) + screen_key(obs.image)
-        count = self._repeat[1] + 1 if key == self._repeat[0] else 1
-        self._repeat = (key, count)
+        # The same action as last step on the same pixels; the screens are compared only when the action repeats.
+        key = json.dumps(model_action.arguments(), sort_keys=True)
+        last_key, last_image, last_count = self._repeat
+        same = key == last_key and last_image is not None and not images_differ(last_image, obs.image)
+        count = last_count + 1 if same else 1
+        self._repeat = (key, obs.image, count)
         if count >= self.config.loop_limit:
             reason = f"the model repeated {model_action.summary()} {count} times on an unchanged screen"
             record["policy"] = {"decision": "blocked", "reason": reason}
@@ -342,6 +361,7 @@ class StepLogic:
 
             t = time.monotonic()
             settled = self._call(wait, "waiting for the screen to settle")
+            self._settle_capture_s += settled.capture_s
             res.settle_s = res.settle_s or settled.settle_s
             if res.changed is None:
                 res.changed = settled.changed

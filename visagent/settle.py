@@ -13,6 +13,7 @@ the former on pixels, with a tolerance for noise.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,6 +35,8 @@ class SettleResult:
     `frames`: captures taken. `final_image`: the last capture (the settled screen).
     `timed_out`: True when `max_wait_s` ran out before the screen was stable.
     `last_diff`: the last frame-to-frame difference (fraction of thumbnail pixels that changed).
+    `capture_s`: wall-clock seconds the detector itself spent capturing and comparing frames (its cost, apart
+    from the waiting between captures).
     """
 
     settle_s: float
@@ -42,6 +45,7 @@ class SettleResult:
     final_image: Image.Image
     timed_out: bool = False
     last_diff: float = 0.0
+    capture_s: float = 0.0
 
 
 def thumbnail(image: Image.Image, downscale: int) -> np.ndarray:
@@ -131,10 +135,12 @@ class SettleDetector:
         Exceptions from `capture` (e.g. ExecutorError for a lost display) propagate unchanged.
         """
         start = now()
+        t = time.perf_counter()
         image = capture()
         frames = 1
         prev = thumbnail(image, self.downscale)
         before_thumb = thumbnail(before, self.downscale) if before is not None else None
+        cost = time.perf_counter() - t
         stable = 0
         diff = 0.0
         timed_out = False
@@ -143,6 +149,7 @@ class SettleDetector:
                 timed_out = True
                 break
             sleep(self.interval_s)
+            t = time.perf_counter()
             image = capture()
             frames += 1
             cur = thumbnail(image, self.downscale)
@@ -153,11 +160,14 @@ class SettleDetector:
                 and now() - start < self.wait_for_change_s
                 and frame_difference(before_thumb, cur, self.pixel_tolerance) == 0.0
             )
+            cost += time.perf_counter() - t
             stable = stable + 1 if diff <= self.threshold and not unchanged_yet else 0
             if stable >= self.consecutive:
                 break
+        t = time.perf_counter()
         changed = images_differ(before, image) if before is not None else None
-        return SettleResult(now() - start, changed, frames, image, timed_out, diff)
+        cost += time.perf_counter() - t
+        return SettleResult(now() - start, changed, frames, image, timed_out, diff, cost)
 
 
 def resolve_settle(settle: SettleDetector | bool | None, default: Callable[[], SettleDetector]) -> SettleDetector | None:

@@ -1,8 +1,10 @@
 """Run traces on disk (format `visagent-trace/1`, see docs/trace-format.md): writing and reading.
 
 `TraceWriter` makes `<root>/<run_id>/`, writes `meta.json` atomically at start and end, appends one JSON
-line per record to `trace.jsonl` (flushed and fsynced each time) and saves step screenshots. A `kill -9`
-at any moment leaves a directory `read_trace` loads up to the last complete line; damaged lines are
+line per record to `trace.jsonl` (flushed and fsynced each time) and saves step screenshots (fsynced before
+any later line is written). With `background=True` the writes run in order on a writer thread, off the
+caller's critical path; `flush()` waits for them. A `kill -9` at any moment leaves a directory `read_trace`
+loads up to the last complete line, and every step line's screenshot is complete on disk; damaged lines are
 reported in `Trace.problems`, never raised.
 """
 
@@ -13,6 +15,7 @@ import functools
 import json
 import os
 import platform as _platform
+import queue
 import secrets as _secrets
 import threading
 import time
@@ -23,6 +26,7 @@ from typing import Any
 
 from PIL import Image
 
+from engine import image_codec
 from visagent.errors import TraceError
 
 FORMAT = "visagent-trace/1"
@@ -96,11 +100,15 @@ class TraceWriter:
     `meta` holds the run's identity (task, model, executor, settings); the writer adds `format`, `run_id`,
     `versions`, `started_at`, `status` ("running") and the outcome fields. `redact`, when given, is applied
     to every string written to meta.json and trace.jsonl (secrets never reach the disk).
+    `background`: do the writes on a writer thread, in the order they were asked for (a line is written only
+    after the images saved before it are durable); `append`, `save_image` and `update_meta` then return at once,
+    `flush()` waits until everything asked so far is on disk. A write that fails there stops all later ones
+    (no line may name a screenshot that is not on disk) and is raised by the next call.
     Raises TraceError when the directory cannot be created or written.
     """
 
     def __init__(self, root: str | Path, meta: dict[str, Any], *, run_id: str | None = None,
-                 redact: Callable[[str], str] | None = None) -> None:
+                 redact: Callable[[str], str] | None = None, background: bool = False) -> None:
         self.run_id = run_id or new_run_id()
         self.path = Path(root) / self.run_id
         self._redact = redact
@@ -119,6 +127,13 @@ class TraceWriter:
         self._fh = (self.path / RECORDS).open("a", encoding="utf-8")
         self._closed = False
         self._lock = threading.RLock()  # controls append from other threads than the loop's
+        self._failure: TraceError | None = None  # the first write the writer thread could not do
+        self._queue: queue.Queue | None = None
+        if background:
+            # Bounded: a disk slower than the run makes the loop wait rather than hold every screenshot.
+            self._queue = queue.Queue(maxsize=8)
+            self._thread = threading.Thread(target=self._drain, name=f"visagent-trace-{self.run_id}", daemon=True)
+            self._thread.start()
 
     def _clean(self, value: Any) -> Any:
         if self._redact is None:
@@ -138,42 +153,103 @@ class TraceWriter:
             raise TraceError(f"cannot write {self.path / META}: {exc.strerror}") from None
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record as a JSON line; flushed and fsynced before returning. Adds `t` when missing."""
+        """Append one record as a JSON line, flushed and fsynced (before returning, or on the writer thread in
+        order after everything asked before it). Adds `t` when missing."""
         record = self._clean(dict(record))
         record.setdefault("t", round(time.time(), 3))
         line = json.dumps(record, ensure_ascii=False, default=_json_default)
         with self._lock:
             if self._closed:
                 raise TraceError(f"trace {self.path} is already finished; cannot append")
-            try:
-                self._fh.write(line + "\n")
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            except OSError as exc:
-                raise TraceError(f"cannot append to {self.path / RECORDS}: {exc.strerror}") from None
+            self._submit(self._write_line, line)
+
+    def _write_line(self, line: str) -> None:
+        try:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise TraceError(f"cannot append to {self.path / RECORDS}: {exc.strerror}") from None
 
     def save_image(self, name: str, image: Image.Image) -> str:
-        """Save a PNG atomically under the trace directory; returns `name` (the path relative to the trace)."""
+        """Save a PNG atomically and durably (tmp file, fsync, rename) under the trace directory; returns `name`
+        (the path relative to the trace). The image must not be modified afterwards (in background mode it is
+        encoded later; its encoding is shared with requests that carry it, engine.image_codec)."""
         if "/" in name or name.startswith("."):
             raise TraceError(f"image name {name!r} must be a plain file name like step_001.png")
+        with self._lock:
+            self._submit(self._write_image, name, image)
+        return name
+
+    def _write_image(self, name: str, image: Image.Image) -> None:
         target = self.path / name
         tmp = self.path / f".{name}.tmp"
         try:
-            # Level 1: ~4x faster than the default for screenshots, files only slightly larger.
-            image.save(tmp, format="PNG", compress_level=1)
+            # Level 1 (~4x faster than the default for screenshots, files only slightly larger): the same bytes
+            # a request carries for this screenshot, encoded once for both when the image is registered.
+            data = image_codec.png_bytes(image) if image.mode in image_codec.PNG_MODES else None
+            with tmp.open("wb") as fh:
+                if data is None:
+                    image.save(fh, format="PNG", compress_level=1)
+                else:
+                    fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, target)
+            _fsync_dir(self.path)
         except OSError as exc:
             raise TraceError(f"cannot save {target}: {exc.strerror}") from None
-        return name
 
     def update_meta(self, **fields: Any) -> None:
         """Change meta fields (e.g. `steps` during a run) and rewrite meta.json atomically."""
         with self._lock:
             self.meta.update(fields)
-            self._write_meta()
+            if self._queue is None:
+                self._write_meta()
+            else:
+                snapshot = self._clean(json.loads(json.dumps(self.meta, default=_json_default)))
+                self._submit(self._write_meta_data, snapshot)
+
+    def _write_meta_data(self, data: dict[str, Any]) -> None:
+        try:
+            _write_json_atomic(self.path / META, data)
+        except OSError as exc:
+            raise TraceError(f"cannot write {self.path / META}: {exc.strerror}") from None
+
+    def flush(self) -> None:
+        """Wait until every write asked so far is on disk. Raises the TraceError of a write that failed."""
+        if self._queue is not None:
+            self._queue.join()
+        if self._failure is not None:
+            raise self._failure
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._queue is None:
+            fn(*args)
+        else:
+            self._queue.put((fn, args))
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            fn, args = self._queue.get()
+            try:
+                if fn is None:
+                    return
+                if self._failure is None:  # after a failure nothing more is written (see the class docstring)
+                    fn(*args)
+            except TraceError as exc:
+                self._failure = exc
+            except Exception as exc:  # noqa: BLE001 - a bug here must still reach the caller, not kill the thread
+                self._failure = TraceError(f"cannot write the trace {self.path}: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
 
     def finish(self, status: str, reason: str, steps: int, answer: str | None) -> None:
-        """Append the `run_finished` record and write the outcome into meta.json. Idempotent."""
+        """Append the `run_finished` record and write the outcome into meta.json (after every write asked
+        before). Idempotent."""
         if status not in STATUSES or status == "running":
             raise TraceError(f"cannot finish a trace with status {status!r}; expected one of {STATUSES[1:]}")
         reason = " ".join(str(reason).split())  # one line
@@ -183,8 +259,12 @@ class TraceWriter:
             try:
                 self.append({"type": "run_finished", "status": status, "reason": reason, "steps": steps,
                              "answer": answer})
+                self.flush()
             finally:
                 self._closed = True
+                if self._queue is not None:
+                    self._queue.put((None, ()))
+                    self._thread.join()
                 self._fh.close()
                 self.meta.update(status=status, reason=reason, steps=steps, answer=answer, ended_at=utc_now())
                 self._write_meta()
