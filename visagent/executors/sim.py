@@ -30,6 +30,8 @@ class SimExecutor:
         self.scale = float(scale)
         self.platform = world.platform  # type: ignore[assignment]
         self._closed = False
+        self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
+        self._scaled: Image.Image | None = None
         w, h = world.size
         self._geometry = ScreenGeometry(w, h, int(round(w * self.scale)), int(round(h * self.scale)))
 
@@ -41,8 +43,12 @@ class SimExecutor:
         self._check()
         img = self.world.render()
         if self.scale != 1.0:
-            g = self._geometry
-            img = img.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+            frame = self.world.frame()
+            if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
+                g = self._geometry
+                self._scaled = img.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                self._scaled_from = frame
+            img = self._scaled.copy()
         return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
 
     def execute(self, action: Action) -> ExecResult:

@@ -216,6 +216,10 @@ class SimWorld:
             self._frame, self._frame_key = img, key
         return self._frame.copy()
 
+    def frame(self) -> Image.Image | None:
+        """The cached frame the last render() copied (the same object until the screen changes); do not modify."""
+        return self._frame
+
     def element_at(self, x: float, y: float) -> Element | None:
         """The smallest visible element whose box holds the screen point (x, y), or None."""
         hits = [e for e in self.visible_elements() if e.bbox[0] <= x < e.bbox[2] and e.bbox[1] <= y < e.bbox[3]]

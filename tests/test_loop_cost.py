@@ -1,0 +1,208 @@
+"""The loop's own cost without a change in behaviour (issue 44): each screenshot is PNG-encoded once for the trace
+and every request (engine/image_codec.py), the trace is written by a writer thread that keeps its kill -9 promise,
+old screenshots leave memory, and the settle detector's captures are timed apart from its waiting."""
+
+from __future__ import annotations
+
+import base64
+import gc
+import io
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import image_codec
+from engine.openai_wire import image_to_data_url, messages_to_wire
+from engine.remote import RemoteEngine
+from tests.agent_helpers import WAIT, sim
+from tests.fixtures.openai_stub import Reply, delta_chunk
+from visagent.agent import Agent, AgentConfig
+from visagent.errors import TraceError
+from visagent.scripted import ScriptedEngine
+from visagent.trace import TraceWriter, read_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _noise(w: int = 61, h: int = 47, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8))
+
+
+def _old_trace_png(image: Image.Image, path: Path) -> bytes:
+    """What TraceWriter.save_image wrote before the encoding was shared."""
+    image.save(path, format="PNG", compress_level=1)
+    return path.read_bytes()
+
+
+def test_a_registered_image_is_encoded_once_into_the_same_url_a_direct_encoding_gives(monkeypatch):
+    image = _noise()
+    direct = image_to_data_url(image)  # not registered: encoded afresh, as before
+    calls = []
+    real = image_codec.encode_png
+    monkeypatch.setattr(image_codec, "encode_png", lambda im: calls.append(1) or real(im))
+    image_codec.keep_encoding(image)
+    first = image_to_data_url(image)
+    again = image_to_data_url(image)
+    assert first == direct and again is first
+    assert image_codec.png_bytes(image) == base64.b64decode(direct.split(",", 1)[1])
+    assert len(calls) == 1
+
+
+def test_an_unregistered_image_drawn_on_between_requests_is_sent_as_it_now_is():
+    image = _noise()
+    before = image_to_data_url(image)
+    image.putpixel((0, 0), (255 - image.getpixel((0, 0))[0], 0, 0))
+    assert image_to_data_url(image) != before
+
+
+def test_the_cache_keeps_no_image_alive():
+    start = image_codec.cached_images()
+    image = image_codec.keep_encoding(_noise(seed=1))
+    image_codec.data_url(image)
+    assert image_codec.cached_images() == start + 1
+    del image
+    gc.collect()
+    assert image_codec.cached_images() == start
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_bytes_written_before(tmp_path, background):
+    image = image_codec.keep_encoding(_noise(1280 // 8, 800 // 8, seed=2))
+    url = image_to_data_url(image)
+    writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=background)
+    writer.save_image("step_001.png", image)
+    writer.append({"type": "step", "step": 1})
+    writer.finish("success", "", 1, None)
+    written = (tmp_path / "r" / "step_001.png").read_bytes()
+    assert written == base64.b64decode(url.split(",", 1)[1])
+    assert written == _old_trace_png(image, tmp_path / "old.png")
+
+
+def test_wire_messages_are_identical_with_and_without_the_shared_encoding():
+    screens = [_noise(seed=s) for s in range(3)]
+    messages = [{"role": "user", "content": [{"type": "image", "image": screens[0]}, {"type": "text", "text": "go"}]},
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": [{"type": "image", "image": screens[1]}]},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": [{"type": "image", "image": screens[2]}]}]
+    direct = messages_to_wire(messages)
+    for image in screens:
+        image_codec.keep_encoding(image)
+    assert messages_to_wire(messages) == direct == messages_to_wire(messages)
+
+
+def test_resized_screenshots_for_pixel_space_models_are_made_once_and_sent_unchanged(stub_factory, monkeypatch):
+    stub = stub_factory([Reply(body={"choices": [{"index": 0, "finish_reason": "stop",
+                                                  "message": {"role": "assistant", "content": "ok"}}]})])
+    engine = RemoteEngine(stub.url, model_name="stub", provider="generic", coord_space="resized", backoff_s=0.01)
+    screen = _noise(1366, 771, seed=3)  # not multiples of 32: smart-resized
+    msgs = [{"role": "user", "content": [{"type": "image", "image": screen}, {"type": "text", "text": "go"}]}]
+    engine.generate(msgs)
+    image_codec.keep_encoding(screen)
+    encodes = []
+    real = image_codec.encode_png
+    monkeypatch.setattr(image_codec, "encode_png", lambda im: encodes.append(im.size) or real(im))
+    engine.generate(msgs)
+    engine.generate(msgs)
+    assert len(encodes) == 1  # the resized copy, encoded once for both requests
+    urls = [r["json"]["messages"][0]["content"][0]["image_url"]["url"] for r in stub.requests if r["json"]]
+    assert len(urls) == 3 and urls[0] == urls[1] == urls[2]
+    size = Image.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1]))).size
+    assert size != screen.size  # smart-resized before sending
+
+
+def test_remote_run_sends_exactly_the_trace_screenshots_and_keeps_only_the_window(tmp_path, stub_factory):
+    """Each request's screenshots are byte for byte the trace's PNGs of the window's steps; older screenshots
+    are no longer held by the loop."""
+    stub = stub_factory([Reply(chunks=[delta_chunk({"role": "assistant", "content": WAIT}), delta_chunk({}, "stop")])])
+    engine = RemoteEngine(stub.url, model_name="stub", provider="generic", backoff_s=0.01)
+    _, executor = sim()
+    agent = Agent(engine, executor, AgentConfig(max_steps=6, history_images=2, loop_limit=10), trace_root=tmp_path)
+    result = agent.run("wait a while")
+    assert result.status == "max_steps" and result.steps == 6
+    trace = read_trace(result.trace_dir)
+    requests = [r["json"] for r in stub.requests if r["path"].endswith("/chat/completions")]
+    assert len(requests) == 6
+    for n, body in enumerate(requests, start=1):
+        urls = [p["image_url"]["url"] for m in body["messages"] if isinstance(m["content"], list)
+                for p in m["content"] if p.get("type") == "image_url"]
+        sent = [base64.b64decode(u.split(",", 1)[1]) for u in urls]
+        assert sent == [trace.image_path(s).read_bytes() for s in range(max(1, n - 1), n + 1)]
+    assert [m.image is None for m in agent._memory] == [True] * 5 + [False]
+
+
+def test_the_settle_detectors_captures_are_timed_apart_from_its_waiting(tmp_path):
+    _, executor = sim()
+    engine = ScriptedEngine([WAIT], repeat_last=True)
+    result = Agent(engine, executor, AgentConfig(max_steps=2, loop_limit=10), trace_root=tmp_path).run("wait")
+    for step in read_trace(result.trace_dir).steps:
+        timings = step["timings"]
+        # the sim's waiting is virtual (settle, executor clock); its captures and comparisons take wall time
+        assert timings["settle"] >= 0.1 and 0 < timings["settle_capture"] < timings["total"]
+
+
+def test_a_failed_background_write_stops_later_lines_and_is_raised(tmp_path):
+    writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=True)
+    writer.save_image("step_001.png", _noise())
+    writer.append({"type": "step", "step": 1, "screenshot": "step_001.png"})
+    writer.save_image("step_002.png", Image.new("CMYK", (8, 8)))  # PNG cannot hold CMYK: the save fails
+    try:
+        writer.append({"type": "step", "step": 2, "screenshot": "step_002.png"})
+    except TraceError:
+        pass  # the failure may already be known here
+    with pytest.raises(TraceError, match="step_002.png"):
+        writer.flush()
+    with pytest.raises(TraceError):
+        writer.append({"type": "control", "control": "stop"})
+    trace = read_trace(tmp_path / "r")
+    assert [s["step"] for s in trace.steps] == [1]  # no line names a screenshot that is not on disk
+    assert not (tmp_path / "r" / "step_002.png").exists()
+
+
+BACKGROUND_WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from PIL import Image
+    from visagent.trace import TraceWriter
+    w = TraceWriter(sys.argv[1], {"task": "kill me"}, run_id="victim", background=True)
+    rng = np.random.default_rng(0)
+    print("ready", flush=True)
+    n = 0
+    while True:
+        n += 1
+        img = Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))  # ~230 KB of PNG each
+        name = w.save_image(f"step_{n:03d}.png", img)
+        w.append({"type": "step", "step": n, "screenshot": name})
+        w.update_meta(steps=n)
+""")
+
+
+def test_kill_9_during_background_writes_leaves_every_step_line_with_its_whole_screenshot(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", BACKGROUND_WRITER, str(tmp_path)], stdout=subprocess.PIPE,
+                            cwd=ROOT)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        records = tmp_path / "victim" / "trace.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # let it write some steps, whatever the machine's speed
+            if records.exists() and records.read_bytes().count(b"\n") >= 6:
+                break
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    trace = read_trace(tmp_path / "victim")
+    assert trace.status == "running" and trace.finished is None
+    steps = [s["step"] for s in trace.steps]
+    assert len(steps) >= 6 and steps == list(range(1, len(steps) + 1))
+    for n in steps:  # every line's screenshot is whole: it decodes to the full size
+        assert trace.image(n).size == (320, 240)
+    assert not trace.problems or all("incomplete last line" in p for p in trace.problems)
+    assert 0 <= trace.meta["steps"] <= len(steps)  # meta.json follows the lines, never ahead of them
