@@ -148,11 +148,22 @@ def test_the_settle_detectors_captures_are_timed_apart_from_its_waiting(tmp_path
         assert timings["settle"] >= 0.1 and 0 < timings["settle_capture"] < timings["total"]
 
 
+def test_wait_image_returns_once_the_screenshot_is_in_place(tmp_path):
+    writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=True)
+    image = _noise(640, 400, seed=4)
+    name = writer.save_image("step_001.png", image)
+    writer.wait_image(name)
+    assert (tmp_path / "r" / name).read_bytes() == image_codec.encode_png(image)
+    writer.finish("success", "", 1, None)
+
+
 def test_a_failed_background_write_stops_later_lines_and_is_raised(tmp_path):
     writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=True)
     writer.save_image("step_001.png", _noise())
     writer.append({"type": "step", "step": 1, "screenshot": "step_001.png"})
     writer.save_image("step_002.png", Image.new("CMYK", (8, 8)))  # PNG cannot hold CMYK: the save fails
+    with pytest.raises(TraceError, match="step_002.png"):
+        writer.wait_image("step_002.png")  # what the agent calls before the model call
     try:
         writer.append({"type": "step", "step": 2, "screenshot": "step_002.png"})
     except TraceError:

@@ -153,6 +153,8 @@ class StepLogic:
                                       history_images=history_window(self.config.history_images, info.history_images),
                                       append_only=self.config.append_only, feedback=feedback or None,
                                       profile=info.prompt_profile, thinking=self.config.thinking)
+            if record["screenshot"]:  # docs/trace-format.md: a step's screenshot is on disk before its model call
+                self.trace.wait_image(record["screenshot"])
             t = time.monotonic()
             result = self._generate(step, messages, tools, retry=len(errors), thinking=thinking)
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)

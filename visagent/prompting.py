@@ -108,7 +108,8 @@ class StepMemory:
 
     The next prompts (`build_messages`), the trace (the step's `model`, `feedback` and `tool_result` fields) and,
     from the trace, the export and training records are all derived from it, so they cannot drift apart.
-    `image`: the screenshot the model saw (physical pixels; a path in exports); `note`: text shown with that
+    `image`: the screenshot the model saw (physical pixels; a path in exports; None once the agent dropped it for
+    being older than the image window — the trace keeps it); `note`: text shown with that
     screenshot (e.g. a hand-back note or the parse error of an earlier attempt); `turn`: the assistant turn as the
     model produced it (ModelTurn); `actions`: the parsed actions in the model's coordinate space; `result`: what
     executing them did, as told to the model in the tool turn (in the model's coordinate space).

@@ -128,6 +128,7 @@ class TraceWriter:
         self._closed = False
         self._lock = threading.RLock()  # controls append from other threads than the loop's
         self._failure: TraceError | None = None  # the first write the writer thread could not do
+        self._saved: dict[str, threading.Event] = {}  # images queued, set once each is in place
         self._queue: queue.Queue | None = None
         if background:
             # Bounded: a disk slower than the run makes the loop wait rather than hold every screenshot.
@@ -178,8 +179,22 @@ class TraceWriter:
         if "/" in name or name.startswith("."):
             raise TraceError(f"image name {name!r} must be a plain file name like step_001.png")
         with self._lock:
+            if self._queue is not None:
+                self._saved[name] = threading.Event()
             self._submit(self._write_image, name, image)
         return name
+
+    def wait_image(self, name: str) -> None:
+        """Return once the image saved as `name` is in place under the trace directory (renamed there; the
+        directory's fsync may follow): the agent calls this before the step's model call, so a run killed
+        while the model works still has the screenshot it was working on. Raises the writer's TraceError."""
+        saved = self._saved.get(name)
+        while saved is not None and not saved.wait(0.05):
+            if self._failure is not None:
+                break
+        self._saved.pop(name, None)
+        if self._failure is not None:
+            raise self._failure
 
     def _write_image(self, name: str, image: Image.Image) -> None:
         target = self.path / name
@@ -196,9 +211,12 @@ class TraceWriter:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
-            _fsync_dir(self.path)
         except OSError as exc:
             raise TraceError(f"cannot save {target}: {exc.strerror}") from None
+        saved = self._saved.get(name)
+        if saved is not None:
+            saved.set()
+        _fsync_dir(self.path)
 
     def update_meta(self, **fields: Any) -> None:
         """Change meta fields (e.g. `steps` during a run) and rewrite meta.json atomically."""
