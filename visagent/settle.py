@@ -139,7 +139,8 @@ class SettleDetector:
         image = capture()
         frames = 1
         prev = thumbnail(image, self.downscale)
-        before_thumb = thumbnail(before, self.downscale) if before is not None else None
+        # only the wait for a late change compares with the screen before the action
+        before_thumb = thumbnail(before, self.downscale) if before is not None and self.wait_for_change_s else None
         cost = time.perf_counter() - t
         stable = 0
         diff = 0.0
