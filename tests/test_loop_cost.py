@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,15 @@ def test_an_unregistered_image_drawn_on_between_requests_is_sent_as_it_now_is():
 
 
 def test_the_cache_keeps_no_image_alive():
-    start = image_codec.cached_images()
     image = image_codec.keep_encoding(_noise(seed=1))
     image_codec.data_url(image)
-    assert image_codec.cached_images() == start + 1
+    key, ref = id(image), weakref.ref(image)
+    assert key in image_codec._entries
     del image
     gc.collect()
-    assert image_codec.cached_images() == start
+    assert ref() is None  # the encodings held did not keep the screenshot alive
+    entry = image_codec._entries.get(key)
+    assert entry is None or entry.ref() is not None  # its entry went with it (the id may be reused since)
 
 
 @pytest.mark.parametrize("background", [False, True])
