@@ -17,8 +17,8 @@ so only the detector's captures remain, shown as `settle_capture`). Sizes are th
     .venv/bin/python bench/agent_loop.py --steps 500      # peak RSS of remote runs of 50 and 500 steps
 
 Prints a table of per-phase medians (ms per step), then one JSON line:
-{"bench": "agent_loop", "results": [{"path", "size", "steps", "ms_per_step", "capture", "wire", "execute",
- "settle_capture", "other", "overhead_ms_per_step"}...], "overhead_ms_per_step": {"<path> <size>": ms}}
+{"bench": "agent_loop", "results": [{"path", "size", "steps", "ms_per_step", "capture", "trace_wait", "wire",
+ "execute", "settle_capture", "record", "other", "overhead_ms_per_step"}...], "overhead_ms_per_step": {"<path> <size>": ms}}
 or, with --steps, {"bench": "agent_loop_memory", "rss_mb": {"50": x, "500": y}, "difference_mb": d}.
 """
 
@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file from anywhere: this checkout's code
 
+from visagent import events as E  # noqa: E402
 from visagent.agent import Agent, AgentConfig  # noqa: E402
 from visagent.executors.sim import SimExecutor  # noqa: E402
 from visagent.scenarios import get_scenario  # noqa: E402
@@ -47,7 +48,7 @@ from visagent.trace import read_trace  # noqa: E402
 
 DEFAULT = ["desktop-settings-wifi-off", "desktop-contacts-add"]
 PATHS = ("oracle", "remote", "tiny")
-PHASES = ("capture", "wire", "execute", "settle_capture", "other")
+PHASES = ("capture", "trace_wait", "wire", "execute", "settle_capture", "record", "other")
 
 
 class LoopbackServer:
@@ -147,8 +148,15 @@ def one_run(path: str, scenario_id: str, scale: float, trace_root: str, tiny_ste
         engine = Timed(tiny_engine())
         spent = engine.spent
         config = AgentConfig(max_steps=tiny_steps, loop_limit=tiny_steps + 1, parse_retries=tiny_steps)
+    marks: dict[int, list[float]] = {}
+
+    def on_event(event: Any) -> None:  # a step's wall time: StepStarted to StepFinished (its line is on disk)
+        if isinstance(event, (E.StepStarted, E.StepFinished)):
+            marks.setdefault(event.step, []).append(time.perf_counter())
+
     try:
-        result = Agent(engine, executor, config, trace_root=trace_root).run(scenario.instruction_for(executor.world))
+        result = Agent(engine, executor, config, trace_root=trace_root, on_event=on_event).run(
+            scenario.instruction_for(executor.world))
     finally:
         if server is not None:
             server.close()
@@ -160,8 +168,10 @@ def one_run(path: str, scenario_id: str, scale: float, trace_root: str, tiny_ste
     for s in steps:
         t = s["timings"]
         model_own = sum(next(calls, 0.0) for _ in range(max(1, s.get("attempts") or 1)))
-        row = {"total": t["total"], "capture": t.get("capture", 0.0), "wire": t.get("model", 0.0) - model_own,
-               "execute": t.get("execute", 0.0), "settle_capture": t.get("settle_capture", 0.0)}
+        start, end = marks[s["step"]][:2]
+        row = {"total": end - start, "capture": t.get("capture", 0.0), "trace_wait": t.get("trace_wait", 0.0),
+               "wire": t.get("model", 0.0) - model_own, "execute": t.get("execute", 0.0),
+               "settle_capture": t.get("settle_capture", 0.0), "record": max(0.0, end - start - t["total"])}
         row["other"] = row["total"] - sum(row[p] for p in PHASES if p != "other") - model_own
         row["overhead"] = row["total"] - model_own  # settle waiting is virtual: no wall time
         out.append(row)
@@ -189,9 +199,11 @@ def run_table(args: argparse.Namespace) -> None:
     print(f"{'path':8}{'size':>11}" + "".join(f"{k[:14]:>15}" for k in keys))
     for row in results:
         print(f"{row['path']:8}{row['size']:>11}" + "".join(f"{row[k]:>15}" for k in keys))
-    print("(medians in ms per step; wire: the model phase minus the model's own time (request building, encoding, "
-          "HTTP); settle_capture: the settle detector's captures and comparisons, its waiting is virtual; other: "
-          "prompt building, parsing, trace writes not yet done, events)")
+    print("(medians in ms per step, StepStarted to StepFinished; trace_wait: waiting for the screenshot to be in the "
+          "trace before the model call (its PNG encoding); wire: the model phase minus the model's own time (request "
+          "building, encoding, HTTP); settle_capture: the settle detector's captures and comparisons, its waiting is "
+          "virtual; record: writing the step line (fsync) after the step's timings; other: prompt building, parsing, "
+          "events, the loop's bookkeeping)")
     print(json.dumps({"bench": "agent_loop", "results": results,
                       "overhead_ms_per_step": {f"{r['path']} {r['size']}": r["overhead_ms_per_step"]
                                                for r in results}}))

@@ -154,7 +154,10 @@ class StepLogic:
                                       append_only=self.config.append_only, feedback=feedback or None,
                                       profile=info.prompt_profile, thinking=self.config.thinking)
             if record["screenshot"]:  # docs/trace-format.md: a step's screenshot is on disk before its model call
+                t = time.monotonic()
                 self.trace.wait_image(record["screenshot"])
+                timings = record["timings"]
+                timings["trace_wait"] = round(timings.get("trace_wait", 0.0) + time.monotonic() - t, 4)
             t = time.monotonic()
             result = self._generate(step, messages, tools, retry=len(errors), thinking=thinking)
             record["timings"]["model"] = round(record["timings"].get("model", 0.0) + time.monotonic() - t, 4)
