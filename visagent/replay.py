@@ -32,8 +32,9 @@ import numpy as np
 from PIL import Image
 
 from visagent.actions import Action
-from visagent.errors import ActionError, ExecutorError, TraceError
-from visagent.executors.base import Executor
+from visagent.errors import ActionError, ExecutorError, TraceError, VisagentError
+from visagent.executors.base import ExecResult, Executor
+from visagent.policy import SecretVault, resolve_secrets
 from visagent.settle import SettleDetector
 from visagent.trace import read_trace
 
@@ -227,6 +228,7 @@ def replay_trace(
         # Mirror the loop (visagent.agent_step): a step's screen is the settled screen its previous action
         # left, else a fresh capture settled on the executor's clock; final.png is a plain capture.
         pending: Image.Image | None = None
+        secrets: dict[str, str] = {}  # values of the {{secret:NAME}} met so far (from the environment)
         for index, record in enumerate(steps):
             step_no = int(record.get("step", index + 1))
             screen = pending if pending is not None else _capture(executor, settle, None)
@@ -236,10 +238,12 @@ def replay_trace(
             for action in step_actions(record):
                 if action.is_final or action.action == "call_user":
                     continue  # nothing to execute; the loop captures afresh at the next step
-                exec_result = executor.execute(_resolve_secrets(action))
+                vault = _with_secrets(action, secrets)
+                exec_result = _execute(executor, vault.for_execution(action), vault, step_no)
                 result.actions_executed += 1
                 if not exec_result.ok:
-                    log.warning("step %s: %s failed on replay: %s", step_no, action.summary(), exec_result.message)
+                    log.warning("step %s: %s failed on replay: %s", step_no, action.summary(),
+                                vault.redact(exec_result.message))
                 if exec_result.observation is not None:
                     pending = exec_result.observation.image
                 else:
@@ -343,11 +347,24 @@ def _open_recorded_executor(meta: dict[str, Any], kind: str | None) -> Executor:
     return open_executor(kind)
 
 
-def _resolve_secrets(action: Action) -> Action:
-    """Typed text recorded as `{{secret:NAME}}` gets its real value back from the environment (ConfigError
-    when it is not set there)."""
+def _with_secrets(action: Action, secrets: dict[str, str]) -> SecretVault:
+    """The vault for `action`: typed text recorded as `{{secret:NAME}}` gets its real value back from the
+    environment (ConfigError when it is not set there); `secrets` keeps the values met so far, so every later
+    message is redacted of all of them."""
     if action.text and "{{secret:" in action.text:
-        from visagent.policy import SecretVault, resolve_secrets
+        secrets.update(resolve_secrets(action.text, secrets))
+    return SecretVault(secrets)
 
-        return SecretVault(resolve_secrets(action.text)).for_execution(action)
-    return action
+
+def _execute(executor: Executor, action: Action, vault: SecretVault, step: int) -> ExecResult:
+    """Run one recorded action; a failure is a one-line error with every secret value redacted (the executor
+    saw the real value and may quote it, escaped or cut off)."""
+    try:
+        return executor.execute(action)
+    except VisagentError as exc:
+        if not vault:
+            raise
+        raise type(exc)(vault.redact(str(exc))) from None
+    except Exception as exc:  # an executor bug: still one line, still redacted
+        raise ExecutorError(f"step {step}: executing {action.action} failed on replay: {type(exc).__name__}: "
+                            f"{vault.redact(' '.join(str(exc).split()))}") from None
