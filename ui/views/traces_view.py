@@ -74,9 +74,9 @@ def step_view(trace: Trace, index: int) -> tuple[Image.Image | None, str, str, s
         return final, "", f"**final screen** · {status.get('status', trace.status)} {status.get('reason', '')}", ""
     record = steps[max(1, index) - 1]
     try:
-        image = Image.open(trace.path / str(record.get("screenshot") or "")).convert("RGB") \
-            if record.get("screenshot") else None
-    except OSError:
+        path = trace.screenshot_path(record)  # only a file inside the trace (TraceError otherwise)
+        image = Image.open(path).convert("RGB") if path is not None else None
+    except (OSError, VisagentError, Image.DecompressionBombError):
         image = None
     geometry = record.get("geometry") or (trace.meta.get("executor") or {}).get("geometry")
     decision = (record.get("policy") or {}).get("decision")
