@@ -31,7 +31,7 @@ _WRAPPERS = frozenset({"sudo", "doas", "env", "nohup", "exec", "command", "nice"
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "fish", "busybox", "ash"})
 _POWER = frozenset({"poweroff", "halt", "reboot", "shutdown"})
 _SYSTEMCTL_POWER = frozenset({"poweroff", "halt", "reboot", "kexec", "soft-reboot", "emergency", "rescue"})
-_FORK_BOMB = re.compile(r"([A-Za-z_:.][\w:.-]*)\s*\(\s*\)\s*\{[^}]*?\1\s*\|\s*&?\s*\1")
+_FORK_BOMB = re.compile(r"([A-Za-z_:.][\w:.-]*)\s*\(\s*\)\s*\{[^}]{0,200}?\1\s*\|\s*&?\s*\1")
 _RM_LONG = {"--recursive": "r", "--force": "f"}
 
 
