@@ -179,7 +179,11 @@ def test_key_spellings_fold_as_the_x_server_presses_them(xserver):
 
     from visagent.executors.keynames import pressed_key
 
-    display = x11._display
+    from Xlib.display import Display
+
+    # our own connection to this test's server: pyautogui's module-level one may belong to an earlier test's
+    # (closed) display when the suite imported pyautogui first
+    display = Display(xserver.display)
     mods = display.get_modifier_mapping()
     role = {X.ControlMapIndex: "ctrl", X.ShiftMapIndex: "shift"}
     held = {code: role[i] for i in role for code in mods[i] if code}
@@ -195,6 +199,7 @@ def test_key_spellings_fold_as_the_x_server_presses_them(xserver):
             assert pressed_key(name) == held[code], name
     assert by_code[alt_code] == {"alt"} and by_code[super_code] == {"super"}
     assert all(len(folded) == 1 for folded in by_code.values()), by_code
+    display.close()
 
 
 # -- typed commands by meaning (issue 42: rm -fr /, rm --recursive --force, poweroff passed) ----------------
