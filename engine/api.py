@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 # Re-exported for visagent: the one tool-call text parser, shared by `visagent serve` and the agent.
 from engine.toolcall_text import (  # noqa: F401
     ParsedToolCall, ToolCallScan, convert_param_value, parse_tool_calls, render_tool_call_xml, scan_tool_calls,
+    show_value,
 )
 
 Message = dict[str, Any]

@@ -165,7 +165,7 @@ class _Scanner:
             if not text.startswith(FUNCTION_OPEN, i):
                 edge = _BLOCK_EDGE.search(text, i)
                 head = text[i:edge.start() if edge else min(self.n, i + 200)].strip()
-                raise _Refused(f"tool call must hold <function=NAME>...</function> or a JSON object, got {_show(head[:40])}", i)
+                raise _Refused(f"tool call must hold <function=NAME>...</function> or a JSON object, got {show_value(head[:40])}", i)
             while True:
                 call, pos, ended_by = self._function(i + len(FUNCTION_OPEN), wrapped=True)
                 calls.append(call)
@@ -224,7 +224,7 @@ class _Scanner:
             raise _Refused(_no_close(text, name_start, "<function="), name_start)
         name = m.group(1).strip()
         if not _NAME.fullmatch(name):
-            raise _Refused(f"bad function name {_show(name)} in <function=...>", name_start)
+            raise _Refused(f"bad function name {show_value(name)} in <function=...>", name_start)
         props = self.schemas.get(name, {})
         args: dict[str, Any] = {}
         pos = m.end()
@@ -233,7 +233,7 @@ class _Scanner:
             gap_end = self.n if t is None else t.start()
             gap = text[pos:gap_end]
             if gap.strip():
-                raise _Refused(f"unexpected text {_show(gap.strip()[:30])} inside <function={name}>; "
+                raise _Refused(f"unexpected text {show_value(gap.strip()[:30])} inside <function={name}>; "
                                "expected <parameter=NAME>VALUE</parameter> or </function>", pos)
             if t is None:
                 raise _Refused(_TRUNCATED_BLOCK if wrapped else _TRUNCATED_BARE, self.n)
@@ -254,7 +254,7 @@ class _Scanner:
             raise _Refused(_no_close(text, name_start, "<parameter="), name_start)
         name = m.group(1).strip()
         if not _NAME.fullmatch(name):
-            raise _Refused(f"bad parameter name {_show(name)} in <function={fn}>", name_start)
+            raise _Refused(f"bad parameter name {show_value(name)} in <function={fn}>", name_start)
         end = _TAG.search(text, m.end())
         if end is None:
             raise _Refused(_TRUNCATED_BLOCK if wrapped else _TRUNCATED_BARE, self.n)
@@ -277,14 +277,14 @@ class _Scanner:
             if not closed:
                 raise _Refused(_TRUNCATED_BLOCK, i) from None
             msg = getattr(exc, "msg", str(exc))
-            raise _Refused(f"tool call is not valid JSON ({msg}): {_show(body)}", i) from None
+            raise _Refused(f"tool call is not valid JSON ({msg}): {show_value(body)}", i) from None
         if not isinstance(data, dict):
-            raise _Refused(f"tool call must be a JSON object, got {_show(data)}", i)
+            raise _Refused(f"tool call must be a JSON object, got {show_value(data)}", i)
         args = data.get("arguments", data.get("parameters"))
         if "name" not in data or args is None:
             raise _Refused('tool call needs "name" and "arguments": {"name": "computer_use", "arguments": {...}}', i)
         if not isinstance(data["name"], str):
-            raise _Refused(f"tool call name must be a string, got {_show(data['name'])}", i)
+            raise _Refused(f"tool call name must be a string, got {show_value(data['name'])}", i)
         if isinstance(args, str):  # the OpenAI wire form, or a double-encoded object
             try:
                 args = json.loads(args)
@@ -292,9 +292,9 @@ class _Scanner:
                 raise _Refused("tool call arguments are nested too deeply to be valid", i) from None
             except ValueError as exc:
                 msg = getattr(exc, "msg", str(exc))
-                raise _Refused(f"tool call arguments are not valid JSON ({msg}): {_show(args)}", i) from None
+                raise _Refused(f"tool call arguments are not valid JSON ({msg}): {show_value(args)}", i) from None
         if not isinstance(args, dict):
-            raise _Refused(f"tool call arguments must be an object like {{\"action\": ...}}, got {_show(args)}", i)
+            raise _Refused(f"tool call arguments must be an object like {{\"action\": ...}}, got {show_value(args)}", i)
         end = self.n if edge is None else edge.end() if closed else edge.start()
         return ParsedToolCall(data["name"].strip(), args, "nous"), end
 
@@ -327,8 +327,9 @@ def _trim_value(value: str) -> str:
     return value
 
 
-def _show(value: Any, limit: int = 60) -> str:
-    """A short repr of a value for a one-line message (long values are cut)."""
+def show_value(value: Any, limit: int = 60) -> str:
+    """A short repr of a value for a one-line message (long values are cut; a long string before its repr, so the
+    cost does not grow with the value)."""
     if isinstance(value, str):
         text = repr(value[: limit * 4])
     else:

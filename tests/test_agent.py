@@ -265,6 +265,18 @@ def test_secret_value_in_the_task_itself_is_redacted(tmp_path):
     assert log.of(E.RunStarted)[0].task == "Log in with {{secret:PW}}."
 
 
+def test_a_secret_whose_value_is_risky_is_held_without_recording_it(tmp_path):
+    """The policy sees the real value of a typed secret (issue 42: it saw only the placeholder)."""
+    value = "rm --recursive --force /srv/data"
+    config = AgentConfig(secrets={"CMD": value})
+    result, _, executor, log = run_scripted([xml("type", text="{{secret:CMD}}"), DONE], tmp_path, config,
+                                            task="Run {{secret:CMD}}.")
+    assert executor.executed == []  # no human to confirm: denied
+    step = read_trace(result.trace_dir).steps[0]
+    assert step["policy"]["decision"] == "denied" and "risky pattern" in step["policy"]["reason"]
+    assert value not in json.dumps(step) and value not in json.dumps([e.to_dict() for e in log.events])
+
+
 # -- kill -9 ----------------------------------------------------------------------------------------
 
 KILLED_RUN = """

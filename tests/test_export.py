@@ -191,7 +191,8 @@ def test_cli_writes_relative_paths_that_resolve(tmp_path, visagent_bin):
 
 
 @pytest.mark.parametrize("damage, message", [
-    ("torn", "trace.jsonl line"),
+    ("actions", "trace.jsonl line 2: field 'actions': expected a list, got an object"),
+    ("escape", "trace.jsonl line 2: field 'screenshot': not a plain file name inside the trace"),
     ("png", "step_002.png of step 2 is missing"),
     ("meta", "no meta.json"),
 ])
@@ -221,8 +222,12 @@ def test_a_killed_run_beside_good_ones_is_skipped_not_fatal(tmp_path):
     (killed / "trace.jsonl").write_bytes(data[: len(data) - 30])
     records = list(export_records([good, killed]))
     assert {r["meta"]["run_id"] for r in records} == {read_trace(good).run_id}
-    with pytest.raises(TraceError, match="trace.jsonl line"):
-        list(export_records([good, killed], include_failed=True))
+    # kept on request: its torn last line is left out as the trace format says, its complete steps export
+    kept = list(export_records([good, killed], include_failed=True))
+    assert {r["meta"]["run_id"] for r in kept} == {read_trace(good).run_id, read_trace(killed).run_id}
+    torn = read_trace(killed)
+    assert torn.torn is not None and torn.damage == []
+    assert max(r["meta"]["step"] for r in kept if r["meta"]["run_id"] == torn.run_id) <= len(torn.steps)
 
 
 def test_structured_tool_calls_from_a_server_are_replayed_in_the_messages(tmp_path):
@@ -363,3 +368,26 @@ def test_sim_clicks_record_the_element_they_hit_and_records_carry_its_box(tmp_pa
             assert bx1 <= x * scale <= bx2 and by1 <= y * scale <= by2
             assert record["meta"]["image_size"] == [round(1280 * scale), round(800 * scale)]
         assert all(r["action"]["model"][0]["action"] != "left_click" for r in records if "bbox" not in r["meta"])
+
+
+def test_cli_export_of_a_folder_skips_and_reports_a_damaged_trace(tmp_path, visagent_bin):
+    """Issue 42: one bad trace in `export DIR` aborted the whole folder; now it is left out with one line."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    good = shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", runs / "a-good")
+    bad = shutil.copytree(TRACES / "desktop-settings-language-s0", runs / "b-bad")
+    damage_trace(bad, "actions")
+    torn = shutil.copytree(TRACES / "phone-settings-brightness-s1", runs / "c-torn")
+    damage_trace(torn, "torn")  # its last line is cut: left out, the run's steps still export
+    out = tmp_path / "data.jsonl"
+    proc = subprocess.run([visagent_bin, "export", str(runs), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (f"visagent: skipped {bad}: trace.jsonl line 2: field 'actions': expected a list, got an "
+                        "object; fix or leave out this trace")
+    assert "left out: 1 damaged" in lines[1] and "from 2 run(s)" in lines[1] and "Traceback" not in proc.stderr
+    run_ids = {json.loads(line)["meta"]["run_id"] for line in out.read_text().splitlines()}
+    assert run_ids == {read_trace(good).run_id, read_trace(torn).run_id}
+    named = subprocess.run([visagent_bin, "export", str(bad), "--out", str(tmp_path / "d2.jsonl")],
+                           capture_output=True, text=True)
+    assert named.returncode == 2 and "field 'actions'" in named.stderr and named.stderr.count("\n") == 1

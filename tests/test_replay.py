@@ -130,7 +130,8 @@ def test_cli_exit_codes_match_and_diverge(tmp_path, visagent_bin):
 
 
 @pytest.mark.parametrize("damage, message", [
-    ("torn", "trace.jsonl line"),
+    ("actions", "trace.jsonl line 2: field 'actions': expected a list, got an object"),
+    ("escape", "trace.jsonl line 2: field 'screenshot': not a plain file name inside the trace"),
     ("png", "step_002.png is missing"),
     ("meta", "no meta.json"),
 ])
@@ -140,6 +141,26 @@ def test_cli_damaged_trace_is_one_line_error(tmp_path, visagent_bin, damage, mes
     proc = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_cli_torn_last_line_of_a_finished_run_is_left_out_and_said(tmp_path, visagent_bin):
+    """docs/trace-format.md: a torn last line is reported and ignored (issue 42: replay exited 2 on it)."""
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    damage_trace(trace, "torn")  # the run_finished line is cut: every step is still there
+    proc = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "replay matched" in proc.stdout and "ignored trace.jsonl line 5: incomplete last line" in proc.stdout
+
+
+def test_a_screenshot_link_leading_out_of_the_trace_is_refused(tmp_path):
+    """A plain name that is a symlink to a file outside is never read, compared or copied into the trace."""
+    trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
+    outside = tmp_path / "outside.png"
+    (trace / "step_002.png").rename(outside)
+    (trace / "step_002.png").symlink_to(outside)
+    with pytest.raises(TraceError, match="step_002.png: leads outside the trace directory"):
+        replay_trace(trace)
+    assert not (trace / "replay").exists()
 
 
 def test_divergence_after_a_human_takeover_says_so(tmp_path):

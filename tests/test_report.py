@@ -170,3 +170,29 @@ def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_b
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("visagent: error: --out ")
     assert sorted(p.name for p in trace.iterdir()) == before and (tmp_path / "notes.txt").read_text() == "a file\n"
+
+
+def test_a_screenshot_outside_the_trace_is_never_inlined(tmp_path):
+    """Issue 42: a step's `screenshot` of `../../x.png` (or a link leading out) made the report inline it."""
+    import json
+
+    trace = _hidpi_trace(tmp_path / "runs")
+    secret = tmp_path / "outside.png"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(secret)
+    lines = (trace / "trace.jsonl").read_text().splitlines()
+    step = json.loads(lines[0])
+    step.update(step=2, screenshot=str(Path("..") / ".." / "outside.png"))
+    linked = dict(step, step=3, screenshot="step_003.png")
+    (trace / "step_003.png").symlink_to(secret)
+    lines[-1:-1] = [json.dumps(step), json.dumps(linked)]
+    (trace / "trace.jsonl").write_text("\n".join(lines) + "\n")
+    page = write_report(trace, tmp_path / "r.html").read_text()
+    blobs = re.findall(r'href="data:image/jpeg;base64,([^"]+)"', page)
+    sizes = set()
+    for blob in blobs:
+        with Image.open(__import__("io").BytesIO(base64.b64decode(blob))) as img:
+            sizes.add(img.size)
+    assert (64, 64) not in sizes and len(blobs) == 2  # step 1 and the final screen only
+    problems = page.split('class="problems"')[1]
+    assert "trace.jsonl line 2: field &#x27;screenshot&#x27;: not a plain file name" in problems
+    assert "step 3: " in problems and "leads outside the trace directory" in problems

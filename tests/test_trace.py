@@ -156,3 +156,64 @@ def test_kill_9_while_writing_leaves_a_loadable_trace(tmp_path):
     assert len(steps) >= 5 and steps == list(range(1, len(steps) + 1))
     assert all(len(s["payload"]) == 3000 for s in trace.steps)
     assert all("incomplete last line" in p for p in trace.problems)
+
+
+# -- untrusted contents (issue 42, items 4 and 6) -------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("actions", {"action": "left_click"}, "field 'actions': expected a list, got an object"),
+    ("model", "text", "field 'model': expected an object or null, got a string"),
+    ("policy", [1], "field 'policy': expected an object or null, got a list"),
+    ("result", 3, "field 'result': expected an object or null, got a number"),
+    ("actions", [{"action": "left_click", "coordinate": "1,2"}],
+     "field 'actions[0].coordinate': expected [x, y] numbers, got a string"),
+    ("actions", [{"action": "fly"}], "field 'actions[0]': not a valid action (unknown action 'fly'"),
+    ("geometry", {"width": "big"}, "field 'geometry.width': expected a positive whole number, got a string"),
+    ("timings", {"model": "slow"}, "field 'timings.model': expected a number, got a string"),
+    ("screenshot", "../../x.png", "field 'screenshot': not a plain file name inside the trace"),
+    ("screenshot", "/etc/passwd", "field 'screenshot': not a plain file name inside the trace"),
+])
+def test_a_record_that_breaks_the_format_is_left_out_with_one_line_naming_line_and_field(tmp_path, field, value,
+                                                                                         message):
+    w = make_trace(tmp_path, steps=1, finish=False)
+    with open(w.path / "trace.jsonl", "a") as fh:
+        fh.write(json.dumps({"type": "step", "step": 2, field: value}) + "\n")
+    trace = read_trace(w.path)
+    assert [s["step"] for s in trace.steps] == [1]
+    (problem,) = trace.problems
+    assert problem.startswith(f"trace.jsonl line 3: {message}") and "\n" not in problem
+    assert trace.torn is None and trace.damage == [problem]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("steps", "many", "field 'steps': expected a whole number from 0, got a string"),
+    ("executor", [], "field 'executor': expected an object or null, got a list"),
+    ("status", "exploded", "field 'status': expected a run status, got a string"),
+    ("settings", {"history_images": 0}, "field 'settings.history_images': expected a whole number from 1"),
+])
+def test_a_meta_json_that_breaks_the_format_is_one_line_naming_the_field(tmp_path, field, value, message):
+    w = make_trace(tmp_path, steps=1)
+    meta = json.loads((w.path / "meta.json").read_text())
+    meta[field] = value
+    (w.path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(TraceError) as err:
+        read_trace(w.path)
+    assert f"{w.path / 'meta.json'}: {message}" in str(err.value) and "\n" not in str(err.value)
+    assert list_traces(tmp_path) == []  # the listing leaves it out rather than failing
+
+
+def test_files_are_opened_only_inside_the_trace(tmp_path):
+    w = make_trace(tmp_path / "runs", steps=2)
+    trace = read_trace(w.path)
+    assert trace.file("step_001.png") == w.path / "step_001.png"
+    for name in ("../meta.json", "/etc/passwd", "sub/x.png", ".hidden", ""):
+        with pytest.raises(TraceError, match="is not a file name inside the trace; refused"):
+            trace.file(name)
+    outside = tmp_path / "outside.png"
+    Image.new("RGB", (4, 4), "red").save(outside)
+    (w.path / "step_002.png").unlink()
+    (w.path / "step_002.png").symlink_to(outside)
+    with pytest.raises(TraceError, match="leads outside the trace directory"):
+        trace.image(2)
+    with pytest.raises(TraceError, match="leads outside"):
+        trace.screenshot_path({"screenshot": "step_002.png"})

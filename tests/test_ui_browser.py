@@ -76,3 +76,125 @@ def test_tiny_run_live_then_stopped_then_its_trace(page_url):
         finally:
             browser.close()
     assert (ARTIFACTS / "ui_run_live.png").stat().st_size > 10_000
+
+
+# -- model and trace text render as text (issue 42, item 5) ------------------------------------------------------
+
+class _Listener:
+    """An HTTP server on loopback that records every request it gets (the page must send it none)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.paths: list[str] = []
+        seen = self.paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                seen.append(self.path)
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _hostile(url: str, where: str) -> str:
+    """Text that fetches `url/<where>-...` if rendered as Markdown or HTML: raw tags, Markdown images (inline
+    and by reference), and a code fence closed early so the rest would be parsed."""
+    return (f'<img src="{url}/{where}-html"> ![m]({url}/{where}-md) <video poster="{url}/{where}-poster"></video>\n'
+            f"```\n<img src=\"{url}/{where}-fence\">\n\n![r][ref]\n\n[ref]: {url}/{where}-ref\n")
+
+
+def _crafted_trace(root: Path, url: str) -> None:
+    """A trace as anyone could write it: every text field hostile, newest in the listing."""
+    import json
+
+    from PIL import Image
+
+    from visagent.trace import TraceWriter
+
+    geometry = {"width": 320, "height": 200, "physical_width": 320, "physical_height": 200, "offset_x": 0,
+                "offset_y": 0, "monitor": 1, "scale": 1.0}
+    writer = TraceWriter(root, {"task": _hostile(url, "task"), "model": {"spec": "crafted"},
+                                "executor": {"name": "sim", "platform": "desktop", "geometry": geometry}})
+    writer.save_image("step_001.png", Image.new("RGB", (320, 200), "white"))
+    writer.append({"type": "step", "step": 1, "screenshot": "step_001.png", "geometry": geometry,
+                   "model": {"raw": _hostile(url, "raw"), "thinking": _hostile(url, "thinking"),
+                             "answer": _hostile(url, "answer")},
+                   "actions": [{"action": "type", "text": _hostile(url, "typed"), "space": "screen"}],
+                   "policy": {"decision": "allowed", "reason": _hostile(url, "policy")},
+                   "result": {"ok": False, "message": _hostile(url, "result"), "changed": False},
+                   "error": _hostile(url, "error")})
+    with (writer.path / "trace.jsonl").open("a") as fh:  # a damaged line: the problems line shows it
+        fh.write(json.dumps({"type": _hostile(url, "problem")}) + "\n")
+    writer.save_image("final.png", Image.new("RGB", (320, 200), "white"))
+    writer.finish("failure", _hostile(url, "reason"), 1, _hostile(url, "answer-meta"))
+    meta = json.loads((writer.path / "meta.json").read_text())
+    meta["started_at"] = "2099-01-01T00:00:00Z"  # the newest: the Traces tab opens it by itself
+    (writer.path / "meta.json").write_text(json.dumps(meta))
+
+
+def test_model_answers_and_trace_text_never_make_the_browser_fetch(tmp_path):
+    """A live run whose model writes HTML and Markdown images (in its prose and in a risky action the page asks
+    about), and a crafted trace with them in every field: the page shows them as text, and a listener on
+    loopback gets no request from the browser (a fetch the test makes itself proves it can reach it)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.agent_helpers import DONE, xml
+    from ui.engines import ModelChoice
+    from ui.runs import RunRequest
+    from visagent.scripted import ScriptedEngine
+
+    listener = _Listener()
+    url = listener.url
+    # the question quotes the action's summary, cut at 57 characters: a Markdown image, then a tag (cut off)
+    risky = xml("type", text=f"rm -rf x ![m]({url}/c) <img src={url}/confirm-html>")
+    outputs = [_hostile(url, "prose") + "\n" + risky, _hostile(url, "prose2") + "\n" + DONE]
+    dash = make_dashboard(tmp_path / "runs",
+                          scripts={"scripted": lambda: ScriptedEngine(outputs, piece=12, delay_s=0.05)})
+    _crafted_trace(tmp_path / "runs", url)
+    try:
+        with launched(dash) as page_url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 1000})
+                run = dash.runs.start(RunRequest(_hostile(url, "live-task"), ModelChoice("checkpoint", "scripted"),
+                                                 scenario="desktop-settings-dark-mode"))
+                page.goto(page_url)  # attaches to the run going on
+                confirm = page.locator("#vg-confirm-text")
+                expect(confirm).to_contain_text(f"rm -rf x ![m]({url}/c) <img src=", timeout=60_000)
+                page.click("#vg-deny")
+                page.wait_for_function(
+                    "(document.querySelector('#vg-log textarea')?.value ?? '').includes('finished:')", timeout=60_000)
+                assert run.snapshot().status == "success"
+                page.get_by_role("tab", name="Traces").click()
+                summary = page.locator("#vg-trace-summary")
+                expect(summary).to_contain_text(f'<img src="{url}/task-html">', timeout=30_000)
+                expect(summary).to_contain_text(f"[ref]: {url}/reason-ref")
+                expect(summary).to_contain_text("trace.jsonl line 2")
+                action = page.locator("#vg-trace-action")
+                expect(action).to_contain_text(f'<img src="{url}/answer-html">')
+                expect(action).to_contain_text(f"![m]({url}/result-md)")
+                page.wait_for_timeout(1500)  # time for any image the page would load
+                assert page.locator("#vg-trace-summary img, #vg-trace-action img, #vg-status img, "
+                                    "#vg-confirm-text img").count() == 0
+                assert listener.paths == [], listener.paths
+                page.evaluate(f"fetch('{url}/control').catch(() => null)")
+                page.wait_for_timeout(500)
+                assert listener.paths == ["/control"]  # the browser could reach it: the silence above is real
+            finally:
+                browser.close()
+    finally:
+        listener.close()

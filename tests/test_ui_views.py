@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.agent_helpers import xml
@@ -108,3 +110,39 @@ def test_device_picker_says_why_there_is_none(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no adb on PATH
     choices, note = forms.device_choices()
     assert choices == [] and "adb" in note
+
+
+def test_untrusted_text_is_escaped_for_markdown():
+    """ui/text.py: no raw tag, image, link or autolink survives; code fences cannot be closed from inside
+    (what Chromium makes of it is in tests/test_ui_browser.py)."""
+    import re
+
+    from ui import text
+
+    hostile = '<img src="http://x/a"> ![m](http://x/b) [r]: http://x/c\n# h\n1. i\n- j'
+    escaped = text.text(hostile)
+    assert not re.search(r"(?<!\\)[<!\[\]#:]", escaped)  # every syntax character carries its backslash
+    assert "\\# h" in escaped and "1\\. i" in escaped and "\\- j" in escaped
+    fenced = text.block("a\n```\n<img src=x>\n````")
+    fence = fenced.split("\n")[0].removesuffix("text")
+    assert fence == "`" * 5 and fenced.endswith("\n" + fence)
+    assert text.code("a `` b") == "``` a `` b ```"
+
+
+def test_a_hostile_trace_is_shown_as_text_in_the_step_view(tmp_path):
+    from visagent.trace import TraceWriter
+
+    hostile = '<img src="http://127.0.0.1:9/x"> ![m](http://127.0.0.1:9/y)'
+    writer = TraceWriter(tmp_path, {"task": hostile, "model": {"spec": hostile}})
+    writer.append({"type": "step", "step": 1, "model": {"answer": hostile + "\n```\n" + hostile},
+                   "actions": [{"action": "type", "text": hostile + "`", "space": "screen"}],
+                   "policy": {"decision": "allowed", "reason": hostile}, "result": {"ok": True, "message": hostile},
+                   "error": hostile})
+    writer.finish("failure", hostile, 1, hostile)
+    trace = read_trace(writer.path)
+    _, _, action, _ = traces_view.step_view(trace, 1)
+    summary = traces_view.trace_summary(trace)
+    for page in (action, summary):
+        outside_code = re.sub(r"(`{3,})text\n.*?\n\1|(`+) .*? \2", "", page, flags=re.S)
+        assert not re.search(r"(?<!\\)<img|(?<!\\)!(?<!\\)\[", outside_code), page
+        assert "\\<img" in outside_code  # it is there, as text

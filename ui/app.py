@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing may call h
 
 import gradio as gr  # noqa: E402
 
-from ui import forms  # noqa: E402
+from ui import forms, text as md  # noqa: E402
 from ui.views import playground_view, run_view, scenarios_view, traces_view  # noqa: E402
 from visagent.errors import ConfigError, VisagentError  # noqa: E402
 
@@ -103,7 +103,7 @@ def build_app(dash: forms.Dashboard) -> gr.Blocks:
     """The dashboard's Blocks over a Dashboard (settings, run manager, suite runner)."""
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as app:
         with gr.Row(elem_classes=["vg-header"]):
-            gr.Markdown(f"## visagent  \nwatch, steer and review a visual GUI agent · traces in `{dash.trace_root}`")
+            gr.Markdown(f"## visagent  \nwatch, steer and review a visual GUI agent · traces in {md.code(dash.trace_root)}")
         with gr.Tabs():
             with gr.Tab("Run", id="run", elem_id="vg-tab-run"):
                 attach, attach_outputs = run_view.build(dash)

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from ui import text as md
 from ui.engines import ModelChoice
 from ui.live import RunSnapshot
 from ui.runs import RunManager, RunRequest
@@ -181,7 +182,8 @@ def status_line(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
     if snap.phase and snap.state == "running":
         state = f"{state}: {snap.phase}"
     steps = f"step {snap.step}" + (f"/{max_steps}" if max_steps else "")
-    parts = [f"**{state}**", steps, f"{snap.elapsed:.0f} s", snap.executor, f"model {snap.model}"]
+    parts = [f"**{md.text(state)}**", steps, f"{snap.elapsed:.0f} s", md.text(snap.executor),
+             f"model {md.text(snap.model)}"]
     if snap.status:
-        parts.append(snap.reason)
+        parts.append(md.text(snap.reason))  # the run's reason may quote the model (terminate text)
     return " · ".join(p for p in parts if p)

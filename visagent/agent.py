@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,12 +201,13 @@ class Agent(StepLogic):
             try:
                 self.trace.append({"type": "control", "control": name, "note": note})
             except VisagentError as exc:  # the trace may be finished already; the control still applies
-                log.warning("control %s not recorded: %s", name, exc)
+                log.warning("control %s not recorded: %s", name, self.vault.redact(str(exc)))
         self._emit(ControlEvent(name, note))
 
     def _emit(self, event: StepEvent) -> None:
         if self.on_event is None:
             return
+        event = self.vault.redact_any(event)  # the one redaction pass over everything the loop shows
         try:
             self.on_event(event)
         except Exception:  # a broken listener must not kill the run; it is logged, not hidden
@@ -222,6 +224,7 @@ class Agent(StepLogic):
             raise ConfigError("the task is empty; say what the agent should do")
         self._started = True
         self.vault = SecretVault(resolve_secrets(task, self.config.secrets))
+        self.policy.secrets = self.vault  # the policy checks typed secrets by their real value
         task = self.vault.redact(task)  # the model and the trace see placeholders only
         step = 0
         status, reason, answer = "error", "", None
@@ -252,7 +255,7 @@ class Agent(StepLogic):
         except (EngineError, VisagentError, CallTimeout) as exc:
             status, reason = "error", _one_line(exc)
         except Exception as exc:  # a bug: the run still ends cleanly, the traceback goes to the log
-            log.exception("agent loop failed")
+            log.error("agent loop failed: %s", self.vault.redact("".join(traceback.format_exception(exc))))
             status, reason = "error", f"internal error: {type(exc).__name__}: {_one_line(exc)}"
         finally:
             self.controls.set_state("finished")
@@ -288,12 +291,13 @@ class Agent(StepLogic):
                 obs = self._call(self.executor.screenshot, "taking the final screenshot", timeout_s=10.0)
                 self.trace.save_image(FINAL_IMAGE, obs.image)
             except (VisagentError, EngineError) as exc:  # e.g. the executor died: keep the last screen seen
-                log.warning("final screenshot not captured (%s); saving the last one seen", _one_line(exc))
+                log.warning("final screenshot not captured (%s); saving the last one seen",
+                            self.vault.redact(_one_line(exc)))
                 if self._last_obs is not None:
                     self.trace.save_image(FINAL_IMAGE, self._last_obs.image)
             self.trace.finish(status, reason, steps, answer)
         except VisagentError as exc:
-            log.error("trace %s could not be finished: %s", self.trace.path, _one_line(exc))
+            log.error("trace %s could not be finished: %s", self.trace.path, self.vault.redact(_one_line(exc)))
 
     def _call(self, fn: Callable[[], Any], what: str, timeout_s: float | None = None) -> Any:
         """An executor call with the executor timeout; failures become ExecutorError with one line."""

@@ -32,7 +32,7 @@ from typing import Any
 from engine.api import VisionSpec, smart_resize
 from visagent.actions import Action
 from visagent.coords import from_screen
-from visagent.errors import ActionError, ConfigError, TraceError
+from visagent.errors import ActionError, ConfigError, TraceError, VisagentError
 from visagent.executors.base import ScreenGeometry
 from visagent.prompting import ModelTurn, StepMemory, build_messages
 from visagent.replay import step_actions
@@ -66,6 +66,7 @@ def export_records(
     on_skip: Callable[[Path, str], None] | None = None,
     profile: str = "full",
     history_images: int | None = None,
+    on_damaged: Callable[[Path, VisagentError], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Training records of the given trace directories, in trace order then step order.
 
@@ -76,8 +77,11 @@ def export_records(
     that of the model to be trained, whatever model recorded the trace. `history_images`: screenshots each prompt
     shows as images (older steps as one-line summaries, visagent.prompting); None: the window the run used (its
     settings), which is what the recording model saw. Every record's meta says the window it was rendered with.
-    Raises ConfigError for an unknown space/format or a window below 1, TraceError for a damaged trace (a torn
-    line, a missing screenshot), naming the trace and what is wrong.
+    Raises ConfigError for an unknown space/format or a window below 1, TraceError for a damaged trace (a line
+    or field that breaks the format, a missing screenshot, a screenshot outside the trace), naming the trace
+    and what is wrong; with `on_damaged(path, error)`, that trace is left out and reported there instead (it
+    may raise to stop). A torn last line (a run cut off while writing) is left out, not damage. Each trace's
+    records are built whole before the first is yielded, so a trace is exported entirely or not at all.
     """
     if space not in EXPORT_SPACES:
         raise ConfigError(f"export space {space!r} is not supported; use one of: {', '.join(EXPORT_SPACES)}")
@@ -91,21 +95,31 @@ def export_records(
     wanted = None if splits is None else frozenset(splits)
     base = None if relative_to is None else Path(relative_to).resolve()
     for path in trace_paths:
-        trace = read_trace(path)
-        if not include_failed and not run_succeeded(trace.meta):
-            if on_skip is not None:  # checked before damage: a killed run (torn line, "running") is skipped
-                judged = "the world check failed" if isinstance(trace.meta.get("verdict"), dict) else "no verdict"
-                on_skip(trace.path, f"not successful (run status {trace.status}, {judged})")
+        try:
+            trace = read_trace(path)
+            if not include_failed and not run_succeeded(trace.meta):
+                if on_skip is not None:  # checked before damage: a killed run (torn line, "running") is skipped
+                    judged = "the world check failed" if isinstance(trace.meta.get("verdict"), dict) else "no verdict"
+                    on_skip(trace.path, f"not successful (run status {trace.status}, {judged})")
+                continue
+            if trace.damage:
+                raise TraceError(f"{trace.path}: {trace.damage[0]}; fix or leave out this trace")
+            split = _split_of(trace.meta)
+            if wanted is not None and split is not None and split not in wanted:
+                if on_skip is not None:
+                    on_skip(trace.path, f"split {split}")
+                continue
+            records = list(_trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split,
+                                          profile=profile, history_images=history_images))
+        except VisagentError as exc:  # TraceError, or an unknown scenario / an action the space cannot hold
+            error = exc if isinstance(exc, TraceError) or str(path) in str(exc) else TraceError(f"{path}: {exc}")
+            if on_damaged is None:
+                if error is exc:
+                    raise
+                raise error from None
+            on_damaged(Path(path), error)
             continue
-        if trace.problems:
-            raise TraceError(f"{trace.path}: {trace.problems[0]}; fix or leave out this trace")
-        split = _split_of(trace.meta)
-        if wanted is not None and split is not None and split not in wanted:
-            if on_skip is not None:
-                on_skip(trace.path, f"split {split}")
-            continue
-        yield from _trace_records(trace, space=space, fmt=fmt, base=base, vision=vision, split=split,
-                                  profile=profile, history_images=history_images)
+        yield from records
 
 
 def _trace_records(trace: Trace, *, space: str, fmt: str, base: Path | None, vision: VisionSpec,
@@ -240,7 +254,7 @@ def _geometry(record: dict[str, Any], meta: dict[str, Any], trace: Trace) -> Scr
 
 def _image_ref(trace: Trace, record: dict[str, Any], base: Path | None) -> str:
     name = record.get("screenshot") or f"step_{int(record['step']):03d}.png"
-    path = (Path(trace.path) / name).resolve()
+    path = trace.file(name).resolve()  # TraceError for a name or a link leading out of the trace
     if not path.is_file():
         raise TraceError(f"{trace.path}: screenshot {name} of step {record['step']} is missing; "
                          "a training record needs its image")

@@ -12,41 +12,45 @@ real value back into its placeholder on everything that is written or shown.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from PIL import Image
+
 from visagent import actions as A
 from visagent.actions import Action
+from visagent.command_lines import canonical_commands
 from visagent.errors import ConfigError
+from visagent.executors.keynames import pressed_combo
 from visagent.settings import SafetySettings
 
 SECRET_RE = re.compile(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}")
+#: A cut-off start of a secret this long (in characters of the value) or longer is redacted too.
+MIN_SECRET_PREFIX = 8
 
 # Clicks / presses that commit something; checked against the model's thought.
 _COMMIT_ACTIONS = frozenset({A.LEFT_CLICK, A.DOUBLE_CLICK, A.TRIPLE_CLICK, A.CLICK, A.LONG_PRESS, A.RIGHT_CLICK,
                              A.MIDDLE_CLICK})
-_KEY_ALIASES = {
-    "control": "ctrl", "ctl": "ctrl", "del": "delete", "cmd": "super", "command": "super", "win": "super",
-    "windows": "super", "meta": "super", "option": "alt", "return": "enter", "esc": "escape",
-    "bksp": "backspace",
-}
 _TOOL_CALL_RE = re.compile(r"<tool_call>.*?(</tool_call>|$)", re.S)
-
-
-def _norm_key(key: str) -> str:
-    k = key.strip().lower()
-    return _KEY_ALIASES.get(k, k)
 
 
 def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.lower().endswith("e") else word
 
 
-def _combo(keys: tuple[str, ...] | list[str]) -> frozenset[str]:
-    return frozenset(_norm_key(k) for k in keys)
+def _pressed(action: Action) -> frozenset[str] | None:
+    """The keys a key action (or a click with held keys) presses, as the executors read it: `keys`, else a
+    mobile_use key `text` such as "alt+f4" (visagent.sim.gestures.split_combo)."""
+    if action.keys is not None:
+        return pressed_combo(action.keys)
+    if action.action == A.KEY and action.text:
+        return pressed_combo(action.text.replace(" ", "+").split("+"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,11 @@ class PolicyDecision:
 class SafetyPolicy:
     """Checks one action (in any coordinate space) against the safety settings. Pure: no I/O, thread-safe."""
 
-    def __init__(self, safety: SafetySettings) -> None:
+    def __init__(self, safety: SafetySettings, secrets: SecretVault | None = None) -> None:
         self.safety = safety
-        self._hotkeys = [(_combo(h.replace(" ", "").split("+")), h) for h in safety.risky_hotkeys if h.strip()]
+        self.secrets = secrets  # typed secrets are checked with their real value (never put in a reason)
+        self._hotkeys = [(pressed_combo(h.replace(" ", "").split("+")), h)
+                         for h in safety.risky_hotkeys if h.strip()]
         self._patterns = []
         for pattern in safety.risky_text_patterns:
             try:
@@ -75,18 +81,27 @@ class SafetyPolicy:
         self._words = re.compile(r"\b(" + "|".join(words) + r")\w*", re.I) if words else None
 
     def check(self, action: Action, *, thought: str = "") -> PolicyDecision:
-        """Whether `action` may run. `thought`: what the model wrote before its tool call (thinking + text)."""
+        """Whether `action` may run. `thought`: what the model wrote before its tool call (thinking + text).
+
+        Key combos are compared as the executor will press them (visagent.executors.keynames.pressed_combo:
+        aliases, sides such as altleft / Control_R, case, any order), and a combo holding a risky one plus more
+        keys (shift+alt+f4) is risky too. Typed text is checked with the real value of any secret in it, and
+        the patterns are searched in the text and in its commands' canonical spelling
+        (visagent.command_lines: `rm -fr`, `rm --recursive --force`, `poweroff` ...). Reasons never quote the
+        typed text."""
         if not self.safety.confirm_risky:
             return PolicyDecision("allow")
-        if action.keys is not None and action.action in (A.KEY, A.LEFT_CLICK):
-            combo = _combo(action.keys)
+        if self.secrets:
+            action = self.secrets.for_execution(action)
+        combo = _pressed(action) if action.action in (A.KEY, A.LEFT_CLICK) else None
+        if combo:
             for risky, label in self._hotkeys:
-                if combo == risky:
+                if risky <= combo:
                     return PolicyDecision("confirm", f"hotkey {label} is on the risky list")
-        texts = [action.text] if action.text and action.action in (A.TYPE, A.KEY, A.OPEN) else []
-        for text in texts:
+        if action.text and action.action in (A.TYPE, A.KEY, A.OPEN) and self._patterns:
+            texts = [action.text, *canonical_commands(action.text)]
             for pattern in self._patterns:
-                if pattern.search(text):
+                if any(pattern.search(text) for text in texts):
                     return PolicyDecision("confirm", f"typed text matches the risky pattern {pattern.pattern!r}")
         if action.action in _COMMIT_ACTIONS and self._words is not None and thought:
             found = self._words.search(_TOOL_CALL_RE.sub(" ", thought))
@@ -122,13 +137,66 @@ def resolve_secrets(task: str, given: Mapping[str, str] | None = None,
     return out
 
 
+def _py_escape(value: str, quote: str, ascii_only: bool) -> str:
+    """`value` as Python writes it inside quotes (`repr` / `ascii`, `quote` escaped; "" escapes no quote)."""
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch == "\\" or (quote and ch == quote):
+            out.append("\\" + ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif ch.isprintable() and not (ascii_only and code > 127):
+            out.append(ch)
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
+
+#: How a string can be written out by the code between a secret and the user: as is, escaped by Python
+#: (`repr`, `ascii`, `!r` with either quote), escaped by JSON (with and without ensure_ascii).
+_ENCODERS: tuple[Callable[[str], str], ...] = (
+    lambda v: v,
+    lambda v: _py_escape(v, "'", False),
+    lambda v: _py_escape(v, "", False),
+    lambda v: _py_escape(v, "'", True),
+    lambda v: _py_escape(v, "", True),
+    lambda v: json.dumps(v)[1:-1],
+    lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
+)
+
+
+def secret_forms(value: str) -> list[tuple[str, str]]:
+    """(written form, its shortest redacted start) of `value`: every encoding above, and each applied twice
+    (a repr inside a repr, JSON of a repr ...). The start is the encoding of the first MIN_SECRET_PREFIX
+    characters: a text holding it, followed by as much of the form as it goes on matching, is redacted."""
+    head = value[:MIN_SECRET_PREFIX]
+    seen: dict[str, str] = {}
+    for outer in _ENCODERS:
+        for inner in _ENCODERS:
+            form = outer(inner(value))
+            if form and form not in seen:
+                seen[form] = outer(inner(head))
+    return sorted(seen.items(), key=lambda fa: len(fa[0]), reverse=True)
+
+
 class SecretVault:
-    """Holds secret values; substitutes placeholders at execution time and redacts values everywhere else."""
+    """Holds secret values; substitutes placeholders at execution time and redacts values everywhere else.
+
+    `redact` is the one pass every string leaving the executor or the loop goes through (trace, events, the
+    terminal, reports, replay output, errors, logs): it finds each value written as is, escaped by Python
+    (`repr`, `ascii`) or JSON, escaped twice, and cut off (a start of at least MIN_SECRET_PREFIX characters, as
+    `text[:20]!r` in an error message leaves it), and puts `{{secret:NAME}}` in its place.
+    """
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self._secrets = dict(secrets or {})
-        # Longest first, so a secret containing another is redacted whole.
-        self._by_length = sorted(self._secrets.items(), key=lambda kv: len(kv[1]), reverse=True)
+        self._forms = [(name, form, start) for name, value in self._secrets.items()
+                       for form, start in secret_forms(value)]
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
@@ -138,20 +206,69 @@ class SecretVault:
         return list(self._secrets)
 
     def redact(self, text: str) -> str:
-        """Replace every secret value in `text` by its `{{secret:NAME}}` placeholder."""
-        for name, value in self._by_length:
-            if value in text:
-                text = text.replace(value, f"{{{{secret:{name}}}}}")
-        return text
+        """Replace every secret value in `text` (any form, see the class doc) by its `{{secret:NAME}}`."""
+        if not self._forms or not text:
+            return text
+        spans: list[tuple[int, int, str]] = []
+        for name, form, start in self._forms:
+            at = text.find(start)
+            while at >= 0:
+                end, i = at + len(start), len(start)
+                while i < len(form) and end < len(text) and text[end] == form[i]:
+                    end, i = end + 1, i + 1
+                spans.append((at, end, name))
+                at = text.find(start, at + 1)
+        if not spans:
+            return text
+        kept = [(m.start(), m.end()) for m in SECRET_RE.finditer(text)]  # placeholders already there stay
+        spans.sort(key=lambda s: (s[0], -s[1]))
+        out, pos = [], 0
+        for begin, end, name in spans:
+            if end <= pos or any(b < end and begin < e for b, e in kept):
+                continue
+            begin = max(begin, pos)
+            out.append(text[pos:begin])
+            out.append(f"{{{{secret:{name}}}}}")
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
 
     def redact_obj(self, value: Any) -> Any:
-        """`redact` applied to every string inside dicts / lists / tuples."""
+        """`redact` applied to every string inside dicts / lists / tuples (dict keys too)."""
+        if not self._forms:
+            return value
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, dict):
-            return {k: self.redact_obj(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
+            return {self.redact_obj(k): self.redact_obj(v) for k, v in value.items()}
+        if isinstance(value, list):
             return [self.redact_obj(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.redact_obj(v) for v in value)
+        return value
+
+    def redact_any(self, value: Any) -> Any:
+        """`redact_obj`, also through dataclasses (events, actions, results): changed ones are copied with
+        `dataclasses.replace`, the rest returned as they are (images are never copied)."""
+        if not self._forms or isinstance(value, (Image.Image, int, float, bool, type(None))):
+            return value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {}
+            for f in dataclasses.fields(value):
+                if not f.init:
+                    continue
+                old = getattr(value, f.name)
+                new = self.redact_any(old)
+                if new is not old and new != old:
+                    changes[f.name] = new
+            return dataclasses.replace(value, **changes) if changes else value
+        if isinstance(value, (dict, list, tuple)):
+            if isinstance(value, dict):
+                return {self.redact_any(k): self.redact_any(v) for k, v in value.items()}
+            items = [self.redact_any(v) for v in value]
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, str):
+            return self.redact(value)
         return value
 
     def substitute(self, text: str) -> str:

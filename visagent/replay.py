@@ -5,7 +5,9 @@ scenario and seed, from meta.json). The screen before step 1 is compared with `s
 after step N's actions with `step_{N+1}.png`, and after the last step with `final.png`.
 
 A run cut short (killed: meta.json still says "running" and there is no `final.png`) replays the steps it
-recorded. An incomplete last line of trace.jsonl (the kill hit a write) is left out. The screen after the
+recorded. An incomplete last line of trace.jsonl (the kill hit a write) is left out and said in the message;
+any other damage (a line that is not JSON, a record that breaks the format, a screenshot name outside the
+trace) refuses the replay with one line naming it. The screen after the
 last recorded step is compared with the next step's screenshot when the loop saved it before dying, else it
 was never recorded and is not compared (`ReplayResult.uncompared` says so).
 
@@ -32,10 +34,11 @@ import numpy as np
 from PIL import Image
 
 from visagent.actions import Action
-from visagent.errors import ActionError, ExecutorError, TraceError
-from visagent.executors.base import Executor
+from visagent.errors import ActionError, ExecutorError, TraceError, VisagentError
+from visagent.executors.base import ExecResult, Executor
+from visagent.policy import SecretVault, resolve_secrets
 from visagent.settle import SettleDetector
-from visagent.trace import read_trace
+from visagent.trace import Trace, read_trace
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class ReplayResult:
     human_steps: set[int] = field(default_factory=set)  # steps after which a human took the screen
     cut_short: bool = False  # the recorded run never ended (killed); only its recorded steps were replayed
     uncompared: str | None = None  # why the screen after the last replayed step has nothing to compare with
+    ignored: str | None = None  # the torn last line of trace.jsonl that was left out
 
     @property
     def message(self) -> str:
@@ -105,6 +109,8 @@ class ReplayResult:
             line += "; the recorded run was cut short (never finished, no final.png)"
         if self.uncompared:
             line += f"; {self.uncompared}"
+        if self.ignored:
+            line += f"; ignored {self.ignored}"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,37 +202,38 @@ def replay_trace(
     trace = read_trace(path)
     trace_path = Path(trace.path)
     cut_short = trace.status == "running" and not (trace_path / "final.png").is_file()
-    problems = [p for p in trace.problems if not (cut_short and "incomplete last line" in p)]
+    problems = trace.damage  # a torn last line is left out, as docs/trace-format.md says
     if problems:
         raise TraceError(f"{trace_path}: {problems[0]}; replay needs an undamaged trace")
     steps = trace.steps
     if cut_short and not steps:
         raise TraceError(f"{trace_path}: the run was cut short before it recorded a step; there is nothing to replay")
-    expected = [_recorded(trace_path, r.get("screenshot") or f"step_{int(r['step']):03d}.png") for r in steps]
+    expected = [_recorded(trace, r.get("screenshot") or f"step_{int(r['step']):03d}.png") for r in steps]
     final_expected: Path | None = None
     uncompared = None
     if cut_short:  # the loop saves step N+1's screenshot before recording it; a kill may have come between
         last_no = int(steps[-1].get("step", len(steps)))
-        following = trace_path / f"step_{last_no + 1:03d}.png"
+        following = trace.file(f"step_{last_no + 1:03d}.png")
         if following.is_file():
             final_expected = following
         else:
             uncompared = (f"the screen after step {last_no}'s actions was never recorded "
                           f"(no {following.name}), so it is not compared")
     else:
-        final_expected = _recorded(trace_path, "final.png")
+        final_expected = _recorded(trace, "final.png")
     out = Path(out_dir) if out_dir is not None else trace_path / "replay"
     owned = executor is None
     if executor is None:
         executor = _open_recorded_executor(trace.meta, executor_kind)
     settle = bool((trace.meta.get("settings") or {}).get("settle", True))
     result = ReplayResult(trace_path, ok=True, threshold=threshold, human_steps=_human_steps(trace.records),
-                          cut_short=cut_short, uncompared=uncompared)
+                          cut_short=cut_short, uncompared=uncompared, ignored=trace.torn)
     try:
         _check_geometry(trace.meta, steps, executor)
         # Mirror the loop (visagent.agent_step): a step's screen is the settled screen its previous action
         # left, else a fresh capture settled on the executor's clock; final.png is a plain capture.
         pending: Image.Image | None = None
+        secrets: dict[str, str] = {}  # values of the {{secret:NAME}} met so far (from the environment)
         for index, record in enumerate(steps):
             step_no = int(record.get("step", index + 1))
             screen = pending if pending is not None else _capture(executor, settle, None)
@@ -236,10 +243,12 @@ def replay_trace(
             for action in step_actions(record):
                 if action.is_final or action.action == "call_user":
                     continue  # nothing to execute; the loop captures afresh at the next step
-                exec_result = executor.execute(_resolve_secrets(action))
+                vault = _with_secrets(action, secrets)
+                exec_result = _execute(executor, vault.for_execution(action), vault, step_no)
                 result.actions_executed += 1
                 if not exec_result.ok:
-                    log.warning("step %s: %s failed on replay: %s", step_no, action.summary(), exec_result.message)
+                    log.warning("step %s: %s failed on replay: %s", step_no, action.summary(),
+                                vault.redact(exec_result.message))
                 if exec_result.observation is not None:
                     pending = exec_result.observation.image
                 else:
@@ -279,8 +288,10 @@ def _capture(executor: Executor, settle: bool, before: Image.Image | None) -> Im
     return detector.wait(lambda: executor.screenshot().image, executor.now, executor.sleep, before).final_image
 
 
-def _recorded(trace_path: Path, name: str) -> Path:
-    path = trace_path / name
+def _recorded(trace: Trace, name: str) -> Path:
+    """A recorded screenshot of the trace (only a file inside it: TraceError for any other name)."""
+    trace_path = Path(trace.path)
+    path = trace.file(name)
     if not path.is_file():
         hint = " (the run never ended)" if name == "final.png" else ""
         raise TraceError(f"{trace_path}: screenshot {name} is missing{hint}; replay needs every recorded screen")
@@ -291,7 +302,7 @@ def _compare(result: ReplayResult, step: int, expected_path: Path, replayed: Ima
     try:
         with Image.open(expected_path) as img:
             recorded = img.convert("RGB")
-    except OSError as exc:
+    except (OSError, Image.DecompressionBombError) as exc:
         raise TraceError(f"{expected_path}: cannot be read as an image ({exc})") from None
     difference = screen_difference(recorded, replayed)
     ok = difference <= result.threshold
@@ -343,11 +354,24 @@ def _open_recorded_executor(meta: dict[str, Any], kind: str | None) -> Executor:
     return open_executor(kind)
 
 
-def _resolve_secrets(action: Action) -> Action:
-    """Typed text recorded as `{{secret:NAME}}` gets its real value back from the environment (ConfigError
-    when it is not set there)."""
+def _with_secrets(action: Action, secrets: dict[str, str]) -> SecretVault:
+    """The vault for `action`: typed text recorded as `{{secret:NAME}}` gets its real value back from the
+    environment (ConfigError when it is not set there); `secrets` keeps the values met so far, so every later
+    message is redacted of all of them."""
     if action.text and "{{secret:" in action.text:
-        from visagent.policy import SecretVault, resolve_secrets
+        secrets.update(resolve_secrets(action.text, secrets))
+    return SecretVault(secrets)
 
-        return SecretVault(resolve_secrets(action.text)).for_execution(action)
-    return action
+
+def _execute(executor: Executor, action: Action, vault: SecretVault, step: int) -> ExecResult:
+    """Run one recorded action; a failure is a one-line error with every secret value redacted (the executor
+    saw the real value and may quote it, escaped or cut off)."""
+    try:
+        return executor.execute(action)
+    except VisagentError as exc:
+        if not vault:
+            raise
+        raise type(exc)(vault.redact(str(exc))) from None
+    except Exception as exc:  # an executor bug: still one line, still redacted
+        raise ExecutorError(f"step {step}: executing {action.action} failed on replay: {type(exc).__name__}: "
+                            f"{vault.redact(' '.join(str(exc).split()))}") from None

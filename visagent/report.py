@@ -6,8 +6,9 @@ pixels: a hollow ring where the model pointed (`mapping.model` converted to imag
 where the click landed (the executed screen point converted with the geometry's offset and scale). Each
 marker carries `data-x` / `data-y` attributes with those image-pixel coordinates.
 
-A damaged trace (torn line, missing screenshot) is reported inside the page, never raised; only a trace
-whose directory or meta.json is missing raises TraceError (from `visagent.trace.read_trace`).
+A damaged trace (torn line, a record that breaks the format, missing screenshot, a screenshot name outside
+the trace) is reported inside the page, never raised; only a trace whose directory or meta.json is missing or
+invalid raises TraceError (from `visagent.trace.read_trace`). Only files inside the trace are ever inlined.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from visagent.errors import VisagentError
 from visagent.trace import read_trace
 
 #: Longest side, in pixels, of a screenshot inlined in the report (keeps a 15-step report well under 2 MB).
@@ -134,8 +136,12 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
             if action.get(coord) is not None and action.get("space", "screen") == "screen" and geometry:
                 px = screen_point_to_image(action[coord], geometry)
                 markers.append(_marker("landed", px, f"landed at screen {action[coord]}"))
-    image_html = _image_svg(trace, Path(trace.path) / str(record.get("screenshot", "")), markers,
-                            f"step {step}", problems, needed=bool(record.get("screenshot")))
+    try:
+        shot = trace.screenshot_path(record)
+    except VisagentError as exc:
+        problems.append(f"step {step}: {exc}")
+        shot = None
+    image_html = _image_svg(trace, shot, markers, f"step {step}", problems, needed=bool(record.get("screenshot")))
     model = record.get("model") or {}
     policy = record.get("policy") or {}
     result = record.get("result") or {}
@@ -190,7 +196,11 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
 
 
 def _final(trace: Any, problems: list[str]) -> str:
-    path = Path(trace.path) / "final.png"
+    try:
+        path = trace.file("final.png")
+    except VisagentError as exc:
+        problems.append(f"final screen: {exc}")
+        path = None
     ended = (trace.meta.get("status") or "running") != "running"
     image_html = _image_svg(trace, path, [], "final screen", problems, needed=ended)
     return f'<section class="step" id="final"><h2>Final screen</h2><div class="shot">{image_html}</div></section>'
@@ -231,19 +241,21 @@ def _marker(kind: str, px: Point, title: str) -> str:
             f'stroke="#003d1a" stroke-width="2"><title>{_e(title)}</title></circle>')
 
 
-def _image_svg(trace: Any, path: Path, markers: list[str], label: str, problems: list[str], *, needed: bool) -> str:
-    if not path.name or not path.is_file():
+def _image_svg(trace: Any, path: Path | None, markers: list[str], label: str, problems: list[str], *,
+               needed: bool) -> str:
+    if path is None or not path.is_file():
+        name = "(none recorded)" if path is None else path.name
         if needed:
-            problems.append(f"{label}: screenshot {path.name or '(none recorded)'} is missing")
-            return f'<p class="missing">screenshot {_e(path.name or "(none recorded)")} is missing</p>'
+            problems.append(f"{label}: screenshot {name} is missing")
+            return f'<p class="missing">screenshot {_e(name)} is missing</p>'
         return '<p class="missing">no screenshot</p>'
     try:
         with Image.open(path) as img:
             img.load()
             width, height = img.size
             data = _encode(img)
-    except (OSError, ValueError) as exc:
-        problems.append(f"{label}: screenshot {path.name} cannot be read ({exc})")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        problems.append(f"{label}: screenshot {path.name} cannot be read ({' '.join(str(exc).split())})")
         return f'<p class="missing">screenshot {_e(path.name)} cannot be read</p>'
     return (f'<svg class="screenshot" viewBox="0 0 {width} {height}" width="100%" data-width="{width}" '
             f'data-height="{height}" xmlns="http://www.w3.org/2000/svg">'
@@ -266,7 +278,10 @@ def _encode(img: Image.Image) -> str:
 def _time(t: Any) -> str:
     if not _is_num(t):
         return ""
-    return _dt.datetime.fromtimestamp(float(t), _dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
+    try:
+        return _dt.datetime.fromtimestamp(float(t), _dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
+    except (OverflowError, ValueError, OSError):  # a time no calendar holds (a made-up trace)
+        return ""
 
 
 def _is_num(v: Any) -> bool:

@@ -6,6 +6,11 @@ any later line is written). With `background=True` the writes run in order on a 
 caller's critical path; `flush()` waits for them. A `kill -9` at any moment leaves a directory `read_trace`
 loads up to the last complete line, and every step line's screenshot is complete on disk; damaged lines are
 reported in `Trace.problems`, never raised.
+
+Reading treats a trace as untrusted data: meta.json and every record are checked against the format
+(visagent.trace_schema; a bad record is left out with one line naming the file, line and field), and files
+are opened only through `Trace.file`, which refuses any name that is not a plain file inside the trace
+directory (`../x.png`, an absolute path, a symlink leading out).
 """
 
 from __future__ import annotations
@@ -28,16 +33,15 @@ from PIL import Image
 
 from engine import image_codec
 from visagent.errors import TraceError
+from visagent.trace_schema import STATUSES, meta_problem, plain_file_name, record_problem
 
 FORMAT = "visagent-trace/1"
 META = "meta.json"
 RECORDS = "trace.jsonl"
 FINAL_IMAGE = "final.png"
 
-#: Statuses a finished run may have (docs/trace-format.md); "running" means not ended.
-STATUSES: tuple[str, ...] = (
-    "running", "success", "failure", "answered", "max_steps", "timeout", "stopped", "parse_error", "loop", "error",
-)
+#: Statuses a finished run may have (docs/trace-format.md, visagent.trace_schema); "running" means not ended.
+
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -300,14 +304,41 @@ def _json_default(value: Any) -> Any:
 
 @dataclass
 class Trace:
-    """A loaded trace. `records`: every readable line in order; `steps`: the `step` records; `problems`:
-    one line per damaged or unreadable part (`trace.jsonl line N: <why>`)."""
+    """A loaded trace. `records`: every valid line in order; `steps`: the `step` records; `problems`:
+    one line per damaged, invalid or unreadable part (`trace.jsonl line N: <why>`); `torn`: the problem line
+    of an incomplete last line (a run cut off while writing), which readers ignore as documented."""
 
     path: Path
     meta: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    torn: str | None = None
+
+    @property
+    def damage(self) -> list[str]:
+        """The problems that make the trace unfit for replay / export: all but a torn last line."""
+        return [p for p in self.problems if p != self.torn]
+
+    def file(self, name: str) -> Path:
+        """The path of the trace's file `name`. Raises TraceError (one line) for a name that is not a plain
+        file name, or a file that resolves outside the trace directory (a symlink leading out)."""
+        if not plain_file_name(name):
+            raise TraceError(f"{self.path}: {str(name)[:80]!r} is not a file name inside the trace; refused")
+        path = self.path / name
+        try:
+            base = self.path.resolve()
+            real = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise TraceError(f"{path}: cannot be resolved ({exc}); refused") from None
+        if real.parent != base:
+            raise TraceError(f"{path}: leads outside the trace directory (a link); refused")
+        return path
+
+    def screenshot_path(self, record: dict[str, Any]) -> Path | None:
+        """The screenshot file of a step record (None when it recorded none). Raises TraceError as `file`."""
+        name = record.get("screenshot")
+        return None if name is None else self.file(str(name))
 
     @property
     def run_id(self) -> str:
@@ -326,7 +357,7 @@ class Trace:
         return None
 
     def image_path(self, step: int) -> Path:
-        return self.path / step_image_name(step)
+        return self.file(step_image_name(step))
 
     def image(self, step: int) -> Image.Image:
         """The screenshot the model saw at `step` (1-based). Raises TraceError when missing or unreadable."""
@@ -334,7 +365,7 @@ class Trace:
 
     def final_image(self) -> Image.Image | None:
         """The screen after the last action, or None when the run did not get to save it."""
-        path = self.path / FINAL_IMAGE
+        path = self.file(FINAL_IMAGE)
         return _open_image(path) if path.exists() else None
 
 
@@ -345,7 +376,7 @@ def _open_image(path: Path) -> Image.Image:
             return img.convert("RGB")
     except FileNotFoundError:
         raise TraceError(f"{path} does not exist; the run ended before this screenshot was saved") from None
-    except OSError as exc:
+    except (OSError, Image.DecompressionBombError) as exc:
         raise TraceError(f"{path} is not a readable PNG ({exc})") from None
 
 
@@ -364,10 +395,14 @@ def read_trace(path: str | Path) -> Trace:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TraceError(f"{p} has no {META}; it is not a visagent trace (or the run died before starting)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TraceError(f"{meta_path} is unreadable ({exc}); the trace is damaged") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+        raise TraceError(f"{meta_path} is unreadable ({why}); the trace is damaged") from None
     if not isinstance(meta, dict):
         raise TraceError(f"{meta_path} does not hold a JSON object; the trace is damaged")
+    problem = meta_problem(meta)
+    if problem:
+        raise TraceError(f"{meta_path}: {problem}; the trace is damaged")
     trace = Trace(path=p, meta=meta)
     fmt = meta.get("format")
     if fmt != FORMAT:
@@ -389,17 +424,23 @@ def read_trace(path: str | Path) -> Trace:
         try:
             rec = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError:
-            trace.problems.append(f"{RECORDS} line {number}: not UTF-8 text")
+            why = "incomplete last line (the run was cut off while writing)" if torn else "not UTF-8 text"
+            trace.problems.append(f"{RECORDS} line {number}: {why}")
+            if torn:
+                trace.torn = trace.problems[-1]
             continue
         except json.JSONDecodeError as exc:
             why = "incomplete last line (the run was cut off while writing)" if torn else f"not JSON ({exc.msg})"
             trace.problems.append(f"{RECORDS} line {number}: {why}")
+            if torn:
+                trace.torn = trace.problems[-1]
             continue
-        if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
-            trace.problems.append(f"{RECORDS} line {number}: not a record (a JSON object with a 'type')")
+        except RecursionError:
+            trace.problems.append(f"{RECORDS} line {number}: JSON nested too deeply")
             continue
-        if rec["type"] == "step" and not isinstance(rec.get("step"), int):
-            trace.problems.append(f"{RECORDS} line {number}: step record without an integer 'step'")
+        problem = record_problem(rec)
+        if problem:
+            trace.problems.append(f"{RECORDS} line {number}: {problem}")
             continue
         trace.records.append(rec)
         if rec["type"] == "step":
@@ -430,9 +471,9 @@ def list_traces(root: str | Path) -> list[TraceSummary]:
             continue
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue
-        if not isinstance(meta, dict):
+        if meta_problem(meta) is not None:  # not a trace this reader can show (`visagent report` says why)
             continue
         out.append(TraceSummary(
             path=child, run_id=str(meta.get("run_id", child.name)), task=str(meta.get("task", "")),

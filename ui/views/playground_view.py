@@ -9,7 +9,7 @@ import gradio as gr
 from PIL import Image
 
 from engine.errors import EngineError
-from ui import forms
+from ui import forms, text as md
 from ui.engines import ModelChoice
 from ui.overlay import Markers, draw_markers
 from visagent.errors import VisagentError
@@ -47,17 +47,17 @@ def describe(result: Any) -> str:
     """Markdown for a GroundingResult: the action, the point in model space and in image pixels, the output."""
     parts = []
     if result.action is not None:
-        parts.append(f"predicted action: `{result.action.summary()}`")
+        parts.append(f"predicted action: {md.code(result.action.summary())}")
     if result.point is not None and result.point_model is not None:
         px, py = result.point
         mx, my = result.point_model
         off = "" if 0 <= px < result.image_size[0] and 0 <= py < result.image_size[1] else " — off the image"
-        parts.append(f"point: model {result.space} ({mx:g}, {my:g}) → image ({px:.0f}, {py:.0f}) px{off}")
+        parts.append(f"point: model {md.text(result.space)} ({mx:g}, {my:g}) → image ({px:.0f}, {py:.0f}) px{off}")
     if result.error:
-        parts.append(f"⚠ no point: {result.error}")
+        parts.append(f"⚠ no point: {md.text(result.error)}")
     parts.append(f"{result.latency_s:.1f} s · prompt style {result.prompt_style}")
     if result.raw:
-        parts.append(f"model output:\n```\n{result.raw[:1500]}\n```")
+        parts.append("model output:\n" + md.block(result.raw[:1500]))
     return "\n\n".join(parts)
 
 
@@ -92,13 +92,13 @@ def build(dash: forms.Dashboard) -> None:
         with gr.Column(scale=1):
             output = gr.Image(type="pil", interactive=False, label="Prediction", elem_id="vg-ground-output",
                               height=420)
-            info = gr.Markdown("", elem_id="vg-ground-info")
+            info = gr.Markdown("", elem_id="vg-ground-info", **md.MARKDOWN_SAFE)
 
     def on_example() -> tuple[Any, Any, Any, str]:
         try:
             return sim_screen(dash.default_scenario), "the Display item in the Settings sidebar", "desktop", ""
         except VisagentError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), f"⚠ {exc}"
+            return gr.skip(), gr.skip(), gr.skip(), f"⚠ {md.text(exc)}"
 
     example.click(on_example, None, [upload, instruction, platform, info], api_visibility="private")
 
@@ -106,6 +106,6 @@ def build(dash: forms.Dashboard) -> None:
         try:
             return ground_image(dash, image, text, screen)
         except (VisagentError, EngineError) as exc:
-            return gr.skip(), f"⚠ {exc}"
+            return gr.skip(), f"⚠ {md.text(exc)}"
 
     locate.click(on_locate, [upload, instruction, platform], [output, info], api_visibility="private")

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from engine.errors import EngineError
-from ui import forms
+from ui import forms, text as md
 from ui.engines import MODEL_KINDS, MODEL_LABELS
 from ui.overlay import draw_markers
 from visagent.errors import VisagentError
@@ -47,7 +47,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                     monitor = gr.Dropdown([], label="Monitor", elem_id="vg-monitor")
                 with gr.Group(visible=False) as android_box:
                     device = gr.Dropdown([], label="Android device", elem_id="vg-device")
-                device_note = gr.Markdown(scenario_error or "", elem_classes=["vg-note"])
+                device_note = gr.Markdown(md.text(scenario_error or ""), elem_classes=["vg-note"], **md.MARKDOWN_SAFE)
             with gr.Accordion("Model", open=False):
                 model_kind = gr.Radio([(MODEL_LABELS[k], k) for k in MODEL_KINDS], value=model.kind,
                                       label="Model", elem_id="vg-model-kind")
@@ -76,11 +76,12 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 takeover = gr.Button("Take over", size="sm", min_width=60, elem_id="vg-takeover")
                 handback = gr.Button("Hand back", size="sm", min_width=60, elem_id="vg-handback")
             note = gr.Textbox(label="Note for the agent on hand back", lines=1, placeholder="optional")
-            message = gr.Markdown("", elem_id="vg-message", elem_classes=["vg-note"])
+            message = gr.Markdown("", elem_id="vg-message", elem_classes=["vg-note"], **md.MARKDOWN_SAFE)
         with gr.Column(scale=7, min_width=480):
-            status = gr.Markdown(forms.status_line(None), elem_id="vg-status", elem_classes=["vg-status"])
+            status = gr.Markdown(forms.status_line(None), elem_id="vg-status", elem_classes=["vg-status"],
+                                 **md.MARKDOWN_SAFE)
             with gr.Group(visible=False, elem_classes=["vg-confirm"]) as confirm_box:
-                confirm_text = gr.Markdown("", elem_id="vg-confirm-text")
+                confirm_text = gr.Markdown("", elem_id="vg-confirm-text", **md.MARKDOWN_SAFE)
                 with gr.Row():
                     approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
                     deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
@@ -110,7 +111,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             found, note_text = forms.device_choices()
             devices = gr.update(choices=found, value=found[0][1] if found else None)
         return (gr.update(visible=kind == "sim"), gr.update(visible=kind == "desktop"),
-                gr.update(visible=kind == "android"), monitors, devices, note_text)
+                gr.update(visible=kind == "android"), monitors, devices, md.text(note_text))
 
     executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note],
                     api_visibility="private")
@@ -120,7 +121,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             seed_value = forms.scenario_seed(scenario_id)
             return forms.scenario_task(scenario_id, seed_value), seed_value, ""
         except VisagentError as exc:
-            return gr.skip(), gr.skip(), str(exc)
+            return gr.skip(), gr.skip(), md.text(exc)
 
     scenario_dd.input(on_scenario, scenario_dd, [task, seed, device_note], api_visibility="private")
 
@@ -145,8 +146,8 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         try:
             run = dash.runs.start(forms.run_request(*values))
         except (VisagentError, EngineError) as exc:
-            return current, f"⚠ {exc}", gr.skip()
-        return run.id, f"started {run.id}", {}
+            return current, f"⚠ {md.text(exc)}", gr.skip()
+        return run.id, f"started {md.text(run.id)}", {}
 
     start.click(on_start, [run_id, *form], [run_id, message, seen], api_visibility="private")
 
@@ -155,7 +156,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             run = dash.runs.get(current)
             if run is None:
                 return "no run on this page yet; press Start"
-            return run.control(name, note_text or "")
+            return md.text(run.control(name, note_text or ""))
 
         return apply
 
@@ -168,7 +169,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         run = dash.runs.get(current)
         if run is None or evt is None or not isinstance(evt.index, (list, tuple)):
             return "no run on this page yet; press Start"
-        return run.human_click(float(evt.index[0]), float(evt.index[1]))
+        return md.text(run.human_click(float(evt.index[0]), float(evt.index[1])))
 
     screen.select(on_screen_click, run_id, message, api_visibility="private")
 
@@ -199,7 +200,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 lambda: [[t.step, t.action, t.decision, t.capture, t.model, t.execute, t.settle, t.total]
                          for t in snap.timings])
             put(6, "confirm_box", snap.confirmation is not None, gr.update(visible=snap.confirmation is not None))
-            put(7, "confirm", snap.confirmation, f"**Risky action — approve?** {snap.confirmation or ''}")
+            put(7, "confirm", snap.confirmation, f"**Risky action — approve?** {md.text(snap.confirmation or '')}")
         return (*out, last)
 
     def on_load() -> tuple[Any, dict]:

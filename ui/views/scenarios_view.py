@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from engine.errors import EngineError
-from ui import forms
+from ui import forms, text as md
 from ui.engines import ModelChoice
 from ui.suites import SuiteRequest, SuiteSnapshot
 from visagent.errors import VisagentError
@@ -59,7 +59,7 @@ def build(dash: forms.Dashboard) -> None:
         run_btn = gr.Button("Run suite", variant="primary", elem_id="vg-suite-run")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")
     progress = gr.HTML(progress_html(None), elem_id="vg-suite-progress")
-    message = gr.Markdown("", elem_id="vg-suite-message")
+    message = gr.Markdown("", elem_id="vg-suite-message", **md.MARKDOWN_SAFE)
     results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results",
                            elem_id="vg-suite-results", max_height=420)
 
@@ -67,7 +67,7 @@ def build(dash: forms.Dashboard) -> None:
         try:
             suite = dash.suites.start(suite_request(dash, *values))
         except (VisagentError, EngineError) as exc:
-            return f"⚠ {exc}", gr.skip()
+            return f"⚠ {md.text(exc)}", gr.skip()
         return f"started {suite.id}: {suite.total} episodes", {}
 
     run_btn.click(on_run, [split, tags, policy, seeds, workers, max_steps], [message, seen],
@@ -94,7 +94,7 @@ def build(dash: forms.Dashboard) -> None:
         rows_changed = last.get("rows") != (snap.id, snap.done)
         last.update(key=key, rows=(snap.id, snap.done))
         rows = [list(r) for r in snap.rows] if rows_changed else gr.skip()
-        return progress_html(snap), snap.message, rows, last
+        return progress_html(snap), md.text(snap.message), rows, last
 
     timer = gr.Timer(0.5)
     timer.tick(poll, seen, [progress, message, results, seen], show_progress="hidden", api_visibility="private",

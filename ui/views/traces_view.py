@@ -10,7 +10,7 @@ import gradio as gr
 from PIL import Image
 
 from engine.errors import EngineError
-from ui import forms
+from ui import forms, text as md
 from ui.overlay import draw_markers, markers_for_action
 from visagent.errors import VisagentError
 from visagent.trace import Trace, TraceSummary, list_traces, read_trace
@@ -46,18 +46,19 @@ def trace_choices(root: Path) -> list[tuple[str, str]]:
 
 
 def trace_summary(trace: Trace) -> str:
-    """Markdown header of an opened trace."""
+    """Markdown header of an opened trace (every trace field escaped: it renders as text, ui/text.py)."""
     meta = trace.meta
     model = (meta.get("model") or {}).get("spec", "?")
     ex = meta.get("executor") or {}
     where = ex.get("name", "?") + (f" · {ex['scenario']} (seed {ex.get('seed')})" if ex.get("scenario") else "")
-    lines = [f"**{meta.get('task', '')}**",
-             f"status **{trace.status}** · {meta.get('reason') or ''} · {meta.get('steps', 0)} steps · "
-             f"model {model} · {where} · started {meta.get('started_at', '?')}"]
+    lines = [f"**{md.text(meta.get('task', ''))}**",
+             f"status **{md.text(trace.status)}** · {md.text(meta.get('reason') or '')} · "
+             f"{md.text(meta.get('steps', 0))} steps · model {md.text(model)} · {md.text(where)} · "
+             f"started {md.text(meta.get('started_at', '?'))}"]
     if meta.get("answer"):
-        lines.append(f"answer: {meta['answer']}")
+        lines.append(f"answer: {md.text(meta['answer'])}")
     if trace.problems:
-        lines.append("⚠ " + "; ".join(trace.problems[:3]))
+        lines.append("⚠ " + md.text("; ".join(trace.problems[:3])))
     return "\n\n".join(lines)
 
 
@@ -69,14 +70,15 @@ def step_view(trace: Trace, index: int) -> tuple[Image.Image | None, str, str, s
         try:
             final = trace.final_image()
         except VisagentError as exc:
-            return None, "", f"final screen: {exc}", ""
+            return None, "", f"final screen: {md.text(exc)}", ""
         status = trace.finished or {}
-        return final, "", f"**final screen** · {status.get('status', trace.status)} {status.get('reason', '')}", ""
+        return final, "", (f"**final screen** · {md.text(status.get('status', trace.status))} "
+                           f"{md.text(status.get('reason', ''))}"), ""
     record = steps[max(1, index) - 1]
     try:
-        image = Image.open(trace.path / str(record.get("screenshot") or "")).convert("RGB") \
-            if record.get("screenshot") else None
-    except OSError:
+        path = trace.screenshot_path(record)  # only a file inside the trace (TraceError otherwise)
+        image = Image.open(path).convert("RGB") if path is not None else None
+    except (OSError, VisagentError, Image.DecompressionBombError):
         image = None
     geometry = record.get("geometry") or (trace.meta.get("executor") or {}).get("geometry")
     decision = (record.get("policy") or {}).get("decision")
@@ -89,20 +91,21 @@ def step_view(trace: Trace, index: int) -> tuple[Image.Image | None, str, str, s
     parts = [f"**step {record.get('step')}**"]
     for action in actions:
         args = {k: v for k, v in action.items() if k not in ("space", "mapping")}
-        parts.append(f"`{json.dumps(args, ensure_ascii=False)}`")
+        parts.append(md.code(json.dumps(args, ensure_ascii=False)))
     if decision:
-        parts.append(f"policy: {decision} {(record.get('policy') or {}).get('reason') or ''}")
+        parts.append(f"policy: {md.text(decision)} {md.text((record.get('policy') or {}).get('reason') or '')}")
     if record.get("result"):
         r = record["result"]
-        parts.append(f"result: {'ok' if r.get('ok', True) else 'failed'} {r.get('message') or ''} "
-                     f"(screen changed: {r.get('changed')})")
+        parts.append(f"result: {'ok' if r.get('ok', True) else 'failed'} {md.text(r.get('message') or '')} "
+                     f"(screen changed: {md.text(r.get('changed'))})")
     for key in ("parse_error", "error"):
         if record.get(key):
-            parts.append(f"{key.replace('_', ' ')}: {record[key]}")
+            parts.append(f"{key.replace('_', ' ')}: {md.text(record[key])}")
     if model.get("answer"):
-        parts.append(f"model answer:\n```\n{model['answer'][:2000]}\n```")
+        parts.append("model answer:\n" + md.block(model["answer"][:2000]))
     timing = record.get("timings") or {}
-    timing_md = " · ".join(f"{k} {float(v):.3f} s" for k, v in timing.items() if isinstance(v, (int, float)))
+    timing_md = " · ".join(f"{md.text(k)} {float(v):.3f} s" for k, v in timing.items()
+                           if isinstance(v, (int, float)))
     return image, thinking, "\n\n".join(parts), timing_md
 
 
@@ -115,8 +118,8 @@ def report_for(path: str | None) -> tuple[Path | None, str]:
     try:
         out = write_report(path)
     except VisagentError as exc:
-        return None, f"⚠ {exc}"
-    return out, f"report written to `{out}`"
+        return None, f"⚠ {md.text(exc)}"
+    return out, f"report written to {md.code(out)}"
 
 
 def replay_message(path: str | None) -> str:
@@ -128,8 +131,8 @@ def replay_message(path: str | None) -> str:
     try:
         result = replay_trace(path)
     except (VisagentError, EngineError, ValueError) as exc:
-        return f"⚠ replay could not run: {exc}"
-    return f"{'✔' if result.ok else '✘'} {result.message}"
+        return f"⚠ replay could not run: {md.text(exc)}"
+    return f"{'✔' if result.ok else '✘'} {md.text(result.message)}"
 
 
 def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
@@ -143,7 +146,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
         picker = gr.Dropdown([], value=None, label="Open a run", scale=5, elem_id="vg-trace-picker")
     table = gr.Dataframe(headers=LIST_HEADERS, value=[], interactive=False, max_height=260,
                          label=f"Runs in {root}", elem_id="vg-trace-table")
-    summary = gr.Markdown("", elem_id="vg-trace-summary")
+    summary = gr.Markdown("", elem_id="vg-trace-summary", **md.MARKDOWN_SAFE)
     with gr.Row(equal_height=False):
         with gr.Column(scale=7):
             slider = gr.Slider(1, 2, value=1, step=1, label="Step (the last position is the final screen)",
@@ -151,14 +154,14 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
             image = gr.Image(type="pil", interactive=False, label="Screenshot", elem_id="vg-trace-image",
                              height=480)
         with gr.Column(scale=4):
-            action = gr.Markdown("", elem_id="vg-trace-action")
-            timing = gr.Markdown("", elem_id="vg-trace-timing")
+            action = gr.Markdown("", elem_id="vg-trace-action", **md.MARKDOWN_SAFE)
+            timing = gr.Markdown("", elem_id="vg-trace-timing", **md.MARKDOWN_SAFE)
             thinking = gr.Textbox(label="Thinking", lines=6, max_lines=14, interactive=False)
             with gr.Row():
                 report_btn = gr.Button("HTML report", size="sm", elem_id="vg-report")
                 replay_btn = gr.Button("Replay", size="sm", elem_id="vg-replay")
             report_file = gr.File(label="Report", interactive=False, visible=False, elem_id="vg-report-file")
-            replay_out = gr.Markdown("", elem_id="vg-replay-out")
+            replay_out = gr.Markdown("", elem_id="vg-replay-out", **md.MARKDOWN_SAFE)
 
     opened = [loaded, summary, slider, image, thinking, action, timing, report_file, replay_out]
 
@@ -188,7 +191,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
         try:
             trace = read_trace(path)
         except VisagentError as exc:
-            return None, f"⚠ {exc}", gr.skip(), None, "", "", "", gr.update(visible=False), ""
+            return None, f"⚠ {md.text(exc)}", gr.skip(), None, "", "", "", gr.update(visible=False), ""
         n = len(trace.steps)
         img, thought, act, tim = step_view(trace, 1)
         return (path, trace_summary(trace), gr.update(minimum=1, maximum=max(2, n + 1), value=1), img, thought,
@@ -212,7 +215,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
         try:
             trace = read_trace(path)
         except VisagentError as exc:
-            return None, "", f"⚠ {exc}", ""
+            return None, "", f"⚠ {md.text(exc)}", ""
         return step_view(trace, int(index))
 
     slider.change(on_step, [loaded, slider], [image, thinking, action, timing], api_visibility="private",

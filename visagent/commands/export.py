@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from visagent.errors import TraceError
+from visagent.errors import TraceError, VisagentError
 from visagent.export import EXPORT_FORMATS, EXPORT_SPACES, export_records
 from visagent.schemas import PROMPT_PROFILES
 from visagent.outfile import check_output_file
@@ -15,7 +15,8 @@ from visagent.outfile import check_output_file
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export traces as training records (JSON lines, one per executed step)")
-    p.add_argument("traces", nargs="+", help="trace directories (runs/<run_id>), or folders holding them")
+    p.add_argument("traces", nargs="+", help="trace directories (runs/<run_id>), or folders holding them (a "
+                   "damaged trace found in a folder is left out with one line; one named here is an error)")
     p.add_argument("--out", required=True, help="JSON-lines file to write")
     p.add_argument("--space", choices=EXPORT_SPACES, default="norm1000",
                    help="coordinate space of targets and messages (default norm1000, Qwen3.5's grid)")
@@ -72,16 +73,25 @@ def run(args) -> int:
     runs: set[str] = set()
     skipped: dict[str, int] = {}
 
+    named = {Path(raw) for raw in args.traces}  # traces asked for by name: damage there is an error
+
     def on_skip(path: Path, why: str) -> None:
         key = why.split(" (")[0]
         skipped[key] = skipped.get(key, 0) + 1
+
+    def on_damaged(path: Path, error: VisagentError) -> None:
+        """A damaged trace found in a folder is left out and said; one named on the command line stops."""
+        if path in named:
+            raise error
+        print(f"visagent: skipped {' '.join(str(error).split())}", file=sys.stderr)
+        skipped["damaged"] = skipped.get("damaged", 0) + 1
 
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             for record in export_records(traces, space=args.space, profile=args.prompt_profile, fmt=args.fmt, include_failed=args.include_failed,
                                          history_images=args.history_images,
                                          relative_to=None if args.absolute_paths else out.parent,
-                                         splits=args.splits, on_skip=on_skip):
+                                         splits=args.splits, on_skip=on_skip, on_damaged=on_damaged):
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
                 runs.add(record["meta"]["run_id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
@@ -66,18 +67,41 @@ def run_adb(adb: str, args: list[str], timeout_s: float, *, what: str | None = N
     """
     what = what or " ".join(args)
     try:
-        return subprocess.run([adb, *args], capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        # its own process group, so that a timeout ends adb and everything it started (a wrapper script's child,
+        # an `adb shell` helper): killing adb alone left those running after the run had ended
+        proc = subprocess.Popen([adb, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     except FileNotFoundError:
         raise ExecutorError(
             f"adb not found ({adb!r}); install Android platform-tools (apt install adb) and put adb on PATH"
         ) from None
     except PermissionError:
         raise ExecutorError(f"adb at {adb!r} is not executable; fix its permissions (chmod +x) or put a working adb first on PATH") from None
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        _kill_group(proc)
         raise ExecutorError(
             f"adb {what} timed out after {timeout_s:g}s; the device may be busy or disconnected "
             "(check `adb devices`, reconnect, or raise the timeout)"
         ) from None
+    except BaseException:  # Ctrl-C or a stop while adb runs: leave nothing of it behind
+        _kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL adb's whole process group and reap adb (its pipes are closed, not drained: a leftover holder of
+    them must not keep us waiting)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    proc.wait()
 
 
 def list_devices(adb: str = "adb", timeout_s: float = 10.0) -> list[AndroidDevice]:

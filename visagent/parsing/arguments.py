@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.api import convert_param_value
+from engine.api import convert_param_value, show_value
 from visagent.actions import ARGUMENTS, COMPUTER_ACTIONS, KEY, MOBILE_ACTIONS, Action
 from visagent.errors import ActionError, ParseError
 from visagent.schemas import COMPUTER_TOOL, MOBILE_TOOL
@@ -38,16 +38,7 @@ AGENT_TOOLS: list[dict[str, Any]] = [
 ]
 
 
-def show(value: Any, limit: int = 60) -> str:
-    """A short repr of a value for an error message (long values are cut)."""
-    if isinstance(value, str):
-        text = repr(value)
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False)
-        except (TypeError, ValueError, RecursionError):
-            text = "<unprintable value>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+show = show_value  # one short-repr rule for the parser's messages, engine's and the agent's
 
 
 def loads_json(raw: str, what: str) -> Any:
