@@ -357,6 +357,7 @@ class StepLogic:
             res.execute_s = wall
         if res.observation is not None:
             self._next_obs = res.observation
+            self._settle_capture_s += res.settle_capture_s
             if res.changed is None:
                 res.changed = images_differ(obs.image, res.observation.image)
         elif self.config.settle:

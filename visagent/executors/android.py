@@ -257,7 +257,7 @@ class AndroidExecutor:
         result = self.settle.wait(self.capture, self.now, self.sleep, before)
         obs = Observation(result.final_image, self.geometry(), time.time())
         return ExecResult(ok=True, message=done, execute_s=execute_s, settle_s=result.settle_s,
-                          changed=result.changed, observation=obs)
+                          changed=result.changed, observation=obs, settle_capture_s=result.capture_s)
 
     def _perform(self, action: Action) -> str | None:
         """Send the adb commands for `action`; return a message when the action is not supported here."""

@@ -78,6 +78,8 @@ class ExecResult:
     changed: bool | None = None
     observation: Observation | None = None  # the settled screen, when the executor captured it
     target: dict[str, Any] | None = None
+    settle_capture_s: float = 0.0  # wall time the executor's own settle spent capturing and comparing (not recorded
+    # in `result`; the agent adds it to the step's timings.settle_capture)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"ok": self.ok, "message": self.message, "execute_s": round(self.execute_s, 4),

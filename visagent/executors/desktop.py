@@ -251,7 +251,8 @@ class DesktopExecutor:
             return ExecResult(ok=True, message=done, execute_s=execute_s)
         result = self.settle.wait(self.capture, self.now, self.sleep, before)
         return ExecResult(ok=True, message=done, execute_s=execute_s, settle_s=result.settle_s,
-                          changed=result.changed, observation=Observation(result.final_image, self._geometry))
+                          changed=result.changed, observation=Observation(result.final_image, self._geometry),
+                          settle_capture_s=result.capture_s)
 
     def _perform(self, action: Action) -> str | None:
         name = action.action
