@@ -124,7 +124,7 @@ class EvalReport:
 
     def summary_table(self) -> str:
         """A plain-text table: one row per scenario, then per tag, then the overall line."""
-        head = f"{'scenario / tag':<34} {'episodes':>8} {'success':>8} {'mean steps':>10}"
+        head = f"{'scenario / tag':<34} {'episodes':>8} {'goal met':>8} {'mean steps':>10}"
         lines = [head, "-" * len(head)]
         for name, row in self.per_scenario().items():
             lines.append(f"{name:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {row['mean_steps']:>10.1f}")
@@ -132,13 +132,13 @@ class EvalReport:
         if tags:
             lines.append("-" * len(head))
             for tag, row in tags.items():
-                lines.append(f"{'tag:' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}")
+                lines.append(f"{'tag ' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}")
         lines.append("-" * len(head))
         tok = self.tokens_per_step
         lines.append(f"{'overall':<34} {len(self.episodes):>8} {self.success_rate:>8.0%} {self.mean_steps:>10.1f}")
         failed = [e for e in self.episodes if not e.success]
         for e in failed[:FAILURES_SHOWN]:
-            lines.append(f"failed: {e.scenario} seed {e.seed}: run status {e.status} ({e.reason})"
+            lines.append(f"failed: {e.scenario} seed {e.seed}: {failure_words(e.status)} ({e.reason})"
                          + (f" {e.trace}" if e.trace else ""))
         if len(failed) > FAILURES_SHOWN:
             lines.append(f"... and {len(failed) - FAILURES_SHOWN} more failed episodes (see the JSON file)")
@@ -146,6 +146,16 @@ class EvalReport:
                      f"generated {tok['generated']:.1f}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
                      f"model {self.model}" + (f"; split {self.split}" if self.split else ""))
         return "\n".join(lines)
+
+
+def failure_words(status: str) -> str:
+    """Why an episode counts as failed, keeping the world's verdict apart from the model's claim:
+    `goal NOT met (model claimed success)` or `goal NOT met; the run ended max_steps`."""
+    from visagent.export import SUCCESS_STATUSES
+
+    if status in SUCCESS_STATUSES:
+        return f"goal NOT met (model claimed {status})"
+    return f"goal NOT met; the run ended {status}"
 
 
 def _rate(episodes: Sequence[EpisodeOutcome]) -> float:
@@ -363,10 +373,9 @@ def record_verdict(trace_dir: str | Path, success: bool) -> None:
 
 def scenario_tags(scenario: Any) -> list[str]:
     """A scenario's tags as "key:value" strings (e.g. "difficulty:easy", "app:settings")."""
-    tags = getattr(scenario, "tags", None) or {}
-    if isinstance(tags, dict):
-        return [f"{k}:{v}" for k, v in sorted(tags.items())]
-    return [str(t) for t in tags]
+    from visagent.scenarios import tag_strings
+
+    return tag_strings(scenario)
 
 
 def _task_of(scenario: Any, world: Any) -> str:

@@ -260,6 +260,10 @@ def run(args) -> int:
         if args.policy == "oracle":
             if scenario is None or not hasattr(executor, "world"):
                 raise ConfigError("--policy oracle needs --executor sim and --scenario ID")
+            own = scenario.instruction_for(executor.world)
+            if task != own:  # the oracle plays the scenario's script: any other task would "succeed" at nothing
+                raise ConfigError(f"--policy oracle plays scenario {scenario.id}'s own task ({own!r}), not {task!r}; "
+                                  "drop TASK or pick the scenario whose task it is (`visagent scenarios list`)")
             from visagent.scripted import OracleEngine
 
             engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
