@@ -170,3 +170,26 @@ def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_b
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("visagent: error: --out ")
     assert sorted(p.name for p in trace.iterdir()) == before and (tmp_path / "notes.txt").read_text() == "a file\n"
+
+
+def test_the_header_shows_the_verdict_badge_and_labels_the_status_as_the_models_claim(tmp_path):
+    import json
+
+    from visagent.evaluate import record_verdict
+
+    path = _hidpi_trace(tmp_path)
+    page = write_report(path).read_text()
+    head = page.split('<table class="meta">')[0]
+    assert 'data-verdict="none"' in head and "no check" in head and "model claimed success" in head
+    record_verdict(path, False)
+    head = write_report(path).read_text().split('<table class="meta">')[0]
+    assert 'data-verdict="not_met"' in head and "goal NOT met" in head and "model claimed success" in head
+    assert "<th>model&#x27;s own claim</th><td>success</td>" in write_report(path).read_text()
+    record_verdict(path, True)
+    assert 'data-verdict="met"' in write_report(path).read_text().split('<table class="meta">')[0]
+    # model text in the reason stays text
+    meta = json.loads((path / "meta.json").read_text())
+    meta["reason"] = "</tool_call><script>alert(1)</script>"
+    (path / "meta.json").write_text(json.dumps(meta))
+    page = write_report(path).read_text()
+    assert "<script>" not in page and "&lt;/tool_call&gt;&lt;script&gt;" in page

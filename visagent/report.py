@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image
 
 from visagent.trace import read_trace
+from visagent.verdict import BADGE_CSS, badge_html, claim_text
 
 #: Longest side, in pixels, of a screenshot inlined in the report (keeps a 15-step report well under 2 MB).
 MAX_SIDE = 900
@@ -48,7 +49,9 @@ def render_report(trace: Any) -> str:
     """The report page for a loaded `visagent.trace.Trace`, as one HTML string."""
     meta = trace.meta
     problems = list(trace.problems)
-    parts: list[str] = [_HEAD.replace("{title}", _e(f"visagent report: {meta.get('task', '')}"))]
+    # the CSS first: a task holding "{badge_css}" must stay text
+    parts: list[str] = [_HEAD.replace("{badge_css}", BADGE_CSS)
+                        .replace("{title}", _e(f"visagent report: {meta.get('task', '')}"))]
     parts.append(_summary(meta, trace))
     step_html: list[str] = []
     for record in trace.records:
@@ -102,9 +105,9 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
     executor = meta.get("executor") or {}
     rows = [
         ("task", meta.get("task", "")),
-        ("status", f"{meta.get('status', '?')}" + (f" — {meta['reason']}" if meta.get("reason") else "")),
+        ("goal (world check)", _verdict(meta.get("verdict"))),
+        ("model's own claim", f"{meta.get('status', '?')}" + (f" — {meta['reason']}" if meta.get("reason") else "")),
         ("answer", meta.get("answer")),
-        ("world check", _verdict(meta.get("verdict"))),
         ("steps", meta.get("steps")),
         ("model", f"{model.get('spec', '?')} ({model.get('model_type', '?')}, {model.get('coord_space', '?')})"),
         ("executor", ", ".join(f"{k}={v}" for k, v in executor.items() if k != "geometry")),
@@ -113,9 +116,10 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
         ("trace", str(trace.path)),
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e('' if v is None else v)}</td></tr>" for k, v in rows)
-    status = _e(str(meta.get("status", "unknown")))
+    status = str(meta.get("status", "unknown"))
     return (f'<h1>{_e(meta.get("task", "(no task)"))}</h1>'
-            f'<p class="status s-{status}">{status}</p><table class="meta">{body}</table>')
+            f'<p class="verdict-line">{badge_html(meta.get("verdict"))} '
+            f'<span class="status s-{_e(status)}">{_e(claim_text(status))}</span></p><table class="meta">{body}</table>')
 
 
 def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
@@ -208,7 +212,7 @@ def _action_row(action: dict[str, Any]) -> str:
 
 def _verdict(verdict: Any) -> str:
     if not isinstance(verdict, dict) or not isinstance(verdict.get("success"), bool):
-        return "not judged (only eval runs are)"
+        return "no check (only a sim scenario's own task is checked)"
     return f"{'succeeded' if verdict['success'] else 'FAILED'} ({verdict.get('by', '?')})"
 
 
@@ -292,6 +296,7 @@ pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;margin:.2em 0;font-size
 .error,.missing{color:#b00020}.p-blocked,.p-denied{color:#b00020}.control{margin:.6em 0;color:#555}
 table.actions td,table.actions th{border:1px solid #ddd;padding:.2em .4em;font-size:.9em}
 .legend span{margin-right:1.5em}
+{badge_css}
 </style></head><body>
 <p class="legend"><span style="color:#ff2d55">&#9711; where the model pointed</span>
 <span style="color:#00c853">&#9679; where the click landed</span></p>"""

@@ -13,6 +13,9 @@ from ui.overlay import draw_markers
 from visagent.errors import VisagentError
 
 POLL_S = 0.4
+# After Gradio has written the new value, scroll the log's textarea to its end.
+FOLLOW_LOG_JS = """() => { requestAnimationFrame(() => setTimeout(() => {
+  const t = document.querySelector('#vg-log textarea'); if (t) { t.scrollTop = t.scrollHeight; } }, 30)); }"""
 TIMING_HEADERS = ["step", "action", "policy", "capture s", "model s", "execute s", "settle s", "total s"]
 
 
@@ -78,7 +81,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             note = gr.Textbox(label="Note for the agent on hand back", lines=1, placeholder="optional")
             message = gr.Markdown("", elem_id="vg-message", elem_classes=["vg-note"])
         with gr.Column(scale=7, min_width=480):
-            status = gr.Markdown(forms.status_line(None), elem_id="vg-status", elem_classes=["vg-status"])
+            status = gr.HTML(forms.status_html(None), elem_id="vg-status", elem_classes=["vg-status"])
             with gr.Group(visible=False, elem_classes=["vg-confirm"]) as confirm_box:
                 confirm_text = gr.Markdown("", elem_id="vg-confirm-text")
                 with gr.Row():
@@ -146,7 +149,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             run = dash.runs.start(forms.run_request(*values))
         except (VisagentError, EngineError) as exc:
             return current, f"⚠ {exc}", gr.skip()
-        return run.id, f"started {run.id}", {}
+        return run.id, f"started run `{run.id}` (its trace: `{dash.trace_root / run.id}`)", {}
 
     start.click(on_start, [run_id, *form], [run_id, message, seen], api_visibility="private")
 
@@ -186,8 +189,8 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 last[key] = version
                 out[index] = value() if callable(value) else value
 
-        put(1, "status", forms.status_line(snap, run.request.max_steps if run else None),
-            forms.status_line(snap, run.request.max_steps if run else None))
+        status_html = forms.status_html(snap, run.request.max_steps if run else None)
+        put(1, "status", status_html, status_html)
         if snap is not None:
             if snap.screenshot is not None:
                 put(0, "screen", (snap.id, snap.screen_version),
@@ -205,6 +208,9 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     def on_load() -> tuple[Any, dict]:
         active = dash.runs.active()
         return (active[-1].id if active else None), {}
+
+    # The action log follows its newest line (the `finished` and `world check` lines end up in view).
+    action_log.change(None, None, None, js=FOLLOW_LOG_JS)
 
     timer = gr.Timer(POLL_S)
     timer.tick(poll, [run_id, seen], outputs, show_progress="hidden", api_visibility="private",

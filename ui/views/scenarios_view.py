@@ -13,7 +13,18 @@ from ui.engines import ModelChoice
 from ui.suites import SuiteRequest, SuiteSnapshot
 from visagent.errors import VisagentError
 
-RESULT_HEADERS = ["scenario", "seed", "success", "status", "steps", "seconds", "trace"]
+#: keys of a suite row in the API (`/suite_status`), in the order SuiteRun keeps them
+RESULT_KEYS = ["scenario", "seed", "success", "status", "steps", "seconds", "trace"]
+#: the results table's columns: the world's verdict and the model's claim, each named for what it is
+RESULT_HEADERS = ["scenario", "seed", "goal (world check)", "model's claim", "steps", "seconds", "trace"]
+
+
+def display_row(row: tuple[Any, ...]) -> list[Any]:
+    """A SuiteRun row as the results table shows it."""
+    from visagent.verdict import claim_text, verdict_text
+
+    scenario, seed, success, status, *rest = row
+    return [scenario, seed, verdict_text(success == "✔"), claim_text(status), *rest]
 
 
 def progress_html(snap: SuiteSnapshot | None) -> str:
@@ -60,7 +71,7 @@ def build(dash: forms.Dashboard) -> None:
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")
     progress = gr.HTML(progress_html(None), elem_id="vg-suite-progress")
     message = gr.Markdown("", elem_id="vg-suite-message")
-    results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results",
+    results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results", wrap=True,
                            elem_id="vg-suite-results", max_height=420)
 
     def on_run(*values: Any) -> tuple[str, dict]:
@@ -93,7 +104,7 @@ def build(dash: forms.Dashboard) -> None:
             return gr.skip(), gr.skip(), gr.skip(), last
         rows_changed = last.get("rows") != (snap.id, snap.done)
         last.update(key=key, rows=(snap.id, snap.done))
-        rows = [list(r) for r in snap.rows] if rows_changed else gr.skip()
+        rows = [display_row(r) for r in snap.rows] if rows_changed else gr.skip()
         return progress_html(snap), snap.message, rows, last
 
     timer = gr.Timer(0.5)

@@ -1,0 +1,75 @@
+"""The dashboard tells a newcomer what happened (issue 41), in a real headless Chromium: the verdict badge and
+the model's claim in the Run status, the run named by its trace id with links to its trace and HTML report, the
+action log following its newest line, the Traces table's verdict column and filters."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard
+
+LONG_SCENARIO = "desktop-contacts-add"
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+
+@pytest.fixture
+def page_url(tmp_path):
+    # a scenario whose oracle takes several steps: its action log is longer than the log box
+    dash = make_dashboard(tmp_path / "runs", scenario=LONG_SCENARIO)
+    with launched(dash) as url:
+        yield url, dash
+
+
+def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, dash = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            expect(page.locator("#vg-task textarea")).not_to_have_value("")
+            oracle = page.get_by_label("Scripted oracle (sim only, no model)")
+            if not oracle.is_visible():
+                page.get_by_text("Model", exact=True).first.click()  # the section is folded
+            oracle.check()
+            page.click("#vg-start")
+            status = page.locator("#vg-status")
+            badge = status.locator(".vg-verdict")
+            expect(badge).to_have_attribute("data-verdict", "met", timeout=60_000)
+            expect(badge).to_contain_text("goal met")
+            expect(status.locator(".vg-claim")).to_contain_text("model claimed success")
+            run_id = status.locator(".vg-run-id").inner_text()
+            assert len(run_id) == len("20261204-133029-e9bc55") and run_id.count("-") == 2
+            expect(page.locator("#vg-message")).to_contain_text(run_id)
+            expect(status.locator(".vg-trace-path")).to_contain_text(run_id)
+            link = status.locator("a.vg-report-link")
+            expect(link).to_have_count(1)
+            href = link.get_attribute("href")
+            with urllib.request.urlopen(url + href, timeout=30) as resp:  # the link serves the run's report
+                body = resp.read().decode("utf-8")
+            assert resp.status == 200 and 'data-verdict="met"' in body and run_id in body
+            # the log's last lines (finished, world check) are in view: its textarea is scrolled to the end
+            page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('world check')",
+                                   timeout=30_000)
+            page.wait_for_function(
+                "(() => { const t = document.querySelector('#vg-log textarea');"
+                " return t && t.scrollHeight > t.clientHeight && t.scrollTop + t.clientHeight >= t.scrollHeight - 2;"
+                " })()", timeout=10_000)
+            # the Traces table: verdict and claim columns, and its filters
+            page.get_by_role("tab", name="Traces").click()
+            table = page.locator("#vg-trace-table")
+            expect(table).to_contain_text("✔ goal met", timeout=30_000)
+            expect(table).to_contain_text("model claimed success")
+            expect(table).to_contain_text(run_id)
+            page.locator("#vg-trace-find input, #vg-trace-find textarea").first.fill("no such run anywhere")
+            expect(table).not_to_contain_text(run_id, timeout=10_000)
+            page.locator("#vg-trace-find input, #vg-trace-find textarea").first.fill(run_id[-6:])
+            expect(table).to_contain_text(run_id, timeout=10_000)
+        finally:
+            browser.close()
