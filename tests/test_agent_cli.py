@@ -48,6 +48,7 @@ def test_run_checks_the_world_not_only_the_model_s_claim(visagent_bin, clean_env
     # a task the user typed is not the scenario's: the scenario's predicate does not judge it
     proc = run_cli(visagent_bin, "open the calculator", "--scenario", "desktop-settings-wifi-off", *model)
     assert proc.returncode == 0 and "world check" not in proc.stdout, proc.stdout + proc.stderr
+    assert "no check: the status above is the model's own claim" in proc.stdout  # whose word `success` is
     assert "verdict" not in read_trace(proc.stdout.splitlines()[-1].removeprefix("trace: ")).meta
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from visagent.errors import ConfigError
+from visagent.verdict import CLAIM_STATUSES
 
 _OK_STATUSES = ("success", "answered")
 _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and close its trace
@@ -160,6 +161,8 @@ class ProgressPrinter:
             check = self.world_check(event.status) if self.world_check is not None else None
             if check:
                 line += f"\n{check}"
+            elif event.status in CLAIM_STATUSES:  # nothing checked it: say whose word the status is
+                line += "\nno check: the status above is the model's own claim (only a sim scenario's own task is checked)"
             if event.trace_dir:
                 line += f"\ntrace: {event.trace_dir}"
             self._write(line + "\n")
