@@ -166,7 +166,7 @@ def snapshot_dict(snap: RunSnapshot) -> dict[str, Any]:
         "thinking": snap.thinking, "answer": snap.answer, "log": list(snap.log),
         "confirmation": snap.confirmation, "trace_dir": snap.trace_dir, "final_answer": snap.final_answer,
         "timings": [t.__dict__ for t in snap.timings], "elapsed_s": round(snap.elapsed, 2),
-        "verdict": snap.verdict, "report": snap.report,
+        "verdict": snap.verdict, "report": snap.report, "side_effects": list(snap.side_effects),
     }
 
 
@@ -195,6 +195,9 @@ def status_html(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
         claim = claim_text(snap.status) + (f" — {snap.reason}" if snap.reason else "")
         lines.append(f'<div class="vg-outcome">{badge_html(snap.verdict, pending=snap.verdict is None)} '
                      f'<span class="vg-claim">{e(claim)}</span></div>')
+        if snap.side_effects:
+            items = "".join(f"<li>{e(item)}</li>" for item in snap.side_effects)
+            lines.append(f'<div class="vg-side-effects">side effects the task did not ask for:<ul>{items}</ul></div>')
         if snap.status == "parse_error":
             lines.append('<div class="vg-hint">The model\'s answers could not be read as actions. The tiny model is a '
                          'demo that runs the whole path and does not solve tasks: connect a real model (Model '

@@ -71,6 +71,7 @@ class RunSnapshot:
     # a typed task, a real screen), None while the run (or its check) is still going.
     verdict: str | None = None
     report: str | None = None  # <trace>/report.html, written when the run ends
+    side_effects: tuple[str, ...] = ()  # lasting changes to the sim world the task did not ask for
 
     @property
     def active(self) -> bool:
@@ -105,6 +106,7 @@ class LiveRun:
         self._final_answer: str | None = None
         self._verdict: str | None = None
         self._report: str | None = None
+        self._side_effects: tuple[str, ...] = ()
         self._started = time.monotonic()
         self._ended: float | None = None
         self._stop_requested = False
@@ -127,6 +129,7 @@ class LiveRun:
                 log=tuple(self._log), log_version=self._log_version, confirmation=self._confirmation,
                 timings=tuple(self._timings), trace_dir=self._trace_dir, final_answer=self._final_answer,
                 started=self._started, elapsed=end - self._started, verdict=self._verdict, report=self._report,
+                side_effects=self._side_effects,
             )
 
     # -- controls (any thread) ----------------------------------------------------------------------
@@ -199,13 +202,18 @@ class LiveRun:
         with self._lock:
             self._add_log(line)
 
-    def conclude(self, goal_met: bool | None, line: str | None, report: str | None) -> None:
-        """After the run: the world check's verdict (None: no check) with its log line, and the report's path."""
+    def conclude(self, goal_met: bool | None, line: str | None, report: str | None,
+                 side_effects: list[str] | None = None) -> None:
+        """After the run: the world check's verdict (None: no check) with its log line, the report's path and
+        the side effects on the sim world."""
         from visagent.verdict import verdict_key
 
         with self._lock:
             if line:
                 self._add_log(line)
+            if side_effects:
+                self._add_log(f"side effects (not asked for): {'; '.join(side_effects)}")
+            self._side_effects = tuple(side_effects or ())
             self._verdict = verdict_key(goal_met)
             self._report = report
 

@@ -199,13 +199,21 @@ class RunManager:
                 return
             agent = self._build_agent(run, engine, executor, scenario)
             run.attach(agent)
+            world = getattr(executor, "world", None)
+            before = world.state() if world is not None else None
             result = agent.run(req.task)
-            checked = world_check(scenario, getattr(executor, "world", None), req.task, result.status)
-            if checked is not None and result.trace_dir is not None:  # written first: a page (or test) that
-                record_verdict(result.trace_dir, checked[0])  # sees the line finds it in the trace
+            checked = world_check(scenario, world, req.task, result.status)
+            effects: list[str] = []
+            if checked is not None:
+                from visagent.side_effects import run_side_effects
+
+                effects = run_side_effects(scenario, world, before)
+                if result.trace_dir is not None:  # written first: a page (or test) that sees the line finds it
+                    record_verdict(result.trace_dir, checked[0], effects)
             report = _write_report(result.trace_dir)
             # the finished line says what the model claimed; this, what the world shows
-            run.conclude(None if checked is None else checked[0], None if checked is None else checked[1], report)
+            run.conclude(None if checked is None else checked[0], None if checked is None else checked[1], report,
+                         effects)
         except (VisagentError, EngineError) as exc:
             run.fail(str(exc))
         except Exception as exc:  # a bug: shown on the page and logged with its traceback

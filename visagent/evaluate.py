@@ -54,6 +54,7 @@ class EpisodeOutcome:
     generated_tokens: int
     trace: str | None
     error: str | None = None
+    side_effects: list[str] = field(default_factory=list)  # lasting changes the task did not ask for
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -301,6 +302,7 @@ def run_episode(
 
     try:
         world = scenario.make_world(seed)
+        before = world.state()
         executor = SimExecutor(world)
         try:
             engine = engine_factory(scenario, executor)
@@ -314,8 +316,11 @@ def run_episode(
                 if live is not None:
                     live.discard(agent)
             success = bool(scenario.is_success(world))
+            from visagent.side_effects import run_side_effects
+
+            effects = run_side_effects(scenario, world, before)
             if result.trace_dir is not None:
-                record_verdict(result.trace_dir, success)
+                record_verdict(result.trace_dir, success, effects)
         finally:
             executor.close()
     except Exception as exc:  # noqa: BLE001 - one broken episode is recorded, the evaluation goes on
@@ -332,7 +337,7 @@ def run_episode(
         reason=result.reason, steps=result.steps, seconds=time.perf_counter() - started,
         step_seconds=_sum(steps, "timings", "total"), prompt_tokens=int(_sum(steps, "prompt", "tokens")),
         generated_tokens=int(_sum(steps, "model", "generated_tokens")),
-        trace=None if result.trace_dir is None else str(result.trace_dir))
+        trace=None if result.trace_dir is None else str(result.trace_dir), side_effects=effects)
 
 
 def world_check(scenario: Any, world: Any, task: str, status: str | None = None) -> tuple[bool, str] | None:
@@ -351,9 +356,10 @@ def world_check(scenario: Any, world: Any, task: str, status: str | None = None)
     return ok, "world check: the scenario's goal is NOT met" + claimed
 
 
-def record_verdict(trace_dir: str | Path, success: bool) -> None:
+def record_verdict(trace_dir: str | Path, success: bool, side_effects: list[str] | None = None) -> None:
     """Write the world's verdict into the trace's meta.json (`"verdict": {"success": ..., "by": ...}`), so
-    exports keep runs that reached the goal and drop those that only claimed to. Atomic (tmp + rename).
+    exports keep runs that reached the goal and drop those that only claimed to; `side_effects` (lines from
+    `visagent.side_effects`) are kept with it when given. Atomic (tmp + rename).
     Raises TraceError when meta.json cannot be read or written."""
     import json
     import os
@@ -364,6 +370,8 @@ def record_verdict(trace_dir: str | Path, success: bool) -> None:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         meta["verdict"] = {"success": bool(success), "by": "scenario.is_success"}
+        if side_effects is not None:
+            meta["verdict"]["side_effects"] = list(side_effects)
         tmp = path.with_name(f".meta.json.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, path)

@@ -106,6 +106,7 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
     rows = [
         ("task", meta.get("task", "")),
         ("goal (world check)", _verdict(meta.get("verdict"))),
+        ("side effects (not asked for)", _side_effects(meta.get("verdict"))),
         ("model's own claim", f"{meta.get('status', '?')}" + (f" — {meta['reason']}" if meta.get("reason") else "")),
         ("answer", meta.get("answer")),
         ("steps", meta.get("steps")),
@@ -214,6 +215,14 @@ def _verdict(verdict: Any) -> str:
     if not isinstance(verdict, dict) or not isinstance(verdict.get("success"), bool):
         return "no check (only a sim scenario's own task is checked)"
     return f"{'succeeded' if verdict['success'] else 'FAILED'} ({verdict.get('by', '?')})"
+
+
+def _side_effects(verdict: Any) -> str | None:
+    """The lasting changes the task did not ask for, from the verdict; None (row left empty) when unknown."""
+    effects = verdict.get("side_effects") if isinstance(verdict, dict) else None
+    if not isinstance(effects, list):
+        return None
+    return "; ".join(str(e) for e in effects) if effects else "none"
 
 
 def _pt(point: Any) -> str:

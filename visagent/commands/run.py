@@ -104,6 +104,11 @@ def check_trace_root(root: str) -> None:
                           "directory or fix its permissions")
 
 
+def side_effects_line(effects: list[str]) -> str:
+    """"" or a line after the world check listing the changes the task did not ask for."""
+    return f"\nside effects (not asked for): {'; '.join(effects)}" if effects else ""
+
+
 def _printable(text: str) -> str:
     """Model text made safe for a terminal: newlines as spaces, control characters (escape sequences) as �."""
     return "".join(c if c.isprintable() else (" " if c in "\n\t" else "\ufffd") for c in text)
@@ -278,14 +283,19 @@ def run(args) -> int:
                 engine.verify_model()  # a misspelt name fails here, not at the first step with a trace left
         config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
         interactive = sys.stdin.isatty() and not args.yes
-        verdict: dict[str, bool] = {}
+        verdict: dict[str, Any] = {}
+        world = getattr(executor, "world", None)
+        before = world.state() if world is not None else None  # for the side effects at the end
 
         def check_world(status: str) -> str | None:  # asked when the run ends: `terminate success` is a claim
-            checked = world_check(scenario, getattr(executor, "world", None), task, status)
+            from visagent.side_effects import run_side_effects
+
+            checked = world_check(scenario, world, task, status)
             if checked is None:
                 return None
             verdict["success"] = checked[0]
-            return checked[1]
+            verdict["side_effects"] = run_side_effects(scenario, world, before)
+            return checked[1] + side_effects_line(verdict["side_effects"])
 
         printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet, world_check=check_world)
         meta: dict[str, Any] = {}
@@ -329,7 +339,7 @@ def run(args) -> int:
                   file=sys.stderr)
             return 1
         if "success" in verdict and result.trace_dir is not None:
-            record_verdict(result.trace_dir, verdict["success"])  # `visagent report` shows it as the world check
+            record_verdict(result.trace_dir, verdict["success"], verdict["side_effects"])  # shown by `visagent report`
         if interrupted and result.status == "stopped":
             return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
         if "success" in verdict:
