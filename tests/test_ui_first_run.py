@@ -34,10 +34,11 @@ def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_u
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(url)
             expect(page.locator("#vg-task textarea")).not_to_have_value("")
+            # the model panel is open and says what the selected model is
+            expect(page.locator("#vg-model-note")).to_contain_text("does not solve tasks")
             oracle = page.get_by_label("Scripted oracle (sim only, no model)")
-            if not oracle.is_visible():
-                page.get_by_text("Model", exact=True).first.click()  # the section is folded
             oracle.check()
+            expect(page.locator("#vg-model-note")).to_contain_text("known solution")
             page.click("#vg-start")
             status = page.locator("#vg-status")
             badge = status.locator(".vg-verdict")
@@ -71,5 +72,37 @@ def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_u
             expect(table).not_to_contain_text(run_id, timeout=10_000)
             page.locator("#vg-trace-find input, #vg-trace-find textarea").first.fill(run_id[-6:])
             expect(table).to_contain_text(run_id, timeout=10_000)
+        finally:
+            browser.close()
+
+
+def test_the_scenario_is_shown_before_start_and_one_click_watches_it_solved(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    from ui.forms import scenario_preview
+
+    url, dash = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            screen = page.locator("#vg-screen")
+            expect(screen).to_contain_text("The scenario's first screen (before Start)")
+            image = screen.locator("img")
+            expect(image).to_have_count(1)
+            size = page.evaluate("() => { const i = document.querySelector('#vg-screen img');"
+                                 " return [i.naturalWidth, i.naturalHeight]; }")
+            assert tuple(size) == scenario_preview(LONG_SCENARIO, None).size  # the scenario's own screen
+            # a new seed shows that seed's screen (the preview follows the form)
+            first = image.get_attribute("src")
+            page.locator("#vg-seed input").fill("11")
+            page.locator("#vg-seed input").press("Enter")
+            expect(image).not_to_have_attribute("src", first, timeout=15_000)
+            page.click("#vg-watch")  # the tiny model is selected: one click plays the oracle instead
+            badge = page.locator("#vg-status .vg-verdict")
+            expect(badge).to_have_attribute("data-verdict", "met", timeout=60_000)
+            expect(screen).to_contain_text("Live screen")
+            expect(page.locator("#vg-message")).to_contain_text("scripted oracle plays")
         finally:
             browser.close()

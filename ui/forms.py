@@ -104,6 +104,17 @@ def scenario_seed(scenario_id: str | None) -> int:
     return int(get_scenario(scenario_id).seed)
 
 
+def scenario_preview(scenario_id: str | None, seed: int | None) -> Any:
+    """The scenario's first screen for `seed` (a PIL image), shown before Start; None for no scenario.
+    Raises VisagentError (ScenarioError) for an unknown scenario."""
+    if not scenario_id:
+        return None
+    from visagent.scenarios import get_scenario
+
+    scenario = get_scenario(scenario_id)
+    return scenario.make_world(scenario.seed if seed is None else int(seed)).render()
+
+
 # -- devices -----------------------------------------------------------------------------------------
 
 def monitor_choices() -> tuple[list[tuple[str, int]], str]:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from engine.errors import EngineError
 from ui import forms
-from ui.engines import MODEL_KINDS, MODEL_LABELS
+from ui.engines import MODEL_KINDS, MODEL_LABELS, MODEL_NOTES
 from ui.overlay import draw_markers
 from visagent.errors import VisagentError
 
@@ -16,6 +16,8 @@ POLL_S = 0.4
 # After Gradio has written the new value, scroll the log's textarea to its end.
 FOLLOW_LOG_JS = """() => { requestAnimationFrame(() => setTimeout(() => {
   const t = document.querySelector('#vg-log textarea'); if (t) { t.scrollTop = t.scrollHeight; } }, 30)); }"""
+LIVE_LABEL = "Live screen · after Take over, click it to act (sim)"
+PREVIEW_LABEL = "The scenario's first screen (before Start)"
 TIMING_HEADERS = ["step", "action", "policy", "capture s", "model s", "execute s", "settle s", "total s"]
 
 
@@ -25,9 +27,11 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     settings = dash.settings
     choices, scenario_error = forms.scenario_choices()
     scenario = dash.default_scenario if any(v == dash.default_scenario for _, v in choices) else None
+    preview0 = None
     try:
         task0 = forms.scenario_task(scenario, None)
         seed0 = forms.scenario_seed(scenario)
+        preview0 = forms.scenario_preview(scenario, None)
     except VisagentError as exc:
         task0, seed0, scenario_error = "", 0, str(exc)
     model = dash.default_model
@@ -45,15 +49,18 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                     with gr.Row():
                         scenario_dd = gr.Dropdown(choices, value=scenario, label="Sim scenario", scale=3,
                                                   elem_id="vg-scenario")
-                        seed = gr.Number(value=seed0, precision=0, label="Seed", scale=1, min_width=80)
+                        seed = gr.Number(value=seed0, precision=0, label="Seed", scale=1, min_width=80,
+                                         elem_id="vg-seed")
                 with gr.Group(visible=False) as desktop_box:
                     monitor = gr.Dropdown([], label="Monitor", elem_id="vg-monitor")
                 with gr.Group(visible=False) as android_box:
                     device = gr.Dropdown([], label="Android device", elem_id="vg-device")
                 device_note = gr.Markdown(scenario_error or "", elem_classes=["vg-note"])
-            with gr.Accordion("Model", open=False):
+            with gr.Accordion("Model", open=True):
                 model_kind = gr.Radio([(MODEL_LABELS[k], k) for k in MODEL_KINDS], value=model.kind,
                                       label="Model", elem_id="vg-model-kind")
+                model_note = gr.Markdown(MODEL_NOTES.get(model.kind, ""), elem_id="vg-model-note",
+                                         elem_classes=["vg-note"])
                 checkpoint = gr.Textbox(label="Checkpoint directory", visible=model.kind == "checkpoint",
                                         value=model.spec if model.kind == "checkpoint" else "")
                 with gr.Row(visible=model.kind == "server") as server_box:
@@ -71,6 +78,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="vg-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="vg-stop")
+            watch = gr.Button("Watch this scenario solved (scripted oracle)", size="sm", elem_id="vg-watch")
             with gr.Row():
                 pause = gr.Button("Pause", size="sm", min_width=60, elem_id="vg-pause")
                 resume = gr.Button("Resume", size="sm", min_width=60, elem_id="vg-resume")
@@ -87,7 +95,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 with gr.Row():
                     approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
                     deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
-            screen = gr.Image(label="Live screen · after Take over, click it to act (sim)", type="pil",
+            screen = gr.Image(value=preview0, label=PREVIEW_LABEL if preview0 is not None else LIVE_LABEL, type="pil",
                               interactive=False, elem_id="vg-screen", buttons=["fullscreen", "download"],
                               height=520)
             with gr.Row():
@@ -118,27 +126,37 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note],
                     api_visibility="private")
 
-    def on_scenario(scenario_id: str | None) -> tuple[Any, Any, str]:
+    def preview(scenario_id: str | None, seed_value: int | None, current: str | None) -> Any:
+        """The scenario's first screen, unless a run is going (its live screen stays)."""
+        run = dash.runs.get(current)
+        if run is not None and run.snapshot().active:
+            return gr.skip()
+        return gr.update(value=forms.scenario_preview(scenario_id, seed_value), label=PREVIEW_LABEL)
+
+    def on_scenario(scenario_id: str | None, current: str | None) -> tuple[Any, Any, str, Any]:
         try:
             seed_value = forms.scenario_seed(scenario_id)
-            return forms.scenario_task(scenario_id, seed_value), seed_value, ""
+            return (forms.scenario_task(scenario_id, seed_value), seed_value, "",
+                    preview(scenario_id, seed_value, current))
         except VisagentError as exc:
-            return gr.skip(), gr.skip(), str(exc)
+            return gr.skip(), gr.skip(), str(exc), gr.skip()
 
-    scenario_dd.input(on_scenario, scenario_dd, [task, seed, device_note], api_visibility="private")
+    scenario_dd.input(on_scenario, [scenario_dd, run_id], [task, seed, device_note, screen], api_visibility="private")
 
-    def on_seed(scenario_id: str | None, seed_value: float | None) -> Any:
+    def on_seed(scenario_id: str | None, seed_value: float | None, current: str | None) -> tuple[Any, Any]:
         try:
-            return forms.scenario_task(scenario_id, None if seed_value is None else int(seed_value))
+            value = None if seed_value is None else int(seed_value)
+            return forms.scenario_task(scenario_id, value), preview(scenario_id, value, current)
         except VisagentError:
-            return gr.skip()
+            return gr.skip(), gr.skip()
 
-    seed.input(on_seed, [scenario_dd, seed], task, api_visibility="private")
+    seed.input(on_seed, [scenario_dd, seed, run_id], [task, screen], api_visibility="private")
 
-    def on_model_kind(kind: str) -> tuple[Any, Any]:
-        return gr.update(visible=kind == "checkpoint"), gr.update(visible=kind == "server")
+    def on_model_kind(kind: str) -> tuple[Any, Any, str]:
+        return (gr.update(visible=kind == "checkpoint"), gr.update(visible=kind == "server"),
+                MODEL_NOTES.get(kind, ""))
 
-    model_kind.change(on_model_kind, model_kind, [checkpoint, server_box], api_visibility="private")
+    model_kind.change(on_model_kind, model_kind, [checkpoint, server_box, model_note], api_visibility="private")
 
     # -- start and controls ---------------------------------------------------------------------------
     form = [task, executor, scenario_dd, seed, model_kind, checkpoint, url, model_name, thinking, max_steps,
@@ -152,6 +170,25 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         return run.id, f"started run `{run.id}` (its trace: `{dash.trace_root / run.id}`)", {}
 
     start.click(on_start, [run_id, *form], [run_id, message, seen], api_visibility="private")
+
+    def on_watch(current: str | None, scenario_id: str | None, seed_value: float | None) -> tuple[Any, Any, Any]:
+        """One click to a solved run: the scenario's own task played by the scripted oracle."""
+        from ui.engines import ModelChoice
+        from ui.runs import RunRequest
+
+        try:
+            value = None if seed_value is None else int(seed_value)
+            own = forms.scenario_task(scenario_id, value)
+            from visagent.scenarios import get_scenario
+
+            limit = get_scenario(scenario_id).max_steps if scenario_id else settings.max_steps
+            run = dash.runs.start(RunRequest(own, ModelChoice("oracle", ""), scenario=scenario_id, seed=value,
+                                             max_steps=limit))
+        except (VisagentError, EngineError) as exc:
+            return current, f"⚠ {exc}", gr.skip()
+        return run.id, f"started run `{run.id}`: the scripted oracle plays {scenario_id}'s own task", {}
+
+    watch.click(on_watch, [run_id, scenario_dd, seed], [run_id, message, seen], api_visibility="private")
 
     def control(name: str):
         def apply(current: str | None, note_text: str = "") -> str:
@@ -194,7 +231,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         if snap is not None:
             if snap.screenshot is not None:
                 put(0, "screen", (snap.id, snap.screen_version),
-                    lambda: draw_markers(snap.screenshot, snap.markers))
+                    lambda: gr.update(value=draw_markers(snap.screenshot, snap.markers), label=LIVE_LABEL))
             put(2, "thinking", (snap.id, snap.step, len(snap.thinking)), snap.thinking)
             put(3, "answer", (snap.id, snap.step, len(snap.answer)), snap.answer)
             put(4, "log", (snap.id, snap.log_version), lambda: "\n".join(snap.log))
