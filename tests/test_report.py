@@ -42,7 +42,7 @@ def _hidpi_trace(root: Path) -> Path:
 
 def _markers(page: str) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {"pointed": [], "landed": []}
-    for kind, x, y in re.findall(r'<circle class="(pointed|landed)" data-x="([\d.]+)" data-y="([\d.]+)"', page):
+    for kind, x, y in re.findall(r'<(?:circle|path) class="(pointed|landed)" data-x="([\d.]+)" data-y="([\d.]+)"', page):
         out[kind].append((float(x), float(y)))
     return out
 
@@ -84,7 +84,8 @@ def test_denied_actions_parse_errors_and_errors_are_shown(tmp_path):
     assert "retried after: no tool call found" in page and "attempts 2" in page
     assert "parse error: coordinate [1200, 5] is outside the 0..1000 grid" in page
     assert "error: the model&#x27;s answer could not be parsed after 3 attempts" in page
-    assert 's-parse_error' in page and "<circle" not in page  # a key press points nowhere
+    assert 's-parse_error' in page  # a key press points nowhere: no marker on its screenshot
+    assert 'class="pointed"' not in page and 'class="landed"' not in page
 
 
 def test_screenshots_are_inlined_and_downscaled(tmp_path):

@@ -4,11 +4,14 @@ action log following its newest line, the Traces table's verdict column and filt
 
 from __future__ import annotations
 
+import io
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard
+from visagent.trace import read_trace
 
 LONG_SCENARIO = "desktop-contacts-add"
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -39,6 +42,7 @@ def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_u
             oracle = page.get_by_label("Scripted oracle (sim only, no model)")
             oracle.check()
             expect(page.locator("#vg-model-note")).to_contain_text("known solution")
+            expect(page.locator("#vg-legend")).to_contain_text("where the action landed")
             page.click("#vg-start")
             status = page.locator("#vg-status")
             badge = status.locator(".vg-verdict")
@@ -72,6 +76,20 @@ def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_u
             expect(table).not_to_contain_text(run_id, timeout=10_000)
             page.locator("#vg-trace-find input, #vg-trace-find textarea").first.fill(run_id[-6:])
             expect(table).to_contain_text(run_id, timeout=10_000)
+            # the one marker style's legend under the screens, and the run as an animated GIF
+            expect(page.locator("#vg-trace-legend")).to_contain_text("where the model pointed")
+            expect(page.locator("#vg-trace-summary")).to_contain_text(f"run {run_id}", timeout=30_000)
+            page.click("#vg-gif")
+            expect(page.locator("#vg-replay-out")).to_contain_text("run.gif", timeout=30_000)
+            gif_link = page.locator("#vg-report-file a").first
+            expect(gif_link).to_be_visible(timeout=10_000)
+            with urllib.request.urlopen(urllib.parse.urljoin(url, gif_link.get_attribute("href")), timeout=30) as resp:
+                data = resp.read()
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as gif:
+                steps = len(read_trace(dash.trace_root / run_id).steps)
+                assert gif.format == "GIF" and gif.n_frames == steps + 1
         finally:
             browser.close()
 

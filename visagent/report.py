@@ -2,8 +2,8 @@
 
 Screenshots are downscaled and inlined as base64 JPEG, so the page is one file that opens anywhere. Each
 screenshot is drawn in an SVG whose viewBox is the screenshot's own pixel size, so overlays sit at image
-pixels: a hollow ring where the model pointed (`mapping.model` converted to image pixels) and a filled dot
-where the click landed (the executed screen point converted with the geometry's offset and scale). Each
+pixels, in the one marker style (visagent/markers.py): a pink ring where the model pointed (`mapping.model`
+converted to image pixels) and a blue cross where the click landed (the executed screen point converted with the geometry's offset and scale). Each
 marker carries `data-x` / `data-y` attributes with those image-pixel coordinates.
 
 A damaged trace (torn line, missing screenshot) is reported inside the page, never raised; only a trace
@@ -22,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from visagent.markers import legend_html, svg_marker
 from visagent.trace import read_trace
 from visagent.verdict import BADGE_CSS, badge_html, claim_text
 
@@ -50,7 +51,7 @@ def render_report(trace: Any) -> str:
     meta = trace.meta
     problems = list(trace.problems)
     # the CSS first: a task holding "{badge_css}" must stay text
-    parts: list[str] = [_HEAD.replace("{badge_css}", BADGE_CSS)
+    parts: list[str] = [_HEAD.replace("{badge_css}", BADGE_CSS).replace("{legend}", legend_html())
                         .replace("{title}", _e(f"visagent report: {meta.get('task', '')}"))]
     parts.append(_summary(meta, trace))
     step_html: list[str] = []
@@ -126,7 +127,7 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
 def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
     step = record.get("step", "?")
     geometry = record.get("geometry") or (trace.meta.get("executor") or {}).get("geometry") or {}
-    markers: list[str] = []
+    markers: list[tuple[str, Point, str]] = []
     action_rows: list[str] = []
     for action in record.get("actions") or []:
         action_rows.append(_action_row(action))
@@ -135,10 +136,10 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
             if mapping and mapping.get(which) is not None:
                 px = model_point_to_image(mapping, which)
                 if px is not None:
-                    markers.append(_marker("pointed", px, f"model pointed at {mapping[which]} ({mapping['space']})"))
+                    markers.append(("pointed", px, f"model pointed at {mapping[which]} ({mapping['space']})"))
             if action.get(coord) is not None and action.get("space", "screen") == "screen" and geometry:
                 px = screen_point_to_image(action[coord], geometry)
-                markers.append(_marker("landed", px, f"landed at screen {action[coord]}"))
+                markers.append(("landed", px, f"landed at screen {action[coord]}"))
     image_html = _image_svg(trace, Path(trace.path) / str(record.get("screenshot", "")), markers,
                             f"step {step}", problems, needed=bool(record.get("screenshot")))
     model = record.get("model") or {}
@@ -235,16 +236,10 @@ def _summary_of(action: dict[str, Any]) -> str:
     return " ".join([str(args.pop("action", "?"))] + [f"{k}={json.dumps(v)}" for k, v in args.items()])
 
 
-def _marker(kind: str, px: Point, title: str) -> str:
-    x, y = round(px[0], 1), round(px[1], 1)
-    if kind == "pointed":
-        return (f'<circle class="pointed" data-x="{x:g}" data-y="{y:g}" cx="{x:g}" cy="{y:g}" r="14" fill="none" '
-                f'stroke="#ff2d55" stroke-width="4"><title>{_e(title)}</title></circle>')
-    return (f'<circle class="landed" data-x="{x:g}" data-y="{y:g}" cx="{x:g}" cy="{y:g}" r="6" fill="#00c853" '
-            f'stroke="#003d1a" stroke-width="2"><title>{_e(title)}</title></circle>')
-
-
-def _image_svg(trace: Any, path: Path, markers: list[str], label: str, problems: list[str], *, needed: bool) -> str:
+def _image_svg(trace: Any, path: Path, markers: list[tuple[str, Point, str]], label: str, problems: list[str], *,
+               needed: bool) -> str:
+    """The screenshot in an SVG of its own pixel size, with `markers` ((kind, image point, title)) drawn in the
+    one marker style (visagent/markers.py)."""
     if not path.name or not path.is_file():
         if needed:
             problems.append(f"{label}: screenshot {path.name or '(none recorded)'} is missing")
@@ -261,7 +256,7 @@ def _image_svg(trace: Any, path: Path, markers: list[str], label: str, problems:
     return (f'<svg class="screenshot" viewBox="0 0 {width} {height}" width="100%" data-width="{width}" '
             f'data-height="{height}" xmlns="http://www.w3.org/2000/svg">'
             f'<image href="data:image/jpeg;base64,{data}" x="0" y="0" width="{width}" height="{height}"/>'
-            + "".join(markers) + "</svg>")
+            + "".join(svg_marker(kind, px, title, (width, height)) for kind, px, title in markers) + "</svg>")
 
 
 def _encode(img: Image.Image) -> str:
@@ -304,8 +299,8 @@ pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;margin:.2em 0;font-size
 .problems{background:#fff3cd;border:1px solid #e0c060;padding:.5em 1em}
 .error,.missing{color:#b00020}.p-blocked,.p-denied{color:#b00020}.control{margin:.6em 0;color:#555}
 table.actions td,table.actions th{border:1px solid #ddd;padding:.2em .4em;font-size:.9em}
-.legend span{margin-right:1.5em}
+.legend{display:flex;flex-wrap:wrap;gap:.4em 1.5em;font-size:.9em;color:#444}
+.legend svg{vertical-align:middle}
 {badge_css}
 </style></head><body>
-<p class="legend"><span style="color:#ff2d55">&#9711; where the model pointed</span>
-<span style="color:#00c853">&#9679; where the click landed</span></p>"""
+{legend}"""

@@ -11,6 +11,7 @@ from ui import forms
 from ui.engines import MODEL_KINDS, MODEL_LABELS, MODEL_NOTES
 from ui.overlay import draw_markers
 from visagent.errors import VisagentError
+from visagent.markers import legend_html
 
 POLL_S = 0.4
 # After Gradio has written the new value, scroll the log's textarea to its end.
@@ -98,6 +99,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             screen = gr.Image(value=preview0, label=PREVIEW_LABEL if preview0 is not None else LIVE_LABEL, type="pil",
                               interactive=False, elem_id="vg-screen", buttons=["fullscreen", "download"],
                               height=520)
+            gr.HTML(legend_html(), elem_id="vg-legend")
             with gr.Row():
                 thought = gr.Textbox(label="Thinking", lines=5, max_lines=10, autoscroll=True,
                                      interactive=False, elem_id="vg-thinking")

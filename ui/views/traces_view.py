@@ -13,6 +13,7 @@ from engine.errors import EngineError
 from ui import forms
 from ui.overlay import draw_markers, markers_for_action
 from visagent.errors import VisagentError
+from visagent.markers import legend_html
 from visagent.trace import Trace, TraceSummary, list_traces, read_trace
 from visagent.verdict import LABELS, claim_text, verdict_key, verdict_text
 
@@ -74,7 +75,7 @@ def trace_summary(trace: Trace) -> str:
     ex = meta.get("executor") or {}
     where = ex.get("name", "?") + (f" · {ex['scenario']} (seed {ex.get('seed')})" if ex.get("scenario") else "")
     lines = [f"**{meta.get('task', '')}**",
-             f"{verdict_text(meta.get('verdict'))} · {claim_text(trace.status)}",
+             f"{verdict_text(meta.get('verdict'))} · {claim_text(trace.status)} · run `{trace.run_id}`",
              f"status **{trace.status}** · {meta.get('reason') or ''} · {meta.get('steps', 0)} steps · "
              f"model {model} · {where} · started {meta.get('started_at', '?')}"]
     if meta.get("answer"):
@@ -142,6 +143,19 @@ def report_for(path: str | None) -> tuple[Path | None, str]:
     return out, f"report written to `{out}`"
 
 
+def gif_for(path: str | None) -> tuple[Path | None, str]:
+    """Write `<trace>/run.gif` (visagent.animation); returns (its path or None, a Markdown line)."""
+    if not path:
+        return None, "open a run first"
+    from visagent.animation import write_gif
+
+    try:
+        out = write_gif(path)
+    except (VisagentError, ValueError) as exc:
+        return None, f"⚠ {exc}"
+    return out, f"GIF written to `{out}`"
+
+
 def replay_message(path: str | None) -> str:
     """Replay the trace on a fresh executor like the recorded one; one Markdown line with the outcome."""
     if not path:
@@ -182,12 +196,14 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
                                elem_id="vg-trace-step")
             image = gr.Image(type="pil", interactive=False, label="Screenshot", elem_id="vg-trace-image",
                              height=480)
+            gr.HTML(legend_html(), elem_id="vg-trace-legend")
         with gr.Column(scale=4):
             action = gr.Markdown("", elem_id="vg-trace-action")
             timing = gr.Markdown("", elem_id="vg-trace-timing")
             thinking = gr.Textbox(label="Thinking", lines=6, max_lines=14, interactive=False)
             with gr.Row():
                 report_btn = gr.Button("HTML report", size="sm", elem_id="vg-report")
+                gif_btn = gr.Button("Animated GIF", size="sm", elem_id="vg-gif")
                 replay_btn = gr.Button("Replay", size="sm", elem_id="vg-replay")
             report_file = gr.File(label="Report", interactive=False, visible=False, elem_id="vg-report-file")
             replay_out = gr.Markdown("", elem_id="vg-replay-out")
@@ -260,6 +276,12 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
         return gr.update(visible=out is not None, value=None if out is None else str(out)), text
 
     report_btn.click(on_report, loaded, [report_file, replay_out], api_visibility="private")
+
+    def on_gif(path: str | None) -> tuple[Any, str]:
+        out, text = gif_for(path)
+        return gr.update(visible=out is not None, value=None if out is None else str(out)), text
+
+    gif_btn.click(on_gif, loaded, [report_file, replay_out], api_visibility="private")
 
     replay_btn.click(replay_message, loaded, replay_out, api_visibility="private")
     return on_refresh, refresh_inputs, refresh_outputs
