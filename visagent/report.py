@@ -3,8 +3,9 @@
 Screenshots are downscaled and inlined as base64 JPEG, so the page is one file that opens anywhere. Each
 screenshot is drawn in an SVG whose viewBox is the screenshot's own pixel size, so overlays sit at image
 pixels, in the one marker style (visagent/markers.py): a pink ring where the model pointed (`mapping.model`
-converted to image pixels) and a blue cross where the click landed (the executed screen point converted with the geometry's offset and scale). Each
-marker carries `data-x` / `data-y` attributes with those image-pixel coordinates.
+converted to image pixels) and a blue cross where the click landed (the executed screen point converted with
+the geometry's offset and scale). Each marker carries `data-x` / `data-y` attributes with those image-pixel
+coordinates.
 
 A damaged trace (torn line, missing screenshot) is reported inside the page, never raised; only a trace
 whose directory or meta.json is missing raises TraceError (from `visagent.trace.read_trace`).
