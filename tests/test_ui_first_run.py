@@ -124,3 +124,24 @@ def test_the_scenario_is_shown_before_start_and_one_click_watches_it_solved(page
             expect(page.locator("#vg-message")).to_contain_text("scripted oracle plays")
         finally:
             browser.close()
+
+
+def test_start_is_disabled_with_the_reason_when_the_executor_cannot_work(page_url, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.delenv("DISPLAY", raising=False)  # no X server: the desktop executor cannot work
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            start = page.locator("#vg-start")
+            expect(start).to_be_enabled()
+            page.locator("#vg-executor").get_by_label("desktop").check()
+            expect(start).to_be_disabled(timeout=15_000)
+            expect(page.get_by_text("Start is disabled: no display")).to_be_visible()
+            page.locator("#vg-executor").get_by_label("sim").check()
+            expect(start).to_be_enabled(timeout=15_000)
+        finally:
+            browser.close()

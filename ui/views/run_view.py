@@ -115,17 +115,21 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
 
     # -- form behaviour -------------------------------------------------------------------------------
     def on_executor(kind: str) -> tuple[Any, ...]:
-        monitors, devices, note_text = gr.skip(), gr.skip(), ""
+        monitors, devices, note_text, usable = gr.skip(), gr.skip(), "", True
         if kind == "desktop":
             found, note_text = forms.monitor_choices()
             monitors = gr.update(choices=found, value=found[0][1] if found else None)
+            usable = bool(found)
         elif kind == "android":
             found, note_text = forms.device_choices()
             devices = gr.update(choices=found, value=found[0][1] if found else None)
+            usable = bool(found)
+        if not usable:  # Start could only fail: it waits, disabled, with the reason beside it
+            note_text = f"⚠ Start is disabled: {note_text}"
         return (gr.update(visible=kind == "sim"), gr.update(visible=kind == "desktop"),
-                gr.update(visible=kind == "android"), monitors, devices, note_text)
+                gr.update(visible=kind == "android"), monitors, devices, note_text, gr.update(interactive=usable))
 
-    executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note],
+    executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note, start],
                     api_visibility="private")
 
     def preview(scenario_id: str | None, seed_value: int | None, current: str | None) -> Any:
