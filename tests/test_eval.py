@@ -204,3 +204,16 @@ def test_cancel_stops_running_episodes_and_skips_the_rest():
     assert report.episodes == []  # cut-short episodes are not results
     assert len(engines) <= 2  # nothing started after the cancel
     assert all(len(e.calls) <= 2 for e in engines)  # the running ones stopped within a step
+
+
+def test_the_summary_draws_a_bar_per_tag():
+    from visagent.evaluate import EpisodeOutcome, tag_bar
+
+    def episode(success, tags):
+        return EpisodeOutcome("s", 0, "train", tags, success, "success", "", 1, 0.1, 0.1, 0, 0, None)
+
+    report = EvalReport(model="m", split=None,
+                        episodes=[episode(True, ["app:a"]), episode(False, ["app:a"]), episode(False, ["app:b"])])
+    lines = {line.split()[1]: line for line in report.summary_table().splitlines() if line.startswith("tag ")}
+    assert lines["app:a"].endswith(tag_bar(0.5)) and tag_bar(0.5) == "█" * 10 + "░" * 10
+    assert lines["app:b"].endswith("░" * 20)

@@ -145,3 +145,28 @@ def test_start_is_disabled_with_the_reason_when_the_executor_cannot_work(page_ur
             expect(start).to_be_enabled(timeout=15_000)
         finally:
             browser.close()
+
+
+def test_a_suite_shows_goal_and_claim_columns_and_a_per_tag_chart(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            page.get_by_role("tab", name="Scenarios").click()
+            page.get_by_label("Tags (any of, comma-separated)").fill("app:calculator")
+            page.click("#vg-suite-run")  # the scripted oracle is the suite's default policy
+            chart = page.locator("#vg-suite-chart")
+            row = chart.locator('.vg-tag-row[data-tag="app:calculator"]')
+            expect(row).to_have_attribute("data-rate", "100", timeout=120_000)
+            expect(page.locator("#vg-suite-message")).to_contain_text("done", timeout=120_000)
+            results = page.locator("#vg-suite-results")
+            expect(results).to_contain_text("goal (world check)")
+            expect(results).to_contain_text("✔ goal met")
+            expect(results).to_contain_text("model claimed success")
+            expect(results).not_to_contain_text("✘")
+        finally:
+            browser.close()

@@ -132,8 +132,9 @@ class EvalReport:
         tags = self.per_tag()
         if tags:
             lines.append("-" * len(head))
-            for tag, row in tags.items():
-                lines.append(f"{'tag ' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}")
+            for tag, row in tags.items():  # with a bar: the per-tag chart
+                lines.append(f"{'tag ' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}  "
+                             + tag_bar(float(row["success_rate"])))
         lines.append("-" * len(head))
         tok = self.tokens_per_step
         lines.append(f"{'overall':<34} {len(self.episodes):>8} {self.success_rate:>8.0%} {self.mean_steps:>10.1f}")
@@ -147,6 +148,12 @@ class EvalReport:
                      f"generated {tok['generated']:.1f}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
                      f"model {self.model}" + (f"; split {self.split}" if self.split else ""))
         return "\n".join(lines)
+
+
+def tag_bar(rate: float, width: int = 20) -> str:
+    """`██████░░░░…` — a success rate (0..1) as a text bar of `width` cells."""
+    filled = round(max(0.0, min(1.0, rate)) * width)
+    return "█" * filled + "░" * (width - filled)
 
 
 def failure_words(status: str) -> str:

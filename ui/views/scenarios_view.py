@@ -38,6 +38,20 @@ def progress_html(snap: SuiteSnapshot | None) -> str:
             f'<div class="vg-progress-label">{html.escape(label)}</div>')
 
 
+def tag_chart_html(per_tag: tuple[tuple[str, int, int], ...]) -> str:
+    """Success (goal met) per tag as horizontal bars (HTML; tags come from the scenario files, escaped)."""
+    if not per_tag:
+        return ""
+    rows = []
+    for tag, won, n in per_tag:
+        pct = 100.0 * won / n if n else 0.0
+        rows.append(f'<div class="vg-tag-row" data-tag="{html.escape(tag)}" data-rate="{pct:.0f}">'
+                    f'<span class="vg-tag-name">{html.escape(tag)}</span>'
+                    f'<span class="vg-tag-bar"><span style="width:{pct:.1f}%"></span></span>'
+                    f'<span class="vg-tag-rate">{won}/{n} · {pct:.0f}%</span></div>')
+    return f'<div class="vg-tag-chart"><div class="vg-tag-title">goal met, per tag</div>{"".join(rows)}</div>'
+
+
 def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, seeds: float, workers: float,
                   max_steps: float | None) -> SuiteRequest:
     """A SuiteRequest from the form. Raises ConfigError for a bad number."""
@@ -71,6 +85,7 @@ def build(dash: forms.Dashboard) -> None:
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")
     progress = gr.HTML(progress_html(None), elem_id="vg-suite-progress")
     message = gr.Markdown("", elem_id="vg-suite-message")
+    chart = gr.HTML("", elem_id="vg-suite-chart")
     results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results", wrap=True,
                            elem_id="vg-suite-results", max_height=420)
 
@@ -97,16 +112,17 @@ def build(dash: forms.Dashboard) -> None:
         last = dict(last or {})
         suite = dash.suites.current()
         if suite is None:
-            return gr.skip(), gr.skip(), gr.skip(), last
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), last
         snap = suite.snapshot()
         key = (snap.id, snap.done, snap.finished, round(snap.elapsed))
         if last.get("key") == key:
-            return gr.skip(), gr.skip(), gr.skip(), last
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), last
         rows_changed = last.get("rows") != (snap.id, snap.done)
         last.update(key=key, rows=(snap.id, snap.done))
         rows = [display_row(r) for r in snap.rows] if rows_changed else gr.skip()
-        return progress_html(snap), snap.message, rows, last
+        chart_html = tag_chart_html(snap.per_tag) if rows_changed else gr.skip()
+        return progress_html(snap), snap.message, rows, chart_html, last
 
     timer = gr.Timer(0.5)
-    timer.tick(poll, seen, [progress, message, results, seen], show_progress="hidden", api_visibility="private",
+    timer.tick(poll, seen, [progress, message, results, chart, seen], show_progress="hidden", api_visibility="private",
                concurrency_limit=None, trigger_mode="always_last")
