@@ -168,5 +168,10 @@ def test_a_suite_shows_goal_and_claim_columns_and_a_per_tag_chart(page_url):
             expect(results).to_contain_text("✔ goal met")
             expect(results).to_contain_text("model claimed success")
             expect(results).not_to_contain_text("✘")
+            link = results.locator('a[href*="report.html"]:visible').first  # each row links its episode's report
+            expect(link).to_be_visible()
+            with urllib.request.urlopen(urllib.parse.urljoin(url, link.get_attribute("href")), timeout=30) as resp:
+                body = resp.read().decode("utf-8")
+            assert resp.status == 200 and 'data-verdict="met"' in body and link.inner_text() in body
         finally:
             browser.close()

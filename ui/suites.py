@@ -68,6 +68,13 @@ class SuiteRun:
                                  self._finished, self._message, end - self._started, per_tag)
 
     def on_episode(self, outcome: Any) -> None:
+        if outcome.trace:  # each row links its episode's HTML report (written here, in the episode's thread)
+            from visagent.report import write_report
+
+            try:
+                write_report(outcome.trace)
+            except (VisagentError, OSError) as exc:
+                log.warning("no HTML report for %s: %s", outcome.trace, exc)
         with self._lock:
             self._successes += int(bool(outcome.success))
             for tag in outcome.tags:

@@ -23,8 +23,20 @@ def display_row(row: tuple[Any, ...]) -> list[Any]:
     """A SuiteRun row as the results table shows it."""
     from visagent.verdict import claim_text, verdict_text
 
-    scenario, seed, success, status, *rest = row
-    return [scenario, seed, verdict_text(success == "✔"), claim_text(status), *rest]
+    scenario, seed, success, status, steps, seconds, trace = row
+    return [scenario, seed, verdict_text(success == "✔"), claim_text(status), steps, seconds, trace_link(trace)]
+
+
+def trace_link(trace: str) -> str:
+    """The trace column: a Markdown link named by the run id to its HTML report when written, else its path."""
+    from pathlib import Path
+
+    if not trace:
+        return ""
+    report = Path(trace) / "report.html"
+    if not report.is_file():
+        return str(trace)
+    return f"[{Path(trace).name}]({forms.file_url(report)})"
 
 
 def progress_html(snap: SuiteSnapshot | None) -> str:
@@ -87,6 +99,7 @@ def build(dash: forms.Dashboard) -> None:
     message = gr.Markdown("", elem_id="vg-suite-message")
     chart = gr.HTML("", elem_id="vg-suite-chart")
     results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results", wrap=True,
+                           datatype=["str", "number", "str", "str", "number", "number", "markdown"],
                            elem_id="vg-suite-results", max_height=420)
 
     def on_run(*values: Any) -> tuple[str, dict]:
