@@ -26,7 +26,7 @@ def test_run_with_the_oracle_policy_solves_and_prints_progress(visagent_bin, cle
     trace_path = out.strip().splitlines()[-1].removeprefix("trace: ")
     trace = read_trace(trace_path)
     assert trace.meta["status"] == "success" and trace.meta["executor"]["scenario"] == "desktop-settings-wifi-off"
-    assert trace.meta["verdict"] == {"success": True, "by": "scenario.is_success"}
+    assert trace.meta["verdict"] == {"success": True, "by": "scenario.is_success", "side_effects": []}
 
 
 def test_run_checks_the_world_not_only_the_model_s_claim(visagent_bin, clean_env, tmp_path, stub_factory):
@@ -44,10 +44,11 @@ def test_run_checks_the_world_not_only_the_model_s_claim(visagent_bin, clean_env
         "world check: the scenario's goal is NOT met (the status above is the model's own claim)"), proc.stdout
     assert proc.returncode == 1  # the world decides the exit code on a scenario's own task, not the model's claim
     trace = read_trace(lines[-1].removeprefix("trace: "))
-    assert trace.meta["verdict"] == {"success": False, "by": "scenario.is_success"}
+    assert trace.meta["verdict"] == {"success": False, "by": "scenario.is_success", "side_effects": []}
     # a task the user typed is not the scenario's: the scenario's predicate does not judge it
     proc = run_cli(visagent_bin, "open the calculator", "--scenario", "desktop-settings-wifi-off", *model)
     assert proc.returncode == 0 and "world check" not in proc.stdout, proc.stdout + proc.stderr
+    assert "no check: the status above is the model's own claim" in proc.stdout  # whose word `success` is
     assert "verdict" not in read_trace(proc.stdout.splitlines()[-1].removeprefix("trace: ")).meta
 
 

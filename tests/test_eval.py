@@ -49,7 +49,8 @@ def test_success_is_the_worlds_verdict_not_the_models_claim(tmp_path):
     assert all(e.trace is None and e.steps == 1 for e in report.episodes)
     assert report.per_tag()["app:settings"]["success_rate"] == 0.0
     table = report.summary_table()
-    assert "failed: desktop-settings-wifi-off seed 0: run status success" in table and "overall" in table
+    assert "failed: desktop-settings-wifi-off seed 0: goal NOT met (model claimed success)" in table
+    assert "goal met" in table.splitlines()[0] and "overall" in table
 
 
 def test_world_check_calls_a_status_a_claim_only_when_it_claims_success():
@@ -120,7 +121,7 @@ def test_cli_split_and_tags_select_scenarios(tmp_path, visagent_bin):
 
 def test_cli_user_errors_are_one_line(tmp_path, visagent_bin):
     for args, message in ((["no-such-scenario", "--policy", "oracle"], "unknown scenario"),
-                          (["--policy", "oracle", "--tags", "no-such-tag"], "no scenario matches"),
+                          (["--policy", "oracle", "--tags", "no-such-tag"], "no scenario carries tag no-such-tag; known tags: app:"),
                           (["--policy", "oracle", "--seeds", "0"], "--seeds 0"),
                           (["--policy", "oracle", "--model", "tiny"], "either --model or --policy")):
         proc = subprocess.run([visagent_bin, "eval", *args], capture_output=True, text=True, cwd=tmp_path)
@@ -203,3 +204,16 @@ def test_cancel_stops_running_episodes_and_skips_the_rest():
     assert report.episodes == []  # cut-short episodes are not results
     assert len(engines) <= 2  # nothing started after the cancel
     assert all(len(e.calls) <= 2 for e in engines)  # the running ones stopped within a step
+
+
+def test_the_summary_draws_a_bar_per_tag():
+    from visagent.evaluate import EpisodeOutcome, tag_bar
+
+    def episode(success, tags):
+        return EpisodeOutcome("s", 0, "train", tags, success, "success", "", 1, 0.1, 0.1, 0, 0, None)
+
+    report = EvalReport(model="m", split=None,
+                        episodes=[episode(True, ["app:a"]), episode(False, ["app:a"]), episode(False, ["app:b"])])
+    lines = {line.split()[1]: line for line in report.summary_table().splitlines() if line.startswith("tag ")}
+    assert lines["app:a"].endswith(tag_bar(0.5)) and tag_bar(0.5) == "█" * 10 + "░" * 10
+    assert lines["app:b"].endswith("░" * 20)

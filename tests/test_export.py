@@ -289,7 +289,7 @@ def test_the_worlds_verdict_decides_what_is_exported(tmp_path):
     lied, short = liar.episodes[0], cut.episodes[0]
     assert (lied.status, lied.success) == ("success", False)
     assert (short.status, short.success) == ("max_steps", True)  # goal reached, no step left to terminate
-    assert read_trace(lied.trace).meta["verdict"] == {"success": False, "by": "scenario.is_success"}
+    assert read_trace(lied.trace).meta["verdict"] == {"success": False, "by": "scenario.is_success", "side_effects": []}
     assert list(export_records([lied.trace])) == []
     kept = list(export_records([short.trace]))
     assert len(kept) == 2 and all(r["meta"]["success"] and r["meta"]["status"] == "max_steps" for r in kept)

@@ -42,7 +42,7 @@ def _hidpi_trace(root: Path) -> Path:
 
 def _markers(page: str) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {"pointed": [], "landed": []}
-    for kind, x, y in re.findall(r'<circle class="(pointed|landed)" data-x="([\d.]+)" data-y="([\d.]+)"', page):
+    for kind, x, y in re.findall(r'<(?:circle|path) class="(pointed|landed)" data-x="([\d.]+)" data-y="([\d.]+)"', page):
         out[kind].append((float(x), float(y)))
     return out
 
@@ -84,7 +84,8 @@ def test_denied_actions_parse_errors_and_errors_are_shown(tmp_path):
     assert "retried after: no tool call found" in page and "attempts 2" in page
     assert "parse error: coordinate [1200, 5] is outside the 0..1000 grid" in page
     assert "error: the model&#x27;s answer could not be parsed after 3 attempts" in page
-    assert 's-parse_error' in page and "<circle" not in page  # a key press points nowhere
+    assert 's-parse_error' in page  # a key press points nowhere: no marker on its screenshot
+    assert 'class="pointed"' not in page and 'class="landed"' not in page
 
 
 def test_screenshots_are_inlined_and_downscaled(tmp_path):
@@ -196,3 +197,24 @@ def test_a_screenshot_outside_the_trace_is_never_inlined(tmp_path):
     problems = page.split('class="problems"')[1]
     assert "trace.jsonl line 2: field &#x27;screenshot&#x27;: not a plain file name" in problems
     assert "step 3: " in problems and "leads outside the trace directory" in problems
+def test_the_header_shows_the_verdict_badge_and_labels_the_status_as_the_models_claim(tmp_path):
+    import json
+
+    from visagent.evaluate import record_verdict
+
+    path = _hidpi_trace(tmp_path)
+    page = write_report(path).read_text()
+    head = page.split('<table class="meta">')[0]
+    assert 'data-verdict="none"' in head and "no check" in head and "model claimed success" in head
+    record_verdict(path, False)
+    head = write_report(path).read_text().split('<table class="meta">')[0]
+    assert 'data-verdict="not_met"' in head and "goal NOT met" in head and "model claimed success" in head
+    assert "<th>model&#x27;s own claim</th><td>success</td>" in write_report(path).read_text()
+    record_verdict(path, True)
+    assert 'data-verdict="met"' in write_report(path).read_text().split('<table class="meta">')[0]
+    # model text in the reason stays text
+    meta = json.loads((path / "meta.json").read_text())
+    meta["reason"] = "</tool_call><script>alert(1)</script>"
+    (path / "meta.json").write_text(json.dumps(meta))
+    page = write_report(path).read_text()
+    assert "<script>" not in page and "&lt;/tool_call&gt;&lt;script&gt;" in page

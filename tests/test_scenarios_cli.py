@@ -17,7 +17,7 @@ def test_list_prints_every_scenario_with_platform_steps_split_and_tags(visagent_
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if line.startswith(("desktop-", "phone-"))]
     assert len(rows) >= 30
-    assert any("phone" in r and "heldout" in r and "difficulty=" in r for r in rows)
+    assert any("phone" in r and "heldout" in r and "difficulty:" in r and "=" not in r for r in rows)
     js = run(visagent_bin, "list", "--json", "--split", "heldout")
     items = [json.loads(line) for line in js.stdout.splitlines()]
     assert items and all(i["split"] == "heldout" for i in items)

@@ -42,7 +42,7 @@ def test_the_page_is_served_on_loopback(app_url):
     assert config["title"] == "visagent"
     labels = {c.get("props", {}).get("label") for c in config["components"]}
     assert {"Run", "Traces", "Grounding", "Scenarios"} <= labels
-    assert any(str(label).startswith("Live screen") for label in labels)
+    assert any(str(label).startswith("The scenario's first screen") for label in labels)  # the screen before Start
 
 
 def test_oracle_run_streams_events_and_lands_in_the_trace_list(client):

@@ -43,10 +43,12 @@ def test_tiny_run_live_then_stopped_then_its_trace(page_url):
             page.goto(url)
             # the embedded default: a sim desktop scenario with its task, the tiny model
             expect(page.locator("#vg-task textarea")).to_have_value("Switch the system to dark mode.")
-            expect(page.locator("#vg-screen img")).to_have_count(0)
+            # before Start the screen shows the scenario's first screen
+            expect(page.locator("#vg-screen")).to_contain_text("The scenario's first screen (before Start)")
+            expect(page.locator("#vg-screen img")).to_have_count(1)
             warm.join(120)
             page.click("#vg-start")
-            expect(page.locator("#vg-screen img")).to_have_count(1, timeout=60_000)  # the live screen arrived
+            expect(page.locator("#vg-screen")).to_contain_text("Live screen", timeout=60_000)  # the live screen arrived
             page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
                                    timeout=30_000)
             assert "started: Switch the system to dark mode." in log_text(page)

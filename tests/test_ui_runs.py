@@ -63,7 +63,8 @@ def test_the_log_says_whether_the_world_meets_the_scenario_s_goal(tmp_path, mode
     want = ("world check: the scenario's goal is met" if met else
             "world check: the scenario's goal is NOT met (the status above is the model's own claim)")
     wait_until(lambda: want in run.snapshot().log, 30, "the world check line")
-    assert read_trace(run.snapshot().trace_dir).meta["verdict"] == {"success": met, "by": "scenario.is_success"}
+    assert read_trace(run.snapshot().trace_dir).meta["verdict"] == {"success": met, "by": "scenario.is_success",
+                                                                     "side_effects": []}
 
 
 def test_a_typed_task_gets_no_world_check(tmp_path):

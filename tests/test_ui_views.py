@@ -32,10 +32,11 @@ def oracle_trace(tmp_path_factory):
 def test_trace_list_and_summary(oracle_trace):
     root, trace = oracle_trace
     rows = traces_view.trace_rows(root)
-    assert rows[0][0] == trace.run_id and rows[0][2] == "success" and rows[0][3] == len(trace.steps)
+    assert rows[0][0] == trace.run_id and rows[0][2] == "model claimed success" and rows[0][3] == len(trace.steps)
+    assert rows[0][1] == "✔ goal met" and rows[0][4] == trace.meta["model"]["spec"] and rows[0][7] == "Switch the system to dark mode."
     assert traces_view.trace_choices(root)[0][1] == str(trace.path)
     summary = traces_view.trace_summary(trace)
-    assert "status **success**" in summary and "oracle" in summary and f"{SCENARIO} (seed 5)" in summary
+    assert "status **success**" in summary and f"✔ goal met · model claimed success · run `{trace.run_id}`" in summary and "oracle" in summary and f"{SCENARIO} (seed 5)" in summary
 
 
 def test_suite_traces_are_listed_with_their_suite(oracle_trace, tmp_path):
@@ -46,7 +47,7 @@ def test_suite_traces_are_listed_with_their_suite(oracle_trace, tmp_path):
     shutil.copytree(trace.path, suite / trace.path.name)
     shutil.copytree(trace.path, tmp_path / "runs" / "not-a-trace", ignore=shutil.ignore_patterns("meta.json"))
     rows = traces_view.trace_rows(tmp_path / "runs")
-    assert [(r[0], r[5]) for r in rows] == [(trace.run_id, "eval-20261129-010000")]
+    assert [(r[0], r[6]) for r in rows] == [(trace.run_id, "eval-20261129-010000")]
 
 
 def test_step_view_draws_the_model_point_and_the_landed_click(oracle_trace):
@@ -146,3 +147,72 @@ def test_a_hostile_trace_is_shown_as_text_in_the_step_view(tmp_path):
         outside_code = re.sub(r"(`{3,})text\n.*?\n\1|(`+) .*? \2", "", page, flags=re.S)
         assert not re.search(r"(?<!\\)<img|(?<!\\)!(?<!\\)\[", outside_code), page
         assert "\\<img" in outside_code  # it is there, as text
+def test_trace_rows_filter_by_text_status_verdict_and_model(oracle_trace, tmp_path):
+    import json
+    import shutil
+
+    root, trace = oracle_trace
+    runs = tmp_path / "runs"
+    shutil.copytree(trace.path, runs / "a-solved")
+    shutil.copytree(trace.path, runs / "b-claimed")
+    meta_path = runs / "b-claimed" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(run_id="b-claimed", task="Open the calculator <b>now</b>", verdict={"success": False, "by": "x"},
+                model={"spec": "http://gpu:8000/v1"})
+    meta_path.write_text(json.dumps(meta))
+    meta_path = runs / "a-solved" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(run_id="a-solved", status="max_steps")
+    meta.pop("verdict", None)
+    meta_path.write_text(json.dumps(meta))
+
+    def ids(**filters):
+        return sorted(r[0] for r in traces_view.trace_rows(runs, **filters))
+
+    assert ids() == ["a-solved", "b-claimed"]
+    assert ids(text="CALCULATOR") == ["b-claimed"] and ids(text="a-solv") == ["a-solved"]
+    assert ids(status="max_steps") == ["a-solved"] and ids(status="success") == ["b-claimed"]
+    assert ids(verdict="not_met") == ["b-claimed"] and ids(verdict="none") == ["a-solved"] and ids(verdict="met") == []
+    assert ids(model="http://gpu:8000/v1") == ["b-claimed"]
+    assert traces_view.model_choices(runs)[0] == "any" and "http://gpu:8000/v1" in traces_view.model_choices(runs)
+    row = {r[0]: r for r in traces_view.trace_rows(runs)}["b-claimed"]
+    assert row[1] == "✘ goal NOT met" and row[2] == "model claimed success"
+
+
+def test_status_html_escapes_model_text_and_shows_verdict_claim_and_links(tmp_path):
+    import dataclasses
+
+    from ui.live import RunSnapshot
+
+    snap = RunSnapshot(id="20261204-133029-e9bc55", task="t", executor="sim · x", model="tiny", state="finished",
+                       phase="", status="success", reason="said </tool_call><img src=x onerror=alert(1)>", step=3,
+                       screenshot=None, markers=None, screen_version=0, thinking="", answer="", log=(), log_version=0,
+                       confirmation=None, timings=(), trace_dir=str(tmp_path / "run"), final_answer=None, started=0.0,
+                       elapsed=4.0, verdict="not_met", report=str(tmp_path / "run" / "report.html"))
+    page = forms.status_html(snap, 15)
+    assert "&lt;/tool_call&gt;&lt;img src=x onerror=alert(1)&gt;" in page and "<img" not in page
+    assert 'data-verdict="not_met"' in page and "goal NOT met" in page and "model claimed success" in page
+    assert "run <code class=\"vg-run-id\">20261204-133029-e9bc55</code>" in page
+    assert 'class="vg-report-link" href="gradio_api/file=' in page and page.count("report.html") == 1
+    pending = forms.status_html(dataclasses.replace(snap, verdict=None), 15)
+    assert 'data-verdict="pending"' in pending
+    typed = forms.status_html(dataclasses.replace(snap, verdict="none", status="max_steps"), 15)
+    assert 'data-verdict="none"' in typed and "run ended max_steps" in typed
+    assert "goal" not in forms.status_html(dataclasses.replace(snap, status=None, verdict=None), 15)
+
+
+def test_the_dashboard_oracle_refuses_a_task_that_is_not_its_scenarios(tmp_path):
+    dash = make_dashboard(tmp_path / "runs")
+    try:
+        run = dash.runs.start(RunRequest("Open the calculator.", ModelChoice("oracle", ""), scenario=SCENARIO))
+        snap = wait_until(lambda: (s := run.snapshot()).status and s, 60, "the refusal")
+        assert snap.status == "error" and "plays desktop-settings-dark-mode's own task" in snap.reason
+        assert snap.verdict == "none"
+    finally:
+        dash.close()
+
+
+def test_a_dashboard_run_is_named_by_its_trace_id_and_ends_with_verdict_and_report(oracle_trace):
+    root, trace = oracle_trace
+    assert (trace.path / "report.html").is_file()  # written at the end of the run, for the status line's link
+    assert trace.path.name == trace.run_id and trace.meta["verdict"]["success"] is True

@@ -93,7 +93,7 @@ def _api(dash: forms.Dashboard) -> None:
         snap = suite.snapshot()
         return {"suite_id": snap.id, "total": snap.total, "done": snap.done, "successes": snap.successes,
                 "finished": snap.finished, "message": snap.message,
-                "rows": [dict(zip(scenarios_view.RESULT_HEADERS, r)) for r in snap.rows]}
+                "rows": [dict(zip(scenarios_view.RESULT_KEYS, r)) for r in snap.rows]}
 
     for fn in (start_run, run_status, control_run, list_runs, start_suite, suite_status):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)

@@ -19,6 +19,19 @@ MODEL_LABELS = {
     "server": "OpenAI-compatible server",
     "oracle": "Scripted oracle (sim only, no model)",
 }
+#: What each choice is, for a newcomer (the Run view shows it under the picker).
+MODEL_NOTES = {
+    "tiny": "A demo model built and trained here on the sim (a few MB, runs on CPU): it runs the whole path — "
+            "screenshot, prompt, generation, parsing, action, trace — but it does **not** solve tasks. To get work "
+            "done connect a real Qwen3.5 / Qwen3.6 model (a server URL or a checkpoint); to watch this scenario "
+            "solved, pick the scripted oracle.",
+    "checkpoint": "A Hugging Face checkpoint directory (Qwen3.5 / Qwen3.6 or a fine-tune) loaded in this process "
+                  "with transformers; the first run waits for the load.",
+    "server": "An OpenAI-compatible server (vLLM, SGLang, llama.cpp, `visagent serve`…): its `/v1` URL and, when "
+              "it serves several, the model name. The API key comes from `VISAGENT_API_KEY` / `OPENAI_API_KEY`.",
+    "oracle": "No model: plays the sim scenario's known solution, step by step, through the same loop and trace. "
+              "Only the scenario's own task.",
+}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Every function returns data or raises a VisagentError with one line for the page
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,17 @@ def scenario_seed(scenario_id: str | None) -> int:
     return int(get_scenario(scenario_id).seed)
 
 
+def scenario_preview(scenario_id: str | None, seed: int | None) -> Any:
+    """The scenario's first screen for `seed` (a PIL image), shown before Start; None for no scenario.
+    Raises VisagentError (ScenarioError) for an unknown scenario."""
+    if not scenario_id:
+        return None
+    from visagent.scenarios import get_scenario
+
+    scenario = get_scenario(scenario_id)
+    return scenario.make_world(scenario.seed if seed is None else int(seed)).render()
+
+
 # -- devices -----------------------------------------------------------------------------------------
 
 def monitor_choices() -> tuple[list[tuple[str, int]], str]:
@@ -166,6 +178,7 @@ def snapshot_dict(snap: RunSnapshot) -> dict[str, Any]:
         "thinking": snap.thinking, "answer": snap.answer, "log": list(snap.log),
         "confirmation": snap.confirmation, "trace_dir": snap.trace_dir, "final_answer": snap.final_answer,
         "timings": [t.__dict__ for t in snap.timings], "elapsed_s": round(snap.elapsed, 2),
+        "verdict": snap.verdict, "report": snap.report, "side_effects": list(snap.side_effects),
     }
 
 
@@ -173,17 +186,46 @@ STATE_LABELS = {"waiting_confirmation": "waiting for your approval", "taken_over
                 "max_steps": "step limit reached", "parse_error": "unreadable model answers"}
 
 
-def status_line(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
-    """The one-line run status shown above the live screen (Markdown)."""
+def status_html(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
+    """The run status above the live screen, as HTML: the state line, and once the run ends the verdict badge
+    (goal met / NOT met / no check), the model's own claim labelled as such, and links to the trace and its
+    HTML report. Every piece of text is escaped: a reason or answer holding `</tool_call>` shows as written."""
+    from visagent.verdict import badge_html, claim_text
+
+    e = html.escape
     if snap is None:
-        return "**idle** · no run yet: pick a task and press **Start**"
+        return '<div class="vg-status-line"><b>idle</b> · no run yet: pick a task and press <b>Start</b></div>'
     state = snap.status or snap.state
     state = STATE_LABELS.get(state, state)
     if snap.phase and snap.state == "running":
         state = f"{state}: {snap.phase}"
     steps = f"step {snap.step}" + (f"/{max_steps}" if max_steps else "")
-    parts = [f"**{md.text(state)}**", steps, f"{snap.elapsed:.0f} s", md.text(snap.executor),
-             f"model {md.text(snap.model)}"]
+    parts = [f"<b>{e(state)}</b>", e(steps), f"{snap.elapsed:.0f} s", e(snap.executor), f"model {e(snap.model)}",
+             f'run <code class="vg-run-id">{e(snap.id)}</code>']
+    lines = [f'<div class="vg-status-line">{" · ".join(parts)}</div>']
     if snap.status:
-        parts.append(md.text(snap.reason))  # the run's reason may quote the model (terminate text)
-    return " · ".join(p for p in parts if p)
+        claim = claim_text(snap.status) + (f" — {snap.reason}" if snap.reason else "")
+        lines.append(f'<div class="vg-outcome">{badge_html(snap.verdict, pending=snap.verdict is None)} '
+                     f'<span class="vg-claim">{e(claim)}</span></div>')
+        if snap.side_effects:
+            items = "".join(f"<li>{e(item)}</li>" for item in snap.side_effects)
+            lines.append(f'<div class="vg-side-effects">side effects the task did not ask for:<ul>{items}</ul></div>')
+        if snap.status == "parse_error":
+            lines.append('<div class="vg-hint">The model\'s answers could not be read as actions. The tiny model is a '
+                         'demo that runs the whole path and does not solve tasks: connect a real model (Model '
+                         'section), or pick <b>Scripted oracle</b> to watch this scenario solved.</div>')
+    if snap.trace_dir:
+        links = [f'trace <code class="vg-trace-path">{e(snap.trace_dir)}</code>']
+        if snap.report:
+            links.append(f'<a class="vg-report-link" href="{e(file_url(snap.report))}" target="_blank" '
+                         'rel="noopener">HTML report</a>')
+        lines.append(f'<div class="vg-links">{" · ".join(links)}</div>')
+    return "".join(lines)
+
+
+def file_url(path: str | Path) -> str:
+    """The dashboard's URL of a file under the trace root (Gradio serves its allowed paths there), relative to
+    the page so it works behind a proxy's root path."""
+    from urllib.parse import quote
+
+    return "gradio_api/file=" + quote(str(Path(path).resolve()))

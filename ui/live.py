@@ -67,6 +67,11 @@ class RunSnapshot:
     final_answer: str | None
     started: float
     elapsed: float
+    # After the end: "met" / "not_met" (the sim world's check of the scenario's goal), "none" (no check:
+    # a typed task, a real screen), None while the run (or its check) is still going.
+    verdict: str | None = None
+    report: str | None = None  # <trace>/report.html, written when the run ends
+    side_effects: tuple[str, ...] = ()  # lasting changes to the sim world the task did not ask for
 
     @property
     def active(self) -> bool:
@@ -99,6 +104,9 @@ class LiveRun:
         self._timings: list[StepTiming] = []
         self._trace_dir: str | None = None
         self._final_answer: str | None = None
+        self._verdict: str | None = None
+        self._report: str | None = None
+        self._side_effects: tuple[str, ...] = ()
         self._started = time.monotonic()
         self._ended: float | None = None
         self._stop_requested = False
@@ -120,7 +128,8 @@ class LiveRun:
                 screen_version=self._screen_version, thinking=self._thinking, answer=self._answer,
                 log=tuple(self._log), log_version=self._log_version, confirmation=self._confirmation,
                 timings=tuple(self._timings), trace_dir=self._trace_dir, final_answer=self._final_answer,
-                started=self._started, elapsed=end - self._started,
+                started=self._started, elapsed=end - self._started, verdict=self._verdict, report=self._report,
+                side_effects=self._side_effects,
             )
 
     # -- controls (any thread) ----------------------------------------------------------------------
@@ -193,10 +202,26 @@ class LiveRun:
         with self._lock:
             self._add_log(line)
 
+    def conclude(self, goal_met: bool | None, line: str | None, report: str | None,
+                 side_effects: list[str] | None = None) -> None:
+        """After the run: the world check's verdict (None: no check) with its log line, the report's path and
+        the side effects on the sim world."""
+        from visagent.verdict import verdict_key
+
+        with self._lock:
+            if line:
+                self._add_log(line)
+            if side_effects:
+                self._add_log(f"side effects (not asked for): {'; '.join(side_effects)}")
+            self._side_effects = tuple(side_effects or ())
+            self._verdict = verdict_key(goal_met)
+            self._report = report
+
     def fail(self, reason: str, status: str = "error") -> None:
         """The run ended outside the agent loop (could not start, stopped before its first step, a bug)."""
         with self._lock:
             self._status, self._reason, self._state = status, reason, "finished"
+            self._verdict = self._verdict or "none"
             self._ended = time.monotonic()
             self._confirmation = None
             self._add_log(f"{status}: {reason}")

@@ -11,10 +11,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from visagent.markers import LANDED_COLOR, POINTED_COLOR, draw_cross, draw_ring, marker_size
 from visagent.report import model_point_to_image, screen_point_to_image
 
-MODEL_COLOR = (236, 72, 153)  # pink ring: where the model pointed
-CLICK_COLOR = (14, 165, 233)  # blue cross: where the executed action landed
+MODEL_COLOR = POINTED_COLOR  # pink ring: where the model pointed (the one style: visagent/markers.py)
+CLICK_COLOR = LANDED_COLOR  # blue cross: where the executed action landed
 
 
 @dataclass(frozen=True)
@@ -58,19 +59,7 @@ def draw_markers(image: Image.Image, markers: Markers) -> Image.Image:
     if markers.empty and markers.click2 is None:
         return out
     draw = ImageDraw.Draw(out)
-    size = max(8, round(min(out.size) / 60))
-    width = max(2, size // 4)
-
-    def ring(p: tuple[float, float], color: tuple[int, int, int]) -> None:
-        x, y = p
-        draw.ellipse((x - size, y - size, x + size, y + size), outline=color, width=width)
-        draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
-
-    def cross(p: tuple[float, float], color: tuple[int, int, int]) -> None:
-        x, y = p
-        arm = size + 4
-        draw.line((x - arm, y, x + arm, y), fill=color, width=width)
-        draw.line((x, y - arm, x, y + arm), fill=color, width=width)
+    size, width = marker_size(*out.size)
 
     if markers.model is not None and markers.model2 is not None:
         draw.line((*markers.model, *markers.model2), fill=MODEL_COLOR, width=width)
@@ -78,8 +67,8 @@ def draw_markers(image: Image.Image, markers: Markers) -> Image.Image:
         draw.line((*markers.click, *markers.click2), fill=CLICK_COLOR, width=width)
     for p in (markers.model, markers.model2):
         if p is not None:
-            ring(p, MODEL_COLOR)
+            draw_ring(draw, p, size, width)
     for p in (markers.click, markers.click2):
         if p is not None:
-            cross(p, CLICK_COLOR)
+            draw_cross(draw, p, size, width)
     return out

@@ -9,7 +9,6 @@ still closing its executor is waited for, not reported busy).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -94,7 +93,6 @@ class RunManager:
     _runs: dict[str, LiveRun] = field(default_factory=dict)
     _busy: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
         if self.engines is None:
@@ -116,7 +114,7 @@ class RunManager:
                 raise ExecutorBusy(
                     f"{request.executor_label} is already driven by run {holder}; stop that run first "
                     "(only one run may drive an executor at a time)")
-            run = LiveRun(f"run-{next(self._ids)}", request)
+            run = LiveRun(_fresh_id(self._runs), request)  # the trace's own id: the run's one name everywhere
             self._runs[run.id] = run
             self._busy[request.executor_key] = run.id
         run.thread = threading.Thread(target=self._work, args=(run,), name=f"visagent-ui-{run.id}", daemon=True)
@@ -184,6 +182,11 @@ class RunManager:
             if req.model.kind == "oracle":
                 from visagent.scripted import OracleEngine
 
+                own = scenario.instruction_for(executor.world)
+                if req.task != own:  # it would play the scenario's script and "succeed" at another task
+                    raise ConfigError(f"the scripted oracle plays {scenario.id}'s own task ({own!r}), not "
+                                      f"{req.task!r}; pick the scenario again to restore its task, or pick a model")
+
                 engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
                 owned_engine = True
             else:
@@ -196,12 +199,21 @@ class RunManager:
                 return
             agent = self._build_agent(run, engine, executor, scenario)
             run.attach(agent)
+            world = getattr(executor, "world", None)
+            before = world.state() if world is not None else None
             result = agent.run(req.task)
-            checked = world_check(scenario, getattr(executor, "world", None), req.task, result.status)
-            if checked is not None:  # the finished line says what the model claimed; this, what the world shows
+            checked = world_check(scenario, world, req.task, result.status)
+            effects: list[str] = []
+            if checked is not None:
+                from visagent.side_effects import run_side_effects
+
+                effects = run_side_effects(scenario, world, before)
                 if result.trace_dir is not None:  # written first: a page (or test) that sees the line finds it
-                    record_verdict(result.trace_dir, checked[0])
-                run.note(checked[1])
+                    record_verdict(result.trace_dir, checked[0], effects)
+            report = _write_report(result.trace_dir)
+            # the finished line says what the model claimed; this, what the world shows
+            run.conclude(None if checked is None else checked[0], None if checked is None else checked[1], report,
+                         effects)
         except (VisagentError, EngineError) as exc:
             run.fail(str(exc))
         except Exception as exc:  # a bug: shown on the page and logged with its traceback
@@ -230,7 +242,30 @@ class RunManager:
         meta: dict[str, Any] = {}
         if scenario is not None:
             meta = {"scenario": scenario.id, "seed": getattr(executor, "seed", req.seed)}
-        return Agent(engine, executor, config, trace_root=self.trace_root, on_event=run.on_event, run_meta=meta)
+        return Agent(engine, executor, config, trace_root=self.trace_root, on_event=run.on_event, run_meta=meta,
+                     run_id=run.id)
+
+
+def _fresh_id(taken: dict[str, Any]) -> str:
+    from visagent.trace import new_run_id
+
+    run_id = new_run_id()
+    while run_id in taken:  # two Starts in one second with the same 6 random hex digits
+        run_id = new_run_id()
+    return run_id
+
+
+def _write_report(trace_dir: str | Path | None) -> str | None:
+    """`<trace>/report.html` for the end-of-run link, or None (no trace, or it could not be written: logged)."""
+    if trace_dir is None:
+        return None
+    from visagent.report import write_report
+
+    try:
+        return str(write_report(trace_dir))
+    except (VisagentError, OSError) as exc:
+        log.warning("no HTML report for %s: %s", trace_dir, exc)
+        return None
 
 
 def open_executor_for(request: RunRequest) -> tuple[Any, Any]:

@@ -39,6 +39,7 @@ class SuiteSnapshot:
     finished: bool
     message: str
     elapsed: float
+    per_tag: tuple[tuple[str, int, int], ...] = ()  # (tag, goal met, episodes), tags sorted
 
 
 class SuiteRun:
@@ -53,6 +54,7 @@ class SuiteRun:
         self._lock = threading.Lock()
         self._rows: list[tuple[Any, ...]] = []
         self._successes = 0
+        self._tags: dict[str, list[int]] = {}
         self._finished = False
         self._message = "starting…"
         self._started = time.monotonic()
@@ -61,12 +63,24 @@ class SuiteRun:
     def snapshot(self) -> SuiteSnapshot:
         with self._lock:
             end = self._ended if self._ended is not None else time.monotonic()
+            per_tag = tuple((tag, won, n) for tag, (won, n) in sorted(self._tags.items()))
             return SuiteSnapshot(self.id, self.total, len(self._rows), self._successes, tuple(self._rows),
-                                 self._finished, self._message, end - self._started)
+                                 self._finished, self._message, end - self._started, per_tag)
 
     def on_episode(self, outcome: Any) -> None:
+        if outcome.trace:  # each row links its episode's HTML report (written here, in the episode's thread)
+            from visagent.report import write_report
+
+            try:
+                write_report(outcome.trace)
+            except (VisagentError, OSError) as exc:
+                log.warning("no HTML report for %s: %s", outcome.trace, exc)
         with self._lock:
             self._successes += int(bool(outcome.success))
+            for tag in outcome.tags:
+                tally = self._tags.setdefault(str(tag), [0, 0])
+                tally[0] += int(bool(outcome.success))
+                tally[1] += 1
             self._rows.append((outcome.scenario, outcome.seed, "✔" if outcome.success else "✘", outcome.status,
                                outcome.steps, round(outcome.seconds, 2), outcome.trace or ""))
             self._message = f"running: {len(self._rows)}/{self.total} episodes"

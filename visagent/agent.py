@@ -143,7 +143,7 @@ class Agent(StepLogic):
 
     def __init__(self, engine: Engine, executor: Executor, config: AgentConfig | None = None, *,
                  trace_root: str | Path | None = "runs", on_event: Callable[[StepEvent], None] | None = None,
-                 run_meta: dict[str, Any] | None = None) -> None:
+                 run_meta: dict[str, Any] | None = None, run_id: str | None = None) -> None:
         self.engine = engine
         self.executor = executor
         self.config = config or AgentConfig()
@@ -153,7 +153,7 @@ class Agent(StepLogic):
         self.policy = SafetyPolicy(self.config.safety)
         self.head_points = uses_head(engine.info, self.config.point_from)  # ConfigError: "head" without a head
         self.controls = AgentControls(self._on_control)
-        self.run_id = new_run_id()
+        self.run_id = run_id or new_run_id()  # a caller that names the run first (the dashboard) passes its id
         self.trace: TraceWriter | None = None
         self.vault = SecretVault()
         self._started = False

@@ -54,6 +54,7 @@ class EpisodeOutcome:
     generated_tokens: int
     trace: str | None
     error: str | None = None
+    side_effects: list[str] = field(default_factory=list)  # lasting changes the task did not ask for
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -124,21 +125,22 @@ class EvalReport:
 
     def summary_table(self) -> str:
         """A plain-text table: one row per scenario, then per tag, then the overall line."""
-        head = f"{'scenario / tag':<34} {'episodes':>8} {'success':>8} {'mean steps':>10}"
+        head = f"{'scenario / tag':<34} {'episodes':>8} {'goal met':>8} {'mean steps':>10}"
         lines = [head, "-" * len(head)]
         for name, row in self.per_scenario().items():
             lines.append(f"{name:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {row['mean_steps']:>10.1f}")
         tags = self.per_tag()
         if tags:
             lines.append("-" * len(head))
-            for tag, row in tags.items():
-                lines.append(f"{'tag:' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}")
+            for tag, row in tags.items():  # with a bar: the per-tag chart
+                lines.append(f"{'tag ' + tag:<34} {row['episodes']:>8} {row['success_rate']:>8.0%} {'':>10}  "
+                             + tag_bar(float(row["success_rate"])))
         lines.append("-" * len(head))
         tok = self.tokens_per_step
         lines.append(f"{'overall':<34} {len(self.episodes):>8} {self.success_rate:>8.0%} {self.mean_steps:>10.1f}")
         failed = [e for e in self.episodes if not e.success]
         for e in failed[:FAILURES_SHOWN]:
-            lines.append(f"failed: {e.scenario} seed {e.seed}: run status {e.status} ({e.reason})"
+            lines.append(f"failed: {e.scenario} seed {e.seed}: {failure_words(e.status)} ({e.reason})"
                          + (f" {e.trace}" if e.trace else ""))
         if len(failed) > FAILURES_SHOWN:
             lines.append(f"... and {len(failed) - FAILURES_SHOWN} more failed episodes (see the JSON file)")
@@ -146,6 +148,22 @@ class EvalReport:
                      f"generated {tok['generated']:.1f}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
                      f"model {self.model}" + (f"; split {self.split}" if self.split else ""))
         return "\n".join(lines)
+
+
+def tag_bar(rate: float, width: int = 20) -> str:
+    """`██████░░░░…` — a success rate (0..1) as a text bar of `width` cells."""
+    filled = round(max(0.0, min(1.0, rate)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def failure_words(status: str) -> str:
+    """Why an episode counts as failed, keeping the world's verdict apart from the model's claim:
+    `goal NOT met (model claimed success)` or `goal NOT met; the run ended max_steps`."""
+    from visagent.export import SUCCESS_STATUSES
+
+    if status in SUCCESS_STATUSES:
+        return f"goal NOT met (model claimed {status})"
+    return f"goal NOT met; the run ended {status}"
 
 
 def _rate(episodes: Sequence[EpisodeOutcome]) -> float:
@@ -291,6 +309,7 @@ def run_episode(
 
     try:
         world = scenario.make_world(seed)
+        before = world.state()
         executor = SimExecutor(world)
         try:
             engine = engine_factory(scenario, executor)
@@ -304,8 +323,11 @@ def run_episode(
                 if live is not None:
                     live.discard(agent)
             success = bool(scenario.is_success(world))
+            from visagent.side_effects import run_side_effects
+
+            effects = run_side_effects(scenario, world, before)
             if result.trace_dir is not None:
-                record_verdict(result.trace_dir, success)
+                record_verdict(result.trace_dir, success, effects)
         finally:
             executor.close()
     except Exception as exc:  # noqa: BLE001 - one broken episode is recorded, the evaluation goes on
@@ -322,7 +344,7 @@ def run_episode(
         reason=result.reason, steps=result.steps, seconds=time.perf_counter() - started,
         step_seconds=_sum(steps, "timings", "total"), prompt_tokens=int(_sum(steps, "prompt", "tokens")),
         generated_tokens=int(_sum(steps, "model", "generated_tokens")),
-        trace=None if result.trace_dir is None else str(result.trace_dir))
+        trace=None if result.trace_dir is None else str(result.trace_dir), side_effects=effects)
 
 
 def world_check(scenario: Any, world: Any, task: str, status: str | None = None) -> tuple[bool, str] | None:
@@ -341,9 +363,10 @@ def world_check(scenario: Any, world: Any, task: str, status: str | None = None)
     return ok, "world check: the scenario's goal is NOT met" + claimed
 
 
-def record_verdict(trace_dir: str | Path, success: bool) -> None:
+def record_verdict(trace_dir: str | Path, success: bool, side_effects: list[str] | None = None) -> None:
     """Write the world's verdict into the trace's meta.json (`"verdict": {"success": ..., "by": ...}`), so
-    exports keep runs that reached the goal and drop those that only claimed to. Atomic (tmp + rename).
+    exports keep runs that reached the goal and drop those that only claimed to; `side_effects` (lines from
+    `visagent.side_effects`) are kept with it when given. Atomic (tmp + rename).
     Raises TraceError when meta.json cannot be read or written."""
     import json
     import os
@@ -354,6 +377,8 @@ def record_verdict(trace_dir: str | Path, success: bool) -> None:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         meta["verdict"] = {"success": bool(success), "by": "scenario.is_success"}
+        if side_effects is not None:
+            meta["verdict"]["side_effects"] = list(side_effects)
         tmp = path.with_name(f".meta.json.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, path)
@@ -363,10 +388,9 @@ def record_verdict(trace_dir: str | Path, success: bool) -> None:
 
 def scenario_tags(scenario: Any) -> list[str]:
     """A scenario's tags as "key:value" strings (e.g. "difficulty:easy", "app:settings")."""
-    tags = getattr(scenario, "tags", None) or {}
-    if isinstance(tags, dict):
-        return [f"{k}:{v}" for k, v in sorted(tags.items())]
-    return [str(t) for t in tags]
+    from visagent.scenarios import tag_strings
+
+    return tag_strings(scenario)
 
 
 def _task_of(scenario: Any, world: Any) -> str:

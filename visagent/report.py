@@ -2,9 +2,10 @@
 
 Screenshots are downscaled and inlined as base64 JPEG, so the page is one file that opens anywhere. Each
 screenshot is drawn in an SVG whose viewBox is the screenshot's own pixel size, so overlays sit at image
-pixels: a hollow ring where the model pointed (`mapping.model` converted to image pixels) and a filled dot
-where the click landed (the executed screen point converted with the geometry's offset and scale). Each
-marker carries `data-x` / `data-y` attributes with those image-pixel coordinates.
+pixels, in the one marker style (visagent/markers.py): a pink ring where the model pointed (`mapping.model`
+converted to image pixels) and a blue cross where the click landed (the executed screen point converted with
+the geometry's offset and scale). Each marker carries `data-x` / `data-y` attributes with those image-pixel
+coordinates.
 
 A damaged trace (torn line, a record that breaks the format, missing screenshot, a screenshot name outside
 the trace) is reported inside the page, never raised; only a trace whose directory or meta.json is missing or
@@ -24,7 +25,9 @@ from typing import Any
 from PIL import Image
 
 from visagent.errors import VisagentError
+from visagent.markers import legend_html, svg_marker
 from visagent.trace import read_trace
+from visagent.verdict import BADGE_CSS, badge_html, claim_text
 
 #: Longest side, in pixels, of a screenshot inlined in the report (keeps a 15-step report well under 2 MB).
 MAX_SIDE = 900
@@ -50,7 +53,9 @@ def render_report(trace: Any) -> str:
     """The report page for a loaded `visagent.trace.Trace`, as one HTML string."""
     meta = trace.meta
     problems = list(trace.problems)
-    parts: list[str] = [_HEAD.replace("{title}", _e(f"visagent report: {meta.get('task', '')}"))]
+    # the CSS first: a task holding "{badge_css}" must stay text
+    parts: list[str] = [_HEAD.replace("{badge_css}", BADGE_CSS).replace("{legend}", legend_html())
+                        .replace("{title}", _e(f"visagent report: {meta.get('task', '')}"))]
     parts.append(_summary(meta, trace))
     step_html: list[str] = []
     for record in trace.records:
@@ -104,9 +109,10 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
     executor = meta.get("executor") or {}
     rows = [
         ("task", meta.get("task", "")),
-        ("status", f"{meta.get('status', '?')}" + (f" — {meta['reason']}" if meta.get("reason") else "")),
+        ("goal (world check)", _verdict(meta.get("verdict"))),
+        ("side effects (not asked for)", _side_effects(meta.get("verdict"))),
+        ("model's own claim", f"{meta.get('status', '?')}" + (f" — {meta['reason']}" if meta.get("reason") else "")),
         ("answer", meta.get("answer")),
-        ("world check", _verdict(meta.get("verdict"))),
         ("steps", meta.get("steps")),
         ("model", f"{model.get('spec', '?')} ({model.get('model_type', '?')}, {model.get('coord_space', '?')})"),
         ("executor", ", ".join(f"{k}={v}" for k, v in executor.items() if k != "geometry")),
@@ -115,15 +121,16 @@ def _summary(meta: dict[str, Any], trace: Any) -> str:
         ("trace", str(trace.path)),
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e('' if v is None else v)}</td></tr>" for k, v in rows)
-    status = _e(str(meta.get("status", "unknown")))
+    status = str(meta.get("status", "unknown"))
     return (f'<h1>{_e(meta.get("task", "(no task)"))}</h1>'
-            f'<p class="status s-{status}">{status}</p><table class="meta">{body}</table>')
+            f'<p class="verdict-line">{badge_html(meta.get("verdict"))} '
+            f'<span class="status s-{_e(status)}">{_e(claim_text(status))}</span></p><table class="meta">{body}</table>')
 
 
 def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
     step = record.get("step", "?")
     geometry = record.get("geometry") or (trace.meta.get("executor") or {}).get("geometry") or {}
-    markers: list[str] = []
+    markers: list[tuple[str, Point, str]] = []
     action_rows: list[str] = []
     for action in record.get("actions") or []:
         action_rows.append(_action_row(action))
@@ -132,10 +139,10 @@ def _step(trace: Any, record: dict[str, Any], problems: list[str]) -> str:
             if mapping and mapping.get(which) is not None:
                 px = model_point_to_image(mapping, which)
                 if px is not None:
-                    markers.append(_marker("pointed", px, f"model pointed at {mapping[which]} ({mapping['space']})"))
+                    markers.append(("pointed", px, f"model pointed at {mapping[which]} ({mapping['space']})"))
             if action.get(coord) is not None and action.get("space", "screen") == "screen" and geometry:
                 px = screen_point_to_image(action[coord], geometry)
-                markers.append(_marker("landed", px, f"landed at screen {action[coord]}"))
+                markers.append(("landed", px, f"landed at screen {action[coord]}"))
     try:
         shot = trace.screenshot_path(record)
     except VisagentError as exc:
@@ -218,8 +225,16 @@ def _action_row(action: dict[str, Any]) -> str:
 
 def _verdict(verdict: Any) -> str:
     if not isinstance(verdict, dict) or not isinstance(verdict.get("success"), bool):
-        return "not judged (only eval runs are)"
+        return "no check (only a sim scenario's own task is checked)"
     return f"{'succeeded' if verdict['success'] else 'FAILED'} ({verdict.get('by', '?')})"
+
+
+def _side_effects(verdict: Any) -> str | None:
+    """The lasting changes the task did not ask for, from the verdict; None (row left empty) when unknown."""
+    effects = verdict.get("side_effects") if isinstance(verdict, dict) else None
+    if not isinstance(effects, list):
+        return None
+    return "; ".join(str(e) for e in effects) if effects else "none"
 
 
 def _pt(point: Any) -> str:
@@ -232,17 +247,10 @@ def _summary_of(action: dict[str, Any]) -> str:
     return " ".join([str(args.pop("action", "?"))] + [f"{k}={json.dumps(v)}" for k, v in args.items()])
 
 
-def _marker(kind: str, px: Point, title: str) -> str:
-    x, y = round(px[0], 1), round(px[1], 1)
-    if kind == "pointed":
-        return (f'<circle class="pointed" data-x="{x:g}" data-y="{y:g}" cx="{x:g}" cy="{y:g}" r="14" fill="none" '
-                f'stroke="#ff2d55" stroke-width="4"><title>{_e(title)}</title></circle>')
-    return (f'<circle class="landed" data-x="{x:g}" data-y="{y:g}" cx="{x:g}" cy="{y:g}" r="6" fill="#00c853" '
-            f'stroke="#003d1a" stroke-width="2"><title>{_e(title)}</title></circle>')
-
-
-def _image_svg(trace: Any, path: Path | None, markers: list[str], label: str, problems: list[str], *,
-               needed: bool) -> str:
+def _image_svg(trace: Any, path: Path | None, markers: list[tuple[str, Point, str]], label: str,
+               problems: list[str], *, needed: bool) -> str:
+    """The screenshot in an SVG of its own pixel size, with `markers` ((kind, image point, title)) drawn in the
+    one marker style (visagent/markers.py)."""
     if path is None or not path.is_file():
         name = "(none recorded)" if path is None else path.name
         if needed:
@@ -260,7 +268,7 @@ def _image_svg(trace: Any, path: Path | None, markers: list[str], label: str, pr
     return (f'<svg class="screenshot" viewBox="0 0 {width} {height}" width="100%" data-width="{width}" '
             f'data-height="{height}" xmlns="http://www.w3.org/2000/svg">'
             f'<image href="data:image/jpeg;base64,{data}" x="0" y="0" width="{width}" height="{height}"/>'
-            + "".join(markers) + "</svg>")
+            + "".join(svg_marker(kind, px, title, (width, height)) for kind, px, title in markers) + "</svg>")
 
 
 def _encode(img: Image.Image) -> str:
@@ -306,7 +314,8 @@ pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;margin:.2em 0;font-size
 .problems{background:#fff3cd;border:1px solid #e0c060;padding:.5em 1em}
 .error,.missing{color:#b00020}.p-blocked,.p-denied{color:#b00020}.control{margin:.6em 0;color:#555}
 table.actions td,table.actions th{border:1px solid #ddd;padding:.2em .4em;font-size:.9em}
-.legend span{margin-right:1.5em}
+.legend{display:flex;flex-wrap:wrap;gap:.4em 1.5em;font-size:.9em;color:#444}
+.legend svg{vertical-align:middle}
+{badge_css}
 </style></head><body>
-<p class="legend"><span style="color:#ff2d55">&#9711; where the model pointed</span>
-<span style="color:#00c853">&#9679; where the click landed</span></p>"""
+{legend}"""

@@ -390,3 +390,31 @@ def get_scenario(sid: str, paths: list[str | Path] | None = None) -> Scenario:
     close = difflib.get_close_matches(sid, [s.id for s in scenarios], n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `visagent scenarios list`"
     raise ScenarioError(f"unknown scenario {sid!r}{hint}")
+
+
+def filter_by_tags(scenarios: list[Scenario], tags: list[str] | None) -> list[Scenario]:
+    """The scenarios carrying at least one of `tags`, each written `key:value` (`app:settings`) or as a value
+    alone (`settings`): the one syntax `visagent scenarios list` prints. Raises ScenarioError for a tag written
+    `key=value` (naming the `key:value` spelling) or one no scenario carries (listing the known tags)."""
+    if not tags:
+        return list(scenarios)
+    wanted: set[str] = set()
+    for tag in tags:
+        tag = tag.strip()
+        if "=" in tag:
+            raise ScenarioError(f"tag {tag!r}: write tags as key:value ({tag.replace('=', ':', 1)}) or a value alone")
+        wanted.add(tag)
+    known = sorted({t for s in scenarios for t in tag_strings(s)})
+    names = set(known) | {t.split(":", 1)[-1] for t in known}
+    unknown = sorted(wanted - names)
+    if unknown and not wanted & names:
+        raise ScenarioError(f"no scenario carries tag {', '.join(unknown)}; known tags: {' '.join(known)}")
+    return [s for s in scenarios if wanted & (set(tag_strings(s)) | {t.split(':', 1)[-1] for t in tag_strings(s)})]
+
+
+def tag_strings(scenario: Any) -> list[str]:
+    """A scenario's tags as sorted "key:value" strings (e.g. "app:settings", "difficulty:easy")."""
+    tags = getattr(scenario, "tags", None) or {}
+    if isinstance(tags, dict):
+        return [f"{k}:{v}" for k, v in sorted(tags.items())]
+    return [str(t) for t in tags]

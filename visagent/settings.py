@@ -188,11 +188,15 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     home: Path | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve settings. `cli` holds flag values (None means "not given"); `safety_<field>` keys set safety fields.
+    A `sources` dict given is filled with where each value came from ("file", "env", "flag"; keys as in
+    `describe()`, safety fields as "safety.<field>"); a key left out kept its default.
 
     Raises ConfigError naming the source and key of any bad value or unknown key.
     """
+    origin: dict[str, str] = {} if sources is None else sources
     env = os.environ if env is None else env
     top_types = _field_types(Settings)
     safety_types = _field_types(SafetySettings)
@@ -210,8 +214,10 @@ def load_settings(
                     if skey not in safety_types:
                         raise ConfigError(f"{path}: unknown key safety.{skey}; known: {', '.join(safety_types)}")
                     safety[skey] = _coerce(svalue, safety_types[skey], f"{path}: safety.{skey}")
+                    origin[f"safety.{skey}"] = "file"
             elif key in top_types:
                 top[key] = _coerce(value, top_types[key], f"{path}: {key}")
+                origin[key] = "file"
             else:
                 known = ", ".join(k for k in top_types if k != "safety")
                 raise ConfigError(f"{path}: unknown key {key!r}; known keys: {known}")
@@ -222,21 +228,26 @@ def load_settings(
         var = f"VISAGENT_{name.upper()}"
         if var in env:
             top[name] = _coerce(env[var], tp, var)
+            origin[name] = "env"
     for name, tp in safety_types.items():
         var = f"VISAGENT_SAFETY_{name.upper()}"
         if var in env:
             safety[name] = _coerce(env[var], tp, var)
+            origin[f"safety.{name}"] = "env"
     # The OpenAI client's conventional variable is honoured when ours is absent.
     if "api_key" not in top and env.get("OPENAI_API_KEY"):
         top["api_key"] = env["OPENAI_API_KEY"]
+        origin["api_key"] = "env"
 
     for key, value in (cli or {}).items():
         if value is None:
             continue
         if key.startswith("safety_") and key[7:] in safety_types:
             safety[key[7:]] = _coerce(value, safety_types[key[7:]], f"--{key.replace('_', '-')}")
+            origin[f"safety.{key[7:]}"] = "flag"
         elif key in top_types and key != "safety":
             top[key] = _coerce(value, top_types[key], f"--{key.replace('_', '-')}")
+            origin[key] = "flag"
 
     settings = Settings(**top, safety=SafetySettings(**safety))
     _validate(settings)

@@ -456,6 +456,8 @@ class TraceSummary:
     status: str
     steps: int
     started_at: str
+    verdict: Any = None  # meta.json's `verdict` (the world check), when the run had one
+    model: str = ""  # meta.json's model spec
 
 
 def list_traces(root: str | Path) -> list[TraceSummary]:
@@ -478,7 +480,8 @@ def list_traces(root: str | Path) -> list[TraceSummary]:
         out.append(TraceSummary(
             path=child, run_id=str(meta.get("run_id", child.name)), task=str(meta.get("task", "")),
             status=str(meta.get("status", "running")), steps=int(meta.get("steps") or 0),
-            started_at=str(meta.get("started_at", "")),
+            started_at=str(meta.get("started_at", "")), verdict=meta.get("verdict"),
+            model=str((meta.get("model") or {}).get("spec", "")) if isinstance(meta.get("model"), dict) else "",
         ))
     out.sort(key=lambda s: (s.started_at, s.run_id), reverse=True)
     return out

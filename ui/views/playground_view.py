@@ -13,6 +13,7 @@ from ui import forms, text as md
 from ui.engines import ModelChoice
 from ui.overlay import Markers, draw_markers
 from visagent.errors import VisagentError
+from visagent.markers import legend_html
 
 UNAVAILABLE = "grounding is not available in this build (visagent.grounding is missing)"
 
@@ -92,6 +93,7 @@ def build(dash: forms.Dashboard) -> None:
         with gr.Column(scale=1):
             output = gr.Image(type="pil", interactive=False, label="Prediction", elem_id="vg-ground-output",
                               height=420)
+            gr.HTML(legend_html(), elem_id="vg-ground-legend")
             info = gr.Markdown("", elem_id="vg-ground-info", **md.MARKDOWN_SAFE)
 
     def on_example() -> tuple[Any, Any, Any, str]:

@@ -8,11 +8,17 @@ import gradio as gr
 
 from engine.errors import EngineError
 from ui import forms, text as md
-from ui.engines import MODEL_KINDS, MODEL_LABELS
+from ui.engines import MODEL_KINDS, MODEL_LABELS, MODEL_NOTES
 from ui.overlay import draw_markers
 from visagent.errors import VisagentError
+from visagent.markers import legend_html
 
 POLL_S = 0.4
+# After Gradio has written the new value, scroll the log's textarea to its end.
+FOLLOW_LOG_JS = """() => { requestAnimationFrame(() => setTimeout(() => {
+  const t = document.querySelector('#vg-log textarea'); if (t) { t.scrollTop = t.scrollHeight; } }, 30)); }"""
+LIVE_LABEL = "Live screen · after Take over, click it to act (sim)"
+PREVIEW_LABEL = "The scenario's first screen (before Start)"
 TIMING_HEADERS = ["step", "action", "policy", "capture s", "model s", "execute s", "settle s", "total s"]
 
 
@@ -22,9 +28,11 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     settings = dash.settings
     choices, scenario_error = forms.scenario_choices()
     scenario = dash.default_scenario if any(v == dash.default_scenario for _, v in choices) else None
+    preview0 = None
     try:
         task0 = forms.scenario_task(scenario, None)
         seed0 = forms.scenario_seed(scenario)
+        preview0 = forms.scenario_preview(scenario, None)
     except VisagentError as exc:
         task0, seed0, scenario_error = "", 0, str(exc)
     model = dash.default_model
@@ -42,15 +50,18 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                     with gr.Row():
                         scenario_dd = gr.Dropdown(choices, value=scenario, label="Sim scenario", scale=3,
                                                   elem_id="vg-scenario")
-                        seed = gr.Number(value=seed0, precision=0, label="Seed", scale=1, min_width=80)
+                        seed = gr.Number(value=seed0, precision=0, label="Seed", scale=1, min_width=80,
+                                         elem_id="vg-seed")
                 with gr.Group(visible=False) as desktop_box:
                     monitor = gr.Dropdown([], label="Monitor", elem_id="vg-monitor")
                 with gr.Group(visible=False) as android_box:
                     device = gr.Dropdown([], label="Android device", elem_id="vg-device")
                 device_note = gr.Markdown(md.text(scenario_error or ""), elem_classes=["vg-note"], **md.MARKDOWN_SAFE)
-            with gr.Accordion("Model", open=False):
+            with gr.Accordion("Model", open=True):
                 model_kind = gr.Radio([(MODEL_LABELS[k], k) for k in MODEL_KINDS], value=model.kind,
                                       label="Model", elem_id="vg-model-kind")
+                model_note = gr.Markdown(MODEL_NOTES.get(model.kind, ""), elem_id="vg-model-note",
+                                         elem_classes=["vg-note"])
                 checkpoint = gr.Textbox(label="Checkpoint directory", visible=model.kind == "checkpoint",
                                         value=model.spec if model.kind == "checkpoint" else "")
                 with gr.Row(visible=model.kind == "server") as server_box:
@@ -68,6 +79,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="vg-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="vg-stop")
+            watch = gr.Button("Watch this scenario solved (scripted oracle)", size="sm", elem_id="vg-watch")
             with gr.Row():
                 pause = gr.Button("Pause", size="sm", min_width=60, elem_id="vg-pause")
                 resume = gr.Button("Resume", size="sm", min_width=60, elem_id="vg-resume")
@@ -78,16 +90,16 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             note = gr.Textbox(label="Note for the agent on hand back", lines=1, placeholder="optional")
             message = gr.Markdown("", elem_id="vg-message", elem_classes=["vg-note"], **md.MARKDOWN_SAFE)
         with gr.Column(scale=7, min_width=480):
-            status = gr.Markdown(forms.status_line(None), elem_id="vg-status", elem_classes=["vg-status"],
-                                 **md.MARKDOWN_SAFE)
+            status = gr.HTML(forms.status_html(None), elem_id="vg-status", elem_classes=["vg-status"])
             with gr.Group(visible=False, elem_classes=["vg-confirm"]) as confirm_box:
                 confirm_text = gr.Markdown("", elem_id="vg-confirm-text", **md.MARKDOWN_SAFE)
                 with gr.Row():
                     approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
                     deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
-            screen = gr.Image(label="Live screen · after Take over, click it to act (sim)", type="pil",
+            screen = gr.Image(value=preview0, label=PREVIEW_LABEL if preview0 is not None else LIVE_LABEL, type="pil",
                               interactive=False, elem_id="vg-screen", buttons=["fullscreen", "download"],
                               height=520)
+            gr.HTML(legend_html(), elem_id="vg-legend")
             with gr.Row():
                 thought = gr.Textbox(label="Thinking", lines=5, max_lines=10, autoscroll=True,
                                      interactive=False, elem_id="vg-thinking")
@@ -103,40 +115,54 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
 
     # -- form behaviour -------------------------------------------------------------------------------
     def on_executor(kind: str) -> tuple[Any, ...]:
-        monitors, devices, note_text = gr.skip(), gr.skip(), ""
+        monitors, devices, note_text, usable = gr.skip(), gr.skip(), "", True
         if kind == "desktop":
             found, note_text = forms.monitor_choices()
             monitors = gr.update(choices=found, value=found[0][1] if found else None)
+            usable = bool(found)
         elif kind == "android":
             found, note_text = forms.device_choices()
             devices = gr.update(choices=found, value=found[0][1] if found else None)
+            usable = bool(found)
+        if not usable:  # Start could only fail: it waits, disabled, with the reason beside it
+            note_text = f"⚠ Start is disabled: {note_text}"
         return (gr.update(visible=kind == "sim"), gr.update(visible=kind == "desktop"),
-                gr.update(visible=kind == "android"), monitors, devices, md.text(note_text))
+                gr.update(visible=kind == "android"), monitors, devices, md.text(note_text), gr.update(interactive=usable))
 
-    executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note],
+    executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note, start],
                     api_visibility="private")
 
-    def on_scenario(scenario_id: str | None) -> tuple[Any, Any, str]:
+    def preview(scenario_id: str | None, seed_value: int | None, current: str | None) -> Any:
+        """The scenario's first screen, unless a run is going (its live screen stays)."""
+        run = dash.runs.get(current)
+        if run is not None and run.snapshot().active:
+            return gr.skip()
+        return gr.update(value=forms.scenario_preview(scenario_id, seed_value), label=PREVIEW_LABEL)
+
+    def on_scenario(scenario_id: str | None, current: str | None) -> tuple[Any, Any, str, Any]:
         try:
             seed_value = forms.scenario_seed(scenario_id)
-            return forms.scenario_task(scenario_id, seed_value), seed_value, ""
+            return (forms.scenario_task(scenario_id, seed_value), seed_value, "",
+                    preview(scenario_id, seed_value, current))
         except VisagentError as exc:
-            return gr.skip(), gr.skip(), md.text(exc)
+            return gr.skip(), gr.skip(), md.text(exc), gr.skip()
 
-    scenario_dd.input(on_scenario, scenario_dd, [task, seed, device_note], api_visibility="private")
+    scenario_dd.input(on_scenario, [scenario_dd, run_id], [task, seed, device_note, screen], api_visibility="private")
 
-    def on_seed(scenario_id: str | None, seed_value: float | None) -> Any:
+    def on_seed(scenario_id: str | None, seed_value: float | None, current: str | None) -> tuple[Any, Any]:
         try:
-            return forms.scenario_task(scenario_id, None if seed_value is None else int(seed_value))
+            value = None if seed_value is None else int(seed_value)
+            return forms.scenario_task(scenario_id, value), preview(scenario_id, value, current)
         except VisagentError:
-            return gr.skip()
+            return gr.skip(), gr.skip()
 
-    seed.input(on_seed, [scenario_dd, seed], task, api_visibility="private")
+    seed.input(on_seed, [scenario_dd, seed, run_id], [task, screen], api_visibility="private")
 
-    def on_model_kind(kind: str) -> tuple[Any, Any]:
-        return gr.update(visible=kind == "checkpoint"), gr.update(visible=kind == "server")
+    def on_model_kind(kind: str) -> tuple[Any, Any, str]:
+        return (gr.update(visible=kind == "checkpoint"), gr.update(visible=kind == "server"),
+                MODEL_NOTES.get(kind, ""))
 
-    model_kind.change(on_model_kind, model_kind, [checkpoint, server_box], api_visibility="private")
+    model_kind.change(on_model_kind, model_kind, [checkpoint, server_box, model_note], api_visibility="private")
 
     # -- start and controls ---------------------------------------------------------------------------
     form = [task, executor, scenario_dd, seed, model_kind, checkpoint, url, model_name, thinking, max_steps,
@@ -147,9 +173,28 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             run = dash.runs.start(forms.run_request(*values))
         except (VisagentError, EngineError) as exc:
             return current, f"⚠ {md.text(exc)}", gr.skip()
-        return run.id, f"started {md.text(run.id)}", {}
+        return run.id, f"started run {md.text(run.id)} (its trace: {md.text(str(dash.trace_root / run.id))})", {}
 
     start.click(on_start, [run_id, *form], [run_id, message, seen], api_visibility="private")
+
+    def on_watch(current: str | None, scenario_id: str | None, seed_value: float | None) -> tuple[Any, Any, Any]:
+        """One click to a solved run: the scenario's own task played by the scripted oracle."""
+        from ui.engines import ModelChoice
+        from ui.runs import RunRequest
+
+        try:
+            value = None if seed_value is None else int(seed_value)
+            own = forms.scenario_task(scenario_id, value)
+            from visagent.scenarios import get_scenario
+
+            limit = get_scenario(scenario_id).max_steps if scenario_id else settings.max_steps
+            run = dash.runs.start(RunRequest(own, ModelChoice("oracle", ""), scenario=scenario_id, seed=value,
+                                             max_steps=limit))
+        except (VisagentError, EngineError) as exc:
+            return current, f"⚠ {exc}", gr.skip()
+        return run.id, f"started run `{run.id}`: the scripted oracle plays {scenario_id}'s own task", {}
+
+    watch.click(on_watch, [run_id, scenario_dd, seed], [run_id, message, seen], api_visibility="private")
 
     def control(name: str):
         def apply(current: str | None, note_text: str = "") -> str:
@@ -187,12 +232,12 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 last[key] = version
                 out[index] = value() if callable(value) else value
 
-        put(1, "status", forms.status_line(snap, run.request.max_steps if run else None),
-            forms.status_line(snap, run.request.max_steps if run else None))
+        status_html = forms.status_html(snap, run.request.max_steps if run else None)
+        put(1, "status", status_html, status_html)
         if snap is not None:
             if snap.screenshot is not None:
                 put(0, "screen", (snap.id, snap.screen_version),
-                    lambda: draw_markers(snap.screenshot, snap.markers))
+                    lambda: gr.update(value=draw_markers(snap.screenshot, snap.markers), label=LIVE_LABEL))
             put(2, "thinking", (snap.id, snap.step, len(snap.thinking)), snap.thinking)
             put(3, "answer", (snap.id, snap.step, len(snap.answer)), snap.answer)
             put(4, "log", (snap.id, snap.log_version), lambda: "\n".join(snap.log))
@@ -206,6 +251,9 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     def on_load() -> tuple[Any, dict]:
         active = dash.runs.active()
         return (active[-1].id if active else None), {}
+
+    # The action log follows its newest line (the `finished` and `world check` lines end up in view).
+    action_log.change(None, None, None, js=FOLLOW_LOG_JS)
 
     timer = gr.Timer(POLL_S)
     timer.tick(poll, [run_id, seen], outputs, show_progress="hidden", api_visibility="private",

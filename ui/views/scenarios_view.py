@@ -13,7 +13,30 @@ from ui.engines import ModelChoice
 from ui.suites import SuiteRequest, SuiteSnapshot
 from visagent.errors import VisagentError
 
-RESULT_HEADERS = ["scenario", "seed", "success", "status", "steps", "seconds", "trace"]
+#: keys of a suite row in the API (`/suite_status`), in the order SuiteRun keeps them
+RESULT_KEYS = ["scenario", "seed", "success", "status", "steps", "seconds", "trace"]
+#: the results table's columns: the world's verdict and the model's claim, each named for what it is
+RESULT_HEADERS = ["scenario", "seed", "goal (world check)", "model's claim", "steps", "seconds", "trace"]
+
+
+def display_row(row: tuple[Any, ...]) -> list[Any]:
+    """A SuiteRun row as the results table shows it."""
+    from visagent.verdict import claim_text, verdict_text
+
+    scenario, seed, success, status, steps, seconds, trace = row
+    return [scenario, seed, verdict_text(success == "✔"), claim_text(status), steps, seconds, trace_link(trace)]
+
+
+def trace_link(trace: str) -> str:
+    """The trace column: a Markdown link named by the run id to its HTML report when written, else its path."""
+    from pathlib import Path
+
+    if not trace:
+        return ""
+    report = Path(trace) / "report.html"
+    if not report.is_file():
+        return str(trace)
+    return f"[{Path(trace).name}]({forms.file_url(report)})"
 
 
 def progress_html(snap: SuiteSnapshot | None) -> str:
@@ -25,6 +48,20 @@ def progress_html(snap: SuiteSnapshot | None) -> str:
     label = f"{snap.done}/{snap.total} episodes · {snap.successes} succeeded · {snap.elapsed:.0f} s"
     return (f'<div class="vg-progress"><div class="vg-bar" style="width:{pct:.1f}%"></div></div>'
             f'<div class="vg-progress-label">{html.escape(label)}</div>')
+
+
+def tag_chart_html(per_tag: tuple[tuple[str, int, int], ...]) -> str:
+    """Success (goal met) per tag as horizontal bars (HTML; tags come from the scenario files, escaped)."""
+    if not per_tag:
+        return ""
+    rows = []
+    for tag, won, n in per_tag:
+        pct = 100.0 * won / n if n else 0.0
+        rows.append(f'<div class="vg-tag-row" data-tag="{html.escape(tag)}" data-rate="{pct:.0f}">'
+                    f'<span class="vg-tag-name">{html.escape(tag)}</span>'
+                    f'<span class="vg-tag-bar"><span style="width:{pct:.1f}%"></span></span>'
+                    f'<span class="vg-tag-rate">{won}/{n} · {pct:.0f}%</span></div>')
+    return f'<div class="vg-tag-chart"><div class="vg-tag-title">goal met, per tag</div>{"".join(rows)}</div>'
 
 
 def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, seeds: float, workers: float,
@@ -60,7 +97,9 @@ def build(dash: forms.Dashboard) -> None:
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")
     progress = gr.HTML(progress_html(None), elem_id="vg-suite-progress")
     message = gr.Markdown("", elem_id="vg-suite-message", **md.MARKDOWN_SAFE)
-    results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results",
+    chart = gr.HTML("", elem_id="vg-suite-chart")
+    results = gr.Dataframe(headers=RESULT_HEADERS, value=[], interactive=False, label="Results", wrap=True,
+                           datatype=["str", "number", "str", "str", "number", "number", "markdown"],
                            elem_id="vg-suite-results", max_height=420)
 
     def on_run(*values: Any) -> tuple[str, dict]:
@@ -86,16 +125,17 @@ def build(dash: forms.Dashboard) -> None:
         last = dict(last or {})
         suite = dash.suites.current()
         if suite is None:
-            return gr.skip(), gr.skip(), gr.skip(), last
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), last
         snap = suite.snapshot()
         key = (snap.id, snap.done, snap.finished, round(snap.elapsed))
         if last.get("key") == key:
-            return gr.skip(), gr.skip(), gr.skip(), last
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), last
         rows_changed = last.get("rows") != (snap.id, snap.done)
         last.update(key=key, rows=(snap.id, snap.done))
-        rows = [list(r) for r in snap.rows] if rows_changed else gr.skip()
-        return progress_html(snap), md.text(snap.message), rows, last
+        rows = [display_row(r) for r in snap.rows] if rows_changed else gr.skip()
+        chart_html = tag_chart_html(snap.per_tag) if rows_changed else gr.skip()
+        return progress_html(snap), md.text(snap.message), rows, chart_html, last
 
     timer = gr.Timer(0.5)
-    timer.tick(poll, seen, [progress, message, results, seen], show_progress="hidden", api_visibility="private",
+    timer.tick(poll, seen, [progress, message, results, chart, seen], show_progress="hidden", api_visibility="private",
                concurrency_limit=None, trigger_mode="always_last")

@@ -13,10 +13,17 @@ from engine.errors import EngineError
 from ui import forms, text as md
 from ui.overlay import draw_markers, markers_for_action
 from visagent.errors import VisagentError
+from visagent.markers import legend_html
 from visagent.trace import Trace, TraceSummary, list_traces, read_trace
+from visagent.verdict import LABELS, claim_text, verdict_key, verdict_text
 
-LIST_HEADERS = ["run", "task", "status", "steps", "started (UTC)", "suite"]
+# the run id first (a clicked row opens it), the verdict and claim next, the task last: long tasks wrap there
+LIST_HEADERS = ["run", "goal (world check)", "model's claim", "steps", "model", "started (UTC)", "suite", "task"]
 EXECUTED = ("allowed", "approved")
+ANY = "any"
+STATUS_CHOICES = [ANY, "running", "success", "answered", "failure", "max_steps", "timeout", "stopped", "parse_error",
+                  "loop", "error"]
+VERDICT_CHOICES = [(ANY, ANY)] + [(label, key) for key, (label, _) in LABELS.items()]
 
 
 def all_traces(root: Path) -> list[TraceSummary]:
@@ -29,11 +36,27 @@ def all_traces(root: Path) -> list[TraceSummary]:
     return sorted(found, key=lambda t: (t.started_at, t.run_id), reverse=True)
 
 
-def trace_rows(root: Path) -> list[list[Any]]:
-    """Rows of the runs table, newest first (same order as `all_traces`)."""
-    return [[t.run_id, t.task, t.status, t.steps, t.started_at.replace("T", " ").rstrip("Z"),
-             t.path.parent.name if t.path.parent != root else ""]
-            for t in all_traces(root)]
+def filter_traces(traces: list[TraceSummary], text: str = "", status: str = ANY, verdict: str = ANY,
+                  model: str = ANY) -> list[TraceSummary]:
+    """The traces matching every filter: `text` (case-insensitive, in the run id, task or model), `status`
+    (the model's claim / how the run ended), `verdict` (met / not_met / none) and `model` (its spec)."""
+    needle = (text or "").strip().lower()
+    return [t for t in traces
+            if (not needle or needle in f"{t.run_id}\n{t.task}\n{t.model}".lower())
+            and (status in (ANY, "", None) or t.status == status)
+            and (verdict in (ANY, "", None) or verdict_key(t.verdict) == verdict)
+            and (model in (ANY, "", None) or t.model == model)]
+
+
+def trace_rows(root: Path, text: str = "", status: str = ANY, verdict: str = ANY, model: str = ANY) -> list[list[Any]]:
+    """Rows of the runs table, newest first (same order as `all_traces`), filtered as `filter_traces`."""
+    return [[t.run_id, verdict_text(t.verdict), claim_text(t.status), t.steps, t.model,
+             t.started_at.replace("T", " ").rstrip("Z"), t.path.parent.name if t.path.parent != root else "", t.task]
+            for t in filter_traces(all_traces(root), text, status, verdict, model)]
+
+
+def model_choices(root: Path) -> list[str]:
+    return [ANY, *sorted({t.model for t in all_traces(root) if t.model})]
 
 
 def trace_choices(root: Path) -> list[tuple[str, str]]:
@@ -52,6 +75,8 @@ def trace_summary(trace: Trace) -> str:
     ex = meta.get("executor") or {}
     where = ex.get("name", "?") + (f" · {ex['scenario']} (seed {ex.get('seed')})" if ex.get("scenario") else "")
     lines = [f"**{md.text(meta.get('task', ''))}**",
+             f"{md.text(verdict_text(meta.get('verdict')))} · {md.text(claim_text(trace.status))} · "
+             f"run {md.text(trace.run_id)}",
              f"status **{md.text(trace.status)}** · {md.text(meta.get('reason') or '')} · "
              f"{md.text(meta.get('steps', 0))} steps · model {md.text(model)} · {md.text(where)} · "
              f"started {md.text(meta.get('started_at', '?'))}"]
@@ -122,6 +147,19 @@ def report_for(path: str | None) -> tuple[Path | None, str]:
     return out, f"report written to {md.code(out)}"
 
 
+def gif_for(path: str | None) -> tuple[Path | None, str]:
+    """Write `<trace>/run.gif` (visagent.animation); returns (its path or None, a Markdown line)."""
+    if not path:
+        return None, "open a run first"
+    from visagent.animation import write_gif
+
+    try:
+        out = write_gif(path)
+    except (VisagentError, ValueError) as exc:
+        return None, f"⚠ {exc}"
+    return out, f"GIF written to `{out}`"
+
+
 def replay_message(path: str | None) -> str:
     """Replay the trace on a fresh executor like the recorded one; one Markdown line with the outcome."""
     if not path:
@@ -144,7 +182,16 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100, elem_id="vg-traces-refresh")
         picker = gr.Dropdown([], value=None, label="Open a run", scale=5, elem_id="vg-trace-picker")
-    table = gr.Dataframe(headers=LIST_HEADERS, value=[], interactive=False, max_height=260,
+    with gr.Row():
+        find = gr.Textbox(label="Filter: text in run id, task or model", scale=3, elem_id="vg-trace-find")
+        status_filter = gr.Dropdown(STATUS_CHOICES, value=ANY, label="Model's claim / end", scale=1,
+                                    elem_id="vg-trace-status-filter")
+        verdict_filter = gr.Dropdown(VERDICT_CHOICES, value=ANY, label="Goal (world check)", scale=1,
+                                     elem_id="vg-trace-verdict-filter")
+        model_filter = gr.Dropdown([ANY], value=ANY, label="Model", scale=1, allow_custom_value=True,
+                                   elem_id="vg-trace-model-filter")
+    filters = [find, status_filter, verdict_filter, model_filter]
+    table = gr.Dataframe(headers=LIST_HEADERS, value=[], interactive=False, max_height=260, wrap=True,
                          label=f"Runs in {root}", elem_id="vg-trace-table")
     summary = gr.Markdown("", elem_id="vg-trace-summary", **md.MARKDOWN_SAFE)
     with gr.Row(equal_height=False):
@@ -153,19 +200,22 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
                                elem_id="vg-trace-step")
             image = gr.Image(type="pil", interactive=False, label="Screenshot", elem_id="vg-trace-image",
                              height=480)
+            gr.HTML(legend_html(), elem_id="vg-trace-legend")
         with gr.Column(scale=4):
             action = gr.Markdown("", elem_id="vg-trace-action", **md.MARKDOWN_SAFE)
             timing = gr.Markdown("", elem_id="vg-trace-timing", **md.MARKDOWN_SAFE)
             thinking = gr.Textbox(label="Thinking", lines=6, max_lines=14, interactive=False)
             with gr.Row():
                 report_btn = gr.Button("HTML report", size="sm", elem_id="vg-report")
+                gif_btn = gr.Button("Animated GIF", size="sm", elem_id="vg-gif")
                 replay_btn = gr.Button("Replay", size="sm", elem_id="vg-replay")
             report_file = gr.File(label="Report", interactive=False, visible=False, elem_id="vg-report-file")
             replay_out = gr.Markdown("", elem_id="vg-replay-out", **md.MARKDOWN_SAFE)
 
     opened = [loaded, summary, slider, image, thinking, action, timing, report_file, replay_out]
 
-    def on_refresh(current: str | None, last: dict | None, reopen: bool = False) -> tuple[Any, ...]:
+    def on_refresh(current: str | None, last: dict | None, *filter_values: Any, reopen: bool = False) \
+            -> tuple[Any, ...]:
         """New listing. Opens the newest run when a new one appeared (or none is open); re-reads the opened
         one when its status or step count moved (or `reopen`); else leaves the view as it is."""
         last = last or {}
@@ -177,13 +227,17 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
         moved = keep is not None and state.get(keep) != (last.get("state") or {}).get(keep)
         fresh = reopen or moved or keep != current or current is None
         opened_values = on_open(keep) if fresh else [gr.skip()] * len(opened)
-        return (gr.update(choices=choices, value=keep), trace_rows(root), {"first": first, "state": state},
-                *opened_values)
+        return (gr.update(choices=choices, value=keep), trace_rows(root, *filter_values),
+                gr.update(choices=model_choices(root)), {"first": first, "state": state}, *opened_values)
 
-    refresh_inputs = [loaded, listing]
-    refresh_outputs = [picker, table, listing, *opened]
-    refresh.click(lambda current, seen: on_refresh(current, seen, True), refresh_inputs, refresh_outputs,
-                  api_visibility="private")
+    refresh_inputs = [loaded, listing, *filters]
+    refresh_outputs = [picker, table, model_filter, listing, *opened]
+    refresh.click(lambda current, seen, *values: on_refresh(current, seen, *values, reopen=True), refresh_inputs,
+                  refresh_outputs, api_visibility="private")
+    find.change(lambda *values: trace_rows(root, *values), filters, table, api_visibility="private",
+                trigger_mode="always_last")
+    for dropdown in (status_filter, verdict_filter, model_filter):
+        dropdown.input(lambda *values: trace_rows(root, *values), filters, table, api_visibility="private")
 
     def on_open(path: str | None) -> tuple[Any, ...]:
         if not path:
@@ -226,6 +280,12 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any], list[Any]]:
         return gr.update(visible=out is not None, value=None if out is None else str(out)), text
 
     report_btn.click(on_report, loaded, [report_file, replay_out], api_visibility="private")
+
+    def on_gif(path: str | None) -> tuple[Any, str]:
+        out, text = gif_for(path)
+        return gr.update(visible=out is not None, value=None if out is None else str(out)), text
+
+    gif_btn.click(on_gif, loaded, [report_file, replay_out], api_visibility="private")
 
     replay_btn.click(replay_message, loaded, replay_out, api_visibility="private")
     return on_refresh, refresh_inputs, refresh_outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import threading
@@ -22,10 +23,14 @@ def register(sub) -> None:
                    help="use a scripted policy instead of a model (oracle: the sim's solver)")
     p.add_argument("--split", choices=("train", "heldout"), help="only scenarios of this split")
     p.add_argument("--tags", nargs="+",
-                   help="only scenarios carrying at least one of these tags (value, e.g. easy, or key:value)")
+                   help="only scenarios carrying at least one of these tags, as `scenarios list` prints them (key:value, "
+                        "e.g. app:settings, or a value alone, e.g. easy)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per scenario (default 3)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--workers", type=int, default=2, help="parallel episodes (threads; default 2)")
+    p.add_argument("--min-success", type=_fraction, metavar="R",
+                   help="exit 1 when the success rate (goal met; step accuracy with --per-step) is below R, a fraction 0..1 or a percentage "
+                        "(0.8 or 80%%); for CI")
     p.add_argument("--json", dest="json_path", help="write the results JSON here")
     p.add_argument("--trace-dir",
                    help="root for traces; each evaluation writes <trace-dir>/eval-<stamp>/ (default runs)")
@@ -41,6 +46,18 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
+def _fraction(text: str) -> float:
+    """--min-success: 0.8 or 80% → 0.8; anything outside 0..1 is refused by argparse with one line."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate; give a fraction (0.8) or a percentage (80%)") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside 0..1 (0%..100%)")
+    return value
+
+
 def select_scenarios(ids: list[str], split: str | None, tags: list[str] | None) -> list:
     """Scenarios by id (in the order given) or all, filtered by split and tags. Raises ScenarioError/ConfigError."""
     from visagent.scenarios import get_scenario, load_scenarios
@@ -49,18 +66,12 @@ def select_scenarios(ids: list[str], split: str | None, tags: list[str] | None) 
     if split:
         chosen = [s for s in chosen if s.split == split]
     if tags:
-        from visagent.evaluate import scenario_tags
+        from visagent.scenarios import filter_by_tags
 
-        wanted = set(tags)
-        # a tag matches as "key:value" ("difficulty:easy") or by its value alone ("easy")
-        def names(scenario) -> set[str]:
-            tags = scenario_tags(scenario)
-            return set(tags) | {t.split(":", 1)[-1] for t in tags}
-
-        chosen = [s for s in chosen if wanted & names(s)]
+        chosen = filter_by_tags(chosen, tags)
     if not chosen:
         raise ConfigError(f"no scenario matches (ids {ids or 'all'}, split {split or 'any'}, tags {tags or 'any'}); "
-                          "see scenarios/ for the ids, splits and tags")
+                          "see `visagent scenarios list` for the ids, splits and tags")
     return chosen
 
 
@@ -124,6 +135,14 @@ def run(args) -> int:
         print(f"traces: {trace_root}")
     if args.json_path:
         _write_results(args.json_path, report.to_dict(), seeds, scenarios, trace_root)
+    return _below_minimum(report.success_rate, args.min_success, "success rate (goal met)")
+
+
+def _below_minimum(rate: float, minimum: float | None, what: str) -> int:
+    """Exit status for --min-success: 1 (with one line on stderr) when `rate` is below `minimum`, else 0."""
+    if minimum is not None and rate < minimum:
+        print(f"visagent: {what} {rate:.0%} is below --min-success {minimum:.0%}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -178,4 +197,4 @@ def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
         print(f"the oracle's traces (each step's prompt is rebuilt from them): {trace_root}")
     if args.json_path:
         _write_results(args.json_path, report.to_dict(), seeds, scenarios, trace_root)
-    return 0
+    return _below_minimum(report.accuracy, args.min_success, "step accuracy")

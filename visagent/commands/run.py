@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from visagent.errors import ConfigError
+from visagent.verdict import CLAIM_STATUSES
 
 _OK_STATUSES = ("success", "answered")
 _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and close its trace
@@ -103,6 +104,11 @@ def check_trace_root(root: str) -> None:
                           "directory or fix its permissions")
 
 
+def side_effects_line(effects: list[str]) -> str:
+    """"" or a line after the world check listing the changes the task did not ask for."""
+    return f"\nside effects (not asked for): {'; '.join(effects)}" if effects else ""
+
+
 def _printable(text: str) -> str:
     """Model text made safe for a terminal: newlines as spaces, control characters (escape sequences) as �."""
     return "".join(c if c.isprintable() else (" " if c in "\n\t" else "\ufffd") for c in text)
@@ -160,6 +166,8 @@ class ProgressPrinter:
             check = self.world_check(event.status) if self.world_check is not None else None
             if check:
                 line += f"\n{check}"
+            elif event.status in CLAIM_STATUSES:  # nothing checked it: say whose word the status is
+                line += "\nno check: the status above is the model's own claim (only a sim scenario's own task is checked)"
             if event.trace_dir:
                 line += f"\ntrace: {event.trace_dir}"
             self._write(line + "\n")
@@ -260,6 +268,10 @@ def run(args) -> int:
         if args.policy == "oracle":
             if scenario is None or not hasattr(executor, "world"):
                 raise ConfigError("--policy oracle needs --executor sim and --scenario ID")
+            own = scenario.instruction_for(executor.world)
+            if task != own:  # the oracle plays the scenario's script: any other task would "succeed" at nothing
+                raise ConfigError(f"--policy oracle plays scenario {scenario.id}'s own task ({own!r}), not {task!r}; "
+                                  "drop TASK or pick the scenario whose task it is (`visagent scenarios list`)")
             from visagent.scripted import OracleEngine
 
             engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
@@ -271,14 +283,19 @@ def run(args) -> int:
                 engine.verify_model()  # a misspelt name fails here, not at the first step with a trace left
         config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
         interactive = sys.stdin.isatty() and not args.yes
-        verdict: dict[str, bool] = {}
+        verdict: dict[str, Any] = {}
+        world = getattr(executor, "world", None)
+        before = world.state() if world is not None else None  # for the side effects at the end
 
         def check_world(status: str) -> str | None:  # asked when the run ends: `terminate success` is a claim
-            checked = world_check(scenario, getattr(executor, "world", None), task, status)
+            from visagent.side_effects import run_side_effects
+
+            checked = world_check(scenario, world, task, status)
             if checked is None:
                 return None
             verdict["success"] = checked[0]
-            return checked[1]
+            verdict["side_effects"] = run_side_effects(scenario, world, before)
+            return checked[1] + side_effects_line(verdict["side_effects"])
 
         printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet, world_check=check_world)
         meta: dict[str, Any] = {}
@@ -322,7 +339,7 @@ def run(args) -> int:
                   file=sys.stderr)
             return 1
         if "success" in verdict and result.trace_dir is not None:
-            record_verdict(result.trace_dir, verdict["success"])  # `visagent report` shows it as the world check
+            record_verdict(result.trace_dir, verdict["success"], verdict["side_effects"])  # shown by `visagent report`
         if interrupted and result.status == "stopped":
             return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
         if "success" in verdict:

@@ -15,6 +15,8 @@ def register(sub) -> None:
     ls = verbs.add_parser("list", help="print id, platform, max steps, split and tags of every scenario")
     ls.add_argument("--split", choices=["train", "heldout"], help="only this split")
     ls.add_argument("--platform", choices=["desktop", "phone"], help="only this platform")
+    ls.add_argument("--tags", nargs="+", help="only scenarios carrying at least one of these tags (key:value, e.g. "
+                    "app:settings, or a value alone, e.g. easy), as the list prints them")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.add_argument("--path", action="append", help="scenario file or folder (default: the repo's scenarios/)")
     show = verbs.add_parser("show", help="render a scenario's initial screen to a PNG")
@@ -36,7 +38,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from visagent.scenarios import get_scenario, load_scenarios
+    from visagent.scenarios import filter_by_tags, get_scenario, load_scenarios, tag_strings
 
     if args.verb is None:
         args._parser.print_help()
@@ -45,6 +47,7 @@ def run(args) -> int:
         rows = load_scenarios(args.path)
         rows = [s for s in rows if (not args.split or s.split == args.split)
                 and (not args.platform or s.platform == args.platform)]
+        rows = filter_by_tags(rows, args.tags)
         if args.json:
             for s in rows:
                 print(json.dumps(s.summary()))
@@ -52,7 +55,7 @@ def run(args) -> int:
         width = max([len(s.id) for s in rows] + [2])
         print(f"{'id':<{width}}  {'platform':<8}  {'steps':>5}  {'split':<7}  tags")
         for s in rows:
-            tags = " ".join(f"{k}={v}" for k, v in s.tags.items() if k != "platform")
+            tags = " ".join(t for t in tag_strings(s) if not t.startswith("platform:"))  # the syntax --tags takes
             print(f"{s.id:<{width}}  {s.platform:<8}  {s.max_steps:>5}  {s.split:<7}  {tags}")
         print(f"# {len(rows)} scenarios")
         return 0

@@ -1,0 +1,177 @@
+"""The dashboard tells a newcomer what happened (issue 41), in a real headless Chromium: the verdict badge and
+the model's claim in the Run status, the run named by its trace id with links to its trace and HTML report, the
+action log following its newest line, the Traces table's verdict column and filters."""
+
+from __future__ import annotations
+
+import io
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard
+from visagent.trace import read_trace
+
+LONG_SCENARIO = "desktop-contacts-add"
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+
+@pytest.fixture
+def page_url(tmp_path):
+    # a scenario whose oracle takes several steps: its action log is longer than the log box
+    dash = make_dashboard(tmp_path / "runs", scenario=LONG_SCENARIO)
+    with launched(dash) as url:
+        yield url, dash
+
+
+def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, dash = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            expect(page.locator("#vg-task textarea")).not_to_have_value("")
+            # the model panel is open and says what the selected model is
+            expect(page.locator("#vg-model-note")).to_contain_text("does not solve tasks")
+            oracle = page.get_by_label("Scripted oracle (sim only, no model)")
+            oracle.check()
+            expect(page.locator("#vg-model-note")).to_contain_text("known solution")
+            expect(page.locator("#vg-legend")).to_contain_text("where the action landed")
+            page.click("#vg-start")
+            status = page.locator("#vg-status")
+            badge = status.locator(".vg-verdict")
+            expect(badge).to_have_attribute("data-verdict", "met", timeout=60_000)
+            expect(badge).to_contain_text("goal met")
+            expect(status.locator(".vg-claim")).to_contain_text("model claimed success")
+            run_id = status.locator(".vg-run-id").inner_text()
+            assert len(run_id) == len("20261204-133029-e9bc55") and run_id.count("-") == 2
+            expect(page.locator("#vg-message")).to_contain_text(run_id)
+            expect(status.locator(".vg-trace-path")).to_contain_text(run_id)
+            link = status.locator("a.vg-report-link")
+            expect(link).to_have_count(1)
+            href = link.get_attribute("href")
+            with urllib.request.urlopen(url + href, timeout=30) as resp:  # the link serves the run's report
+                body = resp.read().decode("utf-8")
+            assert resp.status == 200 and 'data-verdict="met"' in body and run_id in body
+            # the log's last lines (finished, world check) are in view: its textarea is scrolled to the end
+            page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('world check')",
+                                   timeout=30_000)
+            page.wait_for_function(
+                "(() => { const t = document.querySelector('#vg-log textarea');"
+                " return t && t.scrollHeight > t.clientHeight && t.scrollTop + t.clientHeight >= t.scrollHeight - 2;"
+                " })()", timeout=10_000)
+            # the Traces table: verdict and claim columns, and its filters
+            page.get_by_role("tab", name="Traces").click()
+            table = page.locator("#vg-trace-table")
+            expect(table).to_contain_text("✔ goal met", timeout=30_000)
+            expect(table).to_contain_text("model claimed success")
+            expect(table).to_contain_text(run_id)
+            page.locator("#vg-trace-find input, #vg-trace-find textarea").first.fill("no such run anywhere")
+            expect(table).not_to_contain_text(run_id, timeout=10_000)
+            page.locator("#vg-trace-find input, #vg-trace-find textarea").first.fill(run_id[-6:])
+            expect(table).to_contain_text(run_id, timeout=10_000)
+            # the one marker style's legend under the screens, and the run as an animated GIF
+            expect(page.locator("#vg-trace-legend")).to_contain_text("where the model pointed")
+            expect(page.locator("#vg-trace-summary")).to_contain_text(f"run {run_id}", timeout=30_000)
+            page.click("#vg-gif")
+            expect(page.locator("#vg-replay-out")).to_contain_text("run.gif", timeout=30_000)
+            gif_link = page.locator("#vg-report-file a").first
+            expect(gif_link).to_be_visible(timeout=10_000)
+            with urllib.request.urlopen(urllib.parse.urljoin(url, gif_link.get_attribute("href")), timeout=30) as resp:
+                data = resp.read()
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as gif:
+                steps = len(read_trace(dash.trace_root / run_id).steps)
+                assert gif.format == "GIF" and gif.n_frames == steps + 1
+        finally:
+            browser.close()
+
+
+def test_the_scenario_is_shown_before_start_and_one_click_watches_it_solved(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    from ui.forms import scenario_preview
+
+    url, dash = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            screen = page.locator("#vg-screen")
+            expect(screen).to_contain_text("The scenario's first screen (before Start)")
+            image = screen.locator("img")
+            expect(image).to_have_count(1)
+            size = page.evaluate("() => { const i = document.querySelector('#vg-screen img');"
+                                 " return [i.naturalWidth, i.naturalHeight]; }")
+            assert tuple(size) == scenario_preview(LONG_SCENARIO, None).size  # the scenario's own screen
+            # a new seed shows that seed's screen (the preview follows the form)
+            first = image.get_attribute("src")
+            page.locator("#vg-seed input").fill("11")
+            page.locator("#vg-seed input").press("Enter")
+            expect(image).not_to_have_attribute("src", first, timeout=15_000)
+            page.click("#vg-watch")  # the tiny model is selected: one click plays the oracle instead
+            badge = page.locator("#vg-status .vg-verdict")
+            expect(badge).to_have_attribute("data-verdict", "met", timeout=60_000)
+            expect(screen).to_contain_text("Live screen")
+            expect(page.locator("#vg-message")).to_contain_text("scripted oracle plays")
+        finally:
+            browser.close()
+
+
+def test_start_is_disabled_with_the_reason_when_the_executor_cannot_work(page_url, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.delenv("DISPLAY", raising=False)  # no X server: the desktop executor cannot work
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            start = page.locator("#vg-start")
+            expect(start).to_be_enabled()
+            page.locator("#vg-executor").get_by_label("desktop").check()
+            expect(start).to_be_disabled(timeout=15_000)
+            expect(page.get_by_text("Start is disabled: no display")).to_be_visible()
+            page.locator("#vg-executor").get_by_label("sim").check()
+            expect(start).to_be_enabled(timeout=15_000)
+        finally:
+            browser.close()
+
+
+def test_a_suite_shows_goal_and_claim_columns_and_a_per_tag_chart(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            page.get_by_role("tab", name="Scenarios").click()
+            page.get_by_label("Tags (any of, comma-separated)").fill("app:calculator")
+            page.click("#vg-suite-run")  # the scripted oracle is the suite's default policy
+            chart = page.locator("#vg-suite-chart")
+            row = chart.locator('.vg-tag-row[data-tag="app:calculator"]')
+            expect(row).to_have_attribute("data-rate", "100", timeout=120_000)
+            expect(page.locator("#vg-suite-message")).to_contain_text("done", timeout=120_000)
+            results = page.locator("#vg-suite-results")
+            expect(results).to_contain_text("goal (world check)")
+            expect(results).to_contain_text("✔ goal met")
+            expect(results).to_contain_text("model claimed success")
+            expect(results).not_to_contain_text("✘")
+            link = results.locator('a[href*="report.html"]:visible').first  # each row links its episode's report
+            expect(link).to_be_visible()
+            with urllib.request.urlopen(urllib.parse.urljoin(url, link.get_attribute("href")), timeout=30) as resp:
+                body = resp.read().decode("utf-8")
+            assert resp.status == 200 and 'data-verdict="met"' in body and link.inner_text() in body
+        finally:
+            browser.close()
