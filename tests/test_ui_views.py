@@ -30,13 +30,15 @@ def oracle_trace(tmp_path_factory):
 
 
 def test_trace_list_and_summary(oracle_trace):
+    from ui.text import code as md_code  # run ids as escaped code spans (model text never renders as Markdown)
+
     root, trace = oracle_trace
     rows = traces_view.trace_rows(root)
     assert rows[0][0] == trace.run_id and rows[0][2] == "model claimed success" and rows[0][3] == len(trace.steps)
     assert rows[0][1] == "✔ goal met" and rows[0][4] == trace.meta["model"]["spec"] and rows[0][7] == "Switch the system to dark mode."
     assert traces_view.trace_choices(root)[0][1] == str(trace.path)
     summary = traces_view.trace_summary(trace)
-    assert "status **success**" in summary and f"✔ goal met · model claimed success · run `{trace.run_id}`" in summary and "oracle" in summary and f"{SCENARIO} (seed 5)" in summary
+    assert "status **success**" in summary and f"✔ goal met · model claimed success · run {md_code(trace.run_id)}" in summary and "oracle" in summary and f"{SCENARIO} (seed 5)" in summary
 
 
 def test_suite_traces_are_listed_with_their_suite(oracle_trace, tmp_path):

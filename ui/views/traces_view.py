@@ -76,7 +76,7 @@ def trace_summary(trace: Trace) -> str:
     where = ex.get("name", "?") + (f" · {ex['scenario']} (seed {ex.get('seed')})" if ex.get("scenario") else "")
     lines = [f"**{md.text(meta.get('task', ''))}**",
              f"{md.text(verdict_text(meta.get('verdict')))} · {md.text(claim_text(trace.status))} · "
-             f"run {md.text(trace.run_id)}",
+             f"run {md.code(trace.run_id)}",
              f"status **{md.text(trace.status)}** · {md.text(meta.get('reason') or '')} · "
              f"{md.text(meta.get('steps', 0))} steps · model {md.text(model)} · {md.text(where)} · "
              f"started {md.text(meta.get('started_at', '?'))}"]
