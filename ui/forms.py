@@ -5,6 +5,7 @@ Every function returns data or raises a VisagentError with one line for the page
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 from dataclasses import dataclass
@@ -151,13 +152,50 @@ def device_choices() -> tuple[list[tuple[str, str]], str]:
     return out, "" if out else "no device: connect one with USB debugging on (adb devices)"
 
 
+# -- models ------------------------------------------------------------------------------------------
+
+def preset_values(name: str | None) -> tuple[str, str, str]:
+    """(server URL, model name, provider) of a provider preset (ui.engines.PROVIDER_PRESETS).
+    Raises ConfigError for an unknown preset."""
+    from ui.engines import PROVIDER_PRESETS
+
+    preset = PROVIDER_PRESETS.get(name or "")
+    if preset is None:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PROVIDER_PRESETS)}")
+    return preset.url, preset.model_name, preset.provider
+
+
+def connection_check(settings: Settings, url: str, model_name: str = "", provider: str = "",
+                     api_key: str = "") -> tuple[bool, str]:
+    """Run `visagent doctor`'s checks (visagent.commands.doctor.run, the same code) against a server URL with
+    the form's model name, provider and API key (empty: the settings' own). Returns (all passed, one line per
+    check). Raises ConfigError for a bad URL or provider (nothing checked)."""
+    import io
+
+    from engine.errors import EngineError
+    from ui.engines import with_server
+    from visagent.commands import doctor
+
+    choice = ModelChoice.from_form("server", url=url, model_name=model_name, provider=provider, api_key=api_key)
+    checked = with_server(settings, provider=choice.provider, api_key=choice.api_key)
+    checked = dataclasses.replace(checked, model=choice.spec, model_name=choice.model_name)
+    out = io.StringIO()
+    try:
+        code = doctor.run(SimpleNamespace(settings=checked, history_images=None), out=out)
+    except EngineError as exc:  # a URL the engine cannot use at all (doctor re-raises those)
+        raise ConfigError(" ".join(str(exc).split())) from None
+    return code == 0, out.getvalue().rstrip("\n")
+
+
 # -- runs --------------------------------------------------------------------------------------------
 
 def run_request(task: str, executor: str, scenario: str | None, seed: float | int | None, model_kind: str,
                 checkpoint: str, url: str, model_name: str, thinking: bool, max_steps: float | int,
-                history: float | int, settle: bool, monitor: Any = None, serial: str | None = None) -> RunRequest:
-    """A RunRequest from the Run form's raw values. Raises ConfigError for a bad value."""
-    choice = ModelChoice.from_form(model_kind, checkpoint, url, model_name)
+                history: float | int, settle: bool, monitor: Any = None, serial: str | None = None,
+                provider: str = "", api_key: str = "") -> RunRequest:
+    """A RunRequest from the Run form's raw values. Raises ConfigError for a bad value. `api_key` (a server's;
+    empty: the settings' own) travels in the request's ModelChoice to the engine and nowhere else."""
+    choice = ModelChoice.from_form(model_kind, checkpoint, url, model_name, provider, api_key)
     try:
         seed_value = None if seed is None or seed == "" else int(seed)
         mon = None if monitor in (None, "") else int(monitor)

@@ -12,9 +12,12 @@ from engine.errors import EngineError
 from ui import forms, text as md
 from ui.engines import ModelChoice
 from ui.overlay import Markers, draw_markers
+from ui.views import model_picker
 from visagent.errors import VisagentError
 from visagent.markers import legend_html
 
+#: Grounding needs a model: every picker choice but the scripted oracle.
+GROUNDING_KINDS = ("tiny", "checkpoint", "server")
 UNAVAILABLE = "grounding is not available in this build (visagent.grounding is missing)"
 
 
@@ -37,7 +40,7 @@ def ground_image(dash: forms.Dashboard, image: Image.Image, instruction: str, pl
         raise ConfigError(UNAVAILABLE) from None
     choice = choice or dash.default_model
     if choice.kind == "oracle":
-        raise ConfigError("grounding needs a model, not the scripted oracle; start the dashboard with --model")
+        raise ConfigError("grounding needs a model, not the scripted oracle; pick a model in the Model section")
     engine = dash.runs.engines.get(choice)
     result = grounding.ground(engine, image.convert("RGB"), instruction.strip(), platform=platform)
     markers = Markers() if result.point is None else Markers(model=(float(result.point[0]), float(result.point[1])))
@@ -76,9 +79,10 @@ def sim_screen(scenario_id: str | None) -> Image.Image:
 def build(dash: forms.Dashboard) -> None:
     """Add the Grounding tab's components and events to the current Blocks."""
     available = importlib.util.find_spec("visagent.grounding") is not None
-    gr.Markdown(f"Model: **{dash.default_model.label}** (set with `visagent ui --model`). The pink ring is where "
-                "the model pointed."
-                + ("" if available else f"\n\n⚠ {UNAVAILABLE}"))
+    gr.Markdown("The pink ring is where the model pointed. The model is picked as on the Run tab (a loaded model "
+                "is shared by both tabs)." + ("" if available else f"\n\n⚠ {UNAVAILABLE}"))
+    with gr.Accordion("Model", open=False):
+        picker = model_picker.build(dash, "vg-ground", kinds=GROUNDING_KINDS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = gr.Image(type="pil", label="Screenshot", sources=["upload", "clipboard"],
@@ -104,10 +108,10 @@ def build(dash: forms.Dashboard) -> None:
 
     example.click(on_example, None, [upload, instruction, platform, info], api_visibility="private")
 
-    def on_locate(image: Image.Image | None, text: str, screen: str) -> tuple[Any, str]:
+    def on_locate(image: Image.Image | None, text: str, screen: str, *model: Any) -> tuple[Any, str]:
         try:
-            return ground_image(dash, image, text, screen)
+            return ground_image(dash, image, text, screen, ModelChoice.from_form(*model))
         except (VisagentError, EngineError) as exc:
             return gr.skip(), f"⚠ {md.text(exc)}"
 
-    locate.click(on_locate, [upload, instruction, platform], [output, info], api_visibility="private")
+    locate.click(on_locate, [upload, instruction, platform, *picker.inputs], [output, info], api_visibility="private")

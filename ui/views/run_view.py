@@ -8,8 +8,8 @@ import gradio as gr
 
 from engine.errors import EngineError
 from ui import forms, text as md
-from ui.engines import MODEL_KINDS, MODEL_LABELS, MODEL_NOTES
 from ui.overlay import draw_markers
+from ui.views import model_picker
 from visagent.errors import VisagentError
 from visagent.markers import legend_html
 
@@ -35,7 +35,6 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         preview0 = forms.scenario_preview(scenario, None)
     except VisagentError as exc:
         task0, seed0, scenario_error = "", 0, str(exc)
-    model = dash.default_model
 
     run_id = gr.State(None)
     seen = gr.State({})
@@ -58,16 +57,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                     device = gr.Dropdown([], label="Android device", elem_id="vg-device")
                 device_note = gr.Markdown(md.text(scenario_error or ""), elem_classes=["vg-note"], **md.MARKDOWN_SAFE)
             with gr.Accordion("Model", open=True):
-                model_kind = gr.Radio([(MODEL_LABELS[k], k) for k in MODEL_KINDS], value=model.kind,
-                                      label="Model", elem_id="vg-model-kind")
-                model_note = gr.Markdown(MODEL_NOTES.get(model.kind, ""), elem_id="vg-model-note",
-                                         elem_classes=["vg-note"])
-                checkpoint = gr.Textbox(label="Checkpoint directory", visible=model.kind == "checkpoint",
-                                        value=model.spec if model.kind == "checkpoint" else "")
-                with gr.Row(visible=model.kind == "server") as server_box:
-                    url = gr.Textbox(label="Server URL", placeholder="http://127.0.0.1:8000/v1", scale=2,
-                                     value=model.spec if model.kind == "server" else "")
-                    model_name = gr.Textbox(label="Model name", value=model.model_name or "", scale=1)
+                picker = model_picker.build(dash, "vg")
                 with gr.Row():
                     thinking = gr.Checkbox(value=settings.thinking, label="Thinking")
                     settle = gr.Checkbox(value=settings.settle, label="Wait for the screen to settle")
@@ -158,15 +148,9 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
 
     seed.input(on_seed, [scenario_dd, seed, run_id], [task, screen], api_visibility="private")
 
-    def on_model_kind(kind: str) -> tuple[Any, Any, str]:
-        return (gr.update(visible=kind == "checkpoint"), gr.update(visible=kind == "server"),
-                MODEL_NOTES.get(kind, ""))
-
-    model_kind.change(on_model_kind, model_kind, [checkpoint, server_box, model_note], api_visibility="private")
-
     # -- start and controls ---------------------------------------------------------------------------
-    form = [task, executor, scenario_dd, seed, model_kind, checkpoint, url, model_name, thinking, max_steps,
-            history, settle, monitor, device]
+    form = [task, executor, scenario_dd, seed, *picker.inputs[:4], thinking, max_steps, history, settle, monitor,
+            device, picker.provider, picker.api_key]  # run_request's order; the key goes to the engine only
 
     def on_start(current: str | None, *values: Any) -> tuple[Any, Any, Any]:
         try:
