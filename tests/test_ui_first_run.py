@@ -175,3 +175,47 @@ def test_a_suite_shows_goal_and_claim_columns_and_a_per_tag_chart(page_url):
             assert resp.status == 200 and 'data-verdict="met"' in body and link.inner_text() in body
         finally:
             browser.close()
+
+
+def _boxes_apart(page, block: str) -> tuple[dict, dict]:
+    """The bounding boxes of a screenshot block's label and its picture; the label must end above the picture."""
+    label = page.locator(f'{block} label[data-testid="block-label"]')
+    image = page.locator(f"{block} img").first
+    lb, ib = label.bounding_box(), image.bounding_box()
+    assert lb and ib and lb["width"] > 0 and ib["width"] > 0
+    assert lb["y"] + lb["height"] <= ib["y"] + 0.5, (block, lb, ib)  # above it, not over its top-left corner
+    bb = page.locator(block).bounding_box()
+    assert bb and ib["y"] + ib["height"] <= bb["y"] + bb["height"] + 0.5, (block, bb, ib)  # the picture stays inside
+    return lb, ib
+
+
+def test_screenshot_labels_sit_above_the_picture_and_the_model_section_connects_a_server(page_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            expect(page.locator("#vg-screen img")).to_have_count(1, timeout=15_000)
+            expect(page.locator('#vg-screen label[data-testid="block-label"]')).to_contain_text("first screen")
+            _boxes_apart(page, "#vg-screen")
+            # the Model section: a preset fills URL, model name and provider; the key field hides what is typed
+            page.locator("#vg-model-kind").get_by_label("OpenAI-compatible server").check()
+            page.locator("#vg-preset input").click()
+            page.get_by_role("option", name="Ollama").click()
+            expect(page.locator("#vg-url textarea, #vg-url input").first).to_have_value("http://127.0.0.1:11434/v1")
+            expect(page.locator("#vg-model-name textarea, #vg-model-name input").first).to_have_value("qwen3.5:35b-a3b")
+            expect(page.locator("#vg-api-key input")).to_have_attribute("type", "password")
+            # Grounding: its own model picker, and both screenshot labels above their pictures
+            page.click("#vg-tab-grounding-button")
+            page.locator("#vg-ground-model .label-wrap").click()
+            picker = page.locator("#vg-ground-model-kind")
+            expect(picker.get_by_label("OpenAI-compatible server")).to_have_count(1)
+            expect(picker.get_by_label("Scripted oracle (sim only, no model)")).to_have_count(0)  # needs a model
+            page.get_by_role("button", name="Use a sim screen").click()
+            expect(page.locator("#vg-ground-input img")).to_have_count(1, timeout=15_000)
+            _boxes_apart(page, "#vg-ground-input")
+        finally:
+            browser.close()

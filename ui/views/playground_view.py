@@ -81,7 +81,7 @@ def build(dash: forms.Dashboard) -> None:
     available = importlib.util.find_spec("visagent.grounding") is not None
     gr.Markdown("The pink ring is where the model pointed. The model is picked as on the Run tab (a loaded model "
                 "is shared by both tabs)." + ("" if available else f"\n\n⚠ {UNAVAILABLE}"))
-    with gr.Accordion("Model", open=False):
+    with gr.Accordion("Model", open=False, elem_id="vg-ground-model"):
         picker = model_picker.build(dash, "vg-ground", kinds=GROUNDING_KINDS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
