@@ -5,6 +5,7 @@ action log following its newest line, the Traces table's verdict column and filt
 from __future__ import annotations
 
 import io
+import re
 import urllib.parse
 import urllib.request
 
@@ -208,6 +209,19 @@ def test_screenshot_labels_sit_above_the_picture_and_the_model_section_connects_
             expect(page.locator("#vg-url textarea, #vg-url input").first).to_have_value("http://127.0.0.1:11434/v1")
             expect(page.locator("#vg-model-name textarea, #vg-model-name input").first).to_have_value("qwen3.5:35b-a3b")
             expect(page.locator("#vg-api-key input")).to_have_attribute("type", "password")
+            # Test connection: doctor's checks against a loopback vLLM-like server, one line per check
+            from tests.fixtures.provider_fakes import ProviderFake
+
+            with ProviderFake("vllm") as fake:
+                page.locator("#vg-url textarea, #vg-url input").first.fill(fake.url)
+                page.locator("#vg-model-name textarea, #vg-model-name input").first.fill("")
+                page.locator("#vg-provider input").fill("vllm")
+                page.locator("#vg-provider input").press("Enter")
+                page.click("#vg-test-connection")
+                result = page.locator("#vg-connection textarea")
+                expect(result).to_have_value(re.compile(r"^ok    models:.*\nok    image limit:.*\nall checks passed$",
+                                                        re.S), timeout=30_000)
+            assert fake.chats()  # the page's check asked the server
             # Grounding: its own model picker, and both screenshot labels above their pictures
             page.click("#vg-tab-grounding-button")
             page.locator("#vg-ground-model .label-wrap").click()

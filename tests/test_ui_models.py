@@ -141,3 +141,13 @@ def test_the_connection_test_of_an_unreachable_or_bad_url_is_one_line():
         forms.connection_check(Settings(), "ftp://example/v1")
     with pytest.raises(ConfigError, match="unknown provider"):
         forms.connection_check(Settings(), "http://127.0.0.1:9/v1", provider="tgi")
+
+
+def test_the_server_preloaded_at_start_is_the_one_the_untouched_form_picks(tmp_path):
+    settings = Settings(trace_dir=str(tmp_path), model="http://127.0.0.1:8000/v1", provider="sglang")
+    dash = forms.Dashboard.create(settings)
+    try:
+        picked = ModelChoice.from_form("server", url="http://127.0.0.1:8000/v1", provider=settings.provider)
+        assert dash.default_model == picked and picked.provider == "sglang"
+    finally:
+        dash.close()

@@ -42,6 +42,8 @@ class Dashboard:
         runs = RunManager(settings, trace_root=root)
         suites = SuiteRunner(settings, runs.engines, root)
         model = ModelChoice.from_spec(settings.model, settings.model_name)
+        if model.kind == "server":  # as the picker submits it, so a preloaded server is the one a run finds
+            model = dataclasses.replace(model, provider=settings.provider)
         scenario = settings.scenario
         if scenario is None:
             scenario = default_scenario_id()
