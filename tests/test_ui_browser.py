@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard, throttled_tiny
+from tests.fixtures.dashboard import (CHROMIUM, CHROMIUM_ARGS, label_above_image, launched, make_dashboard,
+                                      throttled_tiny)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 # gradio's queue builds pandas frames with options pandas 3 deprecates: its noise, not ours
@@ -63,6 +64,7 @@ def test_tiny_run_live_then_stopped_then_its_trace(page_url):
             page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
                                    timeout=30_000)
             expect(page.locator("#vg-screen img")).to_have_count(1, timeout=30_000)
+            label_above_image(page, "#vg-screen")  # the live screen's label too
             page.click("#vg-stop")
             # a generation in flight ends at its next token
             page.wait_for_function(
@@ -73,6 +75,7 @@ def test_tiny_run_live_then_stopped_then_its_trace(page_url):
             expect(page.locator("#vg-trace-summary")).to_contain_text("status stopped", timeout=30_000)
             expect(page.locator("#vg-trace-summary")).to_contain_text("Switch the system to dark mode.")
             expect(page.locator("#vg-trace-image img")).to_have_count(1, timeout=30_000)  # step 1's screenshot
+            label_above_image(page, "#vg-trace-image")  # the label does not cover the screenshot (issue 41)
             expect(page.locator("#vg-trace-action")).to_contain_text("step 1")
             page.screenshot(path=str(ARTIFACTS / "ui_trace.png"), full_page=True)
         finally:

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, launched, make_dashboard
+from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, label_above_image, launched, make_dashboard
 from visagent.trace import read_trace
 
 LONG_SCENARIO = "desktop-contacts-add"
@@ -178,18 +178,6 @@ def test_a_suite_shows_goal_and_claim_columns_and_a_per_tag_chart(page_url):
             browser.close()
 
 
-def _boxes_apart(page, block: str) -> tuple[dict, dict]:
-    """The bounding boxes of a screenshot block's label and its picture; the label must end above the picture."""
-    label = page.locator(f'{block} label[data-testid="block-label"]')
-    image = page.locator(f"{block} img").first
-    lb, ib = label.bounding_box(), image.bounding_box()
-    assert lb and ib and lb["width"] > 0 and ib["width"] > 0
-    assert lb["y"] + lb["height"] <= ib["y"] + 0.5, (block, lb, ib)  # above it, not over its top-left corner
-    bb = page.locator(block).bounding_box()
-    assert bb and ib["y"] + ib["height"] <= bb["y"] + bb["height"] + 0.5, (block, bb, ib)  # the picture stays inside
-    return lb, ib
-
-
 def test_screenshot_labels_sit_above_the_picture_and_the_model_section_connects_a_server(page_url):
     from playwright.sync_api import expect, sync_playwright
 
@@ -201,7 +189,7 @@ def test_screenshot_labels_sit_above_the_picture_and_the_model_section_connects_
             page.goto(url)
             expect(page.locator("#vg-screen img")).to_have_count(1, timeout=15_000)
             expect(page.locator('#vg-screen label[data-testid="block-label"]')).to_contain_text("first screen")
-            _boxes_apart(page, "#vg-screen")
+            label_above_image(page, "#vg-screen")
             # the Model section: a preset fills URL, model name and provider; the key field hides what is typed
             page.locator("#vg-model-kind").get_by_label("OpenAI-compatible server").check()
             page.locator("#vg-preset input").click()
@@ -230,6 +218,6 @@ def test_screenshot_labels_sit_above_the_picture_and_the_model_section_connects_
             expect(picker.get_by_label("Scripted oracle (sim only, no model)")).to_have_count(0)  # needs a model
             page.get_by_role("button", name="Use a sim screen").click()
             expect(page.locator("#vg-ground-input img")).to_have_count(1, timeout=15_000)
-            _boxes_apart(page, "#vg-ground-input")
+            label_above_image(page, "#vg-ground-input")
         finally:
             browser.close()

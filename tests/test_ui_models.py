@@ -88,7 +88,8 @@ def _files_holding(root: Path, needle: str) -> list[str]:
 
 def test_a_key_typed_in_the_dashboard_reaches_the_server_and_no_trace_meta_or_log(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    dash = forms.Dashboard.create(Settings(trace_dir=str(tmp_path / "runs"), api_key=None), trace_root=tmp_path / "runs")
+    settings = Settings(trace_dir=str(tmp_path / "runs"), api_key=None)
+    dash = forms.Dashboard.create(settings, trace_root=tmp_path / "runs")
     try:
         fake = ProviderFake("vllm")
         seen = _record_auth(fake)
