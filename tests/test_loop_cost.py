@@ -76,7 +76,7 @@ def test_the_cache_keeps_no_image_alive():
 
 
 @pytest.mark.parametrize("background", [False, True])
-def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_bytes_written_before(tmp_path, background):
+def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_pixels_written_before(tmp_path, background):
     image = image_codec.keep_encoding(_noise(1280 // 8, 800 // 8, seed=2))
     url = image_to_data_url(image)
     writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=background)
@@ -85,7 +85,54 @@ def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_bytes_written_
     writer.finish("success", "", 1, None)
     written = (tmp_path / "r" / "step_001.png").read_bytes()
     assert written == base64.b64decode(url.split(",", 1)[1])
-    assert written == _old_trace_png(image, tmp_path / "old.png")
+    # the encoder changed (issue 44): other PNG bytes, the very same pixels as Pillow's file
+    assert _pixels(written) == _pixels(_old_trace_png(image, tmp_path / "old.png")) == (image.mode, image.tobytes())
+
+
+def _pixels(png: bytes) -> tuple[str, bytes]:
+    with Image.open(io.BytesIO(png)) as img:
+        img.load()
+        return img.mode, img.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "1", "I;16"])
+@pytest.mark.parametrize("size", [(1, 1), (3, 1), (1, 5), (61, 47)])
+def test_the_png_encoder_gives_back_exactly_the_pixels_a_decoder_reads(mode, size):
+    w, h = size
+    rng = np.random.default_rng(w * 100 + h)
+    noise = Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "RGBA")
+    image = noise if mode == "RGBA" else noise.convert(mode)
+    png = image_codec.encode_png(image)
+    sent = image if mode in image_codec.PNG_MODES else image.convert("RGB")  # other modes go as RGB, as before
+    assert _pixels(png) == (sent.mode, sent.tobytes())
+    # a strict second decoder (libpng through OpenCV) reads the same pixels
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = np.asarray(sent)
+    if expected.ndim == 3:
+        expected = expected[..., [2, 1, 0, 3][: expected.shape[2]]]
+    assert decoded.shape == expected.shape and np.array_equal(decoded, expected)
+
+
+def test_the_png_encoder_without_isal_falls_back_to_zlib_with_the_same_pixels(monkeypatch):
+    import zlib
+
+    image = _noise(seed=5)
+    monkeypatch.setattr(image_codec, "_deflate", zlib)
+    assert _pixels(image_codec.encode_png(image)) == ("RGB", image.tobytes())
+
+
+def test_the_png_encoder_keeps_screens_of_the_sim_exact_and_compact():
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    image = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1)).screenshot().image
+    png = image_codec.encode_png(image)
+    assert _pixels(png) == ("RGB", image.tobytes())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    assert len(png) < 1.5 * len(buf.getvalue())  # about Pillow's level-1 size, far from the 3 MB of raw pixels
 
 
 def test_wire_messages_are_identical_with_and_without_the_shared_encoding():
