@@ -287,3 +287,73 @@ def test_an_executor_that_settles_itself_reports_its_settle_captures(tmp_path, m
     assert result.ok and result.observation is not None
     assert result.settle_capture_s > 0
     assert "settle_capture_s" not in result.to_dict()  # the trace's `result` is unchanged
+
+
+def _settle_runs(scenario_id: str, scale: float, use_same_frame: bool, monkeypatch) -> tuple[list, int]:
+    """Settle after each of a fixed series of actions on a fresh sim world: (every wait's outcome, thumbnails)."""
+    from visagent import settle
+    from visagent.actions import Action
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    made = []
+    real = settle.thumbnail
+    monkeypatch.setattr(settle, "thumbnail", lambda im, d: made.append(1) or real(im, d))
+    ex = SimExecutor(get_scenario(scenario_id).make_world(seed=3), scale=scale)
+    w, h = ex.world.size
+    points = [(w * fx, h * fy) for fx, fy in ((0.5, 0.97), (0.1, 0.1), (0.3, 0.5), (0.5, 0.97), (0.02, 0.97),
+                                               (0.6, 0.3), (0.9, 0.05), (0.5, 0.5))]
+    actions = [Action("left_click", coordinate=p) for p in points] + [Action("key", keys=["esc"]),
+                                                                        Action("wait", time=0.2)]
+    out = []
+    for action in actions:
+        before = ex.screenshot().image
+        res = ex.execute(action)
+        got = settle.SettleDetector().wait(lambda: ex.screenshot().image, ex.now, ex.sleep, before=before,
+                                           same_frame=ex.same_frame if use_same_frame else None)
+        out.append((res.changed, got.settle_s, got.changed, got.frames, got.timed_out, got.last_diff,
+                    got.final_image.tobytes()))
+    return out, len(made)
+
+
+@pytest.mark.parametrize("scenario_id,scale", [("desktop-settings-wifi-off", 1.0), ("desktop-contacts-add", 1.5),
+                                               ("phone-contacts-add", 1.0)])
+def test_the_sims_same_frame_hint_leaves_every_settle_decision_as_it_was(scenario_id, scale, monkeypatch):
+    plain, thumbs_plain = _settle_runs(scenario_id, scale, False, monkeypatch)
+    hinted, thumbs_hinted = _settle_runs(scenario_id, scale, True, monkeypatch)
+    assert hinted == plain  # frames, waits, changed, last difference and the final pixels, action by action
+    assert any(r[0] for r in plain) and any(not r[0] for r in plain)  # actions that changed the screen, and not
+    assert any(r[3] > 3 for r in plain)  # and waits through moving frames (an animation), not only still ones
+    assert thumbs_hinted < thumbs_plain  # and it did save work
+
+
+def test_same_frame_is_true_only_for_copies_of_one_rendered_frame():
+    from visagent.actions import Action
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    ex = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1))
+    a, b = ex.screenshot().image, ex.screenshot().image
+    assert a is not b and ex.same_frame(a, b) and a.tobytes() == b.tobytes()
+    assert not ex.same_frame(a, a.copy())  # a copy made elsewhere is unknown: "compare them"
+    assert not ex.same_frame(_noise(), _noise())
+    w, h = ex.world.size
+    res = ex.execute(Action("left_click", coordinate=(w * 0.5, h * 0.97)))
+    c = ex.screenshot().image
+    assert res.changed == (a.tobytes() != c.tobytes())
+    assert res.changed and not ex.same_frame(a, c)
+    key = id(a)
+    del a, b
+    gc.collect()
+    assert key not in ex._copies or ex._copies[key][0]() is not None  # entries go with their screenshots
+
+
+def test_images_differ_sees_any_pixel_in_any_mode():
+    from visagent.settle import images_differ
+
+    base = Image.new("RGBA", (5, 4), (10, 20, 30, 255))
+    other = base.copy()
+    other.putpixel((4, 3), (11, 20, 30, 255))  # only a color channel differs (a diff image's bbox missed this)
+    assert images_differ(base, other) and not images_differ(base, base.copy()) and not images_differ(base, base)
+    assert images_differ(base.convert("RGB"), Image.new("RGB", (5, 5), (10, 20, 30)))
+    assert not images_differ(base.convert("RGB"), base)  # modes differ, pixels the same
