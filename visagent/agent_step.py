@@ -366,9 +366,13 @@ class StepLogic:
             if res.changed is None:
                 res.changed = images_differ(obs.image, res.observation.image)
         elif self.config.settle:
+            # `before` only serves `changed` here (the default detector does not wait for a late change), so it
+            # is left out when the executor already said (the sim does): one full-frame comparison less.
+            before = obs.image if res.changed is None else None
+
             def wait() -> Any:
                 return SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
-                                             self.executor.sleep, before=obs.image, same_frame=self._same_frame)
+                                             self.executor.sleep, before=before, same_frame=self._same_frame)
 
             t = time.monotonic()
             settled = self._call(wait, "waiting for the screen to settle")
