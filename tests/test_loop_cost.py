@@ -357,3 +357,23 @@ def test_images_differ_sees_any_pixel_in_any_mode():
     assert images_differ(base, other) and not images_differ(base, base.copy()) and not images_differ(base, base)
     assert images_differ(base.convert("RGB"), Image.new("RGB", (5, 5), (10, 20, 30)))
     assert not images_differ(base.convert("RGB"), base)  # modes differ, pixels the same
+
+
+def test_scaled_sim_screenshots_are_the_resize_of_the_current_frame_at_every_capture():
+    from visagent.actions import Action
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    ex = SimExecutor(get_scenario("desktop-contacts-add").make_world(seed=3), scale=1.5)
+    w, h = ex.world.size
+    g = ex.geometry()
+    resizes = []
+    for point in ((0.5, 0.97), (0.1, 0.1), (0.3, 0.5), (0.9, 0.05), (0.5, 0.5)):
+        ex.execute(Action("left_click", coordinate=(w * point[0], h * point[1])))
+        for _ in range(6):  # through the animation the click started, and after it
+            shot = ex.screenshot().image
+            fresh = ex.world.render().resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+            assert shot.tobytes() == fresh.tobytes()
+            resizes.append(ex._scaled)
+            ex.sleep(0.05)
+    assert len({id(s) for s in resizes}) > 1  # the screen did change under the captures

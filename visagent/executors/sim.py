@@ -33,6 +33,7 @@ class SimExecutor:
         self._closed = False
         self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
         self._scaled: Image.Image | None = None
+        self._scaled_raw: bytes | None = None  # the pixels `_scaled` was resized from
         # id(screenshot) -> (the screenshot, the frame it copies), both weakly held: for same_frame()
         self._copies: dict[int, tuple[weakref.ref, weakref.ref]] = {}
         w, h = world.size
@@ -49,8 +50,11 @@ class SimExecutor:
         else:
             frame = self.world.render(copy=False)
             if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
-                g = self._geometry
-                self._scaled = frame.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                raw = frame.tobytes()
+                if raw != self._scaled_raw:  # a re-render may paint the very same pixels: their resize is reused
+                    g = self._geometry
+                    self._scaled = frame.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                    self._scaled_raw = raw
                 self._scaled_from = frame
             img = self._scaled.copy()
         self._remember(img, self.world.frame() if self.scale == 1.0 else self._scaled)
