@@ -15,11 +15,19 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 import threading
 import weakref
+import zlib
 from collections.abc import Callable
 
+import numpy as np
 from PIL import Image
+
+try:  # ISA-L's deflate: ~10x faster than zlib's level 1 at the same size for screenshots; zlib when absent
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - isal is a declared dependency; the encoder still works without it
+    _deflate = zlib  # type: ignore[assignment]
 
 #: Modes sent as they are; any other is converted to RGB first (the wire's lossless PNG of the pixels).
 PNG_MODES = ("RGB", "RGBA", "L")
@@ -42,13 +50,31 @@ _registry_lock = threading.Lock()
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """PNG bytes of `image` (converted to RGB unless its mode is in PNG_MODES), compress level 1 (~5x faster
-    than the default for screenshots, files slightly larger). Lossless: a decoder sees exactly these pixels."""
+    """PNG bytes of `image` (converted to RGB unless its mode is in PNG_MODES). Lossless: a decoder sees exactly
+    these pixels (8-bit gray, RGB or RGBA, non-interlaced). Every row uses PNG's "Up" filter (its difference
+    from the row above, computed with numpy: screenshots are mostly flat, so most bytes become 0) and the
+    stream is deflated at level 1 by ISA-L (stdlib zlib when `isal` is not installed): ~10x faster than
+    Pillow's level 1 with its per-row filter search, files about the same size."""
     if image.mode not in PNG_MODES:
         image = image.convert("RGB")
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    width, height = image.size
+    if width == 0 or height == 0:  # PNG has no empty images; let Pillow refuse it as before
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+    pixels = np.asarray(image, dtype=np.uint8).reshape(height, -1)
+    rows = np.empty((height, pixels.shape[1] + 1), dtype=np.uint8)
+    rows[:, 0] = 2  # filter type Up; the first row's "above" is zeros, so it is the row itself
+    rows[0, 1:] = pixels[0]
+    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])  # modulo 256, as the filter is defined
+    color = {"L": 0, "RGB": 2, "RGBA": 6}[image.mode]
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header), _chunk(b"IDAT", _deflate.compress(rows, 1)),
+                     _chunk(b"IEND", b"")))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 def keep_encoding(image: Image.Image) -> Image.Image:

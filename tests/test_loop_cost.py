@@ -76,7 +76,7 @@ def test_the_cache_keeps_no_image_alive():
 
 
 @pytest.mark.parametrize("background", [False, True])
-def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_bytes_written_before(tmp_path, background):
+def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_pixels_written_before(tmp_path, background):
     image = image_codec.keep_encoding(_noise(1280 // 8, 800 // 8, seed=2))
     url = image_to_data_url(image)
     writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=background)
@@ -85,7 +85,54 @@ def test_trace_screenshots_are_the_bytes_the_wire_carries_and_the_bytes_written_
     writer.finish("success", "", 1, None)
     written = (tmp_path / "r" / "step_001.png").read_bytes()
     assert written == base64.b64decode(url.split(",", 1)[1])
-    assert written == _old_trace_png(image, tmp_path / "old.png")
+    # the encoder changed (issue 44): other PNG bytes, the very same pixels as Pillow's file
+    assert _pixels(written) == _pixels(_old_trace_png(image, tmp_path / "old.png")) == (image.mode, image.tobytes())
+
+
+def _pixels(png: bytes) -> tuple[str, bytes]:
+    with Image.open(io.BytesIO(png)) as img:
+        img.load()
+        return img.mode, img.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "1", "I;16"])
+@pytest.mark.parametrize("size", [(1, 1), (3, 1), (1, 5), (61, 47)])
+def test_the_png_encoder_gives_back_exactly_the_pixels_a_decoder_reads(mode, size):
+    w, h = size
+    rng = np.random.default_rng(w * 100 + h)
+    noise = Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "RGBA")
+    image = noise if mode == "RGBA" else noise.convert(mode)
+    png = image_codec.encode_png(image)
+    sent = image if mode in image_codec.PNG_MODES else image.convert("RGB")  # other modes go as RGB, as before
+    assert _pixels(png) == (sent.mode, sent.tobytes())
+    # a strict second decoder (libpng through OpenCV) reads the same pixels
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = np.asarray(sent)
+    if expected.ndim == 3:
+        expected = expected[..., [2, 1, 0, 3][: expected.shape[2]]]
+    assert decoded.shape == expected.shape and np.array_equal(decoded, expected)
+
+
+def test_the_png_encoder_without_isal_falls_back_to_zlib_with_the_same_pixels(monkeypatch):
+    import zlib
+
+    image = _noise(seed=5)
+    monkeypatch.setattr(image_codec, "_deflate", zlib)
+    assert _pixels(image_codec.encode_png(image)) == ("RGB", image.tobytes())
+
+
+def test_the_png_encoder_keeps_screens_of_the_sim_exact_and_compact():
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    image = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1)).screenshot().image
+    png = image_codec.encode_png(image)
+    assert _pixels(png) == ("RGB", image.tobytes())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    assert len(png) < 1.5 * len(buf.getvalue())  # about Pillow's level-1 size, far from the 3 MB of raw pixels
 
 
 def test_wire_messages_are_identical_with_and_without_the_shared_encoding():
@@ -240,3 +287,93 @@ def test_an_executor_that_settles_itself_reports_its_settle_captures(tmp_path, m
     assert result.ok and result.observation is not None
     assert result.settle_capture_s > 0
     assert "settle_capture_s" not in result.to_dict()  # the trace's `result` is unchanged
+
+
+def _settle_runs(scenario_id: str, scale: float, use_same_frame: bool, monkeypatch) -> tuple[list, int]:
+    """Settle after each of a fixed series of actions on a fresh sim world: (every wait's outcome, thumbnails)."""
+    from visagent import settle
+    from visagent.actions import Action
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    made = []
+    real = settle.thumbnail
+    monkeypatch.setattr(settle, "thumbnail", lambda im, d: made.append(1) or real(im, d))
+    ex = SimExecutor(get_scenario(scenario_id).make_world(seed=3), scale=scale)
+    w, h = ex.world.size
+    points = [(w * fx, h * fy) for fx, fy in ((0.5, 0.97), (0.1, 0.1), (0.3, 0.5), (0.5, 0.97), (0.02, 0.97),
+                                               (0.6, 0.3), (0.9, 0.05), (0.5, 0.5))]
+    actions = [Action("left_click", coordinate=p) for p in points] + [Action("key", keys=["esc"]),
+                                                                        Action("wait", time=0.2)]
+    out = []
+    for action in actions:
+        before = ex.screenshot().image
+        res = ex.execute(action)
+        got = settle.SettleDetector().wait(lambda: ex.screenshot().image, ex.now, ex.sleep, before=before,
+                                           same_frame=ex.same_frame if use_same_frame else None)
+        out.append((res.changed, got.settle_s, got.changed, got.frames, got.timed_out, got.last_diff,
+                    got.final_image.tobytes()))
+    return out, len(made)
+
+
+@pytest.mark.parametrize("scenario_id,scale", [("desktop-settings-wifi-off", 1.0), ("desktop-contacts-add", 1.5),
+                                               ("phone-contacts-add", 1.0)])
+def test_the_sims_same_frame_hint_leaves_every_settle_decision_as_it_was(scenario_id, scale, monkeypatch):
+    plain, thumbs_plain = _settle_runs(scenario_id, scale, False, monkeypatch)
+    hinted, thumbs_hinted = _settle_runs(scenario_id, scale, True, monkeypatch)
+    assert hinted == plain  # frames, waits, changed, last difference and the final pixels, action by action
+    assert any(r[0] for r in plain) and any(not r[0] for r in plain)  # actions that changed the screen, and not
+    assert any(r[3] > 3 for r in plain)  # and waits through moving frames (an animation), not only still ones
+    assert thumbs_hinted < thumbs_plain  # and it did save work
+
+
+def test_same_frame_is_true_only_for_copies_of_one_rendered_frame():
+    from visagent.actions import Action
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    ex = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1))
+    a, b = ex.screenshot().image, ex.screenshot().image
+    assert a is not b and ex.same_frame(a, b) and a.tobytes() == b.tobytes()
+    assert not ex.same_frame(a, a.copy())  # a copy made elsewhere is unknown: "compare them"
+    assert not ex.same_frame(_noise(), _noise())
+    w, h = ex.world.size
+    res = ex.execute(Action("left_click", coordinate=(w * 0.5, h * 0.97)))
+    c = ex.screenshot().image
+    assert res.changed == (a.tobytes() != c.tobytes())
+    assert res.changed and not ex.same_frame(a, c)
+    key = id(a)
+    del a, b
+    gc.collect()
+    assert key not in ex._copies or ex._copies[key][0]() is not None  # entries go with their screenshots
+
+
+def test_images_differ_sees_any_pixel_in_any_mode():
+    from visagent.settle import images_differ
+
+    base = Image.new("RGBA", (5, 4), (10, 20, 30, 255))
+    other = base.copy()
+    other.putpixel((4, 3), (11, 20, 30, 255))  # only a color channel differs (a diff image's bbox missed this)
+    assert images_differ(base, other) and not images_differ(base, base.copy()) and not images_differ(base, base)
+    assert images_differ(base.convert("RGB"), Image.new("RGB", (5, 5), (10, 20, 30)))
+    assert not images_differ(base.convert("RGB"), base)  # modes differ, pixels the same
+
+
+def test_scaled_sim_screenshots_are_the_resize_of_the_current_frame_at_every_capture():
+    from visagent.actions import Action
+    from visagent.executors.sim import SimExecutor
+    from visagent.scenarios import get_scenario
+
+    ex = SimExecutor(get_scenario("desktop-contacts-add").make_world(seed=3), scale=1.5)
+    w, h = ex.world.size
+    g = ex.geometry()
+    resizes = []
+    for point in ((0.5, 0.97), (0.1, 0.1), (0.3, 0.5), (0.9, 0.05), (0.5, 0.5)):
+        ex.execute(Action("left_click", coordinate=(w * point[0], h * point[1])))
+        for _ in range(6):  # through the animation the click started, and after it
+            shot = ex.screenshot().image
+            fresh = ex.world.render().resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+            assert shot.tobytes() == fresh.tobytes()
+            resizes.append(ex._scaled)
+            ex.sleep(0.05)
+    assert len({id(s) for s in resizes}) > 1  # the screen did change under the captures

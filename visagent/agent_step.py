@@ -119,7 +119,7 @@ class StepLogic:
 
                 def wait() -> Any:
                     return SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
-                                                 self.executor.sleep)
+                                                 self.executor.sleep, same_frame=self._same_frame)
 
                 settled = self._call(wait, "waiting for the screen to settle")
                 self._settle_capture_s += settled.capture_s
@@ -127,6 +127,11 @@ class StepLogic:
         keep_encoding(obs.image)  # never drawn on: the trace and every request share one PNG of it
         self._last_obs = obs
         return obs
+
+    @property
+    def _same_frame(self: Agent) -> Any:
+        """The executor's `same_frame(a, b)` when it has one (SimExecutor), for the settle detector."""
+        return getattr(self.executor, "same_frame", None)
 
     def _step_body(self: Agent, task: str, step: int, obs: Observation, record: dict[str, Any],
                    takeovers: int) -> None:
@@ -361,9 +366,13 @@ class StepLogic:
             if res.changed is None:
                 res.changed = images_differ(obs.image, res.observation.image)
         elif self.config.settle:
+            # `before` only serves `changed` here (the default detector does not wait for a late change), so it
+            # is left out when the executor already said (the sim does): one full-frame comparison less.
+            before = obs.image if res.changed is None else None
+
             def wait() -> Any:
                 return SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
-                                             self.executor.sleep, before=obs.image)
+                                             self.executor.sleep, before=before, same_frame=self._same_frame)
 
             t = time.monotonic()
             settled = self._call(wait, "waiting for the screen to settle")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image
 
 if TYPE_CHECKING:
     from visagent.actions import Action
@@ -70,9 +70,11 @@ def images_differ(a: Image.Image, b: Image.Image) -> bool:
     """Whether two screenshots differ in any pixel (or in size)."""
     if a.size != b.size:
         return True
+    if a is b:
+        return False
     if a.mode != b.mode:
         b = b.convert(a.mode)
-    return ImageChops.difference(a, b).getbbox() is not None
+    return a.tobytes() != b.tobytes()  # same mode and size: equal bytes are equal pixels (faster than a diff image)
 
 
 class SettleDetector:
@@ -129,9 +131,13 @@ class SettleDetector:
         now: Callable[[], float],
         sleep: Callable[[float], None],
         before: Image.Image | None = None,
+        same_frame: Callable[[Image.Image, Image.Image], bool] | None = None,
     ) -> SettleResult:
         """Capture until stable or `max_wait_s`; never raises for a screen that keeps changing (`timed_out`).
 
+        `same_frame(a, b)`, when given, may answer True only when `a` and `b` certainly hold the same pixels
+        (an executor that knows both are copies of one frame, e.g. SimExecutor.same_frame); the detector then
+        reuses the thumbnail and skips the pixel comparison, with the very same decisions. False means "compare".
         Exceptions from `capture` (e.g. ExecutorError for a lost display) propagate unchanged.
         """
         start = now()
@@ -151,9 +157,9 @@ class SettleDetector:
                 break
             sleep(self.interval_s)
             t = time.perf_counter()
-            image = capture()
+            last, image = image, capture()
             frames += 1
-            cur = thumbnail(image, self.downscale)
+            cur = prev if same_frame is not None and same_frame(last, image) else thumbnail(image, self.downscale)
             diff = frame_difference(prev, cur, self.pixel_tolerance)
             prev = cur
             unchanged_yet = (
@@ -166,7 +172,9 @@ class SettleDetector:
             if stable >= self.consecutive:
                 break
         t = time.perf_counter()
-        changed = images_differ(before, image) if before is not None else None
+        changed = None
+        if before is not None:
+            changed = not (same_frame is not None and same_frame(before, image)) and images_differ(before, image)
         cost += time.perf_counter() - t
         return SettleResult(now() - start, changed, frames, image, timed_out, diff, cost)
 

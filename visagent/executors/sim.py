@@ -8,6 +8,7 @@ end to end.
 from __future__ import annotations
 
 import time
+import weakref
 
 from PIL import Image
 
@@ -32,6 +33,9 @@ class SimExecutor:
         self._closed = False
         self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
         self._scaled: Image.Image | None = None
+        self._scaled_raw: bytes | None = None  # the pixels `_scaled` was resized from
+        # id(screenshot) -> (the screenshot, the frame it copies), both weakly held: for same_frame()
+        self._copies: dict[int, tuple[weakref.ref, weakref.ref]] = {}
         w, h = world.size
         self._geometry = ScreenGeometry(w, h, int(round(w * self.scale)), int(round(h * self.scale)))
 
@@ -41,26 +45,56 @@ class SimExecutor:
     def screenshot(self) -> Observation:
         """The current screen (physical pixels, RGB); timestamp is the world's virtual time."""
         self._check()
-        img = self.world.render()
-        if self.scale != 1.0:
-            frame = self.world.frame()
+        if self.scale == 1.0:
+            img = self.world.render()
+        else:
+            frame = self.world.render(copy=False)
             if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
-                g = self._geometry
-                self._scaled = img.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                raw = frame.tobytes()
+                if raw != self._scaled_raw:  # a re-render may paint the very same pixels: their resize is reused
+                    g = self._geometry
+                    self._scaled = frame.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                    self._scaled_raw = raw
                 self._scaled_from = frame
             img = self._scaled.copy()
+        self._remember(img, self.world.frame() if self.scale == 1.0 else self._scaled)
         return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
+
+    def _remember(self, image: Image.Image, source: Image.Image | None) -> None:
+        if source is None:
+            return
+        key = id(image)
+
+        def gone(_ref: weakref.ref, key: int = key) -> None:
+            current = self._copies.get(key)
+            if current is not None and current[0] is _ref:
+                self._copies.pop(key, None)
+
+        self._copies[key] = (weakref.ref(image, gone), weakref.ref(source))
+
+    def _source(self, image: Image.Image) -> Image.Image | None:
+        entry = self._copies.get(id(image))
+        if entry is None or entry[0]() is not image:
+            return None
+        return entry[1]()
+
+    def same_frame(self, a: Image.Image, b: Image.Image) -> bool:
+        """True when screenshots `a` and `b` are copies of one rendered frame, so hold the same pixels unless a
+        caller drew on them since (the settle detector's captures and the agent's screenshots are never drawn
+        on). False means "unknown, compare them". Lets the settle detector skip work (SettleDetector.wait)."""
+        source = self._source(a)
+        return source is not None and source is self._source(b)
 
     def execute(self, action: Action) -> ExecResult:
         """Execute an action in screen space; `changed` says whether the rendered screen changed."""
         self._check()
         t0 = time.perf_counter()
-        before = self.world.render()
+        before = self.world.render(copy=False)  # the world's own frames, not copies: unchanged unless re-rendered
         hit = self.world.element_at(*action.coordinate) if action.action in HEAD_ACTIONS and action.coordinate else None
         target = None if hit is None else {"label": hit.label, "bbox": list(hit.bbox), "ui_type": hit.ui_type}
         message = self.world.apply(action)
-        after = self.world.render()
-        changed = before.tobytes() != after.tobytes()
+        after = self.world.render(copy=False)
+        changed = after is not before and before.tobytes() != after.tobytes()
         return ExecResult(ok=True, message=message, execute_s=time.perf_counter() - t0, changed=changed,
                           target=target)
 

@@ -198,8 +198,9 @@ class SimWorld:
         for o in self.overlays:
             o.layout(self)
 
-    def render(self) -> Image.Image:
-        """The screen as an RGB image of `size` (a fresh copy; cached while nothing changes)."""
+    def render(self, copy: bool = True) -> Image.Image:
+        """The screen as an RGB image of `size` (a fresh copy; cached while nothing changes). `copy=False`
+        returns the cached frame itself (the same object until the screen changes, as `frame()`): never modify it."""
         now = self.clock.now()
         key = (self.version, now if self.busy() else None, int(now // 60))
         if key != self._frame_key or self._frame is None:
@@ -214,7 +215,7 @@ class SimWorld:
                     img.paste(Image.blend(img, Image.new("RGB", img.size, (0, 0, 0)), 0.35 * o.progress(now)))
                 o.draw(cv, st)
             self._frame, self._frame_key = img, key
-        return self._frame.copy()
+        return self._frame.copy() if copy else self._frame
 
     def frame(self) -> Image.Image | None:
         """The cached frame the last render() copied (the same object until the screen changes); do not modify."""
