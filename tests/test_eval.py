@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 from visagent.agent import AgentConfig
-from visagent.evaluate import EvalReport, evaluate, oracle_factory, world_check
+from visagent.evaluate import EvalReport, evaluate, oracle_factory
+from visagent.runs import world_check
 from visagent.scenarios import get_scenario, load_scenarios
 from visagent.scripted import ScriptedEngine
 from visagent.sim.oracle import solve

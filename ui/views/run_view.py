@@ -12,6 +12,7 @@ from ui.overlay import draw_markers
 from ui.views import model_picker
 from visagent.errors import VisagentError
 from visagent.markers import legend_html
+from visagent.settings import EXECUTOR_KINDS
 
 POLL_S = 0.4
 # After Gradio has written the new value, scroll the log's textarea to its end.
@@ -43,7 +44,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             task = gr.Textbox(label="Task", value=task0, lines=2, placeholder="What should the agent do?",
                               elem_id="vg-task")
             with gr.Accordion("Screen", open=True):
-                executor = gr.Radio(["sim", "desktop", "android"], value="sim", label="Executor",
+                executor = gr.Radio(list(EXECUTOR_KINDS), value="sim", label="Executor",
                                     elem_id="vg-executor")
                 with gr.Group(visible=True) as sim_box:
                     with gr.Row():

@@ -17,12 +17,13 @@ from typing import Any
 
 from visagent.actions import Action
 from visagent.errors import ActionError, ConfigError
+from visagent.settings import EXECUTOR_KINDS
 from visagent.settle import ensure_settled
 
 
 def register(sub) -> None:
     p = sub.add_parser("do", help="execute one action on sim/desktop/android and save the settled screen")
-    p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: settings)")
+    p.add_argument("--executor", choices=EXECUTOR_KINDS, help="where to act (default: settings)")
     p.add_argument("--scenario", help="sim scenario id (default: the first desktop scenario)")
     p.add_argument("--seed", type=int, help="sim seed (default: the scenario's)")
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")

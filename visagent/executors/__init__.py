@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from visagent.errors import ConfigError, ExecutorError
+from visagent.settings import EXECUTOR_KINDS
 
 if TYPE_CHECKING:
     from visagent.executors.adb import AndroidDevice
     from visagent.executors.base import Executor
-
-EXECUTORS: tuple[str, ...] = ("sim", "desktop", "android")
+    from visagent.scenarios import Scenario
 
 
 def default_sim_scenario() -> str:
@@ -30,7 +30,7 @@ def default_sim_scenario() -> str:
 def open_executor(
     kind: str,
     *,
-    scenario: str | None = None,
+    scenario: str | Scenario | None = None,
     seed: int | None = None,
     monitor: int = 1,
     serial: str | None = None,
@@ -38,8 +38,8 @@ def open_executor(
 ) -> Executor:
     """Open an executor by name.
 
-    "sim": the world of `scenario` (default: the first desktop scenario) with `seed` (default: the
-    scenario's own), screenshots at `scale` physical pixels per logical pixel. "desktop": monitor `monitor`
+    "sim": the world of `scenario` (an id or a Scenario; default: the first desktop scenario) with `seed`
+    (default: the scenario's own), screenshots at `scale` physical pixels per logical pixel. "desktop": monitor `monitor`
     of $DISPLAY. "android": the device `serial` (default: ANDROID_SERIAL or the only one connected).
     Raises ConfigError for an unknown kind, ScenarioError for an unknown scenario, ExecutorError when the
     screen or device cannot be reached.
@@ -48,7 +48,9 @@ def open_executor(
         from visagent.executors.sim import SimExecutor
         from visagent.scenarios import get_scenario
 
-        world = get_scenario(scenario or default_sim_scenario()).make_world(seed)
+        if scenario is None or isinstance(scenario, str):
+            scenario = get_scenario(scenario or default_sim_scenario())
+        world = scenario.make_world(seed)
         return SimExecutor(world, scale=scale)
     if kind == "desktop":
         from visagent.executors.desktop import DesktopExecutor
@@ -58,7 +60,7 @@ def open_executor(
         from visagent.executors.android import AndroidExecutor
 
         return AndroidExecutor(serial=serial)
-    raise ConfigError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTORS)}")
+    raise ConfigError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTOR_KINDS)}")
 
 
 def list_monitors(display: str | None = None) -> list[dict[str, int]]:
