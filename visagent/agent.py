@@ -22,15 +22,16 @@ from engine.api import Engine, GenerationConfig
 from engine.errors import EngineError
 from visagent.agent_step import RunEnd as _RunEnd, StepLogic, one_line as _one_line
 from visagent.controls import AgentControls, RunStopped, State
-from visagent.errors import ConfigError, ExecutorError, VisagentError
+from visagent.errors import ConfigError, VisagentError
 from visagent.events import ControlEvent, RunFinished, RunStarted, StepEvent
 from visagent.executors.base import Executor, Observation
+from visagent.executors.screen import Screen
 from visagent.pointing import POINT_SOURCES, uses_head
 from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets
 from visagent.prompting import StepMemory, history_window
 from visagent.sampling import SamplingChoice, describe as describe_sampling
 from visagent.settings import SafetySettings, Settings
-from visagent.timeouts import CallTimeout, SerialWorker
+from visagent.timeouts import CallTimeout
 from visagent.trace import FINAL_IMAGE, TraceWriter, new_run_id
 
 log = logging.getLogger(__name__)
@@ -139,14 +140,18 @@ class Agent(StepLogic):
     `trace_root`: where `<run_id>/` is written (None: no trace). `on_event`: receives every event (from the
     loop's thread; ModelDelta from the engine's thread; ControlEvent from the thread calling the control).
     `run_meta`: extra fields for meta.json's `executor` section (scenario id, seed).
+    `executor`: a backend or a Screen; every call to it goes through `self.screen` (visagent.executors.screen:
+    closed check, `execute_timeout_s`, one worker thread, settling as `config.settle` says), which a caller
+    driving the same screen meanwhile (a take-over click) uses too.
     """
 
-    def __init__(self, engine: Engine, executor: Executor, config: AgentConfig | None = None, *,
+    def __init__(self, engine: Engine, executor: Executor | Screen, config: AgentConfig | None = None, *,
                  trace_root: str | Path | None = "runs", on_event: Callable[[StepEvent], None] | None = None,
                  run_meta: dict[str, Any] | None = None, run_id: str | None = None) -> None:
         self.engine = engine
-        self.executor = executor
         self.config = config or AgentConfig()
+        self.screen = Screen.over(executor, timeout_s=self.config.execute_timeout_s, settle=self.config.settle)
+        self.executor = self.screen.backend
         self.trace_root = None if trace_root is None else Path(trace_root)
         self.on_event = on_event
         self.run_meta = dict(run_meta or {})
@@ -164,7 +169,6 @@ class Agent(StepLogic):
         self._repeat: tuple[str, Any, int] = ("", None, 0)  # loop detector: action, screen, count
         self._waited_s = 0.0
         self._settle_capture_s = 0.0
-        self._worker = SerialWorker(f"visagent-executor-{self.run_id}")  # one thread for all executor calls
 
     # -- controls (thread-safe) -------------------------------------------------------------------
     @property
@@ -230,7 +234,7 @@ class Agent(StepLogic):
         status, reason, answer = "error", "", None
         self.controls.set_state("running")
         try:
-            geometry = self._call(self.executor.geometry, "reading the screen geometry")
+            geometry = self.screen.geometry()
             if self.trace_root is not None:
                 self.trace = TraceWriter(self.trace_root, self._meta(task, geometry), run_id=self.run_id,
                                          redact=self.vault.redact, background=True)
@@ -261,7 +265,7 @@ class Agent(StepLogic):
             self.controls.set_state("finished")
         reason = self.vault.redact(reason)
         self._finish_trace(status, reason, step, answer)
-        self._worker.close()
+        self.screen.release()
         trace_dir = self.trace.path if self.trace else None
         self._emit(RunFinished(status, reason, step, answer, str(trace_dir) if trace_dir else None))
         return RunResult(status, reason, step, answer, trace_dir, self.run_id)
@@ -288,7 +292,7 @@ class Agent(StepLogic):
             return
         try:
             try:
-                obs = self._call(self.executor.screenshot, "taking the final screenshot", timeout_s=10.0)
+                obs = self.screen.screenshot(timeout_s=10.0)
                 self.trace.save_image(FINAL_IMAGE, obs.image)
             except (VisagentError, EngineError) as exc:  # e.g. the executor died: keep the last screen seen
                 log.warning("final screenshot not captured (%s); saving the last one seen",
@@ -298,19 +302,3 @@ class Agent(StepLogic):
             self.trace.finish(status, reason, steps, answer)
         except VisagentError as exc:
             log.error("trace %s could not be finished: %s", self.trace.path, self.vault.redact(_one_line(exc)))
-
-    def _call(self, fn: Callable[[], Any], what: str, timeout_s: float | None = None) -> Any:
-        """An executor call with the executor timeout; failures become ExecutorError with one line."""
-        try:
-            return self._worker.call(fn, timeout_s or self.config.execute_timeout_s, what)
-        except CallTimeout as exc:
-            raise ExecutorError(f"{self._executor_name}: {exc}; is the screen / device responsive?") from None
-        except (ExecutorError, VisagentError, EngineError):
-            raise
-        except Exception as exc:
-            raise ExecutorError(f"{self._executor_name}: {what} failed: {type(exc).__name__}: {_one_line(exc)}") from exc
-
-    @property
-    def _executor_name(self) -> str:
-        return str(getattr(self.executor, "name", type(self.executor).__name__))
-

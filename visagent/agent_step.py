@@ -1,7 +1,7 @@
 """One step of the agent loop (the body of `visagent.agent.Agent`, kept apart so each file holds one idea).
 
 `StepLogic` is mixed into `Agent`; it expects the attributes `Agent.__init__` sets (engine, executor, config,
-controls, policy, vault, trace, run_id and the per-run memory fields) and the helpers `_emit` and `_call`.
+controls, policy, vault, trace, run_id, the screen seam `screen` and the per-run memory fields) and `_emit`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import dataclasses
 import json
 import time
 from typing import TYPE_CHECKING, Any
-
-from PIL import Image
 
 from engine.api import GenerationConfig, GenerationResult, smart_resize
 from engine.errors import EngineError
@@ -28,7 +26,7 @@ from visagent.executors.base import ExecResult, Observation
 from visagent.pointing import with_head_point
 from visagent.prompting import ModelTurn, StepMemory, build_messages, count_images, history_window
 from visagent.sampling import resolve as resolve_sampling
-from visagent.settle import SettleDetector, images_differ
+from visagent.settle import images_differ
 from visagent.timeouts import CallTimeout, call_with_timeout
 from visagent.trace import step_image_name
 
@@ -113,25 +111,11 @@ class StepLogic:
         """The screen for this step: the settled screen the last action left, else a fresh (settled) capture."""
         obs, self._next_obs = self._next_obs, None
         if obs is None:
-            obs = self._call(self.executor.screenshot, "taking a screenshot")
-            if self.config.settle:
-                first = obs
-
-                def wait() -> Any:
-                    return SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
-                                                 self.executor.sleep, same_frame=self._same_frame)
-
-                settled = self._call(wait, "waiting for the screen to settle")
-                self._settle_capture_s += settled.capture_s
-                obs = Observation(settled.final_image, first.geometry)
+            obs = self.screen.observe()  # settled unless config.settle is off
+            self._settle_capture_s += obs.settle_capture_s
         keep_encoding(obs.image)  # never drawn on: the trace and every request share one PNG of it
         self._last_obs = obs
         return obs
-
-    @property
-    def _same_frame(self: Agent) -> Any:
-        """The executor's `same_frame(a, b)` when it has one (SimExecutor), for the settle detector."""
-        return getattr(self.executor, "same_frame", None)
 
     def _step_body(self: Agent, task: str, step: int, obs: Observation, record: dict[str, Any],
                    takeovers: int) -> None:
@@ -354,33 +338,11 @@ class StepLogic:
 
     def _execute(self: Agent, step: int, action: Action, obs: Observation, record: dict[str, Any]) -> ExecResult:
         real = self.vault.for_execution(action)  # the only place a secret's value exists
-        t = time.monotonic()
-        res = self._call(lambda: self.executor.execute(real), f"executing {action.action}")
-        wall = time.monotonic() - t
+        res = self.screen.act(real, before=obs)  # executed and settled once (settle off: no observation)
         res = dataclasses.replace(res, message=self.vault.redact(res.message or ""))
-        if not res.execute_s:
-            res.execute_s = wall
         if res.observation is not None:
             self._next_obs = res.observation
             self._settle_capture_s += res.settle_capture_s
-            if res.changed is None:
-                res.changed = images_differ(obs.image, res.observation.image)
-        elif self.config.settle:
-            # `before` only serves `changed` here (the default detector does not wait for a late change), so it
-            # is left out when the executor already said (the sim does): one full-frame comparison less.
-            before = obs.image if res.changed is None else None
-
-            def wait() -> Any:
-                return SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
-                                             self.executor.sleep, before=before, same_frame=self._same_frame)
-
-            t = time.monotonic()
-            settled = self._call(wait, "waiting for the screen to settle")
-            self._settle_capture_s += settled.capture_s
-            res.settle_s = res.settle_s or settled.settle_s
-            if res.changed is None:
-                res.changed = settled.changed
-            self._next_obs = Observation(settled.final_image, obs.geometry)
         record["result"] = res.to_dict()
         if action.action in (A.SCROLL, A.HSCROLL) and action.pixels:
             record["result"]["wheel_clicks"] = A.scroll_clicks(action.pixels)  # what every executor turned
