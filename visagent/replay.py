@@ -192,8 +192,9 @@ def replay_trace(
     """Re-execute the trace at `path` on `executor` (default: a fresh one like the recorded run's) and compare.
 
     `executor_kind` ("sim", "desktop", "android") picks the executor to open when none is given (default:
-    the recorded one). Divergence images go to `out_dir` (default `<trace>/replay/`). An executor passed in is
-    left open; one opened here is closed. Raises TraceError for a damaged trace (torn line, missing
+    the recorded one); a Screen may be passed too (its time limit stands; else each call gets the run's
+    recorded `execute_timeout_s`). Divergence images go to `out_dir` (default `<trace>/replay/`). An executor
+    passed in is left open; one opened here is closed. Raises TraceError for a damaged trace (torn line, missing
     screenshot), ExecutorError when the executor cannot be opened or driven, ValueError for a threshold
     outside 0..1. A run cut short (meta status "running", no final.png) replays the steps it recorded (module
     doc); TraceError when it recorded none.
@@ -227,9 +228,7 @@ def replay_trace(
     if executor is None:
         executor = _open_recorded_executor(trace.meta, executor_kind)
     settle = bool((trace.meta.get("settings") or {}).get("settle", True))
-    timeout_s = (trace.meta.get("settings") or {}).get("execute_timeout_s")
-    screen = Screen.over(executor, settle=settle, **({"timeout_s": float(timeout_s)}
-                                                     if isinstance(timeout_s, (int, float)) and timeout_s > 0 else {}))
+    screen = Screen.over(executor, settle=settle, **_recorded_timeout(trace.meta, executor))
     result = ReplayResult(trace_path, ok=True, threshold=threshold, human_steps=_human_steps(trace.records),
                           cut_short=cut_short, uncompared=uncompared, ignored=trace.torn)
     try:
@@ -268,6 +267,15 @@ def replay_trace(
             screen.close()
         else:
             screen.release()
+
+
+def _recorded_timeout(meta: dict[str, Any], executor: Executor | Screen) -> dict[str, float]:
+    """The run's executor time limit for a bare executor (a Screen passed in keeps its own)."""
+    limit = (meta.get("settings") or {}).get("execute_timeout_s")
+    if isinstance(executor, Screen) or isinstance(limit, bool) or not isinstance(limit, (int, float)) \
+            or not 0 < limit < 1e6:  # a trace is untrusted: anything odd falls back to the default limit
+        return {}
+    return {"timeout_s": float(limit)}
 
 
 def _human_steps(records: list[dict[str, Any]]) -> set[int]:

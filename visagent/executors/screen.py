@@ -30,6 +30,7 @@ Never the engine, the loop or the UI.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -70,8 +71,8 @@ class Screen:
                  settle: SettleDetector | bool = True, _shared: _Shared | None = None) -> None:
         if isinstance(backend, Screen):
             raise TypeError("Screen wraps a backend, not another Screen; use Screen.over() or configured()")
-        if not timeout_s > 0:
-            raise ConfigError(f"the screen's call timeout must be positive, got {timeout_s}")
+        if not (isinstance(timeout_s, (int, float)) and math.isfinite(timeout_s) and timeout_s > 0):
+            raise ConfigError(f"the screen's call timeout must be a positive number of seconds, got {timeout_s!r}")
         if not isinstance(settle, (bool, SettleDetector)):
             raise ConfigError(f"settle must be True, False or a SettleDetector, got {settle!r}")
         self.backend = backend
