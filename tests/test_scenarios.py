@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from visagent.core.errors import ScenarioError
-from visagent.sim.scenarios import default_dir, fill, get_scenario, load_scenarios
+from visagent.sim.scenario import fill
+from visagent.sim.scenarios import default_dir, get_scenario, load_scenarios
 from visagent.sim.oracle import next_action, solve
 
 SCENARIOS = load_scenarios()

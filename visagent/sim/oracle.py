@@ -13,7 +13,7 @@ from visagent.core.actions import Action
 from visagent.sim.solvers import SOLVERS, Ctx, OracleError
 
 if TYPE_CHECKING:
-    from visagent.sim.scenarios import Scenario
+    from visagent.sim.scenario import Scenario
     from visagent.sim.world import SimWorld
 
 __all__ = ["SOLVERS", "OracleError", "next_action", "solve"]

@@ -23,7 +23,7 @@ MAX_LISTED = 12
 
 def goal_paths(predicate: Any, params: dict[str, Any]) -> set[str]:
     """The dotted state paths a success predicate reads, with {params} filled in."""
-    from visagent.sim.scenarios import fill
+    from visagent.sim.scenario import fill
 
     found: set[str] = set()
 

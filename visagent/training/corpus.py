@@ -136,7 +136,8 @@ CORPUS_SCENARIO_FILES = ("calculator.yaml", "contacts.yaml", "files.yaml", "mess
 
 
 def _scenario_instructions(seeds: int = 8) -> list[str]:
-    from visagent.sim.scenarios import default_dir, fill, load_scenarios
+    from visagent.sim.scenario import fill
+    from visagent.sim.scenarios import default_dir, load_scenarios
 
     out: list[str] = []
     for scenario in load_scenarios([default_dir() / name for name in CORPUS_SCENARIO_FILES]):

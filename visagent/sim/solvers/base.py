@@ -18,7 +18,7 @@ from visagent.sim.textfield import TextField
 from visagent.sim.widgets import Element, Widget
 
 if TYPE_CHECKING:
-    from visagent.sim.scenarios import Scenario
+    from visagent.sim.scenario import Scenario
     from visagent.sim.world import SimWorld
 
 SolverFn = Callable[["Ctx"], "Action | None"]
