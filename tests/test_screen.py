@@ -1,4 +1,4 @@
-"""The screen seam (visagent.executors.screen.Screen): its rules hold for every caller, not only the agent loop.
+"""The screen seam (visagent.screen.seam.Screen): its rules hold for every caller, not only the agent loop.
 
 A backend that hangs, breaks or is closed ends as one line within the call limit, and every call runs on one
 worker thread, whether it comes from the loop, a take-over click on the dashboard, replay, `visagent do` or
@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_helpers import xml
 from tests.fixtures.dashboard import wait_until
-from visagent.actions import Action
-from visagent.errors import ConfigError, ExecutorError
-from visagent.executors.screen import Screen
-from visagent.executors.sim import SimExecutor
-from visagent.scenarios import get_scenario
-from visagent.settle import SettleDetector
+from visagent.core.actions import Action
+from visagent.core.errors import ConfigError, ExecutorError
+from visagent.screen.seam import Screen
+from visagent.screen.simulated import SimExecutor
+from visagent.sim.scenarios import get_scenario
+from visagent.screen.settle import SettleDetector
 from visagent.sim.world import SimWorld
 
 SCENARIO = "desktop-settings-wifi-off"
@@ -156,12 +155,12 @@ def test_an_action_settles_once_with_the_backends_own_parameters(blocking):
 
 
 def test_visagent_do_on_a_hung_screen_stops_at_its_timeout_with_one_line(blocking, clean_env, monkeypatch, capsys):
-    import visagent.executors
+    import visagent.screen
     from visagent.cli import main
 
     ex = blocking()
     ex.block = True
-    monkeypatch.setattr(visagent.executors, "open_executor", lambda kind, **kw: ex)
+    monkeypatch.setattr(visagent.screen, "open_executor", lambda kind, **kw: ex)
     code = main(["do", "--executor", "sim", "--scenario", SCENARIO, "--timeout", "0.5",
                  "--action", '{"action": "left_click", "coordinate": [10, 10]}'])
     err = capsys.readouterr().err
@@ -179,8 +178,8 @@ def test_visagent_do_refuses_a_bad_timeout(clean_env, capsys):
 
 
 def test_replay_on_a_hung_screen_stops_at_the_limit_with_one_line(blocking):
-    from visagent.replay import replay_trace
-    from visagent.trace import read_trace
+    from visagent.traces.replay import replay_trace
+    from visagent.core.trace import read_trace
 
     trace = TRACES / "desktop-settings-wifi-off-s0"
     meta = read_trace(trace).meta["executor"]
@@ -192,7 +191,7 @@ def test_replay_on_a_hung_screen_stops_at_the_limit_with_one_line(blocking):
 
 
 def test_replay_refuses_a_closed_executor_in_one_line(blocking):
-    from visagent.replay import replay_trace
+    from visagent.traces.replay import replay_trace
 
     ex = blocking()
     ex.close()
@@ -202,8 +201,8 @@ def test_replay_refuses_a_closed_executor_in_one_line(blocking):
 
 def test_an_mcp_act_on_a_hung_screen_is_an_error_and_the_step_records_it(blocking, tmp_path):
     from visagent.mcp_server import McpSession
-    from visagent.settings import Settings
-    from visagent.trace import read_trace
+    from visagent.core.settings import Settings
+    from visagent.core.trace import read_trace
 
     ex = blocking()
     session = McpSession(Settings(trace_dir=str(tmp_path)), lambda scenario, seed: ex, kind="sim",
@@ -223,8 +222,8 @@ def test_a_take_over_click_on_a_hung_or_closed_screen_is_one_line(tmp_path):
     from tests.fixtures.dashboard import distinct_waits
     from ui.engines import EngineCache, ModelChoice
     from ui.runs import RunManager, RunRequest
-    from visagent.scripted import ScriptedEngine
-    from visagent.settings import Settings
+    from visagent.loop.scripted import ScriptedEngine
+    from visagent.core.settings import Settings
 
     engines = EngineCache(loader=lambda spec, **_: ScriptedEngine(distinct_waits(), piece=8, delay_s=0.02))
     runs = RunManager(Settings(trace_dir=str(tmp_path)), engines=engines)

@@ -38,13 +38,13 @@ from typing import Annotated, Any
 
 from PIL import Image
 
-from visagent import actions as A
-from visagent.actions import Action
-from visagent.errors import ConfigError, VisagentError
-from visagent.executors.base import Executor, Observation
-from visagent.executors.screen import Screen
-from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
-from visagent.settings import Settings
+from visagent.core import actions as A
+from visagent.core.actions import Action
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.screen.base import Executor, Observation
+from visagent.screen.seam import Screen
+from visagent.loop.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
+from visagent.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ActOutcome:
 class McpSession:
     """The state behind one `visagent mcp` server: executor, policy, secrets, trace. Thread-safe (one lock:
     tool calls run one at a time, in the order they arrive). Every call to the executor goes through `screen`
-    (visagent.executors.screen: closed check, time limit, one worker thread, settling).
+    (visagent.screen.seam: closed check, time limit, one worker thread, settling).
 
     `open_executor(scenario, seed)` builds the executor (for `reset` on the sim it is called again with the new
     scenario). `space`: the coordinate space clients write in ("absolute": screenshot pixels, "norm1000").
@@ -135,7 +135,7 @@ class McpSession:
     def _scenario(self) -> Any:
         if not self._scenario_id:
             return None
-        from visagent.scenarios import get_scenario
+        from visagent.sim.scenarios import get_scenario
 
         return get_scenario(self._scenario_id)
 
@@ -164,7 +164,7 @@ class McpSession:
 
     def _ensure_trace(self) -> Any:
         if self.trace is None:
-            from visagent.trace import TraceWriter
+            from visagent.core.trace import TraceWriter
 
             self.trace = TraceWriter(self.settings.trace_dir, self._trace_meta(), redact=self.redact)
             self.trace.append({"type": "run_started", "source": "mcp"})
@@ -177,7 +177,7 @@ class McpSession:
         trace, self.trace = self.trace, None
         if trace is None:
             return None
-        from visagent.trace import FINAL_IMAGE
+        from visagent.core.trace import FINAL_IMAGE
 
         try:
             try:
@@ -222,7 +222,7 @@ class McpSession:
 
     def parse(self, arguments: dict[str, Any]) -> Action:
         """The client's arguments as an Action in the session's space (ParseError with the loop's message)."""
-        from visagent.parsing.arguments import action_from_arguments
+        from visagent.loop.parsing.arguments import action_from_arguments
 
         tool = _PLATFORM_TOOL.get(self.platform, "computer_use")
         args = {k: v for k, v in arguments.items() if v is not None}
@@ -241,8 +241,8 @@ class McpSession:
         Raises ParseError / ActionError / ConfigError for bad input (nothing recorded, nothing executed) and
         ExecutorError when the screen cannot be driven.
         """
-        from visagent.coords import to_screen
-        from visagent.trace import step_image_name
+        from visagent.loop.coords import to_screen
+        from visagent.core.trace import step_image_name
 
         with self._lock:
             self._check_open()
@@ -320,7 +320,7 @@ class McpSession:
         check = self._world_check(status)
         path = self._finish_trace(status, reason, answer)
         if check is not None and path is not None:
-            from visagent.evaluate import record_verdict
+            from visagent.traces.evaluate import record_verdict
 
             record_verdict(path, check[0])
         out.update(executed=False, status=status, trace=path)
@@ -336,7 +336,7 @@ class McpSession:
         world = getattr(self.executor, "world", None)
         if scenario is None or world is None:
             return None
-        from visagent.evaluate import world_check
+        from visagent.traces.evaluate import world_check
 
         return world_check(scenario, world, scenario.instruction_for(world), status)
 
@@ -360,7 +360,7 @@ class McpSession:
             self.vault = SecretVault(found)
 
     def list_scenarios(self) -> list[dict[str, Any]]:
-        from visagent.scenarios import load_scenarios
+        from visagent.sim.scenarios import load_scenarios
 
         return [{"id": s.id, "platform": s.platform, "task": s.instruction_for(None), "max_steps": s.max_steps,
                  "tags": dict(s.tags)} for s in load_scenarios()]
@@ -372,7 +372,7 @@ class McpSession:
         with self._lock:
             sid = scenario or self._scenario_id
             if sid:
-                from visagent.scenarios import get_scenario
+                from visagent.sim.scenarios import get_scenario
 
                 get_scenario(sid)  # an unknown id fails before the old world is touched
             previous = self._finish_trace("stopped", "the MCP client reset the world")
@@ -391,7 +391,7 @@ class McpSession:
                  open_engine: Callable[[Settings], Any] | None = None) -> dict[str, Any]:
         """visagent's own agent on this executor. The sim starts from a fresh world of the scenario (so the
         run's trace replays) and the episode ends with the run. Returns status, reason, steps, answer, trace."""
-        from visagent.agent import Agent, AgentConfig
+        from visagent.loop.agent import Agent, AgentConfig
 
         if policy not in ("model", "oracle"):
             raise ConfigError(f"policy must be 'model' or 'oracle', got {policy!r}")
@@ -413,12 +413,12 @@ class McpSession:
                     raise ConfigError("policy 'oracle' needs --executor sim and a scenario")
                 if task != scenario.instruction_for(world):
                     raise ConfigError("policy 'oracle' plays the scenario's own solution; leave task empty")
-                from visagent.scripted import OracleEngine
+                from visagent.loop.scripted import OracleEngine
 
                 engine = OracleEngine(scenario, lambda: self.executor.world, geometry=self.executor.geometry)
             else:
                 if open_engine is None:
-                    from visagent.engines import open_engine as _open_engine
+                    from visagent.loop.engines import open_engine as _open_engine
 
                     open_engine = _open_engine
                 engine = open_engine(self.settings)
@@ -444,7 +444,7 @@ class McpSession:
             if check is not None and task == scenario.instruction_for(world):
                 out["world_check"] = {"goal_met": check[0], "line": check[1]}
                 if result.trace_dir is not None:
-                    from visagent.evaluate import record_verdict
+                    from visagent.traces.evaluate import record_verdict
 
                     record_verdict(result.trace_dir, check[0])
             if result.trace_dir is not None:

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from visagent.actions import Action
-from visagent.errors import ActionError, ConfigError
+from visagent.core.actions import Action
+from visagent.core.errors import ActionError, ConfigError
 
 
 def register(sub) -> None:
@@ -64,9 +64,9 @@ def check_writable_path(name: str, flag: str) -> None:
 
 
 def run(args) -> int:
-    from visagent.coords import to_screen
-    from visagent.executors import open_executor
-    from visagent.executors.screen import Screen
+    from visagent.loop.coords import to_screen
+    from visagent.screen import open_executor
+    from visagent.screen.seam import Screen
 
     kind = args.settings.executor
     if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
