@@ -6,7 +6,8 @@ experts, a vision tower with patch 16 / merge 2) at a few million parameters, sa
 release, with a byte-level BPE tokenizer trained on the text the agent actually produces and reads, Qwen's
 special tokens and a chat template that renders the Qwen3.5 conversation format.
 
-The weights are random (seeded) until the training issue trains them; every file is real.
+A fresh checkpoint's weights are random (seeded); `visagent train-tiny` trains them (the shipped engine/tiny/ is
+such a trained one). Every file is real.
 """
 
 from __future__ import annotations
