@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 MODEL_KINDS = ("tiny", "checkpoint", "server", "oracle")
 MODEL_LABELS = {
@@ -61,7 +61,7 @@ PROVIDER_PRESETS: dict[str, Preset] = {
 
 
 def _provider(value: str | None) -> str | None:
-    from engine.providers import PROVIDER_CHOICES
+    from engine import PROVIDER_CHOICES
 
     value = (value or "").strip()
     if not value:
@@ -121,11 +121,11 @@ class ModelChoice:
 
 def engine_loader(settings: Any) -> Callable[..., Any]:
     """An EngineCache loader opening a picked model with everything else from `settings` (visagent.Settings:
-    device, dtype, device_map, api_key, session limits, prefill chunk) through visagent.engines.open_engine."""
+    device, dtype, device_map, api_key, session limits, prefill chunk) through visagent.loop.engines.open_engine."""
 
     def load(spec: str, model_name: str | None = None, *, api_key: str | None = None,
              provider: str | None = None) -> Any:
-        from visagent.engines import open_engine
+        from visagent.loop.engines import open_engine
 
         return open_engine(with_server(settings, provider=provider, api_key=api_key), model=spec,
                            model_name=model_name)

@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
-from visagent import actions as A
-from visagent.errors import ExecutorError
+from visagent.core import actions as A
+from visagent.core.errors import ExecutorError
 from visagent.sim.clock import VirtualClock
 from visagent.sim.keys import normalise_key
 from visagent.sim.overlays import Overlay
@@ -453,6 +453,6 @@ class SimWorld:
 
         if action.space not in ("screen", "absolute"):
             raise ExecutorError(f"the sim executes actions in screen pixels, got space {action.space!r}; "
-                                "convert with visagent.coords.to_screen first")
+                                "convert with visagent.loop.coords.to_screen first")
         self._last_click = None  # separate actions never merge into one double click
         return apply_action(self, action)

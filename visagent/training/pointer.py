@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from engine.pointer import last_image_positions, token_centres, token_grid
+from engine import last_image_positions, token_centres, token_grid
 
 _COORDINATE = re.compile(r"<parameter=coordinate>\s*\[([^\]]*)\]")
 

@@ -11,14 +11,14 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from visagent.actions import Action
-from visagent.errors import VisagentError
+from visagent.core.actions import Action
+from visagent.core.errors import VisagentError
 from visagent.sim.lists import WHEEL_CLICK_DP, ListView
 from visagent.sim.textfield import TextField
 from visagent.sim.widgets import Element, Widget
 
 if TYPE_CHECKING:
-    from visagent.scenarios import Scenario
+    from visagent.sim.scenario import Scenario
     from visagent.sim.world import SimWorld
 
 SolverFn = Callable[["Ctx"], "Action | None"]
