@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from visagent.core import actions as A
 from visagent.core.actions import Action
 from visagent.core.actions import HEAD_ACTIONS
 from visagent.core.errors import ConfigError
