@@ -22,7 +22,6 @@ from visagent.core.errors import ConfigError
 
 COMPUTER_TOOL = "computer_use"
 MOBILE_TOOL = "mobile_use"
-TOOL_NAMES: tuple[str, ...] = (COMPUTER_TOOL, MOBILE_TOOL)
 PROMPT_PROFILES: tuple[str, ...] = ("full", "compact", "compact-task-first")
 #: Profiles with the compact system prompt and tool schema.
 COMPACT_PROFILES: tuple[str, ...] = ("compact", "compact-task-first")

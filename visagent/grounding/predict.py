@@ -73,11 +73,6 @@ class GroundingResult:
     written: Point | None = None
     pointer: dict[str, Any] | None = None
 
-    @property
-    def wrong_format(self) -> bool:
-        """True when no point could be read from the output."""
-        return self.point is None
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "instruction": self.instruction, "image_size": list(self.image_size), "space": self.space,

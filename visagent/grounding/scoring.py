@@ -33,7 +33,6 @@ from visagent.grounding.data import Box, GroundingItem, LoadProblem
 from visagent.grounding.predict import GroundingResult, ground, point_in_box
 from visagent.loop.pointing import uses_head
 
-CORRECTNESS: tuple[str, ...] = ("correct", "wrong", "wrong_format", "error")
 BREAKDOWNS: tuple[str, ...] = ("ui_type", "group", "platform", "application")
 
 
@@ -147,9 +146,6 @@ class GroundingReport:
                      f"skipped {len(self.problems)}; wall {self.wall_s:.1f} s with {self.workers} worker(s); "
                      f"model {self.model}")
         return "\n".join(lines)
-
-
-GroundFn = Callable[..., GroundingResult]
 
 
 def evaluate_grounding(

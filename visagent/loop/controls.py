@@ -49,11 +49,6 @@ class AgentControls:
             return self._stopped
 
     @property
-    def taken_over(self) -> bool:
-        with self._cond:
-            return self._taken_over
-
-    @property
     def takeovers(self) -> int:
         """How many times the screen was taken over so far (the loop compares it across a model call)."""
         with self._cond:

@@ -3,7 +3,7 @@
 A checkpoint trained with the pointer loss carries a pointing head (engine/pointer.py): with it, every
 generation reports `result.pointer`, the screenshot token the head scores highest for the prompt, as
 fractions of the image. For the tiny models trained here that head finds the named element far more often
-than the coordinate the model writes (docs/training.md, eleventh session), much as GUI-Actor's action head
+than the coordinate the model writes (docs/training.md, Findings), much as GUI-Actor's action head
 replaces written coordinates. The rule lives here so the agent loop and single-step grounding apply the
 same one:
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from visagent.core import actions as A
 from visagent.core.actions import Action
 from visagent.core.actions import HEAD_ACTIONS
 from visagent.core.errors import ConfigError

@@ -364,10 +364,6 @@ def _x_reachable(display: str) -> bool:
         return False
 
 
-def _describe(mon: dict[str, int]) -> str:
-    return f"{mon['width']}x{mon['height']}+{mon['left']}+{mon['top']}"
-
-
 def _done_message(action: Action) -> str:
     """What ran: the action, and for a scroll above the cap the wheel clicks actually turned."""
     note = scroll_note(action.pixels) if action.action in (A.SCROLL, A.HSCROLL) and action.pixels else ""

@@ -90,10 +90,6 @@ class Scenario:
         """Whether the success predicate holds on the world's current state."""
         return evaluate(self.success, world.state(), world.params)
 
-    @property
-    def difficulty(self) -> str:
-        return self.tags.get("difficulty", "")
-
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "platform": self.platform, "max_steps": self.max_steps, "split": self.split,
                 "tags": dict(self.tags), "oracle": self.oracle, "instruction": self.instruction}

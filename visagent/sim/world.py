@@ -19,7 +19,6 @@ from visagent.core import actions as A
 from visagent.core.errors import ExecutorError
 from visagent.sim.clock import VirtualClock
 from visagent.sim.keys import normalise_key
-from visagent.sim.lists import WHEEL_CLICK_DP
 from visagent.sim.overlays import Overlay
 from visagent.sim.theme import Canvas, Theme, make_theme
 from visagent.sim.widgets import Element, Pointer, Style, Widget
@@ -457,6 +456,3 @@ class SimWorld:
                                 "convert with visagent.loop.coords.to_screen first")
         self._last_click = None  # separate actions never merge into one double click
         return apply_action(self, action)
-
-
-WHEEL_CLICK_PX = WHEEL_CLICK_DP  # desktop: one wheel click = 48 screen px of content

@@ -26,11 +26,6 @@ LEGEND = (
 )
 
 
-def legend_text() -> str:
-    """One line explaining the markers."""
-    return " · ".join(f"{shape}: {meaning}" for _, shape, meaning in LEGEND)
-
-
 def legend_html() -> str:
     """The legend as HTML (fixed text), with a drawn sample of each marker."""
     ring = (f'<svg width="16" height="16" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="none" '

@@ -128,7 +128,7 @@ def _random_arguments(rng: random.Random, name: str, platform: str) -> dict[str,
 
 #: The scenario files whose instructions feed the tokenizer's corpus. Frozen so the fresh-base recipe
 #: (`visagent tiny`, `train-tiny` without --base) still rebuilds the shipped checkpoint's tokenizer byte for byte
-#: after scenario files are added: `variants.yaml` (fourteenth session) trains the policy but is not read here;
+#: after scenario files are added: `variants.yaml` trains the policy but is not read here;
 #: its words tokenise into sub-words. A future fresh base that should know new files' words whole adds them here,
 #: and is then a new recipe (the shipped checkpoint's test says so when it no longer matches).
 CORPUS_SCENARIO_FILES = ("calculator.yaml", "contacts.yaml", "files.yaml", "messages.yaml", "notes.yaml",

@@ -26,7 +26,7 @@ must read each visual token's centre (x, y as fractions of the screenshot) from 
 squared error: what it looks at carries where it is); (c) a second linear probe must read the target's centre
 (the mean centre of its tokens) from the model's last hidden state at every coordinate-digit position (10 x
 mean squared error: what the answer read arrived). Together they build a copy path from the target's tokens
-to the digits; (c) was added after (a) and (b) alone left the target's column unreadable at the answer.
+to the digits; (c) is there because (a) and (b) alone leave the target's column unreadable at the answer.
 Needs eager attention in the language model while training (set by the trainer).
 """
 

@@ -67,10 +67,6 @@ class Ctx:
         x, y = self._point(target)
         return Action("click" if self.phone else "left_click", coordinate=(x, y), space="screen")
 
-    def double(self, target: Element | Widget | tuple[float, float]) -> Action:
-        x, y = self._point(target)
-        return Action("double_click", coordinate=(x, y), space="screen")
-
     def context(self, target: Element | Widget | tuple[float, float]) -> Action:
         x, y = self._point(target)
         if self.phone:
@@ -169,12 +165,6 @@ class Ctx:
     def sub(self, params: dict[str, Any]) -> Ctx:
         """The same world with other params (for sequences of sub-goals)."""
         return Ctx(self.scenario, self.world, params)
-
-    def close_popup(self) -> Action | None:
-        top = self.top_overlay()
-        if top is not None and not top.modal:
-            return self.dismiss()
-        return None
 
     def menu_item(self, app: Any, menu: str, item: str) -> Action:
         """Next step to choose `item` from the app's `menu` (menu bar on the desktop, Menu button on the phone)."""
