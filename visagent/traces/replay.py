@@ -233,7 +233,7 @@ def replay_trace(
                           cut_short=cut_short, uncompared=uncompared, ignored=trace.torn)
     try:
         _check_geometry(trace.meta, steps, screen)
-        # Mirror the loop (visagent.loop.agent_step): a step's screen is the settled screen its previous action
+        # Mirror the loop (visagent.loop.agent): a step's screen is the settled screen its previous action
         # left, else a fresh capture settled on the executor's clock; final.png is a plain capture.
         pending: Image.Image | None = None
         secrets: dict[str, str] = {}  # values of the {{secret:NAME}} met so far (from the environment)
