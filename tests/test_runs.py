@@ -1,4 +1,4 @@
-"""The one run assembly (visagent/runs.py): the dashboard runs with exactly the CLI's configuration, the executor
+"""The one run assembly (visagent/loop/runs.py): the dashboard runs with exactly the CLI's configuration, the executor
 gets its seed through the factory, the world's verdict goes into the trace through its writer, and a run that
 cannot be assembled closes what it opened."""
 
@@ -11,12 +11,12 @@ import pytest
 
 from tests.agent_helpers import DONE
 from tests.fixtures.dashboard import SCENARIO, wait_until
-from visagent.errors import ConfigError, TraceError
-from visagent.runs import finish_run, open_run
-from visagent.scenarios import get_scenario
-from visagent.scripted import ScriptedEngine
-from visagent.settings import Settings, load_settings
-from visagent.trace import TraceWriter, read_trace
+from visagent.core.errors import ConfigError, TraceError
+from visagent.loop.runs import finish_run, open_run
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import ScriptedEngine
+from visagent.core.settings import Settings, load_settings
+from visagent.core.trace import TraceWriter, read_trace
 
 # Every value differs from its default, so a front end that dropped one (the dashboard once lost point_from and
 # the thinking budget) would show here.
@@ -49,7 +49,7 @@ risky_hotkeys = ["ctrl+q"]
 def recorded(monkeypatch):
     """What each run was built with: load_engine's arguments and the Agent's engine/executor/config/meta."""
     import engine
-    from visagent.agent import Agent
+    from visagent.loop.agent import Agent
 
     seen: dict[str, list] = {"loads": [], "agents": []}
 
@@ -72,7 +72,7 @@ def test_the_dashboard_runs_with_exactly_the_cli_s_configuration(clean_env, reco
     from ui.engines import ModelChoice
     from ui.runs import RunManager, RunRequest
     from visagent.cli import main
-    from visagent.sampling import SamplingChoice
+    from visagent.loop.sampling import SamplingChoice
 
     (clean_env["work"] / "visagent.toml").write_text(CONFIG)
     assert main(["run", "--scenario", SCENARIO, "--seed", "3", "--trace-dir", "cli", "--quiet"]) == 1  # NOT met
@@ -138,7 +138,7 @@ def test_a_typed_task_is_not_judged(tmp_path):
 
 
 def test_a_run_that_cannot_be_assembled_closes_what_it_opened(tmp_path, monkeypatch):
-    from visagent.executors.sim import SimExecutor
+    from visagent.screen.simulated import SimExecutor
 
     closed = []
     close = SimExecutor.close

@@ -19,8 +19,8 @@ from typing import Any
 from engine.errors import EngineError
 from ui.engines import EngineCache, ModelChoice, engine_loader
 from ui.live import LiveRun
-from visagent.errors import ConfigError, VisagentError
-from visagent.settings import Settings, validate_settings
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.core.settings import Settings, validate_settings
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class RunManager:
 
     # -- the run thread -----------------------------------------------------------------------------
     def _work(self, run: LiveRun) -> None:
-        from visagent.runs import finish_run, open_run
+        from visagent.loop.runs import finish_run, open_run
 
         assembled = None
         req = run.request
@@ -232,7 +232,7 @@ class RunManager:
 
 
 def _fresh_id(taken: dict[str, Any]) -> str:
-    from visagent.trace import new_run_id
+    from visagent.core.trace import new_run_id
 
     run_id = new_run_id()
     while run_id in taken:  # two Starts in one second with the same 6 random hex digits
@@ -244,7 +244,7 @@ def _write_report(trace_dir: str | Path | None) -> str | None:
     """`<trace>/report.html` for the end-of-run link, or None (no trace, or it could not be written: logged)."""
     if trace_dir is None:
         return None
-    from visagent.report import write_report
+    from visagent.traces.report import write_report
 
     try:
         return str(write_report(trace_dir))

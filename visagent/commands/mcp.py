@@ -16,8 +16,8 @@ import os
 import sys
 from typing import Any
 
-from visagent.errors import ConfigError
-from visagent.settings import EXECUTOR_KINDS
+from visagent.core.actions import EXECUTOR_KINDS
+from visagent.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8765
@@ -79,7 +79,7 @@ def bearer_guard(app: Any, token: str) -> Any:
 def run(args) -> int:
     from visagent.commands.run import check_trace_root
     from visagent.mcp_server import McpSession, build_server
-    from visagent.runs import open_world
+    from visagent.loop.runs import open_world
 
     _require_sdk()
     s = args.settings
@@ -102,7 +102,7 @@ def run(args) -> int:
             first["done"] = True
             executor, _ = open_world(kind, scenario, seed, monitor=args.monitor, serial=args.serial)
             return executor
-        from visagent.executors import open_executor as _open
+        from visagent.screen import open_executor as _open
 
         return _open(kind, scenario=scenario, seed=seed, monitor=args.monitor, serial=args.serial)
 

@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from visagent.errors import ConfigError
-from visagent.settings import EXECUTOR_KINDS
-from visagent.verdict import CLAIM_STATUSES
+from visagent.core.actions import EXECUTOR_KINDS
+from visagent.core.errors import ConfigError
+from visagent.core.verdict import CLAIM_STATUSES
 
 _OK_STATUSES = ("success", "answered")
 _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and close its trace
@@ -54,7 +54,7 @@ def register(sub) -> None:
 def add_sampling_args(p) -> None:
     """--thinking, --thinking-budget, --greedy and --provider: how each model call is made (settings of the same
     names; docs/agent.md)."""
-    from engine.providers import PROVIDER_CHOICES
+    from engine import PROVIDER_CHOICES
 
     p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                    help="let the model think before acting")
@@ -133,7 +133,7 @@ class ProgressPrinter:
             self._write("\n")
 
     def __call__(self, event: Any) -> None:
-        from visagent import events as E
+        from visagent.loop import events as E
 
         if isinstance(event, E.RunFinished):
             self._end_stream()
@@ -228,7 +228,7 @@ class ProgressPrinter:
 
 
 def run(args) -> int:
-    from visagent.runs import finish_run, open_run
+    from visagent.loop.runs import finish_run, open_run
 
     settings = args.settings
     check_trace_root(settings.trace_dir)
