@@ -164,7 +164,8 @@ def test_a_run_that_cannot_be_assembled_closes_what_it_opened(tmp_path, monkeypa
 def test_the_trace_writer_records_a_verdict_after_the_run_is_finished(tmp_path):
     writer = TraceWriter(tmp_path, {"task": "t"}, background=True)
     writer.finish("success", "done", 1, None)
-    writer.record_verdict({"success": False, "by": "scenario.is_success", "side_effects": ["settings.volume: 30 → 0"]})
+    verdict = {"success": False, "by": "scenario.is_success", "side_effects": ["settings.volume: 30 → 0"]}
+    writer.record_verdict(verdict)
     meta = read_trace(writer.path).meta
     assert meta["status"] == "success" and meta["verdict"]["side_effects"] == ["settings.volume: 30 → 0"]
     with pytest.raises(TraceError, match="a verdict needs success true or false"):

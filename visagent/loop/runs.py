@@ -198,11 +198,11 @@ def open_run(
     settings.scenario, on the sim the first desktop scenario) and `seed` set up the sim world, `monitor` /
     `serial` pick the desktop screen / the phone. `task` defaults to the scenario's own. `executor`: an executor
     or a visagent.screen.seam.Screen the caller already holds (the agent drives that Screen, so its calls share
-    the caller's worker thread; `Run.close` leaves it open; `Run.executor` is its backend). The engine: `engine` as given, else
-    `engine_factory(scenario, executor)`, else the scripted oracle for `policy` "oracle", else
-    visagent.loop.engines.open_engine(settings) (a server's `model_name` verified at once). `config`: the agent's
-    configuration as given (evaluation's per-episode limits), else `AgentConfig.from_settings(settings,
-    auto_approve=..., human_in_loop=...)`. Traces go under `trace_dir` (default settings.trace_dir; None: no
+    the caller's worker thread; `Run.close` leaves it open; `Run.executor` is its backend). The engine:
+    `engine` as given, else `engine_factory(scenario, executor)`, else the scripted oracle for `policy`
+    "oracle", else visagent.loop.engines.open_engine(settings) (a server's `model_name` verified at once).
+    `config`: the agent's configuration as given (evaluation's per-episode limits), else
+    `AgentConfig.from_settings(settings, auto_approve=..., human_in_loop=...)`. Traces go under `trace_dir` (default settings.trace_dir; None: no
     trace); `run_meta` adds fields to meta.json's `executor` section.
 
     Raises ConfigError (bad settings, an option or policy that does not fit, no task), ScenarioError,

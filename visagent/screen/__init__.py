@@ -45,8 +45,8 @@ def open_executor(
     """Open an executor by name.
 
     "sim": the world of `scenario` (an id or a Scenario; default: the first desktop scenario) with `seed`
-    (default: the scenario's own), screenshots at `scale` physical pixels per logical pixel. "desktop": monitor `monitor`
-    of $DISPLAY. "android": the device `serial` (default: ANDROID_SERIAL or the only one connected).
+    (default: the scenario's own), screenshots at `scale` physical pixels per logical pixel. "desktop":
+    monitor `monitor` of $DISPLAY. "android": the device `serial` (default: ANDROID_SERIAL or the only one connected).
     Raises ConfigError for an unknown kind, ScenarioError for an unknown scenario, ExecutorError when the
     screen or device cannot be reached.
     """

@@ -1,7 +1,7 @@
 """Evaluation: run the agent on sim scenarios × seeds in parallel and measure how often it really succeeds.
 
-Each episode is one run assembled by visagent.loop.runs.open_run: its own world (the scenario's, with the episode's
-seed), its own `SimExecutor` and its own `Agent`; success is the world's verdict after the run
+Each episode is one run assembled by visagent.loop.runs.open_run: its own world (the scenario's, with the
+episode's seed), its own `SimExecutor` and its own `Agent`; success is the world's verdict after the run
 (`scenario.is_success(world)`, visagent.loop.runs.finish_run), never the model's own claim.
 
 Parallelism: threads. An in-process model is one shared object whose `generate` is serialised behind its
@@ -27,7 +27,7 @@ from typing import Any
 
 from visagent.loop.agent import Agent, AgentConfig
 from visagent.loop.events import StepFinished
-from visagent.loop.runs import oracle_engine as oracle_factory  # noqa: F401 - the oracle's EngineFactory, for callers
+from visagent.loop.runs import oracle_engine as oracle_factory  # noqa: F401 - the oracle's EngineFactory
 
 log = logging.getLogger(__name__)
 
