@@ -202,8 +202,8 @@ def open_run(
     `engine` as given, else `engine_factory(scenario, executor)`, else the scripted oracle for `policy`
     "oracle", else visagent.loop.engines.open_engine(settings) (a server's `model_name` verified at once).
     `config`: the agent's configuration as given (evaluation's per-episode limits), else
-    `AgentConfig.from_settings(settings, auto_approve=..., human_in_loop=...)`. Traces go under `trace_dir` (default settings.trace_dir; None: no
-    trace); `run_meta` adds fields to meta.json's `executor` section.
+    `AgentConfig.from_settings(settings, auto_approve=..., human_in_loop=...)`. Traces go under `trace_dir`
+    (default settings.trace_dir; None: no trace); `run_meta` adds fields to meta.json's `executor` section.
 
     Raises ConfigError (bad settings, an option or policy that does not fit, no task), ScenarioError,
     ExecutorError, engine errors; whatever it opened is closed again first.
