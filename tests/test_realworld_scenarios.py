@@ -30,13 +30,14 @@ def state_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_oracle_solves_the_scenario_on_its_real_state(scenario):
+def test_oracle_solves_the_scenario_on_its_real_state(scenario, tmp_path):
     world = scenario.make_world()
     executor = RealExecutor(world)
     try:
         assert not scenario.is_success(world), "the goal must not hold before anything is done"
         engine = RealOracleEngine(scenario, executor)
-        agent = Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps, auto_approve=True))
+        agent = Agent(engine, executor, AgentConfig(max_steps=scenario.max_steps, auto_approve=True),
+                      trace_root=tmp_path)
         result = agent.run(scenario.instruction)
         assert result.status == "success", result.reason
         assert result.steps <= scenario.max_steps
