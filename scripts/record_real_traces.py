@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from visagent.agent import AgentConfig
-from visagent.evaluate import oracle_factory
+from visagent.loop.agent import AgentConfig
+from visagent.traces.evaluate import oracle_factory
 from visagent.realworld import cli as realworld_cli
 from visagent.realworld.registry import get_real_scenario, real_scenarios
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from visagent import actions as A
-from visagent.actions import Action
-from visagent.agent import Agent, AgentConfig
-from visagent.events import StepFinished
+from visagent.core import actions as A
+from visagent.core.actions import Action
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.events import StepFinished
 from visagent.realworld import procs
 from visagent.realworld.errors import MissingProgram, ProgramError, require
 from visagent.realworld.registry import get_real_scenario, real_scenarios
 from visagent.realworld.world import RealExecutor, RealOracleEngine, RealScenario, RealWorld
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("openbox") is None,
@@ -230,7 +230,7 @@ def test_scenarios_list_real_desktop(capsys):
 
 
 def test_real_ids_do_not_collide_with_sim_ids():
-    from visagent.scenarios import load_scenarios
+    from visagent.sim.scenarios import load_scenarios
 
     assert not {s.id for s in real_scenarios()} & {s.id for s in load_scenarios()}
 

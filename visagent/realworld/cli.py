@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 from visagent.realworld.world import WORLD
 
 #: Replay tolerance for real rendering (screen_difference, 0..1): a blinking text caret or a re-laid-out
@@ -33,7 +33,7 @@ def wants_oracle(args: Any) -> bool:
 
 def list_scenarios(args: Any) -> int:
     from visagent.realworld.registry import real_scenarios
-    from visagent.scenarios import filter_by_tags, tag_strings
+    from visagent.sim.scenarios import filter_by_tags, tag_strings
 
     rows = [s for s in real_scenarios() if (not args.split or s.split == args.split)
             and (not args.platform or s.platform == args.platform)]
@@ -63,9 +63,9 @@ def _refuse_sim_flags(args: Any) -> None:
 
 def run(args: Any) -> int:
     """`visagent run --scenario ID` for a real-desktop scenario (same output, exit codes and trace as the sim)."""
-    from visagent.agent import Agent, AgentConfig
+    from visagent.loop.agent import Agent, AgentConfig
     from visagent.commands.run import _STOP_GRACE_S, ProgressPrinter, check_trace_root
-    from visagent.evaluate import record_verdict
+    from visagent.traces.evaluate import record_verdict
     from visagent.realworld.registry import get_real_scenario
     from visagent.realworld.world import RealOracleEngine, open_world_executor
 
@@ -82,7 +82,7 @@ def run(args: Any) -> int:
     executor = None
     try:
         if not oracle:  # a model may load for minutes: before the display and programs start
-            from visagent.engines import open_engine
+            from visagent.loop.engines import open_engine
 
             engine = open_engine(settings)
         scenario.require_programs()
@@ -159,7 +159,7 @@ def _run_agent(agent: Any, task: str, printer: Any, grace_s: float) -> tuple[Any
 def world_check(scenario: Any, world: Any, status: str | None = None) -> tuple[bool, str]:
     """(goal met, the line saying so) from the scenario's check on the real state. A check that cannot read
     the state (its program died) counts as not met and says why."""
-    from visagent.export import SUCCESS_STATUSES
+    from visagent.traces.export import SUCCESS_STATUSES
 
     try:
         ok = bool(scenario.is_success(world))
@@ -175,7 +175,7 @@ def world_check(scenario: Any, world: Any, status: str | None = None) -> tuple[b
 def select(ids: list[str], split: str | None, tags: list[str] | None) -> list:
     """`visagent eval --world real-desktop`: scenarios by id or all, filtered like the sim's."""
     from visagent.realworld.registry import get_real_scenario, real_scenarios
-    from visagent.scenarios import filter_by_tags
+    from visagent.sim.scenarios import filter_by_tags
 
     chosen = [get_real_scenario(i) for i in ids] if ids else real_scenarios()
     if split:
@@ -189,12 +189,12 @@ def select(ids: list[str], split: str | None, tags: list[str] | None) -> list:
 
 def run_episode(scenario: Any, seed: int, engine_factory: Any, config: Any, *, trace_dir: Any = None,
                 live: Any = None) -> Any:
-    """One real-desktop episode for visagent.evaluate: its own world (own display), the agent, the check on
+    """One real-desktop episode for visagent.traces.evaluate: its own world (own display), the agent, the check on
     the real state; the world is closed whatever happens. An error (a program that died) is an `error`
     outcome with its trace kept."""
-    from visagent.agent import Agent
-    from visagent.evaluate import EpisodeOutcome, _sum, record_verdict, scenario_tags
-    from visagent.events import StepFinished
+    from visagent.loop.agent import Agent
+    from visagent.traces.evaluate import EpisodeOutcome, _sum, record_verdict, scenario_tags
+    from visagent.loop.events import StepFinished
     from visagent.realworld.world import open_world_executor
 
     tags = scenario_tags(scenario)
@@ -258,10 +258,10 @@ def recorded_world(trace: str | Path) -> str | None:
 def replay(trace: str | Path, *, threshold: float | None, out_dir: Any = None) -> tuple[Any, bool | None]:
     """Replay a real-desktop trace in a fresh world of its scenario: (ReplayResult, goal met after the replay).
     `threshold` None: REPLAY_THRESHOLD."""
-    from visagent.errors import TraceError
+    from visagent.core.errors import TraceError
     from visagent.realworld.registry import get_real_scenario
     from visagent.realworld.world import open_world_executor
-    from visagent.replay import replay_trace
+    from visagent.traces.replay import replay_trace
 
     meta = json.loads((Path(trace) / "meta.json").read_text(encoding="utf-8"))
     sid = (meta.get("executor") or {}).get("scenario")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from visagent import actions as A
-from visagent.actions import Action
+from visagent.core import actions as A
+from visagent.core.actions import Action
 from visagent.realworld import chromium
 from visagent.realworld.webapps import WebApps
 from visagent.realworld.world import RealScenario, RealWorld

@@ -14,7 +14,7 @@ and the scripted oracle engine that solves it.
     RealExecutor      the ordinary DesktopExecutor on the world's display; before each capture and action it
                       checks that the world's programs still run (ProgramError -> the run ends `error`)
     RealOracleEngine  the scripted engine of `--model oracle` / `--policy oracle`: the oracle's next action
-                      written as a Qwen3.5 tool call, like the sim's OracleEngine (visagent.scripted)
+                      written as a Qwen3.5 tool call, like the sim's OracleEngine (visagent.loop.scripted)
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visagent import actions as A
-from visagent.actions import Action
-from visagent.executors.desktop import DesktopExecutor
+from visagent.core import actions as A
+from visagent.core.actions import Action
+from visagent.screen.desktop import DesktopExecutor
 from visagent.realworld import procs
 from visagent.realworld import programs as P
 from visagent.realworld.display import Display
 from visagent.realworld.errors import ProgramError, require
-from visagent.scripted import OracleEngine
+from visagent.loop.scripted import OracleEngine
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ class OracleStream:
 
 
 class RealOracleEngine(OracleEngine):
-    """OracleEngine (visagent.scripted) whose actions come from a real scenario's oracle (OracleStream)."""
+    """OracleEngine (visagent.loop.scripted) whose actions come from a real scenario's oracle (OracleStream)."""
 
     def __init__(self, scenario: RealScenario, executor: RealExecutor, **kwargs: Any) -> None:
         super().__init__(scenario, lambda: executor.world, geometry=executor.geometry, **kwargs)
@@ -283,8 +283,8 @@ class RealOracleEngine(OracleEngine):
 
     def next_text(self) -> str:
         from engine.api import smart_resize
-        from visagent.coords import from_screen
-        from visagent.parsing import render_action
+        from visagent.loop.coords import from_screen
+        from visagent.loop.parsing import render_action
 
         from engine.errors import EngineError
 
