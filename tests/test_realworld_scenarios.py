@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from visagent.loop.agent import Agent, AgentConfig
-from visagent.realworld.cli import REPLAY_THRESHOLD, replay
+from visagent.realworld.episode import REPLAY_THRESHOLD, replay
 from visagent.realworld.registry import real_scenarios
 from visagent.realworld.world import RealExecutor, RealOracleEngine
 from visagent.core.trace import read_trace

@@ -97,9 +97,9 @@ def run(args) -> int:
 
         check_output_file(args.json_path, "--json", "results.json")
     if real:
-        from visagent.realworld import cli as realworld_cli
+        from visagent.realworld.episode import select
 
-        scenarios = realworld_cli.select(args.scenarios, args.split, args.tags)
+        scenarios = select(args.scenarios, args.split, args.tags)
     else:
         scenarios = select_scenarios(args.scenarios, args.split, args.tags)
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))

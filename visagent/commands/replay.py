@@ -37,11 +37,11 @@ def run(args) -> int:
         out = args.out
         if out is not None and len(traces) > 1:
             out = str(Path(out) / Path(trace).name)
-        from visagent.realworld import cli as realworld_cli
+        from visagent.realworld import episode as real_desktop
 
         goal = None
-        if args.replay_executor is None and realworld_cli.recorded_world(trace):  # sets up its scenario's world
-            result, goal = realworld_cli.replay(trace, threshold=args.threshold, out_dir=out)
+        if args.replay_executor is None and real_desktop.recorded_world(trace):  # sets up its scenario's world
+            result, goal = real_desktop.replay(trace, threshold=args.threshold, out_dir=out)
         else:
             threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
             result = replay_trace(trace, threshold=threshold, executor_kind=args.replay_executor, out_dir=out)

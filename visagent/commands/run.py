@@ -259,9 +259,9 @@ def run(args) -> int:
     from visagent.realworld.registry import is_real_scenario
 
     if is_real_scenario(settings.scenario):  # the real-desktop world: its own display and programs
-        from visagent.realworld import cli as realworld_cli
+        from visagent.commands import _real_desktop as real_desktop
 
-        return realworld_cli.run(args)
+        return real_desktop.run(args, ProgressPrinter, check_trace_root, _STOP_GRACE_S)
     check_trace_root(settings.trace_dir)
     executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed, monitor=args.monitor,
                                       serial=args.serial)

@@ -46,9 +46,9 @@ def run(args) -> int:
         args._parser.print_help()
         return 2
     if args.verb == "list" and args.world == "real-desktop":
-        from visagent.realworld import cli as realworld_cli
+        from visagent.commands import _real_desktop as real_desktop
 
-        return realworld_cli.list_scenarios(args)
+        return real_desktop.list_scenarios(args)
     if args.verb == "list":
         rows = load_scenarios(args.path)
         rows = [s for s in rows if (not args.split or s.split == args.split)

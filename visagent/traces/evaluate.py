@@ -176,10 +176,8 @@ def _mean(values: Sequence[float]) -> float:
 
 def oracle_factory(scenario: Any, executor: Any) -> Any:
     """An engine_factory for `--policy oracle`: the scripted OracleEngine reading this episode's world."""
-    if getattr(scenario, "world_kind", "sim") == "real-desktop":
-        from visagent.realworld import cli as realworld_cli
-
-        return realworld_cli.oracle_engine(scenario, executor)
+    if hasattr(scenario, "oracle_engine"):  # a world with its own oracle (visagent.realworld)
+        return scenario.oracle_engine(executor)
     from visagent.loop.scripted import OracleEngine
 
     return OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
@@ -300,10 +298,8 @@ def run_episode(
 ) -> EpisodeOutcome:
     """One episode: fresh world + SimExecutor + Agent; success judged on the world after the run.
     (`live`: evaluate's registry of running agents, for cancelling.)"""
-    if getattr(scenario, "world_kind", "sim") == "real-desktop":  # its own display and programs
-        from visagent.realworld import cli as realworld_cli
-
-        return realworld_cli.run_episode(scenario, seed, engine_factory, config, trace_dir=trace_dir, live=live)
+    if hasattr(scenario, "run_episode"):  # a world that starts its own display and programs (visagent.realworld)
+        return scenario.run_episode(seed, engine_factory, config, trace_dir=trace_dir, live=live)
     from visagent.screen.simulated import SimExecutor
 
     tags = scenario_tags(scenario)
