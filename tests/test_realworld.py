@@ -228,6 +228,17 @@ def test_scenarios_list_real_desktop(capsys):
     assert "chromium-todo-drag" in out and "chromium-form-contact" not in out
 
 
+def test_scenarios_solve_and_show_a_real_scenario(tmp_path, capsys):
+    from visagent.cli import main
+
+    assert main(["scenarios", "solve", "chromium-todo-done", "--out", str(tmp_path / "end.png")]) == 0
+    out = capsys.readouterr().out
+    assert "  1  left_click" in out and "success (world check: the scenario's goal is met (real state))" in out
+    assert (tmp_path / "end.png").stat().st_size > 0
+    assert main(["scenarios", "show", "chromium-todo-done", "--seed", "3", "--out", str(tmp_path / "s.png")]) == 2
+    assert "it has no seeds" in capsys.readouterr().err
+
+
 def test_real_ids_do_not_collide_with_sim_ids():
     from visagent.sim.scenarios import load_scenarios
 

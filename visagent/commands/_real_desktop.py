@@ -41,6 +41,48 @@ def list_scenarios(args: Any) -> int:
     return 0
 
 
+def show_or_solve(args: Any) -> int:
+    """`visagent scenarios show|solve ID` for a real-desktop scenario: start its world, save the first screen
+    (show) or play its oracle through the desktop executor and check the real state (solve)."""
+    from pathlib import Path
+
+    from visagent.core import actions as A
+    from visagent.core.errors import ScenarioError
+    from visagent.realworld.registry import get_real_scenario
+    from visagent.realworld.world import OracleStream, open_world_executor
+
+    scenario = get_real_scenario(args.id)
+    if getattr(args, "seed", None) is not None:
+        raise ConfigError(f"--seed does not apply to real-desktop scenario {scenario.id}: it has no seeds")
+    out = Path(args.out) if getattr(args, "out", None) else None
+    if out is not None and out.suffix.lower() != ".png":
+        raise ScenarioError(f"--out {out}: the screenshot is written as PNG; use a .png file name")
+    if getattr(args, "elements", False):
+        raise ConfigError("--elements lists sim elements; a real-desktop screen has none to list")
+    scenario.require_programs()
+    executor = open_world_executor(scenario)
+    try:
+        print(f"{scenario.id}: {scenario.instruction}")
+        ok = True
+        if args.verb == "solve":
+            stream = OracleStream(scenario, executor.world)
+            for i in range(1, scenario.max_steps + 1):
+                action = stream.next()
+                if action.action == A.TERMINATE:
+                    break
+                result = executor.execute(action)
+                print(f"{i:3d}  {action.summary()}" + ("" if result.ok else f"  (failed: {result.message})"))
+            ok, line = world_check(scenario, executor.world)
+            print("success" if ok else "FAILED", f"({line})")
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            executor.screenshot().image.save(out)
+            print(f"wrote {out} ({scenario.size[0]}x{scenario.size[1]})")
+        return 0 if ok else 1
+    finally:
+        executor.close()
+
+
 def _refuse_sim_flags(args: Any) -> None:
     for flag, value, default in (("--executor", getattr(args, "executor", None), None),
                                  ("--seed", getattr(args, "seed", None), None),

@@ -45,10 +45,13 @@ def run(args) -> int:
     if args.verb is None:
         args._parser.print_help()
         return 2
-    if args.verb == "list" and args.world == "real-desktop":
-        from visagent.commands import _real_desktop as real_desktop
+    from visagent.commands import _real_desktop as real_desktop
+    from visagent.realworld.registry import is_real_scenario
 
+    if args.verb == "list" and args.world == "real-desktop":
         return real_desktop.list_scenarios(args)
+    if args.verb in ("show", "solve") and is_real_scenario(args.id):  # starts its display, closes it after
+        return real_desktop.show_or_solve(args)
     if args.verb == "list":
         rows = load_scenarios(args.path)
         rows = [s for s in rows if (not args.split or s.split == args.split)
