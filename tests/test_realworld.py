@@ -299,9 +299,10 @@ def test_sigkill_leaves_nothing_after_the_next_starts_cleanup(tmp_path, state_di
     proc.kill()
     proc.communicate(timeout=30)
     assert [r["token"] for r in _records(state_dir)] == [record["token"]]  # nobody could remove it
+    assert Path(record["root"]).is_dir()  # the killed world's files are still there
     world = _xterm_scenario("next").make_world()  # the next start
     try:
-        assert procs.marked_pids(record["token"]) == []
+        assert procs.marked_pids(record["token"]) == [] and not Path(record["root"]).exists()
         assert not _alive(int(record["xvfb_pid"]))
         assert not Path(f"/tmp/.X{record['display'].lstrip(':')}-lock").exists() or \
             Path(f"/tmp/.X{record['display'].lstrip(':')}-lock").read_text().strip() != str(record["xvfb_pid"])

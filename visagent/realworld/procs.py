@@ -175,12 +175,24 @@ def cleanup_strays() -> list[str]:
             continue  # its owner lives: that world is in use
         killed = kill_marked(token)
         _remove_stale_x_lock(data.get("display"), data.get("xvfb_pid"))
+        _remove_world_dir(data.get("root"))
         path.unlink(missing_ok=True)
         lines.append(f"cleaned up world {token} of dead process {owner}"
                      + (f" (display {data.get('display')}, {killed} process(es) ended)" if killed else ""))
     for line in lines:
         log.warning(line)
     return lines
+
+
+def _remove_world_dir(root: Any) -> None:
+    """Remove a dead world's private directory: only a `visagent-real-*` directory directly in the temp dir."""
+    if not root:
+        return
+    path = Path(str(root))
+    if path.name.startswith("visagent-real-") and path.parent == Path(tempfile.gettempdir()) and path.is_dir() \
+            and path.resolve() != state_dir().resolve() \
+            and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_stale_x_lock(display: Any, xvfb_pid: Any) -> None:
