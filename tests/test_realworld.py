@@ -320,7 +320,8 @@ def test_eval_real_desktop_with_two_workers_each_on_its_own_display(tmp_path, ca
                "--json", str(out_json)])
     assert rc == 0, capsys.readouterr().err
     data = json.loads(out_json.read_text())
-    assert data["successes"] == 2 and data["episodes_total"] == 2 and data["workers"] == 2
+    why = [(e["scenario"], e["status"], e["reason"]) for e in data["episodes"] if not e["success"]]
+    assert data["successes"] == 2 and data["episodes_total"] == 2 and data["workers"] == 2, why
     displays = {json.loads((Path(e["trace"]) / "meta.json").read_text())["executor"]["display"]
                 for e in data["episodes"]}
     assert len(displays) == 2
