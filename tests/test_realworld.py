@@ -339,3 +339,6 @@ def test_replay_cli_reports_per_step_differences_and_the_goal(tmp_path, capsys):
     assert "world check after the replay: the scenario's goal is met" in out
     assert main(["report", str(trace), "--out", str(tmp_path / "r.html")]) == 0
     assert "chromium-todo-drag" in (tmp_path / "r.html").read_text()
+    assert main(["export", str(trace), "--out", str(tmp_path / "train.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and records[0]["instruction"] == get_real_scenario("chromium-todo-drag").instruction
