@@ -27,8 +27,9 @@ def register(sub) -> None:
                        "started); 130: stopped with Ctrl-C (trace finished as 'stopped').")
     p.add_argument("task", nargs="?", help="what to do; defaults to the scenario's task with --scenario")
     p.add_argument("--executor", choices=EXECUTOR_KINDS, help="where to act (default: sim)")
-    p.add_argument("--scenario", help="sim scenario id: the world to start from, and the task by default (default: the first "
-                   "desktop scenario; see `visagent scenarios list`)")
+    p.add_argument("--scenario", help="scenario id: the world to start from, and the task by default (default: the first "
+                   "sim desktop scenario; see `visagent scenarios list [--world real-desktop]`; a real-desktop id "
+                   "starts its own Xvfb and programs)")
     p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
     p.add_argument("--serial", help="android device serial (default: $ANDROID_SERIAL or the only one connected)")
@@ -231,6 +232,12 @@ def run(args) -> int:
     from visagent.loop.runs import finish_run, open_run
 
     settings = args.settings
+    from visagent.realworld.registry import is_real_scenario
+
+    if is_real_scenario(settings.scenario):  # the real-desktop world: its own display and programs
+        from visagent.commands import _real_desktop as real_desktop
+
+        return real_desktop.run(args, ProgressPrinter, check_trace_root, _STOP_GRACE_S)
     check_trace_root(settings.trace_dir)
     interactive = sys.stdin.isatty() and not args.yes
     printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)

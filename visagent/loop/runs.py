@@ -138,7 +138,9 @@ def world_check(scenario: Any, world: Any, task: str, status: str | None = None)
 
 def oracle_engine(scenario: Any, executor: Any) -> Any:
     """The scripted OracleEngine playing `scenario`'s known solution on `executor`'s sim world (policy
-    "oracle"; also an EngineFactory)."""
+    "oracle"; also an EngineFactory). A world with its own oracle (visagent.realworld) builds it itself."""
+    if hasattr(scenario, "oracle_engine"):
+        return scenario.oracle_engine(executor)
     from visagent.loop.scripted import OracleEngine
 
     return OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
@@ -240,7 +242,7 @@ def open_run(
             raise ConfigError("no task given; pass TASK or --scenario ID")
         if engine is None and engine_factory is not None:
             engine = engine_factory(scenario, executor)
-        elif engine is None and policy == "oracle":
+        elif engine is None and (policy == "oracle" or settings.model == "oracle"):
             if scenario is None or sim is None:
                 raise ConfigError("the scripted oracle (--policy oracle) plays sim scenarios; it needs --executor "
                                   "sim and --scenario ID")

@@ -291,6 +291,8 @@ def run_episode(
 ) -> EpisodeOutcome:
     """One episode: fresh world + SimExecutor + Agent (visagent.loop.runs.open_run); success judged on the world
     after the run. (`live`: evaluate's registry of running agents, for cancelling.)"""
+    if hasattr(scenario, "run_episode"):  # a world that starts its own display and programs (visagent.realworld)
+        return scenario.run_episode(seed, engine_factory, config, trace_dir=trace_dir, live=live)
     from visagent.loop.runs import finish_run, open_run
 
     tags = scenario_tags(scenario)
