@@ -231,18 +231,24 @@ class ProgressPrinter:
 def run(args) -> int:
     from visagent.loop.runs import finish_run, open_run
 
+    from visagent.realworld.registry import get_real_scenario, is_real_scenario
+
     settings = args.settings
-    from visagent.realworld.registry import is_real_scenario
-
-    if is_real_scenario(settings.scenario):  # the real-desktop world: its own display and programs
-        from visagent.commands import _real_desktop as real_desktop
-
-        return real_desktop.run(args, ProgressPrinter, check_trace_root, _STOP_GRACE_S)
     check_trace_root(settings.trace_dir)
+    scenario = settings.scenario
+    world = None
+    if is_real_scenario(scenario):  # the real-desktop world: it starts its own display and programs
+        scenario = get_real_scenario(scenario)
+        scenario.require_programs()  # a missing Debian package: one line, before anything starts
+        world = args.executor or "sim"  # open_run refuses any other --executor for it
+        if not args.quiet:
+            print(f"starting {scenario.id}: Xvfb {scenario.size[0]}x{scenario.size[1]}, {', '.join(scenario.apps)}",
+                  file=sys.stderr)
     interactive = sys.stdin.isatty() and not args.yes
     printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)
-    run = open_run(settings, task=args.task, seed=args.seed, monitor=args.monitor, serial=args.serial,
-                   policy=args.policy, auto_approve=args.yes, human_in_loop=False, on_event=printer)
+    run = open_run(settings, world=world, scenario=scenario, task=args.task, seed=args.seed, monitor=args.monitor,
+                   serial=args.serial, policy=args.policy, auto_approve=args.yes, human_in_loop=False,
+                   on_event=printer)
     with run:
         agent = run.agent
         printer.agent = agent

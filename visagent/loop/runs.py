@@ -86,7 +86,8 @@ class Run:
 
     @property
     def sim_world(self) -> Any:
-        """The SimWorld the run acts on, or None off the sim."""
+        """The world the run acts on (a SimWorld, or a real-desktop scenario's running world), or None on a bare
+        desktop or phone."""
         return getattr(self.executor, "world", None)
 
     def judge(self, status: str | None = None) -> Verdict | None:
@@ -99,10 +100,12 @@ class Run:
         self._judged = True
         checked = world_check(self.scenario, self.sim_world, self.task, status)
         if checked is not None:
-            from visagent.sim.side_effects import run_side_effects
+            effects: tuple[str, ...] | None = None  # measured on the sim only (a real world has no state diff)
+            if self.before is not None:
+                from visagent.sim.side_effects import run_side_effects
 
-            effects = run_side_effects(self.scenario, self.sim_world, self.before)
-            self._verdict = Verdict(checked[0], checked[1], tuple(effects))
+                effects = tuple(run_side_effects(self.scenario, self.sim_world, self.before))
+            self._verdict = Verdict(checked[0], checked[1], effects)
         return self._verdict
 
     def close(self) -> None:
@@ -123,17 +126,23 @@ class Run:
 
 
 def world_check(scenario: Any, world: Any, task: str, status: str | None = None) -> tuple[bool, str] | None:
-    """After a run on the sim: (goal met, one line saying so) by the scenario's own predicate, for the line a
-    `visagent run` or the dashboard shows under the run's `status`. A NOT-met line says the status is only the
-    model's claim when that status claims success (`success`, `answered`). None when there is no scenario or
-    world, or `task` is not the scenario's: a typed task is not what the predicate tests."""
+    """After a run: (goal met, one line saying so) by the scenario's own check on its world — the sim's predicate,
+    or a real-desktop scenario's check on the programs' real state — for the line a `visagent run` or the
+    dashboard shows under the run's `status`. A NOT-met line says the status is only the model's claim when that
+    status claims success (`success`, `answered`). A check that cannot read the state (its program died) counts
+    as not met and says why. None when there is no scenario or world, or `task` is not the scenario's: a typed
+    task is not what the check tests."""
     if scenario is None or world is None or task != scenario.instruction_for(world):
         return None
-    ok = bool(scenario.is_success(world))
+    real = " (real state)" if getattr(scenario, "world_kind", "sim") != "sim" else ""
+    try:
+        ok = bool(scenario.is_success(world))
+    except Exception as exc:  # noqa: BLE001 - the state is unreadable: the goal is not shown to be met
+        return False, f"world check: could not read the{real and ' real'} state ({type(exc).__name__}: {exc}); goal NOT met"
     if ok:
-        return ok, "world check: the scenario's goal is met"
+        return ok, "world check: the scenario's goal is met" + real
     claimed = " (the status above is the model's own claim)" if status in CLAIM_STATUSES else ""
-    return ok, "world check: the scenario's goal is NOT met" + claimed
+    return ok, "world check: the scenario's goal is NOT met" + real + claimed
 
 
 def oracle_engine(scenario: Any, executor: Any) -> Any:
@@ -151,9 +160,20 @@ def open_world(world: str, scenario: Any = None, seed: int | None = None, *, mon
     """(executor, scenario or None) through visagent.screen.open_executor. The sim opens `scenario` (an id or
     a Scenario; default: the first desktop scenario) with `seed` (default: the scenario's own); `monitor`
     (1-based) picks the desktop's screen, `serial` the Android device. Options that do not apply to `world` are
-    refused. Raises ConfigError / ScenarioError / ExecutorError with one line."""
+    refused. A scenario object that opens its own world (`open_executor()`: a real-desktop scenario, which
+    starts its own display and programs) takes none of these options. Raises ConfigError / ScenarioError /
+    ExecutorError with one line."""
     from visagent.screen import open_executor
     from visagent.sim.scenarios import get_scenario
+
+    if hasattr(scenario, "open_executor"):
+        kind = scenario.world_kind
+        for flag, given in (("--executor", world not in ("sim", kind)), ("--seed", seed is not None),
+                            ("--monitor", monitor != 1), ("--serial", bool(serial))):
+            if given:
+                raise ConfigError(f"{flag} does not apply to {kind} scenario {scenario.id}: it starts its own "
+                                  "display and programs")
+        return scenario.open_executor(), scenario
 
     if scenario and world != "sim":
         raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {world}")
@@ -224,6 +244,7 @@ def open_run(
     if executor is None:
         executor, scenario = open_world(world, scenario, seed, monitor=monitor, serial=serial)
         drive = executor
+        world = getattr(scenario, "world_kind", world)
     else:
         from visagent.screen.seam import Screen
 
@@ -265,7 +286,7 @@ def open_run(
         root = settings.trace_dir if trace_dir is _DEFAULT else trace_dir
         agent = Agent(engine, drive, config, trace_root=None if root is None else Path(root),
                       on_event=on_event, run_meta=meta, run_id=run_id)
-        before = sim.state() if sim is not None else None  # for the side effects at the end
+        before = sim.state() if world == "sim" and sim is not None else None  # for the side effects at the end
     except BaseException:
         if owns_engine and engine is not None:
             engine.close()
@@ -280,6 +301,8 @@ def open_run(
 def _executor_meta(world: str, executor: Any, scenario: Any) -> dict[str, Any]:
     """meta.json `executor` fields naming what the run drove: the scenario and seed on the sim, the phone or
     screen otherwise."""
+    if hasattr(scenario, "executor_meta"):  # a world of its own (a real-desktop scenario) names itself
+        return scenario.executor_meta(executor)
     sim = getattr(executor, "world", None)
     if scenario is not None and sim is not None:
         return {"scenario": scenario.id, "seed": sim.seed}

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from visagent.core.errors import ConfigError
-from visagent.realworld.world import WORLD, world_check
+from visagent.loop.runs import world_check
+from visagent.realworld.world import WORLD
 
 #: Replay tolerance for real rendering (screen_difference, 0..1): a blinking text caret or a re-laid-out
 #: anti-aliased glyph stays under it, a page change does not (measured in tests/test_realworld_replay.py).
@@ -64,7 +65,8 @@ def replay(trace: str | Path, *, threshold: float | None, out_dir: Any = None) -
     executor = open_world_executor(scenario)
     try:
         result = replay_trace(trace, executor, REPLAY_THRESHOLD if threshold is None else threshold, out_dir=out_dir)
-        goal = world_check(scenario, executor.world)[0] if meta.get("task") == scenario.instruction else None
+        checked = world_check(scenario, executor.world, str(meta.get("task")))
+        goal = None if checked is None else checked[0]
         return result, goal
     finally:
         executor.close()

@@ -15,10 +15,8 @@ and the scripted oracle engine that solves it.
                       checks that the world's programs still run (ProgramError -> the run ends `error`)
     RealOracleEngine  the scripted engine of `--model oracle` / `--policy oracle`: the oracle's next action
                       written as a Qwen3.5 tool call, like the sim's OracleEngine (visagent.loop.scripted)
-    world_check, run_episode
-                      the goal on the real state as the line a run prints; one `visagent eval` episode
-                      (visagent.traces.evaluate calls `scenario.run_episode` / `scenario.oracle_engine` when a
-                      scenario has them, so the evaluation never imports this package)
+A run in this world is assembled like any other (visagent.loop.runs.open_run): it calls the scenario's
+`open_executor`, `executor_meta` and `oracle_engine`, so the loop and the evaluation never import this package.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +79,14 @@ class RealScenario:
                 "split": self.split, "apps": list(self.apps), "tags": dict(self.tags),
                 "instruction": self.instruction}
 
-    def run_episode(self, seed: int, engine_factory: Any, config: Any, *, trace_dir: Any = None,
-                    live: Any = None) -> Any:
-        """One evaluation episode in a fresh world of this scenario (`run_episode`)."""
-        return run_episode(self, seed, engine_factory, config, trace_dir=trace_dir, live=live)
+    def open_executor(self) -> "RealExecutor":
+        """Start a fresh world of this scenario and an executor on it (visagent.loop.runs.open_run calls this;
+        closing the executor closes the world)."""
+        return open_world_executor(self)
+
+    def executor_meta(self, executor: "RealExecutor") -> dict[str, Any]:
+        """meta.json `executor` fields of a run in this world (replay reads `world` and `scenario`)."""
+        return {"scenario": self.id, "world": WORLD, "display": executor.display}
 
     def oracle_engine(self, executor: "RealExecutor") -> "RealOracleEngine":
         """The scripted engine that plays this scenario's oracle on `executor`'s world."""
@@ -314,67 +315,3 @@ class RealOracleEngine(OracleEngine):
         model_action = from_screen(action, geometry, space=self.info.coord_space, image_size=image_size,
                                    resized_size=resized)
         return render_action(model_action, "qwen35", platform="desktop")
-
-
-# -- checks and evaluation episodes -------------------------------------------------------------------------
-def world_check(scenario: Any, world: Any, status: str | None = None) -> tuple[bool, str]:
-    """(goal met, the line saying so) from the scenario's check on the real state. A check that cannot read
-    the state (its program died) counts as not met and says why."""
-    from visagent.traces.export import SUCCESS_STATUSES
-
-    try:
-        ok = bool(scenario.is_success(world))
-    except Exception as exc:  # noqa: BLE001 - the state is unreadable: the goal is not shown to be met
-        return False, f"world check: could not read the real state ({type(exc).__name__}: {exc}); goal NOT met"
-    if ok:
-        return True, "world check: the scenario's goal is met (real state)"
-    claimed = " (the status above is the model's own claim)" if status in SUCCESS_STATUSES else ""
-    return False, "world check: the scenario's goal is NOT met (real state)" + claimed
-
-
-def run_episode(scenario: Any, seed: int, engine_factory: Any, config: Any, *, trace_dir: Any = None,
-                live: Any = None) -> Any:
-    """One real-desktop episode for visagent.traces.evaluate: its own world (own display), the agent, the check on
-    the real state; the world is closed whatever happens. An error (a program that died) is an `error`
-    outcome with its trace kept."""
-    from visagent.loop.agent import Agent
-    from visagent.traces.evaluate import EpisodeOutcome, _sum, record_verdict, scenario_tags
-    from visagent.loop.events import StepFinished
-
-    tags = scenario_tags(scenario)
-    steps: list[dict[str, Any]] = []
-    started = time.perf_counter()
-
-    def outcome(**kw: Any) -> Any:
-        return EpisodeOutcome(scenario=scenario.id, seed=seed, split=scenario.split, tags=tags,
-                              seconds=time.perf_counter() - started, step_seconds=_sum(steps, "timings", "total"),
-                              prompt_tokens=int(_sum(steps, "prompt", "tokens")),
-                              generated_tokens=int(_sum(steps, "model", "generated_tokens")), **kw)
-
-    try:
-        executor = open_world_executor(scenario)
-    except Exception as exc:  # noqa: BLE001 - e.g. a missing program: recorded, the evaluation goes on
-        return outcome(success=False, status="error", reason=str(exc), steps=0, trace=None, error=str(exc))
-    try:
-        engine = engine_factory(scenario, executor)
-        agent = Agent(engine, executor, config, trace_root=trace_dir,
-                      on_event=lambda e: steps.append(e.record) if isinstance(e, StepFinished) else None,
-                      run_meta={"scenario": scenario.id, "seed": seed, "split": scenario.split, "world": WORLD,
-                                "display": executor.display})
-        if live is not None:
-            live.add(agent)
-        try:
-            result = agent.run(scenario.instruction)
-        finally:
-            if live is not None:
-                live.discard(agent)
-        success, _ = world_check(scenario, executor.world)
-        if result.trace_dir is not None:
-            record_verdict(result.trace_dir, success, [])
-        return outcome(success=success, status=result.status, reason=result.reason, steps=result.steps,
-                       trace=None if result.trace_dir is None else str(result.trace_dir))
-    except Exception as exc:  # noqa: BLE001
-        return outcome(success=False, status="error", reason=f"{type(exc).__name__}: {exc}", steps=len(steps),
-                       trace=None, error=f"{type(exc).__name__}: {exc}")
-    finally:
-        executor.close()

@@ -291,8 +291,6 @@ def run_episode(
 ) -> EpisodeOutcome:
     """One episode: fresh world + SimExecutor + Agent (visagent.loop.runs.open_run); success judged on the world
     after the run. (`live`: evaluate's registry of running agents, for cancelling.)"""
-    if hasattr(scenario, "run_episode"):  # a world that starts its own display and programs (visagent.realworld)
-        return scenario.run_episode(seed, engine_factory, config, trace_dir=trace_dir, live=live)
     from visagent.loop.runs import finish_run, open_run
 
     tags = scenario_tags(scenario)
@@ -305,7 +303,9 @@ def run_episode(
             steps.append(event.record)
 
     try:
-        with open_run(world="sim", scenario=scenario, seed=seed, engine_factory=engine_factory, config=config,
+        own_world = hasattr(scenario, "open_executor")  # a real-desktop scenario: its own display, no seeds
+        with open_run(world="sim", scenario=scenario, seed=None if own_world else seed, engine_factory=engine_factory,
+                      config=config,
                       on_event=on_event, trace_dir=trace_dir, run_meta={"split": split}) as run:
             if live is not None:
                 live.add(run.agent)
