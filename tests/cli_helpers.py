@@ -9,8 +9,8 @@ console script itself (tests/test_cli.py), programs that must run in a clean pro
 The process state `main` touches is put back after each call: the root logger (main's `logging.basicConfig`
 writes to the captured stderr, as it writes to the real one in a fresh process; pytest's own handlers are set
 aside meanwhile, so a warning logged during the call shows on stderr exactly as it would for a user), the two
-environment switches `main` sets by default, stdin (empty unless `stdin=` is given) and the environment
-variables passed as `env=` (None removes one).
+environment switches `main` sets by default, stdin (empty unless `stdin=` is given), the working directory
+(`cwd=`) and the environment variables passed as `env=` (None removes one).
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ class InProcessCli:
         self._capsys = capsys
         self._monkeypatch = monkeypatch
 
-    def __call__(self, *argv: str, env: dict[str, str | None] | None = None, stdin: str = "") -> CliResult:
+    def __call__(self, *argv: str, env: dict[str, str | None] | None = None, stdin: str = "",
+                 cwd: str | os.PathLike[str] | None = None) -> CliResult:
         from visagent.cli import main
 
         mp = self._monkeypatch
+        if cwd is not None:
+            mp.chdir(cwd)
         for key in _MAIN_SETS:  # remembered as they are now (set or not), put back at teardown
             was_set = key in os.environ
             mp.setenv(key, os.environ.get(key, ""))
