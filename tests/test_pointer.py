@@ -266,22 +266,18 @@ def test_grounding_eval_scores_the_head_and_says_what_the_written_points_alone_s
 
 
 def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lacks(
-        pointing_tiny, plain_tiny, tmp_path, visagent_bin, clean_env):
+        pointing_tiny, plain_tiny, tmp_path, visagent_cli, clean_env):
     import json
-    import subprocess
-
     shot = tmp_path / "shot.png"
     _screen(2).save(shot)
-    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(pointing_tiny)],
-                         capture_output=True, text=True, timeout=300)
+    res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(pointing_tiny))
     assert res.returncode == 0, res.stderr
     assert "point from the model's pointing head" in res.stdout and "the written point was" in res.stdout
-    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(pointing_tiny),
-                          "--point-from", "text", "--json"], capture_output=True, text=True, timeout=300)
+    res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(pointing_tiny), "--point-from", "text",
+                       "--json")
     data = json.loads(res.stdout)
     assert data["point_source"] == "text" and data["written"] is None and data["pointer"]["tokens"] > 0
-    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(plain_tiny),
-                          "--point-from", "head"], capture_output=True, text=True, timeout=300)
+    res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(plain_tiny), "--point-from", "head")
     assert res.returncode == 2 and "has no pointing head" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
 
