@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 
 def run_cli(visagent_cli, *args, cwd=None):
