@@ -266,8 +266,10 @@ def test_grounding_eval_scores_the_head_and_says_what_the_written_points_alone_s
 
 
 def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lacks(
-        pointing_tiny, plain_tiny, tmp_path, visagent_cli, clean_env):
+        pointing_tiny, plain_tiny, tmp_path, visagent_cli, visagent_bin, clean_env):
     import json
+    import subprocess
+
     shot = tmp_path / "shot.png"
     _screen(2).save(shot)
     res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(pointing_tiny))
@@ -277,7 +279,10 @@ def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lack
                        "--json")
     data = json.loads(res.stdout)
     assert data["point_source"] == "text" and data["written"] is None and data["pointer"]["tokens"] > 0
-    res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(plain_tiny), "--point-from", "head")
+    # a process of its own: its stderr must be the one line, with no weight-loading bar (main quiets
+    # transformers before its import, which in this test process has already happened)
+    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(plain_tiny),
+                          "--point-from", "head"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "has no pointing head" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
 
