@@ -63,6 +63,7 @@ def test_export_grounding_cli_writes_a_set_ground_eval_reads(visagent_cli, clean
     assert rows["open Calculator"].bbox != rows["switch to Calculator in the taskbar"].bbox
 
 
+@pytest.mark.slow
 def test_ground_eval_with_the_tiny_model_runs_end_to_end(visagent_cli, clean_env, small_set, tmp_path):
     res = run(visagent_cli, "ground-eval", str(small_set / "two"), "--images", str(small_set / "images"),
               "--model", "tiny", "--max-new-tokens", "12", "--workers", "2", "--json", str(tmp_path / "r.json"),

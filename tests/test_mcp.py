@@ -202,6 +202,7 @@ def test_bad_input_gets_the_cli_message_and_the_server_keeps_running(tmp_path, v
 # -- safety: risky actions, elicitation, secrets ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28 input-required rounds; a pushed request
 def test_risky_action_is_denied_without_elicitation_and_asked_with_it(tmp_path, mode):
     sid = "desktop-calculator-multiply"
@@ -313,6 +314,7 @@ def test_reset_lists_and_run_task_with_the_oracle(tmp_path, visagent_cli):
     assert replay.returncode == 0 and "replay matched" in replay.stdout, replay.stdout + replay.stderr
 
 
+@pytest.mark.slow
 def test_run_task_runs_the_configured_model_and_returns_its_trace(tmp_path):
     """The shipped tiny checkpoint (a real qwen3_5_moe, loaded in-process) drives the session's sim world."""
     async def session() -> dict[str, Any]:
@@ -479,6 +481,7 @@ def test_desktop_types_a_secret_into_a_real_xterm(xserver, tmp_path):
 # -- an Android phone over adb (the suite's fake adb program emulates the phone) ----------------------------------
 
 
+@pytest.mark.slow
 def test_android_serves_the_mobile_use_vocabulary_over_adb(tmp_path, monkeypatch):
     from tests.fixtures.fake_adb import use_fake_adb
 

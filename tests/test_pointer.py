@@ -91,6 +91,7 @@ def _close(a: Pointer, b: Pointer) -> bool:
     return (a.x, a.y, a.tokens) == (b.x, b.y, b.tokens) and abs(a.score - b.score) < 1e-4
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_a_head_points_where_a_full_forward_says(engine):
     assert engine.info.points
     for seed in range(3):
@@ -104,6 +105,7 @@ def test_a_checkpoint_with_a_head_points_where_a_full_forward_says(engine):
     assert len(points) > 1
 
 
+@pytest.mark.slow
 def test_the_pointer_is_about_the_last_screenshot_whatever_the_chunking_or_session(engine):
     messages = _messages(_screen(1), _screen(2))
     want = _expected(engine, messages)
@@ -241,6 +243,7 @@ def test_grounding_reports_the_head_point_and_the_written_one(engine, plain_tiny
             plain.close()
 
 
+@pytest.mark.slow
 def test_grounding_eval_scores_the_head_and_says_what_the_written_points_alone_score(engine, tmp_path):
     from visagent.grounding.data import GroundingItem
     from visagent.grounding.predict import ground

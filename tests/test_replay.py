@@ -307,6 +307,7 @@ def x1280(monkeypatch):
     server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.x11
 def test_desktop_trace_replays_on_a_real_x_screen_and_catches_another_world(x1280, tmp_path):
     from visagent.loop.agent import Agent, AgentConfig

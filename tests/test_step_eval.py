@@ -88,6 +88,7 @@ def test_wrong_answers_are_scored_wrong_and_say_why(oracle_records):
     assert "stopped early (terminate where the oracle still acts): 1 of" in report.summary_table()
 
 
+@pytest.mark.slow
 def test_eval_per_step_cli_scores_the_tiny_model_and_refuses_a_policy(visagent_cli, clean_env, tmp_path):
     out = tmp_path / "steps.json"
     res = visagent_cli("eval", "--per-step", "--model", "tiny", "--seeds", "1", "--no-progress", "--workers", "1",

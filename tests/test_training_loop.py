@@ -64,6 +64,7 @@ def _mean_loss(trainer: Trainer) -> float:
     return sum(losses) / len(losses)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss_and_the_output_is_a_checkpoint(data, tmp_path, visagent_cli):
     # 12 steps: from the shipped (already trained) tiny 8 steps lowered it by 19%, 12 by 30%
     trainer = Trainer(_config(data, tmp_path / "out", steps=12), progress=False)

@@ -239,6 +239,7 @@ def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(dat
     assert torch.allclose(terms["readout"], expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_training_with_the_readout_lowers_it(data, tmp_path):
     trainer = Trainer(_config(data, tmp_path / "out", steps=10, lr=1e-2, pointer_weight=0.0, readout_weight=1.0),
                       progress=False)

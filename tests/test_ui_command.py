@@ -50,6 +50,7 @@ def test_cli_refuses_exposure_without_auth(visagent_cli, clean_env, args, messag
     assert "Running on" not in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env, sig):
     port = free_port()
@@ -91,6 +92,7 @@ def test_cli_refuses_a_model_that_does_not_exist(visagent_cli, clean_env):
                                    "an existing checkpoint directory")
 
 
+@pytest.mark.slow
 def test_cli_with_auth_requires_the_login(visagent_bin, clean_env):
     from gradio_client import Client
 
