@@ -1,4 +1,5 @@
-"""`visagent run` as a user runs it (in-process, tests/cli_helpers.py): live progress, final status line, trace path, exit codes."""
+"""`visagent run` as a user runs it (in-process, tests/cli_helpers.py): live progress, final status line, trace
+path, exit codes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`visagent parse` as a user runs it (in-process, tests/cli_helpers.py): JSON with model and screen coordinates, or one error line + exit 2."""
+"""`visagent parse` as a user runs it (in-process, tests/cli_helpers.py): JSON with model and screen coordinates,
+or one error line + exit 2."""
 
 from __future__ import annotations
 
