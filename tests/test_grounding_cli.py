@@ -1,6 +1,7 @@
 """`visagent ground`, `visagent ground-eval` and `visagent scenarios export-grounding` as a user runs them:
-`visagent.cli.main` in-process (tests/cli_helpers.py), the real tiny checkpoint (whatever it answers — a point, a miss, or text without a point
-counted as wrong_format — the run must not crash), one-line errors with exit 2 on bad input."""
+`visagent.cli.main` in-process (tests/cli_helpers.py), the real tiny checkpoint (whatever it answers — a point, a
+miss, or text without a point counted as wrong_format — the run must not crash), one-line errors with exit 2 on
+bad input."""
 
 from __future__ import annotations
 
