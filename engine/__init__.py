@@ -35,7 +35,7 @@ _PUBLIC = {
     "cache_of": "engine.segments", "fused_training_problem": "engine.devices", "flush_denormals": "engine.devices",
 }
 
-__all__ = ["load_engine", "tiny_checkpoint_path", *_PUBLIC]
+__all__ = ["is_server_spec", "load_engine", "tiny_checkpoint_path", *_PUBLIC]
 
 
 def __getattr__(name: str) -> object:
@@ -46,6 +46,16 @@ def __getattr__(name: str) -> object:
 
     module, _, attr = where.partition(":")
     return getattr(importlib.import_module(module), attr or name)
+
+
+#: What a model spec for an OpenAI-compatible server starts with.
+SERVER_SCHEMES = ("http://", "https://")
+
+
+def is_server_spec(spec: str) -> bool:
+    """Whether a model spec names an OpenAI-compatible server (an http:// or https:// URL) rather than "tiny" or a
+    checkpoint directory: the one rule every command, the dashboard and `load_engine` classify specs by."""
+    return spec.strip().startswith(SERVER_SCHEMES)
 
 
 def tiny_checkpoint_path() -> Path:
@@ -82,7 +92,7 @@ def load_engine(
     from engine.errors import CheckpointError
 
     spec = spec.strip()
-    if spec.startswith(("http://", "https://")):
+    if is_server_spec(spec):
         from engine.remote import RemoteEngine
 
         return RemoteEngine(spec, model_name=model_name, api_key=api_key, provider=provider)

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from visagent.loop.agent import AgentConfig
-from visagent.traces.evaluate import EvalReport, evaluate, oracle_factory, world_check
+from visagent.traces.evaluate import EvalReport, evaluate, oracle_factory
+from visagent.loop.runs import world_check
 from visagent.sim.scenarios import get_scenario, load_scenarios
 from visagent.loop.scripted import ScriptedEngine
 from visagent.sim.oracle import solve

@@ -23,7 +23,7 @@ def test_the_oracle_refuses_a_task_that_is_not_its_scenarios(clean_env, capsys):
     code = main(["run", "open the calculator", "--policy", "oracle", "--trace-dir", "runs"])
     assert code == 2
     line = one_error_line(capsys)
-    assert "--policy oracle plays scenario" in line and "'open the calculator'" in line
+    assert "the scripted oracle plays scenario" in line and "'open the calculator'" in line
     assert not (clean_env["work"] / "runs").exists()  # refused before any trace was started
 
 

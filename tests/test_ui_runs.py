@@ -217,7 +217,7 @@ def test_a_model_that_cannot_load_ends_the_run_with_its_error(tmp_path):
     (dict(task="  "), "the task is empty"),
     (dict(executor="desktop", scenario=None), "the scripted oracle only plays sim scenarios"),
     (dict(scenario=None), "the sim executor needs a scenario"),
-    (dict(max_steps=0), "max steps must be at least 1"),
+    (dict(max_steps=0), "max_steps must be at least 1"),
 ])
 def test_bad_forms_are_refused_before_anything_starts(tmp_path, change, message):
     runs = manager(tmp_path)

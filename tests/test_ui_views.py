@@ -208,7 +208,7 @@ def test_the_dashboard_oracle_refuses_a_task_that_is_not_its_scenarios(tmp_path)
     try:
         run = dash.runs.start(RunRequest("Open the calculator.", ModelChoice("oracle", ""), scenario=SCENARIO))
         snap = wait_until(lambda: (s := run.snapshot()).status and s, 60, "the refusal")
-        assert snap.status == "error" and "plays desktop-settings-dark-mode's own task" in snap.reason
+        assert snap.status == "error" and "plays scenario desktop-settings-dark-mode's own task" in snap.reason
         assert snap.verdict == "none"
     finally:
         dash.close()

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine import is_server_spec
 from visagent.core.errors import ConfigError
 
 DEFAULT_PORT = 7860
@@ -65,7 +66,7 @@ def run(args) -> int:
     auth = parse_auth(args.auth)
     check_exposure(host, auth, args.share)
     spec = settings.model.strip()
-    if spec != "tiny" and not spec.startswith(("http://", "https://")) and not Path(spec).expanduser().exists():
+    if spec != "tiny" and not is_server_spec(spec) and not Path(spec).expanduser().exists():
         raise ConfigError(f"--model {spec!r} is neither 'tiny', an http(s):// URL nor an existing checkpoint directory")
 
     from ui.app import build_app, launch

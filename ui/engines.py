@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine import is_server_spec
 from visagent.core.errors import ConfigError
 
 MODEL_KINDS = ("tiny", "checkpoint", "server", "oracle")
@@ -99,7 +100,7 @@ class ModelChoice:
                 raise ConfigError("the checkpoint path is empty; enter a local Hugging Face checkpoint directory")
             return cls("checkpoint", path)
         url = (url or "").strip()
-        if not url.startswith(("http://", "https://")):
+        if not is_server_spec(url):
             raise ConfigError(f"server URL {url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
         return cls("server", url, (model_name or "").strip() or None, _provider(provider),
                    (api_key or "").strip() or None)
@@ -110,7 +111,7 @@ class ModelChoice:
         spec = spec.strip()
         if spec == "tiny":
             return cls("tiny", "tiny")
-        if spec.startswith(("http://", "https://")):
+        if is_server_spec(spec):
             return cls("server", spec, model_name)
         return cls("checkpoint", spec)
 

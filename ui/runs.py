@@ -9,6 +9,7 @@ still closing its executor is waited for, not reported busy).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -19,12 +20,9 @@ from engine.errors import EngineError
 from ui.engines import EngineCache, ModelChoice, engine_loader
 from ui.live import LiveRun
 from visagent.core.errors import ConfigError, VisagentError
-from visagent.traces.evaluate import record_verdict, world_check
-from visagent.core.settings import Settings
+from visagent.core.settings import Settings, validate_settings
 
 log = logging.getLogger(__name__)
-
-EXECUTOR_KINDS = ("sim", "desktop", "android")
 
 
 class ExecutorBusy(VisagentError):
@@ -48,19 +46,32 @@ class RunRequest:
     settle: bool = True
 
     def validate(self) -> None:
-        """Raises ConfigError naming the bad field and the fix."""
+        """What only the form can get wrong (the settings it changes are checked by `settings`). Raises
+        ConfigError naming the bad field and the fix."""
         if not self.task.strip():
             raise ConfigError("the task is empty; say what the agent should do")
-        if self.executor not in EXECUTOR_KINDS:
-            raise ConfigError(f"unknown executor {self.executor!r}; choose sim, desktop or android")
         if self.executor == "sim" and not self.scenario:
             raise ConfigError("the sim executor needs a scenario; pick one from the list")
         if self.model.kind == "oracle" and self.executor != "sim":
             raise ConfigError("the scripted oracle only plays sim scenarios; pick the sim executor or a model")
-        if self.max_steps < 1:
-            raise ConfigError(f"max steps must be at least 1, got {self.max_steps}")
-        if self.history_images < 1:
-            raise ConfigError(f"history length must be at least 1, got {self.history_images}")
+
+    def settings(self, base: Settings) -> Settings:
+        """The run's settings: `base` (what `visagent run` would use) with the form's choices in place, checked
+        as loaded settings are. Raises ConfigError naming the bad value."""
+        settings = dataclasses.replace(base, executor=self.executor,
+                                       scenario=self.scenario if self.executor == "sim" else None,
+                                       thinking=self.thinking, max_steps=self.max_steps,
+                                       history_images=self.history_images, settle=self.settle)
+        validate_settings(settings)
+        return settings
+
+    def where(self) -> dict[str, Any]:
+        """open_run's options for the executor the form picked (those of the other executors left out)."""
+        if self.executor == "sim":
+            return {"seed": self.seed}
+        if self.executor == "desktop":
+            return {"monitor": self.monitor or 1}
+        return {"serial": self.serial}
 
     @property
     def executor_key(self) -> str:
@@ -107,6 +118,7 @@ class RunManager:
         Raises ConfigError for a bad form, ExecutorBusy when another run drives that executor.
         """
         request.validate()
+        request.settings(self.settings)
         self._await_cleanup(request.executor_key)
         with self._lock:
             holder = self._busy.get(request.executor_key)
@@ -172,78 +184,51 @@ class RunManager:
 
     # -- the run thread -----------------------------------------------------------------------------
     def _work(self, run: LiveRun) -> None:
-        executor = None
-        engine = None
-        owned_engine = False
+        from visagent.loop.runs import finish_run, open_run
+
+        assembled = None
         req = run.request
+
+        def engine_for(scenario: Any, executor: Any) -> Any:  # the cached model, loaded on first use
+            if not self.engines.loaded(req.model):
+                run.set_state("loading the model")
+                run.note(f"loading model {req.model.label} (first use)…")
+            return self.engines.get(req.model)
+
         try:
             run.set_state("opening the executor")
-            executor, scenario = open_executor_for(req)
-            if req.model.kind == "oracle":
-                from visagent.loop.scripted import OracleEngine
-
-                own = scenario.instruction_for(executor.world)
-                if req.task != own:  # it would play the scenario's script and "succeed" at another task
-                    raise ConfigError(f"the scripted oracle plays {scenario.id}'s own task ({own!r}), not "
-                                      f"{req.task!r}; pick the scenario again to restore its task, or pick a model")
-
-                engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
-                owned_engine = True
-            else:
-                if not self.engines.loaded(req.model):
-                    run.set_state("loading the model")
-                    run.note(f"loading model {req.model.label} (first use)…")
-                engine = self.engines.get(req.model)
+            # The CLI's assembly with the page's choices: settings, executor (with its seed), config, trace.
+            assembled = open_run(req.settings(self.settings), task=req.task, **req.where(),
+                                 policy="oracle" if req.model.kind == "oracle" else "model",
+                                 engine_factory=None if req.model.kind == "oracle" else engine_for,
+                                 human_in_loop=True, on_event=run.on_event, trace_dir=self.trace_root,
+                                 run_id=run.id)
             if run.stop_requested():
                 run.fail("stopped by the user before the first step", status="stopped")
                 return
-            agent = self._build_agent(run, engine, executor, scenario)
-            run.attach(agent)
-            world = getattr(executor, "world", None)
-            before = world.state() if world is not None else None
-            result = agent.run(req.task)
-            checked = world_check(scenario, world, req.task, result.status)
-            effects: list[str] = []
-            if checked is not None:
-                from visagent.sim.side_effects import run_side_effects
-
-                effects = run_side_effects(scenario, world, before)
-                if result.trace_dir is not None:  # written first: a page (or test) that sees the line finds it
-                    record_verdict(result.trace_dir, checked[0], effects)
+            run.attach(assembled.agent)
+            result = assembled.agent.run(assembled.task)
+            verdict = finish_run(assembled, result)  # written first: a page (or test) that sees the line finds it
             report = _write_report(result.trace_dir)
             # the finished line says what the model claimed; this, what the world shows
-            run.conclude(None if checked is None else checked[0], None if checked is None else checked[1], report,
-                         effects)
+            if verdict is None:
+                run.conclude(None, None, report, [])
+            else:
+                run.conclude(verdict.success, verdict.line, report, list(verdict.side_effects or ()))
         except (VisagentError, EngineError) as exc:
             run.fail(str(exc))
         except Exception as exc:  # a bug: shown on the page and logged with its traceback
             log.exception("dashboard run %s failed", run.id)
             run.fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            if owned_engine and engine is not None:
-                engine.close()
-            if executor is not None:
+            if assembled is not None:
                 try:
-                    executor.close()
+                    assembled.close()  # the oracle and the executor; a cached model stays loaded
                 except Exception:  # noqa: BLE001 - closing must not hide the run's outcome; logged
                     log.exception("closing executor of %s failed", run.id)
             with self._lock:
                 if self._busy.get(req.executor_key) == run.id:
                     del self._busy[req.executor_key]
-
-    def _build_agent(self, run: LiveRun, engine: Any, executor: Any, scenario: Any) -> Any:
-        from visagent.loop.agent import Agent, AgentConfig
-
-        req = run.request
-        s = self.settings
-        # The CLI's configuration (sampling per mode, thinking budget, point source) with the page's choices.
-        config = AgentConfig.from_settings(s, max_steps=req.max_steps, history_images=req.history_images,
-                                           thinking=req.thinking, settle=req.settle, human_in_loop=True)
-        meta: dict[str, Any] = {}
-        if scenario is not None:
-            meta = {"scenario": scenario.id, "seed": getattr(executor, "seed", req.seed)}
-        return Agent(engine, executor, config, trace_root=self.trace_root, on_event=run.on_event, run_meta=meta,
-                     run_id=run.id)
 
 
 def _fresh_id(taken: dict[str, Any]) -> str:
@@ -266,24 +251,3 @@ def _write_report(trace_dir: str | Path | None) -> str | None:
     except (VisagentError, OSError) as exc:
         log.warning("no HTML report for %s: %s", trace_dir, exc)
         return None
-
-
-def open_executor_for(request: RunRequest) -> tuple[Any, Any]:
-    """(executor, scenario or None) for a request. Raises ConfigError / ScenarioError / ExecutorError."""
-    if request.executor == "sim":
-        from visagent.screen.simulated import SimExecutor
-        from visagent.sim.scenarios import get_scenario
-
-        scenario = get_scenario(str(request.scenario))
-        seed = scenario.seed if request.seed is None else int(request.seed)
-        executor = SimExecutor(scenario.make_world(seed))
-        executor.seed = seed  # type: ignore[attr-defined]  # recorded in meta.json for replay
-        return executor, scenario
-    import visagent.screen as executors
-
-    opener = getattr(executors, "open_executor", None)
-    if opener is None:
-        raise ConfigError(f"the {request.executor} executor is not available in this build; use sim")
-    if request.executor == "desktop":
-        return opener("desktop", monitor=request.monitor or 1), None
-    return opener("android", serial=request.serial), None

@@ -44,7 +44,7 @@ from visagent.core.errors import ConfigError, VisagentError
 from visagent.screen.base import Executor, Observation
 from visagent.screen.seam import Screen
 from visagent.loop.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
-from visagent.core.settings import Settings
+from visagent.core.settings import Settings, validate_settings
 
 log = logging.getLogger(__name__)
 
@@ -318,11 +318,11 @@ class McpSession:
                                  else "the MCP client answered")
         answer = action.text if action.action == A.ANSWER else None
         check = self._world_check(status)
-        path = self._finish_trace(status, reason, answer)
-        if check is not None and path is not None:
-            from visagent.traces.evaluate import record_verdict
+        if check is not None and self.trace is not None:  # into meta.json through the trace's own writer
+            from visagent.loop.runs import Verdict
 
-            record_verdict(path, check[0])
+            self.trace.record_verdict(Verdict(check[0], check[1]).to_meta())
+        path = self._finish_trace(status, reason, answer)
         out.update(executed=False, status=status, trace=path)
         if check is not None:
             out["world_check"] = {"goal_met": check[0], "line": check[1]}
@@ -336,7 +336,7 @@ class McpSession:
         world = getattr(self.executor, "world", None)
         if scenario is None or world is None:
             return None
-        from visagent.traces.evaluate import world_check
+        from visagent.loop.runs import world_check
 
         return world_check(scenario, world, scenario.instruction_for(world), status)
 
@@ -391,7 +391,7 @@ class McpSession:
                  open_engine: Callable[[Settings], Any] | None = None) -> dict[str, Any]:
         """visagent's own agent on this executor. The sim starts from a fresh world of the scenario (so the
         run's trace replays) and the episode ends with the run. Returns status, reason, steps, answer, trace."""
-        from visagent.loop.agent import Agent, AgentConfig
+        from visagent.loop.runs import finish_run, open_run
 
         if policy not in ("model", "oracle"):
             raise ConfigError(f"policy must be 'model' or 'oracle', got {policy!r}")
@@ -403,50 +403,31 @@ class McpSession:
                 self.screen = Screen(new)
                 self._current = None
             scenario = self._scenario()
-            world = getattr(self.executor, "world", None)
-            if not task:
-                if scenario is None:
-                    raise ConfigError("run_task needs a task (there is no sim scenario to take it from)")
-                task = scenario.instruction_for(world)
-            if policy == "oracle":
-                if scenario is None or world is None:
-                    raise ConfigError("policy 'oracle' needs --executor sim and a scenario")
-                if task != scenario.instruction_for(world):
-                    raise ConfigError("policy 'oracle' plays the scenario's own solution; leave task empty")
-                from visagent.loop.scripted import OracleEngine
-
-                engine = OracleEngine(scenario, lambda: self.executor.world, geometry=self.executor.geometry)
-            else:
+            if not task and scenario is None:
+                raise ConfigError("run_task needs a task (there is no sim scenario to take it from)")
+            settings = self.settings if max_steps is None else dataclasses.replace(self.settings, max_steps=max_steps)
+            validate_settings(settings)  # a bad max_steps fails before a model loads
+            engine = None
+            if policy == "model":
                 if open_engine is None:
                     from visagent.loop.engines import open_engine as _open_engine
 
                     open_engine = _open_engine
-                engine = open_engine(self.settings)
+                engine = open_engine(settings)
             try:
-                overrides: dict[str, Any] = {"auto_approve": self.auto_approve, "human_in_loop": False}
-                if max_steps is not None:
-                    if max_steps < 1:
-                        raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
-                    overrides["max_steps"] = max_steps
-                config = AgentConfig.from_settings(self.settings, **overrides)
-                meta: dict[str, Any] = {}
-                if scenario is not None:
-                    meta = {"scenario": scenario.id, "seed": scenario.seed if self._seed is None else self._seed}
-                meta.update(self._meta_extra)
-                agent = Agent(engine, self.screen, config, trace_root=self.settings.trace_dir, run_meta=meta)
-                result = agent.run(task)
+                with open_run(settings, world=self.kind, task=task or None, scenario=scenario, policy=policy,
+                              engine=engine, executor=self.screen, auto_approve=self.auto_approve,
+                              human_in_loop=False, run_meta=self._meta_extra) as run:
+                    result = run.agent.run(run.task)
+                    verdict = finish_run(run, result)
             finally:
-                engine.close()
+                if engine is not None:
+                    engine.close()
             out: dict[str, Any] = {"status": result.status, "reason": result.reason, "steps": result.steps,
                                    "answer": result.answer,
                                    "trace": str(result.trace_dir) if result.trace_dir else None}
-            check = self._world_check(result.status) if scenario is not None else None
-            if check is not None and task == scenario.instruction_for(world):
-                out["world_check"] = {"goal_met": check[0], "line": check[1]}
-                if result.trace_dir is not None:
-                    from visagent.traces.evaluate import record_verdict
-
-                    record_verdict(result.trace_dir, check[0])
+            if verdict is not None:
+                out["world_check"] = {"goal_met": verdict.success, "line": verdict.line}
             if result.trace_dir is not None:
                 self.trace_paths.append(str(result.trace_dir))
             if self.is_sim:

@@ -10,6 +10,7 @@ from engine.errors import EngineError
 from ui import forms, text as md
 from ui.overlay import draw_markers
 from ui.views import model_picker
+from visagent.core.actions import EXECUTOR_KINDS
 from visagent.core.errors import VisagentError
 from visagent.traces.markers import legend_html
 
@@ -43,7 +44,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
             task = gr.Textbox(label="Task", value=task0, lines=2, placeholder="What should the agent do?",
                               elem_id="vg-task")
             with gr.Accordion("Screen", open=True):
-                executor = gr.Radio(["sim", "desktop", "android"], value="sim", label="Executor",
+                executor = gr.Radio(list(EXECUTOR_KINDS), value="sim", label="Executor",
                                     elem_id="vg-executor")
                 with gr.Group(visible=True) as sim_box:
                     with gr.Row():

@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from visagent.core.actions import Action
+from visagent.core.actions import EXECUTOR_KINDS, Action
 from visagent.core.errors import ActionError, ConfigError
 
 
 def register(sub) -> None:
     p = sub.add_parser("do", help="execute one action on sim/desktop/android and save the settled screen")
-    p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: settings)")
+    p.add_argument("--executor", choices=EXECUTOR_KINDS, help="where to act (default: settings)")
     p.add_argument("--scenario", help="sim scenario id (default: the first desktop scenario)")
     p.add_argument("--seed", type=int, help="sim seed (default: the scenario's)")
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")

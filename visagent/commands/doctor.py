@@ -62,13 +62,14 @@ class _Problem(Exception):
 
 
 def run(args, out: TextIO | None = None) -> int:
+    from engine import is_server_spec
     from engine.errors import EngineError, RemoteError
     from engine import RemoteEngine
 
     out = out or sys.stdout
     settings = args.settings
     url = settings.model
-    if not url.startswith(("http://", "https://")):
+    if not is_server_spec(url):
         raise ConfigError("doctor checks a server: pass --model http(s)://host:port/v1 (or set model to that URL)")
     window = args.history_images or settings.history_images
     if window < 1:

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from visagent.core.actions import EXECUTOR_KINDS
 from visagent.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def register(sub) -> None:
                        description="An MCP server over the executors: screenshot, act (validated, executed, "
                        "settled), click/type_text/press_keys/scroll, run_task, list_scenarios and reset. Every "
                        "session writes a trace that `visagent report` and `visagent replay` read.")
-    p.add_argument("--executor", choices=("sim", "desktop", "android"), help="what to drive (default: settings)")
+    p.add_argument("--executor", choices=EXECUTOR_KINDS, help="what to drive (default: settings)")
     p.add_argument("--scenario", help="sim scenario id (default: the first desktop scenario)")
     p.add_argument("--seed", type=int, help="sim seed (default: the scenario's)")
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
@@ -76,8 +77,9 @@ def bearer_guard(app: Any, token: str) -> Any:
 
 
 def run(args) -> int:
-    from visagent.commands.run import check_trace_root, open_for_run
+    from visagent.commands.run import check_trace_root
     from visagent.mcp_server import McpSession, build_server
+    from visagent.loop.runs import open_world
 
     _require_sdk()
     s = args.settings
@@ -98,7 +100,7 @@ def run(args) -> int:
     def open_executor(scenario: str | None, seed: int | None) -> Any:
         if not first["done"]:  # the flags are checked once, as `visagent run` checks them
             first["done"] = True
-            executor, _ = open_for_run(kind, scenario, seed, monitor=args.monitor, serial=args.serial)
+            executor, _ = open_world(kind, scenario, seed, monitor=args.monitor, serial=args.serial)
             return executor
         from visagent.screen import open_executor as _open
 

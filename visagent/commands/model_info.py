@@ -23,11 +23,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine import tiny_checkpoint_path
+    from engine import is_server_spec, tiny_checkpoint_path
     from engine import inspect_checkpoint
     from engine import format_model_info, read_model_info
 
-    if args.path.startswith(("http://", "https://")):
+    if is_server_spec(args.path):
         raise ConfigError(f"model-info reads a local checkpoint's config.json; {args.path!r} is a server URL "
                           "(ask the server itself, e.g. GET /v1/models)")
     path = tiny_checkpoint_path() if args.path == "tiny" else args.path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from visagent.core.actions import EXECUTOR_KINDS
 from visagent.traces.replay import DEFAULT_THRESHOLD, ReplayResult, replay_trace
 
 
@@ -12,7 +13,7 @@ def register(sub) -> None:
     p = sub.add_parser("replay", help="re-execute a trace's actions (no model) and check each screen matches")
     p.add_argument("traces", nargs="+", metavar="TRACE",
                    help="trace directory (runs/<run_id>), or a folder of them (e.g. scenarios/traces)")
-    p.add_argument("--executor", dest="replay_executor", choices=("sim", "desktop", "android"),
+    p.add_argument("--executor", dest="replay_executor", choices=EXECUTOR_KINDS,
                    help="executor to replay on (default: the recorded one; sim rebuilds the recorded scenario + seed)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                    help=f"largest screen difference (0..1, tile mean of gray levels) that still matches "

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from visagent.core.actions import EXECUTOR_KINDS
 from visagent.core.errors import ConfigError
 from visagent.core.verdict import CLAIM_STATUSES
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
                        "trace path. Exit 0: success or an answer; 1: any other end; 2: bad input (nothing "
                        "started); 130: stopped with Ctrl-C (trace finished as 'stopped').")
     p.add_argument("task", nargs="?", help="what to do; defaults to the scenario's task with --scenario")
-    p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: sim)")
+    p.add_argument("--executor", choices=EXECUTOR_KINDS, help="where to act (default: sim)")
     p.add_argument("--scenario", help="sim scenario id: the world to start from, and the task by default (default: the first "
                    "desktop scenario; see `visagent scenarios list`)")
     p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
@@ -64,30 +65,6 @@ def add_sampling_args(p) -> None:
     p.add_argument("--provider", choices=PROVIDER_CHOICES,
                    help="the http(s) server's kind, which decides the thinking switch and sampling fields "
                    "(default auto: detected from the server)")
-
-
-def open_for_run(kind: str, scenario_id: str | None, seed: int | None, *, monitor: int = 1,
-                 serial: str | None = None) -> tuple[Any, Any]:
-    """(executor, scenario or None). The sim opens `scenario_id` (default: the first desktop scenario);
-    `monitor` (1-based) picks the desktop's screen, `serial` the Android device.
-    Raises ConfigError / ScenarioError / ExecutorError with one line."""
-    from visagent.screen import open_executor
-    from visagent.sim.scenarios import get_scenario
-
-    if scenario_id and kind != "sim":
-        raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {kind}")
-    if seed is not None and kind != "sim":
-        raise ConfigError(f"--seed sets up the sim world; it does not apply to --executor {kind}")
-    if serial and kind != "android":
-        raise ConfigError(f"--serial picks an Android device; it does not apply to --executor {kind}")
-    if monitor != 1 and kind != "desktop":
-        raise ConfigError(f"--monitor picks a desktop screen; it does not apply to --executor {kind}")
-    if scenario_id:
-        get_scenario(scenario_id)  # an unknown id fails here, before anything opens
-    executor = open_executor(kind, scenario=scenario_id, seed=seed, monitor=monitor, serial=serial)
-    world = getattr(executor, "world", None)
-    sid = scenario_id or getattr(world, "scenario_id", None)
-    return executor, (get_scenario(sid) if sid else None)
 
 
 def check_trace_root(root: str) -> None:
@@ -251,67 +228,29 @@ class ProgressPrinter:
 
 
 def run(args) -> int:
-    from visagent.loop.agent import Agent, AgentConfig
-    from visagent.traces.evaluate import record_verdict, world_check
+    from visagent.loop.runs import finish_run, open_run
 
     settings = args.settings
     check_trace_root(settings.trace_dir)
-    executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed, monitor=args.monitor,
-                                      serial=args.serial)
-    engine = None
-    try:
-        task = args.task
-        if not task and scenario is not None:
-            task = scenario.instruction_for(getattr(executor, "world", None))
-        if not task:
-            raise ConfigError("no task given; pass TASK or --scenario ID")
-        if args.policy == "oracle":
-            if scenario is None or not hasattr(executor, "world"):
-                raise ConfigError("--policy oracle needs --executor sim and --scenario ID")
-            own = scenario.instruction_for(executor.world)
-            if task != own:  # the oracle plays the scenario's script: any other task would "succeed" at nothing
-                raise ConfigError(f"--policy oracle plays scenario {scenario.id}'s own task ({own!r}), not {task!r}; "
-                                  "drop TASK or pick the scenario whose task it is (`visagent scenarios list`)")
-            from visagent.loop.scripted import OracleEngine
-
-            engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
-        else:
-            from visagent.loop.engines import open_engine
-
-            engine = open_engine(settings)
-            if settings.model_name and hasattr(engine, "verify_model"):
-                engine.verify_model()  # a misspelt name fails here, not at the first step with a trace left
-        config = AgentConfig.from_settings(settings, auto_approve=args.yes, human_in_loop=False)
-        interactive = sys.stdin.isatty() and not args.yes
-        verdict: dict[str, Any] = {}
-        world = getattr(executor, "world", None)
-        before = world.state() if world is not None else None  # for the side effects at the end
+    interactive = sys.stdin.isatty() and not args.yes
+    printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet)
+    run = open_run(settings, task=args.task, seed=args.seed, monitor=args.monitor, serial=args.serial,
+                   policy=args.policy, auto_approve=args.yes, human_in_loop=False, on_event=printer)
+    with run:
+        agent = run.agent
+        printer.agent = agent
 
         def check_world(status: str) -> str | None:  # asked when the run ends: `terminate success` is a claim
-            from visagent.sim.side_effects import run_side_effects
+            verdict = run.judge(status)
+            return None if verdict is None else verdict.line + side_effects_line(list(verdict.side_effects or ()))
 
-            checked = world_check(scenario, world, task, status)
-            if checked is None:
-                return None
-            verdict["success"] = checked[0]
-            verdict["side_effects"] = run_side_effects(scenario, world, before)
-            return checked[1] + side_effects_line(verdict["side_effects"])
-
-        printer = ProgressPrinter(sys.stdout, interactive=interactive, quiet=args.quiet, world_check=check_world)
-        meta: dict[str, Any] = {}
-        if scenario is not None:
-            meta = {"scenario": scenario.id, "seed": scenario.seed if args.seed is None else args.seed}
-        for key in ("serial", "display", "monitor"):  # which phone / screen the run drove, for the trace
-            if settings.executor != "sim" and getattr(executor, key, None) is not None:
-                meta[key] = getattr(executor, key)
-        agent = Agent(engine, executor, config, trace_root=settings.trace_dir, on_event=printer, run_meta=meta)
-        printer.agent = agent
+        printer.world_check = check_world
         box: dict[str, Any] = {}
         done = threading.Event()
 
         def work() -> None:
             try:
-                box["result"] = agent.run(task)
+                box["result"] = agent.run(run.task)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
                 box["error"] = exc
             finally:
@@ -338,14 +277,9 @@ def run(args) -> int:
             print(f"visagent: the run did not end within {_STOP_GRACE_S:g} s of stop; its trace is left as 'running'",
                   file=sys.stderr)
             return 1
-        if "success" in verdict and result.trace_dir is not None:
-            record_verdict(result.trace_dir, verdict["success"], verdict["side_effects"])  # shown by `visagent report`
+        verdict = finish_run(run, result)  # into meta.json: shown by `visagent report`
         if interrupted and result.status == "stopped":
             return 130  # the shell convention for Ctrl-C, so scripts can tell it from a failed run
-        if "success" in verdict:
-            return 0 if verdict["success"] else 1  # a sim scenario's own task: the world decides, as in `visagent eval`
+        if verdict is not None:
+            return 0 if verdict.success else 1  # a sim scenario's own task: the world decides, as in `visagent eval`
         return 0 if result.status in _OK_STATUSES else 1
-    finally:
-        if engine is not None:
-            engine.close()
-        executor.close()

@@ -11,6 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
+from engine import is_server_spec
 from visagent.core.errors import ConfigError
 
 DEFAULT_PORT = 8000
@@ -59,7 +60,7 @@ def is_loopback(host: str) -> bool:
 def _served_name(spec: str, engine: object, explicit: str | None) -> str:
     if explicit:
         return explicit
-    if spec.startswith(("http://", "https://")):
+    if is_server_spec(spec):
         return str(getattr(engine, "model_name", spec))
     path = Path(spec).expanduser()
     return path.resolve().name if path.exists() else spec

@@ -63,6 +63,8 @@ FINAL_ACTIONS: frozenset[str] = frozenset({TERMINATE, ANSWER})
 Space = Literal["norm1000", "resized", "absolute", "screen"]
 SPACES: tuple[str, ...] = ("norm1000", "resized", "absolute", "screen")
 Platform = Literal["desktop", "phone"]
+#: Where actions run (settings `executor`, `--executor`): the kinds visagent.screen.open_executor opens.
+EXECUTOR_KINDS: tuple[str, ...] = ("sim", "desktop", "android")
 
 # Which arguments each action requires and allows (besides `action`).
 _REQUIRED: dict[str, frozenset[str]] = {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import PROVIDER_CHOICES
+from visagent.core.actions import EXECUTOR_KINDS
 from visagent.core.errors import ConfigError
 
 #: Where a click's point comes from: "text" (the model's digits), "head" (its pointing head), "auto" (the head
@@ -253,24 +254,37 @@ def load_settings(
             origin[key] = "flag"
 
     settings = Settings(**top, safety=SafetySettings(**safety))
-    _validate(settings)
+    validate_settings(settings)
     return settings
 
 
-def _validate(s: Settings) -> None:
-    if s.executor not in ("sim", "desktop", "android"):
-        raise ConfigError(f"executor must be sim, desktop or android, got {s.executor!r}")
-    if s.max_steps < 1:
-        raise ConfigError(f"max_steps must be at least 1, got {s.max_steps}")
-    if s.max_seconds <= 0:
-        raise ConfigError(f"max_seconds must be positive, got {s.max_seconds}")
-    if s.history_images < 1:
-        raise ConfigError(f"history_images must be at least 1, got {s.history_images}")
+def check_run_limits(*, max_steps: int, max_seconds: float, history_images: int, point_from: str,
+                     thinking_budget: int | None = None, answer_tokens: int | None = None) -> None:
+    """The limits of one run, checked the same way whether they come from settings or a hand-built
+    visagent.loop.agent.AgentConfig (None token counts: not set). Raises ConfigError naming the value."""
+    if max_steps < 1:
+        raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
+    if max_seconds <= 0:
+        raise ConfigError(f"max_seconds must be positive, got {max_seconds}")
+    if history_images < 1:
+        raise ConfigError(f"history_images must be at least 1, got {history_images}")
+    for name, value in (("thinking_budget", thinking_budget), ("answer_tokens", answer_tokens)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1 token, got {value}")
+    if point_from not in POINT_SOURCES:
+        raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {point_from!r}")
+
+
+def validate_settings(s: Settings) -> None:
+    """Check resolved settings (load_settings does; so does visagent.loop.runs.open_run for settings a front end
+    changed, e.g. the dashboard's form). Raises ConfigError naming the bad value."""
+    if s.executor not in EXECUTOR_KINDS:
+        raise ConfigError(f"executor must be {', '.join(EXECUTOR_KINDS[:-1])} or {EXECUTOR_KINDS[-1]}, "
+                          f"got {s.executor!r}")
+    check_run_limits(max_steps=s.max_steps, max_seconds=s.max_seconds, history_images=s.history_images,
+                     point_from=s.point_from, thinking_budget=s.thinking_budget, answer_tokens=s.answer_tokens)
     if s.provider not in PROVIDER_CHOICES:
         raise ConfigError(f"provider must be one of {', '.join(PROVIDER_CHOICES)}, got {s.provider!r}")
-    if s.thinking_budget < 1 or s.answer_tokens < 1:
-        raise ConfigError(f"thinking_budget and answer_tokens must be at least 1 token (got {s.thinking_budget}, "
-                          f"{s.answer_tokens})")
     if s.temperature is not None and s.temperature < 0:
         raise ConfigError(f"temperature must be >= 0 (0: greedy), got {s.temperature}")
     if s.top_p is not None and not 0 < s.top_p <= 1:
@@ -283,8 +297,6 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"presence_penalty must be in [-2, 2], got {s.presence_penalty}")
     if s.repetition_penalty is not None and s.repetition_penalty <= 0:
         raise ConfigError(f"repetition_penalty must be > 0 (1: off), got {s.repetition_penalty}")
-    if s.point_from not in POINT_SOURCES:
-        raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {s.point_from!r}")
     for name in ("session_max_sessions", "session_max_mb", "session_max_snapshots"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(s, name)}")

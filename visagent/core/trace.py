@@ -232,6 +232,19 @@ class TraceWriter:
                 snapshot = self._clean(json.loads(json.dumps(self.meta, default=_json_default)))
                 self._submit(self._write_meta_data, snapshot)
 
+    def record_verdict(self, verdict: dict[str, Any]) -> None:
+        """Write the world's verdict on the run (meta.json `verdict`: `{"success": bool, "by": ..., and
+        optionally "side_effects": [...]}`, visagent.loop.runs.Verdict.to_meta) into meta.json, during the run or
+        after `finish` (a world is judged once its run has ended). Raises TraceError."""
+        if not isinstance(verdict.get("success"), bool):
+            raise TraceError(f"a verdict needs success true or false, got {verdict.get('success')!r}")
+        with self._lock:
+            if not self._closed:
+                self.update_meta(verdict=dict(verdict))
+                return
+            self.meta["verdict"] = dict(verdict)
+            self._write_meta()
+
     def _write_meta_data(self, data: dict[str, Any]) -> None:
         try:
             _write_json_atomic(self.path / META, data)

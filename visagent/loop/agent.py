@@ -24,7 +24,7 @@ from engine.errors import EngineError
 from visagent.core import actions as A
 from visagent.core.actions import Action
 from visagent.core.errors import ActionError, ConfigError, ParseError, VisagentError
-from visagent.core.settings import SafetySettings, Settings
+from visagent.core.settings import SafetySettings, Settings, check_run_limits
 from visagent.core.timeouts import CallTimeout, call_with_timeout
 from visagent.core.trace import FINAL_IMAGE, TraceWriter, new_run_id, step_image_name
 from visagent.loop.controls import AgentControls, RunStopped, State
@@ -32,7 +32,7 @@ from visagent.loop.events import (
     ActionParsed, Blocked, ControlEvent, ErrorEvent, Executed, ModelDelta, NeedsConfirmation, RunFinished, RunStarted,
     Screenshot, StepEvent, StepFinished, StepStarted,
 )
-from visagent.loop.pointing import POINT_SOURCES, uses_head, with_head_point
+from visagent.loop.pointing import uses_head, with_head_point
 from visagent.loop.policy import SafetyPolicy, SecretVault, resolve_secrets
 from visagent.loop.prompting import ModelTurn, StepMemory, build_messages, count_images, history_window
 from visagent.loop.sampling import SamplingChoice, describe as describe_sampling, resolve as resolve_sampling
@@ -110,23 +110,15 @@ class AgentConfig:
     thinking_recovery: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1:
-            raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.max_seconds <= 0:
-            raise ConfigError(f"max_seconds must be positive, got {self.max_seconds}")
-        if self.history_images < 1:
-            raise ConfigError(f"history_images must be at least 1, got {self.history_images}")
+        check_run_limits(max_steps=self.max_steps, max_seconds=self.max_seconds, history_images=self.history_images,
+                         point_from=self.point_from, thinking_budget=self.thinking_budget,
+                         answer_tokens=self.answer_tokens)
         if self.parse_retries < 0:
             raise ConfigError(f"parse_retries must be 0 or more, got {self.parse_retries}")
         if self.loop_limit < 2:
             raise ConfigError(f"loop_limit must be at least 2, got {self.loop_limit}")
         if self.model_timeout_s <= 0 or self.execute_timeout_s <= 0:
             raise ConfigError("model_timeout_s and execute_timeout_s must be positive")
-        if self.point_from not in POINT_SOURCES:
-            raise ConfigError(f"point_from must be one of {', '.join(POINT_SOURCES)}, got {self.point_from!r}")
-        for name in ("thinking_budget", "answer_tokens"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1 token, got {getattr(self, name)}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> AgentConfig:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from visagent.core.actions import EXECUTOR_KINDS
 from visagent.core.errors import ConfigError, ExecutorError
 
 if TYPE_CHECKING:
     from visagent.screen.adb import AndroidDevice
     from visagent.screen.base import Executor
-
-EXECUTORS: tuple[str, ...] = ("sim", "desktop", "android")
+    from visagent.sim.scenarios import Scenario
 
 
 def default_sim_scenario() -> str:
@@ -36,7 +36,7 @@ def default_sim_scenario() -> str:
 def open_executor(
     kind: str,
     *,
-    scenario: str | None = None,
+    scenario: str | Scenario | None = None,
     seed: int | None = None,
     monitor: int = 1,
     serial: str | None = None,
@@ -44,9 +44,9 @@ def open_executor(
 ) -> Executor:
     """Open an executor by name.
 
-    "sim": the world of `scenario` (default: the first desktop scenario) with `seed` (default: the
-    scenario's own), screenshots at `scale` physical pixels per logical pixel. "desktop": monitor `monitor`
-    of $DISPLAY. "android": the device `serial` (default: ANDROID_SERIAL or the only one connected).
+    "sim": the world of `scenario` (an id or a Scenario; default: the first desktop scenario) with `seed`
+    (default: the scenario's own), screenshots at `scale` physical pixels per logical pixel. "desktop":
+    monitor `monitor` of $DISPLAY. "android": the device `serial` (default: ANDROID_SERIAL or the only one connected).
     Raises ConfigError for an unknown kind, ScenarioError for an unknown scenario, ExecutorError when the
     screen or device cannot be reached.
     """
@@ -54,7 +54,9 @@ def open_executor(
         from visagent.screen.simulated import SimExecutor
         from visagent.sim.scenarios import get_scenario
 
-        world = get_scenario(scenario or default_sim_scenario()).make_world(seed)
+        if scenario is None or isinstance(scenario, str):
+            scenario = get_scenario(scenario or default_sim_scenario())
+        world = scenario.make_world(seed)
         return SimExecutor(world, scale=scale)
     if kind == "desktop":
         from visagent.screen.desktop import DesktopExecutor
@@ -64,7 +66,7 @@ def open_executor(
         from visagent.screen.android import AndroidExecutor
 
         return AndroidExecutor(serial=serial)
-    raise ConfigError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTORS)}")
+    raise ConfigError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTOR_KINDS)}")
 
 
 def list_monitors(display: str | None = None) -> list[dict[str, int]]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from visagent.core.actions import Action
-
-Platform = Literal["desktop", "phone"]
+from visagent.core.actions import Action, Platform
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Evaluation: run the agent on sim scenarios × seeds in parallel and measure how often it really succeeds.
 
-Each episode gets its own world (`scenario.make_world(seed)`), its own `SimExecutor` and its own `Agent`;
-success is `scenario.is_success(world)` after the run, never the model's own claim.
+Each episode is one run assembled by visagent.loop.runs.open_run: its own world (the scenario's, with the
+episode's seed), its own `SimExecutor` and its own `Agent`; success is the world's verdict after the run
+(`scenario.is_success(world)`, visagent.loop.runs.finish_run), never the model's own claim.
 
 Parallelism: threads. An in-process model is one shared object whose `generate` is serialised behind its
 own lock, so one copy serves every worker (one copy per process would multiply memory and load time by the
@@ -26,6 +27,7 @@ from typing import Any
 
 from visagent.loop.agent import Agent, AgentConfig
 from visagent.loop.events import StepFinished
+from visagent.loop.runs import oracle_engine as oracle_factory  # noqa: F401 - the oracle's EngineFactory
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +161,9 @@ def tag_bar(rate: float, width: int = 20) -> str:
 def failure_words(status: str) -> str:
     """Why an episode counts as failed, keeping the world's verdict apart from the model's claim:
     `goal NOT met (model claimed success)` or `goal NOT met; the run ended max_steps`."""
-    from visagent.traces.export import SUCCESS_STATUSES
+    from visagent.core.verdict import CLAIM_STATUSES
 
-    if status in SUCCESS_STATUSES:
+    if status in CLAIM_STATUSES:
         return f"goal NOT met (model claimed {status})"
     return f"goal NOT met; the run ended {status}"
 
@@ -172,13 +174,6 @@ def _rate(episodes: Sequence[EpisodeOutcome]) -> float:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
-
-
-def oracle_factory(scenario: Any, executor: Any) -> Any:
-    """An engine_factory for `--policy oracle`: the scripted OracleEngine reading this episode's world."""
-    from visagent.loop.scripted import OracleEngine
-
-    return OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
 
 
 def evaluate(
@@ -294,9 +289,9 @@ def run_episode(
     trace_dir: str | Path | None = None,
     live: _LiveAgents | None = None,
 ) -> EpisodeOutcome:
-    """One episode: fresh world + SimExecutor + Agent; success judged on the world after the run.
-    (`live`: evaluate's registry of running agents, for cancelling.)"""
-    from visagent.screen.simulated import SimExecutor
+    """One episode: fresh world + SimExecutor + Agent (visagent.loop.runs.open_run); success judged on the world
+    after the run. (`live`: evaluate's registry of running agents, for cancelling.)"""
+    from visagent.loop.runs import finish_run, open_run
 
     tags = scenario_tags(scenario)
     split = str(getattr(scenario, "split", ""))
@@ -308,28 +303,18 @@ def run_episode(
             steps.append(event.record)
 
     try:
-        world = scenario.make_world(seed)
-        before = world.state()
-        executor = SimExecutor(world)
-        try:
-            engine = engine_factory(scenario, executor)
-            agent = Agent(engine, executor, config, trace_root=trace_dir, on_event=on_event,
-                          run_meta={"scenario": scenario.id, "seed": seed, "split": split})
+        with open_run(world="sim", scenario=scenario, seed=seed, engine_factory=engine_factory, config=config,
+                      on_event=on_event, trace_dir=trace_dir, run_meta={"split": split}) as run:
             if live is not None:
-                live.add(agent)
+                live.add(run.agent)
             try:
-                result = agent.run(_task_of(scenario, world))
+                result = run.agent.run(run.task)
             finally:
                 if live is not None:
-                    live.discard(agent)
-            success = bool(scenario.is_success(world))
-            from visagent.sim.side_effects import run_side_effects
-
-            effects = run_side_effects(scenario, world, before)
-            if result.trace_dir is not None:
-                record_verdict(result.trace_dir, success, effects)
-        finally:
-            executor.close()
+                    live.discard(run.agent)
+            verdict = finish_run(run, result)  # the scenario's own task on its own world: always judged
+            success = verdict is not None and verdict.success
+            effects = list(verdict.side_effects or ()) if verdict is not None else []
     except Exception as exc:  # noqa: BLE001 - one broken episode is recorded, the evaluation goes on
         log.exception("episode %s seed %s failed", getattr(scenario, "id", scenario), seed)
         return EpisodeOutcome(
@@ -347,55 +332,11 @@ def run_episode(
         trace=None if result.trace_dir is None else str(result.trace_dir), side_effects=effects)
 
 
-def world_check(scenario: Any, world: Any, task: str, status: str | None = None) -> tuple[bool, str] | None:
-    """After a run on the sim: (goal met, one line saying so) by the scenario's own predicate, for the line a
-    `visagent run` or the dashboard shows under the run's `status`. A NOT-met line says the status is only the
-    model's claim when that status claims success (`success`, `answered`). None when there is no scenario or
-    world, or `task` is not the scenario's: a typed task is not what the predicate tests."""
-    from visagent.traces.export import SUCCESS_STATUSES
-
-    if scenario is None or world is None or task != scenario.instruction_for(world):
-        return None
-    ok = bool(scenario.is_success(world))
-    if ok:
-        return ok, "world check: the scenario's goal is met"
-    claimed = " (the status above is the model's own claim)" if status in SUCCESS_STATUSES else ""
-    return ok, "world check: the scenario's goal is NOT met" + claimed
-
-
-def record_verdict(trace_dir: str | Path, success: bool, side_effects: list[str] | None = None) -> None:
-    """Write the world's verdict into the trace's meta.json (`"verdict": {"success": ..., "by": ...}`), so
-    exports keep runs that reached the goal and drop those that only claimed to; `side_effects` (lines from
-    `visagent.sim.side_effects`) are kept with it when given. Atomic (tmp + rename).
-    Raises TraceError when meta.json cannot be read or written."""
-    import json
-    import os
-
-    from visagent.core.errors import TraceError
-
-    path = Path(trace_dir) / "meta.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        meta["verdict"] = {"success": bool(success), "by": "scenario.is_success"}
-        if side_effects is not None:
-            meta["verdict"]["side_effects"] = list(side_effects)
-        tmp = path.with_name(f".meta.json.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        raise TraceError(f"cannot record the verdict in {path}: {exc}") from None
-
-
 def scenario_tags(scenario: Any) -> list[str]:
     """A scenario's tags as "key:value" strings (e.g. "difficulty:easy", "app:settings")."""
     from visagent.sim.scenarios import tag_strings
 
     return tag_strings(scenario)
-
-
-def _task_of(scenario: Any, world: Any) -> str:
-    """The instruction with this world's parameters filled in."""
-    return str(scenario.instruction_for(world))
 
 
 def _sum(records: list[dict[str, Any]], section: str, key: str) -> float:

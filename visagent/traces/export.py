@@ -38,11 +38,10 @@ from visagent.loop.prompting import ModelTurn, StepMemory, build_messages
 from visagent.traces.replay import step_actions
 from visagent.core.schemas import PROMPT_PROFILES, tool_for
 from visagent.core.trace import Trace, read_trace
+from visagent.core.verdict import CLAIM_STATUSES
 
 EXPORT_SPACES: tuple[str, ...] = ("norm1000", "resized")
 EXPORT_FORMATS: tuple[str, ...] = ("qwen35",)
-#: Run statuses that count as success when no evaluation verdict was recorded (the model's own claim).
-SUCCESS_STATUSES = frozenset({"success", "answered"})
 
 
 def run_succeeded(meta: dict[str, Any]) -> bool:
@@ -51,7 +50,7 @@ def run_succeeded(meta: dict[str, Any]) -> bool:
     verdict = meta.get("verdict")
     if isinstance(verdict, dict) and isinstance(verdict.get("success"), bool):
         return verdict["success"]
-    return meta.get("status") in SUCCESS_STATUSES
+    return meta.get("status") in CLAIM_STATUSES  # the model's own claim
 
 
 def export_records(
