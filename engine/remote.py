@@ -71,13 +71,16 @@ class RemoteEngine:
     openai, visagent, generic), or "auto" (default): from the host name, else from /v1/models `owned_by`
     (read once, at construction or before the first request). It decides how thinking is switched and which
     sampling fields are sent.
+    `sleep`: waits the backoff delay between attempts (seconds); None (default) waits for real, cut short by the
+    request's cancel event. Tests pass a recorder, to check the schedule without sitting through it.
     Raises EngineError from the constructor when the model name cannot be determined or `provider` is unknown.
     """
 
     def __init__(self, base_url: str, *, model_name: str | None = None, api_key: str | None = None,
                  timeout_s: float = 120, retries: int = 3, backoff_s: float = 0.5, max_images: int | None = None,
                  coord_space: CoordSpaceName | None = None, vision: VisionSpec | None = None,
-                 tool_images: ToolImages = "auto", provider: str = "auto") -> None:
+                 tool_images: ToolImages = "auto", provider: str = "auto",
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.base_url = normalize_base_url(base_url)
         if provider != "auto":
             providers.get_profile(provider)  # EngineError naming the choices
@@ -96,6 +99,7 @@ class RemoteEngine:
         self.timeout_s = float(timeout_s)
         self.retries = retries
         self.backoff_s = backoff_s
+        self._sleep = sleep
         # No keep-alive: every request gets its own connection, so cancelling one can shut its socket down
         # without touching another request's stream (a screenshot upload dwarfs the handshake anyway).
         self._client = httpx.Client(timeout=self._timeout(self.timeout_s),
@@ -311,7 +315,11 @@ class RemoteEngine:
                 delay = min(max(delay, retry_after), 30.0)
             log.log(logging.INFO if startup else logging.WARNING, "%s: %s; retrying in %.2f s (attempt %d of %d)",
                     url, problem, delay, attempt + 2, self.retries + 1)
-            if cancel is not None:
+            if self._sleep is not None:
+                self._sleep(delay)
+                if cancel is not None and cancel.is_set():
+                    return None
+            elif cancel is not None:
                 if cancel.wait(delay):
                     return None
             else:

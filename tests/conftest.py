@@ -60,3 +60,12 @@ def random_tiny(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("random-tiny") / "tiny"
     return build_tiny_checkpoint(out, agent_corpus(seed=0).texts, seed=0, num_hidden_layers=4,
                                  full_attention_interval=2, max_pixels=256_000)
+
+
+@pytest.fixture
+def visagent_cli(capsys, monkeypatch):
+    """`visagent_cli("run", "--scenario", ...)`: the command line in this process (tests/cli_helpers.py), with
+    `returncode`, `stdout` and `stderr` as a finished subprocess has them."""
+    from tests.cli_helpers import InProcessCli
+
+    return InProcessCli(capsys, monkeypatch)

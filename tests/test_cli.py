@@ -1,4 +1,5 @@
-"""The `visagent` command line skeleton, run as a user runs it (the installed console script)."""
+"""The `visagent` command line skeleton. The installed console script is started once (the version smoke test);
+the other tests call `visagent.cli.main` in-process (tests/cli_helpers.py), which prints what the script prints."""
 
 from __future__ import annotations
 
@@ -20,39 +21,32 @@ def test_version_prints_the_package_version(visagent_bin):
     assert out.stdout.strip() == f"visagent {visagent.__version__}"
 
 
-def test_help_lists_subcommands(visagent_bin):
-    out = run(visagent_bin, "--help")
+def test_help_lists_subcommands(visagent_cli):
+    out = visagent_cli("--help")
     assert out.returncode == 0
     assert "config" in out.stdout
     assert "COMMAND" in out.stdout
 
 
-def test_unknown_subcommand_exits_2(visagent_bin):
-    out = run(visagent_bin, "no-such-command")
+def test_unknown_subcommand_exits_2(visagent_cli):
+    out = visagent_cli("no-such-command")
     assert out.returncode == 2
     assert "invalid choice" in out.stderr
 
 
-def test_config_shows_precedence_end_to_end(visagent_bin, clean_env, tmp_path):
-    import os
-
+def test_config_shows_precedence_end_to_end(visagent_cli, clean_env, tmp_path):
     (clean_env["work"] / "visagent.toml").write_text("max_steps = 5\nexecutor = 'desktop'\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VISAGENT_")}
-    env["HOME"] = str(clean_env["home"])
-    env["VISAGENT_EXECUTOR"] = "android"
-    out = run(visagent_bin, "config", "--json", "--max-steps", "8", env=env, cwd=clean_env["work"])
+    # clean_env: no other VISAGENT_* variable, HOME and the working directory of the test's own
+    out = visagent_cli("config", "--json", "--max-steps", "8", env={"VISAGENT_EXECUTOR": "android"})
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["max_steps"] == 8  # flag over file
     assert data["executor"] == "android"  # env over file
 
 
-def test_user_error_is_one_line_without_traceback(visagent_bin, clean_env):
-    import os
-
+def test_user_error_is_one_line_without_traceback(visagent_cli, clean_env):
     (clean_env["work"] / "visagent.toml").write_text("bogus = 1\n")
-    env = dict(os.environ, HOME=str(clean_env["home"]))
-    out = run(visagent_bin, "config", env=env, cwd=clean_env["work"])
+    out = visagent_cli("config")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
@@ -72,21 +66,20 @@ def test_transformers_chatter_is_quiet_unless_verbose(clean_env, monkeypatch):
     assert os.environ["TRANSFORMERS_VERBOSITY"] == "info" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
 
 
-def test_verbose_flag_works_after_the_subcommand_too(visagent_bin, clean_env):
+def test_verbose_flag_works_after_the_subcommand_too(visagent_cli, clean_env):
     # `visagent run -v` used to be "unrecognized arguments: -v"; -v adds the traceback to a user error
-    proc = subprocess.run([visagent_bin, "run", "-v", "--scenario", "no-such"], capture_output=True, text=True)
+    proc = visagent_cli("run", "-v", "--scenario", "no-such")
     assert proc.returncode == 2 and "Traceback" in proc.stderr
     assert proc.stderr.splitlines()[-1] == "visagent: error: unknown scenario 'no-such'; see `visagent scenarios list`"
 
 
-def test_an_unwritable_output_path_is_one_line_whichever_command_hits_it(visagent_bin, clean_env):
+def test_an_unwritable_output_path_is_one_line_whichever_command_hits_it(visagent_cli, clean_env):
     # Commands check their own output paths (here `export --out`); whatever they say, it is one line, exit 2.
     (clean_env["work"] / "afile").write_text("x")
-    made = subprocess.run([visagent_bin, "run", "--policy", "oracle", "--scenario", "desktop-notes-click-save",
-                           "--trace-dir", "runs", "--quiet"], capture_output=True, text=True)
+    made = visagent_cli("run", "--policy", "oracle", "--scenario", "desktop-notes-click-save", "--trace-dir", "runs",
+                        "--quiet")
     assert made.returncode == 0, made.stderr
-    proc = subprocess.run([visagent_bin, "export", "runs", "--out", "afile/data.jsonl"], capture_output=True,
-                          text=True)
+    proc = visagent_cli("export", "runs", "--out", "afile/data.jsonl")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("visagent: error: ") and "afile" in lines[0]

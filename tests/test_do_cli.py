@@ -1,4 +1,6 @@
-"""`visagent do` as a user runs it: the installed console script, on the sim, a real X server and the fake adb."""
+"""`visagent do` as a user runs it, on the sim, a real X server and the fake adb. The desktop tests start the
+installed console script (pyautogui binds to $DISPLAY once per process, at import); the others call
+`visagent.cli.main` in-process (tests/cli_helpers.py)."""
 
 from __future__ import annotations
 
@@ -17,19 +19,23 @@ FAKES = Path(__file__).resolve().parent / "fakes"
 SCENARIO = "desktop-settings-wifi-off"
 
 
-def run_do(visagent_bin: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([visagent_bin, "do", *args], capture_output=True, text=True, timeout=120,
+def run_do(cli, *args: str, env: dict | None = None):
+    """`visagent do ARGS`: in-process with the `visagent_cli` fixture (`env`: variables to change), or the
+    console script at the path `cli` (`env`: the whole environment)."""
+    if not isinstance(cli, str):
+        return cli("do", *args, env=env)
+    return subprocess.run([cli, "do", *args], capture_output=True, text=True, timeout=120,
                           env=env or os.environ.copy())
 
 
-def test_sim_click_in_norm1000_changes_the_app_and_saves_the_screen(visagent_bin, clean_env, tmp_path):
+def test_sim_click_in_norm1000_changes_the_app_and_saves_the_screen(visagent_cli, clean_env, tmp_path):
     world = get_scenario(SCENARIO).make_world()
     dark = world.state()["settings"]["dark_mode"]
     toggle = next(e for e in world.visible_elements() if e.label == "Dark mode")
     w, h = world.size
     norm = [round(toggle.center[0] * 1000 / w), round(toggle.center[1] * 1000 / h)]
     shot = tmp_path / "after.png"
-    proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--space", "norm1000",
+    proc = run_do(visagent_cli, "--executor", "sim", "--scenario", SCENARIO, "--space", "norm1000",
                   "--action", json.dumps({"action": "left_click", "coordinate": norm}), "--screenshot", str(shot))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -43,18 +49,18 @@ def test_sim_click_in_norm1000_changes_the_app_and_saves_the_screen(visagent_bin
         assert img.size == (w, h)
 
 
-def test_sim_scroll_of_a_billion_clicks_is_capped_not_a_hang(visagent_bin, clean_env):
+def test_sim_scroll_of_a_billion_clicks_is_capped_not_a_hang(visagent_cli, clean_env):
     from visagent.core.actions import MAX_SCROLL_CLICKS
 
-    proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--space", "norm1000",
+    proc = run_do(visagent_cli, "--executor", "sim", "--scenario", SCENARIO, "--space", "norm1000",
                   "--action", '{"action": "scroll", "coordinate": [500, 500], "pixels": -1e9}')
     assert proc.returncode == 0, proc.stderr
     message = json.loads(proc.stdout)["result"]["message"]
     assert f"-{MAX_SCROLL_CLICKS} clicks" in message and "the most one scroll action turns" in message
 
 
-def test_sim_wait_leaves_the_screen_unchanged(visagent_bin, clean_env):
-    proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--action", '{"action": "wait", "time": 0.5}')
+def test_sim_wait_leaves_the_screen_unchanged(visagent_cli, clean_env):
+    proc = run_do(visagent_cli, "--executor", "sim", "--scenario", SCENARIO, "--action", '{"action": "wait", "time": 0.5}')
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["result"]["changed"] is False
 
@@ -64,16 +70,16 @@ def test_sim_wait_leaves_the_screen_unchanged(visagent_bin, clean_env):
     ('{"action": "left_click", "coordinate": [1200, 5]}', "outside the 0..1000 grid"),
     ('{"action": "fly"}', "unknown action 'fly'"),
 ])
-def test_bad_actions_are_one_line_errors(visagent_bin, clean_env, action, message):
-    proc = run_do(visagent_bin, "--executor", "sim", "--space", "norm1000", "--action", action)
+def test_bad_actions_are_one_line_errors(visagent_cli, clean_env, action, message):
+    proc = run_do(visagent_cli, "--executor", "sim", "--space", "norm1000", "--action", action)
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
-def test_an_unwritable_screenshot_path_is_refused_before_the_action_runs(visagent_bin, clean_env):
+def test_an_unwritable_screenshot_path_is_refused_before_the_action_runs(visagent_cli, clean_env):
     # was a FileExistsError traceback, raised after the click had already happened
     (clean_env["work"] / "afile").write_text("x")
-    proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--action", '{"action": "wait"}',
+    proc = run_do(visagent_cli, "--executor", "sim", "--scenario", SCENARIO, "--action", '{"action": "wait"}',
                   "--screenshot", "afile/shot.png")
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "afile is a file, not a directory" in proc.stderr
@@ -112,11 +118,11 @@ def test_desktop_on_a_dead_display_is_one_clear_line(visagent_bin, tmp_path):
     assert "cannot open X display ':4242'" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_android_open_through_the_fake_adb(visagent_bin, tmp_path):
-    env = dict(os.environ, FAKE_ADB_DIR=str(tmp_path / "phone"), FAKE_ADB_TICK_S="1.0",
+def test_android_open_through_the_fake_adb(visagent_cli, tmp_path):
+    env = dict(FAKE_ADB_DIR=str(tmp_path / "phone"), FAKE_ADB_TICK_S="1.0",
                PATH=f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     shot = tmp_path / "phone.png"
-    proc = run_do(visagent_bin, "--executor", "android", "--action", '{"action": "open", "text": "Notes"}',
+    proc = run_do(visagent_cli, "--executor", "android", "--action", '{"action": "open", "text": "Notes"}',
                   "--screenshot", str(shot), env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -125,5 +131,5 @@ def test_android_open_through_the_fake_adb(visagent_bin, tmp_path):
     calls = (tmp_path / "phone" / "calls.log").read_text()
     assert "monkey" in calls and "com.visagent.notes" in calls
     env["FAKE_ADB_DEVICES"] = ""
-    proc = run_do(visagent_bin, "--executor", "android", "--action", '{"action": "open", "text": "Notes"}', env=env)
+    proc = run_do(visagent_cli, "--executor", "android", "--action", '{"action": "open", "text": "Notes"}', env=env)
     assert proc.returncode == 2 and "no Android device connected" in proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from visagent.loop.agent import AgentConfig
@@ -81,12 +80,10 @@ def test_step_limit_and_broken_episodes_are_recorded(tmp_path):
     assert limited.episodes[0].status == "max_steps" and limited.episodes[0].success is False
 
 
-def test_cli_oracle_json_has_overall_and_per_tag_rates(tmp_path, visagent_bin):
+def test_cli_oracle_json_has_overall_and_per_tag_rates(tmp_path, visagent_cli):
     out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [visagent_bin, "eval", "desktop-settings-wifi-off", "desktop-settings-language", "--policy", "oracle",
-         "--seeds", "2", "--workers", "2", "--json", str(out), "--trace-dir", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=300)
+    proc = visagent_cli("eval", "desktop-settings-wifi-off", "desktop-settings-language", "--policy", "oracle",
+                        "--seeds", "2", "--workers", "2", "--json", str(out), "--trace-dir", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert data["success_rate"] == 1.0 and data["episodes_total"] == 4 and data["model"] == "policy:oracle"
@@ -99,55 +96,52 @@ def test_cli_oracle_json_has_overall_and_per_tag_rates(tmp_path, visagent_bin):
     assert "episode" in proc.stderr  # the tqdm progress bar
 
 
-def test_cli_split_and_tags_select_scenarios(tmp_path, visagent_bin):
+def test_cli_split_and_tags_select_scenarios(tmp_path, visagent_cli):
     everything = load_scenarios()
     train = next(s for s in everything if s.split == "train")
     heldout = next(s for s in everything if s.split == "heldout")
     out = tmp_path / "r.json"
-    proc = subprocess.run([visagent_bin, "eval", train.id, heldout.id, "--policy", "oracle", "--split", "heldout",
-                           "--seeds", "1", "--no-traces", "--no-progress", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = visagent_cli("eval", train.id, heldout.id, "--policy", "oracle", "--split", "heldout", "--seeds", "1",
+                        "--no-traces", "--no-progress", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert data["split"] == "heldout" and data["scenarios"] == [heldout.id]
     assert [e["split"] for e in data["episodes"]] == ["heldout"]
     tag = f"platform:{train.platform}"
-    by_tag = subprocess.run([visagent_bin, "eval", train.id, heldout.id, "--policy", "oracle", "--tags", tag,
-                             "--seeds", "1", "--no-traces", "--no-progress", "--json", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    by_tag = visagent_cli("eval", train.id, heldout.id, "--policy", "oracle", "--tags", tag, "--seeds", "1",
+                          "--no-traces", "--no-progress", "--json", str(out))
     assert by_tag.returncode == 0, by_tag.stderr
     chosen = json.loads(out.read_text())["scenarios"]
     assert train.id in chosen and all(get_scenario(i).platform == train.platform for i in chosen)
 
 
-def test_cli_user_errors_are_one_line(tmp_path, visagent_bin):
+def test_cli_user_errors_are_one_line(tmp_path, visagent_cli):
     for args, message in ((["no-such-scenario", "--policy", "oracle"], "unknown scenario"),
                           (["--policy", "oracle", "--tags", "no-such-tag"], "no scenario carries tag no-such-tag; known tags: app:"),
                           (["--policy", "oracle", "--seeds", "0"], "--seeds 0"),
                           (["--policy", "oracle", "--model", "tiny"], "either --model or --policy")):
-        proc = subprocess.run([visagent_bin, "eval", *args], capture_output=True, text=True, cwd=tmp_path)
+        proc = visagent_cli("eval", *args, cwd=tmp_path)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 
-def test_cli_bad_json_path_is_refused_before_the_evaluation(tmp_path, visagent_bin):
+def test_cli_bad_json_path_is_refused_before_the_evaluation(tmp_path, visagent_cli):
     (tmp_path / "notes.txt").write_text("a file\n")
     cases = ((tmp_path / "notes.txt" / "out" / "results.json", "which is a file, not a directory"),
              (tmp_path, "is a directory; give a file such as"),
              (Path("/sys/visagent-results.json"), "cannot create files in /sys"))  # sysfs refuses even root
     for out, message in cases:
         runs = tmp_path / "runs"
-        proc = subprocess.run([visagent_bin, "eval", "desktop-settings-wifi-off", "--policy", "oracle", "--seeds", "1",
-                               "--json", str(out), "--trace-dir", str(runs)], capture_output=True, text=True,
-                              timeout=300)
+        proc = visagent_cli("eval", "desktop-settings-wifi-off", "--policy", "oracle", "--seeds", "1", "--json",
+                            str(out), "--trace-dir", str(runs))
         assert proc.returncode == 2, (out, proc.stderr)
         assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert proc.stderr.startswith("visagent: error: --json ")
         assert not runs.exists() and "overall" not in proc.stdout  # no episode ran
 
 
-def test_cli_model_over_http_is_one_shared_engine(tmp_path, visagent_bin):
+def test_cli_model_over_http_is_one_shared_engine(tmp_path, visagent_cli):
     """--model URL: every episode talks to one OpenAI-compatible server (a scripted stub on loopback)."""
     from tests.fixtures.openai_stub import OpenAIStub, Reply, delta_chunk
 
@@ -162,10 +156,9 @@ def test_cli_model_over_http_is_one_shared_engine(tmp_path, visagent_bin):
     stub = OpenAIStub(reply)
     try:
         out = tmp_path / "r.json"
-        proc = subprocess.run(
-            [visagent_bin, "eval", "desktop-settings-wifi-off", "phone-settings-brightness", "--model", stub.url,
-             "--seeds", "2", "--workers", "2", "--no-traces", "--no-progress", "--json", str(out)],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        proc = visagent_cli("eval", "desktop-settings-wifi-off", "phone-settings-brightness", "--model", stub.url,
+                            "--seeds", "2", "--workers", "2", "--no-traces", "--no-progress", "--json", str(out),
+                            cwd=tmp_path)
     finally:
         stub.close()
     assert proc.returncode == 0, proc.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,9 +172,9 @@ def test_split_filter_keeps_heldout_runs_out(tmp_path):
     assert list(export_records([result.trace_dir], splits=["heldout"]))
 
 
-def test_cli_writes_relative_paths_that_resolve(tmp_path, visagent_bin):
+def test_cli_writes_relative_paths_that_resolve(tmp_path, visagent_cli):
     out = tmp_path / "data" / "train.jsonl"
-    proc = subprocess.run([visagent_bin, "export", str(TRACES), "--out", str(out)], capture_output=True, text=True)
+    proc = visagent_cli("export", str(TRACES), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == sum(len(read_trace(p).steps) for p in TRACES.iterdir())
@@ -196,13 +195,13 @@ def test_cli_writes_relative_paths_that_resolve(tmp_path, visagent_bin):
     ("png", "step_002.png of step 2 is missing"),
     ("meta", "no meta.json"),
 ])
-def test_cli_damaged_trace_is_one_line_error_and_keeps_old_output(tmp_path, visagent_bin, damage, message):
+def test_cli_damaged_trace_is_one_line_error_and_keeps_old_output(tmp_path, visagent_cli, damage, message):
     trace = tmp_path / "t"
     shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", trace)
     damage_trace(trace, damage)
     out = tmp_path / "data.jsonl"
     out.write_text("earlier export\n")
-    proc = subprocess.run([visagent_bin, "export", str(trace), "--out", str(out)], capture_output=True, text=True)
+    proc = visagent_cli("export", str(trace), "--out", str(out))
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert out.read_text() == "earlier export\n"
@@ -312,31 +311,29 @@ def test_thinking_runs_keep_the_thought_beside_the_target_and_messages_stay_exac
     ("a_directory", "is a directory; give a file such as"),
     ("unwritable", "cannot create files in /sys"),  # sysfs refuses new files even to root
 ])
-def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_bin, where, message):
+def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_cli, where, message):
     (tmp_path / "notes.txt").write_text("a file\n")
     out = {"under_a_file": tmp_path / "notes.txt" / "data" / "train.jsonl", "a_directory": tmp_path,
            "unwritable": Path("/sys/visagent-train.jsonl")}[where]
-    proc = subprocess.run([visagent_bin, "export", str(TRACES), "--out", str(out)], capture_output=True, text=True)
+    proc = visagent_cli("export", str(TRACES), "--out", str(out))
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("visagent: error: --out ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no temporary file, no folder
 
 
-def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_bin):
+def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_cli):
     trace = tmp_path / "t"
     shutil.copytree(TRACES / "desktop-settings-wifi-off-s0", trace)
     (trace / "meta.json").unlink()
-    report = subprocess.run([visagent_bin, "report", str(trace)], capture_output=True, text=True)
-    export = subprocess.run([visagent_bin, "export", str(trace), "--out", str(tmp_path / "d.jsonl")],
-                            capture_output=True, text=True)
+    report = visagent_cli("report", str(trace))
+    export = visagent_cli("export", str(trace), "--out", str(tmp_path / "d.jsonl"))
     assert report.returncode == export.returncode == 2
     assert f"{trace} has no meta.json; it is not a visagent trace" in export.stderr
     assert export.stderr == report.stderr and export.stderr.count("\n") == 1
     empty = tmp_path / "empty"
     empty.mkdir()  # a folder that is neither a trace nor holds any
-    none = subprocess.run([visagent_bin, "export", str(empty), "--out", str(tmp_path / "d.jsonl")],
-                          capture_output=True, text=True)
+    none = visagent_cli("export", str(empty), "--out", str(tmp_path / "d.jsonl"))
     assert none.returncode == 2 and "holds no trace directories" in none.stderr and none.stderr.count("\n") == 1
 
 
@@ -370,7 +367,7 @@ def test_sim_clicks_record_the_element_they_hit_and_records_carry_its_box(tmp_pa
         assert all(r["action"]["model"][0]["action"] != "left_click" for r in records if "bbox" not in r["meta"])
 
 
-def test_cli_export_of_a_folder_skips_and_reports_a_damaged_trace(tmp_path, visagent_bin):
+def test_cli_export_of_a_folder_skips_and_reports_a_damaged_trace(tmp_path, visagent_cli):
     """Issue 42: one bad trace in `export DIR` aborted the whole folder; now it is left out with one line."""
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -380,7 +377,7 @@ def test_cli_export_of_a_folder_skips_and_reports_a_damaged_trace(tmp_path, visa
     torn = shutil.copytree(TRACES / "phone-settings-brightness-s1", runs / "c-torn")
     damage_trace(torn, "torn")  # its last line is cut: left out, the run's steps still export
     out = tmp_path / "data.jsonl"
-    proc = subprocess.run([visagent_bin, "export", str(runs), "--out", str(out)], capture_output=True, text=True)
+    proc = visagent_cli("export", str(runs), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0] == (f"visagent: skipped {bad}: trace.jsonl line 2: field 'actions': expected a list, got an "
@@ -388,6 +385,5 @@ def test_cli_export_of_a_folder_skips_and_reports_a_damaged_trace(tmp_path, visa
     assert "left out: 1 damaged" in lines[1] and "from 2 run(s)" in lines[1] and "Traceback" not in proc.stderr
     run_ids = {json.loads(line)["meta"]["run_id"] for line in out.read_text().splitlines()}
     assert run_ids == {read_trace(good).run_id, read_trace(torn).run_id}
-    named = subprocess.run([visagent_bin, "export", str(bad), "--out", str(tmp_path / "d2.jsonl")],
-                           capture_output=True, text=True)
+    named = visagent_cli("export", str(bad), "--out", str(tmp_path / "d2.jsonl"))
     assert named.returncode == 2 and "field 'actions'" in named.stderr and named.stderr.count("\n") == 1

@@ -1,11 +1,11 @@
 """`visagent ground`, `visagent ground-eval` and `visagent scenarios export-grounding` as a user runs them:
-the real console script, the real tiny checkpoint (whatever it answers — a point, a miss, or text without a point
-counted as wrong_format — the run must not crash), one-line errors with exit 2 on bad input."""
+`visagent.cli.main` in-process (tests/cli_helpers.py), the real tiny checkpoint (whatever it answers — a point, a
+miss, or text without a point counted as wrong_format — the run must not crash), one-line errors with exit 2 on
+bad input."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from PIL import Image
@@ -20,8 +20,8 @@ TINY_STYLE = _TINY_PROFILE if _TINY_PROFILE.startswith("compact") else "qwen3"
 from visagent.grounding import load_annotations
 
 
-def run(bin_path: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([bin_path, *args], capture_output=True, text=True, timeout=timeout)
+def run(cli, *args: str):
+    return cli(*args)
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +45,18 @@ def small_set(tmp_path_factory):
     return out
 
 
-def test_export_grounding_cli_writes_a_set_ground_eval_reads(visagent_bin, clean_env, tmp_path):
-    res = run(visagent_bin, "scenarios", "export-grounding", "--split", "heldout", "--out", str(tmp_path / "s"),
+def test_export_grounding_cli_writes_a_set_ground_eval_reads(visagent_cli, clean_env, tmp_path):
+    res = run(visagent_cli, "scenarios", "export-grounding", "--split", "heldout", "--out", str(tmp_path / "s"),
               "--seeds", "1", "--screens", "2", "--scenario", "desktop-settings-many")
     assert res.returncode == 0, res.stderr
     assert "items on 2 screens" in res.stdout and "ground-eval" in res.stdout
     data = load_annotations(tmp_path / "s" / "annotations")
     assert data.items and not data.problems
     assert all((tmp_path / "s" / "images" / i.img_filename).is_file() for i in data.items)
-    bad = run(visagent_bin, "scenarios", "export-grounding", "--out", str(tmp_path / "t"), "--seeds", "0")
+    bad = run(visagent_cli, "scenarios", "export-grounding", "--out", str(tmp_path / "t"), "--seeds", "0")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--seeds" in bad.stderr
     # the launcher screen alone: each app is both a desktop icon and a taskbar button, told apart by the instruction
-    home = run(visagent_bin, "scenarios", "export-grounding", "--out", str(tmp_path / "u"), "--screens", "1",
+    home = run(visagent_cli, "scenarios", "export-grounding", "--out", str(tmp_path / "u"), "--screens", "1",
                "--seeds", "1", "--scenario", "desktop-settings-many")
     assert home.returncode == 0, home.stderr
     rows = {i.instruction: i for i in load_annotations(tmp_path / "u" / "annotations").items}
@@ -64,8 +64,9 @@ def test_export_grounding_cli_writes_a_set_ground_eval_reads(visagent_bin, clean
     assert rows["open Calculator"].bbox != rows["switch to Calculator in the taskbar"].bbox
 
 
-def test_ground_eval_with_the_tiny_model_runs_end_to_end(visagent_bin, clean_env, small_set, tmp_path):
-    res = run(visagent_bin, "ground-eval", str(small_set / "two"), "--images", str(small_set / "images"),
+@pytest.mark.slow
+def test_ground_eval_with_the_tiny_model_runs_end_to_end(visagent_cli, clean_env, small_set, tmp_path):
+    res = run(visagent_cli, "ground-eval", str(small_set / "two"), "--images", str(small_set / "images"),
               "--model", "tiny", "--max-new-tokens", "12", "--workers", "2", "--json", str(tmp_path / "r.json"),
               "--html", str(tmp_path / "misses.html"))
     assert res.returncode == 0, res.stderr
@@ -88,9 +89,9 @@ def test_ground_eval_with_the_tiny_model_runs_end_to_end(visagent_bin, clean_env
     assert f"Grounding misses: {misses} of 2" in (tmp_path / "misses.html").read_text()
 
 
-def test_ground_with_the_tiny_model_prints_json_and_marks_the_image(visagent_bin, clean_env, small_set, tmp_path):
+def test_ground_with_the_tiny_model_prints_json_and_marks_the_image(visagent_cli, clean_env, small_set, tmp_path):
     image = next((small_set / "images").rglob("*.png"))
-    res = run(visagent_bin, "ground", str(image), "click the Minimize button", "--model", "tiny",
+    res = run(visagent_cli, "ground", str(image), "click the Minimize button", "--model", "tiny",
               "--max-new-tokens", "8", "--json", "--out", str(tmp_path / "marked.png"))
     assert res.returncode in (0, 1), res.stderr  # 1: the random-weights model wrote no point
     data = json.loads(res.stdout)
@@ -112,7 +113,7 @@ def test_ground_with_the_tiny_model_prints_json_and_marks_the_image(visagent_bin
     (["ground", "{png}", "x", "--out", "marked.txt"], "--out"),
     (["ground", "{png}", "x", "--model", "/nonexistent/ckpt"], "nonexistent"),
 ])
-def test_bad_input_is_one_line_and_exit_2(visagent_bin, clean_env, tmp_path, args, needle):
+def test_bad_input_is_one_line_and_exit_2(visagent_cli, clean_env, tmp_path, args, needle):
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps([{"img_filename": "a.png", "bbox": [1, 1, 5, 5], "instruction": "x", "ui_type": "icon"}]))
     bad = tmp_path / "bad.json"
@@ -120,7 +121,7 @@ def test_bad_input_is_one_line_and_exit_2(visagent_bin, clean_env, tmp_path, arg
     png = tmp_path / "s.png"
     Image.new("RGB", (64, 64)).save(png)
     args = [a.format(ann=ann, bad=bad, png=png) for a in args]
-    res = run(visagent_bin, *args, timeout=120)
+    res = run(visagent_cli, *args)
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = [line for line in res.stderr.splitlines() if line.startswith("visagent: error:")]
     assert len(lines) == 1 and needle in lines[0], res.stderr

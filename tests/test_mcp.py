@@ -52,9 +52,11 @@ def stdio(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Stdi
                                  env=_env(env), cwd=str(tmp_path))
 
 
-def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "visagent", *args], capture_output=True, text=True,
-                          env=_env(env), cwd=str(tmp_path), timeout=300)
+def cli(visagent_cli, tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    """`visagent ARGS` in this process (tests/cli_helpers.py), in `tmp_path`, without the VISAGENT_* variables
+    (bar those in `env`), as the MCP server runs."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("VISAGENT_")}
+    return visagent_cli(*args, env={**unset, **(env or {})}, cwd=tmp_path)
 
 
 def image_of(result: Any) -> Image.Image:
@@ -111,7 +113,7 @@ def as_arguments(action: Action) -> dict[str, Any]:
 # -- stdio: tools, screenshot, solving a scenario through act, the trace, replay, report -------------------------
 
 
-def test_stdio_solves_a_sim_scenario_step_by_step_and_its_trace_replays(tmp_path):
+def test_stdio_solves_a_sim_scenario_step_by_step_and_its_trace_replays(tmp_path, visagent_cli):
     sid = "desktop-files-rename"
     twin = Twin(sid)
 
@@ -149,18 +151,18 @@ def test_stdio_solves_a_sim_scenario_step_by_step_and_its_trace_replays(tmp_path
     assert trace.meta["executor"]["scenario"] == sid and trace.meta["model"]["spec"] == "mcp-client"
     assert len(trace.steps) == end["steps"] and trace.steps[-1]["actions"][0]["action"] == "terminate"
     assert all(s["policy"]["decision"] == "allowed" for s in trace.steps)
-    replay = cli(tmp_path, "replay", end["trace"])
+    replay = cli(visagent_cli, tmp_path, "replay", end["trace"])
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "replay matched" in replay.stdout and f"{end['steps'] - 1} actions" in replay.stdout
-    report = cli(tmp_path, "report", end["trace"], "--out", str(tmp_path / "report.html"))
+    report = cli(visagent_cli, tmp_path, "report", end["trace"], "--out", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr
     assert sid in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-def test_bad_input_gets_the_cli_message_and_the_server_keeps_running(tmp_path):
+def test_bad_input_gets_the_cli_message_and_the_server_keeps_running(tmp_path, visagent_cli):
     sid = "desktop-settings-wifi-off"
     bad = {"action": "left_click", "coordinate": [5000, 10]}
-    do = cli(tmp_path, "do", "--executor", "sim", "--scenario", sid, "--action", json.dumps(bad))
+    do = cli(visagent_cli, tmp_path, "do", "--executor", "sim", "--scenario", sid, "--action", json.dumps(bad))
     assert do.returncode == 2
     cli_line = do.stderr.strip().removeprefix("visagent: error: ")
 
@@ -199,6 +201,7 @@ def test_bad_input_gets_the_cli_message_and_the_server_keeps_running(tmp_path):
 # -- safety: risky actions, elicitation, secrets ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28 input-required rounds; a pushed request
 def test_risky_action_is_denied_without_elicitation_and_asked_with_it(tmp_path, mode):
     sid = "desktop-calculator-multiply"
@@ -242,7 +245,7 @@ def test_risky_action_is_denied_without_elicitation_and_asked_with_it(tmp_path, 
     assert sorted(decisions) == sorted([["denied"], ["denied", "approved", "allowed"]])
 
 
-def test_secret_is_typed_but_never_returned_or_traced(tmp_path):
+def test_secret_is_typed_but_never_returned_or_traced(tmp_path, visagent_cli):
     sid = "desktop-calculator-multiply"
     twin = Twin(sid)
     plan = twin.next_action()
@@ -279,14 +282,14 @@ def test_secret_is_typed_but_never_returned_or_traced(tmp_path):
         assert value not in (trace_dir / name).read_text(encoding="utf-8"), name
     typed = [s for s in read_trace(trace_dir).steps if s["actions"][0]["action"] == "type"]
     assert typed[0]["actions"][0]["text"] == "{{secret:EXPR}}"
-    replay = cli(tmp_path, "replay", str(trace_dir), env={"VISAGENT_SECRET_EXPR": value})
+    replay = cli(visagent_cli, tmp_path, "replay", str(trace_dir), env={"VISAGENT_SECRET_EXPR": value})
     assert replay.returncode == 0 and "replay matched" in replay.stdout, replay.stdout + replay.stderr
 
 
 # -- reset, list_scenarios, run_task ----------------------------------------------------------------------------
 
 
-def test_reset_lists_and_run_task_with_the_oracle(tmp_path):
+def test_reset_lists_and_run_task_with_the_oracle(tmp_path, visagent_cli):
     async def session() -> dict[str, Any]:
         async with Client(stdio(tmp_path, "--executor", "sim", "--scenario", "desktop-settings-wifi-off")) as client:
             listing = data_of(await client.call_tool("list_scenarios", {}))
@@ -306,10 +309,11 @@ def test_reset_lists_and_run_task_with_the_oracle(tmp_path):
     assert ran["status"] == "success" and ran["world_check"]["goal_met"] is True, ran
     assert "call reset" in out["after"]
     assert read_trace(out["previous"]).status == "stopped" and len(read_trace(out["previous"]).steps) == 1
-    replay = cli(tmp_path, "replay", ran["trace"])
+    replay = cli(visagent_cli, tmp_path, "replay", ran["trace"])
     assert replay.returncode == 0 and "replay matched" in replay.stdout, replay.stdout + replay.stderr
 
 
+@pytest.mark.slow
 def test_run_task_runs_the_configured_model_and_returns_its_trace(tmp_path):
     """The shipped tiny checkpoint (a real qwen3_5_moe, loaded in-process) drives the session's sim world."""
     async def session() -> dict[str, Any]:
@@ -370,7 +374,7 @@ class HttpServer:
         return "".join(self.lines)
 
 
-def test_http_on_loopback_serves_the_same_tools(tmp_path):
+def test_http_on_loopback_serves_the_same_tools(tmp_path, visagent_cli):
     server = HttpServer(tmp_path, "--executor", "sim", "--scenario", "desktop-settings-wifi-off")
     try:
         assert server.url.startswith("http://127.0.0.1:")
@@ -393,7 +397,7 @@ def test_http_on_loopback_serves_the_same_tools(tmp_path):
     assert "trace" in log
     traces = list((tmp_path / "runs").iterdir())
     assert len(traces) == 1 and read_trace(traces[0]).status == "stopped"  # finished on SIGTERM
-    replay = cli(tmp_path, "replay", str(traces[0]))
+    replay = cli(visagent_cli, tmp_path, "replay", str(traces[0]))
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
@@ -421,13 +425,13 @@ def test_http_token_is_required_when_set(tmp_path):
     assert names == TOOLS
 
 
-def test_http_refuses_a_public_address_without_a_token_and_stdio_refuses_http_flags(tmp_path):
-    out = cli(tmp_path, "mcp", "--http", "--host", "0.0.0.0", "--port", "0")
+def test_http_refuses_a_public_address_without_a_token_and_stdio_refuses_http_flags(tmp_path, visagent_cli):
+    out = cli(visagent_cli, tmp_path, "mcp", "--http", "--host", "0.0.0.0", "--port", "0")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "non-loopback" in out.stderr and "--auth-token" in out.stderr
-    out = cli(tmp_path, "mcp", "--port", "9999")
+    out = cli(visagent_cli, tmp_path, "mcp", "--port", "9999")
     assert out.returncode == 2 and "apply to --http" in out.stderr
-    out = cli(tmp_path, "mcp", "--executor", "desktop", "--scenario", "desktop-settings-wifi-off")
+    out = cli(visagent_cli, tmp_path, "mcp", "--executor", "desktop", "--scenario", "desktop-settings-wifi-off")
     assert out.returncode == 2 and "--scenario" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -476,6 +480,7 @@ def test_desktop_types_a_secret_into_a_real_xterm(xserver, tmp_path):
 # -- an Android phone over adb (the suite's fake adb program emulates the phone) ----------------------------------
 
 
+@pytest.mark.slow
 def test_android_serves_the_mobile_use_vocabulary_over_adb(tmp_path, monkeypatch):
     from tests.fixtures.fake_adb import use_fake_adb
 

@@ -91,6 +91,7 @@ def _close(a: Pointer, b: Pointer) -> bool:
     return (a.x, a.y, a.tokens) == (b.x, b.y, b.tokens) and abs(a.score - b.score) < 1e-4
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_a_head_points_where_a_full_forward_says(engine):
     assert engine.info.points
     for seed in range(3):
@@ -104,6 +105,7 @@ def test_a_checkpoint_with_a_head_points_where_a_full_forward_says(engine):
     assert len(points) > 1
 
 
+@pytest.mark.slow
 def test_the_pointer_is_about_the_last_screenshot_whatever_the_chunking_or_session(engine):
     messages = _messages(_screen(1), _screen(2))
     want = _expected(engine, messages)
@@ -241,6 +243,7 @@ def test_grounding_reports_the_head_point_and_the_written_one(engine, plain_tiny
             plain.close()
 
 
+@pytest.mark.slow
 def test_grounding_eval_scores_the_head_and_says_what_the_written_points_alone_score(engine, tmp_path):
     from visagent.grounding.data import GroundingItem
     from visagent.grounding.predict import ground
@@ -266,20 +269,21 @@ def test_grounding_eval_scores_the_head_and_says_what_the_written_points_alone_s
 
 
 def test_the_ground_command_prints_both_points_and_refuses_a_head_the_model_lacks(
-        pointing_tiny, plain_tiny, tmp_path, visagent_bin, clean_env):
+        pointing_tiny, plain_tiny, tmp_path, visagent_cli, visagent_bin, clean_env):
     import json
     import subprocess
 
     shot = tmp_path / "shot.png"
     _screen(2).save(shot)
-    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(pointing_tiny)],
-                         capture_output=True, text=True, timeout=300)
+    res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(pointing_tiny))
     assert res.returncode == 0, res.stderr
     assert "point from the model's pointing head" in res.stdout and "the written point was" in res.stdout
-    res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(pointing_tiny),
-                          "--point-from", "text", "--json"], capture_output=True, text=True, timeout=300)
+    res = visagent_cli("ground", str(shot), "the B3 button", "--model", str(pointing_tiny), "--point-from", "text",
+                       "--json")
     data = json.loads(res.stdout)
     assert data["point_source"] == "text" and data["written"] is None and data["pointer"]["tokens"] > 0
+    # a process of its own: its stderr must be the one line, with no weight-loading bar (main quiets
+    # transformers before its import, which in this test process has already happened)
     res = subprocess.run([visagent_bin, "ground", str(shot), "the B3 button", "--model", str(plain_tiny),
                           "--point-from", "head"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "has no pointing head" in res.stderr

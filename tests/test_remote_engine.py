@@ -252,6 +252,27 @@ def test_persistent_5xx_gives_up_after_the_retries(stub_factory):
     assert len(stub.requests) == 3
 
 
+def test_the_backoff_doubles_and_a_retry_after_header_is_honoured_up_to_30_s(stub_factory):
+    # the waits are recorded, not slept (RemoteEngine's `sleep`): the schedule itself is what is checked
+    stub = stub_factory([Reply(503, {"message": "busy"}), Reply(503, {"message": "busy"}),
+                         Reply(429, {"message": "later"}, headers={"Retry-After": "5"}),
+                         Reply(429, {"message": "much later"}, headers={"Retry-After": "600"}),
+                         Reply(body=chat_body("finally"))])
+    waits: list[float] = []
+    result = _engine(stub, retries=4, backoff_s=0.5, sleep=waits.append).generate(_user("go"))
+    assert result.answer == "finally" and len(stub.requests) == 5
+    assert waits == [0.5, 1.0, 5.0, 30.0]  # 0.5 * 2**n; Retry-After when longer, never past 30 s
+
+
+def test_a_cancel_during_the_backoff_ends_the_request(stub_factory):
+    import threading
+
+    stub = stub_factory([Reply(503, {"message": "busy"})])
+    cancel = threading.Event()
+    result = _engine(stub, retries=3, sleep=lambda delay: cancel.set()).generate(_user("go"), cancel=cancel)
+    assert result.finish_reason == "cancelled" and len(stub.requests) == 1  # no second attempt after the cancel
+
+
 def test_connection_refused_is_retried_then_reported():
     engine = RemoteEngine(f"http://127.0.0.1:{_free_port()}/v1", model_name="m", retries=2, backoff_s=0.01)
     with pytest.raises(RemoteError, match=r"failed after 3 attempts \(ConnectError"):

@@ -114,16 +114,14 @@ def test_screen_difference_sees_a_small_moved_button_but_not_noise():
     assert screen_difference(a, a.resize((640, 400))) == 1.0
 
 
-def test_cli_exit_codes_match_and_diverge(tmp_path, visagent_bin):
+def test_cli_exit_codes_match_and_diverge(tmp_path, visagent_cli):
     trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
-    ok = subprocess.run([visagent_bin, "replay", str(trace), "--out", str(tmp_path / "o1")],
-                        capture_output=True, text=True)
+    ok = visagent_cli("replay", str(trace), "--out", str(tmp_path / "o1"))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "replay matched" in ok.stdout
     # the recording says step 2 looked like step 1 did: replay must flag the screen after step 1
     shutil.copy(trace / "step_001.png", trace / "step_002.png")
-    bad = subprocess.run([visagent_bin, "replay", str(trace), "--out", str(tmp_path / "o2")],
-                         capture_output=True, text=True)
+    bad = visagent_cli("replay", str(trace), "--out", str(tmp_path / "o2"))
     assert bad.returncode == 1
     assert "diverged after step 1's actions" in bad.stdout and "step_002.png" in bad.stdout
     assert (tmp_path / "o2" / "step001_diff.png").is_file()
@@ -135,19 +133,19 @@ def test_cli_exit_codes_match_and_diverge(tmp_path, visagent_bin):
     ("png", "step_002.png is missing"),
     ("meta", "no meta.json"),
 ])
-def test_cli_damaged_trace_is_one_line_error(tmp_path, visagent_bin, damage, message):
+def test_cli_damaged_trace_is_one_line_error(tmp_path, visagent_cli, damage, message):
     trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
     damage_trace(trace, damage)
-    proc = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
+    proc = visagent_cli("replay", str(trace))
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
-def test_cli_torn_last_line_of_a_finished_run_is_left_out_and_said(tmp_path, visagent_bin):
+def test_cli_torn_last_line_of_a_finished_run_is_left_out_and_said(tmp_path, visagent_cli):
     """docs/trace-format.md: a torn last line is reported and ignored (issue 42: replay exited 2 on it)."""
     trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
     damage_trace(trace, "torn")  # the run_finished line is cut: every step is still there
-    proc = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
+    proc = visagent_cli("replay", str(trace))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "replay matched" in proc.stdout and "ignored trace.jsonl line 5: incomplete last line" in proc.stdout
 
@@ -251,20 +249,18 @@ def test_killed_run_replays_its_recorded_steps(killed_run, tmp_path):
     assert not bad.ok and bad.divergence.step == 3 and bad.divergence.expected == "step_004.png"
 
 
-def test_cli_killed_run_says_the_last_action_has_nothing_to_compare(killed_run, tmp_path, visagent_bin):
+def test_cli_killed_run_says_the_last_action_has_nothing_to_compare(killed_run, tmp_path, visagent_cli):
     (killed_run / "step_004.png").unlink()  # as a kill during step 4's capture leaves it
-    proc = subprocess.run([visagent_bin, "replay", str(killed_run), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True)
+    proc = visagent_cli("replay", str(killed_run), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "replay matched: 3 screens" in proc.stdout and "cut short" in proc.stdout
     assert "the screen after step 3's actions was never recorded (no step_004.png)" in proc.stdout
-    as_json = subprocess.run([visagent_bin, "replay", str(killed_run), "--json"], capture_output=True, text=True)
+    as_json = visagent_cli("replay", str(killed_run), "--json")
     data = json.loads(as_json.stdout)
     assert as_json.returncode == 0 and data["cut_short"] is True and "step 3's actions" in data["uncompared"]
     with (killed_run / "trace.jsonl").open("ab") as fh:
         fh.write(b'{"type": "step", "step": 4, "scre')  # a kill in the middle of writing step 4's record
-    torn = subprocess.run([visagent_bin, "replay", str(killed_run), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True)
+    torn = visagent_cli("replay", str(killed_run), "--out", str(tmp_path / "out"))
     assert torn.returncode == 0 and "replay matched: 3 screens" in torn.stdout, torn.stdout + torn.stderr
 
 
@@ -311,6 +307,7 @@ def x1280(monkeypatch):
     server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.x11
 def test_desktop_trace_replays_on_a_real_x_screen_and_catches_another_world(x1280, tmp_path):
     from visagent.loop.agent import Agent, AgentConfig
@@ -376,7 +373,7 @@ def test_hidpi_sim_run_replays_on_a_rebuilt_hidpi_world(tmp_path):
 
 
 @pytest.mark.slow
-def test_sim_trace_replays_on_a_phone_through_adb_and_catches_another_world(tmp_path, monkeypatch, visagent_bin):
+def test_sim_trace_replays_on_a_phone_through_adb_and_catches_another_world(tmp_path, monkeypatch, visagent_cli):
     """`--executor android`: the recorded sim phone run, re-executed over adb, gives the same screens."""
     import importlib.machinery
     import importlib.util
@@ -396,12 +393,11 @@ def test_sim_trace_replays_on_a_phone_through_adb_and_catches_another_world(tmp_
     meta = read_trace(trace).meta
     scenario = get_scenario(meta["executor"]["scenario"])
 
-    def replay_on_phone(name: str, seed: int) -> subprocess.CompletedProcess:
+    def replay_on_phone(name: str, seed: int):
         monkeypatch.setenv("FAKE_ADB_DIR", str(tmp_path / name))
         monkeypatch.setenv("FAKE_ADB_SCENARIO", scenario.id)
         monkeypatch.setenv("FAKE_ADB_SEED", str(seed))
-        return subprocess.run([visagent_bin, "replay", str(trace), "--executor", "android", "--out",
-                               str(tmp_path / f"{name}-out")], capture_output=True, text=True, timeout=300)
+        return visagent_cli("replay", str(trace), "--executor", "android", "--out", str(tmp_path / f"{name}-out"))
 
     same = replay_on_phone("same", meta["executor"]["seed"])
     assert same.returncode == 0, same.stdout + same.stderr
@@ -410,24 +406,23 @@ def test_sim_trace_replays_on_a_phone_through_adb_and_catches_another_world(tmp_
     assert other.returncode == 1 and "diverged after the start" in other.stdout, other.stdout + other.stderr
 
 
-def test_cli_replays_a_folder_of_traces_as_one_regression_suite(tmp_path, visagent_bin):
+def test_cli_replays_a_folder_of_traces_as_one_regression_suite(tmp_path, visagent_cli):
     suite = tmp_path / "traces"
     shutil.copytree(TRACES, suite)
     changed = suite / "desktop-settings-wifi-off-s0"
     shutil.copy(changed / "step_001.png", changed / "step_002.png")
-    proc = subprocess.run([visagent_bin, "replay", str(suite), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300)
+    proc = visagent_cli("replay", str(suite), "--out", str(tmp_path / "out"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{len(RECORDED) - 1} of {len(RECORDED)} traces matched; 1 diverged" in proc.stdout
     assert f"DIFF {changed}" in proc.stdout
     assert (tmp_path / "out" / changed.name / "step001_diff.png").is_file()
 
 
-def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_bin):
+def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_cli):
     trace = _copy(TRACES / "desktop-settings-wifi-off-s0", tmp_path)
     (trace / "meta.json").unlink()
-    report = subprocess.run([visagent_bin, "report", str(trace)], capture_output=True, text=True)
-    replay = subprocess.run([visagent_bin, "replay", str(trace)], capture_output=True, text=True)
+    report = visagent_cli("report", str(trace))
+    replay = visagent_cli("replay", str(trace))
     assert report.returncode == replay.returncode == 2
     assert f"{trace} has no meta.json; it is not a visagent trace" in replay.stderr
     assert replay.stderr == report.stderr and replay.stderr.count("\n") == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -114,21 +113,21 @@ def test_torn_line_and_missing_screenshot_are_shown_in_the_page(tmp_path):
     assert "final.png is missing" in problems
 
 
-def test_cli_writes_report_and_warns_about_damage(tmp_path, visagent_bin):
+def test_cli_writes_report_and_warns_about_damage(tmp_path, visagent_cli):
     trace = _hidpi_trace(tmp_path / "runs")
     with (trace / "trace.jsonl").open("a") as fh:
         fh.write("{not json\n")
     out = tmp_path / "page.html"
-    proc = subprocess.run([visagent_bin, "report", str(trace), "--out", str(out)], capture_output=True, text=True)
+    proc = visagent_cli("report", str(trace), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert out.is_file() and proc.stdout.strip() == str(out)
     assert "line 3" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_cli_missing_meta_is_one_line_error(tmp_path, visagent_bin):
+def test_cli_missing_meta_is_one_line_error(tmp_path, visagent_cli):
     trace = _hidpi_trace(tmp_path / "runs")
     (trace / "meta.json").unlink()
-    proc = subprocess.run([visagent_bin, "report", str(trace)], capture_output=True, text=True)
+    proc = visagent_cli("report", str(trace))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "no meta.json" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -160,13 +159,13 @@ def test_report_of_a_recorded_agent_trace_has_every_step(tmp_path):
     ("a_directory", "is a directory; give a file such as"),
     ("unwritable", "cannot create files in /sys"),  # sysfs refuses new files even to root
 ])
-def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_bin, where, message):
+def test_cli_bad_out_path_is_one_line_error_before_any_work(tmp_path, visagent_cli, where, message):
     trace = _hidpi_trace(tmp_path / "runs")
     (tmp_path / "notes.txt").write_text("a file\n")
     out = {"under_a_file": tmp_path / "notes.txt" / "html" / "page.html", "a_directory": tmp_path,
            "unwritable": Path("/sys/visagent-report.html")}[where]
     before = sorted(p.name for p in trace.iterdir())
-    proc = subprocess.run([visagent_bin, "report", str(trace), "--out", str(out)], capture_output=True, text=True)
+    proc = visagent_cli("report", str(trace), "--out", str(out))
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("visagent: error: --out ")

@@ -1,5 +1,8 @@
 """`visagent run` with bad input and interruptions, as a user meets them: one `visagent: error:` line and
-exit 2 before anything starts, or a clean stop that leaves a finished, readable trace."""
+exit 2 before anything starts, or a clean stop that leaves a finished, readable trace.
+
+Most tests call `visagent.cli.main` in-process (tests/cli_helpers.py); those about signals, a terminal and a
+reader that goes away start the installed console script, since the process is what they test."""
 
 from __future__ import annotations
 
@@ -20,9 +23,9 @@ from visagent.core.trace import read_trace
 SCENARIO = "desktop-notes-click-save"
 
 
-def run_cli(visagent_bin, *args, env=None):
-    return subprocess.run([visagent_bin, "run", *args], capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL, env=env)
+def run_cli(visagent_cli, *args, env=None):
+    """`visagent run ARGS` in-process; `env`: the variables to change (None removes one)."""
+    return visagent_cli("run", *args, env=env)
 
 
 def assert_one_line_error(proc, *needles):
@@ -33,9 +36,9 @@ def assert_one_line_error(proc, *needles):
         assert needle in lines[0]
 
 
-def test_a_trace_dir_that_is_a_file_is_refused_before_the_run(visagent_bin, clean_env):
+def test_a_trace_dir_that_is_a_file_is_refused_before_the_run(visagent_cli, clean_env):
     (clean_env["work"] / "afile").write_text("not a directory")
-    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--policy", "oracle", "--trace-dir", "afile/runs")
+    proc = run_cli(visagent_cli, "--scenario", SCENARIO, "--policy", "oracle", "--trace-dir", "afile/runs")
     assert_one_line_error(proc, "--trace-dir", "afile")
     assert proc.stdout == ""  # refused before the run started: no task line, no status line
 
@@ -45,32 +48,39 @@ def test_a_trace_dir_that_is_a_file_is_refused_before_the_run(visagent_bin, clea
     ("http://127.0.0.1:99999/v1", "not a valid server URL"),
     ("/no/such/checkpoint", "neither 'tiny'"),
 ])
-def test_a_bad_model_spec_is_one_line(visagent_bin, clean_env, spec, needle):
-    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", spec, "--trace-dir", "runs")
+def test_a_bad_model_spec_is_one_line(visagent_cli, clean_env, spec, needle):
+    proc = run_cli(visagent_cli, "--scenario", SCENARIO, "--model", spec, "--trace-dir", "runs")
     assert_one_line_error(proc, needle)
     assert not (clean_env["work"] / "runs").exists()
 
 
-def test_an_unreachable_server_is_one_line_after_its_retries(visagent_bin, clean_env):
+def test_an_unreachable_server_is_one_line_after_its_retries(visagent_cli, clean_env, monkeypatch):
+    from functools import partialmethod
+
+    from engine.remote import RemoteEngine
+
+    waits: list[float] = []  # the backoff the CLI's engine would sleep, recorded instead of slept
+    monkeypatch.setattr(RemoteEngine, "__init__", partialmethod(RemoteEngine.__init__, sleep=waits.append))
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", f"http://127.0.0.1:{port}/v1", "--trace-dir", "runs")
+    proc = run_cli(visagent_cli, "--scenario", SCENARIO, "--model", f"http://127.0.0.1:{port}/v1", "--trace-dir", "runs")
     assert_one_line_error(proc, "failed after 4 attempts", "Connection refused")  # retries are not logged first
+    assert waits == [0.5, 1.0, 2.0]  # 3 retries, exponential from 0.5 s: the schedule a user waits through
     assert not (clean_env["work"] / "runs").exists()
 
 
-def test_a_closed_display_or_no_adb_is_one_line_before_the_model_loads(visagent_bin, clean_env, tmp_path):
-    env = dict(os.environ, DISPLAY=":87")  # no X server there
-    proc = run_cli(visagent_bin, "click OK", "--executor", "desktop", "--trace-dir", "runs", env=env)
+def test_a_closed_display_or_no_adb_is_one_line_before_the_model_loads(visagent_cli, clean_env, tmp_path):
+    env = {"DISPLAY": ":87"}  # no X server there
+    proc = run_cli(visagent_cli, "click OK", "--executor", "desktop", "--trace-dir", "runs", env=env)
     assert_one_line_error(proc, "':87'")
-    env.pop("DISPLAY")
-    proc = run_cli(visagent_bin, "click OK", "--executor", "desktop", "--trace-dir", "runs", env=env)
+    env["DISPLAY"] = None
+    proc = run_cli(visagent_cli, "click OK", "--executor", "desktop", "--trace-dir", "runs", env=env)
     assert_one_line_error(proc, "DISPLAY is not set")
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     env["PATH"] = str(empty)  # no adb anywhere
-    proc = run_cli(visagent_bin, "open notes", "--executor", "android", "--trace-dir", "runs", env=env)
+    proc = run_cli(visagent_cli, "open notes", "--executor", "android", "--trace-dir", "runs", env=env)
     assert_one_line_error(proc, "adb not found")
     assert not (clean_env["work"] / "runs").exists()
 
@@ -80,14 +90,14 @@ def test_a_closed_display_or_no_adb_is_one_line_before_the_model_loads(visagent_
     (("--executor", "sim", "--serial", "emulator-5554"), "--serial picks an Android device"),
     (("--executor", "android", "--monitor", "2"), "--monitor picks a desktop screen"),
 ])
-def test_flags_of_another_executor_are_refused(visagent_bin, clean_env, flags, needle):
-    proc = run_cli(visagent_bin, "click OK", *flags, "--policy", "oracle", "--trace-dir", "runs")
+def test_flags_of_another_executor_are_refused(visagent_cli, clean_env, flags, needle):
+    proc = run_cli(visagent_cli, "click OK", *flags, "--policy", "oracle", "--trace-dir", "runs")
     assert_one_line_error(proc, needle)
 
 
-def test_a_checkpoint_dir_without_config_is_one_line(visagent_bin, clean_env):
+def test_a_checkpoint_dir_without_config_is_one_line(visagent_cli, clean_env):
     (clean_env["work"] / "ckpt").mkdir()
-    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", "ckpt")
+    proc = run_cli(visagent_cli, "--scenario", SCENARIO, "--model", "ckpt")
     assert_one_line_error(proc, "config.json")
 
 
@@ -95,14 +105,14 @@ def _models(*names):
     return Reply(body={"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
 
 
-def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub_factory):
+def test_model_name_and_api_key_reach_the_server(visagent_cli, clean_env, stub_factory):
     answer = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
               "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
     # the server serves two models: without --model-name the run could not choose
     server = stub_factory(lambda record: _models("qwen3.5-35b", "qwen3.5-122b") if record["path"].endswith("/models")
                   else Reply(chunks=[delta_chunk({"content": answer}, "stop")]))  # the agent streams
     # a typed task: the model's "done" ends it with exit 0 (on the scenario's own task the world would decide)
-    proc = run_cli(visagent_bin, "open notes", "--scenario", SCENARIO, "--model", server.url,
+    proc = run_cli(visagent_cli, "open notes", "--scenario", SCENARIO, "--model", server.url,
                    "--model-name", "qwen3.5-35b", "--api-key", "k123", "--trace-dir", "runs", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert [r["path"] for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
@@ -111,9 +121,9 @@ def test_model_name_and_api_key_reach_the_server(visagent_bin, clean_env, stub_f
     assert request["headers"]["Authorization"] == "Bearer k123"
 
 
-def test_a_model_name_the_server_does_not_list_fails_before_the_run(visagent_bin, clean_env, stub_factory):
+def test_a_model_name_the_server_does_not_list_fails_before_the_run(visagent_cli, clean_env, stub_factory):
     server = stub_factory([_models("tiny")])
-    proc = run_cli(visagent_bin, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
+    proc = run_cli(visagent_cli, "--scenario", SCENARIO, "--model", server.url, "--model-name", "qwen3.5-35b",
                    "--trace-dir", "runs")
     assert_one_line_error(proc, "does not serve model 'qwen3.5-35b'", "it serves: tiny")
     assert not (clean_env["work"] / "runs").exists()
@@ -151,7 +161,7 @@ TERMINATE = ("<tool_call>\n<function=mobile_use>\n<parameter=action>\nterminate\
              "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
 
 
-def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub_factory, monkeypatch):
+def test_serial_picks_one_of_several_phones(visagent_cli, clean_env, stub_factory, monkeypatch):
     # A FAKE adb (tests/fakes/adb: no emulator runs here) with two phones; the error used to ask for a
     # --serial flag that `visagent run` did not have.
     fakes = Path(__file__).resolve().parent / "fakes"
@@ -161,9 +171,9 @@ def test_serial_picks_one_of_several_phones(visagent_bin, clean_env, stub_factor
     monkeypatch.delenv("ANDROID_SERIAL", raising=False)
     server = stub_factory([Reply(chunks=[delta_chunk({"content": TERMINATE}, "stop")])])
     model = ("--model", server.url, "--model-name", "stub", "--trace-dir", "runs", "--quiet")
-    proc = run_cli(visagent_bin, "open notes", "--executor", "android", *model)
+    proc = run_cli(visagent_cli, "open notes", "--executor", "android", *model)
     assert_one_line_error(proc, "several Android devices", "--serial")
-    proc = run_cli(visagent_bin, "open notes", "--executor", "android", "--serial", "emulator-5556", *model)
+    proc = run_cli(visagent_cli, "open notes", "--executor", "android", "--serial", "emulator-5556", *model)
     assert proc.returncode == 0, proc.stderr
     trace = read_trace(proc.stdout.strip().splitlines()[-1].removeprefix("trace: "))
     assert trace.meta["executor"]["name"] == "android" and trace.meta["executor"]["serial"] == "emulator-5556"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import socket
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +24,7 @@ from PIL import Image
 
 from engine.errors import EngineError
 from engine.server import ChatServer
-from tests.fixtures.serve import VISAGENT, clean_env, start_serve
+from tests.fixtures.serve import clean_env, start_serve
 from tests.scripted_engine import ScriptedTestEngine
 from visagent.commands.serve import is_loopback
 
@@ -225,9 +225,10 @@ def test_client_resets_and_protocol_errors_leave_no_traceback_in_the_servers_log
     assert "Traceback" not in tiny.stderr(), tiny.stderr()[-3000:]
 
 
-def test_non_loopback_host_without_api_key_is_refused(tmp_path):
-    proc = subprocess.run([VISAGENT, "serve", "--model", "tiny", "--host", "0.0.0.0", "--port", "0"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=clean_env(tmp_path))
+def test_non_loopback_host_without_api_key_is_refused(tmp_path, visagent_cli):
+    unset = {k: None for k in clean_env(tmp_path).keys() ^ os.environ.keys()}  # VISAGENT_*, OPENAI_API_KEY
+    proc = visagent_cli("serve", "--model", "tiny", "--host", "0.0.0.0", "--port", "0", cwd=tmp_path,
+                        env={**unset, "HOME": str(tmp_path)})
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "non-loopback host '0.0.0.0'" in lines[0] and "--api-key" in lines[0]

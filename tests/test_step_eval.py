@@ -4,7 +4,6 @@ the model with the exact prompt the agent would send there, and its answer is co
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,11 +88,11 @@ def test_wrong_answers_are_scored_wrong_and_say_why(oracle_records):
     assert "stopped early (terminate where the oracle still acts): 1 of" in report.summary_table()
 
 
-def test_eval_per_step_cli_scores_the_tiny_model_and_refuses_a_policy(visagent_bin, clean_env, tmp_path):
+@pytest.mark.slow
+def test_eval_per_step_cli_scores_the_tiny_model_and_refuses_a_policy(visagent_cli, clean_env, tmp_path):
     out = tmp_path / "steps.json"
-    res = subprocess.run([visagent_bin, "eval", "--per-step", "--model", "tiny", "--seeds", "1", "--no-progress",
-                          "--workers", "1", "--trace-dir", str(tmp_path / "traces"), "--json", str(out),
-                          SCENARIOS[0]], capture_output=True, text=True, env=clean_env, timeout=600)
+    res = visagent_cli("eval", "--per-step", "--model", "tiny", "--seeds", "1", "--no-progress", "--workers", "1",
+                       "--trace-dir", str(tmp_path / "traces"), "--json", str(out), SCENARIOS[0])
     assert res.returncode == 0, res.stderr
     data = json.loads(out.read_text())
     assert data["steps"] == len(data["outcomes"]) >= 3 and 0 <= data["correct"] <= data["steps"]
@@ -102,6 +101,5 @@ def test_eval_per_step_cli_scores_the_tiny_model_and_refuses_a_policy(visagent_b
     assert len([t for t in kept.rglob("trace.jsonl")]) == 1
     assert data["per_scenario"][SCENARIOS[0]]["steps"] == data["steps"]
     assert "step accuracy" in res.stdout and SCENARIOS[0] in res.stdout
-    bad = subprocess.run([visagent_bin, "eval", "--per-step", "--policy", "oracle", SCENARIOS[0]],
-                         capture_output=True, text=True, env=clean_env, timeout=120)
+    bad = visagent_cli("eval", "--per-step", "--policy", "oracle", SCENARIOS[0])
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--per-step" in bad.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 
 import pytest
 import torch
@@ -65,7 +64,8 @@ def _mean_loss(trainer: Trainer) -> float:
     return sum(losses) / len(losses)
 
 
-def test_a_few_steps_lower_the_loss_and_the_output_is_a_checkpoint(data, tmp_path, visagent_bin):
+@pytest.mark.slow
+def test_a_few_steps_lower_the_loss_and_the_output_is_a_checkpoint(data, tmp_path, visagent_cli):
     # 12 steps: from the shipped (already trained) tiny 8 steps lowered it by 19%, 12 by 30%
     trainer = Trainer(_config(data, tmp_path / "out", steps=12), progress=False)
     before = _mean_loss(trainer)
@@ -76,7 +76,7 @@ def test_a_few_steps_lower_the_loss_and_the_output_is_a_checkpoint(data, tmp_pat
     assert [p["step"] for p in curve["points"]] == [12] and curve["points"][0]["loss"] > 0
     engine = load_engine(str(out), device="cpu")
     assert engine.info.vision.max_pixels == PIXELS  # the training budget travels with the checkpoint
-    proc = subprocess.run([visagent_bin, "model-info", str(out), "--check"], capture_output=True, text=True)
+    proc = visagent_cli("model-info", str(out), "--check")
     assert proc.returncode == 0, proc.stderr
     assert "check:" in proc.stdout
 
@@ -110,9 +110,8 @@ def test_lora_trains_adapters_only_and_saves_merged_weights(data, tmp_path):
     assert not any("lora_" in n for n in names)
 
 
-def test_train_command_rejects_a_missing_data_directory(tmp_path, visagent_bin):
-    proc = subprocess.run([visagent_bin, "train", "--base", "tiny", "--data", str(tmp_path / "none"),
-                           "--out", str(tmp_path / "o")], capture_output=True, text=True)
+def test_train_command_rejects_a_missing_data_directory(tmp_path, visagent_cli):
+    proc = visagent_cli("train", "--base", "tiny", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2
     assert "records.jsonl" in proc.stderr and "Traceback" not in proc.stderr
 

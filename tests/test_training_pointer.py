@@ -194,16 +194,12 @@ def test_resume_with_other_auxiliary_heads_is_refused_naming_them(data, tmp_path
 
 
 @pytest.mark.parametrize("flag", ["--pointer-weight", "--readout-weight"])
-def test_negative_auxiliary_weight_is_refused(data, tmp_path, visagent_bin, flag):
-    import subprocess
-
-    proc = subprocess.run([visagent_bin, "train", "--base", "tiny", "--data", str(data), "--out", str(tmp_path / "o"),
-                           flag, "-0.5"], capture_output=True, text=True)
+def test_negative_auxiliary_weight_is_refused(data, tmp_path, visagent_cli, flag):
+    proc = visagent_cli("train", "--base", "tiny", "--data", str(data), "--out", str(tmp_path / "o"), flag, "-0.5")
     assert proc.returncode == 2
     assert flag in proc.stderr and "Traceback" not in proc.stderr
     # the recipe refuses it before generating data or building a base
-    proc = subprocess.run([visagent_bin, "train-tiny", "--out", str(tmp_path / "r"), flag, "-0.5"],
-                          capture_output=True, text=True)
+    proc = visagent_cli("train-tiny", "--out", str(tmp_path / "r"), flag, "-0.5")
     assert proc.returncode == 2
     assert flag in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "r" / "data").exists()
@@ -243,6 +239,7 @@ def test_readout_loss_is_attention_mass_on_the_target_and_the_position_error(dat
     assert torch.allclose(terms["readout"], expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_training_with_the_readout_lowers_it(data, tmp_path):
     trainer = Trainer(_config(data, tmp_path / "out", steps=10, lr=1e-2, pointer_weight=0.0, readout_weight=1.0),
                       progress=False)

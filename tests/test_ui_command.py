@@ -43,13 +43,14 @@ def test_auth_must_have_both_parts(value):
     (["--share"], "visagent: error: --share publishes the dashboard on the internet; add --auth USER:PASS"),
     (["--host", "0.0.0.0", "--auth", "ana"], "visagent: error: --auth 'ana' must be USER:PASS"),
 ])
-def test_cli_refuses_exposure_without_auth(visagent_bin, clean_env, args, message):
-    proc = subprocess.run([visagent_bin, "ui", *args], capture_output=True, text=True, timeout=120)
+def test_cli_refuses_exposure_without_auth(visagent_cli, clean_env, args, message):
+    proc = visagent_cli("ui", *args)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(message) and len(proc.stderr.strip().splitlines()) == 1
     assert "Running on" not in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env, sig):
     port = free_port()
@@ -72,27 +73,26 @@ def test_cli_serves_the_dashboard_and_prints_its_url(visagent_bin, clean_env, si
             proc.wait()
 
 
-def test_cli_says_when_the_port_is_taken(visagent_bin, clean_env):
+def test_cli_says_when_the_port_is_taken(visagent_cli, clean_env):
     import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run([visagent_bin, "ui", "--port", str(port), "--no-preload"], capture_output=True,
-                              text=True, timeout=120)
+        proc = visagent_cli("ui", "--port", str(port), "--no-preload")
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"visagent: error: cannot serve on 127.0.0.1:{port}: the port is taken; pick another --port"
 
 
-def test_cli_refuses_a_model_that_does_not_exist(visagent_bin, clean_env):
-    proc = subprocess.run([visagent_bin, "ui", "--model", "no/such/dir", "--port", str(free_port())],
-                          capture_output=True, text=True, timeout=120)
+def test_cli_refuses_a_model_that_does_not_exist(visagent_cli, clean_env):
+    proc = visagent_cli("ui", "--model", "no/such/dir", "--port", str(free_port()))
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("visagent: error: --model 'no/such/dir' is neither 'tiny', an http(s):// URL nor "
                                    "an existing checkpoint directory")
 
 
+@pytest.mark.slow
 def test_cli_with_auth_requires_the_login(visagent_bin, clean_env):
     from gradio_client import Client
 
