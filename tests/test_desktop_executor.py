@@ -243,6 +243,17 @@ def test_key_combos_use_mapped_names(recorder, desk):
     assert keys[-1]["state"] & 0x8  # alt held
 
 
+def test_shifted_characters_keep_shift_held_until_their_key_is_up(recorder, desk):
+    # galculator acts on the key release: "(" released without Shift arrives as "9" and the paren is lost
+    rec = recorder()
+    desk.execute(screen("mouse_move", coordinate=(500, 400)))
+    assert desk.execute(screen("type", text="(A)b")).ok
+    wait_for(lambda: len([e for e in rec.events("keyup") if e["keysym"] != "Shift_L"]) >= 4, what="4 key releases")
+    ups = [(e["keysym"], bool(e["state"] & 0x1)) for e in rec.events("keyup") if e["keysym"] != "Shift_L"]
+    assert ups == [("parenleft", True), ("A", True), ("parenright", True), ("b", False)]
+    assert [e["keysym"] for e in rec.events("key") if e["keysym"] != "Shift_L"] == ["parenleft", "A", "parenright", "b"]
+
+
 def test_unknown_key_is_a_message_for_the_model(desk):
     result = desk.execute(screen("key", keys=("hyperspace",)))
     assert not result.ok and "hyperspace" in result.message

@@ -324,10 +324,43 @@ class DesktopExecutor:
             if self._typer is None:
                 self._typer = self._input(lambda p: UnicodeTyper(self._xdisplay), "prepare the keyboard map")
         for run in runs:
-            if _is_ascii(run):
+            if _is_ascii(run) and self._xdisplay is not None:
+                self._input(lambda p: _write_x11(self._xdisplay, run, interval=0.005), "type")
+            elif _is_ascii(run):
                 self._input(lambda p: p.write(run, interval=0.005), "type")
             else:
                 self._input(lambda p: self._typer.type(run), "type")
+
+
+def _write_x11(display, text: str, interval: float) -> None:
+    """Type ASCII text with XTEST, holding Shift over both the press and the release of a shifted character.
+
+    pyautogui.write lets Shift go between a character's key press and its release, so a program that acts on
+    the release (galculator's keypad) sees "9" released instead of "(" and drops the character; xdotool and a
+    person hold Shift until the key is up. Characters without a key on the keyboard map are skipped, as
+    pyautogui.write does (type_text sends everything beyond printable ASCII through UnicodeTyper).
+    """
+    import pyautogui
+    import pyautogui._pyautogui_x11 as x11
+    from Xlib import X
+    from Xlib.ext.xtest import fake_input
+
+    shift = x11.keyboardMapping.get("shift")
+    for i, ch in enumerate(text):
+        name = {"\n": "enter", "\t": "tab"}.get(ch, ch)
+        code = x11.keyboardMapping.get(name)
+        if code is None:
+            continue
+        held = shift is not None and len(name) == 1 and pyautogui.isShiftCharacter(name)
+        if held:
+            fake_input(display, X.KeyPress, shift)
+        fake_input(display, X.KeyPress, code)
+        fake_input(display, X.KeyRelease, code)
+        if held:
+            fake_input(display, X.KeyRelease, shift)
+        display.sync()
+        if interval and i < len(text) - 1:
+            time.sleep(interval)
 
 
 def _click_holding(p, xy: tuple[int, int] | None, button: str, clicks: int, held: list[str]) -> None:
