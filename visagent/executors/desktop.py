@@ -333,25 +333,26 @@ class DesktopExecutor:
 
 
 def _write_x11(display, text: str, interval: float) -> None:
-    """Type ASCII text with XTEST, holding Shift over both the press and the release of a shifted character.
+    """Type printable ASCII (and newline, tab) with XTEST the way a US keyboard sends it, as xdotool does: each
+    character on the lowest keycode that carries its keysym at level 1 (plain) or 2 (Shift held over both the
+    press and the release).
 
-    pyautogui.write lets Shift go between a character's key press and its release, so a program that acts on
-    the release (galculator's keypad) sees "9" released instead of "(" and drops the character; xdotool and a
-    person hold Shift until the key is up. Characters without a key on the keyboard map are skipped, as
-    pyautogui.write does (type_text sends everything beyond printable ASCII through UnicodeTyper).
+    pyautogui.write differs twice, and galculator dropped "(" and ")" for it: it picks the keycode 187/188 that
+    xkb's evdev map gives the parentheses (keypad parens) and adds Shift anyway, and it lets Shift go before
+    the key's release. Characters the keyboard map lacks are skipped, as pyautogui.write does (type_text sends
+    everything beyond printable ASCII through UnicodeTyper).
     """
-    import pyautogui
-    import pyautogui._pyautogui_x11 as x11
     from Xlib import X
     from Xlib.ext.xtest import fake_input
 
-    shift = x11.keyboardMapping.get("shift")
+    shift = display.keysym_to_keycode(0xFFE1)  # Shift_L
     for i, ch in enumerate(text):
-        name = {"\n": "enter", "\t": "tab"}.get(ch, ch)
-        code = x11.keyboardMapping.get(name)
-        if code is None:
+        keysym = {"\n": 0xFF0D, "\t": 0xFF09}.get(ch, ord(ch))  # Return, Tab; ASCII keysyms are code points
+        found = sorted((code, index) for code, index in display.keysym_to_keycodes(keysym) if index in (0, 1))
+        if not found:
             continue
-        held = shift is not None and len(name) == 1 and pyautogui.isShiftCharacter(name)
+        code, index = found[0]
+        held = index == 1 and shift != 0
         if held:
             fake_input(display, X.KeyPress, shift)
         fake_input(display, X.KeyPress, code)
