@@ -1,0 +1,42 @@
+"""Every real-desktop scenario, by id. Each scenario module holds a `SCENARIOS` list of RealScenario; to add a
+module, add its name to SCENARIO_MODULES (one line)."""
+
+from __future__ import annotations
+
+import importlib
+
+from visagent.errors import ScenarioError
+
+SCENARIO_MODULES = (
+    "visagent.realworld.web_scenarios",
+)
+
+
+def real_scenarios() -> list:
+    """All real-desktop scenarios, in module order. Raises ScenarioError on a duplicate id."""
+    out: list = []
+    seen: set[str] = set()
+    for name in SCENARIO_MODULES:
+        for sc in importlib.import_module(name).SCENARIOS:
+            if sc.id in seen:
+                raise ScenarioError(f"duplicate real-desktop scenario id {sc.id!r} (in {name})")
+            seen.add(sc.id)
+            out.append(sc)
+    return out
+
+
+def is_real_scenario(sid: str | None) -> bool:
+    return bool(sid) and any(sc.id == sid for sc in real_scenarios())
+
+
+def get_real_scenario(sid: str):
+    """The real-desktop scenario with this id; ScenarioError listing close ids when unknown."""
+    scenarios = real_scenarios()
+    for sc in scenarios:
+        if sc.id == sid:
+            return sc
+    import difflib
+
+    close = difflib.get_close_matches(sid, [s.id for s in scenarios], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `visagent scenarios list --world real-desktop`"
+    raise ScenarioError(f"unknown real-desktop scenario {sid!r}{hint}")
