@@ -176,6 +176,10 @@ def _mean(values: Sequence[float]) -> float:
 
 def oracle_factory(scenario: Any, executor: Any) -> Any:
     """An engine_factory for `--policy oracle`: the scripted OracleEngine reading this episode's world."""
+    if getattr(scenario, "world_kind", "sim") == "real-desktop":
+        from visagent.realworld import cli as realworld_cli
+
+        return realworld_cli.oracle_engine(scenario, executor)
     from visagent.scripted import OracleEngine
 
     return OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
@@ -296,6 +300,10 @@ def run_episode(
 ) -> EpisodeOutcome:
     """One episode: fresh world + SimExecutor + Agent; success judged on the world after the run.
     (`live`: evaluate's registry of running agents, for cancelling.)"""
+    if getattr(scenario, "world_kind", "sim") == "real-desktop":  # its own display and programs
+        from visagent.realworld import cli as realworld_cli
+
+        return realworld_cli.run_episode(scenario, seed, engine_factory, config, trace_dir=trace_dir, live=live)
     from visagent.executors.sim import SimExecutor
 
     tags = scenario_tags(scenario)

@@ -21,11 +21,14 @@ def register(sub) -> None:
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory or an http(s)://host/v1 URL")
     p.add_argument("--policy", choices=("oracle",),
                    help="use a scripted policy instead of a model (oracle: the sim's solver)")
+    p.add_argument("--world", choices=("sim", "real-desktop"), default="sim",
+                   help="sim (default) or real-desktop: real programs under Xvfb, one display per worker")
     p.add_argument("--split", choices=("train", "heldout"), help="only scenarios of this split")
     p.add_argument("--tags", nargs="+",
                    help="only scenarios carrying at least one of these tags, as `scenarios list` prints them (key:value, "
                         "e.g. app:settings, or a value alone, e.g. easy)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per scenario (default 3)")
+    p.add_argument("--seeds", type=int, help="seeds per scenario (default 3; 1 for --world real-desktop, whose "
+                   "scenarios have no seeds)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--workers", type=int, default=2, help="parallel episodes (threads; default 2)")
     p.add_argument("--min-success", type=_fraction, metavar="R",
@@ -80,6 +83,9 @@ def run(args) -> int:
     from visagent.evaluate import eval_trace_dir, evaluate, oracle_factory
 
     settings = args.settings
+    real = args.world == "real-desktop"
+    if args.seeds is None:
+        args.seeds = 1 if real else 3
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be at least 1")
     if args.workers < 1:
@@ -90,14 +96,21 @@ def run(args) -> int:
         from visagent.outfile import check_output_file
 
         check_output_file(args.json_path, "--json", "results.json")
-    scenarios = select_scenarios(args.scenarios, args.split, args.tags)
+    if real:
+        from visagent.realworld import cli as realworld_cli
+
+        scenarios = realworld_cli.select(args.scenarios, args.split, args.tags)
+    else:
+        scenarios = select_scenarios(args.scenarios, args.split, args.tags)
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    if args.per_step and real:
+        raise ConfigError("--per-step scores steps on the sim oracle's path; it does not apply to --world real-desktop")
     if args.per_step:
         return run_per_step(args, scenarios, seeds)
     config = AgentConfig.from_settings(settings, auto_approve=True)
     trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
     engine = None
-    if args.policy == "oracle":
+    if args.policy == "oracle" or settings.model == "oracle":
         factory, label = oracle_factory, "policy:oracle"
     else:
         from visagent.engines import open_engine

@@ -26,8 +26,9 @@ def register(sub) -> None:
                        "started); 130: stopped with Ctrl-C (trace finished as 'stopped').")
     p.add_argument("task", nargs="?", help="what to do; defaults to the scenario's task with --scenario")
     p.add_argument("--executor", choices=("sim", "desktop", "android"), help="where to act (default: sim)")
-    p.add_argument("--scenario", help="sim scenario id: the world to start from, and the task by default (default: the first "
-                   "desktop scenario; see `visagent scenarios list`)")
+    p.add_argument("--scenario", help="scenario id: the world to start from, and the task by default (default: the first "
+                   "sim desktop scenario; see `visagent scenarios list [--world real-desktop]`; a real-desktop id "
+                   "starts its own Xvfb and programs)")
     p.add_argument("--seed", type=int, help="sim world seed (default: the scenario's own)")
     p.add_argument("--monitor", type=int, default=1, help="desktop monitor, 1-based (default 1)")
     p.add_argument("--serial", help="android device serial (default: $ANDROID_SERIAL or the only one connected)")
@@ -255,6 +256,12 @@ def run(args) -> int:
     from visagent.evaluate import record_verdict, world_check
 
     settings = args.settings
+    from visagent.realworld.registry import is_real_scenario
+
+    if is_real_scenario(settings.scenario):  # the real-desktop world: its own display and programs
+        from visagent.realworld import cli as realworld_cli
+
+        return realworld_cli.run(args)
     check_trace_root(settings.trace_dir)
     executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed, monitor=args.monitor,
                                       serial=args.serial)
@@ -265,7 +272,7 @@ def run(args) -> int:
             task = scenario.instruction_for(getattr(executor, "world", None))
         if not task:
             raise ConfigError("no task given; pass TASK or --scenario ID")
-        if args.policy == "oracle":
+        if args.policy == "oracle" or settings.model == "oracle":
             if scenario is None or not hasattr(executor, "world"):
                 raise ConfigError("--policy oracle needs --executor sim and --scenario ID")
             own = scenario.instruction_for(executor.world)

@@ -18,6 +18,8 @@ def register(sub) -> None:
     ls.add_argument("--tags", nargs="+", help="only scenarios carrying at least one of these tags (key:value, e.g. "
                     "app:settings, or a value alone, e.g. easy), as the list prints them")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument("--world", choices=("sim", "real-desktop"), default="sim",
+                    help="sim (default): the Pillow-drawn world; real-desktop: real programs under Xvfb")
     ls.add_argument("--path", action="append", help="scenario file or folder (default: the repo's scenarios/)")
     show = verbs.add_parser("show", help="render a scenario's initial screen to a PNG")
     show.add_argument("id", help="scenario id (see `visagent scenarios list`)")
@@ -43,6 +45,10 @@ def run(args) -> int:
     if args.verb is None:
         args._parser.print_help()
         return 2
+    if args.verb == "list" and args.world == "real-desktop":
+        from visagent.realworld import cli as realworld_cli
+
+        return realworld_cli.list_scenarios(args)
     if args.verb == "list":
         rows = load_scenarios(args.path)
         rows = [s for s in rows if (not args.split or s.split == args.split)
