@@ -46,13 +46,15 @@ def app_home(world: Any, name: str) -> Path:
 
 
 def start_app(world: Any, argv: list[str], *, package: str, name: str, wm_class: str,
-              place: tuple[int, int] | None = None, size: tuple[int, int] | None = None) -> xwindows.XWindow:
+              place: tuple[int, int] | None = None, size: tuple[int, int] | None = None,
+              env: dict[str, str] | None = None) -> xwindows.XWindow:
     """Launch a program in its home (`app_home`, also its working directory), wait for its window and put the
     window's frame at `place` with client size `size` (None: its own). Returns the window as placed."""
     home = app_home(world, name)
     if place is not None:
         require("wmctrl", "wmctrl")
-    world.launch(argv, package=package, name=name, wait_class=wm_class, env=APP_ENV, cwd=home, home=home)
+    world.launch(argv, package=package, name=name, wait_class=wm_class, env={**APP_ENV, **(env or {})}, cwd=home,
+                 home=home)
     win = xwindows.wait_window(world.display.name, wm_class=wm_class, timeout_s=20)
     if place is not None:
         width, height = size or (win.width, win.height)
