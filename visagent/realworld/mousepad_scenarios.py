@@ -1,5 +1,5 @@
 """Mousepad (Xfce's GTK text editor) scenarios: type non-ASCII text and save it through the Save As dialog,
-find and replace through the Search menu's dialog, jump to a line with the Go To dialog and edit it.
+find and replace through the Search menu's dialog, replace one line of an open file and save it.
 Checked on the file's bytes on disk. Shared helpers: visagent.realworld.desktop_apps."""
 
 from __future__ import annotations
@@ -139,13 +139,12 @@ def check_edit(world: Any) -> bool:
 
 
 def oracle_edit(world: Any) -> Oracle:
+    # by keyboard: Search > Go To's dialog closes slowly after Enter (a pressed-button frame that stays still
+    # longer than the settle's quiet time), so a recorded screen could show it half-closed and replays diverge
     yield from await_window(world, title=r"einkauf\.txt", wm_class="mousepad")
-    world.expect_title("^Go To$")
-    yield key("ctrl", "l")  # Search > Go to...
-    yield from await_window(world, title="^Go To$")
-    yield type_("3\n")  # the line field has the focus, its text selected; Enter jumps
-    yield from await_window(world, title="^Go To$", gone=True)
-    yield key("home")
+    yield key("ctrl", "home")
+    yield key("down")
+    yield key("down")
     yield key("shift", "end")
     yield type_(EDIT_NEW)
     yield key("ctrl", "s")
@@ -172,5 +171,5 @@ SCENARIOS = [
         instruction=f"In Mousepad, replace line 3 of einkauf.txt (\"Milch\") with \"{EDIT_NEW}\", keep the other "
                     "lines as they are, and save the file.",
         setup=setup_edit, check=check_edit, oracle=oracle_edit, max_steps=12,
-        tags={"difficulty": "medium", "skill": "dialog", "text": "non-ascii"}),
+        tags={"difficulty": "medium", "skill": "keyboard", "text": "non-ascii"}),
 ]
