@@ -8,6 +8,8 @@ command -v xdotool >/dev/null || need+=(xdotool)
 command -v xterm >/dev/null || need+=(xterm)
 command -v xdpyinfo >/dev/null || need+=(x11-utils)
 command -v chromium >/dev/null || need+=(chromium)
+command -v openbox >/dev/null || need+=(openbox)
+command -v wmctrl >/dev/null || need+=(wmctrl)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

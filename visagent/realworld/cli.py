@@ -88,6 +88,7 @@ def run(args: Any) -> int:
             from visagent.engines import open_engine
 
             engine = open_engine(settings)
+        scenario.require_programs()
         if not args.quiet:
             print(f"starting {scenario.id}: Xvfb {scenario.size[0]}x{scenario.size[1]}, {', '.join(scenario.apps)}",
                   file=sys.stderr)

@@ -148,9 +148,12 @@ def _accepts(display: str) -> bool:
         sock.close()
 
 
-def _tail(path: Path, chars: int = 300) -> str:
+def _tail(path: Path, chars: int = 300, *, keep_lines: bool = False) -> str:
+    """The end of a log file as one line ("(no log)", "(empty log)"), or with `keep_lines` its raw end."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return "(no log)"
+        return "" if keep_lines else "(no log)"
+    if keep_lines:
+        return text[-chars:]
     return " ".join(text[-chars:].split()) or "(empty log)"

@@ -45,11 +45,12 @@ class Program:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def death_line(self) -> str:
+    def death_line(self, when: str = "") -> str:
         """One line on how the program ended (exit status or signal, and the log's last words)."""
         code = self.proc.poll()
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
-        return f"{self.name} {how} ({_tail(self.log_path, 160)})"
+        last = next((ln for ln in reversed(_tail(self.log_path, 2000, keep_lines=True).splitlines()) if ln.strip()), "")
+        return f"{self.name} {how}{when}" + (f" (its log ends: {' '.join(last.split())[:160]})" if last else "")
 
     def close(self) -> None:
         self.expected_exit = True

@@ -35,13 +35,15 @@ from visagent.executors.desktop import DesktopExecutor
 from visagent.realworld import procs
 from visagent.realworld import programs as P
 from visagent.realworld.display import Display
-from visagent.realworld.errors import ProgramError
+from visagent.realworld.errors import ProgramError, require
 from visagent.scripted import OracleEngine
 
 log = logging.getLogger(__name__)
 
 WORLD = "real-desktop"
 DEFAULT_SIZE = (1280, 800)
+#: Debian package of a program in RealScenario.apps, where its name differs from the program's.
+PACKAGES: dict[str, str] = {"xmessage": "x11-utils"}
 
 
 @dataclass
@@ -77,8 +79,19 @@ class RealScenario:
                 "split": self.split, "apps": list(self.apps), "tags": dict(self.tags),
                 "instruction": self.instruction}
 
+    def require_programs(self) -> None:
+        """MissingProgram (naming the Debian package and the setup command) unless the X server, the window
+        manager and every program in `apps` are installed: checked before anything starts."""
+        require("Xvfb", "xvfb")
+        require("openbox", "openbox")
+        require("xdotool", "xdotool")
+        require("wmctrl", "wmctrl")
+        for app in self.apps:
+            require(app, PACKAGES.get(app, app))
+
     def make_world(self, seed: int | None = None) -> "RealWorld":
         """Start a fresh world for this scenario (display, programs, setup). The caller closes it."""
+        self.require_programs()
         world = RealWorld(self)
         try:
             world.start()
@@ -166,7 +179,7 @@ class RealWorld:
             raise ProgramError(f"the X server of scenario {self.scenario.id} ({self.display.name}) died")
         for program in self.programs:
             if not program.expected_exit and not program.alive():
-                raise ProgramError(f"{program.death_line()} during the run")
+                raise ProgramError(program.death_line(" during the run"))
 
     # -- reading the screen's windows (for oracles and checkers) -------------------------------------------
     def windows(self) -> list[P.Window]:
@@ -282,6 +295,12 @@ class RealOracleEngine(OracleEngine):
         from visagent.coords import from_screen
         from visagent.parsing import render_action
 
+        from engine.errors import EngineError
+
+        try:  # a dead program is the run's error, not the oracle's
+            self.stream.world.check_alive()
+        except ProgramError as exc:
+            raise EngineError(str(exc)) from None
         action = self.stream.next()
         geometry = self.geometry()
         image_size = (geometry.physical_width, geometry.physical_height)
