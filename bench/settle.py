@@ -174,9 +174,11 @@ def main_real(args: argparse.Namespace) -> None:
                         "p90_s": round(_pct(values, 0.9), 3) if values else None,
                         "max_s": round(max(values), 3) if values else None,
                         "oracle_waits": sum(r["settle"]["waits"] for r in rows if r["app"] == app)}
-    print(f"\n{'app':<12} {'actions':>7} {'median s':>9} {'p90 s':>7} {'max s':>7} {'oracle waits':>12}  (settle per action)")
+    print(f"\n{'app':<12} {'actions':>7} {'median s':>9} {'p90 s':>7} {'max s':>7} {'oracle waits':>12}  "
+          "(settle per action)")
     for app, st in per_app.items():
-        print(f"{app:<12} {st['actions']:>7} {st['median_s']:>9} {st['p90_s']:>7} {st['max_s']:>7} {st['oracle_waits']:>12}")
+        print(f"{app:<12} {st['actions']:>7} {st['median_s']:>9} {st['p90_s']:>7} {st['max_s']:>7} "
+              f"{st['oracle_waits']:>12}")
     summary = {
         "bench": "settle", "world": "real-desktop", "scenarios": len(rows), "fixed_sleeps_s": sleeps,
         "total_waiting_s": totals, "total_wall_s": walls, "success": success,

@@ -3,7 +3,9 @@
 The checker reads galculator's real state without pixels: asked to close by the window manager (the EWMH
 close, as the title bar's x does), galculator writes its config file, whose [general] section holds the mode
 (`mode`: 0 basic, 1 scientific, 2 paper) and the number on its display (`remembered_valuex`). galculator only
-writes that file when its folder exists, so setup creates it (with a known start: basic mode, 0).
+writes that file when its folder exists, so setup creates it (with a known start: basic mode, 0). Then the
+checker starts galculator again, which with `remembers_display=true` shows the same number in the same mode at
+the same place: checking leaves the world as it found it (a check before the run, then the run, still works).
 Shared helpers: visagent.realworld.desktop_apps.
 """
 
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from visagent.realworld import xwindows
-from visagent.realworld.desktop_apps import Oracle, app_home, await_window, click, done, find, start_app, type_, verdict, wait
+from visagent.realworld.desktop_apps import (
+    Oracle, app_home, await_window, click, done, find, start_app, type_, verdict, wait,
+)
 from visagent.realworld.errors import ProgramError
 from visagent.realworld.world import RealScenario
 
@@ -36,13 +40,18 @@ def _config(world: Any) -> Path:
 def setup(world: Any) -> None:
     conf = _config(world)
     conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text("[general]\nmode=0\nremembered_valuex=\"0\"\n", encoding="utf-8")
+    conf.write_text("[general]\nmode=0\nremembers_display=true\nremembered_valuex=\"0\"\n", encoding="utf-8")
+    _start(world)
+
+
+def _start(world: Any) -> None:
     start_app(world, ["galculator"], package="galculator", name="galculator", wm_class="galculator", place=PLACE)
 
 
 def galculator_state(world: Any, timeout_s: float = 10.0) -> dict[str, str] | None:
-    """Close galculator gracefully and return the [general] section it wrote (None when it is not running).
-    Raises ProgramError when it does not quit in time. The world's program list is told the exit is expected."""
+    """Close galculator gracefully, read the [general] section it wrote, and start it again (it comes back with
+    the same number and mode; the new window is marked expected for the modal guard). None when galculator is
+    not running. Raises ProgramError when it does not quit in time."""
     win = find(world, wm_class="galculator")
     if win is None:
         return None
@@ -60,7 +69,12 @@ def galculator_state(world: Any, timeout_s: float = 10.0) -> dict[str, str] | No
         parser.read(_config(world), encoding="utf-8")
     except configparser.Error as exc:
         raise ProgramError(f"galculator's config file is unreadable ({' '.join(str(exc).split())[:160]})") from None
-    return {k: v.strip('"') for k, v in parser["general"].items()} if parser.has_section("general") else {}
+    state = {k: v.strip('"') for k, v in parser["general"].items()} if parser.has_section("general") else {}
+    _start(world)
+    again = find(world, wm_class="galculator")
+    if again is not None:
+        world.expect_window(again.id)
+    return state
 
 
 def _alive(pid: int | None) -> bool:
