@@ -1,7 +1,7 @@
 """Benchmark: episode wall time with settle detection vs a fixed 1 s sleep after every action.
 
 UI-TARS and Agent-S sleep a fixed time (1 s) after each action; visagent waits until the screen stops
-changing (visagent.settle.SettleDetector). Both modes run the state-based oracle (visagent.sim.oracle) on
+changing (visagent.screen.settle.SettleDetector). Both modes run the state-based oracle (visagent.sim.oracle) on
 animated sim scenarios whose world runs on a REAL-TIME clock (animations, spinners and gesture holds take
 real seconds), so the measured time is real wall time: the executor-side cost of an episode (capture, act,
 wait), excluding model inference, which is the same in both modes. The oracle acts on the screen it finds;
@@ -12,7 +12,7 @@ Prints a table and, last, one JSON line. Usage: python bench/settle.py [--scenar
 
 `--world real-desktop` runs every real-desktop scenario (visagent.realworld: real programs on a private Xvfb)
 with its scripted oracle through the real desktop executor three times: with the desktop settle detector
-(visagent.executors.desktop.default_desktop_settle), and with fixed 1 s and 2 s sleeps after every action (the
+(visagent.screen.desktop.default_desktop_settle), and with fixed 1 s and 2 s sleeps after every action (the
 peers' defaults; `--sleeps` to change). Waiting counts the settle (or the fixed sleep) after every action plus
 the oracle's own `wait` actions (it emits them when a window it needs has not appeared yet, as an agent
 would). Success is the scenario's check on the programs' real state. Each episode starts its own world; the
@@ -27,8 +27,8 @@ import json
 import statistics
 import time
 
-from visagent.scenarios import get_scenario
-from visagent.settle import SettleDetector
+from visagent.sim.scenarios import get_scenario
+from visagent.screen.settle import SettleDetector
 from visagent.sim.clock import VirtualClock
 from visagent.sim.oracle import next_action, solve
 
@@ -87,7 +87,7 @@ def run_real_episode(scenario, mode: str, fixed_sleep_s: float) -> dict:
     """One oracle episode of a real-desktop scenario: mode "settle" (the desktop detector) or "fixed"
     (no settle, `fixed_sleep_s` after every action). Returns waiting, wall time, steps, waits, success and the
     per-action settle times."""
-    from visagent.executors.desktop import default_desktop_settle
+    from visagent.screen.desktop import default_desktop_settle
     from visagent.realworld.world import OracleStream, RealExecutor
 
     world = scenario.make_world()

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from visagent.agent import AgentConfig
-from visagent.evaluate import oracle_factory
-from visagent.realworld import cli as realworld_cli
+from visagent.loop.agent import AgentConfig
+from visagent.traces.evaluate import oracle_factory
 from visagent.realworld.registry import get_real_scenario, real_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +39,7 @@ def main(ids: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in scenarios:
             config = AgentConfig(max_steps=scenario.max_steps)
-            outcome = realworld_cli.run_episode(scenario, 0, oracle_factory, config, trace_dir=tmp)
+            outcome = scenario.run_episode(0, oracle_factory, config, trace_dir=tmp)
             if not outcome.success or outcome.trace is None:
                 print(f"{scenario.id}: not solved ({outcome.status}: {outcome.reason})", file=sys.stderr)
                 return 1

@@ -9,21 +9,20 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from visagent import actions as A
-from visagent.actions import Action
-from visagent.agent import Agent, AgentConfig
-from visagent.events import StepFinished
+from visagent.core import actions as A
+from visagent.core.actions import Action
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.events import StepFinished
 from visagent.realworld import procs
 from visagent.realworld.errors import MissingProgram, ProgramError, require
 from visagent.realworld.registry import get_real_scenario, real_scenarios
 from visagent.realworld.world import RealExecutor, RealOracleEngine, RealScenario, RealWorld
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("openbox") is None,
@@ -229,8 +228,19 @@ def test_scenarios_list_real_desktop(capsys):
     assert "chromium-todo-drag" in out and "chromium-form-contact" not in out
 
 
+def test_scenarios_solve_and_show_a_real_scenario(tmp_path, capsys):
+    from visagent.cli import main
+
+    assert main(["scenarios", "solve", "chromium-todo-done", "--out", str(tmp_path / "end.png")]) == 0
+    out = capsys.readouterr().out
+    assert "  1  left_click" in out and "success (world check: the scenario's goal is met (real state))" in out
+    assert (tmp_path / "end.png").stat().st_size > 0
+    assert main(["scenarios", "show", "chromium-todo-done", "--seed", "3", "--out", str(tmp_path / "s.png")]) == 2
+    assert "it has no seeds" in capsys.readouterr().err
+
+
 def test_real_ids_do_not_collide_with_sim_ids():
-    from visagent.scenarios import load_scenarios
+    from visagent.sim.scenarios import load_scenarios
 
     assert not {s.id for s in real_scenarios()} & {s.id for s in load_scenarios()}
 

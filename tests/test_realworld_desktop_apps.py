@@ -18,7 +18,7 @@ from visagent.realworld import galculator_scenarios as gc
 from visagent.realworld import mousepad_scenarios as mp
 from visagent.realworld import xterm_scenarios as xt
 from visagent.realworld import xwindows
-from visagent.actions import Action
+from visagent.core.actions import Action
 from visagent.realworld.registry import get_real_scenario, real_scenarios
 from visagent.realworld.world import RealExecutor
 

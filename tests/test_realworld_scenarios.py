@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from visagent.agent import Agent, AgentConfig
-from visagent.realworld.cli import REPLAY_THRESHOLD, replay
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.realworld.episode import REPLAY_THRESHOLD, replay
 from visagent.realworld.registry import real_scenarios
 from visagent.realworld.world import RealExecutor, RealOracleEngine
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "scenarios" / "real-desktop" / "traces"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from visagent.replay import DEFAULT_THRESHOLD, ReplayResult, replay_trace
+from visagent.traces.replay import DEFAULT_THRESHOLD, ReplayResult, replay_trace
 
 
 def register(sub) -> None:
@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from visagent.commands.export import expand_traces
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ConfigError(f"--threshold {args.threshold} is outside 0..1; try {DEFAULT_THRESHOLD}")
@@ -37,11 +37,11 @@ def run(args) -> int:
         out = args.out
         if out is not None and len(traces) > 1:
             out = str(Path(out) / Path(trace).name)
-        from visagent.realworld import cli as realworld_cli
+        from visagent.realworld import episode as real_desktop
 
         goal = None
-        if args.replay_executor is None and realworld_cli.recorded_world(trace):  # sets up its scenario's world
-            result, goal = realworld_cli.replay(trace, threshold=args.threshold, out_dir=out)
+        if args.replay_executor is None and real_desktop.recorded_world(trace):  # sets up its scenario's world
+            result, goal = real_desktop.replay(trace, threshold=args.threshold, out_dir=out)
         else:
             threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
             result = replay_trace(trace, threshold=threshold, executor_kind=args.replay_executor, out_dir=out)

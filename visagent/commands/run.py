@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from visagent.errors import ConfigError
-from visagent.verdict import CLAIM_STATUSES
+from visagent.core.errors import ConfigError
+from visagent.core.verdict import CLAIM_STATUSES
 
 _OK_STATUSES = ("success", "answered")
 _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and close its trace
@@ -54,7 +54,7 @@ def register(sub) -> None:
 def add_sampling_args(p) -> None:
     """--thinking, --thinking-budget, --greedy and --provider: how each model call is made (settings of the same
     names; docs/agent.md)."""
-    from engine.providers import PROVIDER_CHOICES
+    from engine import PROVIDER_CHOICES
 
     p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                    help="let the model think before acting")
@@ -72,8 +72,8 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int | None, *, monito
     """(executor, scenario or None). The sim opens `scenario_id` (default: the first desktop scenario);
     `monitor` (1-based) picks the desktop's screen, `serial` the Android device.
     Raises ConfigError / ScenarioError / ExecutorError with one line."""
-    from visagent.executors import open_executor
-    from visagent.scenarios import get_scenario
+    from visagent.screen import open_executor
+    from visagent.sim.scenarios import get_scenario
 
     if scenario_id and kind != "sim":
         raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {kind}")
@@ -157,7 +157,7 @@ class ProgressPrinter:
             self._write("\n")
 
     def __call__(self, event: Any) -> None:
-        from visagent import events as E
+        from visagent.loop import events as E
 
         if isinstance(event, E.RunFinished):
             self._end_stream()
@@ -252,16 +252,16 @@ class ProgressPrinter:
 
 
 def run(args) -> int:
-    from visagent.agent import Agent, AgentConfig
-    from visagent.evaluate import record_verdict, world_check
+    from visagent.loop.agent import Agent, AgentConfig
+    from visagent.traces.evaluate import record_verdict, world_check
 
     settings = args.settings
     from visagent.realworld.registry import is_real_scenario
 
     if is_real_scenario(settings.scenario):  # the real-desktop world: its own display and programs
-        from visagent.realworld import cli as realworld_cli
+        from visagent.commands import _real_desktop as real_desktop
 
-        return realworld_cli.run(args)
+        return real_desktop.run(args, ProgressPrinter, check_trace_root, _STOP_GRACE_S)
     check_trace_root(settings.trace_dir)
     executor, scenario = open_for_run(settings.executor, settings.scenario, args.seed, monitor=args.monitor,
                                       serial=args.serial)
@@ -279,11 +279,11 @@ def run(args) -> int:
             if task != own:  # the oracle plays the scenario's script: any other task would "succeed" at nothing
                 raise ConfigError(f"--policy oracle plays scenario {scenario.id}'s own task ({own!r}), not {task!r}; "
                                   "drop TASK or pick the scenario whose task it is (`visagent scenarios list`)")
-            from visagent.scripted import OracleEngine
+            from visagent.loop.scripted import OracleEngine
 
             engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
         else:
-            from visagent.engines import open_engine
+            from visagent.loop.engines import open_engine
 
             engine = open_engine(settings)
             if settings.model_name and hasattr(engine, "verify_model"):
@@ -295,7 +295,7 @@ def run(args) -> int:
         before = world.state() if world is not None else None  # for the side effects at the end
 
         def check_world(status: str) -> str | None:  # asked when the run ends: `terminate success` is a claim
-            from visagent.side_effects import run_side_effects
+            from visagent.sim.side_effects import run_side_effects
 
             checked = world_check(scenario, world, task, status)
             if checked is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from visagent.errors import ScenarioError
+from visagent.core.errors import ScenarioError
 
 
 def register(sub) -> None:
@@ -40,15 +40,18 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from visagent.scenarios import filter_by_tags, get_scenario, load_scenarios, tag_strings
+    from visagent.sim.scenarios import filter_by_tags, get_scenario, load_scenarios, tag_strings
 
     if args.verb is None:
         args._parser.print_help()
         return 2
-    if args.verb == "list" and args.world == "real-desktop":
-        from visagent.realworld import cli as realworld_cli
+    from visagent.commands import _real_desktop as real_desktop
+    from visagent.realworld.registry import is_real_scenario
 
-        return realworld_cli.list_scenarios(args)
+    if args.verb == "list" and args.world == "real-desktop":
+        return real_desktop.list_scenarios(args)
+    if args.verb in ("show", "solve") and is_real_scenario(args.id):  # starts its display, closes it after
+        return real_desktop.show_or_solve(args)
     if args.verb == "list":
         rows = load_scenarios(args.path)
         rows = [s for s in rows if (not args.split or s.split == args.split)

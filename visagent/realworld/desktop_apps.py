@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from visagent.actions import Action
+from visagent.core.actions import Action
 from visagent.realworld import xwindows
 from visagent.realworld.errors import ProgramError, require
 
@@ -99,7 +99,9 @@ def key(*keys: str) -> Action:
 
 
 def type_(text: str, at: tuple[int, int] | None = None) -> Action:
-    """Type `text`; with `at`, click there first (one action)."""
+    """Type `text`; with `at`, click there first (one action). The oracles click and type in separate steps:
+    typing right after the click could lose its first keys to the old focus on a busy machine (found on r38a's
+    Chromium oracles)."""
     return Action("type", text=text, coordinate=at, space="screen")
 
 

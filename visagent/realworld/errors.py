@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from visagent.errors import ConfigError, ExecutorError
+from visagent.core.errors import ConfigError, ExecutorError
 
 SETUP_COMMAND = "bash scripts/system-deps.sh"
 

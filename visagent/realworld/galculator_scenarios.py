@@ -110,7 +110,8 @@ def check_arith(world: Any) -> bool:
 
 def oracle_arith(world: Any) -> Oracle:
     win = yield from await_window(world, wm_class="galculator")
-    yield type_("(17+25)*3-4=", at=win.at(*DISPLAY))
+    yield click(win.at(*DISPLAY))
+    yield type_("(17+25)*3-4=")
     yield done()
 
 
@@ -134,7 +135,8 @@ def oracle_scientific(world: Any) -> Oracle:
     while win.width <= SCI_MIN_WIDTH:  # the window grows to the scientific layout
         yield wait()
         win = yield from await_window(world, wm_class="galculator")
-    yield type_("5", at=win.at(*DISPLAY))
+    yield click(win.at(*DISPLAY))
+    yield type_("5")
     yield click(win.at(*SCI_FACTORIAL))
     yield type_("+2")
     yield click(win.at(*SCI_POWER))

@@ -71,7 +71,8 @@ def check_save_as(world: Any) -> bool:
 
 def oracle_save_as(world: Any) -> Oracle:
     win = yield from await_window(world, wm_class="mousepad")
-    yield type_(SAVE_AS_TEXT, at=win.at(*TEXT_AREA))
+    yield click(win.at(*TEXT_AREA))
+    yield type_(SAVE_AS_TEXT)
     world.expect_title("^Save As$")  # the dialog the next action opens (not closed by the modal guard)
     yield key("ctrl", "shift", "s")
     yield from await_window(world, title="^Save As$")
@@ -109,8 +110,10 @@ def oracle_replace(world: Any) -> Oracle:
     world.expect_title("^Find and Replace$")
     yield click(win.at(*FIND_REPLACE_ITEM))
     dlg = yield from await_window(world, title="^Find and Replace$")
-    yield type_("colour", at=dlg.at(*FR_SEARCH_FIELD))
-    yield type_("color", at=dlg.at(*FR_REPLACE_FIELD))
+    yield click(dlg.at(*FR_SEARCH_FIELD))
+    yield type_("colour")
+    yield click(dlg.at(*FR_REPLACE_FIELD))
+    yield type_("color")
     yield click(dlg.at(*FR_REPLACE_ALL_CHECK))
     yield click(dlg.at(*FR_REPLACE_BUTTON))
     yield click(dlg.at(*FR_CLOSE_BUTTON))

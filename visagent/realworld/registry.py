@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from visagent.errors import ScenarioError
+from visagent.core.errors import ScenarioError
 
 SCENARIO_MODULES = (
     "visagent.realworld.web_scenarios",

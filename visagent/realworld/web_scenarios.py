@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from visagent import actions as A
-from visagent.actions import Action
+from visagent.core import actions as A
+from visagent.core.actions import Action
 from visagent.realworld import chromium
 from visagent.realworld.webapps import WebApps
 from visagent.realworld.world import RealScenario, RealWorld
@@ -39,9 +39,12 @@ def click(world: RealWorld, name: str, page: str | None = None) -> Action:
     return Action(A.LEFT_CLICK, coordinate=chromium.screen_point(world, _web(world), name, page), space="screen")
 
 
-def type_into(world: RealWorld, name: str, text: str, page: str | None = None) -> Action:
-    """`type` with a coordinate: the executor clicks the field first, then types."""
-    return Action(A.TYPE, coordinate=chromium.screen_point(world, _web(world), name, page), text=text, space="screen")
+def type_into(world: RealWorld, name: str, text: str, page: str | None = None) -> Iterator[Action]:
+    """Click the field, then type: two steps, so the screen settles (the focus has moved) before the keys go.
+    (A `type` with a coordinate clicks and types at once; under load Chromium sometimes still sent the first
+    keys to the field focused before the click.)"""
+    yield click(world, name, page)
+    yield Action(A.TYPE, text=text, space="screen")
 
 
 def key(*keys: str) -> Action:
@@ -63,7 +66,7 @@ def _form_check(expected: dict[str, str]):
 def _form_oracle(fields: dict[str, str], agree: bool = False):
     def oracle(world: RealWorld) -> Iterator[Action]:
         for name, text in fields.items():
-            yield type_into(world, name, text, "form")
+            yield from type_into(world, name, text, "form")
         if agree:
             yield click(world, "agree", "form")
         yield click(world, "submit", "form")
@@ -91,7 +94,7 @@ def _todo_add_check(world: RealWorld) -> bool:
 
 
 def _todo_add_oracle(world: RealWorld) -> Iterator[Action]:
-    yield type_into(world, "new", "Buy oat milk", "todo")
+    yield from type_into(world, "new", "Buy oat milk", "todo")
     yield key("enter")
 
 
@@ -168,7 +171,7 @@ def _reply_check(world: RealWorld) -> bool:
 def _reply_oracle(world: RealWorld) -> Iterator[Action]:
     yield click(world, "open:Treffen morgen", "inbox")
     yield click(world, "reply", "inbox")
-    yield type_into(world, "body", "Danke, bis morgen! Grüße", "inbox")
+    yield from type_into(world, "body", "Danke, bis morgen! Grüße", "inbox")
     yield click(world, "send", "inbox")
 
 
@@ -224,7 +227,7 @@ SCENARIOS = [
        difficulty="easy", skill="form"),
     _s("chromium-form-unicode", "Fill in the contact form: name Zoë Łukasiewicz, city Kraków, message "
        "\"Grüße aus Köln\"; tick \"I agree to be contacted\" and send it.", _form_setup,
-       _form_check({**FORM_UNICODE, "agree": "yes"}), _form_oracle(FORM_UNICODE, agree=True), 8,
+       _form_check({**FORM_UNICODE, "agree": "yes"}), _form_oracle(FORM_UNICODE, agree=True), 10,
        difficulty="medium", skill="unicode"),
     _s("chromium-todo-add", "Add the to-do \"Buy oat milk\".", _todo_setup, _todo_add_check, _todo_add_oracle, 4,
        difficulty="easy", skill="form"),

@@ -14,7 +14,11 @@ and the scripted oracle engine that solves it.
     RealExecutor      the ordinary DesktopExecutor on the world's display; before each capture and action it
                       checks that the world's programs still run (ProgramError -> the run ends `error`)
     RealOracleEngine  the scripted engine of `--model oracle` / `--policy oracle`: the oracle's next action
-                      written as a Qwen3.5 tool call, like the sim's OracleEngine (visagent.scripted)
+                      written as a Qwen3.5 tool call, like the sim's OracleEngine (visagent.loop.scripted)
+    world_check, run_episode
+                      the goal on the real state as the line a run prints; one `visagent eval` episode
+                      (visagent.traces.evaluate calls `scenario.run_episode` / `scenario.oracle_engine` when a
+                      scenario has them, so the evaluation never imports this package)
 """
 
 from __future__ import annotations
@@ -24,19 +28,20 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visagent import actions as A
-from visagent.actions import Action
-from visagent.executors.desktop import DesktopExecutor
+from visagent.core import actions as A
+from visagent.core.actions import Action
+from visagent.loop.scripted import OracleEngine
+from visagent.screen.desktop import DesktopExecutor
 from visagent.realworld import procs
 from visagent.realworld import programs as P
 from visagent.realworld.display import Display
 from visagent.realworld.errors import ProgramError, require
-from visagent.scripted import OracleEngine
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,15 @@ class RealScenario:
         return {"id": self.id, "world": WORLD, "platform": self.platform, "max_steps": self.max_steps,
                 "split": self.split, "apps": list(self.apps), "tags": dict(self.tags),
                 "instruction": self.instruction}
+
+    def run_episode(self, seed: int, engine_factory: Any, config: Any, *, trace_dir: Any = None,
+                    live: Any = None) -> Any:
+        """One evaluation episode in a fresh world of this scenario (`run_episode`)."""
+        return run_episode(self, seed, engine_factory, config, trace_dir=trace_dir, live=live)
+
+    def oracle_engine(self, executor: "RealExecutor") -> "RealOracleEngine":
+        """The scripted engine that plays this scenario's oracle on `executor`'s world."""
+        return RealOracleEngine(self, executor)
 
     def require_programs(self) -> None:
         """MissingProgram (naming the Debian package and the setup command) unless the X server, the window
@@ -284,7 +298,7 @@ class OracleStream:
 
 
 class RealOracleEngine(OracleEngine):
-    """OracleEngine (visagent.scripted) whose actions come from a real scenario's oracle (OracleStream)."""
+    """OracleEngine (visagent.loop.scripted) whose actions come from a real scenario's oracle (OracleStream)."""
 
     def __init__(self, scenario: RealScenario, executor: RealExecutor, **kwargs: Any) -> None:
         super().__init__(scenario, lambda: executor.world, geometry=executor.geometry, **kwargs)
@@ -292,8 +306,8 @@ class RealOracleEngine(OracleEngine):
 
     def next_text(self) -> str:
         from engine.api import smart_resize
-        from visagent.coords import from_screen
-        from visagent.parsing import render_action
+        from visagent.loop.coords import from_screen
+        from visagent.loop.parsing import render_action
 
         from engine.errors import EngineError
 
@@ -308,3 +322,67 @@ class RealOracleEngine(OracleEngine):
         model_action = from_screen(action, geometry, space=self.info.coord_space, image_size=image_size,
                                    resized_size=resized)
         return render_action(model_action, "qwen35", platform="desktop")
+
+
+# -- checks and evaluation episodes -------------------------------------------------------------------------
+def world_check(scenario: Any, world: Any, status: str | None = None) -> tuple[bool, str]:
+    """(goal met, the line saying so) from the scenario's check on the real state. A check that cannot read
+    the state (its program died) counts as not met and says why."""
+    from visagent.traces.export import SUCCESS_STATUSES
+
+    try:
+        ok = bool(scenario.is_success(world))
+    except Exception as exc:  # noqa: BLE001 - the state is unreadable: the goal is not shown to be met
+        return False, f"world check: could not read the real state ({type(exc).__name__}: {exc}); goal NOT met"
+    if ok:
+        return True, "world check: the scenario's goal is met (real state)"
+    claimed = " (the status above is the model's own claim)" if status in SUCCESS_STATUSES else ""
+    return False, "world check: the scenario's goal is NOT met (real state)" + claimed
+
+
+def run_episode(scenario: Any, seed: int, engine_factory: Any, config: Any, *, trace_dir: Any = None,
+                live: Any = None) -> Any:
+    """One real-desktop episode for visagent.traces.evaluate: its own world (own display), the agent, the check on
+    the real state; the world is closed whatever happens. An error (a program that died) is an `error`
+    outcome with its trace kept."""
+    from visagent.loop.agent import Agent
+    from visagent.traces.evaluate import EpisodeOutcome, _sum, record_verdict, scenario_tags
+    from visagent.loop.events import StepFinished
+
+    tags = scenario_tags(scenario)
+    steps: list[dict[str, Any]] = []
+    started = time.perf_counter()
+
+    def outcome(**kw: Any) -> Any:
+        return EpisodeOutcome(scenario=scenario.id, seed=seed, split=scenario.split, tags=tags,
+                              seconds=time.perf_counter() - started, step_seconds=_sum(steps, "timings", "total"),
+                              prompt_tokens=int(_sum(steps, "prompt", "tokens")),
+                              generated_tokens=int(_sum(steps, "model", "generated_tokens")), **kw)
+
+    try:
+        executor = open_world_executor(scenario)
+    except Exception as exc:  # noqa: BLE001 - e.g. a missing program: recorded, the evaluation goes on
+        return outcome(success=False, status="error", reason=str(exc), steps=0, trace=None, error=str(exc))
+    try:
+        engine = engine_factory(scenario, executor)
+        agent = Agent(engine, executor, config, trace_root=trace_dir,
+                      on_event=lambda e: steps.append(e.record) if isinstance(e, StepFinished) else None,
+                      run_meta={"scenario": scenario.id, "seed": seed, "split": scenario.split, "world": WORLD,
+                                "display": executor.display})
+        if live is not None:
+            live.add(agent)
+        try:
+            result = agent.run(scenario.instruction)
+        finally:
+            if live is not None:
+                live.discard(agent)
+        success, _ = world_check(scenario, executor.world)
+        if result.trace_dir is not None:
+            record_verdict(result.trace_dir, success, [])
+        return outcome(success=success, status=result.status, reason=result.reason, steps=result.steps,
+                       trace=None if result.trace_dir is None else str(result.trace_dir))
+    except Exception as exc:  # noqa: BLE001
+        return outcome(success=False, status="error", reason=f"{type(exc).__name__}: {exc}", steps=len(steps),
+                       trace=None, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        executor.close()

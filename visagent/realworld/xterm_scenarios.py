@@ -8,7 +8,7 @@ import shlex
 from typing import Any
 
 from visagent.realworld.desktop_apps import (
-    Oracle, app_home, await_window, done, read_text, same_text, show, start_app, type_, verdict,
+    Oracle, app_home, await_window, click, done, read_text, same_text, show, start_app, type_, verdict,
 )
 from visagent.realworld.world import RealScenario
 
@@ -28,7 +28,8 @@ def _start(world: Any) -> None:
 
 def _first_command(world: Any, command: str) -> Oracle:
     win = yield from await_window(world, wm_class="xterm")
-    yield type_(command, at=win.at(*CLICK))
+    yield click(win.at(*CLICK))
+    yield type_(command)
 
 
 # -- write a file with non-ASCII content ------------------------------------------------------------------------

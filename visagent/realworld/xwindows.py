@@ -16,7 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from visagent.errors import ExecutorError
+from visagent.core.errors import ExecutorError
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class XWindow:
 
 
 def _open(display: str):
-    from visagent.executors.session import open_x_display
+    from visagent.screen.xsession import open_x_display
 
     return open_x_display(display)
 
