@@ -12,8 +12,8 @@ Prints a table and, last, one JSON line. Usage: python bench/settle.py [--scenar
 
 `--world real-desktop` runs every real-desktop scenario (visagent.realworld: real programs on a private Xvfb)
 with its scripted oracle through the real desktop executor three times: with the desktop settle detector
-(visagent.screen.desktop.default_desktop_settle), and with fixed 1 s and 2 s sleeps after every action (the
-peers' defaults; `--sleeps` to change). Waiting counts the settle (or the fixed sleep) after every action plus
+(visagent.screen.desktop.default_desktop_settle, applied by the screen seam after each action as in a run),
+and with fixed 1 s and 2 s sleeps after every action (the peers' defaults; `--sleeps` to change). Waiting counts the settle (or the fixed sleep) after every action plus
 the oracle's own `wait` actions (it emits them when a window it needs has not appeared yet, as an agent
 would). Success is the scenario's check on the programs' real state. Each episode starts its own world; the
 world's start-up and the check are not counted. Per app: median, 90th percentile and largest settle time of
@@ -87,13 +87,15 @@ def run_real_episode(scenario, mode: str, fixed_sleep_s: float) -> dict:
     """One oracle episode of a real-desktop scenario: mode "settle" (the desktop detector) or "fixed"
     (no settle, `fixed_sleep_s` after every action). Returns waiting, wall time, steps, waits, success and the
     per-action settle times."""
-    from visagent.screen.desktop import default_desktop_settle
     from visagent.realworld.world import OracleStream, RealExecutor
+    from visagent.screen.desktop import default_desktop_settle
+    from visagent.screen.seam import Screen
 
     world = scenario.make_world()
-    executor = None
+    executor = screen = None
     try:
         executor = RealExecutor(world, settle=default_desktop_settle() if mode == "settle" else False)
+        screen = Screen.over(executor, settle=mode == "settle")  # the seam settles after actions, as in a run
         stream = OracleStream(scenario, world)
         steps = waits = 0
         waiting = 0.0
@@ -105,7 +107,7 @@ def run_real_episode(scenario, mode: str, fixed_sleep_s: float) -> dict:
                 action = stream.next()
                 if action.action == "terminate":
                     break
-                result = executor.execute(action)
+                result = screen.act(action)
                 steps += 1
                 if action.action == "wait":
                     waits += 1
@@ -128,7 +130,7 @@ def run_real_episode(scenario, mode: str, fixed_sleep_s: float) -> dict:
                 "settles": [round(x, 3) for x in settles], **({"error": error} if error else {})}
     finally:
         if executor is not None:
-            executor.close()
+            screen.close()  # closes the executor, and with it the world
         else:
             world.close()
 
