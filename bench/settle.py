@@ -17,7 +17,8 @@ and with fixed 1 s and 2 s sleeps after every action (the peers' defaults; `--sl
 counts the settle (or the fixed sleep) after every action plus the oracle's own `wait` actions (it emits them
 when a window it needs has not appeared yet, as an agent would). Success is the scenario's check on the
 programs' real state. Each episode starts its own world; the world's start-up and the check are not counted.
-Per app: median, 90th percentile and largest settle time of an action. `--apps mousepad,xterm` limits the scenarios by program.
+Per app: median, 90th percentile and largest settle time of an action. `--apps mousepad,xterm` limits the
+scenarios by program.
 """
 
 from __future__ import annotations
