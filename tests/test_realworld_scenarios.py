@@ -20,8 +20,9 @@ TRACES = ROOT / "scenarios" / "real-desktop" / "traces"
 SCENARIOS = real_scenarios()
 RECORDED = sorted(p for p in TRACES.iterdir() if (p / "meta.json").is_file()) if TRACES.is_dir() else []
 RERECORD = "if a scenario's look changed on purpose, re-record with: .venv/bin/python scripts/record_real_traces.py ID"
-pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("openbox") is None,
-                                reason="needs Xvfb and openbox: run scripts/system-deps.sh")
+# needs Xvfb, openbox, wmctrl, xdotool and chromium (scripts/system-deps.sh); without them the tests fail with
+# the missing package named, they do not skip
+pytestmark = [pytest.mark.x11, pytest.mark.browser]
 
 
 @pytest.fixture(autouse=True)

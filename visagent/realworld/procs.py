@@ -86,9 +86,24 @@ def kill_marked(token: str, grace_s: float = 2.0) -> int:
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = [p for p in left if start_time(p) is not None]
-    for pid in marked_pids(token):
+    left = marked_pids(token)
+    for pid in left:
         _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0  # gone, not just signalled: a dying browser may still write its profile
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [p for p in left if start_time(p) is not None]
     return len(pids)
+
+
+def remove_tree(path: Path, tries: int = 5) -> None:
+    """rmtree that retries: a process that just ended may have written one last file into it."""
+    for _ in range(tries):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.1)
+    log.warning("could not remove %s", path)
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -175,12 +190,24 @@ def cleanup_strays() -> list[str]:
             continue  # its owner lives: that world is in use
         killed = kill_marked(token)
         _remove_stale_x_lock(data.get("display"), data.get("xvfb_pid"))
+        _remove_world_dir(data.get("root"))
         path.unlink(missing_ok=True)
         lines.append(f"cleaned up world {token} of dead process {owner}"
                      + (f" (display {data.get('display')}, {killed} process(es) ended)" if killed else ""))
     for line in lines:
         log.warning(line)
     return lines
+
+
+def _remove_world_dir(root: Any) -> None:
+    """Remove a dead world's private directory: only a `visagent-real-*` directory directly in the temp dir."""
+    if not root:
+        return
+    path = Path(str(root))
+    if path.name.startswith("visagent-real-") and path.parent == Path(tempfile.gettempdir()) and path.is_dir() \
+            and path.resolve() != state_dir().resolve() \
+            and not path.is_symlink():
+        remove_tree(path)
 
 
 def _remove_stale_x_lock(display: Any, xvfb_pid: Any) -> None:

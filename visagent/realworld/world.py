@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -159,7 +158,7 @@ class RealWorld:
         self.display.close()
         procs.kill_marked(self.token)  # anything a program started that left its process group
         procs.remove_record(self.token)
-        shutil.rmtree(self.root, ignore_errors=True)
+        procs.remove_tree(self.root)
 
     def __enter__(self) -> "RealWorld":
         return self
@@ -232,14 +231,16 @@ class RealExecutor(DesktopExecutor):
 
     pyautogui's X11 backend holds one module-wide connection that every DesktopExecutor re-points at its
     own display before each call; with several worlds in one process (eval workers) the input calls are
-    therefore serialised behind one lock, so no call lands on another world's display."""
+    therefore serialised behind one lock (construction too, which re-points it), so no call lands on another
+    world's display."""
 
     name = WORLD
     _input_lock = threading.RLock()
 
     def __init__(self, world: RealWorld, *, settle: Any = True) -> None:
         self.world = world
-        super().__init__(display=world.display.name, settle=settle)
+        with RealExecutor._input_lock:  # the constructor re-points pyautogui too: never under another's input
+            super().__init__(display=world.display.name, settle=settle)
 
     def _input(self, fn, what: str):
         with RealExecutor._input_lock:
