@@ -426,3 +426,39 @@ def test_cli_deleted_meta_json_is_the_error_report_gives(tmp_path, visagent_cli)
     assert report.returncode == replay.returncode == 2
     assert f"{trace} has no meta.json; it is not a visagent trace" in replay.stderr
     assert replay.stderr == report.stderr and replay.stderr.count("\n") == 1
+
+
+class _SlowToShow:
+    """A sim executor whose screen stays blank for the first `delay_s` seconds of its (virtual) clock, as a real
+    program's dialog can take longer to appear on replay than during the recording."""
+
+    def __init__(self, inner: SimExecutor, delay_s: float) -> None:
+        self.inner = inner
+        self.t0 = inner.now()
+        self.delay_s = delay_s
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def screenshot(self):
+        obs = self.inner.screenshot()
+        if self.inner.now() - self.t0 < self.delay_s:
+            obs.image = Image.new("RGB", obs.image.size, "white")
+        return obs
+
+
+def test_patience_waits_for_a_screen_that_is_late_and_says_how_long(tmp_path):
+    trace = TRACES / "desktop-settings-language-s0"
+    meta = read_trace(trace).meta
+
+    def late() -> _SlowToShow:
+        world = get_scenario(meta["executor"]["scenario"]).make_world(meta["executor"]["seed"])
+        return _SlowToShow(SimExecutor(world), delay_s=1.0)
+
+    assert not replay_trace(trace, executor=late(), out_dir=tmp_path / "a").ok  # default: compared once
+    assert not replay_trace(trace, executor=late(), out_dir=tmp_path / "b", patience_s=0.5).ok
+    result = replay_trace(trace, executor=late(), out_dir=tmp_path / "c", patience_s=3.0)
+    assert result.ok, result.message
+    first, *rest = result.comparisons
+    assert 0.9 <= first.waited_s <= 1.2 and first.to_dict()["waited_s"] == round(first.waited_s, 3)
+    assert all(c.waited_s == 0.0 and "waited_s" not in c.to_dict() for c in rest)

@@ -68,7 +68,8 @@ def _print(result: ReplayResult, *, several: bool) -> None:
     else:
         for c in result.comparisons:
             where = "start" if c.step == 0 else f"after step {c.step}"
-            print(f"{'ok  ' if c.ok else 'DIFF'} {where:<14} vs {c.expected:<14} difference {c.difference:.4f}")
+            waited = f" (waited {c.waited_s:.1f} s)" if c.waited_s >= 0.05 else ""
+            print(f"{'ok  ' if c.ok else 'DIFF'} {where:<14} vs {c.expected:<14} difference {c.difference:.4f}{waited}")
         print(result.message)
     if result.divergence is not None:
         d = result.divergence

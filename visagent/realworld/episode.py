@@ -18,6 +18,9 @@ from visagent.realworld.world import WORLD
 #: Replay tolerance for real rendering (screen_difference, 0..1): a blinking text caret or a re-laid-out
 #: anti-aliased glyph stays under it, a page change does not (measured in tests/test_realworld_replay.py).
 REPLAY_THRESHOLD = 0.12
+#: How long a real replay waits for a screen that does not match yet (a GTK file dialog can take a second
+#: longer to open on a busy machine than it took while recording) before calling it a divergence.
+REPLAY_PATIENCE_S = 5.0
 
 
 # -- eval ---------------------------------------------------------------------------------------------------
@@ -64,7 +67,8 @@ def replay(trace: str | Path, *, threshold: float | None, out_dir: Any = None) -
     scenario = get_real_scenario(str(sid))
     executor = open_world_executor(scenario)
     try:
-        result = replay_trace(trace, executor, REPLAY_THRESHOLD if threshold is None else threshold, out_dir=out_dir)
+        result = replay_trace(trace, executor, REPLAY_THRESHOLD if threshold is None else threshold, out_dir=out_dir,
+                              patience_s=REPLAY_PATIENCE_S)
         checked = world_check(scenario, executor.world, str(meta.get("task")))
         goal = None if checked is None else checked[0]
         return result, goal

@@ -9,6 +9,9 @@ from visagent.core.errors import ScenarioError
 
 SCENARIO_MODULES = (
     "visagent.realworld.web_scenarios",
+    "visagent.realworld.mousepad_scenarios",
+    "visagent.realworld.xterm_scenarios",
+    "visagent.realworld.galculator_scenarios",
 )
 
 

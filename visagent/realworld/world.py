@@ -22,6 +22,7 @@ A run in this world is assembled like any other (visagent.loop.runs.open_run): i
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -131,6 +132,7 @@ class RealWorld:
         self.programs: list[P.Program] = []
         self.data: dict[str, Any] = {}
         self.known_windows: set[int] = set()
+        self.expected_titles: list[re.Pattern[str]] = []
         self._closers: list[Callable[[], None]] = []
         self._closed = False
 
@@ -172,10 +174,11 @@ class RealWorld:
     # -- programs ---------------------------------------------------------------------------------------
     def launch(self, argv: list[str], *, package: str, name: str | None = None, wait_class: str | None = None,
                wait_title: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
-               timeout_s: float = 40.0) -> P.Program:
-        """Launch a program on this world's display (own home); with `wait_class`/`wait_title`, wait for its
+               timeout_s: float = 40.0, home: Path | None = None) -> P.Program:
+        """Launch a program on this world's display (own home: `home`, a folder inside the world that setup may
+        have filled with files and config first, else a fresh one); with `wait_class`/`wait_title`, wait for its
         window (ProgramError when it exits first or no window shows)."""
-        program = P.Program.launch(self.display, argv, package=package, name=name, env=env, cwd=cwd)
+        program = P.Program.launch(self.display, argv, package=package, name=name, env=env, cwd=cwd, home=home)
         self.programs.append(program)
         if wait_class or wait_title:
             self.data.setdefault("windows", {})[program.name] = P.wait_window(
@@ -207,11 +210,17 @@ class RealWorld:
 
     def unexpected_windows(self) -> list[P.Window]:
         """Top-level windows that appeared after setup and that the oracle has not been told to expect."""
-        return [w for w in self.windows() if w.wid not in self.known_windows]
+        return [w for w in self.windows() if w.wid not in self.known_windows
+                and not any(p.search(w.title) for p in self.expected_titles)]
 
     def expect_window(self, wid: int) -> None:
         """Tell the modal guard that window `wid` (opened by the task itself, e.g. a Save dialog) is expected."""
         self.known_windows.add(wid)
+
+    def expect_title(self, pattern: str) -> None:
+        """Tell the modal guard that windows whose title matches `pattern` (a regex, searched) are expected: for
+        a dialog the oracle's next action opens, which does not exist yet when the guard looks after that action."""
+        self.expected_titles.append(re.compile(pattern))
 
     def x(self, *argv: str, check: bool = False) -> str:
         """Run an X tool on this display (programs.x)."""

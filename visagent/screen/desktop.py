@@ -321,10 +321,44 @@ class DesktopExecutor:
             if self._typer is None:
                 self._typer = self._input(lambda p: UnicodeTyper(self._xdisplay), "prepare the keyboard map")
         for run in runs:
-            if _is_ascii(run):
+            if _is_ascii(run) and self._xdisplay is not None:
+                self._input(lambda p: _write_x11(self._xdisplay, run, interval=0.005), "type")
+            elif _is_ascii(run):
                 self._input(lambda p: p.write(run, interval=0.005), "type")
             else:
                 self._input(lambda p: self._typer.type(run), "type")
+
+
+def _write_x11(display, text: str, interval: float) -> None:
+    """Type printable ASCII (and newline, tab) with XTEST the way a US keyboard sends it, as xdotool does: each
+    character on the lowest keycode that carries its keysym at level 1 (plain) or 2 (Shift held over both the
+    press and the release).
+
+    pyautogui.write differs twice, and galculator dropped "(" and ")" for it: it picks the keycode 187/188 that
+    xkb's evdev map gives the parentheses (keypad parens) and adds Shift anyway, and it lets Shift go before
+    the key's release. Characters the keyboard map lacks are skipped, as pyautogui.write does (type_text sends
+    everything beyond printable ASCII through UnicodeTyper).
+    """
+    from Xlib import X
+    from Xlib.ext.xtest import fake_input
+
+    shift = display.keysym_to_keycode(0xFFE1)  # Shift_L
+    for i, ch in enumerate(text):
+        keysym = {"\n": 0xFF0D, "\t": 0xFF09}.get(ch, ord(ch))  # Return, Tab; ASCII keysyms are code points
+        found = sorted((code, index) for code, index in display.keysym_to_keycodes(keysym) if index in (0, 1))
+        if not found:
+            continue
+        code, index = found[0]
+        held = index == 1 and shift != 0
+        if held:
+            fake_input(display, X.KeyPress, shift)
+        fake_input(display, X.KeyPress, code)
+        fake_input(display, X.KeyRelease, code)
+        if held:
+            fake_input(display, X.KeyRelease, shift)
+        display.sync()
+        if interval and i < len(text) - 1:
+            time.sleep(interval)
 
 
 def _click_holding(p, xy: tuple[int, int] | None, button: str, clicks: int, held: list[str]) -> None:

@@ -58,9 +58,13 @@ class Comparison:
     expected: str
     difference: float
     ok: bool
+    waited_s: float = 0.0  # how long the replay waited for the screen to reach the recorded one (patience_s)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "expected": self.expected, "difference": round(self.difference, 5), "ok": self.ok}
+        data = {"step": self.step, "expected": self.expected, "difference": round(self.difference, 5), "ok": self.ok}
+        if self.waited_s:
+            data["waited_s"] = round(self.waited_s, 3)
+        return data
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ def replay_trace(
     *,
     executor_kind: str | None = None,
     out_dir: str | Path | None = None,
+    patience_s: float = 0.0,
 ) -> ReplayResult:
     """Re-execute the trace at `path` on `executor` (default: a fresh one like the recorded run's) and compare.
 
@@ -198,6 +203,9 @@ def replay_trace(
     screenshot), ExecutorError when the executor cannot be opened or driven, ValueError for a threshold
     outside 0..1. A run cut short (meta status "running", no final.png) replays the steps it recorded (module
     doc); TraceError when it recorded none.
+    `patience_s`: when a live screen does not match yet, keep capturing it for up to this long before calling it
+    a divergence (a real program's dialog may take longer to open than during the recording; 0: compare once,
+    as the sim's exact replays do). The time waited is in each Comparison's `waited_s`.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"replay threshold must be within 0..1, got {threshold}")
@@ -241,7 +249,8 @@ def replay_trace(
             step_no = int(record.get("step", index + 1))
             shown = pending if pending is not None else screen.observe().image
             pending = None
-            if not _compare(result, step_no - 1, expected[index], shown, out):
+            shown, waited = _await_match(screen, executor, expected[index], shown, threshold, patience_s)
+            if not _compare(result, step_no - 1, expected[index], shown, out, waited):
                 return result
             for action in step_actions(record):
                 if action.is_final or action.action == "call_user":
@@ -260,7 +269,8 @@ def replay_trace(
                 replayed = pending if pending is not None else screen.observe().image
             else:
                 replayed = screen.screenshot().image
-            _compare(result, last, final_expected, replayed, out)
+            replayed, waited = _await_match(screen, executor, final_expected, replayed, threshold, patience_s)
+            _compare(result, last, final_expected, replayed, out, waited)
         return result
     finally:
         if owned:
@@ -302,7 +312,26 @@ def _recorded(trace: Trace, name: str) -> Path:
     return path
 
 
-def _compare(result: ReplayResult, step: int, expected_path: Path, replayed: Image.Image, out: Path) -> bool:
+def _await_match(screen: Screen, executor: Executor, expected_path: Path, shown: Image.Image, threshold: float,
+                 patience_s: float) -> tuple[Image.Image, float]:
+    """(the screen to compare, seconds waited): with patience, fresh captures through the seam until one matches
+    the recorded screen or `patience_s` has passed on the executor's clock (virtual in the sim)."""
+    if patience_s <= 0:
+        return shown, 0.0
+    try:
+        with Image.open(expected_path) as img:
+            recorded = img.convert("RGB")
+    except (OSError, Image.DecompressionBombError):
+        return shown, 0.0  # _compare reports the unreadable file
+    start = screen.now()
+    while screen_difference(recorded, shown) > threshold and screen.now() - start < patience_s:
+        executor.sleep(0.1)
+        shown = screen.screenshot().image
+    return shown, screen.now() - start
+
+
+def _compare(result: ReplayResult, step: int, expected_path: Path, replayed: Image.Image, out: Path,
+             waited_s: float = 0.0) -> bool:
     try:
         with Image.open(expected_path) as img:
             recorded = img.convert("RGB")
@@ -310,7 +339,7 @@ def _compare(result: ReplayResult, step: int, expected_path: Path, replayed: Ima
         raise TraceError(f"{expected_path}: cannot be read as an image ({exc})") from None
     difference = screen_difference(recorded, replayed)
     ok = difference <= result.threshold
-    result.comparisons.append(Comparison(step, expected_path.name, difference, ok))
+    result.comparisons.append(Comparison(step, expected_path.name, difference, ok, waited_s))
     if ok:
         return True
     out.mkdir(parents=True, exist_ok=True)
