@@ -2,8 +2,7 @@
 
 For each case it starts a fresh `visagent serve --model tiny` (default limits) as a child process (so memory
 one case leaves behind in the allocator does not count against the next), sends one warm-up request, then the
-case: the largest body, text and image requests the defaults allow, and the over-limit requests the fault probe
-of issue 42 used (60 MiB of one letter, a 7999x7999 PNG bomb, 17 images, a header-only request claiming 100 MiB,
+case: the largest body, text and image requests the defaults allow, and over-limit requests (60 MiB of one letter, a 7999x7999 PNG bomb, 17 images, a header-only request claiming 100 MiB,
 Content-Length -1). For each: the HTTP status, the seconds to the answer, the server's peak RSS during the
 request (the kernel's high-water mark VmHWM, reset just before it through /proc/PID/clear_refs) and that peak's
 growth over the warmed-up idle server.

@@ -39,12 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file from anywhere: this checkout's code
 
-from visagent import events as E  # noqa: E402
-from visagent.agent import Agent, AgentConfig  # noqa: E402
-from visagent.executors.sim import SimExecutor  # noqa: E402
-from visagent.scenarios import get_scenario  # noqa: E402
-from visagent.scripted import OracleEngine  # noqa: E402
-from visagent.trace import read_trace  # noqa: E402
+from visagent.loop import events as E  # noqa: E402
+from visagent.loop.agent import Agent, AgentConfig  # noqa: E402
+from visagent.screen.simulated import SimExecutor  # noqa: E402
+from visagent.sim.scenarios import get_scenario  # noqa: E402
+from visagent.loop.scripted import OracleEngine  # noqa: E402
+from visagent.core.trace import read_trace  # noqa: E402
 
 DEFAULT = ["desktop-settings-wifi-off", "desktop-contacts-add"]
 PATHS = ("oracle", "remote", "tiny")
@@ -212,8 +212,8 @@ def run_table(args: argparse.Namespace) -> None:
 def rss_child(steps: int, scale: float) -> None:
     """One remote run of `steps` wait actions; prints its peak RSS in MB."""
     from engine.remote import RemoteEngine
-    from visagent.actions import Action
-    from visagent.parsing import render_action
+    from visagent.core.actions import Action
+    from visagent.loop.parsing import render_action
 
     scenario = get_scenario(DEFAULT[0])
     executor = SimExecutor(scenario.make_world(0), scale=scale)

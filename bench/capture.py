@@ -60,7 +60,7 @@ def methods(display: str) -> dict[str, Callable[[], Image.Image] | str]:
             return Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")
 
         out[f"mss ({backend})"] = grab
-    from visagent.executors.desktop import DesktopExecutor
+    from visagent.screen.desktop import DesktopExecutor
 
     ex = DesktopExecutor(display=display, settle=False)
     out["DesktopExecutor.capture"] = ex.capture

@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from visagent.evaluate import evaluate, oracle_factory
-from visagent.export import export_records
-from visagent.replay import replay_trace
-from visagent.report import write_report
-from visagent.scenarios import get_scenario
-from visagent.trace import read_trace
+from visagent.traces.evaluate import evaluate, oracle_factory
+from visagent.traces.export import export_records
+from visagent.traces.replay import replay_trace
+from visagent.traces.report import write_report
+from visagent.sim.scenarios import get_scenario
+from visagent.core.trace import read_trace
 
 DEFAULT = ["desktop-settings-wifi-off", "desktop-settings-language", "phone-settings-brightness"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from visagent.grounding import evaluate_grounding, load_annotations
 from visagent.grounding.misses_html import write_misses_html
 from visagent.grounding.sim_export import export_sim_grounding
-from visagent.scripted import ScriptedEngine
+from visagent.loop.scripted import ScriptedEngine
 
 # A fixed answer: the evaluation around the model is what is timed, not the model.
 ANSWER = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nleft_click\n</parameter>\n"

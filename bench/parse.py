@@ -18,11 +18,11 @@ import json
 import statistics
 import time
 
-from visagent.actions import Action
-from visagent.coords import to_screen
-from visagent.errors import ParseError
-from visagent.executors.base import ScreenGeometry
-from visagent.parsing import parse_output, render_action, render_tool_call
+from visagent.core.actions import Action
+from visagent.loop.coords import to_screen
+from visagent.core.errors import ParseError
+from visagent.screen.base import ScreenGeometry
+from visagent.loop.parsing import parse_output, render_action, render_tool_call
 
 N = "norm1000"
 THINK = "The search box is at the top; I click it, then type the query.\n</think>\n\n"

@@ -11,8 +11,8 @@ as LocalEngine.generate does it:
 
 Decoding is left out: it costs the same per token on both paths.
 
-Two models of the `qwen3_5_moe` architecture with random weights: the shipped tiny checkpoint and a
-larger configuration (`--large`: 8 layers, hidden 512, 32 experts) saved to a temporary checkpoint and
+Two models of the `qwen3_5_moe` architecture: the shipped tiny checkpoint and a random-weight
+larger configuration (`large`: the tiny layout of 4 layers, hidden 512, 32 experts) saved to a temporary checkpoint and
 loaded through the same LocalEngine path. fp32 on CPU, one intra-op thread (on a shared 2-core machine
 threads only add hand-off stalls). The logits of both paths are compared at every measured step.
 
@@ -64,12 +64,16 @@ LARGE_VISION = {"hidden_size": 256, "intermediate_size": 1024, "num_heads": 4, "
 
 
 def build_large_checkpoint(directory: Path) -> Path:
-    """The tiny checkpoint's tokenizer/template/preprocessor with a larger random qwen3_5_moe model."""
+    """The tiny checkpoint's tokenizer/template/preprocessor with a larger random qwen3_5_moe model.
+
+    The tiny checkpoint's weights and pointing head (`pointer_head.safetensors`, sized to its hidden width) stay
+    behind: the larger model has neither, so it prompts and prefills exactly as a checkpoint without a head does.
+    """
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     tiny = tiny_checkpoint_path()
     for item in tiny.iterdir():
-        if item.name not in ("model.safetensors", "config.json"):
+        if item.is_file() and item.name not in ("model.safetensors", "config.json", "pointer_head.safetensors"):
             shutil.copy(item, directory / item.name)
     config = AutoConfig.from_pretrained(str(tiny))
     for key, value in LARGE_TEXT.items():

@@ -1,7 +1,7 @@
 """Benchmark: episode wall time with settle detection vs a fixed 1 s sleep after every action.
 
 UI-TARS and Agent-S sleep a fixed time (1 s) after each action; visagent waits until the screen stops
-changing (visagent.settle.SettleDetector). Both modes run the state-based oracle (visagent.sim.oracle) on
+changing (visagent.screen.settle.SettleDetector). Both modes run the state-based oracle (visagent.sim.oracle) on
 animated sim scenarios whose world runs on a REAL-TIME clock (animations, spinners and gesture holds take
 real seconds), so the measured time is real wall time: the executor-side cost of an episode (capture, act,
 wait), excluding model inference, which is the same in both modes. The oracle acts on the screen it finds;
@@ -18,8 +18,8 @@ import json
 import statistics
 import time
 
-from visagent.scenarios import get_scenario
-from visagent.settle import SettleDetector
+from visagent.sim.scenarios import get_scenario
+from visagent.screen.settle import SettleDetector
 from visagent.sim.clock import VirtualClock
 from visagent.sim.oracle import next_action, solve
 

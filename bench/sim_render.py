@@ -12,7 +12,7 @@ import json
 import statistics
 import time
 
-from visagent.scenarios import load_scenarios
+from visagent.sim.scenarios import load_scenarios
 from visagent.sim import SimWorld
 from visagent.sim.apps import APP_CLASSES
 from visagent.sim.oracle import next_action

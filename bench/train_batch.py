@@ -68,7 +68,7 @@ def main() -> int:
         torch.set_flush_denormal(True)  # Trainer.accumulate outside run(), so it sets the switch itself
 
     from engine.tiny import build_tiny_checkpoint
-    from visagent.corpus import agent_corpus
+    from visagent.training.corpus import agent_corpus
     from visagent.training.data import build_dataset
     from visagent.training.examples import build_example
     from visagent.training.recipe import RECIPE_SIZES

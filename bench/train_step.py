@@ -65,7 +65,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     from engine.tiny import build_tiny_checkpoint
-    from visagent.corpus import agent_corpus
+    from visagent.training.corpus import agent_corpus
     from visagent.training.data import build_dataset, load_records
     from visagent.training.examples import build_example, example_loss, prefix_cache
     from visagent.training.recipe import RECIPE_SIZES

@@ -1,6 +1,12 @@
 """Model side of visagent: checkpoints, preprocessing, generation, sessions, OpenAI-compatible serving.
 
-Knows nothing about GUIs. Public API: `load_engine(spec)` returns an `engine.api.Engine`; see engine.api.
+Knows nothing about GUIs. Two public doors, and nothing outside `engine` imports its other modules (an
+import-linter contract in pyproject.toml checks it):
+
+- `engine.api`: the Engine protocol and the value types a run exchanges with it (light, no torch);
+- this package: `load_engine(spec)` (returns an `engine.api.Engine`), `tiny_checkpoint_path()`, and the names in
+  `_PUBLIC` below — serving, inspecting and building checkpoints, session limits, and what the trainer needs from
+  the model side. They load on first use, so `import engine` stays cheap.
 """
 
 from __future__ import annotations
@@ -12,7 +18,34 @@ if TYPE_CHECKING:
     from engine.api import Engine
     from engine.session import SessionLimits
 
-__all__ = ["load_engine", "tiny_checkpoint_path"]
+# name -> the module that defines it; resolved lazily by __getattr__ below.
+_PUBLIC = {
+    # serving and remote servers
+    "ChatServer": "engine.server", "RemoteEngine": "engine.remote", "PROVIDER_CHOICES": "engine.providers",
+    # in-process sessions
+    "SessionLimits": "engine.session",
+    # inspecting and building checkpoints
+    "inspect_checkpoint": "engine.checkpoint", "read_prompt_profile": "engine.checkpoint",
+    "read_history_images": "engine.checkpoint", "read_model_info": "engine.model_info:model_info",
+    "format_model_info": "engine.model_info", "build_tiny_checkpoint": "engine.tiny", "DEFAULT_SIZES": "engine.tiny",
+    "check_sizes": "engine.tiny",
+    # what the trainer needs from the model side
+    "LocalEngine": "engine.local", "FlagHead": "engine.pointer", "save_pointer_head": "engine.pointer",
+    "last_image_positions": "engine.pointer", "token_centres": "engine.pointer", "token_grid": "engine.pointer",
+    "cache_of": "engine.segments", "fused_training_problem": "engine.devices", "flush_denormals": "engine.devices",
+}
+
+__all__ = ["load_engine", "tiny_checkpoint_path", *_PUBLIC]
+
+
+def __getattr__(name: str) -> object:
+    where = _PUBLIC.get(name)
+    if where is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    import importlib
+
+    module, _, attr = where.partition(":")
+    return getattr(importlib.import_module(module), attr or name)
 
 
 def tiny_checkpoint_path() -> Path:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 # Re-exported for visagent: the one tool-call text parser, shared by `visagent serve` and the agent.
+# Screenshots are PNG-encoded once and the encoding shared by the trace and every request (engine/image_codec.py).
+from engine.image_codec import PNG_MODES, keep_encoding, png_bytes  # noqa: F401
 from engine.toolcall_text import (  # noqa: F401
     ParsedToolCall, ToolCallScan, convert_param_value, parse_tool_calls, render_tool_call_xml, scan_tool_calls,
     show_value,

@@ -80,11 +80,11 @@ class CheckpointInfo:
 
 
 #: Optional file of a checkpoint directory: {"prompt_profile": "compact"} for a model trained on the compact
-#: agent prompt (visagent.schemas), and {"history_images": N} for one trained on prompts showing at most N
+#: agent prompt (visagent.core.schemas), and {"history_images": N} for one trained on prompts showing at most N
 #: screenshots (older steps as one line each), and {"decoding": "greedy"} for one whose recommended decoding is
 #: greedy (engine/presets.py). Released checkpoints have none and get the full prompt.
 PROFILE_FILE = "visagent.json"
-PROMPT_PROFILES = ("full", "compact", "compact-task-first")  # = visagent.schemas.PROMPT_PROFILES (engine does not import visagent)
+PROMPT_PROFILES = ("full", "compact", "compact-task-first")  # = visagent.core.schemas.PROMPT_PROFILES (engine does not import visagent)
 
 
 def _profile_data(root: Path) -> dict[str, Any]:

@@ -135,8 +135,3 @@ def derived(image: Image.Image, key: object, make: Callable[[Image.Image], Image
         if made is None:
             made = entry.derived[key] = keep_encoding(make(image))
         return made
-
-
-def cached_images() -> int:
-    """How many registered images are alive (their encodings are kept): for tests and memory checks."""
-    return sum(1 for e in list(_entries.values()) if e.ref() is not None)

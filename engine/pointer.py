@@ -2,7 +2,7 @@
 
 Generating a click as digits asks a small model to turn "this token is the target" into a number; the tiny
 checkpoints trained here learn the first (their visual tokens tell the named element from the others) long
-before the second (docs/training.md, the third and eleventh sessions). A checkpoint may therefore carry a
+before the second (docs/training.md, Findings). A checkpoint may therefore carry a
 pointing head next to its weights, `pointer_head.safetensors`: a LayerNorm and a linear "flag" over the
 language model's last hidden state (after its final norm), scored on every visual token of the prompt's
 last image and softmaxed across them (the flag term of visagent.training.pointer, saved by the trainer).

@@ -1,12 +1,12 @@
 """Chunked prefill: run a prompt's new tokens in pieces so Stop and timeouts are honoured between them.
 
-One forward over a 2,400-token prompt with four screenshots took 13-52 s on a loaded CPU (tiny model), and
-a real Qwen3.5 with 1080p screenshots is slower still; `cancel` was only checked per decoded token, so a
-Stop waited for the whole prefill. Prefill now runs chunks of about `chunk_tokens` tokens on top of the
-cache of the previous ones, exactly as a session runs the segment a new turn adds (engine/segments.py's
-`segment_runner`: each chunk gets its slice of the M-RoPE `position_ids`, of `mm_token_type_ids` and the
-`pixel_values` rows of the images inside it); the hybrid cache (Gated DeltaNet conv + recurrent state,
-full-attention KV) carries over between chunks as between session steps.
+One forward over a 2,400-token prompt with four screenshots takes 13-52 s on a loaded CPU (tiny model), and
+a real Qwen3.5 with 1080p screenshots is slower still; a `cancel` checked only per decoded token would make a
+Stop wait for the whole prefill. So prefill runs chunks of about `chunk_tokens` tokens, checking `cancel`
+between them, each on top of the cache of the previous ones, exactly as a session runs the segment a new turn
+adds (engine/segments.py's `segment_runner`: each chunk gets its slice of the M-RoPE `position_ids`, of
+`mm_token_type_ids` and the `pixel_values` rows of the images inside it); the hybrid cache (Gated DeltaNet
+conv + recurrent state, full-attention KV) carries over between chunks as between session steps.
 
 A chunk never cuts through an image: its `<|image_pad|>` run and its patches go to the model together,
 so a cut inside an image moves back to the image's start, or, when the image itself starts the chunk and

@@ -19,8 +19,7 @@ import math
 import mmap
 import sys
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -46,42 +45,6 @@ QWEN25_VL_VISION = VisionSpec(
     image_mean=CLIP_MEAN,
     image_std=CLIP_STD,
 )
-
-
-def vision_spec_from_preprocessor_config(
-    config: Mapping[str, Any],
-    *,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
-) -> VisionSpec:
-    """Build a VisionSpec from a checkpoint's `preprocessor_config.json` (already parsed).
-
-    Reads `patch_size`, `merge_size`, `temporal_patch_size`, `image_mean`, `image_std` and the pixel
-    budget (`size.shortest_edge` / `size.longest_edge`, or the older `min_pixels` / `max_pixels`).
-    `min_pixels` / `max_pixels` arguments override the checkpoint's budget (a screen agent usually wants
-    a smaller maximum than a checkpoint's 16M-pixel default). Raises ValueError on malformed values.
-    """
-    base = QWEN3_VISION
-    size = config.get("size") or {}
-    if not isinstance(size, Mapping):
-        raise ValueError(f"preprocessor config 'size' must be a mapping, got {size!r}")
-    lo = min_pixels or size.get("shortest_edge") or config.get("min_pixels") or base.min_pixels
-    hi = max_pixels or size.get("longest_edge") or config.get("max_pixels") or base.max_pixels
-    mean = tuple(float(v) for v in config.get("image_mean", base.image_mean))
-    std = tuple(float(v) for v in config.get("image_std", base.image_std))
-    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise ValueError(f"image_mean/image_std must be 3 values with std > 0, got {mean} / {std}")
-    spec = VisionSpec(
-        patch_size=int(config.get("patch_size", base.patch_size)),
-        merge_size=int(config.get("merge_size", base.merge_size)),
-        temporal_patch_size=int(config.get("temporal_patch_size", base.temporal_patch_size)),
-        min_pixels=int(lo),
-        max_pixels=int(hi),
-        image_mean=mean,  # type: ignore[arg-type]
-        image_std=std,  # type: ignore[arg-type]
-    )
-    _check_spec(spec)
-    return spec
 
 
 def preprocess_images(

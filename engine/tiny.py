@@ -6,7 +6,8 @@ experts, a vision tower with patch 16 / merge 2) at a few million parameters, sa
 release, with a byte-level BPE tokenizer trained on the text the agent actually produces and reads, Qwen's
 special tokens and a chat template that renders the Qwen3.5 conversation format.
 
-The weights are random (seeded) until the training issue trains them; every file is real.
+A fresh checkpoint's weights are random (seeded); `visagent train-tiny` trains them (the shipped engine/tiny/ is
+such a trained one). Every file is real.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ TEXT_TOKENS = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_respons
 
 TEMPLATE_PATH = Path(__file__).with_name("tiny_template.jinja")
 
-#: Default sizes, after /work/shared/notes/tiny-training-findings.md (hidden 128, 8 experts top-2 + shared
-#: learned there); every key can be overridden through `build_tiny_checkpoint(**size_overrides)`.
+#: Default sizes, after measurements of tiny qwen3_5_moe models on a 2-core CPU made before the recipe existed
+#: (hidden 128, 8 experts top-2 + shared learned there; docs/training.md, Findings); every key can be overridden
+#: through `build_tiny_checkpoint(**size_overrides)`.
 DEFAULT_SIZES: dict[str, Any] = {
     "vocab_size": 4096,  # BPE target; the trained vocabulary may be smaller on a small corpus
     "hidden_size": 128,

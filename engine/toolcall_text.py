@@ -1,5 +1,5 @@
 """Tool calls that a model wrote as text → structured calls: the one parser shared by `visagent serve` (engine)
-and the agent (visagent.parsing reaches it through engine.api).
+and the agent (visagent.loop.parsing reaches it through engine.api).
 
 Two written forms are recognised:
 

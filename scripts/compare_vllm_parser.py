@@ -28,9 +28,9 @@ from engine import tiny_checkpoint_path  # noqa: E402
 from engine.api import ParsedToolCall, parse_tool_calls  # noqa: E402
 from engine.chat_protocol import wire_tool_calls  # noqa: E402
 from tests.toolcall_cases import GUI_CASES, GUI_REFUSED, PUBLIC_CASES  # noqa: E402
-from visagent.errors import ParseError  # noqa: E402
-from visagent.parsing import parse_output  # noqa: E402
-from visagent.schemas import computer_use_tool, mobile_use_tool  # noqa: E402
+from visagent.core.errors import ParseError  # noqa: E402
+from visagent.loop.parsing import parse_output  # noqa: E402
+from visagent.core.schemas import computer_use_tool, mobile_use_tool  # noqa: E402
 
 
 def main() -> None:

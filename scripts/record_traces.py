@@ -16,9 +16,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from visagent.agent import AgentConfig
-from visagent.evaluate import oracle_factory, run_episode
-from visagent.scenarios import get_scenario
+from visagent.loop.agent import AgentConfig
+from visagent.traces.evaluate import oracle_factory, run_episode
+from visagent.sim.scenarios import get_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "scenarios" / "traces"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from visagent.actions import Action
-from visagent.executors.sim import SimExecutor
-from visagent.parsing import render_action
-from visagent.scenarios import get_scenario
+from visagent.core.actions import Action
+from visagent.screen.simulated import SimExecutor
+from visagent.loop.parsing import render_action
+from visagent.sim.scenarios import get_scenario
 
 SCENARIO = "desktop-settings-wifi-off"
 

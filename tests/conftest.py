@@ -55,7 +55,7 @@ def random_tiny(tmp_path_factory) -> Path:
     text, so a mix-up between requests would show): the shipped tiny checkpoint is trained, and its greedy
     answers to unrelated prompts are often the same tool call."""
     from engine.tiny import build_tiny_checkpoint
-    from visagent.corpus import agent_corpus
+    from visagent.training.corpus import agent_corpus
 
     out = tmp_path_factory.mktemp("random-tiny") / "tiny"
     return build_tiny_checkpoint(out, agent_corpus(seed=0).texts, seed=0, num_hidden_layers=4,

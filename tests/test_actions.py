@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from visagent.actions import ALL_ACTIONS, COMPUTER_ACTIONS, MOBILE_ACTIONS, Action, CoordMapping
-from visagent.errors import ActionError
+from visagent.core.actions import ALL_ACTIONS, COMPUTER_ACTIONS, MOBILE_ACTIONS, Action, CoordMapping
+from visagent.core.errors import ActionError
 
 N = "norm1000"
 

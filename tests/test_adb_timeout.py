@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from visagent.errors import ExecutorError
-from visagent.executors.adb import run_adb
+from visagent.core.errors import ExecutorError
+from visagent.screen.adb import run_adb
 
 
 def _alive(pid: int) -> bool:

@@ -12,12 +12,12 @@ import pytest
 
 from engine.api import GenerationConfig
 from tests.agent_helpers import DONE, WAIT, EventLog, RecordingSimExecutor, sim, texts_of, xml
-from visagent import events as E
-from visagent.agent import Agent, AgentConfig
-from visagent.errors import ConfigError, VisagentError
-from visagent.scenarios import get_scenario
-from visagent.scripted import OracleEngine, ScriptedEngine
-from visagent.trace import read_trace
+from visagent.loop import events as E
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import OracleEngine, ScriptedEngine
+from visagent.core.trace import read_trace
 
 SECRET = "hunter2-Zq9!"
 
@@ -282,9 +282,9 @@ def test_a_secret_whose_value_is_risky_is_held_without_recording_it(tmp_path):
 KILLED_RUN = """
 import sys
 from tests.agent_helpers import sim, WAIT
-from visagent.agent import Agent, AgentConfig
-from visagent.scripted import ScriptedEngine
-from visagent import events as E
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.scripted import ScriptedEngine
+from visagent.loop import events as E
 _, executor = sim()
 def tell(e):
     if isinstance(e, E.StepFinished):
@@ -377,7 +377,7 @@ def test_hung_executor_call_ends_the_run_with_error(tmp_path):
 
 
 def test_config_from_settings_maps_fields_and_overrides_win():
-    from visagent.settings import SafetySettings, Settings
+    from visagent.core.settings import SafetySettings, Settings
 
     settings = Settings(max_steps=7, max_seconds=30.0, history_images=2, thinking=True, settle=False,
                         safety=SafetySettings(confirm_risky=False))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.fake_adb import use_fake_adb
-from visagent.agent import Agent, AgentConfig
-from visagent.executors.android import AndroidExecutor
-from visagent.scenarios import get_scenario
-from visagent.scripted import OracleEngine
-from visagent.trace import read_trace
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.screen.android import AndroidExecutor
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import OracleEngine
+from visagent.core.trace import read_trace
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 
 def run_cli(visagent_bin, *args, cwd=None):

@@ -7,11 +7,11 @@ import threading
 import time
 
 from tests.agent_helpers import DONE, EventLog, sim, texts_of, xml
-from visagent import events as E
-from visagent.agent import Agent, AgentConfig
-from visagent.agent_step import NO_USER_NOTE
-from visagent.scripted import ScriptedEngine
-from visagent.trace import read_trace
+from visagent.loop import events as E
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.agent_step import NO_USER_NOTE
+from visagent.loop.scripted import ScriptedEngine
+from visagent.core.trace import read_trace
 
 CLICKS = [xml("left_click", coordinate=(100 + 100 * i, 950)) for i in range(4)]
 RISKY = xml("key", keys=["alt", "f4"])

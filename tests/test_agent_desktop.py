@@ -10,15 +10,15 @@ from pathlib import Path
 
 from tests.agent_helpers import DONE
 from tests.fixtures.xserver import wait_for
-from visagent.agent import Agent, AgentConfig
-from visagent.coords import from_screen
-from visagent.executors.desktop import DesktopExecutor
-from visagent.parsing import render_action
-from visagent.scenarios import get_scenario
-from visagent.scripted import ScriptedEngine
-from visagent.settle import SettleDetector
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.coords import from_screen
+from visagent.screen.desktop import DesktopExecutor
+from visagent.loop.parsing import render_action
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import ScriptedEngine
+from visagent.screen.settle import SettleDetector
 from visagent.sim.oracle import solve
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 

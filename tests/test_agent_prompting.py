@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from tests.agent_helpers import DONE, sim, texts_of, xml
-from visagent.actions import Action
-from visagent.agent import Agent, AgentConfig
-from visagent.prompting import ModelTurn, StepMemory, build_messages, count_images, system_prompt
-from visagent.scenarios import load_scenarios
-from visagent.scripted import ScriptedEngine
+from visagent.core.actions import Action
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.prompting import ModelTurn, StepMemory, build_messages, count_images, system_prompt
+from visagent.sim.scenarios import load_scenarios
+from visagent.loop.scripted import ScriptedEngine
 
 
 def shot(n: int) -> Image.Image:
@@ -124,7 +124,7 @@ def test_compact_profile_engine_gets_the_compact_prompt_and_tool(tmp_path):
     import dataclasses
     import json
 
-    from visagent.schemas import tool_for
+    from visagent.core.schemas import tool_for
 
     _, executor = sim("desktop-settings-wifi-off")
     engine = ScriptedEngine([DONE])
@@ -178,12 +178,12 @@ def test_compact_profiles_write_the_task_as_a_sentence_and_the_full_prompt_keeps
 
 
 def test_record_messages_get_their_images_opened_and_a_missing_one_is_named(tmp_path):
-    """visagent.prompting.with_images: what the trainer and `eval --per-step` send an engine from a record."""
+    """visagent.loop.prompting.with_images: what the trainer and `eval --per-step` send an engine from a record."""
     import pytest
     from PIL import Image
 
-    from visagent.errors import ConfigError
-    from visagent.prompting import with_images
+    from visagent.core.errors import ConfigError
+    from visagent.loop.prompting import with_images
 
     Image.new("RGB", (8, 6), "red").save(tmp_path / "a.png")
     messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image", "image": "a.png"}]},

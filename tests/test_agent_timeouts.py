@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from visagent.timeouts import CallTimeout, SerialWorker, call_with_timeout
+from visagent.core.timeouts import CallTimeout, SerialWorker, call_with_timeout
 
 
 def test_call_with_timeout_returns_and_reraises():

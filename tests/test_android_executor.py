@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.fake_adb import FAKE, SERIAL, FakePhone, use_fake_adb
-from visagent.actions import Action
-from visagent.coords import to_screen
-from visagent.errors import ExecutorError
-from visagent.executors.adb import parse_devices
-from visagent.executors.android import AndroidExecutor, input_text_chunks, input_text_commands, list_android_devices
-from visagent.settle import SettleDetector
+from visagent.core.actions import Action
+from visagent.loop.coords import to_screen
+from visagent.core.errors import ExecutorError
+from visagent.screen.adb import parse_devices
+from visagent.screen.android import AndroidExecutor, input_text_chunks, input_text_commands, list_android_devices
+from visagent.screen.settle import SettleDetector
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_swipe_scrolls_a_list(phone):
 
 
 def test_scroll_pixels_are_wheel_clicks_of_48_dp_capped(phone):
-    from visagent.actions import MAX_SCROLL_CLICKS
+    from visagent.core.actions import MAX_SCROLL_CLICKS
 
     ex = AndroidExecutor(settle=False)
     ex.execute(Action("open", text="com.visagent.shop", space="screen"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from PIL import Image
 
 from tests.fixtures.dashboard import SCENARIO, make_dashboard, wait_until
-from visagent.animation import write_gif
+from visagent.traces.animation import write_gif
 from visagent.cli import main
-from visagent.markers import LANDED_COLOR, POINTED_COLOR
-from visagent.trace import read_trace
+from visagent.traces.markers import LANDED_COLOR, POINTED_COLOR
+from visagent.core.trace import read_trace
 
 
 def _oracle_trace(root):

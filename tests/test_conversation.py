@@ -18,10 +18,10 @@ from engine import tiny_checkpoint_path
 from engine.remote import RemoteEngine
 from tests.agent_helpers import sim
 from tests.fixtures.vllm_like import VllmLike, assistant_turns
-from visagent.agent import Agent, AgentConfig
-from visagent.export import export_records
-from visagent.prompting import ModelTurn, StepMemory, build_messages
-from visagent.trace import read_trace
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.traces.export import export_records
+from visagent.loop.prompting import ModelTurn, StepMemory, build_messages
+from visagent.core.trace import read_trace
 
 XS = [200, 400, 600, 800]  # the model's clicks (0..1000 grid), one per step, then terminate
 
@@ -210,8 +210,8 @@ def test_tool_results_speak_the_models_coordinates(tmp_path, render):
 
 def test_a_capped_scroll_is_told_to_the_model_and_recorded(tmp_path):
     from tests.agent_helpers import DONE, xml
-    from visagent.actions import MAX_SCROLL_CLICKS
-    from visagent.scripted import ScriptedEngine
+    from visagent.core.actions import MAX_SCROLL_CLICKS
+    from visagent.loop.scripted import ScriptedEngine
 
     _, executor = sim()
     engine = ScriptedEngine([xml("scroll", coordinate=(500, 500), pixels=-10**12), DONE])

@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.api import VisionSpec
-from visagent.actions import Action
-from visagent.coords import (
+from visagent.core.actions import Action
+from visagent.loop.coords import (
     from_screen, model_size, norm1000_to_screen, resized_size_for, screen_to_norm1000, to_screen,
 )
-from visagent.errors import ActionError, ConfigError, ParseError
-from visagent.executors.base import ScreenGeometry
+from visagent.core.errors import ActionError, ConfigError, ParseError
+from visagent.screen.base import ScreenGeometry
 
 FHD = ScreenGeometry.simple(1920, 1080)
 HIDPI = ScreenGeometry(1440, 900, 2880, 1800)  # scale 2.0

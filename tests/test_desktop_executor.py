@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.xserver import wait_for
-from visagent.actions import MAX_SCROLL_CLICKS, Action
-from visagent.coords import to_screen
-from visagent.errors import ExecutorError
-from visagent.executors.desktop import DesktopExecutor, list_monitors, parse_monitor_layout
-from visagent.executors.session import check_session, session_kind
-from visagent.settle import SettleDetector
+from visagent.core.actions import MAX_SCROLL_CLICKS, Action
+from visagent.loop.coords import to_screen
+from visagent.core.errors import ExecutorError
+from visagent.screen.desktop import DesktopExecutor, list_monitors, parse_monitor_layout
+from visagent.screen.xsession import check_session, session_kind
+from visagent.screen.settle import SettleDetector
 from visagent.sim.world import SimWorld
 
 pytestmark = pytest.mark.x11
@@ -140,7 +140,7 @@ def test_sim_app_in_tk_window_is_operated_through_the_x_server(xserver, tmp_path
 
 
 def test_wheel_through_tk_scrolls_the_sim_list_like_the_sim_itself(xserver, tmp_path):
-    from visagent.scenarios import get_scenario
+    from visagent.sim.scenarios import get_scenario
 
     scenario, origin = "desktop-shop-add-to-cart", (60, 40)
     state_file = tmp_path / "state.json"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from visagent.scenarios import get_scenario
+from visagent.sim.scenarios import get_scenario
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 SCENARIO = "desktop-settings-wifi-off"
@@ -44,7 +44,7 @@ def test_sim_click_in_norm1000_changes_the_app_and_saves_the_screen(visagent_bin
 
 
 def test_sim_scroll_of_a_billion_clicks_is_capped_not_a_hang(visagent_bin, clean_env):
-    from visagent.actions import MAX_SCROLL_CLICKS
+    from visagent.core.actions import MAX_SCROLL_CLICKS
 
     proc = run_do(visagent_bin, "--executor", "sim", "--scenario", SCENARIO, "--space", "norm1000",
                   "--action", '{"action": "scroll", "coordinate": [500, 500], "pixels": -1e9}')

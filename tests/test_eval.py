@@ -6,12 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
-from visagent.agent import AgentConfig
-from visagent.evaluate import EvalReport, evaluate, oracle_factory, world_check
-from visagent.scenarios import get_scenario, load_scenarios
-from visagent.scripted import ScriptedEngine
+from visagent.loop.agent import AgentConfig
+from visagent.traces.evaluate import EvalReport, evaluate, oracle_factory, world_check
+from visagent.sim.scenarios import get_scenario, load_scenarios
+from visagent.loop.scripted import ScriptedEngine
 from visagent.sim.oracle import solve
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 TERMINATE_SUCCESS = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
                      "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
@@ -207,7 +207,7 @@ def test_cancel_stops_running_episodes_and_skips_the_rest():
 
 
 def test_the_summary_draws_a_bar_per_tag():
-    from visagent.evaluate import EpisodeOutcome, tag_bar
+    from visagent.traces.evaluate import EpisodeOutcome, tag_bar
 
     def episode(success, tags):
         return EpisodeOutcome("s", 0, "train", tags, success, "success", "", 1, 0.1, 0.1, 0, 0, None)

@@ -11,16 +11,16 @@ import pytest
 from PIL import Image, ImageChops
 
 from tests.trace_helpers import damage_trace
-from visagent.agent import Agent, AgentConfig
-from visagent.coords import to_screen
-from visagent.executors.base import ScreenGeometry
-from visagent.errors import TraceError
-from visagent.executors.sim import SimExecutor
-from visagent.export import export_records
-from visagent.parsing import parse_output
-from visagent.scenarios import get_scenario
-from visagent.scripted import OracleEngine, ScriptedEngine
-from visagent.trace import read_trace
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.loop.coords import to_screen
+from visagent.screen.base import ScreenGeometry
+from visagent.core.errors import TraceError
+from visagent.screen.simulated import SimExecutor
+from visagent.traces.export import export_records
+from visagent.loop.parsing import parse_output
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import OracleEngine, ScriptedEngine
+from visagent.core.trace import read_trace
 
 TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
 
@@ -78,8 +78,8 @@ def test_a_model_trained_on_one_screenshot_gets_one_and_its_runs_export_that_way
     prompts the capped agent sent (the oracle is deterministic), and each record's meta says its window."""
     import dataclasses
 
-    from visagent.errors import ConfigError
-    from visagent.prompting import count_images
+    from visagent.core.errors import ConfigError
+    from visagent.loop.prompting import count_images
 
     scenario = get_scenario("desktop-settings-language")
     world = scenario.make_world(0)
@@ -279,7 +279,7 @@ def test_structured_tool_calls_from_a_server_are_replayed_in_the_messages(tmp_pa
 
 def test_the_worlds_verdict_decides_what_is_exported(tmp_path):
     """eval writes the world's verdict into meta.json; export trusts it over the model's own claim."""
-    from visagent.evaluate import evaluate, oracle_factory
+    from visagent.traces.evaluate import evaluate, oracle_factory
 
     scenario = get_scenario("desktop-settings-wifi-off")
     claim = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"

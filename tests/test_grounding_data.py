@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 from visagent.grounding import detect_flavour, load_annotations
 
 # Two targets on a 1920x1080 screenshot, as (x1, y1, x2, y2) pixels.

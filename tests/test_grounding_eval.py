@@ -10,7 +10,7 @@ from PIL import Image
 
 from engine.api import smart_resize, VisionSpec
 from tests.grounding_engines import ScriptedGroundingEngine, boxes_by_screen, centre_picker, outside_picker
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 from visagent.grounding import (
     annotate, evaluate_grounding, ground, load_annotations, resolve_prompt_style, scaled_box,
 )
@@ -234,8 +234,8 @@ def test_compact_profile_model_is_asked_with_the_agent_prompt_it_was_trained_on(
     first-step prompt of its training records: compact system prompt, `Task: <instruction>`, compact tool."""
     import dataclasses
 
-    from visagent.prompting import system_prompt
-    from visagent.schemas import tool_for
+    from visagent.loop.prompting import system_prompt
+    from visagent.core.schemas import tool_for
 
     engine = ScriptedGroundingEngine(lambda img, text: (640.0, 400.0))
     engine.info = dataclasses.replace(engine.info, prompt_profile="compact")

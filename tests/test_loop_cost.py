@@ -24,10 +24,10 @@ from engine.openai_wire import image_to_data_url, messages_to_wire
 from engine.remote import RemoteEngine
 from tests.agent_helpers import WAIT, sim
 from tests.fixtures.openai_stub import Reply, delta_chunk
-from visagent.agent import Agent, AgentConfig
-from visagent.errors import TraceError
-from visagent.scripted import ScriptedEngine
-from visagent.trace import TraceWriter, read_trace
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.core.errors import TraceError
+from visagent.loop.scripted import ScriptedEngine
+from visagent.core.trace import TraceWriter, read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,8 +124,8 @@ def test_the_png_encoder_without_isal_falls_back_to_zlib_with_the_same_pixels(mo
 
 
 def test_the_png_encoder_keeps_screens_of_the_sim_exact_and_compact():
-    from visagent.executors.sim import SimExecutor
-    from visagent.scenarios import get_scenario
+    from visagent.screen.simulated import SimExecutor
+    from visagent.sim.scenarios import get_scenario
 
     image = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1)).screenshot().image
     png = image_codec.encode_png(image)
@@ -231,7 +231,7 @@ BACKGROUND_WRITER = textwrap.dedent("""
     import sys
     import numpy as np
     from PIL import Image
-    from visagent.trace import TraceWriter
+    from visagent.core.trace import TraceWriter
     w = TraceWriter(sys.argv[1], {"task": "kill me"}, run_id="victim", background=True)
     rng = np.random.default_rng(0)
     print("ready", flush=True)
@@ -273,9 +273,9 @@ def test_an_executor_that_settles_itself_reports_its_settle_captures(tmp_path, m
     """The Android executor (over the fake adb) settles inside execute(); the detector's own cost comes back apart
     from the waiting, for the agent's timings.settle_capture."""
     from tests.fixtures.fake_adb import use_fake_adb
-    from visagent.actions import Action
-    from visagent.executors.android import AndroidExecutor
-    from visagent.settle import SettleDetector
+    from visagent.core.actions import Action
+    from visagent.screen.android import AndroidExecutor
+    from visagent.screen.settle import SettleDetector
 
     use_fake_adb(tmp_path, monkeypatch)
     monkeypatch.setenv("FAKE_ADB_SCENARIO", "phone-settings-bluetooth-on")
@@ -291,10 +291,10 @@ def test_an_executor_that_settles_itself_reports_its_settle_captures(tmp_path, m
 
 def _settle_runs(scenario_id: str, scale: float, use_same_frame: bool, monkeypatch) -> tuple[list, int]:
     """Settle after each of a fixed series of actions on a fresh sim world: (every wait's outcome, thumbnails)."""
-    from visagent import settle
-    from visagent.actions import Action
-    from visagent.executors.sim import SimExecutor
-    from visagent.scenarios import get_scenario
+    from visagent.screen import settle
+    from visagent.core.actions import Action
+    from visagent.screen.simulated import SimExecutor
+    from visagent.sim.scenarios import get_scenario
 
     made = []
     real = settle.thumbnail
@@ -328,9 +328,9 @@ def test_the_sims_same_frame_hint_leaves_every_settle_decision_as_it_was(scenari
 
 
 def test_same_frame_is_true_only_for_copies_of_one_rendered_frame():
-    from visagent.actions import Action
-    from visagent.executors.sim import SimExecutor
-    from visagent.scenarios import get_scenario
+    from visagent.core.actions import Action
+    from visagent.screen.simulated import SimExecutor
+    from visagent.sim.scenarios import get_scenario
 
     ex = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1))
     a, b = ex.screenshot().image, ex.screenshot().image
@@ -349,7 +349,7 @@ def test_same_frame_is_true_only_for_copies_of_one_rendered_frame():
 
 
 def test_images_differ_sees_any_pixel_in_any_mode():
-    from visagent.settle import images_differ
+    from visagent.screen.settle import images_differ
 
     base = Image.new("RGBA", (5, 4), (10, 20, 30, 255))
     other = base.copy()
@@ -360,9 +360,9 @@ def test_images_differ_sees_any_pixel_in_any_mode():
 
 
 def test_scaled_sim_screenshots_are_the_resize_of_the_current_frame_at_every_capture():
-    from visagent.actions import Action
-    from visagent.executors.sim import SimExecutor
-    from visagent.scenarios import get_scenario
+    from visagent.core.actions import Action
+    from visagent.screen.simulated import SimExecutor
+    from visagent.sim.scenarios import get_scenario
 
     ex = SimExecutor(get_scenario("desktop-contacts-add").make_world(seed=3), scale=1.5)
     w, h = ex.world.size

@@ -28,12 +28,12 @@ mcp = pytest.importorskip("mcp", reason="the mcp extra is part of the test extra
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp_types import ElicitResult  # noqa: E402
 
-from visagent.actions import Action  # noqa: E402
-from visagent.executors import open_executor  # noqa: E402
-from visagent.scenarios import get_scenario  # noqa: E402
-from visagent.settle import SettleDetector, ensure_settled  # noqa: E402
+from visagent.core.actions import Action  # noqa: E402
+from visagent.screen import open_executor  # noqa: E402
+from visagent.sim.scenarios import get_scenario  # noqa: E402
+from visagent.screen.settle import SettleDetector, ensure_settled  # noqa: E402
 from visagent.sim.oracle import next_action  # noqa: E402
-from visagent.trace import read_trace  # noqa: E402
+from visagent.core.trace import read_trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = {"screenshot", "act", "click", "type_text", "press_keys", "scroll", "list_scenarios", "reset", "run_task"}

@@ -1,4 +1,4 @@
-"""visagent.engines.open_engine: every load option from the settings reaches the engine (real tiny checkpoint)."""
+"""visagent.loop.engines.open_engine: every load option from the settings reaches the engine (real tiny checkpoint)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from engine.prefill import DEFAULT_PREFILL_CHUNK
 from engine.session import SessionLimits
 from ui.engines import EngineCache, ModelChoice, engine_loader
-from visagent.engines import open_engine, session_limits
-from visagent.errors import ConfigError
-from visagent.settings import Settings, load_settings
+from visagent.loop.engines import open_engine, session_limits
+from visagent.core.errors import ConfigError
+from visagent.core.settings import Settings, load_settings
 
 
 def test_setting_defaults_are_the_engine_defaults() -> None:

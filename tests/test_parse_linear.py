@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import engine.toolcall_text as toolcall_text
-import visagent.parsing.uitars as uitars
-from visagent.errors import ParseError
-from visagent.parsing import parse_output
+import visagent.loop.parsing.uitars as uitars
+from visagent.core.errors import ParseError
+from visagent.loop.parsing import parse_output
 
 
 class Meter:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from visagent.actions import ALL_ACTIONS, Action
-from visagent.errors import ActionError, ParseError
-from visagent.parsing import (
+from visagent.core.actions import ALL_ACTIONS, Action
+from visagent.core.errors import ActionError, ParseError
+from visagent.loop.parsing import (
     UITARS_SCROLL_PIXELS, UITARS_WAIT_SECONDS, ParsedOutput, parse_output, render_action, render_tool_call,
     uitars_platform,
 )

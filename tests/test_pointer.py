@@ -1,4 +1,4 @@
-"""The pointing head (engine/pointer.py, visagent/pointing.py): a checkpoint that carries
+"""The pointing head (engine/pointer.py, visagent/loop/pointing.py): a checkpoint that carries
 `pointer_head.safetensors` reports where its flag points on the prompt's last screenshot — read from the very
 hidden states a full forward computes, chunked or not, in a session or not — and the agent loop and single-step
 grounding click there when told to (the written point kept in the trace); a broken head file is one clear error.
@@ -18,12 +18,12 @@ from engine.api import GenerationConfig, GenerationResult, Pointer
 from engine.errors import CheckpointError
 from engine.pointer import POINTER_FILE, FlagHead, last_image_positions, save_pointer_head, token_centres
 from tests.agent_helpers import DONE, sim, xml
-from visagent.agent import Agent, AgentConfig
-from visagent.errors import ConfigError
-from visagent.pointing import head_point, uses_head, with_head_point
-from visagent.actions import Action
-from visagent.scripted import ScriptedEngine
-from visagent.trace import read_trace
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.core.errors import ConfigError
+from visagent.loop.pointing import head_point, uses_head, with_head_point
+from visagent.core.actions import Action
+from visagent.loop.scripted import ScriptedEngine
+from visagent.core.trace import read_trace
 
 TINY = Path(__file__).resolve().parent.parent / "engine" / "tiny"
 GREEDY = GenerationConfig(max_new_tokens=4)

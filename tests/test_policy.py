@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from visagent.actions import Action
-from visagent.errors import ConfigError
-from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
-from visagent.settings import SafetySettings
+from visagent.core.actions import Action
+from visagent.core.errors import ConfigError
+from visagent.loop.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
+from visagent.core.settings import SafetySettings
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_a_phone_key_written_as_text_is_checked_as_a_combo(policy):
     assert policy.check(Action("key", text="enter")).verdict == "allow"
 
 
-# Every spelling the executors accept for each key of the default risky combos (visagent.executors.keynames,
+# Every spelling the executors accept for each key of the default risky combos (visagent.screen.keynames,
 # pyautogui's names, X11 keysyms, Android KEYCODE_* names and numbers).
 SPELLINGS = {
     "ctrl": ["ctrl", "control", "ctl", "ctrlleft", "ctrlright", "Control_L", "control_r", "CTRL", "KEYCODE_CTRL_LEFT",
@@ -177,7 +177,7 @@ def test_key_spellings_fold_as_the_x_server_presses_them(xserver):
     import pyautogui._pyautogui_x11 as x11
     from Xlib import X
 
-    from visagent.executors.keynames import pressed_key
+    from visagent.screen.keynames import pressed_key
 
     from Xlib.display import Display
 

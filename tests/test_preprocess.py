@@ -19,13 +19,10 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 
 from engine.api import VisionSpec, smart_resize
 from engine.preprocess import (
-    CLIP_MEAN,
-    CLIP_STD,
     QWEN3_VISION,
     QWEN25_VL_VISION,
     image_grids,
     preprocess_images,
-    vision_spec_from_preprocessor_config,
 )
 
 SPECS = {"qwen3.5": QWEN3_VISION, "qwen2.5-vl": QWEN25_VL_VISION}
@@ -209,26 +206,6 @@ def test_bad_images_raise_one_clear_error(bad: object, message: str) -> None:
 def test_no_images_is_an_error() -> None:
     with pytest.raises(ValueError, match="no images"):
         preprocess_images([])
-
-
-def test_vision_spec_from_a_qwen3_vl_preprocessor_config() -> None:
-    config = {
-        "size": {"longest_edge": 16777216, "shortest_edge": 65536},
-        "patch_size": 16,
-        "temporal_patch_size": 2,
-        "merge_size": 2,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
-        "image_processor_type": "Qwen2VLImageProcessorFast",
-    }
-    spec = vision_spec_from_preprocessor_config(config, max_pixels=QWEN3_VISION.max_pixels)
-    assert spec == QWEN3_VISION
-    legacy = {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "image_mean": CLIP_MEAN,
-              "image_std": CLIP_STD}
-    spec25 = vision_spec_from_preprocessor_config(legacy)
-    assert (spec25.factor, spec25.min_pixels, spec25.max_pixels) == (28, 3136, 12845056)
-    with pytest.raises(ValueError, match="image_std"):
-        vision_spec_from_preprocessor_config({"image_std": [0.5, 0.0, 0.5]})
 
 
 def test_a_kept_result_is_never_overwritten_by_a_later_call() -> None:

@@ -14,8 +14,8 @@ from engine.api import GenerationConfig
 from engine.remote import RemoteEngine
 from tests.agent_helpers import sim
 from tests.fixtures.provider_fakes import ProviderFake
-from visagent.agent import Agent, AgentConfig
-from visagent.settings import load_settings
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.core.settings import load_settings
 
 DETECTED = [("vllm", "vllm"), ("sglang", "sglang"), ("llamacpp", "llamacpp"), ("ollama", "ollama"),
             ("visagent", "visagent"), ("other", "generic")]
@@ -214,7 +214,7 @@ def test_doctor_explains_a_llamacpp_server_without_its_projector(tmp_path):
 
 
 def test_doctor_one_line_for_an_unreachable_server_and_bad_input(tmp_path):
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     code, text = _doctor("http://127.0.0.1:9/v1", tmp_path)
     assert code == 1 and len(text.splitlines()) == 1 and text.startswith("FAIL  models:")
@@ -238,8 +238,8 @@ def test_the_in_process_sampler_applies_min_p():
 
 
 def test_sampling_settings_follow_the_precedence_and_bad_values_are_one_line(tmp_path):
-    from visagent.engines import open_engine
-    from visagent.errors import ConfigError
+    from visagent.loop.engines import open_engine
+    from visagent.core.errors import ConfigError
 
     (tmp_path / "visagent.toml").write_text('provider = "ollama"\ntemperature = 0.2\ntop_k = 7\nthinking_budget = 900\n')
     env = {"VISAGENT_TEMPERATURE": "0.5", "VISAGENT_GREEDY": "no"}

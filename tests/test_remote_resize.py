@@ -21,9 +21,9 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 from engine.api import smart_resize
 from engine.remote import RemoteEngine
 from tests.fixtures.openai_stub import OpenAIStub, Reply, chat_body, delta_chunk
-from visagent import actions as A
-from visagent.agent import Agent, AgentConfig
-from visagent.executors.base import ExecResult, Observation, ScreenGeometry
+from visagent.core import actions as A
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.screen.base import ExecResult, Observation, ScreenGeometry
 
 CHECKPOINT = {"factor": 28, "min_pixels": 3136, "max_pixels": 12845056}  # Qwen2.5-VL-7B / UI-TARS-1.5-7B
 RED = (220, 30, 30)

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.trace_helpers import damage_trace
-from visagent.errors import TraceError
-from visagent.executors.sim import SimExecutor
-from visagent.replay import DEFAULT_THRESHOLD, replay_trace, screen_difference, step_actions
-from visagent.scenarios import get_scenario
-from visagent.trace import read_trace
+from visagent.core.errors import TraceError
+from visagent.screen.simulated import SimExecutor
+from visagent.traces.replay import DEFAULT_THRESHOLD, replay_trace, screen_difference, step_actions
+from visagent.sim.scenarios import get_scenario
+from visagent.core.trace import read_trace
 
 TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
 RECORDED = sorted(p for p in TRACES.iterdir() if (p / "meta.json").is_file())
@@ -193,10 +193,10 @@ def test_trace_error_for_missing_final_png(tmp_path):
 KILLED_AGENT = """
 import sys
 from pathlib import Path
-from visagent.agent import Agent, AgentConfig
-from visagent.executors.sim import SimExecutor
-from visagent.scenarios import get_scenario
-from visagent.scripted import OracleEngine
+from visagent.loop.agent import Agent, AgentConfig
+from visagent.screen.simulated import SimExecutor
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import OracleEngine
 
 scenario = get_scenario("desktop-settings-language")
 world = scenario.make_world(0)
@@ -313,10 +313,10 @@ def x1280(monkeypatch):
 
 @pytest.mark.x11
 def test_desktop_trace_replays_on_a_real_x_screen_and_catches_another_world(x1280, tmp_path):
-    from visagent.agent import Agent, AgentConfig
-    from visagent.executors.desktop import DesktopExecutor
-    from visagent.scripted import ScriptedEngine
-    from visagent.settle import SettleDetector
+    from visagent.loop.agent import Agent, AgentConfig
+    from visagent.screen.desktop import DesktopExecutor
+    from visagent.loop.scripted import ScriptedEngine
+    from visagent.screen.settle import SettleDetector
 
     sim = read_trace(TRACES / "desktop-settings-wifi-off-s0")
     answers = [s["model"]["answer"] for s in sim.steps]  # the oracle's turns, replayed by a scripted engine
@@ -358,8 +358,8 @@ def test_desktop_trace_replays_on_a_real_x_screen_and_catches_another_world(x128
 
 def test_hidpi_sim_run_replays_on_a_rebuilt_hidpi_world(tmp_path):
     """A run on a 2x screen (screenshots 2560x1600, clicks in 1280x800 logical pixels) replays from meta alone."""
-    from visagent.agent import Agent, AgentConfig
-    from visagent.scripted import OracleEngine
+    from visagent.loop.agent import Agent, AgentConfig
+    from visagent.loop.scripted import OracleEngine
 
     scenario = get_scenario("desktop-settings-wifi-off")
     executor = SimExecutor(scenario.make_world(3), scale=2.0)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from visagent.actions import Action
-from visagent.coords import to_screen
-from visagent.executors.base import ScreenGeometry
-from visagent.report import write_report
-from visagent.trace import TraceWriter
+from visagent.core.actions import Action
+from visagent.loop.coords import to_screen
+from visagent.screen.base import ScreenGeometry
+from visagent.traces.report import write_report
+from visagent.core.trace import TraceWriter
 
 RECORDED = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
 
@@ -136,7 +136,7 @@ def test_cli_missing_meta_is_one_line_error(tmp_path, visagent_bin):
 def test_report_of_a_recorded_agent_trace_has_every_step(tmp_path):
     traces = sorted(p for p in RECORDED.iterdir() if (p / "meta.json").is_file())
     assert traces, "scenarios/traces holds no recorded traces"
-    from visagent.trace import read_trace
+    from visagent.core.trace import read_trace
 
     trace = read_trace(traces[0])
     page = write_report(traces[0], tmp_path / "r.html").read_text()
@@ -200,7 +200,7 @@ def test_a_screenshot_outside_the_trace_is_never_inlined(tmp_path):
 def test_the_header_shows_the_verdict_badge_and_labels_the_status_as_the_models_claim(tmp_path):
     import json
 
-    from visagent.evaluate import record_verdict
+    from visagent.traces.evaluate import record_verdict
 
     path = _hidpi_trace(tmp_path)
     page = write_report(path).read_text()

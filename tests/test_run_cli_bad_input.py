@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.openai_stub import Reply, chat_body, delta_chunk
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 SCENARIO = "desktop-notes-click-save"
 
@@ -235,7 +235,7 @@ def test_a_reader_that_goes_away_does_not_fill_stderr_with_tracebacks(visagent_b
 def test_a_control_line_starts_on_its_own_line_after_streamed_text():
     import io
 
-    from visagent import events as E
+    from visagent.loop import events as E
     from visagent.commands.run import ProgressPrinter
 
     out = io.StringIO()

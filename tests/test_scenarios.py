@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from visagent.errors import ScenarioError
-from visagent.scenarios import default_dir, fill, get_scenario, load_scenarios
+from visagent.core.errors import ScenarioError
+from visagent.sim.scenario import fill
+from visagent.sim.scenarios import default_dir, get_scenario, load_scenarios
 from visagent.sim.oracle import next_action, solve
 
 SCENARIOS = load_scenarios()
@@ -218,8 +219,8 @@ def test_oracle_recovers_after_random_user_input(trial):
 
 def test_oracle_solves_every_scenario_through_the_norm1000_grid_on_a_hidpi_sim():
     """What a Qwen3.5 agent does: see a 2x screenshot, answer on the 0..1000 grid, get mapped back."""
-    from visagent.coords import from_screen, to_screen
-    from visagent.executors.sim import SimExecutor
+    from visagent.loop.coords import from_screen, to_screen
+    from visagent.screen.simulated import SimExecutor
 
     for sc in SCENARIOS:
         world = sc.make_world(1)

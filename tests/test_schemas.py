@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from visagent.actions import COMPUTER_ACTIONS, MOBILE_ACTIONS
-from visagent.errors import ConfigError
-from visagent.schemas import computer_use_tool, mobile_use_tool, tool_for
+from visagent.core.actions import COMPUTER_ACTIONS, MOBILE_ACTIONS
+from visagent.core.errors import ConfigError
+from visagent.core.schemas import computer_use_tool, mobile_use_tool, tool_for
 
 
 def test_computer_use_has_qwen_argument_names_and_actions():

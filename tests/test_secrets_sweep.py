@@ -19,11 +19,11 @@ import pytest
 
 from tests.agent_helpers import DONE, EventLog, sim, xml
 from tests.fixtures.fake_adb import use_fake_adb
-from visagent.agent import Agent, AgentConfig
+from visagent.loop.agent import Agent, AgentConfig
 from visagent.commands.run import ProgressPrinter
-from visagent.policy import MIN_SECRET_PREFIX
-from visagent.report import write_report
-from visagent.scripted import ScriptedEngine
+from visagent.loop.policy import MIN_SECRET_PREFIX
+from visagent.traces.report import write_report
+from visagent.loop.scripted import ScriptedEngine
 
 # A quote of each kind, backslashes (and a `$`), non-ASCII and long (cut off by `text[:20]!r`, `summary()`'s 57).
 VALUES = {
@@ -114,8 +114,8 @@ def test_sim_run_report_and_replay_never_show_the_secret(kind, tmp_path, monkeyp
 
 @pytest.mark.parametrize("kind", list(VALUES))
 def test_desktop_run_on_xvfb_never_shows_the_secret(kind, xserver, tmp_path, monkeypatch, caplog, capsys):
-    from visagent.executors.desktop import DesktopExecutor
-    from visagent.settle import SettleDetector
+    from visagent.screen.desktop import DesktopExecutor
+    from visagent.screen.settle import SettleDetector
 
     value = VALUES[kind]
     monkeypatch.setenv("VISAGENT_SECRET_PW", value)
@@ -136,7 +136,7 @@ def test_desktop_run_on_xvfb_never_shows_the_secret(kind, xserver, tmp_path, mon
 
 @pytest.mark.parametrize("kind", list(VALUES))
 def test_android_run_over_fake_adb_never_shows_the_secret(kind, tmp_path, monkeypatch, caplog, capsys):
-    from visagent.executors.android import AndroidExecutor
+    from visagent.screen.android import AndroidExecutor
 
     value = VALUES[kind]
     phone = use_fake_adb(tmp_path, monkeypatch)

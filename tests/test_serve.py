@@ -264,7 +264,7 @@ def test_tool_calls_and_reasoning_are_parsed_for_the_openai_client(scripted):
 
 def test_the_served_models_screenshot_window_reaches_a_visagent_client(scripted):
     """A checkpoint trained on N screenshots per prompt says so in /v1/models; visagent's remote engine takes it,
-    so an agent driving the served model keeps to it as it would in process (visagent.prompting.history_window)."""
+    so an agent driving the served model keeps to it as it would in process (visagent.loop.prompting.history_window)."""
     import dataclasses
 
     from engine.remote import RemoteEngine

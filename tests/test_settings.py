@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from visagent.errors import ConfigError
-from visagent.settings import Settings, load_settings
+from visagent.core.errors import ConfigError
+from visagent.core.settings import Settings, load_settings
 
 
 def write_config(path, text):

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from visagent.actions import Action
-from visagent.executors.sim import SimExecutor
-from visagent.executors.base import ExecResult
-from visagent.settle import SettleDetector, ensure_settled, frame_difference, settle_after, thumbnail
+from visagent.core.actions import Action
+from visagent.screen.simulated import SimExecutor
+from visagent.screen.base import ExecResult
+from visagent.screen.settle import SettleDetector, ensure_settled, frame_difference, settle_after, thumbnail
 from visagent.sim.world import SimWorld
 
 
@@ -153,7 +153,7 @@ def test_bad_parameters_are_rejected():
 
 @pytest.mark.x11
 def test_settles_after_a_real_x_window_animation(xserver, tmp_path):
-    from visagent.executors.desktop import DesktopExecutor
+    from visagent.screen.desktop import DesktopExecutor
 
     recorder = Path(__file__).resolve().parent / "fixtures" / "xrecorder.py"
     log = tmp_path / "events.jsonl"

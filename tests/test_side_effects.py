@@ -4,14 +4,14 @@ before and after a run, leaving out what the scenario's own solution changes and
 from __future__ import annotations
 
 from tests.agent_helpers import DONE, xml
-from visagent.agent import AgentConfig
-from visagent.evaluate import run_episode
-from visagent.report import write_report
-from visagent.scenarios import get_scenario
-from visagent.scripted import ScriptedEngine
-from visagent.side_effects import MAX_LISTED, run_side_effects, side_effects
+from visagent.loop.agent import AgentConfig
+from visagent.traces.evaluate import run_episode
+from visagent.traces.report import write_report
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import ScriptedEngine
+from visagent.sim.side_effects import MAX_LISTED, run_side_effects, side_effects
 from visagent.sim.oracle import solve
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 SCENARIO = "desktop-settings-dark-mode"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visagent.actions import Action
-from visagent.errors import ExecutorError
-from visagent.executors.base import Executor
-from visagent.executors.sim import SimExecutor
+from visagent.core.actions import Action
+from visagent.core.errors import ExecutorError
+from visagent.screen.base import Executor
+from visagent.screen.simulated import SimExecutor
 from visagent.sim import SimWorld, VirtualClock
 from visagent.sim.apps import APP_CLASSES
 
@@ -123,7 +123,7 @@ def test_apply_turns_actions_into_events():
 
 
 def test_scroll_amounts_are_wheel_clicks_capped_at_the_maximum():
-    from visagent.actions import MAX_SCROLL_CLICKS
+    from visagent.core.actions import MAX_SCROLL_CLICKS
 
     w = SimWorld("desktop", seed=6, open_app="files", setup={"files": {"filler": 400}})
     settle(w)
@@ -226,7 +226,7 @@ def test_window_title_bar_drags_the_window_and_its_buttons_minimize_and_close():
 
 
 def test_a_whole_oracle_episode_is_pixel_identical_for_the_same_seed():
-    from visagent.scenarios import get_scenario
+    from visagent.sim.scenarios import get_scenario
     from visagent.sim.oracle import next_action
 
     def episode(seed: int) -> list[bytes]:

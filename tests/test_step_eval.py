@@ -1,4 +1,4 @@
-"""Step accuracy (`visagent eval --per-step`, visagent/step_eval.py): every step of the oracle's path is asked of
+"""Step accuracy (`visagent eval --per-step`, visagent/traces/step_eval.py): every step of the oracle's path is asked of
 the model with the exact prompt the agent would send there, and its answer is compared with the oracle's."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from visagent.actions import Action
-from visagent.parsing import render_action
-from visagent.scenarios import get_scenario
-from visagent.scripted import ScriptedEngine
-from visagent.step_eval import oracle_step_records, score_answer, step_accuracy
+from visagent.core.actions import Action
+from visagent.loop.parsing import render_action
+from visagent.sim.scenarios import get_scenario
+from visagent.loop.scripted import ScriptedEngine
+from visagent.traces.step_eval import oracle_step_records, score_answer, step_accuracy
 
 SCENARIOS = ["phone-settings-ringtone", "desktop-files-sort-size"]  # held-out: 4 + 3 oracle steps at seed 0
 
@@ -31,7 +31,7 @@ def oracle_records(tmp_path_factory):
 def test_steps_are_rendered_in_the_window_the_agent_would_show_the_model(tmp_path, declared, shown):
     """The model's declared window caps the agent's default (4) here as in a run: one screenshot for a model
     trained on one, four for a model that declares none or more than four."""
-    from visagent.prompting import count_images
+    from visagent.loop.prompting import count_images
 
     records, _ = oracle_step_records([get_scenario("phone-settings-ringtone")], [0], tmp_path, space="norm1000",
                                      profile="full", history_images=declared)

@@ -12,10 +12,10 @@ from safetensors import safe_open
 
 from engine import load_engine, tiny_checkpoint_path
 from engine.api import GenerationConfig
-from visagent.parsing import parse_output
-from visagent.prompting import build_messages
-from visagent.scenarios import get_scenario
-from visagent.schemas import tool_for
+from visagent.loop.parsing import parse_output
+from visagent.loop.prompting import build_messages
+from visagent.sim.scenarios import get_scenario
+from visagent.core.schemas import tool_for
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_model_card_states_command_data_seed_and_heldout_results(tiny):
 def test_weights_are_trained_not_the_random_base(tiny, tmp_path):
     """The base the card names (data seed, sizes) and the checkpoint's prompt profile rebuild the same tokenizer."""
     from engine.tiny import build_tiny_checkpoint
-    from visagent.corpus import agent_corpus
+    from visagent.training.corpus import agent_corpus
 
     import re
 

@@ -9,10 +9,10 @@ import pytest
 from engine.api import parse_tool_calls, scan_tool_calls
 from engine.chat_protocol import wire_tool_calls
 from tests.toolcall_cases import GUI_CASES, GUI_REFUSED, PUBLIC_CASES, REFUSED_BY_DESIGN, SERVER_VIEW_OF_REFUSED
-from visagent.errors import ParseError
-from visagent.parsing import parse_output
-from visagent.parsing.toolcalls import find_tool_calls
-from visagent.schemas import computer_use_tool, mobile_use_tool
+from visagent.core.errors import ParseError
+from visagent.loop.parsing import parse_output
+from visagent.loop.parsing.toolcalls import find_tool_calls
+from visagent.core.schemas import computer_use_tool, mobile_use_tool
 
 # The tool schemas the agent sends a server (what `visagent serve` types values by).
 GUI_TOOLS = [computer_use_tool("norm1000", 1920, 1080), mobile_use_tool("norm1000", 1080, 2400)]

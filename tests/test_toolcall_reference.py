@@ -21,9 +21,9 @@ import pytest
 from engine.api import ParsedToolCall, parse_tool_calls
 from engine.chat_protocol import wire_tool_calls
 from tests.toolcall_cases import GUI_CASES, GUI_REFUSED, PUBLIC_CASES
-from visagent.errors import ParseError
-from visagent.parsing import parse_output
-from visagent.schemas import computer_use_tool, mobile_use_tool
+from visagent.core.errors import ParseError
+from visagent.loop.parsing import parse_output
+from visagent.core.schemas import computer_use_tool, mobile_use_tool
 
 REFERENCE = Path(sys.prefix) / "reference-parsers"
 GUI_TOOLS = [computer_use_tool("norm1000", 1920, 1080), mobile_use_tool("norm1000", 1080, 2400)]

@@ -13,8 +13,8 @@ import time
 import pytest
 from PIL import Image
 
-from visagent.errors import TraceError
-from visagent.trace import FORMAT, TraceWriter, list_traces, read_trace
+from visagent.core.errors import TraceError
+from visagent.core.trace import FORMAT, TraceWriter, list_traces, read_trace
 
 
 def make_trace(root, task="t", steps=2, finish=True):
@@ -127,7 +127,7 @@ def test_list_traces_newest_first_skipping_non_traces(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     from PIL import Image
-    from visagent.trace import TraceWriter
+    from visagent.core.trace import TraceWriter
     w = TraceWriter(sys.argv[1], {"task": "kill me"}, run_id="victim")
     img = Image.new("RGB", (64, 48), (1, 2, 3))
     print("ready", flush=True)

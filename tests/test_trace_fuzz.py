@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from visagent.errors import VisagentError
+from visagent.core.errors import VisagentError
 
 TRACES = Path(__file__).resolve().parent.parent / "scenarios" / "traces"
 SOURCE = TRACES / "desktop-settings-wifi-off-s0"
@@ -103,10 +103,10 @@ def _one_line_or_fine(call) -> Any:
 @given(st.data())
 def test_no_reader_ever_fails_with_a_traceback_on_a_broken_trace(data):
     from ui.views.traces_view import step_view, trace_summary
-    from visagent.export import export_records
-    from visagent.replay import replay_trace
-    from visagent.report import render_report
-    from visagent.trace import read_trace
+    from visagent.traces.export import export_records
+    from visagent.traces.replay import replay_trace
+    from visagent.traces.report import render_report
+    from visagent.core.trace import read_trace
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -9,8 +9,8 @@ import pytest
 
 from engine.local import LocalEngine
 from engine import tiny_checkpoint_path
-from visagent.errors import ConfigError
-from visagent.scenarios import load_scenarios
+from visagent.core.errors import ConfigError
+from visagent.sim.scenarios import load_scenarios
 from visagent.training.data import (
     TRAIN_SEED_BASE, build_dataset, check_train_episode, load_records, train_scenarios, train_seeds,
 )

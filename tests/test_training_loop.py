@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from engine import load_engine
-from visagent.actions import Action
-from visagent.parsing import render_action
+from visagent.core.actions import Action
+from visagent.loop.parsing import render_action
 from visagent.training.examples import build_example, example_loss
 from visagent.training.trainer import Trainer, TrainConfig
 
@@ -121,7 +121,7 @@ def test_records_in_another_prompt_profile_are_refused(tmp_path):
     """Records rendered with the full prompt cannot train a base that is prompted compactly (or vice versa):
     the model would be trained on a prompt it never gets."""
     from engine import tiny_checkpoint_path
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
     from visagent.training.trainer import load_base
 
     records = _records(tmp_path / "d", 2)
@@ -228,7 +228,7 @@ def test_micro_batches_train_like_single_examples(tmp_path):
 
 
 def test_micro_batch_with_auxiliary_losses_is_refused(data, tmp_path):
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--micro-batch > 1 trains the plain target loss only"):
         Trainer(_config(data, tmp_path / "o", micro_batch=2, pointer_weight=1.0), progress=False)

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw
 
 from engine import load_engine
 from engine.api import GenerationConfig
-from visagent.actions import Action
-from visagent.parsing import render_action
+from visagent.core.actions import Action
+from visagent.loop.parsing import render_action
 from visagent.training.examples import build_example, example_losses, example_terms, readout_layer
 from visagent.training.pointer import PointerHead
 from visagent.training.trainer import Trainer, TrainConfig
@@ -182,7 +182,7 @@ def test_resume_restores_the_pointer_head(data, tmp_path):
 
 
 def test_resume_with_other_auxiliary_heads_is_refused_naming_them(data, tmp_path):
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     Trainer(_config(data, tmp_path / "o", steps=4, save_every=2), progress=False).run(until=3)
     resumed = Trainer(_config(data, tmp_path / "o", steps=4, save_every=2, resume=True, readout_weight=1.0),
@@ -266,7 +266,7 @@ def test_training_with_the_readout_lowers_it(data, tmp_path):
 
 
 def test_resume_with_other_auxiliary_settings_is_refused_in_one_line(data, tmp_path):
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     Trainer(_config(data, tmp_path / "o", steps=2, save_every=1), progress=False).run(until=2)
     with pytest.raises(ConfigError, match="--readout-weight"):
@@ -286,7 +286,7 @@ def test_training_on_from_a_checkpoint_that_points_starts_from_its_head(data, tm
 
 
 def test_held_out_evaluation_during_training_clicks_where_the_flag_points_now(data, tmp_path, monkeypatch):
-    import visagent.evaluate
+    import visagent.traces.evaluate
 
     trainer = Trainer(_config(data, tmp_path / "ev", steps=2, eval_seeds=1), progress=False)
     trainer.run()
@@ -295,16 +295,16 @@ def test_held_out_evaluation_during_training_clicks_where_the_flag_points_now(da
     def fake_evaluate(scenarios, factory, **kw):  # records what the loop would have run with, runs nothing
         engine = factory(None, None)
         seen["points"], seen["head"] = engine.info.points, engine.pointer_head.state_dict()
-        return visagent.evaluate.EvalReport(model=kw.get("model", ""), split="heldout")
+        return visagent.traces.evaluate.EvalReport(model=kw.get("model", ""), split="heldout")
 
     def fake_steps(engine, scenarios, seeds, **kw):  # the step accuracy too: same engine, same head
         seen["step_points"], seen["step_head"] = engine.info.points, engine.pointer_head.state_dict()
-        return visagent.step_eval.StepReport(model="", split="heldout")
+        return visagent.traces.step_eval.StepReport(model="", split="heldout")
 
-    import visagent.step_eval
+    import visagent.traces.step_eval
 
-    monkeypatch.setattr(visagent.evaluate, "evaluate", fake_evaluate)
-    monkeypatch.setattr(visagent.step_eval, "step_accuracy", fake_steps)
+    monkeypatch.setattr(visagent.traces.evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(visagent.traces.step_eval, "step_accuracy", fake_steps)
     base_head, base_info = trainer.engine.pointer_head, trainer.engine.info
     point = trainer.evaluate_heldout()
     assert seen["points"] and seen["step_points"]

@@ -128,7 +128,7 @@ def _crafted_trace(root: Path, url: str) -> None:
 
     from PIL import Image
 
-    from visagent.trace import TraceWriter
+    from visagent.core.trace import TraceWriter
 
     geometry = {"width": 320, "height": 200, "physical_width": 320, "physical_height": 200, "offset_x": 0,
                 "offset_y": 0, "monitor": 1, "scale": 1.0}
@@ -160,7 +160,7 @@ def test_model_answers_and_trace_text_never_make_the_browser_fetch(tmp_path):
     from tests.agent_helpers import DONE, xml
     from ui.engines import ModelChoice
     from ui.runs import RunRequest
-    from visagent.scripted import ScriptedEngine
+    from visagent.loop.scripted import ScriptedEngine
 
     listener = _Listener()
     url = listener.url

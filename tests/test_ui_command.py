@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures.dashboard import free_port, wait_until
 from ui.command import check_exposure, is_loopback, parse_auth
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 
 @pytest.mark.parametrize("host, loop", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True),

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from tests.fixtures.dashboard import CHROMIUM, CHROMIUM_ARGS, label_above_image, launched, make_dashboard
-from visagent.trace import read_trace
+from visagent.core.trace import read_trace
 
 LONG_SCENARIO = "desktop-contacts-add"
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

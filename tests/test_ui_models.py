@@ -15,8 +15,8 @@ from tests.fixtures.dashboard import SCENARIO, wait_until
 from tests.fixtures.provider_fakes import ProviderFake
 from ui import forms
 from ui.engines import PROVIDER_PRESETS, EngineCache, ModelChoice
-from visagent.errors import ConfigError
-from visagent.settings import Settings
+from visagent.core.errors import ConfigError
+from visagent.core.settings import Settings
 
 KEY = "sk-visagent-test-4f1c9e2b7a"
 

@@ -12,10 +12,10 @@ from tests.fixtures.dashboard import SCENARIO, distinct_waits, wait_until
 from ui.engines import EngineCache, ModelChoice
 from ui.overlay import CLICK_COLOR, draw_markers
 from ui.runs import ExecutorBusy, RunManager, RunRequest
-from visagent.errors import ConfigError
-from visagent.scripted import ScriptedEngine
-from visagent.settings import Settings
-from visagent.trace import read_trace
+from visagent.core.errors import ConfigError
+from visagent.loop.scripted import ScriptedEngine
+from visagent.core.settings import Settings
+from visagent.core.trace import read_trace
 
 ORACLE = ModelChoice("oracle", "")
 SCRIPTED = ModelChoice("checkpoint", "scripted")
@@ -111,7 +111,7 @@ def test_second_start_on_the_same_executor_is_refused_with_a_clear_message(tmp_p
 def test_start_right_after_a_run_finishes_waits_for_its_cleanup(tmp_path, monkeypatch):
     # A run shows as finished when its loop ends; its thread then writes the verdict and closes the executor.
     # Start pressed in between waits for that instead of calling the executor busy.
-    from visagent.executors.sim import SimExecutor
+    from visagent.screen.simulated import SimExecutor
 
     closing = threading.Event()
     close = SimExecutor.close

@@ -13,9 +13,9 @@ from ui.engines import ModelChoice
 from ui.overlay import CLICK_COLOR, MODEL_COLOR
 from ui.runs import RunRequest
 from ui.views import playground_view, traces_view
-from visagent.errors import ConfigError
-from visagent.scripted import ScriptedEngine
-from visagent.trace import read_trace
+from visagent.core.errors import ConfigError
+from visagent.loop.scripted import ScriptedEngine
+from visagent.core.trace import read_trace
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_untrusted_text_is_escaped_for_markdown():
 
 
 def test_a_hostile_trace_is_shown_as_text_in_the_step_view(tmp_path):
-    from visagent.trace import TraceWriter
+    from visagent.core.trace import TraceWriter
 
     hostile = '<img src="http://127.0.0.1:9/x"> ![m](http://127.0.0.1:9/y)'
     writer = TraceWriter(tmp_path, {"task": hostile, "model": {"spec": hostile}})

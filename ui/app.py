@@ -16,7 +16,7 @@ import gradio as gr  # noqa: E402
 
 from ui import forms, text as md  # noqa: E402
 from ui.views import playground_view, run_view, scenarios_view, traces_view  # noqa: E402
-from visagent.errors import ConfigError, VisagentError  # noqa: E402
+from visagent.core.errors import ConfigError, VisagentError  # noqa: E402
 
 CSS_PATH = Path(__file__).resolve().parent / "style.css"
 TITLE = "visagent"
@@ -70,7 +70,7 @@ def _api(dash: forms.Dashboard) -> None:
 
     def list_runs() -> list:
         """Traces under the trace root, newest first."""
-        from visagent.trace import list_traces
+        from visagent.core.trace import list_traces
 
         return [{"run_id": t.run_id, "task": t.task, "status": t.status, "steps": t.steps,
                  "started_at": t.started_at, "trace_dir": str(t.path)} for t in list_traces(dash.trace_root)]

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 DEFAULT_PORT = 7860
 
@@ -73,7 +73,7 @@ def run(args) -> int:
 
     dash = Dashboard.create(settings)
     if settings.scenario:
-        from visagent.scenarios import get_scenario
+        from visagent.sim.scenarios import get_scenario
 
         get_scenario(settings.scenario)  # an unknown id fails here, with close matches
     if not args.no_preload:

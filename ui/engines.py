@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 MODEL_KINDS = ("tiny", "checkpoint", "server", "oracle")
 MODEL_LABELS = {
@@ -61,7 +61,7 @@ PROVIDER_PRESETS: dict[str, Preset] = {
 
 
 def _provider(value: str | None) -> str | None:
-    from engine.providers import PROVIDER_CHOICES
+    from engine import PROVIDER_CHOICES
 
     value = (value or "").strip()
     if not value:
@@ -121,11 +121,11 @@ class ModelChoice:
 
 def engine_loader(settings: Any) -> Callable[..., Any]:
     """An EngineCache loader opening a picked model with everything else from `settings` (visagent.Settings:
-    device, dtype, device_map, api_key, session limits, prefill chunk) through visagent.engines.open_engine."""
+    device, dtype, device_map, api_key, session limits, prefill chunk) through visagent.loop.engines.open_engine."""
 
     def load(spec: str, model_name: str | None = None, *, api_key: str | None = None,
              provider: str | None = None) -> Any:
-        from visagent.engines import open_engine
+        from visagent.loop.engines import open_engine
 
         return open_engine(with_server(settings, provider=provider, api_key=api_key), model=spec,
                            model_name=model_name)
@@ -142,11 +142,10 @@ def with_server(settings: Any, *, provider: str | None = None, api_key: str | No
 
 class EngineCache:
     """Loads each (spec, model_name) once and hands the same engine to later runs (engines serialise their
-    own generate calls). `loader(spec, model_name=...)` defaults to engine.load_engine with `load_options`."""
+    own generate calls). `loader(spec, model_name=..., provider=..., api_key=...)` opens one (`engine_loader`)."""
 
-    def __init__(self, loader: Callable[..., Any] | None = None, **load_options: Any) -> None:
+    def __init__(self, loader: Callable[..., Any]) -> None:
         self._loader = loader
-        self._options = load_options
         self._engines: dict[tuple[str, str | None, str | None, str | None], Any] = {}
         self._locks: dict[tuple[str, str | None, str | None, str | None], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -164,11 +163,8 @@ class EngineCache:
             with self._guard:
                 if key in self._engines:
                     return self._engines[key]
-            loader = self._loader
-            if loader is None:
-                from engine import load_engine as loader
             extra = {k: v for k, v in (("provider", choice.provider), ("api_key", choice.api_key)) if v}
-            engine = loader(choice.spec, model_name=choice.model_name, **extra, **self._options)
+            engine = self._loader(choice.spec, model_name=choice.model_name, **extra)
             with self._guard:
                 self._engines[key] = engine
             return engine

@@ -18,8 +18,8 @@ from ui.engines import ModelChoice
 from ui.live import RunSnapshot
 from ui.runs import RunManager, RunRequest
 from ui.suites import SuiteRunner
-from visagent.errors import ConfigError, VisagentError
-from visagent.settings import Settings
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Dashboard:
 
 def scenario_choices() -> tuple[list[tuple[str, str]], str | None]:
     """(label, id) pairs of every scenario, and an error line when the scenario files do not load."""
-    from visagent.scenarios import load_scenarios
+    from visagent.sim.scenarios import load_scenarios
 
     try:
         scenarios = load_scenarios()
@@ -75,7 +75,7 @@ def scenario_choices() -> tuple[list[tuple[str, str]], str | None]:
 
 def default_scenario_id() -> str | None:
     """The sim scenario the Run view starts on: dark mode when it exists, else the first desktop scenario."""
-    from visagent.scenarios import load_scenarios
+    from visagent.sim.scenarios import load_scenarios
 
     try:
         scenarios = load_scenarios()
@@ -93,7 +93,7 @@ def scenario_task(scenario_id: str | None, seed: int | None) -> str:
     """The scenario's instruction with its parameters for `seed` filled in ("" for no scenario)."""
     if not scenario_id:
         return ""
-    from visagent.scenarios import get_scenario
+    from visagent.sim.scenarios import get_scenario
 
     scenario = get_scenario(scenario_id)
     params = scenario.resolve_params(scenario.seed if seed is None else int(seed))
@@ -103,7 +103,7 @@ def scenario_task(scenario_id: str | None, seed: int | None) -> str:
 def scenario_seed(scenario_id: str | None) -> int:
     if not scenario_id:
         return 0
-    from visagent.scenarios import get_scenario
+    from visagent.sim.scenarios import get_scenario
 
     return int(get_scenario(scenario_id).seed)
 
@@ -113,7 +113,7 @@ def scenario_preview(scenario_id: str | None, seed: int | None) -> Any:
     Raises VisagentError (ScenarioError) for an unknown scenario."""
     if not scenario_id:
         return None
-    from visagent.scenarios import get_scenario
+    from visagent.sim.scenarios import get_scenario
 
     scenario = get_scenario(scenario_id)
     return scenario.make_world(scenario.seed if seed is None else int(seed)).render()
@@ -123,7 +123,7 @@ def scenario_preview(scenario_id: str | None, seed: int | None) -> Any:
 
 def monitor_choices() -> tuple[list[tuple[str, int]], str]:
     """(label, monitor number) of this machine's monitors, and a note (why none, when none)."""
-    import visagent.executors as executors
+    import visagent.screen as executors
 
     lister = getattr(executors, "list_monitors", None)
     if lister is None:
@@ -141,7 +141,7 @@ def monitor_choices() -> tuple[list[tuple[str, int]], str]:
 
 def device_choices() -> tuple[list[tuple[str, str]], str]:
     """(label, serial) of the connected Android devices, and a note (why none, when none)."""
-    import visagent.executors as executors
+    import visagent.screen as executors
 
     lister = getattr(executors, "list_android_devices", None)
     if lister is None:
@@ -230,7 +230,7 @@ def status_html(snap: RunSnapshot | None, max_steps: int | None = None) -> str:
     """The run status above the live screen, as HTML: the state line, and once the run ends the verdict badge
     (goal met / NOT met / no check), the model's own claim labelled as such, and links to the trace and its
     HTML report. Every piece of text is escaped: a reason or answer holding `</tool_call>` shows as written."""
-    from visagent.verdict import badge_html, claim_text
+    from visagent.core.verdict import badge_html, claim_text
 
     e = html.escape
     if snap is None:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from ui.overlay import Markers, markers_for_action
-from visagent import events as E
-from visagent.errors import ConfigError
+from visagent.loop import events as E
+from visagent.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from ui.runs import RunRequest
@@ -172,7 +172,7 @@ class LiveRun:
             return "on a real screen, use its own mouse and keyboard while you have it"
         if not idle or geometry is None:
             return "wait a moment: the agent is finishing its step"
-        from visagent.actions import Action
+        from visagent.core.actions import Action
 
         scale = float(geometry.get("scale") or 1.0)
         point = (round(x / scale), round(y / scale))
@@ -206,7 +206,7 @@ class LiveRun:
                  side_effects: list[str] | None = None) -> None:
         """After the run: the world check's verdict (None: no check) with its log line, the report's path and
         the side effects on the sim world."""
-        from visagent.verdict import verdict_key
+        from visagent.core.verdict import verdict_key
 
         with self._lock:
             if line:

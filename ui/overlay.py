@@ -1,6 +1,6 @@
 """Markers drawn on screenshots: where the model pointed and where the click landed.
 
-Points are in pixels of the screenshot image (physical pixels). Use `visagent.report.model_point_to_image`
+Points are in pixels of the screenshot image (physical pixels). Use `visagent.traces.report.model_point_to_image`
 and `screen_point_to_image` to get them from a trace action's `mapping` / screen coordinate.
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from visagent.markers import LANDED_COLOR, POINTED_COLOR, draw_cross, draw_ring, marker_size
-from visagent.report import model_point_to_image, screen_point_to_image
+from visagent.traces.markers import LANDED_COLOR, POINTED_COLOR, draw_cross, draw_ring, marker_size
+from visagent.traces.report import model_point_to_image, screen_point_to_image
 
-MODEL_COLOR = POINTED_COLOR  # pink ring: where the model pointed (the one style: visagent/markers.py)
+MODEL_COLOR = POINTED_COLOR  # pink ring: where the model pointed (the one style: visagent/traces/markers.py)
 CLICK_COLOR = LANDED_COLOR  # blue cross: where the executed action landed
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from engine.errors import EngineError
 from ui.engines import EngineCache, ModelChoice, engine_loader
 from ui.live import LiveRun
-from visagent.errors import ConfigError, VisagentError
-from visagent.evaluate import record_verdict, world_check
-from visagent.settings import Settings
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.traces.evaluate import record_verdict, world_check
+from visagent.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class RunManager:
             run.set_state("opening the executor")
             executor, scenario = open_executor_for(req)
             if req.model.kind == "oracle":
-                from visagent.scripted import OracleEngine
+                from visagent.loop.scripted import OracleEngine
 
                 own = scenario.instruction_for(executor.world)
                 if req.task != own:  # it would play the scenario's script and "succeed" at another task
@@ -205,7 +205,7 @@ class RunManager:
             checked = world_check(scenario, world, req.task, result.status)
             effects: list[str] = []
             if checked is not None:
-                from visagent.side_effects import run_side_effects
+                from visagent.sim.side_effects import run_side_effects
 
                 effects = run_side_effects(scenario, world, before)
                 if result.trace_dir is not None:  # written first: a page (or test) that sees the line finds it
@@ -232,7 +232,7 @@ class RunManager:
                     del self._busy[req.executor_key]
 
     def _build_agent(self, run: LiveRun, engine: Any, executor: Any, scenario: Any) -> Any:
-        from visagent.agent import Agent, AgentConfig
+        from visagent.loop.agent import Agent, AgentConfig
 
         req = run.request
         s = self.settings
@@ -247,7 +247,7 @@ class RunManager:
 
 
 def _fresh_id(taken: dict[str, Any]) -> str:
-    from visagent.trace import new_run_id
+    from visagent.core.trace import new_run_id
 
     run_id = new_run_id()
     while run_id in taken:  # two Starts in one second with the same 6 random hex digits
@@ -259,7 +259,7 @@ def _write_report(trace_dir: str | Path | None) -> str | None:
     """`<trace>/report.html` for the end-of-run link, or None (no trace, or it could not be written: logged)."""
     if trace_dir is None:
         return None
-    from visagent.report import write_report
+    from visagent.traces.report import write_report
 
     try:
         return str(write_report(trace_dir))
@@ -271,15 +271,15 @@ def _write_report(trace_dir: str | Path | None) -> str | None:
 def open_executor_for(request: RunRequest) -> tuple[Any, Any]:
     """(executor, scenario or None) for a request. Raises ConfigError / ScenarioError / ExecutorError."""
     if request.executor == "sim":
-        from visagent.executors.sim import SimExecutor
-        from visagent.scenarios import get_scenario
+        from visagent.screen.simulated import SimExecutor
+        from visagent.sim.scenarios import get_scenario
 
         scenario = get_scenario(str(request.scenario))
         seed = scenario.seed if request.seed is None else int(request.seed)
         executor = SimExecutor(scenario.make_world(seed))
         executor.seed = seed  # type: ignore[attr-defined]  # recorded in meta.json for replay
         return executor, scenario
-    import visagent.executors as executors
+    import visagent.screen as executors
 
     opener = getattr(executors, "open_executor", None)
     if opener is None:

@@ -1,4 +1,4 @@
-"""Scenario suites from the dashboard: visagent.evaluate in a background thread, with progress the page polls."""
+"""Scenario suites from the dashboard: visagent.traces.evaluate in a background thread, with progress the page polls."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from engine.errors import EngineError
 from ui.engines import EngineCache, ModelChoice
-from visagent.errors import ConfigError, VisagentError
-from visagent.settings import Settings
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class SuiteRun:
 
     def on_episode(self, outcome: Any) -> None:
         if outcome.trace:  # each row links its episode's HTML report (written here, in the episode's thread)
-            from visagent.report import write_report
+            from visagent.traces.report import write_report
 
             try:
                 write_report(outcome.trace)
@@ -134,8 +134,8 @@ class SuiteRunner:
         return suite
 
     def _work(self, suite: SuiteRun, scenarios: list[Any]) -> None:
-        from visagent.agent import AgentConfig
-        from visagent.evaluate import eval_trace_dir, evaluate, oracle_factory
+        from visagent.loop.agent import AgentConfig
+        from visagent.traces.evaluate import eval_trace_dir, evaluate, oracle_factory
 
         req = suite.request
         try:

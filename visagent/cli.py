@@ -27,8 +27,8 @@ from typing import Any
 
 import visagent
 import visagent.commands
-from visagent.errors import VisagentError
-from visagent.settings import load_settings
+from visagent.core.errors import VisagentError
+from visagent.core.settings import load_settings
 
 log = logging.getLogger("visagent")
 

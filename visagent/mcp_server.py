@@ -38,12 +38,12 @@ from typing import Annotated, Any
 
 from PIL import Image
 
-from visagent import actions as A
-from visagent.actions import Action
-from visagent.errors import ConfigError, VisagentError
-from visagent.executors.base import Executor, Observation
-from visagent.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
-from visagent.settings import Settings
+from visagent.core import actions as A
+from visagent.core.actions import Action
+from visagent.core.errors import ConfigError, VisagentError
+from visagent.screen.base import Executor, Observation
+from visagent.loop.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
+from visagent.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class McpSession:
     def _scenario(self) -> Any:
         if not self._scenario_id:
             return None
-        from visagent.scenarios import get_scenario
+        from visagent.sim.scenarios import get_scenario
 
         return get_scenario(self._scenario_id)
 
@@ -157,7 +157,7 @@ class McpSession:
 
     def _ensure_trace(self) -> Any:
         if self.trace is None:
-            from visagent.trace import TraceWriter
+            from visagent.core.trace import TraceWriter
 
             self.trace = TraceWriter(self.settings.trace_dir, self._trace_meta(), redact=self.redact)
             self.trace.append({"type": "run_started", "source": "mcp"})
@@ -170,7 +170,7 @@ class McpSession:
         trace, self.trace = self.trace, None
         if trace is None:
             return None
-        from visagent.trace import FINAL_IMAGE
+        from visagent.core.trace import FINAL_IMAGE
 
         try:
             try:
@@ -189,7 +189,7 @@ class McpSession:
         left (the sim: nothing changes without an action, so it is reused), else a fresh settled capture."""
         if self._current is not None and self.is_sim:
             return self._current
-        from visagent.settle import SettleDetector
+        from visagent.screen.settle import SettleDetector
 
         first = self.executor.screenshot()
         settled = SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
@@ -220,7 +220,7 @@ class McpSession:
 
     def parse(self, arguments: dict[str, Any]) -> Action:
         """The client's arguments as an Action in the session's space (ParseError with the loop's message)."""
-        from visagent.parsing.arguments import action_from_arguments
+        from visagent.loop.parsing.arguments import action_from_arguments
 
         tool = _PLATFORM_TOOL.get(self.platform, "computer_use")
         args = {k: v for k, v in arguments.items() if v is not None}
@@ -239,9 +239,9 @@ class McpSession:
         Raises ParseError / ActionError / ConfigError for bad input (nothing recorded, nothing executed) and
         ExecutorError when the screen cannot be driven.
         """
-        from visagent.coords import to_screen
-        from visagent.settle import ensure_settled
-        from visagent.trace import step_image_name
+        from visagent.loop.coords import to_screen
+        from visagent.screen.settle import ensure_settled
+        from visagent.core.trace import step_image_name
 
         with self._lock:
             self._check_open()
@@ -304,7 +304,7 @@ class McpSession:
         result = ensure_settled(self.executor, self.executor.execute(real), obs.image)
         result = dataclasses.replace(result, message=self.redact(result.message or ""))
         if result.changed is None and result.observation is not None:
-            from visagent.settle import images_differ
+            from visagent.screen.settle import images_differ
 
             result.changed = images_differ(obs.image, result.observation.image)
         self._current = result.observation  # None after a failed action: the next step captures afresh
@@ -324,7 +324,7 @@ class McpSession:
         check = self._world_check(status)
         path = self._finish_trace(status, reason, answer)
         if check is not None and path is not None:
-            from visagent.evaluate import record_verdict
+            from visagent.traces.evaluate import record_verdict
 
             record_verdict(path, check[0])
         out.update(executed=False, status=status, trace=path)
@@ -340,7 +340,7 @@ class McpSession:
         world = getattr(self.executor, "world", None)
         if scenario is None or world is None:
             return None
-        from visagent.evaluate import world_check
+        from visagent.traces.evaluate import world_check
 
         return world_check(scenario, world, scenario.instruction_for(world), status)
 
@@ -364,7 +364,7 @@ class McpSession:
             self.vault = SecretVault(found)
 
     def list_scenarios(self) -> list[dict[str, Any]]:
-        from visagent.scenarios import load_scenarios
+        from visagent.sim.scenarios import load_scenarios
 
         return [{"id": s.id, "platform": s.platform, "task": s.instruction_for(None), "max_steps": s.max_steps,
                  "tags": dict(s.tags)} for s in load_scenarios()]
@@ -376,7 +376,7 @@ class McpSession:
         with self._lock:
             sid = scenario or self._scenario_id
             if sid:
-                from visagent.scenarios import get_scenario
+                from visagent.sim.scenarios import get_scenario
 
                 get_scenario(sid)  # an unknown id fails before the old world is touched
             previous = self._finish_trace("stopped", "the MCP client reset the world")
@@ -395,7 +395,7 @@ class McpSession:
                  open_engine: Callable[[Settings], Any] | None = None) -> dict[str, Any]:
         """visagent's own agent on this executor. The sim starts from a fresh world of the scenario (so the
         run's trace replays) and the episode ends with the run. Returns status, reason, steps, answer, trace."""
-        from visagent.agent import Agent, AgentConfig
+        from visagent.loop.agent import Agent, AgentConfig
 
         if policy not in ("model", "oracle"):
             raise ConfigError(f"policy must be 'model' or 'oracle', got {policy!r}")
@@ -417,12 +417,12 @@ class McpSession:
                     raise ConfigError("policy 'oracle' needs --executor sim and a scenario")
                 if task != scenario.instruction_for(world):
                     raise ConfigError("policy 'oracle' plays the scenario's own solution; leave task empty")
-                from visagent.scripted import OracleEngine
+                from visagent.loop.scripted import OracleEngine
 
                 engine = OracleEngine(scenario, lambda: self.executor.world, geometry=self.executor.geometry)
             else:
                 if open_engine is None:
-                    from visagent.engines import open_engine as _open_engine
+                    from visagent.loop.engines import open_engine as _open_engine
 
                     open_engine = _open_engine
                 engine = open_engine(self.settings)
@@ -448,7 +448,7 @@ class McpSession:
             if check is not None and task == scenario.instruction_for(world):
                 out["world_check"] = {"goal_met": check[0], "line": check[1]}
                 if result.trace_dir is not None:
-                    from visagent.evaluate import record_verdict
+                    from visagent.traces.evaluate import record_verdict
 
                     record_verdict(result.trace_dir, check[0])
             if result.trace_dir is not None:

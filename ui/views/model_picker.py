@@ -9,10 +9,10 @@ from typing import Any
 
 import gradio as gr
 
-from engine.providers import PROVIDER_CHOICES
+from engine import PROVIDER_CHOICES
 from ui import forms
 from ui.engines import MODEL_KINDS, MODEL_LABELS, MODEL_NOTES, PROVIDER_PRESETS, ModelChoice
-from visagent.errors import VisagentError
+from visagent.core.errors import VisagentError
 
 
 @dataclass

@@ -13,8 +13,8 @@ from ui import forms, text as md
 from ui.engines import ModelChoice
 from ui.overlay import Markers, draw_markers
 from ui.views import model_picker
-from visagent.errors import VisagentError
-from visagent.markers import legend_html
+from visagent.core.errors import VisagentError
+from visagent.traces.markers import legend_html
 
 #: Grounding needs a model: every picker choice but the scripted oracle.
 GROUNDING_KINDS = ("tiny", "checkpoint", "server")
@@ -28,7 +28,7 @@ def ground_image(dash: forms.Dashboard, image: Image.Image, instruction: str, pl
 
     Raises ConfigError for a missing image / instruction, VisagentError / EngineError from the model.
     """
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     if image is None:
         raise ConfigError("upload a screenshot first")
@@ -67,10 +67,10 @@ def describe(result: Any) -> str:
 
 def sim_screen(scenario_id: str | None) -> Image.Image:
     """A screenshot of a sim scenario's start screen (an example to ground on)."""
-    from visagent.scenarios import get_scenario
+    from visagent.sim.scenarios import get_scenario
 
     if not scenario_id:
-        from visagent.errors import ConfigError
+        from visagent.core.errors import ConfigError
 
         raise ConfigError("no sim scenario to take a screen from")
     return get_scenario(scenario_id).make_world().render()

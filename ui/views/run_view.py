@@ -10,8 +10,8 @@ from engine.errors import EngineError
 from ui import forms, text as md
 from ui.overlay import draw_markers
 from ui.views import model_picker
-from visagent.errors import VisagentError
-from visagent.markers import legend_html
+from visagent.core.errors import VisagentError
+from visagent.traces.markers import legend_html
 
 POLL_S = 0.4
 # After Gradio has written the new value, scroll the log's textarea to its end.
@@ -169,7 +169,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         try:
             value = None if seed_value is None else int(seed_value)
             own = forms.scenario_task(scenario_id, value)
-            from visagent.scenarios import get_scenario
+            from visagent.sim.scenarios import get_scenario
 
             limit = get_scenario(scenario_id).max_steps if scenario_id else settings.max_steps
             run = dash.runs.start(RunRequest(own, ModelChoice("oracle", ""), scenario=scenario_id, seed=value,

@@ -11,7 +11,7 @@ from engine.errors import EngineError
 from ui import forms, text as md
 from ui.engines import ModelChoice
 from ui.suites import SuiteRequest, SuiteSnapshot
-from visagent.errors import VisagentError
+from visagent.core.errors import VisagentError
 
 #: keys of a suite row in the API (`/suite_status`), in the order SuiteRun keeps them
 RESULT_KEYS = ["scenario", "seed", "success", "status", "steps", "seconds", "trace"]
@@ -21,7 +21,7 @@ RESULT_HEADERS = ["scenario", "seed", "goal (world check)", "model's claim", "st
 
 def display_row(row: tuple[Any, ...]) -> list[Any]:
     """A SuiteRun row as the results table shows it."""
-    from visagent.verdict import claim_text, verdict_text
+    from visagent.core.verdict import claim_text, verdict_text
 
     scenario, seed, success, status, steps, seconds, trace = row
     return [scenario, seed, verdict_text(success == "✔"), claim_text(status), steps, seconds, trace_link(trace)]
@@ -68,7 +68,7 @@ def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, see
                   max_steps: float | None, ray: str = "") -> SuiteRequest:
     """A SuiteRequest from the form (`ray`: a Ray address to run the episodes on, "" here). Raises ConfigError
     for a bad number or address."""
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     try:
         n_seeds, n_workers = int(seeds), int(workers)

@@ -12,10 +12,10 @@ from PIL import Image
 from engine.errors import EngineError
 from ui import forms, text as md
 from ui.overlay import draw_markers, markers_for_action
-from visagent.errors import VisagentError
-from visagent.markers import legend_html
-from visagent.trace import Trace, TraceSummary, list_traces, read_trace
-from visagent.verdict import LABELS, claim_text, verdict_key, verdict_text
+from visagent.core.errors import VisagentError
+from visagent.traces.markers import legend_html
+from visagent.core.trace import Trace, TraceSummary, list_traces, read_trace
+from visagent.core.verdict import LABELS, claim_text, verdict_key, verdict_text
 
 # the run id first (a clicked row opens it), the verdict and claim next, the task last: long tasks wrap there
 LIST_HEADERS = ["run", "goal (world check)", "model's claim", "steps", "model", "started (UTC)", "suite", "task"]
@@ -138,7 +138,7 @@ def report_for(path: str | None) -> tuple[Path | None, str]:
     """Write `<trace>/report.html`; returns (its path or None, a Markdown line saying what happened)."""
     if not path:
         return None, "open a run first"
-    from visagent.report import write_report
+    from visagent.traces.report import write_report
 
     try:
         out = write_report(path)
@@ -148,10 +148,10 @@ def report_for(path: str | None) -> tuple[Path | None, str]:
 
 
 def gif_for(path: str | None) -> tuple[Path | None, str]:
-    """Write `<trace>/run.gif` (visagent.animation); returns (its path or None, a Markdown line)."""
+    """Write `<trace>/run.gif` (visagent.traces.animation); returns (its path or None, a Markdown line)."""
     if not path:
         return None, "open a run first"
-    from visagent.animation import write_gif
+    from visagent.traces.animation import write_gif
 
     try:
         out = write_gif(path)
@@ -164,7 +164,7 @@ def replay_message(path: str | None) -> str:
     """Replay the trace on a fresh executor like the recorded one; one Markdown line with the outcome."""
     if not path:
         return "open a run first"
-    from visagent.replay import replay_trace
+    from visagent.traces.replay import replay_trace
 
     try:
         result = replay_trace(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from visagent.settings import find_config_file, load_settings
+from visagent.core.settings import find_config_file, load_settings
 
 
 def register(sub) -> None:

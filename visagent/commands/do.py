@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from visagent.actions import Action
-from visagent.errors import ActionError, ConfigError
-from visagent.settle import ensure_settled
+from visagent.core.actions import Action
+from visagent.core.errors import ActionError, ConfigError
+from visagent.screen.settle import ensure_settled
 
 
 def register(sub) -> None:
@@ -63,8 +63,8 @@ def check_writable_path(name: str, flag: str) -> None:
 
 
 def run(args) -> int:
-    from visagent.coords import to_screen
-    from visagent.executors import open_executor
+    from visagent.loop.coords import to_screen
+    from visagent.screen import open_executor
 
     kind = args.settings.executor
     if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):

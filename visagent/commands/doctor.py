@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 _TASK = "Click the OK button in the middle of the screen."
 
@@ -63,7 +63,7 @@ class _Problem(Exception):
 
 def run(args, out: TextIO | None = None) -> int:
     from engine.errors import EngineError, RemoteError
-    from engine.remote import RemoteEngine
+    from engine import RemoteEngine
 
     out = out or sys.stdout
     settings = args.settings
@@ -139,7 +139,7 @@ def _screen(size: tuple[int, int] = (1280, 800)):
 
 def _config(engine: Any, settings: Any, *, thinking: bool, max_tokens: int):
     from engine.api import GenerationConfig
-    from visagent.sampling import SamplingChoice, resolve
+    from visagent.loop.sampling import SamplingChoice, resolve
 
     cfg, _ = resolve(GenerationConfig(max_new_tokens=max_tokens), engine.info, SamplingChoice.from_settings(settings),
                      thinking)
@@ -172,8 +172,8 @@ def _image(engine: Any) -> str:
 
 def _agent_messages(engine: Any):
     from engine.api import smart_resize
-    from visagent.prompting import build_messages
-    from visagent.schemas import tool_for
+    from visagent.loop.prompting import build_messages
+    from visagent.core.schemas import tool_for
 
     info = engine.info
     image = _screen()
@@ -184,8 +184,8 @@ def _agent_messages(engine: Any):
 
 
 def _tool_call(engine: Any, settings: Any) -> str:
-    from visagent.errors import VisagentError
-    from visagent.parsing import parse_output
+    from visagent.core.errors import VisagentError
+    from visagent.loop.parsing import parse_output
 
     messages, tools = _agent_messages(engine)
     result = engine.generate(messages, tools=tools, config=_config(engine, settings, thinking=False, max_tokens=256))

@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 
 def register(sub) -> None:
@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--per-step", action="store_true",
                    help="score each step of the oracle's path on its own instead of running episodes: the model "
                         "answers the exact prompt of that step (the oracle's history before it) and must match the "
-                        "oracle's action (step accuracy; visagent/step_eval.py)")
+                        "oracle's action (step accuracy; visagent/traces/step_eval.py)")
     p.add_argument("--ray", dest="ray_address", nargs="?", const="", metavar="ADDRESS",
                    help="run each episode as a task on a Ray cluster (pip install 'visagent[ray]'): auto (the "
                         "cluster `ray start` made here; the default, or the `ray` setting), local, ray://HOST:10001 "
@@ -83,13 +83,13 @@ def _fraction(text: str) -> float:
 
 def select_scenarios(ids: list[str], split: str | None, tags: list[str] | None) -> list:
     """Scenarios by id (in the order given) or all, filtered by split and tags. Raises ScenarioError/ConfigError."""
-    from visagent.scenarios import get_scenario, load_scenarios
+    from visagent.sim.scenarios import get_scenario, load_scenarios
 
     chosen = [get_scenario(i) for i in ids] if ids else list(load_scenarios())
     if split:
         chosen = [s for s in chosen if s.split == split]
     if tags:
-        from visagent.scenarios import filter_by_tags
+        from visagent.sim.scenarios import filter_by_tags
 
         chosen = filter_by_tags(chosen, tags)
     if not chosen:
@@ -99,8 +99,8 @@ def select_scenarios(ids: list[str], split: str | None, tags: list[str] | None) 
 
 
 def run(args) -> int:
-    from visagent.agent import AgentConfig
-    from visagent.evaluate import eval_trace_dir, evaluate, oracle_factory
+    from visagent.loop.agent import AgentConfig
+    from visagent.traces.evaluate import eval_trace_dir, evaluate, oracle_factory
 
     settings = args.settings
     if args.seeds < 1:
@@ -110,7 +110,7 @@ def run(args) -> int:
     if args.policy and args.model:
         raise ConfigError("give either --model or --policy, not both")
     if args.json_path:  # before the evaluation: a bad path found afterwards would lose every result
-        from visagent.outfile import check_output_file
+        from visagent.core.outfile import check_output_file
 
         check_output_file(args.json_path, "--json", "results.json")
     scenarios = select_scenarios(args.scenarios, args.split, args.tags)
@@ -132,7 +132,7 @@ def run(args) -> int:
     elif args.policy == "oracle":
         factory, label = oracle_factory, "policy:oracle"
     else:
-        from visagent.engines import open_engine
+        from visagent.loop.engines import open_engine
 
         engine = open_engine(settings)
         factory, label = (lambda scenario, executor: engine), settings.model
@@ -204,9 +204,9 @@ def _write_results(json_path: str, data: dict, seeds: list[int], scenarios: list
 
 
 def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
-    """`visagent eval --per-step`: step accuracy on the oracle's path (visagent.step_eval)."""
-    from visagent.engines import open_engine
-    from visagent.step_eval import step_accuracy
+    """`visagent eval --per-step`: step accuracy on the oracle's path (visagent.traces.step_eval)."""
+    from visagent.loop.engines import open_engine
+    from visagent.traces.step_eval import step_accuracy
 
     settings = args.settings
     if args.policy:
@@ -228,7 +228,7 @@ def run_per_step(args, scenarios: list, seeds: list[int]) -> int:
             progress.set_postfix_str(f"right {right[0]}/{right[1]}")
             progress.update(1)
 
-    from visagent.evaluate import eval_trace_dir
+    from visagent.traces.evaluate import eval_trace_dir
 
     trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
     try:

@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from visagent.errors import TraceError, VisagentError
-from visagent.export import EXPORT_FORMATS, EXPORT_SPACES, export_records
-from visagent.schemas import PROMPT_PROFILES
-from visagent.outfile import check_output_file
+from visagent.core.errors import TraceError, VisagentError
+from visagent.traces.export import EXPORT_FORMATS, EXPORT_SPACES, export_records
+from visagent.core.schemas import PROMPT_PROFILES
+from visagent.core.outfile import check_output_file
 
 
 def register(sub) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -36,8 +36,8 @@ def register(sub) -> None:
 
 
 def add_point_from_arg(p) -> None:
-    """--point-from (the `point_from` setting; visagent/pointing.py), shared by ground, ground-eval, run, eval."""
-    from visagent.pointing import POINT_SOURCES
+    """--point-from (the `point_from` setting; visagent/loop/pointing.py), shared by ground, ground-eval, run, eval."""
+    from visagent.loop.pointing import POINT_SOURCES
 
     p.add_argument("--point-from", choices=POINT_SOURCES, default=None,
                    help="where a click's point comes from: the model's pointing head (a checkpoint trained with "
@@ -67,7 +67,7 @@ def generation_config(max_new_tokens: int):
 
 
 def load_model(settings):
-    from visagent.engines import open_engine
+    from visagent.loop.engines import open_engine
 
     return open_engine(settings)
 

@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 
 def register(sub) -> None:

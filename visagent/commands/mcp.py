@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8765
@@ -100,7 +100,7 @@ def run(args) -> int:
             first["done"] = True
             executor, _ = open_for_run(kind, scenario, seed, monitor=args.monitor, serial=args.serial)
             return executor
-        from visagent.executors import open_executor as _open
+        from visagent.screen import open_executor as _open
 
         return _open(kind, scenario=scenario, seed=seed, monitor=args.monitor, serial=args.serial)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 
 def register(sub) -> None:
@@ -24,15 +24,15 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine import tiny_checkpoint_path
-    from engine.checkpoint import inspect_checkpoint
-    from engine.model_info import format_model_info, model_info
+    from engine import inspect_checkpoint
+    from engine import format_model_info, read_model_info
 
     if args.path.startswith(("http://", "https://")):
         raise ConfigError(f"model-info reads a local checkpoint's config.json; {args.path!r} is a server URL "
                           "(ask the server itself, e.g. GET /v1/models)")
     path = tiny_checkpoint_path() if args.path == "tiny" else args.path
     checked = inspect_checkpoint(path) if args.check else None
-    info = model_info(path)
+    info = read_model_info(path)
     if args.json:
         data = info.as_dict()
         if checked is not None:

@@ -10,10 +10,10 @@ import json
 import re
 import sys
 
-from visagent.coords import to_screen
-from visagent.errors import ConfigError
-from visagent.executors.base import ScreenGeometry
-from visagent.parsing import FORMATS, PARSE_SPACES, parse_output
+from visagent.loop.coords import to_screen
+from visagent.core.errors import ConfigError
+from visagent.screen.base import ScreenGeometry
+from visagent.loop.parsing import FORMATS, PARSE_SPACES, parse_output
 
 
 def register(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from visagent.replay import DEFAULT_THRESHOLD, ReplayResult, replay_trace
+from visagent.traces.replay import DEFAULT_THRESHOLD, ReplayResult, replay_trace
 
 
 def register(sub) -> None:
@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from visagent.commands.export import expand_traces
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     if not 0.0 <= args.threshold <= 1.0:
         raise ConfigError(f"--threshold {args.threshold} is outside 0..1; try {DEFAULT_THRESHOLD}")

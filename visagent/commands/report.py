@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from visagent.outfile import check_output_file
-from visagent.report import write_report
-from visagent.trace import read_trace
+from visagent.core.outfile import check_output_file
+from visagent.traces.report import write_report
+from visagent.core.trace import read_trace
 
 
 def register(sub) -> None:
@@ -34,8 +34,8 @@ def run(args) -> int:
 
 
 def _gif(args) -> int:
-    from visagent.animation import write_gif
-    from visagent.errors import ConfigError
+    from visagent.traces.animation import write_gif
+    from visagent.core.errors import ConfigError
 
     if args.gif_size < 64:
         raise ConfigError(f"--gif-size {args.gif_size}: give at least 64 pixels")

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from visagent.errors import ConfigError
-from visagent.verdict import CLAIM_STATUSES
+from visagent.core.errors import ConfigError
+from visagent.core.verdict import CLAIM_STATUSES
 
 _OK_STATUSES = ("success", "answered")
 _STOP_GRACE_S = 30.0  # how long a stopped run may take to finish its step and close its trace
@@ -53,7 +53,7 @@ def register(sub) -> None:
 def add_sampling_args(p) -> None:
     """--thinking, --thinking-budget, --greedy and --provider: how each model call is made (settings of the same
     names; docs/agent.md)."""
-    from engine.providers import PROVIDER_CHOICES
+    from engine import PROVIDER_CHOICES
 
     p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                    help="let the model think before acting")
@@ -71,8 +71,8 @@ def open_for_run(kind: str, scenario_id: str | None, seed: int | None, *, monito
     """(executor, scenario or None). The sim opens `scenario_id` (default: the first desktop scenario);
     `monitor` (1-based) picks the desktop's screen, `serial` the Android device.
     Raises ConfigError / ScenarioError / ExecutorError with one line."""
-    from visagent.executors import open_executor
-    from visagent.scenarios import get_scenario
+    from visagent.screen import open_executor
+    from visagent.sim.scenarios import get_scenario
 
     if scenario_id and kind != "sim":
         raise ConfigError(f"--scenario sets up the sim world; it does not apply to --executor {kind}")
@@ -156,7 +156,7 @@ class ProgressPrinter:
             self._write("\n")
 
     def __call__(self, event: Any) -> None:
-        from visagent import events as E
+        from visagent.loop import events as E
 
         if isinstance(event, E.RunFinished):
             self._end_stream()
@@ -251,8 +251,8 @@ class ProgressPrinter:
 
 
 def run(args) -> int:
-    from visagent.agent import Agent, AgentConfig
-    from visagent.evaluate import record_verdict, world_check
+    from visagent.loop.agent import Agent, AgentConfig
+    from visagent.traces.evaluate import record_verdict, world_check
 
     settings = args.settings
     check_trace_root(settings.trace_dir)
@@ -272,11 +272,11 @@ def run(args) -> int:
             if task != own:  # the oracle plays the scenario's script: any other task would "succeed" at nothing
                 raise ConfigError(f"--policy oracle plays scenario {scenario.id}'s own task ({own!r}), not {task!r}; "
                                   "drop TASK or pick the scenario whose task it is (`visagent scenarios list`)")
-            from visagent.scripted import OracleEngine
+            from visagent.loop.scripted import OracleEngine
 
             engine = OracleEngine(scenario, lambda: executor.world, geometry=executor.geometry)
         else:
-            from visagent.engines import open_engine
+            from visagent.loop.engines import open_engine
 
             engine = open_engine(settings)
             if settings.model_name and hasattr(engine, "verify_model"):
@@ -288,7 +288,7 @@ def run(args) -> int:
         before = world.state() if world is not None else None  # for the side effects at the end
 
         def check_world(status: str) -> str | None:  # asked when the run ends: `terminate success` is a claim
-            from visagent.side_effects import run_side_effects
+            from visagent.sim.side_effects import run_side_effects
 
             checked = world_check(scenario, world, task, status)
             if checked is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from visagent.errors import ScenarioError
+from visagent.core.errors import ScenarioError
 
 
 def register(sub) -> None:
@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from visagent.scenarios import filter_by_tags, get_scenario, load_scenarios, tag_strings
+    from visagent.sim.scenarios import filter_by_tags, get_scenario, load_scenarios, tag_strings
 
     if args.verb is None:
         args._parser.print_help()

@@ -11,7 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 DEFAULT_PORT = 8000
 
@@ -85,8 +85,8 @@ def run(args) -> int:
                           "(or set VISAGENT_API_KEY), or bind 127.0.0.1")
 
     _check_port_free(host, port)  # before a model loads for minutes only to find the port taken
-    from engine.server import ChatServer
-    from visagent.engines import open_engine
+    from engine import ChatServer
+    from visagent.loop.engines import open_engine
 
     engine = open_engine(s)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 
 def register(sub) -> None:
@@ -19,8 +19,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.tiny import build_tiny_checkpoint
-    from visagent.corpus import agent_corpus
+    from engine import build_tiny_checkpoint
+    from visagent.training.corpus import agent_corpus
 
     out: Path = args.out
     if out.exists() and not out.is_dir():

@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=2,
                    help="processes running oracle episodes and rendering grounding screens (default 2; the records "
                         "are the same for any number)")
-    from visagent.schemas import PROMPT_PROFILES
+    from visagent.core.schemas import PROMPT_PROFILES
 
     p.add_argument("--prompt-profile", choices=PROMPT_PROFILES, default="full",
                    help="system prompt and tool schema of the records: full (Qwen's agent prompt, default) or "

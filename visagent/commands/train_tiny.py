@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def register(sub) -> None:
     from visagent.commands.train import add_aux_loss_args, add_batching_args
-    from visagent.schemas import COMPACT_PROFILES
+    from visagent.core.schemas import COMPACT_PROFILES
 
     p = sub.add_parser("train-tiny", help="the full recipe of the embedded tiny checkpoint: train-split data, "
                                           "training, held-out evaluation, model card (OUT/model)")
@@ -53,7 +53,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
     from visagent.training.recipe import RECIPE_SIZES, RecipeConfig, run_recipe
 
     if args.final_eval_seeds < 0 or args.workers < 1:
@@ -75,7 +75,7 @@ def run(args) -> int:
                        sizes={**RECIPE_SIZES, "max_pixels": args.max_pixels,
                               **({"number_tokens": args.number_tokens} if args.number_tokens else {}),
                               **parse_sizes(args.size)})
-    from engine.tiny import check_sizes
+    from engine import check_sizes
 
     try:
         check_sizes(cfg.sizes)  # before minutes of data generation, not after
@@ -88,8 +88,8 @@ def run(args) -> int:
 
 def parse_sizes(items: list[str]) -> dict[str, int | float]:
     """`--size KEY=VALUE` options -> {key: int or float}; ConfigError (one line) for a bad item or unknown key."""
-    from engine.tiny import DEFAULT_SIZES
-    from visagent.errors import ConfigError
+    from engine import DEFAULT_SIZES
+    from visagent.core.errors import ConfigError
 
     sizes: dict[str, int | float] = {}
     for item in items:

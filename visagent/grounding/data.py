@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 FLAVOURS: tuple[str, ...] = ("auto", "pro", "v1", "v2")
 _PRO_KEYS = ("ui_type", "group", "application")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 from visagent.grounding.predict import annotate
 from visagent.grounding.scoring import GroundingReport, ItemOutcome
 

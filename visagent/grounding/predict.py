@@ -27,11 +27,11 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from engine.api import Engine, GenerationConfig, smart_resize
-from visagent.actions import CLICK, LEFT_CLICK, Action
-from visagent.errors import ConfigError, ParseError
-from visagent.pointing import uses_head, with_head_point
-from visagent.prompting import load_prompt
-from visagent.schemas import COMPACT_PROFILES, tool_for, tool_name_for
+from visagent.core.actions import CLICK, LEFT_CLICK, Action
+from visagent.core.errors import ConfigError, ParseError
+from visagent.loop.pointing import uses_head, with_head_point
+from visagent.loop.prompting import load_prompt
+from visagent.core.schemas import COMPACT_PROFILES, tool_for, tool_name_for
 
 PROMPT_STYLES: tuple[str, ...] = ("auto", "qwen3", "qwen25", "uitars", *COMPACT_PROFILES)
 PLATFORMS: tuple[str, ...] = ("desktop", "phone")
@@ -67,16 +67,11 @@ class GroundingResult:
     action: Action | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    # visagent/pointing.py: "head" when the point is the model's pointing head's (then `written` is the point
+    # visagent/loop/pointing.py: "head" when the point is the model's pointing head's (then `written` is the point
     # the text gave, in image pixels), "text" otherwise; `pointer` is the head's answer whenever it had one.
     point_source: str = "text"
     written: Point | None = None
     pointer: dict[str, Any] | None = None
-
-    @property
-    def wrong_format(self) -> bool:
-        """True when no point could be read from the output."""
-        return self.point is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,7 +114,7 @@ def grounding_request(
         text = Template(load_prompt("grounding_uitars")).safe_substitute(instruction=instruction)
         return [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": text}]}], None
     if style in COMPACT_PROFILES:
-        from visagent.prompting import build_messages
+        from visagent.loop.prompting import build_messages
 
         messages = build_messages(instruction, [], image, platform=platform, space="norm1000", profile=style)
         return messages, [tool_for(platform, "norm1000", model_size[0], model_size[1], style)]
@@ -150,12 +145,12 @@ def ground(
 
     `platform` "desktop" (computer_use tool) or "phone" (mobile_use). `config` defaults to greedy, 128 new
     tokens. An output without a point is not an error: the result carries `error` and no point.
-    `point_from` (visagent/pointing.py): with a head in use, a click's point is the head's (the written one in
+    `point_from` (visagent/loop/pointing.py): with a head in use, a click's point is the head's (the written one in
     `written`), exactly as the agent loop would click.
     Raises ConfigError for an empty instruction or a bad platform / style / point source (or "head" with an
     engine that has none), EngineError from the engine.
     """
-    from visagent.parsing import parse_output
+    from visagent.loop.parsing import parse_output
 
     if not isinstance(instruction, str) or not instruction.strip():
         raise ConfigError("the grounding instruction is empty; say which element to find, e.g. 'the Save button'")

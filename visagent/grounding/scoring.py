@@ -31,9 +31,8 @@ from engine.api import Engine, GenerationConfig
 from engine.errors import EngineError
 from visagent.grounding.data import Box, GroundingItem, LoadProblem
 from visagent.grounding.predict import GroundingResult, ground, point_in_box
-from visagent.pointing import uses_head
+from visagent.loop.pointing import uses_head
 
-CORRECTNESS: tuple[str, ...] = ("correct", "wrong", "wrong_format", "error")
 BREAKDOWNS: tuple[str, ...] = ("ui_type", "group", "platform", "application")
 
 
@@ -100,7 +99,7 @@ class GroundingReport:
 
     @property
     def head_items(self) -> int:
-        """Items whose point came from the model's pointing head (visagent/pointing.py)."""
+        """Items whose point came from the model's pointing head (visagent/loop/pointing.py)."""
         return sum(o.result is not None and o.result.point_source == "head" for o in self.outcomes)
 
     @property
@@ -149,9 +148,6 @@ class GroundingReport:
         return "\n".join(lines)
 
 
-GroundFn = Callable[..., GroundingResult]
-
-
 def evaluate_grounding(
     engine: Engine,
     items: Sequence[GroundingItem],
@@ -169,7 +165,7 @@ def evaluate_grounding(
 
     Images are `images_dir / item.img_filename`. `on_item(outcome, problem)` is called from the worker thread
     after each item (exactly one of the two is set): progress bars, dashboards. Setting `cancel` skips items
-    not yet started. `point_from`: visagent/pointing.py (with the head, each outcome also says whether the
+    not yet started. `point_from`: visagent/loop/pointing.py (with the head, each outcome also says whether the
     written point was inside). Raises ValueError for workers < 1; ConfigError from `ground` (bad prompt style
     or point source). An
     engine failure on one item is recorded as that item's "error", not raised.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def export_sim_grounding(
     label duplicated) or an unwritable `out`;
     ScenarioError for broken scenario files.
     """
-    from visagent.scenarios import SPLITS, load_scenarios
+    from visagent.sim.scenarios import SPLITS, load_scenarios
 
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")

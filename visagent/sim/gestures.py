@@ -3,7 +3,7 @@
 Timings on the world's clock: a click holds CLICK_HOLD_S, a double click is two clicks 0.1 s apart
 (inside DOUBLE_CLICK_S), a long press holds >= 0.6 s (or `time`), a swipe/drag lasts `time` (default 0.3 s)
 in 8 moves, `wait` advances the clock by `time` (default 1 s). Scroll `pixels` count wheel clicks (Qwen's
-reference agents run `pyautogui.scroll(pixels)`), at most visagent.actions.MAX_SCROLL_CLICKS; one click moves
+reference agents run `pyautogui.scroll(pixels)`), at most visagent.core.actions.MAX_SCROLL_CLICKS; one click moves
 content WHEEL_CLICK_DP logical pixels (times the world's UI scale).
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from visagent import actions as A
-from visagent.errors import ExecutorError
+from visagent.core import actions as A
+from visagent.core.errors import ExecutorError
 
 if TYPE_CHECKING:
     from visagent.sim.world import SimWorld
@@ -22,7 +22,7 @@ DEFAULT_WAIT_S = 1.0
 
 
 def wheel_clicks(pixels: int) -> int:
-    """Wheel clicks for a scroll action's `pixels` (sign kept, capped: visagent.actions.scroll_clicks)."""
+    """Wheel clicks for a scroll action's `pixels` (sign kept, capped: visagent.core.actions.scroll_clicks)."""
     return A.scroll_clicks(pixels)
 
 

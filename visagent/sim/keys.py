@@ -9,7 +9,6 @@ _KEY_ALIASES = {
     "arrowleft": "left", "arrowright": "right", "arrowup": "up", "arrowdown": "down", "pgup": "pageup",
     "pgdn": "pagedown", "page_up": "pageup", "page_down": "pagedown", "spacebar": "space", " ": "space",
 }
-MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta"})
 
 
 def normalise_key(name: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from visagent.actions import Action
+from visagent.core.actions import Action
 from visagent.sim.solvers import SOLVERS, Ctx, OracleError
 
 if TYPE_CHECKING:
-    from visagent.scenarios import Scenario
+    from visagent.sim.scenario import Scenario
     from visagent.sim.world import SimWorld
 
 __all__ = ["SOLVERS", "OracleError", "next_action", "solve"]

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from visagent.sim.icons import draw_icon
-from visagent.sim.textfield import TextField
 from visagent.sim.theme import Canvas, Rect, inside, mix, text_width
 from visagent.sim.widgets import Button, Element, Pointer, Style, Widget
 
 if TYPE_CHECKING:
+    from visagent.sim.textfield import TextField
     from visagent.sim.world import SimWorld
 
 DIALOG_ANIM_S = 0.3

@@ -26,7 +26,7 @@ FONT_DIR = os.environ.get("VISAGENT_FONT_DIR") or "/usr/share/fonts/truetype/dej
 @functools.lru_cache(maxsize=128)
 def font(size: int, bold: bool = False, mono: bool = False) -> ImageFont.FreeTypeFont:
     """A DejaVu font of `size` pixels (cached). Raises ConfigError when the font file is missing."""
-    from visagent.errors import ConfigError
+    from visagent.core.errors import ConfigError
 
     name = "DejaVuSansMono" if mono else "DejaVuSans"
     if bold:

@@ -26,7 +26,7 @@ from typing import Any
 
 from PIL import Image, ImageTk
 
-from visagent.errors import VisagentError
+from visagent.core.errors import VisagentError
 
 # Tk event.state bits on X11
 _SHIFT, _CONTROL, _ALT, _SUPER = 0x1, 0x4, 0x8, 0x40
@@ -203,7 +203,7 @@ class TkHost:
 def build_world(scenario: str | None, seed: int, platform: str | None) -> Any:
     """The world to show: the scenario's (seeded), else a bare SimWorld of `platform`. Raises VisagentError."""
     if scenario:
-        from visagent.scenarios import get_scenario
+        from visagent.sim.scenarios import get_scenario
 
         return get_scenario(scenario).make_world(seed)
     from visagent.sim.world import SimWorld

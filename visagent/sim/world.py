@@ -15,11 +15,10 @@ from typing import Any
 
 from PIL import Image
 
-from visagent import actions as A
-from visagent.errors import ExecutorError
+from visagent.core import actions as A
+from visagent.core.errors import ExecutorError
 from visagent.sim.clock import VirtualClock
 from visagent.sim.keys import normalise_key
-from visagent.sim.lists import WHEEL_CLICK_DP
 from visagent.sim.overlays import Overlay
 from visagent.sim.theme import Canvas, Theme, make_theme
 from visagent.sim.widgets import Element, Pointer, Style, Widget
@@ -454,9 +453,6 @@ class SimWorld:
 
         if action.space not in ("screen", "absolute"):
             raise ExecutorError(f"the sim executes actions in screen pixels, got space {action.space!r}; "
-                                "convert with visagent.coords.to_screen first")
+                                "convert with visagent.loop.coords.to_screen first")
         self._last_click = None  # separate actions never merge into one double click
         return apply_action(self, action)
-
-
-WHEEL_CLICK_PX = WHEEL_CLICK_DP  # desktop: one wheel click = 48 screen px of content

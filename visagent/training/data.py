@@ -1,10 +1,10 @@
 """Training data from the sim world: oracle demonstrations and single-step grounding records.
 
-Two kinds of supervised record, both in `visagent.export`'s record schema (`messages` as the agent sends
+Two kinds of supervised record, both in `visagent.traces.export`'s record schema (`messages` as the agent sends
 them with images referenced by path, `tools`, `target` = the assistant turn in Qwen3.5 XML, `meta`):
 
 - "trajectory": oracle runs on TRAIN-split scenarios through the real `Agent` + `OracleEngine` +
-  `SimExecutor` (`visagent.evaluate.run_episode`), traced, then exported by `visagent.export.export_records`;
+  `SimExecutor` (`visagent.traces.evaluate.run_episode`), traced, then exported by `visagent.traces.export.export_records`;
   every step of a successful run becomes one record (the exact prompt of that step → the oracle's call).
 - "grounding" (curriculum): one screen of a train-split world, the task "click the Save button" (the sim
   grounding set's instruction wording), the agent's own first-step prompt, and the target a left click (tap
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 #: Training seeds start here; evaluation uses seeds below it (visagent eval: 0, 1, 2 ... by default).
 TRAIN_SEED_BASE = 1000
@@ -59,14 +59,14 @@ def check_train_episode(scenario: Any, seed: int | None) -> None:
 
 @functools.cache
 def _scenarios_by_id() -> dict[str, Any]:
-    from visagent.scenarios import load_scenarios
+    from visagent.sim.scenarios import load_scenarios
 
     return {s.id: s for s in load_scenarios()}
 
 
 def train_scenarios(ids: Sequence[str] | None = None) -> list[Any]:
     """Train-split scenarios (all, or those named). Raises ConfigError for a named held-out or unknown one."""
-    from visagent.scenarios import load_scenarios
+    from visagent.sim.scenarios import load_scenarios
 
     everything = {s.id: s for s in load_scenarios()}
     if ids:
@@ -145,8 +145,8 @@ def _oracle_runs(out: str, scenarios: list[Any], seeds: list[int],
                  on_episode: Callable[[Any], None] | None = None) -> tuple[list[Path], list[str], list[Any]]:
     """oracle_traces' work in one process (scenarios, or their ids in a worker): (good traces, failures, the
     episodes' results)."""
-    from visagent.agent import AgentConfig
-    from visagent.evaluate import evaluate, oracle_factory
+    from visagent.loop.agent import AgentConfig
+    from visagent.traces.evaluate import evaluate, oracle_factory
 
     chosen = [_scenarios_by_id()[s] if isinstance(s, str) else s for s in scenarios]
     report = evaluate(chosen, oracle_factory, seeds=seeds, workers=1, agent_config=AgentConfig(),
@@ -211,13 +211,13 @@ def grounding_records(out: str | Path, scenarios: Iterable[Any], seeds: Sequence
     """
     from PIL import Image
 
-    from visagent.actions import Action
-    from visagent.executors.base import ScreenGeometry
-    from visagent.coords import from_screen
+    from visagent.core.actions import Action
+    from visagent.screen.base import ScreenGeometry
+    from visagent.loop.coords import from_screen
     from visagent.grounding.sim_export import instruction_for, unambiguous
-    from visagent.parsing import render_action
-    from visagent.prompting import build_messages, task_sentence
-    from visagent.schemas import tool_for
+    from visagent.loop.parsing import render_action
+    from visagent.loop.prompting import build_messages, task_sentence
+    from visagent.core.schemas import tool_for
 
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
@@ -289,7 +289,7 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
 
     Trajectory records come from `seeds_per_scenario` oracle runs per train scenario, grounding records from
     `grounding_seeds` further seeds (disjoint from those). `profile`: the prompt profile of every record
-    ("full" or "compact", see visagent.schemas; the model's `visagent.json` says which). `crops`: cropped copies of
+    ("full" or "compact", see visagent.core.schemas; the model's `visagent.json` says which). `crops`: cropped copies of
     each grounding record (see `grounding_records`). `history_images`: the screenshot window of the trajectory
     records' prompts (older steps as one-line summaries; a grounding record has one screenshot anyway); the
     model trained on them declares it (its visagent.json) and the agent keeps to it. Raises ConfigError for bad counts or held-out data.
@@ -307,7 +307,7 @@ def build_dataset(out: str | Path, *, data_seed: int = 0, seeds_per_scenario: in
                           prompt_profile=profile, grounding_crops=crops, history_images=history_images)
     records: list[dict[str, Any]] = []
     if traj_seeds:
-        from visagent.export import export_records
+        from visagent.traces.export import export_records
 
         traces, failed = oracle_traces(root / "traces", scenarios, traj_seeds, workers=workers, on_episode=on_episode)
         summary.episodes = len(traces) + len(failed)

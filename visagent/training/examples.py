@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from visagent.errors import ConfigError
-from visagent.prompting import with_images
+from visagent.core.errors import ConfigError
+from visagent.loop.prompting import with_images
 from visagent.training.pointer import PointerHead, PointerTarget, pointer_target
 
 END_OF_TURN = "<|im_end|>"
@@ -111,7 +111,7 @@ def _cache_kwarg(model: Any) -> str:
 
 def prefix_cache(model: Any, example: Example, device: str) -> Any:
     """The model's cache after `example`'s shared prefix, computed without gradient (its current weights)."""
-    from engine.segments import cache_of
+    from engine import cache_of
 
     p = example.prefix_length
     if not p:

@@ -26,7 +26,7 @@ must read each visual token's centre (x, y as fractions of the screenshot) from 
 squared error: what it looks at carries where it is); (c) a second linear probe must read the target's centre
 (the mean centre of its tokens) from the model's last hidden state at every coordinate-digit position (10 x
 mean squared error: what the answer read arrived). Together they build a copy path from the target's tokens
-to the digits; (c) was added after (a) and (b) alone left the target's column unreadable at the answer.
+to the digits; (c) is there because (a) and (b) alone leave the target's column unreadable at the answer.
 Needs eager attention in the language model while training (set by the trainer).
 """
 
@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from engine.pointer import last_image_positions, token_centres, token_grid
+from engine import last_image_positions, token_centres, token_grid
 
 _COORDINATE = re.compile(r"<parameter=coordinate>\s*\[([^\]]*)\]")
 

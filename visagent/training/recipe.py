@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from visagent.errors import ConfigError
+from visagent.core.errors import ConfigError
 
 #: Capacity and screenshot budget of the trained tiny checkpoint (keys of engine.tiny.DEFAULT_SIZES).
 #: max_pixels 256,000: a 1280x800 desktop is sent as 640x400 (250 visual tokens instead of 1,000).
@@ -26,13 +26,13 @@ from visagent.errors import ConfigError
 #: 8 layers with attention every 4th (transformers' PyTorch DeltaNet fallback dominates on CPU), and more
 #: full attention for query → object binding.
 RECIPE_SIZES: dict[str, Any] = {"num_hidden_layers": 4, "full_attention_interval": 2, "max_pixels": 256_000}
-#: The tiny model is prompted with the compact system prompt + tool schema (visagent.schemas): ~1,300 → ~300
+#: The tiny model is prompted with the compact system prompt + tool schema (visagent.core.schemas): ~1,300 → ~300
 #: prompt tokens per step, both in training and when the dashboard runs it on a CPU.
 PROMPT_PROFILE = "compact-task-first"
 #: Grounding items scored in the final evaluation: every k-th of the held-out sim grounding set as
 #: `visagent scenarios export-grounding --split heldout` writes it by default (3 seeds, 2 screens an episode).
 GROUNDING_ITEMS = 60
-#: The screenshot window of a fresh base's trajectory prompts (the agent's default, visagent.agent.AgentConfig).
+#: The screenshot window of a fresh base's trajectory prompts (the agent's default, visagent.loop.agent.AgentConfig).
 DEFAULT_HISTORY_IMAGES = 4
 #: What OUT/data and OUT/base were made with (see `check_reuse`).
 INPUTS_FILE = "recipe-inputs.json"
@@ -66,7 +66,7 @@ class RecipeConfig:
     trajectory_share: float | None = None
     max_minutes: float = 0.0
     prep_threads: int = 0
-    #: screenshots per trajectory prompt (visagent.prompting); the model declares it. None: the --base's declared
+    #: screenshots per trajectory prompt (visagent.loop.prompting); the model declares it. None: the --base's declared
     #: window, else DEFAULT_HISTORY_IMAGES (see `window_of`)
     history_images: int | None = None
     sizes: dict[str, Any] = field(default_factory=lambda: dict(RECIPE_SIZES))
@@ -77,8 +77,8 @@ def run_recipe(cfg: RecipeConfig, *, argv: list[str] | None = None, progress: bo
     """Run the whole recipe; returns the trained checkpoint directory (`out/model`)."""
     from visagent.training.trainer import Trainer, TrainConfig, check_aux_weights
 
-    from engine.tiny import build_tiny_checkpoint
-    from visagent.corpus import agent_corpus
+    from engine import build_tiny_checkpoint
+    from visagent.training.corpus import agent_corpus
     from visagent.training.data import MANIFEST_FILE, RECORDS_FILE, build_dataset
 
     check_aux_weights(cfg.pointer_weight, cfg.readout_weight)  # before minutes of data generation, not after
@@ -157,7 +157,7 @@ def continued_base(cfg: RecipeConfig) -> Path | None:
     if not cfg.base:
         return None
     from engine import tiny_checkpoint_path
-    from engine.checkpoint import read_prompt_profile
+    from engine import read_prompt_profile
     from engine.errors import CheckpointError
 
     path = tiny_checkpoint_path() if cfg.base == "tiny" else Path(cfg.base).expanduser().resolve()
@@ -182,7 +182,7 @@ def window_of(cfg: RecipeConfig, base: Path | None) -> int:
         return cfg.history_images
     if base is None:
         return DEFAULT_HISTORY_IMAGES
-    from engine.checkpoint import read_history_images
+    from engine import read_history_images
     from engine.errors import CheckpointError
 
     try:
@@ -201,7 +201,7 @@ def data_settings(cfg: RecipeConfig) -> dict[str, Any]:
 
 def base_settings(cfg: RecipeConfig) -> dict[str, Any]:
     """The options OUT/base is made from: its seed, prompt profile and sizes (--size, --number-tokens, --max-pixels)."""
-    from engine.tiny import DEFAULT_SIZES
+    from engine import DEFAULT_SIZES
 
     sizes = {**DEFAULT_SIZES, **cfg.sizes}  # in full: a size left at its default still differs from one set
     return json.loads(json.dumps({"seed": cfg.data_seed, "prompt_profile": cfg.prompt_profile, "sizes": sizes}))
@@ -283,13 +283,13 @@ def final_evaluation(model: Path, device: str, seeds: int, records: Path | None 
     import tempfile
 
     from engine import load_engine
-    from visagent.agent import AgentConfig
-    from visagent.evaluate import evaluate
+    from visagent.loop.agent import AgentConfig
+    from visagent.traces.evaluate import evaluate
     from visagent.grounding.data import load_annotations
     from visagent.grounding.scoring import evaluate_grounding
     from visagent.grounding.sim_export import export_sim_grounding
-    from visagent.scenarios import load_scenarios
-    from visagent.step_eval import step_accuracy
+    from visagent.sim.scenarios import load_scenarios
+    from visagent.traces.step_eval import step_accuracy
 
     engine = load_engine(str(model), device=device)
     scenarios = [s for s in load_scenarios() if s.split == "heldout"]

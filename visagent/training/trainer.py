@@ -11,8 +11,8 @@ Output directory `out`:
 - `checkpoint-<step>/` every `save_every` steps: a checkpoint too (fp32 weights) plus `trainer_state.pt`
   (optimizer, scheduler, step, RNG states, LoRA adapter) from which `resume=True` continues;
 - `curve.json`: {"points": [{"step", "loss", "heldout_success", "per_tag", "heldout_step_accuracy", "seconds"}],
-  "config"} where held-out success comes from the real evaluation (`visagent.evaluate.evaluate` over held-out
-  scenarios) and step accuracy from `visagent.step_eval` (each step of the oracle's path on its own).
+  "config"} where held-out success comes from the real evaluation (`visagent.traces.evaluate.evaluate` over held-out
+  scenarios) and step accuracy from `visagent.traces.step_eval` (each step of the oracle's path on its own).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from engine.devices import fused_training_problem
-from engine.pointer import FlagHead, save_pointer_head
-from visagent.errors import ConfigError
+from engine import fused_training_problem
+from engine import FlagHead, save_pointer_head
+from visagent.core.errors import ConfigError
 from visagent.training.data import load_records
 from visagent.training.examples import batch_losses, build_example, example_terms, prefix_cache
 from visagent.training.pointer import PointerHead
@@ -112,7 +112,7 @@ def load_base(base: str, device: str, max_pixels: int | None = None, dtype: str 
     """The base checkpoint as a LocalEngine on `device` ("tiny" = the shipped checkpoint); fp32 for a full
     fine-tune, "auto" (bf16 on CUDA) under LoRA, where only the adapters train."""
     from engine import tiny_checkpoint_path
-    from engine.local import LocalEngine
+    from engine import LocalEngine
 
     path = tiny_checkpoint_path() if base == "tiny" else Path(base).expanduser()
     if not (path / "config.json").is_file():
@@ -343,7 +343,7 @@ class Trainer:
         """Train (resuming when asked), evaluating and saving at intervals; returns the output directory.
         `until`: stop after this step as an interruption would (no final checkpoint; tests of resume).
         On CPU denormal floats read as zero meanwhile (engine/devices.py: trained weights made steps ~1.7x slower)."""
-        from engine.devices import flush_denormals
+        from engine import flush_denormals
 
         with flush_denormals(self.engine.device):
             return self._run(until)
@@ -440,10 +440,10 @@ class Trainer:
     def evaluate_heldout(self) -> dict[str, Any]:
         """Held-out success with the model as it is now, through the real agent loop and evaluation."""
         from engine.api import GenerationConfig
-        from visagent.agent import AgentConfig
-        from visagent.evaluate import evaluate
-        from visagent.scenarios import load_scenarios
-        from visagent.step_eval import step_accuracy
+        from visagent.loop.agent import AgentConfig
+        from visagent.traces.evaluate import evaluate
+        from visagent.sim.scenarios import load_scenarios
+        from visagent.traces.step_eval import step_accuracy
 
         cfg = self.config
         scenarios = [s for s in load_scenarios() if s.split == "heldout"

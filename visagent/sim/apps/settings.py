@@ -78,7 +78,6 @@ class SettingsApp(App):
         self.captions: dict[str, Label] = {}
         for key, _, kind, label, opts in CONTROLS:
             self.controls[key] = self._make(key, kind, label, opts)
-        self.applied_name = values["device_name"]
         self.apply_btn = Button("apply_name", "Rename", self._rename, kind="primary")
         self.sidebar = ListView("sections", [ListItem(s, s, icon=SECTION_ICONS[s]) for s in self.sections],
                                 row_dp=40 if not self.phone else 64, on_item=self._open_section,

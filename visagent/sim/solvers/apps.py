@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visagent.actions import Action
+from visagent.core.actions import Action
 from visagent.sim.lists import ListView
 from visagent.sim.solvers.base import SOLVERS, Ctx, OracleError, solver
 

@@ -11,14 +11,14 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from visagent.actions import Action
-from visagent.errors import VisagentError
+from visagent.core.actions import Action
+from visagent.core.errors import VisagentError
 from visagent.sim.lists import WHEEL_CLICK_DP, ListView
 from visagent.sim.textfield import TextField
 from visagent.sim.widgets import Element, Widget
 
 if TYPE_CHECKING:
-    from visagent.scenarios import Scenario
+    from visagent.sim.scenario import Scenario
     from visagent.sim.world import SimWorld
 
 SolverFn = Callable[["Ctx"], "Action | None"]
@@ -66,10 +66,6 @@ class Ctx:
     def tap(self, target: Element | Widget | tuple[float, float]) -> Action:
         x, y = self._point(target)
         return Action("click" if self.phone else "left_click", coordinate=(x, y), space="screen")
-
-    def double(self, target: Element | Widget | tuple[float, float]) -> Action:
-        x, y = self._point(target)
-        return Action("double_click", coordinate=(x, y), space="screen")
 
     def context(self, target: Element | Widget | tuple[float, float]) -> Action:
         x, y = self._point(target)
@@ -169,12 +165,6 @@ class Ctx:
     def sub(self, params: dict[str, Any]) -> Ctx:
         """The same world with other params (for sequences of sub-goals)."""
         return Ctx(self.scenario, self.world, params)
-
-    def close_popup(self) -> Action | None:
-        top = self.top_overlay()
-        if top is not None and not top.modal:
-            return self.dismiss()
-        return None
 
     def menu_item(self, app: Any, menu: str, item: str) -> Action:
         """Next step to choose `item` from the app's `menu` (menu bar on the desktop, Menu button on the phone)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visagent.actions import Action
+from visagent.core.actions import Action
 from visagent.sim.lists import Dropdown
 from visagent.sim.solvers.base import Ctx, OracleError, solver
 from visagent.sim.textfield import TextField

@@ -1,0 +1,113 @@
+"""SimExecutor: the Executor protocol over a SimWorld (virtual clock, optional HiDPI screenshots).
+
+With `scale=2.0` screenshots come back at twice the logical size (ScreenGeometry.scale == 2) while actions
+stay in logical screen pixels, the way a Retina / 200% display behaves — so coordinate-scaling bugs show up
+end to end.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+
+from PIL import Image
+
+from visagent.core.actions import Action
+from visagent.core.errors import ExecutorError
+from visagent.screen.base import ExecResult, Observation, ScreenGeometry
+from visagent.core.actions import HEAD_ACTIONS
+from visagent.sim.world import SimWorld
+
+
+class SimExecutor:
+    """Drives a SimWorld. `scale`: physical pixels per logical pixel of the screenshots (1.0 .. 4.0)."""
+
+    name = "sim"
+
+    def __init__(self, world: SimWorld, scale: float = 1.0) -> None:
+        if not 1.0 <= scale <= 4.0:
+            raise ExecutorError(f"sim scale must be within 1.0..4.0, got {scale}")
+        self.world = world
+        self.scale = float(scale)
+        self.platform = world.platform  # type: ignore[assignment]
+        self._closed = False
+        self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
+        self._scaled: Image.Image | None = None
+        self._scaled_raw: bytes | None = None  # the pixels `_scaled` was resized from
+        # id(screenshot) -> (the screenshot, the frame it copies), both weakly held: for same_frame()
+        self._copies: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+        w, h = world.size
+        self._geometry = ScreenGeometry(w, h, int(round(w * self.scale)), int(round(h * self.scale)))
+
+    def geometry(self) -> ScreenGeometry:
+        return self._geometry
+
+    def screenshot(self) -> Observation:
+        """The current screen (physical pixels, RGB); timestamp is the world's virtual time."""
+        self._check()
+        if self.scale == 1.0:
+            img = self.world.render()
+        else:
+            frame = self.world.render(copy=False)
+            if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
+                raw = frame.tobytes()
+                if raw != self._scaled_raw:  # a re-render may paint the very same pixels: their resize is reused
+                    g = self._geometry
+                    self._scaled = frame.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                    self._scaled_raw = raw
+                self._scaled_from = frame
+            img = self._scaled.copy()
+        self._remember(img, self.world.frame() if self.scale == 1.0 else self._scaled)
+        return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
+
+    def _remember(self, image: Image.Image, source: Image.Image | None) -> None:
+        if source is None:
+            return
+        key = id(image)
+
+        def gone(_ref: weakref.ref, key: int = key) -> None:
+            current = self._copies.get(key)
+            if current is not None and current[0] is _ref:
+                self._copies.pop(key, None)
+
+        self._copies[key] = (weakref.ref(image, gone), weakref.ref(source))
+
+    def _source(self, image: Image.Image) -> Image.Image | None:
+        entry = self._copies.get(id(image))
+        if entry is None or entry[0]() is not image:
+            return None
+        return entry[1]()
+
+    def same_frame(self, a: Image.Image, b: Image.Image) -> bool:
+        """True when screenshots `a` and `b` are copies of one rendered frame, so hold the same pixels unless a
+        caller drew on them since (the settle detector's captures and the agent's screenshots are never drawn
+        on). False means "unknown, compare them". Lets the settle detector skip work (SettleDetector.wait)."""
+        source = self._source(a)
+        return source is not None and source is self._source(b)
+
+    def execute(self, action: Action) -> ExecResult:
+        """Execute an action in screen space; `changed` says whether the rendered screen changed."""
+        self._check()
+        t0 = time.perf_counter()
+        before = self.world.render(copy=False)  # the world's own frames, not copies: unchanged unless re-rendered
+        hit = self.world.element_at(*action.coordinate) if action.action in HEAD_ACTIONS and action.coordinate else None
+        target = None if hit is None else {"label": hit.label, "bbox": list(hit.bbox), "ui_type": hit.ui_type}
+        message = self.world.apply(action)
+        after = self.world.render(copy=False)
+        changed = after is not before and before.tobytes() != after.tobytes()
+        return ExecResult(ok=True, message=message, execute_s=time.perf_counter() - t0, changed=changed,
+                          target=target)
+
+    def now(self) -> float:
+        return self.world.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the world's virtual clock (returns at once)."""
+        self.world.clock.advance(max(0.0, seconds))
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check(self) -> None:
+        if self._closed:
+            raise ExecutorError("the sim executor is closed; create a new SimExecutor")
