@@ -2,7 +2,7 @@
 
 Each Ray row starts a fresh single-node Ray here with that many CPUs (one worker process per CPU), warms its
 workers (process start and `import visagent` are counted apart, as `start_s`), then runs the same episodes as the
-threaded rows through visagent.ray_eval. Ray's per-episode overhead is measured two ways: the round trip of an
+threaded rows through visagent.traces.ray_eval. Ray's per-episode overhead is measured two ways: the round trip of an
 empty task (submit, schedule, run, return), and the 1-worker Ray eval's time per episode minus the 1-thread
 eval's. Traces are off unless --traces (then Ray ships each one back, as `--ray-traces ship` does).
 
@@ -38,9 +38,9 @@ def main() -> int:
     os.environ.setdefault("RAY_TMPDIR", tmp)  # this bench's Ray files (and address file) stay in its own dir
     import ray
 
-    from visagent.evaluate import evaluate, oracle_factory
-    from visagent.ray_eval import EngineSpec, ray_evaluate
-    from visagent.scenarios import get_scenario
+    from visagent.traces.evaluate import evaluate, oracle_factory
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
+    from visagent.sim.scenarios import get_scenario
 
     scenarios = [get_scenario(s) for s in SCENARIOS]
     seeds = list(range(-(-args.episodes // len(scenarios))))
@@ -68,7 +68,7 @@ def main() -> int:
 
         @ray.remote(num_cpus=1)
         def warm() -> int:
-            import visagent.ray_eval  # noqa: F401 - what an episode imports first
+            import visagent.traces.ray_eval  # noqa: F401 - what an episode imports first
 
             time.sleep(0.5)  # hold the CPU so each warm-up lands on its own worker process
             return os.getpid()

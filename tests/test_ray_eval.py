@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from visagent.errors import ConfigError
-from visagent.evaluate import evaluate, oracle_factory
-from visagent.scenarios import get_scenario
-from visagent.settings import Settings, load_settings
-from visagent.trace import list_traces, read_trace
+from visagent.core.errors import ConfigError
+from visagent.traces.evaluate import evaluate, oracle_factory
+from visagent.sim.scenarios import get_scenario
+from visagent.core.settings import Settings, load_settings
+from visagent.core.trace import list_traces, read_trace
 
 SCENARIOS = ("desktop-settings-wifi-off", "phone-settings-brightness", "desktop-settings-language")
 SEEDS = (0, 1)
@@ -88,7 +88,7 @@ def cluster():
 
 
 def test_ray_and_local_oracle_episodes_have_identical_outcomes(cluster, tmp_path):
-    from visagent.ray_eval import EngineSpec, ray_evaluate
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
     address, _ = cluster
     scenarios = [get_scenario(s) for s in SCENARIOS]
@@ -146,7 +146,7 @@ def marks(tmp_path):
 
 
 def test_a_worker_that_dies_mid_episode_is_retried_once_and_counted_once(cluster, tmp_path, marks):
-    from visagent.ray_eval import EngineSpec, ray_evaluate
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
     address, _ = cluster
     scenarios = [get_scenario("desktop-settings-wifi-off")]
@@ -163,7 +163,7 @@ def test_a_worker_that_dies_mid_episode_is_retried_once_and_counted_once(cluster
 
 
 def test_a_worker_that_dies_again_is_reported_as_error(cluster, tmp_path, marks):
-    from visagent.ray_eval import EngineSpec, ray_evaluate
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
     address, _ = cluster
     scenarios = [get_scenario("desktop-settings-wifi-off")]
@@ -178,7 +178,7 @@ def test_a_worker_that_dies_again_is_reported_as_error(cluster, tmp_path, marks)
 
 
 def test_interrupt_cancels_outstanding_tasks_and_keeps_the_finished(cluster, tmp_path):
-    from visagent.ray_eval import EngineSpec, EvalInterrupted, ray_evaluate
+    from visagent.traces.ray_eval import EngineSpec, EvalInterrupted, ray_evaluate
 
     address, _ = cluster
     scenarios = [get_scenario(s) for s in SCENARIOS]
@@ -229,7 +229,7 @@ def test_without_ray_the_flag_says_how_to_install_it(monkeypatch, capsys):
 
 def test_an_in_process_model_is_refused_with_one_line(capsys):
     from visagent.cli import main
-    from visagent.ray_eval import EngineSpec
+    from visagent.traces.ray_eval import EngineSpec
 
     pytest.importorskip("ray")
     code = main(["eval", "desktop-settings-wifi-off", "--model", "tiny", "--ray=local", "--no-progress"])
@@ -267,7 +267,7 @@ def test_a_shipped_trace_cannot_escape_the_trace_dir(tmp_path):
     import io
     import tarfile
 
-    from visagent.ray_eval import unpack_trace
+    from visagent.traces.ray_eval import unpack_trace
 
     def tar_of(*members):
         buf = io.BytesIO()
@@ -306,7 +306,7 @@ def test_the_dashboard_submits_a_suite_to_the_cluster(cluster, tmp_path):
 
 
 def test_a_threading_cancel_event_stops_the_suite(cluster, tmp_path):
-    from visagent.ray_eval import EngineSpec, ray_evaluate
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
     address, _ = cluster
     cancel = threading.Event()

@@ -27,7 +27,7 @@ class SuiteRequest:
     seeds: int = 1
     workers: int = 2
     max_steps: int | None = None
-    ray: str = ""  # a Ray address (visagent/ray_eval.py): each episode a task on that cluster; "" runs here
+    ray: str = ""  # a Ray address (visagent/traces/ray_eval.py): each episode a task on that cluster; "" runs here
 
 
 @dataclass(frozen=True)
@@ -169,9 +169,9 @@ class SuiteRunner:
         over HTTP); same rows and message as a suite run here. Raises VisagentError for the page to show."""
         import dataclasses
 
-        from visagent.agent import AgentConfig
-        from visagent.evaluate import eval_trace_dir
-        from visagent.ray_eval import EngineSpec, check_address, ray_evaluate
+        from visagent.loop.agent import AgentConfig
+        from visagent.traces.evaluate import eval_trace_dir
+        from visagent.traces.ray_eval import EngineSpec, check_address, ray_evaluate
 
         req = suite.request
         address = check_address(req.ray.strip())

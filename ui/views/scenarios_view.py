@@ -79,7 +79,7 @@ def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, see
     tag_list = tuple(t.strip() for t in (tags or "").replace(";", ",").split(",") if t.strip())
     address = (ray or "").strip()
     if address:
-        from visagent.ray_eval import check_address
+        from visagent.traces.ray_eval import check_address
 
         check_address(address)
     return SuiteRequest(model=model, split="" if split == "any" else split, tags=tag_list, seeds=n_seeds,

@@ -61,7 +61,7 @@ def ray_address(args) -> str | None:
             raise ConfigError("give either --ray or --no-ray, not both")
         return None
     if args.ray_address:
-        from visagent.ray_eval import check_address
+        from visagent.traces.ray_eval import check_address
 
         return check_address(args.ray_address)
     if args.ray_address == "":
@@ -124,7 +124,7 @@ def run(args) -> int:
     trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
     engine = None
     if address is not None:
-        from visagent.ray_eval import EngineSpec, import_ray
+        from visagent.traces.ray_eval import EngineSpec, import_ray
 
         import_ray()  # no Ray: the one line saying how to install it, before anything else happens
         spec = EngineSpec.for_eval(settings, args.policy)
@@ -156,7 +156,7 @@ def run(args) -> int:
     interrupted = None
     try:
         if address is not None:
-            from visagent.ray_eval import EvalInterrupted, ray_evaluate
+            from visagent.traces.ray_eval import EvalInterrupted, ray_evaluate
 
             try:
                 report = ray_evaluate(scenarios, spec, address=address, seeds=seeds, agent_config=config,

@@ -90,7 +90,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int | None = None
     log_level: str = "WARNING"
-    # `visagent eval` on a Ray cluster (visagent/ray_eval.py): None runs here; "auto" (the cluster `ray start`
+    # `visagent eval` on a Ray cluster (visagent/traces/ray_eval.py): None runs here; "auto" (the cluster `ray start`
     # made on this machine), "local" (a throwaway one in this process), "ray://host:10001" or "host:6379".
     # ray_traces: "ship" (workers send each trace back to the head) or "shared" (workers write to trace_dir,
     # which must be the same path on a filesystem every node mounts).

@@ -251,7 +251,7 @@ def evaluate(
 
 def episode_jobs(scenarios: Sequence[Any], seeds: Sequence[int]) -> list[tuple[Any, int]]:
     """Every (scenario, seed) episode of an evaluation, in report order (scenario-major); the local and
-    the Ray eval (visagent/ray_eval.py) both number episodes by this list."""
+    the Ray eval (visagent/traces/ray_eval.py) both number episodes by this list."""
     return [(sc, int(seed)) for sc in scenarios for seed in seeds]
 
 

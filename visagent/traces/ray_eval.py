@@ -1,7 +1,7 @@
-"""`visagent eval --ray`: the same episodes as visagent.evaluate, each one a Ray task on a cluster.
+"""`visagent eval --ray`: the same episodes as visagent.traces.evaluate, each one a Ray task on a cluster.
 
 The head (this process) submits one task per scenario × seed; a worker process somewhere on the cluster
-opens its own executor and world through `visagent.evaluate.run_episode` (the function the local eval runs,
+opens its own executor and world through `visagent.traces.evaluate.run_episode` (the function the local eval runs,
 so the world it builds, the verdict and the trace are the same), builds its own engine (the scripted oracle,
 or a client of the model server at the URL given: an in-process model cannot be shared across machines and is
 refused) and returns the `EpisodeOutcome`. The head numbers episodes and aggregates them with the local
@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visagent.agent import AgentConfig
-from visagent.errors import ConfigError
-from visagent.evaluate import (EpisodeOutcome, EvalReport, collect_report, episode_config, episode_jobs,
+from visagent.loop.agent import AgentConfig
+from visagent.core.errors import ConfigError
+from visagent.traces.evaluate import (EpisodeOutcome, EvalReport, collect_report, episode_config, episode_jobs,
                                oracle_factory, run_episode, scenario_tags)
-from visagent.settings import RAY_ADDRESS, RAY_TRACE_MODES, Settings
+from visagent.core.settings import RAY_ADDRESS, RAY_TRACE_MODES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _worker_engine(settings: Settings | None) -> Any:
     if settings is None:
         raise ConfigError("no model given for the Ray workers")
     if settings not in _ENGINES:
-        from visagent.engines import open_engine
+        from visagent.loop.engines import open_engine
 
         _ENGINES[settings] = open_engine(settings)
     return _ENGINES[settings]
