@@ -111,6 +111,37 @@ def test_ray_and_local_oracle_episodes_have_identical_outcomes(cluster, tmp_path
     assert len(list_traces(tmp_path / "ray")) == len(remote.episodes)
 
 
+def test_workers_talk_to_the_model_url_given(cluster, tmp_path):
+    """A model served over HTTP: every worker opens its own client of that URL (a scripted stub on loopback
+    that claims success at once); the claim is recorded, the world's verdict decides."""
+    from tests.fixtures.openai_stub import OpenAIStub, Reply, delta_chunk
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
+
+    terminate = ("<tool_call>\n<function=computer_use>\n<parameter=action>\nterminate\n</parameter>\n"
+                 "<parameter=status>\nsuccess\n</parameter>\n</function>\n</tool_call>")
+
+    def reply(request):
+        if request["path"].endswith("/models"):
+            return Reply(body={"object": "list", "data": [{"id": "stub-model", "max_model_len": 32768}]})
+        return Reply(chunks=[delta_chunk({"content": terminate}), delta_chunk({}, finish="stop"),
+                             {"id": "u", "object": "chat.completion.chunk", "created": 0, "model": "stub-model",
+                              "choices": [], "usage": {"prompt_tokens": 1234, "completion_tokens": 20,
+                                                       "total_tokens": 1254}}])
+
+    address, _ = cluster
+    stub = OpenAIStub(reply)
+    try:
+        spec = EngineSpec.for_eval(Settings(model=stub.url), None)
+        report = ray_evaluate([get_scenario("desktop-settings-wifi-off"), get_scenario("phone-settings-brightness")],
+                              spec, address=address, seeds=(0,), trace_dir=None)
+    finally:
+        stub.close()
+    assert report.model == stub.url and [e.status for e in report.episodes] == ["success", "success"]
+    assert report.success_rate == 0.0 and [e.prompt_tokens for e in report.episodes] == [1234, 1234]
+    chats = [r["json"] for r in stub.requests if r["path"].endswith("/chat/completions")]
+    assert sorted(c["tools"][0]["function"]["name"] for c in chats) == ["computer_use", "mobile_use"]
+
+
 def _crash_once(marks, job, executor):
     """Kill the worker process at its second action, the first time episode 0 runs."""
     with (marks / f"attempts-{job.index}").open("a") as fh:
@@ -215,6 +246,34 @@ def test_cli_eval_on_the_cluster_writes_the_same_json_and_exit_code(cluster, tmp
     assert all(Path(e["trace"]).is_dir() and Path(e["trace"]).parent == Path(data["trace_dir"])
                for e in data["episodes"])
     assert "overall" in proc.stdout and "traces:" in proc.stdout
+
+
+def test_ctrl_c_on_the_cli_cancels_and_writes_the_finished_episodes(cluster, tmp_path):
+    import signal
+
+    address, ray_tmp = cluster
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "RAY_TMPDIR": ray_tmp,
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "VISAGENT_TRACE_DIR": str(tmp_path / "runs")}
+    cmd = [sys.executable, "-m", "visagent", "eval", *SCENARIOS, "--policy", "oracle", "--seeds", "10",
+           "--ray", address, "--json", str(tmp_path / "r.json"), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    try:
+        deadline = time.monotonic() + 120  # until the first shipped trace is in: episodes are finishing
+        while not list((tmp_path / "runs").glob("eval-*/*/meta.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert "interrupted" in data and 1 <= data["episodes_total"] < 30
+    assert [(e["scenario"], e["seed"]) for e in data["episodes"]] == sorted(
+        [(e["scenario"], e["seed"]) for e in data["episodes"]], key=lambda k: (SCENARIOS.index(k[0]), k[1]))
+    assert "overall" in out and "interrupted:" in err and "cancelled" in err
 
 
 def test_without_ray_the_flag_says_how_to_install_it(monkeypatch, capsys):

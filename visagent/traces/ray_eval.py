@@ -29,8 +29,10 @@ import io
 import logging
 import os
 import shutil
+import signal
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -304,12 +306,17 @@ def _connect(ray: Any, address: str) -> bool:
     """Connect this process to the cluster; True when this call did (and the caller must disconnect)."""
     if ray.is_initialized():
         return False
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
         ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
                  log_to_driver=False, include_dashboard=False if address == "local" else None)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: {first}") from None
+    finally:
+        if main and sigterm is not None:  # Ray's own SIGTERM handler kills at once; the CLI's stops like Ctrl-C
+            signal.signal(signal.SIGTERM, sigterm)
     return True
 
 
