@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -68,7 +69,9 @@ def main() -> int:
 
         @ray.remote(num_cpus=1)
         def warm() -> int:
-            import visagent.traces.ray_eval  # noqa: F401 - what an episode imports first
+            import visagent.traces.ray_eval
+
+            assert visagent.traces.ray_eval.run_job  # what an episode imports first
 
             time.sleep(0.5)  # hold the CPU so each warm-up lands on its own worker process
             return os.getpid()
@@ -111,6 +114,7 @@ def main() -> int:
     print(json.dumps({"bench": "eval_scale", "episodes": n, "rows": rows, "ray_overhead_s_per_episode":
                       per_episode_overhead, "noop_task_ms": None if noop_ms is None else round(noop_ms, 2),
                       "cpus": os.cpu_count(), "traces": args.traces}))
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

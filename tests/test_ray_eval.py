@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,7 @@ def cluster():
             time.sleep(0.2)
         left = _our_processes(tmp)
         assert not left, f"Ray processes still running after the cluster stopped: {left}"
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_ray_and_local_oracle_episodes_have_identical_outcomes(cluster, tmp_path):

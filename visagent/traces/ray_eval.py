@@ -172,11 +172,12 @@ def run_job(job: EpisodeJob, spec: EngineSpec, traces: str | None, trace_dir: st
     """One episode in a Ray worker: (outcome, the trace as tar bytes when shipped, else None).
     `traces`: "ship", "shared" or None (no trace)."""
     base = spec.factory()
-    factory = base
-    if hook is not None:
-        def factory(scenario: Any, executor: Any) -> Any:  # noqa: F811 - the hooked factory
-            hook(job, executor)
-            return base(scenario, executor)
+
+    def hooked(scenario: Any, executor: Any) -> Any:
+        hook(job, executor)  # type: ignore[misc]
+        return base(scenario, executor)
+
+    factory = base if hook is None else hooked
 
     if traces is None:
         return run_episode(job.scenario, job.seed, factory, job.config, trace_dir=None), None
