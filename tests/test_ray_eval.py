@@ -52,11 +52,12 @@ def _our_processes(marker: str) -> list[int]:
 def cluster():
     """A Ray cluster on loopback: the head node and one more node, one CPU each (two worker processes)."""
     tmp = tempfile.mkdtemp(prefix="vgray-", dir="/tmp")  # short: Ray puts unix sockets under it
-    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "TMPDIR")}
     os.environ["RAY_TMPDIR"] = tmp  # the cluster's files and its address file stay in our own directory
     # Loopback only: with "clusters" off, Ray gives every node (and the driver) 127.0.0.1 instead of the
     # machine's outward address; the variable for the processes Ray starts, the constant for this one.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["TMPDIR"] = tmp  # the workers' staging dirs too (the Ray processes inherit it)
     ray = pytest.importorskip("ray", reason="the ray extra is part of the test install (scripts/setup.sh)")
     from ray._private import ray_constants
     from ray.cloudpickle import register_pickle_by_value
@@ -224,6 +225,7 @@ def test_interrupt_cancels_outstanding_tasks_and_keeps_the_finished(cluster, tmp
                      trace_dir=tmp_path / "runs", on_episode=ctrl_c)
     partial = caught.value.report
     assert len(partial.episodes) == 1 and caught.value.total == 12
+    assert Path(partial.episodes[0].trace).parent == tmp_path / "runs"
     assert partial.to_dict()["episodes_total"] == 1 and "overall" in partial.summary_table()
     import ray
 
@@ -374,3 +376,20 @@ def test_a_threading_cancel_event_stops_the_suite(cluster, tmp_path):
     report = ray_evaluate([get_scenario(s) for s in SCENARIOS], EngineSpec(policy="oracle"), address=address,
                           seeds=(0, 1, 2), trace_dir=None, cancel=cancel, on_episode=lambda e: cancel.set())
     assert 1 <= len(report.episodes) < 9
+
+
+def test_staging_dirs_of_dead_workers_are_swept(tmp_path, monkeypatch):
+    import tempfile as tf
+
+    from visagent.traces import ray_eval
+
+    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"{ray_eval.STAGING_PREFIX}{dead.pid}-abc"
+    alive = tmp_path / f"{ray_eval.STAGING_PREFIX}{os.getppid()}-abc"
+    other = tmp_path / "visagent-raylet-notours"
+    for d in (gone, alive, other):
+        (d / "run").mkdir(parents=True)
+    ray_eval._sweep_dead_staging()
+    assert not gone.exists() and alive.exists() and other.exists()

@@ -54,6 +54,8 @@ WORLD_RESOURCES: dict[str, dict[str, float]] = {"sim": {}, "real-desktop": {"dis
                                                 "android": {"android": 1.0}}
 #: Largest trace one episode may ship back to the head (tar bytes); a bigger one stays on the worker.
 SHIP_LIMIT_BYTES = 512 * 1024 * 1024
+#: Name prefix of a worker's temporary trace directory ("ship" mode), followed by its pid.
+STAGING_PREFIX = "visagent-ray-"
 #: Times Ray runs an episode again after its worker process died.
 RETRIES = 1
 #: A hook called in the worker as (job, executor) before the agent starts (tests inject a crash here).
@@ -186,7 +188,8 @@ def run_job(job: EpisodeJob, spec: EngineSpec, traces: str | None, trace_dir: st
             raise ConfigError("shared traces need a trace directory")
         staging = Path(trace_dir) / ".attempts" / f"{job.index}-{uuid.uuid4().hex[:8]}"
     else:
-        staging = Path(tempfile.mkdtemp(prefix="visagent-ray-"))
+        _sweep_dead_staging()
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
     try:
         outcome = run_episode(job.scenario, job.seed, factory, job.config, trace_dir=staging)
         data = None
@@ -204,6 +207,21 @@ def run_job(job: EpisodeJob, spec: EngineSpec, traces: str | None, trace_dir: st
         return outcome, data
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sweep_dead_staging() -> None:
+    """Remove the staging dirs of this host's worker processes that died mid-episode (a crash or a forced
+    cancel skips their own cleanup); a dir is removed only when the pid in its name no longer exists."""
+    for path in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*-*"):
+        pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # someone else's process: alive
+            continue
 
 
 def _pack(run_dir: Path) -> bytes | None:
