@@ -9,7 +9,7 @@ import time
 from tests.agent_helpers import DONE, EventLog, sim, texts_of, xml
 from visagent.loop import events as E
 from visagent.loop.agent import Agent, AgentConfig
-from visagent.loop.agent_step import NO_USER_NOTE
+from visagent.loop.agent import NO_USER_NOTE
 from visagent.loop.scripted import ScriptedEngine
 from visagent.core.trace import read_trace
 

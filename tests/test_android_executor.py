@@ -18,6 +18,7 @@ from visagent.loop.coords import to_screen
 from visagent.core.errors import ExecutorError
 from visagent.screen.adb import parse_devices
 from visagent.screen.android import AndroidExecutor, input_text_chunks, input_text_commands, list_android_devices
+from visagent.screen.seam import Screen
 from visagent.screen.settle import SettleDetector
 
 
@@ -252,14 +253,14 @@ def test_every_call_has_a_timeout(phone, monkeypatch):
 def test_settle_waits_for_the_app_to_open_and_sees_no_change_on_a_noop(phone, monkeypatch):
     monkeypatch.delenv("FAKE_ADB_TICK_S")  # phone time = wall time: the 0.3 s page animation really runs
     # one quiet comparison is enough here: a fake screencap takes longer than the animation
-    ex = AndroidExecutor(settle=SettleDetector(consecutive=1, interval_s=0.05, wait_for_change_s=0.3))
+    ex = Screen(AndroidExecutor(settle=SettleDetector(consecutive=1, interval_s=0.05, wait_for_change_s=0.3)))
     icon = phone.element("Notes", "icon").center
-    result = ex.execute(Action("click", coordinate=icon, space="screen"))
+    result = ex.act(Action("click", coordinate=icon, space="screen"))
     assert result.changed is True and result.observation is not None
     world = phone.world()
     assert world.state()["foreground"] == "notes" and not world.busy()
     assert result.observation.image.tobytes() == world.render().tobytes()  # the settled frame = the final screen
-    noop = ex.execute(Action("wait", time=0.1, space="screen"))
+    noop = ex.act(Action("wait", time=0.1, space="screen"))
     assert noop.changed is False and noop.settle_s > 0
 
 

@@ -17,6 +17,7 @@ from visagent.core.actions import MAX_SCROLL_CLICKS, Action
 from visagent.loop.coords import to_screen
 from visagent.core.errors import ExecutorError
 from visagent.screen.desktop import DesktopExecutor, list_monitors, parse_monitor_layout
+from visagent.screen.seam import Screen
 from visagent.screen.xsession import check_session, session_kind
 from visagent.screen.settle import SettleDetector
 from visagent.sim.world import SimWorld
@@ -88,7 +89,7 @@ def test_sim_app_in_tk_window_is_operated_through_the_x_server(xserver, tmp_path
     try:
         wait_for(state_file.exists, what="tk host state file")
         # settle generously: the host renders in real time on a loaded CI machine
-        ex = DesktopExecutor(settle=SettleDetector(consecutive=4, interval_s=0.05, wait_for_change_s=1.0))
+        ex = Screen(DesktopExecutor(settle=SettleDetector(consecutive=4, interval_s=0.05, wait_for_change_s=1.0)))
         twin = SimWorld("desktop", seed=0)  # same seed → same layout: tells where things are
 
         def element(label: str, role: str | None = None):
@@ -96,7 +97,7 @@ def test_sim_app_in_tk_window_is_operated_through_the_x_server(xserver, tmp_path
 
         def act(name: str, label: str, role: str | None = None, **kw):
             cx, cy = element(label, role).center
-            result = ex.execute(screen(name, coordinate=(cx + origin[0], cy + origin[1]), **kw))
+            result = ex.act(screen(name, coordinate=(cx + origin[0], cy + origin[1]), **kw))
             assert result.ok, result.message
             twin.apply(Action(name, coordinate=(cx, cy), space="screen", **kw))
             twin.clock.advance(2.0)
@@ -122,16 +123,16 @@ def test_sim_app_in_tk_window_is_operated_through_the_x_server(xserver, tmp_path
         y = bright.center[1] + origin[1]
         drag = screen("left_click_drag", coordinate=(bright.bbox[0] + 20 + origin[0], y),
                       coordinate2=(bright.bbox[0] + 300 + origin[0], y))
-        assert ex.execute(drag).ok
+        assert ex.act(drag).ok
         settings_reach("brightness", lambda v: v < before["settings"]["brightness"])
 
         act("left_click", "General")
         settings_reach("section", lambda v: v == "General")
         act("triple_click", "Device name")
-        ex.execute(screen("key", keys=("ctrl", "a")))
-        typed = ex.execute(screen("type", text="Lab PC ✓ ü"))
+        ex.act(screen("key", keys=("ctrl", "a")))
+        typed = ex.act(screen("type", text="Lab PC ✓ ü"))
         assert typed.ok and typed.changed
-        assert ex.execute(screen("key", keys=("Return",))).ok  # the field submits on Enter
+        assert ex.act(screen("key", keys=("Return",))).ok  # the field submits on Enter
         settings_reach("device_name", lambda v: v == "Lab PC ✓ ü")
         assert before["settings"]["device_name"] != "Lab PC ✓ ü"
     finally:
@@ -152,7 +153,7 @@ def test_wheel_through_tk_scrolls_the_sim_list_like_the_sim_itself(xserver, tmp_
         twin = get_scenario(scenario).make_world(0)
         row = next(e for e in twin.visible_elements() if e.role == "list_item")
         box = (row.bbox[0] + origin[0], origin[1] + 100, row.bbox[2] + origin[0], origin[1] + 700)
-        ex = DesktopExecutor(settle=SettleDetector(consecutive=4, interval_s=0.05, wait_for_change_s=1.0))
+        ex = Screen(DesktopExecutor(settle=SettleDetector(consecutive=4, interval_s=0.05, wait_for_change_s=1.0)))
 
         def shown():
             return ex.screenshot().image.crop(box)
@@ -163,7 +164,7 @@ def test_wheel_through_tk_scrolls_the_sim_list_like_the_sim_itself(xserver, tmp_
         wait_for(lambda: shown().tobytes() == twin_crop().tobytes(), what="the window showing the world")
         before = shown()
         x, y = row.center
-        result = ex.execute(screen("scroll", coordinate=(x + origin[0], y + origin[1]), pixels=-2))
+        result = ex.act(screen("scroll", coordinate=(x + origin[0], y + origin[1]), pixels=-2))
         assert result.ok and result.changed
         twin.apply(Action("scroll", coordinate=(x, y), pixels=-2, space="screen"))
         twin.clock.advance(1.0)

@@ -269,21 +269,22 @@ def test_kill_9_during_background_writes_leaves_every_step_line_with_its_whole_s
     assert 0 <= trace.meta["steps"] <= len(steps)  # meta.json follows the lines, never ahead of them
 
 
-def test_an_executor_that_settles_itself_reports_its_settle_captures(tmp_path, monkeypatch):
-    """The Android executor (over the fake adb) settles inside execute(); the detector's own cost comes back apart
-    from the waiting, for the agent's timings.settle_capture."""
+def test_a_settled_action_reports_its_settle_captures(tmp_path, monkeypatch):
+    """The screen seam settles the Android executor (over the fake adb) with its own parameters after execute();
+    the detector's own cost comes back apart from the waiting, for the agent's timings.settle_capture."""
     from tests.fixtures.fake_adb import use_fake_adb
     from visagent.core.actions import Action
     from visagent.screen.android import AndroidExecutor
+    from visagent.screen.seam import Screen
     from visagent.screen.settle import SettleDetector
 
     use_fake_adb(tmp_path, monkeypatch)
     monkeypatch.setenv("FAKE_ADB_SCENARIO", "phone-settings-bluetooth-on")
-    executor = AndroidExecutor(settle=SettleDetector(consecutive=1, interval_s=0.01, max_wait_s=2.0))
+    screen = Screen(AndroidExecutor(settle=SettleDetector(consecutive=1, interval_s=0.01, max_wait_s=2.0)))
     try:
-        result = executor.execute(Action("click", coordinate=(540, 1200), space="screen"))
+        result = screen.act(Action("click", coordinate=(540, 1200), space="screen"))
     finally:
-        executor.close()
+        screen.close()
     assert result.ok and result.observation is not None
     assert result.settle_capture_s > 0
     assert "settle_capture_s" not in result.to_dict()  # the trace's `result` is unchanged

@@ -31,7 +31,7 @@ from mcp_types import ElicitResult  # noqa: E402
 from visagent.core.actions import Action  # noqa: E402
 from visagent.screen import open_executor  # noqa: E402
 from visagent.sim.scenarios import get_scenario  # noqa: E402
-from visagent.screen.settle import SettleDetector, ensure_settled  # noqa: E402
+from visagent.screen.seam import Screen  # noqa: E402
 from visagent.sim.oracle import next_action  # noqa: E402
 from visagent.core.trace import read_trace  # noqa: E402
 
@@ -88,15 +88,14 @@ class Twin:
     def __init__(self, scenario_id: str, seed: int | None = None) -> None:
         self.scenario = get_scenario(scenario_id)
         self.executor = open_executor("sim", scenario=scenario_id, seed=seed)
-        ex = self.executor
-        self.screen = SettleDetector().wait(lambda: ex.screenshot().image, ex.now, ex.sleep).final_image
+        self.seam = Screen(self.executor)
+        self.screen = self.seam.observe().image
 
     def next_action(self) -> Action:
         return next_action(self.scenario, self.executor.world)
 
     def run(self, screen_action: dict[str, Any]) -> None:
-        ex = self.executor
-        result = ensure_settled(ex, ex.execute(Action.from_dict(screen_action)), self.screen)
+        result = self.seam.act(Action.from_dict(screen_action), before=self.screen)
         self.screen = result.observation.image
 
     def solved(self) -> bool:

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from visagent.core.actions import Action
+from visagent.screen.seam import Screen
 from visagent.screen.simulated import SimExecutor
-from visagent.screen.base import ExecResult
-from visagent.screen.settle import SettleDetector, ensure_settled, frame_difference, settle_after, thumbnail
+from visagent.screen.settle import SettleDetector, frame_difference, thumbnail
 from visagent.sim.world import SimWorld
 
 
@@ -135,13 +135,15 @@ def test_wait_for_change_catches_an_app_that_reacts_late():
     assert late.changed is True and late.final_image is changed
 
 
-def test_settle_after_drives_an_executor_on_its_clock():
+def test_the_screen_seam_settles_an_action_on_the_executors_clock():
     world = SimWorld("phone", seed=0)
-    ex = SimExecutor(world)
+    screen = Screen(SimExecutor(world))
     icon = next(e for e in world.visible_elements() if e.label == "Settings" and e.role == "icon")
-    result = settle_after(ex, Action("click", coordinate=icon.center, space="screen"))
+    start = world.clock.now()
+    result = screen.act(Action("click", coordinate=icon.center, space="screen"))
     assert result.changed is True and not world.busy()
     assert world.state()["foreground"] == "settings"
+    assert result.settle_s > 0 and world.clock.now() - start >= result.settle_s  # waited on virtual time
 
 
 def test_bad_parameters_are_rejected():
@@ -168,29 +170,40 @@ def test_settles_after_a_real_x_window_animation(xserver, tmp_path):
         while not events() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
-        ex = DesktopExecutor()
-        result = ex.execute(Action("left_click", coordinate=(700, 500), space="screen"))
+        ex = Screen(DesktopExecutor())  # the desktop's own settle parameters, applied by the seam
+        result = ex.act(Action("left_click", coordinate=(700, 500), space="screen"))
         returned = time.monotonic()
         assert result.changed is True and not (result.settle_s > 0 and result.observation is None)
         done = [e for e in events() if e.get("type") == "animation_done"]
         assert done and done[0]["t"] <= returned  # it waited for the animation to end
         assert result.observation.image.getpixel((700, 500)) == (255, 255, 255)  # the final frame
-        still = ex.execute(Action("mouse_move", coordinate=(650, 450), space="screen"))
+        still = ex.act(Action("mouse_move", coordinate=(650, 450), space="screen"))
         assert still.changed is False
     finally:
         rec.terminate()
         rec.wait(timeout=10)
 
 
-def test_ensure_settled_fills_the_result_of_an_executor_that_does_not_settle():
+def test_the_seam_fills_the_result_of_a_backend_that_does_not_settle():
+    raw_world = SimWorld("phone", seed=0)
+    icon = next(e for e in raw_world.visible_elements() if e.label == "Files" and e.role == "icon")
+    raw = SimExecutor(raw_world).execute(Action("click", coordinate=icon.center, space="screen"))
+    assert raw.observation is None and raw.settle_s == 0 and raw_world.busy()  # the backend itself never settles
     world = SimWorld("phone", seed=0)
-    ex = SimExecutor(world)
-    before = ex.screenshot().image
-    icon = next(e for e in world.visible_elements() if e.label == "Files" and e.role == "icon")
-    raw = ex.execute(Action("click", coordinate=icon.center, space="screen"))
-    assert raw.observation is None
-    result = ensure_settled(ex, raw, before)
-    assert result.changed is True and result.settle_s > 0 and not world.busy()
+    screen = Screen(SimExecutor(world))
+    before = screen.screenshot()
+    result = screen.act(Action("click", coordinate=icon.center, space="screen"), before=before)
+    assert result.changed is True
+    assert result.settle_s > 0 and not world.busy() and result.settle_capture_s > 0
     assert result.observation.image.tobytes() == world.render().tobytes()
-    refused = ExecResult(ok=False, message="no")
-    assert ensure_settled(ex, refused, before) is refused and refused.observation is None
+    final = screen.act(Action("terminate", status="success", space="screen"))
+    assert final.observation is None and final.settle_s == 0  # nothing to settle after a final action
+
+
+def test_settle_off_executes_without_waiting():
+    world = SimWorld("phone", seed=0)
+    screen = Screen(SimExecutor(world), settle=False)
+    icon = next(e for e in world.visible_elements() if e.label == "Files" and e.role == "icon")
+    result = screen.act(Action("click", coordinate=icon.center, space="screen"))
+    assert result.ok and result.observation is None and result.settle_s == 0
+    assert world.busy()  # the app's opening animation was not waited for

@@ -173,11 +173,15 @@ class LiveRun:
         if not idle or geometry is None:
             return "wait a moment: the agent is finishing its step"
         from visagent.core.actions import Action
+        from visagent.core.errors import VisagentError
 
         scale = float(geometry.get("scale") or 1.0)
         point = (round(x / scale), round(y / scale))
-        result = agent.executor.execute(Action("left_click", coordinate=point, space="screen"))
-        image = agent.executor.screenshot().image
+        try:  # through the run's screen seam: its thread, time limit, closed check and settling
+            result = agent.screen.act(Action("left_click", coordinate=point, space="screen"))
+            image = result.observation.image if result.observation is not None else agent.screen.screenshot().image
+        except VisagentError as exc:
+            return f"the click did not reach the screen: {' '.join(str(exc).split())}"
         with self._lock:
             self._screenshot = image
             self._markers = Markers(click=(x, y))

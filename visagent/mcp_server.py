@@ -42,6 +42,7 @@ from visagent.core import actions as A
 from visagent.core.actions import Action
 from visagent.core.errors import ConfigError, VisagentError
 from visagent.screen.base import Executor, Observation
+from visagent.screen.seam import Screen
 from visagent.loop.policy import SafetyPolicy, SecretVault, resolve_secrets, secret_names
 from visagent.core.settings import Settings
 
@@ -74,7 +75,8 @@ class ActOutcome:
 
 class McpSession:
     """The state behind one `visagent mcp` server: executor, policy, secrets, trace. Thread-safe (one lock:
-    tool calls run one at a time, in the order they arrive).
+    tool calls run one at a time, in the order they arrive). Every call to the executor goes through `screen`
+    (visagent.screen.seam: closed check, time limit, one worker thread, settling).
 
     `open_executor(scenario, seed)` builds the executor (for `reset` on the sim it is called again with the new
     scenario). `space`: the coordinate space clients write in ("absolute": screenshot pixels, "norm1000").
@@ -100,7 +102,7 @@ class McpSession:
         self._lock = threading.RLock()
         self._scenario_id = scenario
         self._seed = seed
-        self.executor: Executor = open_executor(scenario, seed)
+        self.screen = Screen(open_executor(scenario, seed))
         self._scenario_id = scenario or getattr(getattr(self.executor, "world", None), "scenario_id", None)
         self.trace: Any = None
         self.trace_paths: list[str] = []
@@ -109,6 +111,11 @@ class McpSession:
         self._ended: str | None = None  # sim: why the episode ended (acts refused until reset)
 
     # -- helpers --------------------------------------------------------------------------------------
+    @property
+    def executor(self) -> Executor:
+        """The backend behind `screen` (for its world on the sim; drive it through `screen`)."""
+        return self.screen.backend
+
     @property
     def platform(self) -> str:
         return str(self.executor.platform)
@@ -139,7 +146,7 @@ class McpSession:
         return scenario.instruction_for(world) if scenario is not None else ""
 
     def _trace_meta(self) -> dict[str, Any]:
-        geometry = self.executor.geometry()
+        geometry = self.screen.geometry()
         executor = {"name": getattr(self.executor, "name", self.kind), "platform": self.platform,
                     "geometry": geometry.to_dict()}
         if self.is_sim and self._scenario_id:
@@ -174,7 +181,7 @@ class McpSession:
 
         try:
             try:
-                trace.save_image(FINAL_IMAGE, self.executor.screenshot().image)
+                trace.save_image(FINAL_IMAGE, self.screen.screenshot().image)
             except VisagentError as exc:
                 log.warning("final screenshot not captured: %s", _one_line(exc))
                 if self._current is not None:
@@ -189,12 +196,7 @@ class McpSession:
         left (the sim: nothing changes without an action, so it is reused), else a fresh settled capture."""
         if self._current is not None and self.is_sim:
             return self._current
-        from visagent.screen.settle import SettleDetector
-
-        first = self.executor.screenshot()
-        settled = SettleDetector().wait(lambda: self.executor.screenshot().image, self.executor.now,
-                                        self.executor.sleep)
-        self._current = Observation(settled.final_image, first.geometry)
+        self._current = self.screen.observe()
         return self._current
 
     def _check_open(self) -> None:
@@ -240,7 +242,6 @@ class McpSession:
         ExecutorError when the screen cannot be driven.
         """
         from visagent.loop.coords import to_screen
-        from visagent.screen.settle import ensure_settled
         from visagent.core.trace import step_image_name
 
         with self._lock:
@@ -268,8 +269,7 @@ class McpSession:
                 self._record(record)
                 return self._end_episode(screen_action, out)
             try:
-                return self._act_body(model_action, screen_action, obs, thought, approval, record, out,
-                                      ensure_settled)
+                return self._act_body(model_action, screen_action, obs, thought, approval, record, out)
             except Exception as exc:  # the executor failed (lost display, dead device): the step says why
                 record["error"] = _one_line(exc)
                 raise
@@ -278,7 +278,7 @@ class McpSession:
 
     def _act_body(self, model_action: Action, action: Action, obs: Observation, thought: str,
                   approval: Callable[[str], tuple[str, str]] | None, record: dict[str, Any],
-                  out: dict[str, Any], ensure_settled: Callable[..., Any]) -> ActOutcome:
+                  out: dict[str, Any]) -> ActOutcome:
         if action.action == A.CALL_USER:
             record["policy"] = {"decision": "allowed", "reason": ""}
             out.update(executed=False, message="call_user is for the agent loop's human; over MCP, ask your "
@@ -301,17 +301,13 @@ class McpSession:
             out.update(executed=False, message=f"The action was not executed ({reason}).")
             return ActOutcome(self._redacted(out), obs.image)
         real = self.vault.for_execution(action)  # the only place a secret's value exists
-        result = ensure_settled(self.executor, self.executor.execute(real), obs.image)
+        result = self.screen.act(real, before=obs)  # executed and settled once
         result = dataclasses.replace(result, message=self.redact(result.message or ""))
-        if result.changed is None and result.observation is not None:
-            from visagent.screen.settle import images_differ
-
-            result.changed = images_differ(obs.image, result.observation.image)
         self._current = result.observation  # None after a failed action: the next step captures afresh
         record["result"] = result.to_dict()
         record["timings"] = {"execute": round(result.execute_s, 4), "settle": round(result.settle_s, 4)}
         out.update(executed=True, result=result.to_dict(), changed=result.changed)
-        image = self._current.image if self._current is not None else self.executor.screenshot().image
+        image = self._current.image if self._current is not None else self.screen.screenshot().image
         if self._current is not None:
             out["geometry"] = self._current.geometry.to_dict()
         return ActOutcome(self._redacted(out), image)
@@ -381,7 +377,7 @@ class McpSession:
                 get_scenario(sid)  # an unknown id fails before the old world is touched
             previous = self._finish_trace("stopped", "the MCP client reset the world")
             new = self._open(sid, seed)
-            old, self.executor = self.executor, new
+            old, self.screen = self.screen, Screen(new)
             old.close()
             self._scenario_id = sid or getattr(getattr(new, "world", None), "scenario_id", None)
             self._seed = seed
@@ -403,8 +399,8 @@ class McpSession:
             self._finish_trace("stopped", "the MCP client started run_task")
             if self.is_sim:
                 new = self._open(self._scenario_id, self._seed)
-                self.executor.close()
-                self.executor = new
+                self.screen.close()
+                self.screen = Screen(new)
                 self._current = None
             scenario = self._scenario()
             world = getattr(self.executor, "world", None)
@@ -437,7 +433,7 @@ class McpSession:
                 if scenario is not None:
                     meta = {"scenario": scenario.id, "seed": scenario.seed if self._seed is None else self._seed}
                 meta.update(self._meta_extra)
-                agent = Agent(engine, self.executor, config, trace_root=self.settings.trace_dir, run_meta=meta)
+                agent = Agent(engine, self.screen, config, trace_root=self.settings.trace_dir, run_meta=meta)
                 result = agent.run(task)
             finally:
                 engine.close()
@@ -463,7 +459,7 @@ class McpSession:
             try:
                 return self._finish_trace("stopped", "the MCP session ended")
             finally:
-                self.executor.close()
+                self.screen.close()
 
 
 # -- the MCP server -----------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from typing import Any
 
 from visagent.core.actions import Action
 from visagent.core.errors import ActionError, ConfigError
-from visagent.screen.settle import ensure_settled
 
 
 def register(sub) -> None:
@@ -32,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--space", choices=("absolute", "norm1000"), default="absolute",
                    help="coordinate space of --action (absolute: screenshot pixels; norm1000: 0..1000 grid)")
     p.add_argument("--screenshot", metavar="PNG", help="save the settled screen here")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="limit of each call to the screen, incl. settling (default 60 s)")
     p.set_defaults(handler=run)
 
 
@@ -65,20 +66,24 @@ def check_writable_path(name: str, flag: str) -> None:
 def run(args) -> int:
     from visagent.loop.coords import to_screen
     from visagent.screen import open_executor
+    from visagent.screen.seam import Screen
 
     kind = args.settings.executor
     if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise ConfigError(f"--screenshot {args.screenshot!r} needs an image suffix (.png)")
     action = parse_action(args.action, args.space)
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     if args.screenshot:
         check_writable_path(args.screenshot, "--screenshot")  # before the action runs, not after
     executor = open_executor(kind, scenario=args.settings.scenario, seed=args.seed, monitor=args.monitor,
                              serial=args.serial)
+    screen = Screen(executor, timeout_s=args.timeout)  # closed check, time limit, one thread, settling
     try:
-        before = executor.screenshot()
+        before = screen.screenshot()
         screen_action = to_screen(action, before.geometry, image_size=before.image.size)
-        result = ensure_settled(executor, executor.execute(screen_action), before.image)
-        final = result.observation.image if result.observation is not None else executor.screenshot().image
+        result = screen.act(screen_action, before=before)
+        final = result.observation.image if result.observation is not None else screen.screenshot().image
         out: dict[str, Any] = {
             "executor": kind,
             "action": {"model": action.to_dict(), "screen": screen_action.to_dict()},
@@ -101,4 +106,4 @@ def run(args) -> int:
         print(json.dumps(out, ensure_ascii=False, default=str))
         return 0 if result.ok else 1
     finally:
-        executor.close()
+        screen.close()

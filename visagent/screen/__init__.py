@@ -2,9 +2,10 @@
 
 Owns: the executor protocol and screen geometry (base), the backends — the sim world (simulated), a real desktop
 through mss + pyautogui (desktop, monitors, xsession, keynames, xtype) and an Android phone through adb (android,
-adb) — and settle detection (settle). `open_executor(kind, ...)` builds one by name; `list_monitors()` and
-`list_android_devices()` feed pickers. Backends import their libraries lazily, so `import visagent.screen` needs no
-display and no adb.
+adb) — settle detection (settle) and the seam every caller drives a backend through (seam: closed check, time
+limit, one worker thread, one-line errors, settling once). `open_executor(kind, ...)` builds one by name;
+`list_monitors()` and `list_android_devices()` feed pickers. Backends import their libraries lazily, so
+`import visagent.screen` needs no display and no adb.
 
 May import: visagent.core and visagent.sim. Never the engine, the loop or anything above.
 """

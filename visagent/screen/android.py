@@ -127,8 +127,10 @@ class AndroidExecutor:
     """Drives one Android device through adb. Coordinates: device pixels ("screen" space; scale 1.0).
 
     serial: which device (default: ANDROID_SERIAL, else the only ready device). adb: the adb program.
-    timeout_s: limit for every adb call. settle: True (default phone parameters), a SettleDetector, or
-    False to skip settling (then ExecResult.observation is None). label_map: extra app label → package names for `open`.
+    timeout_s: limit for every adb call. settle: how a Screen over this executor settles after an action: True
+    (default phone parameters), a SettleDetector, or False (the Screen's default detector). A Screen compares the
+    settled screen with the last one captured (a screencap costs 0.1-1 s). label_map: extra app label → package
+    names for `open`.
     Raises ExecutorError on construction when adb is missing or no usable device is found.
     """
 
@@ -151,7 +153,7 @@ class AndroidExecutor:
         self.serial = self.device.serial
         self._geometry: ScreenGeometry | None = None
         self._dpi: int | None = None  # `wm density`, read at the first scroll
-        self._last_image: Image.Image | None = None
+        self.closed = False
         self._packages: list[str] | None = None
 
     # -- adb plumbing ---------------------------------------------------------------------------------
@@ -211,7 +213,6 @@ class AndroidExecutor:
                 "and the device unlocked?"
             ) from None
         image = image.convert("RGB")
-        self._last_image = image
         if self._geometry is None or self._geometry.physical_width != image.width:
             self._geometry = ScreenGeometry.simple(image.width, image.height)
         return image
@@ -227,12 +228,12 @@ class AndroidExecutor:
         time.sleep(seconds)
 
     def close(self) -> None:
-        """Nothing to release: each adb call is its own process."""
+        """Nothing to release (each adb call is its own process); marks the executor closed for its Screen."""
+        self.closed = True
 
     # -- actions ------------------------------------------------------------------------------------
     def execute(self, action: Action) -> ExecResult:
-        """Execute a "screen"-space action; settle afterwards when a detector is set. `changed` compares the
-        settled screen with the last one captured (normally the screenshot the model acted on).
+        """Execute a "screen"-space action (settling is the Screen's: visagent.screen.seam).
 
         Unsupported actions (right/middle click, mouse_move) return ok=False with a message for the model.
         Raises ExecutorError when adb or the device fails.
@@ -240,10 +241,6 @@ class AndroidExecutor:
         if action.space != "screen" and action.coordinate is not None:
             raise ExecutorError(f"AndroidExecutor needs screen-space actions; convert with visagent.loop.coords.to_screen "
                                 f"first (got space {action.space!r})")
-        before = None
-        if self.settle is not None and not action.is_final:
-            # the screen last captured (usually the one the model saw) saves a 0.1-1 s screencap per step
-            before = self._last_image if self._last_image is not None else self.capture()
         start = time.monotonic()
         message = self._perform(action)
         execute_s = time.monotonic() - start
@@ -252,12 +249,7 @@ class AndroidExecutor:
         done = action.summary()
         if action.action in (A.SCROLL, A.HSCROLL) and action.pixels and scroll_note(action.pixels):
             done += f" ({scroll_note(action.pixels)})"
-        if self.settle is None or before is None:
-            return ExecResult(ok=True, message=done, execute_s=execute_s)
-        result = self.settle.wait(self.capture, self.now, self.sleep, before)
-        obs = Observation(result.final_image, self.geometry(), time.time())
-        return ExecResult(ok=True, message=done, execute_s=execute_s, settle_s=result.settle_s,
-                          changed=result.changed, observation=obs, settle_capture_s=result.capture_s)
+        return ExecResult(ok=True, message=done, execute_s=execute_s)
 
     def _perform(self, action: Action) -> str | None:
         """Send the adb commands for `action`; return a message when the action is not supported here."""

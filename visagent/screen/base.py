@@ -1,8 +1,10 @@
-"""The executor seam: one protocol for the sim world, a real X11 desktop and an Android phone.
+"""The executor protocol: one surface for the sim world, a real X11 desktop and an Android phone.
 
-An executor captures the screen (`screenshot()`), reports its geometry, and executes actions whose
-coordinates are already in "screen" space (global logical pixels; see visagent.loop.coords.to_screen).
-Backends raise `ExecutorError` with a message a user can act on (closed display, dead device ...).
+An executor (a backend) captures the screen (`screenshot()`), reports its geometry, and executes actions whose
+coordinates are already in "screen" space (global logical pixels; see visagent.loop.coords.to_screen); it does not
+settle. Backends raise `ExecutorError` with a message a user can act on (closed display, dead device ...).
+Callers drive a backend through `visagent.screen.seam.Screen`, which adds the closed check, timeouts, the
+serial thread, error wrapping and settling.
 """
 
 from __future__ import annotations
@@ -57,11 +59,13 @@ class ScreenGeometry:
 
 @dataclass
 class Observation:
-    """One screenshot (physical pixels, RGB) with the geometry it was taken on."""
+    """One screenshot (physical pixels, RGB) with the geometry it was taken on. `settle_capture_s`: wall time
+    the settle detector spent capturing and comparing to produce it (0 for a plain capture)."""
 
     image: Image.Image
     geometry: ScreenGeometry
     timestamp: float = field(default_factory=time.time)
+    settle_capture_s: float = 0.0
 
 
 @dataclass
@@ -78,8 +82,8 @@ class ExecResult:
     changed: bool | None = None
     observation: Observation | None = None  # the settled screen, when the executor captured it
     target: dict[str, Any] | None = None
-    settle_capture_s: float = 0.0  # wall time the executor's own settle spent capturing and comparing (not recorded
-    # in `result`; the agent adds it to the step's timings.settle_capture)
+    settle_capture_s: float = 0.0  # wall time the settle after it spent capturing and comparing (not recorded in
+    # `result`; the agent adds it to the step's timings.settle_capture)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"ok": self.ok, "message": self.message, "execute_s": round(self.execute_s, 4),
@@ -101,7 +105,8 @@ class Executor(Protocol):
     def screenshot(self) -> Observation: ...
 
     def execute(self, action: Action) -> ExecResult:
-        """Execute an action in "screen" space. Final actions (terminate/answer) are no-ops here."""
+        """Execute an action in "screen" space (no settling: the Screen does that). Final actions
+        (terminate/answer) are no-ops here."""
         ...
 
     def close(self) -> None: ...

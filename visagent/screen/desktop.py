@@ -54,13 +54,15 @@ class DesktopExecutor:
     """Captures monitor `monitor` with mss and drives it with pyautogui. See the module docstring.
 
     display: X display (default $DISPLAY; X11 only). draw_cursor: draw the mouse pointer into screenshots.
-    settle: True (desktop defaults), a SettleDetector, or False. monitor_layout: see module docstring.
+    settle: how a Screen over this executor settles after an action: True (desktop defaults), a SettleDetector,
+    or False (the Screen's default detector). monitor_layout: see module docstring.
     pause_s: pyautogui.PAUSE, the pause after every pyautogui call (a process-wide setting).
     Raises ExecutorError for an unreachable display, a Wayland session without X, or a bad monitor number.
     """
 
     platform = "desktop"
     name = "desktop"
+    fresh_before = True  # a capture is cheap (~16 ms): settle compares with the screen right before the action
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class DesktopExecutor:
             log.warning(self.note)
         self.draw_cursor = draw_cursor
         self.settle = resolve_settle(settle, default_desktop_settle)
+        self.closed = False
         self._local = threading.local()
         self._xdisplay: Any = None
         self._typer: UnicodeTyper | None = None
@@ -192,6 +195,7 @@ class DesktopExecutor:
         time.sleep(seconds)
 
     def close(self) -> None:
+        self.closed = True
         inst = getattr(self._local, "mss", None)
         if inst is not None:
             inst.close()
@@ -229,7 +233,7 @@ class DesktopExecutor:
             raise
 
     def execute(self, action: Action) -> ExecResult:
-        """Execute a "screen"-space action, then settle (when enabled) and return the settled screen.
+        """Execute a "screen"-space action (settling is the Screen's: visagent.screen.seam).
 
         A model mistake (unknown key, an action a desktop lacks) returns ok=False with a message for the model;
         a lost display raises ExecutorError.
@@ -237,7 +241,6 @@ class DesktopExecutor:
         if action.space != "screen" and (action.coordinate is not None or action.coordinate2 is not None):
             raise ExecutorError("DesktopExecutor needs screen-space actions; convert with visagent.loop.coords.to_screen "
                                 f"first (got space {action.space!r})")
-        before = self.capture() if self.settle is not None and not action.is_final else None
         start = time.monotonic()
         try:
             message = self._perform(action)
@@ -246,13 +249,7 @@ class DesktopExecutor:
         execute_s = time.monotonic() - start
         if message is not None:
             return ExecResult(ok=False, message=message, execute_s=execute_s)
-        done = _done_message(action)
-        if before is None or self.settle is None:
-            return ExecResult(ok=True, message=done, execute_s=execute_s)
-        result = self.settle.wait(self.capture, self.now, self.sleep, before)
-        return ExecResult(ok=True, message=done, execute_s=execute_s, settle_s=result.settle_s,
-                          changed=result.changed, observation=Observation(result.final_image, self._geometry),
-                          settle_capture_s=result.capture_s)
+        return ExecResult(ok=True, message=_done_message(action), execute_s=execute_s)
 
     def _perform(self, action: Action) -> str | None:
         name = action.action

@@ -9,6 +9,9 @@ screens on the monotonic clock.
 
 android_world waits for a UI that is identical for 3 checks; UI-TARS and Agent-S sleep a fixed 1 s. This is
 the former on pixels, with a tolerance for noise.
+
+Who settles: only the screen seam (visagent.screen.seam.Screen) calls the detector, after an action and
+for a fresh observation. This module imports nothing of visagent (executors import it, not the other way).
 """
 
 from __future__ import annotations
@@ -16,14 +19,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-
-if TYPE_CHECKING:
-    from visagent.core.actions import Action
-    from visagent.screen.base import ExecResult, Executor
 
 
 @dataclass(frozen=True)
@@ -188,35 +186,3 @@ def resolve_settle(settle: SettleDetector | bool | None, default: Callable[[], S
     if settle is False or settle is None:
         return None
     raise TypeError(f"settle must be a SettleDetector, True or False, got {settle!r}")
-
-
-def settle_after(executor: Executor, action: Action, detector: SettleDetector | None = None) -> SettleResult:
-    """Capture, execute `action` on `executor`, then wait for its screen to settle on the executor's clock.
-
-    A helper for executors without their own settle step; the built-in executors settle inside `execute()`.
-    Raises what `executor.execute` / `executor.screenshot` raise (ExecutorError).
-    """
-    detector = detector or SettleDetector()
-    before = executor.screenshot().image
-    executor.execute(action)
-    return detector.wait(lambda: executor.screenshot().image, executor.now, executor.sleep, before)
-
-
-def ensure_settled(executor: Executor, result: ExecResult, before: Image.Image,
-                   detector: SettleDetector | None = None) -> ExecResult:
-    """Fill `settle_s`, `changed` and `observation` of `result` when the executor did not settle itself.
-
-    For the agent loop and `visagent do`: desktop and Android executors settle inside `execute()` (their
-    result has an observation); for the others this waits here on the executor's own clock (virtual in the
-    sim). A failed result (ok=False) is returned unchanged. Raises what `executor.screenshot` raises.
-    """
-    from visagent.screen.base import Observation
-
-    if not result.ok or result.observation is not None:
-        return result
-    settled = (detector or SettleDetector()).wait(lambda: executor.screenshot().image, executor.now,
-                                                  executor.sleep, before)
-    result.settle_s += settled.settle_s
-    result.changed = settled.changed
-    result.observation = Observation(settled.final_image, executor.geometry(), executor.now())
-    return result

@@ -108,6 +108,10 @@ class SimExecutor:
     def close(self) -> None:
         self._closed = True
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _check(self) -> None:
         if self._closed:
             raise ExecutorError("the sim executor is closed; create a new SimExecutor")

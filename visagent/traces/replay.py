@@ -19,8 +19,9 @@ averaged away; a thumbnail, so sub-pixel anti-aliasing noise is. Different sizes
 the sim: a flipped toggle scores ~0.2, a new settings page ~0.16, a re-render of the same screen 0.0.
 Screens match when the difference is at or below `threshold` (default `DEFAULT_THRESHOLD`).
 
-The sim executors settle inside `execute()` on the world's virtual clock, so a sim replay advances time
-exactly as the recorded run did and a healthy replay differs by 0.0.
+Every call goes through the screen seam (visagent.screen.seam.Screen) as the loop's do: the same settling
+(on the world's virtual clock in the sim, so a sim replay advances time exactly as the recorded run did and a
+healthy replay differs by 0.0), the same time limit per call, one worker thread, one-line errors.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from PIL import Image
 from visagent.core.actions import Action
 from visagent.core.errors import ActionError, ExecutorError, TraceError, VisagentError
 from visagent.screen.base import ExecResult, Executor
+from visagent.screen.seam import Screen
 from visagent.loop.policy import SecretVault, resolve_secrets
-from visagent.screen.settle import SettleDetector
 from visagent.core.trace import Trace, read_trace
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ def step_actions(record: dict[str, Any], *, only_executed: bool = True) -> list[
 
 def replay_trace(
     path: str | Path,
-    executor: Executor | None = None,
+    executor: Executor | Screen | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     *,
     executor_kind: str | None = None,
@@ -191,8 +192,9 @@ def replay_trace(
     """Re-execute the trace at `path` on `executor` (default: a fresh one like the recorded run's) and compare.
 
     `executor_kind` ("sim", "desktop", "android") picks the executor to open when none is given (default:
-    the recorded one). Divergence images go to `out_dir` (default `<trace>/replay/`). An executor passed in is
-    left open; one opened here is closed. Raises TraceError for a damaged trace (torn line, missing
+    the recorded one); a Screen may be passed too (its time limit stands; else each call gets the run's
+    recorded `execute_timeout_s`). Divergence images go to `out_dir` (default `<trace>/replay/`). An executor
+    passed in is left open; one opened here is closed. Raises TraceError for a damaged trace (torn line, missing
     screenshot), ExecutorError when the executor cannot be opened or driven, ValueError for a threshold
     outside 0..1. A run cut short (meta status "running", no final.png) replays the steps it recorded (module
     doc); TraceError when it recorded none.
@@ -226,44 +228,54 @@ def replay_trace(
     if executor is None:
         executor = _open_recorded_executor(trace.meta, executor_kind)
     settle = bool((trace.meta.get("settings") or {}).get("settle", True))
+    screen = Screen.over(executor, settle=settle, **_recorded_timeout(trace.meta, executor))
     result = ReplayResult(trace_path, ok=True, threshold=threshold, human_steps=_human_steps(trace.records),
                           cut_short=cut_short, uncompared=uncompared, ignored=trace.torn)
     try:
-        _check_geometry(trace.meta, steps, executor)
-        # Mirror the loop (visagent.loop.agent_step): a step's screen is the settled screen its previous action
+        _check_geometry(trace.meta, steps, screen)
+        # Mirror the loop (visagent.loop.agent): a step's screen is the settled screen its previous action
         # left, else a fresh capture settled on the executor's clock; final.png is a plain capture.
         pending: Image.Image | None = None
         secrets: dict[str, str] = {}  # values of the {{secret:NAME}} met so far (from the environment)
         for index, record in enumerate(steps):
             step_no = int(record.get("step", index + 1))
-            screen = pending if pending is not None else _capture(executor, settle, None)
+            shown = pending if pending is not None else screen.observe().image
             pending = None
-            if not _compare(result, step_no - 1, expected[index], screen, out):
+            if not _compare(result, step_no - 1, expected[index], shown, out):
                 return result
             for action in step_actions(record):
                 if action.is_final or action.action == "call_user":
                     continue  # nothing to execute; the loop captures afresh at the next step
                 vault = _with_secrets(action, secrets)
-                exec_result = _execute(executor, vault.for_execution(action), vault, step_no)
+                exec_result = _execute(screen, vault.for_execution(action), vault, step_no, shown)
                 result.actions_executed += 1
                 if not exec_result.ok:
                     log.warning("step %s: %s failed on replay: %s", step_no, action.summary(),
                                 vault.redact(exec_result.message))
-                if exec_result.observation is not None:
-                    pending = exec_result.observation.image
-                else:
-                    pending = _capture(executor, settle, screen)
+                # the settled screen it left (settle off: none, the next capture is plain)
+                pending = exec_result.observation.image if exec_result.observation is not None else None
         last = int(steps[-1].get("step", len(steps))) if steps else 0
         if final_expected is not None:
             if cut_short:  # the next step's screenshot: taken as the loop takes a step's screen
-                replayed = pending if pending is not None else _capture(executor, settle, None)
+                replayed = pending if pending is not None else screen.observe().image
             else:
-                replayed = executor.screenshot().image
+                replayed = screen.screenshot().image
             _compare(result, last, final_expected, replayed, out)
         return result
     finally:
         if owned:
-            executor.close()
+            screen.close()
+        else:
+            screen.release()
+
+
+def _recorded_timeout(meta: dict[str, Any], executor: Executor | Screen) -> dict[str, float]:
+    """The run's executor time limit for a bare executor (a Screen passed in keeps its own)."""
+    limit = (meta.get("settings") or {}).get("execute_timeout_s")
+    if isinstance(executor, Screen) or isinstance(limit, bool) or not isinstance(limit, (int, float)) \
+            or not 0 < limit < 1e6:  # a trace is untrusted: anything odd falls back to the default limit
+        return {}
+    return {"timeout_s": float(limit)}
 
 
 def _human_steps(records: list[dict[str, Any]]) -> set[int]:
@@ -278,14 +290,6 @@ def _human_steps(records: list[dict[str, Any]]) -> set[int]:
         elif rec.get("type") == "control" and rec.get("control") == "takeover":
             out.add(last)
     return out
-
-
-def _capture(executor: Executor, settle: bool, before: Image.Image | None) -> Image.Image:
-    """The screen as the loop would see it: settled with the loop's SettleDetector when settling is on."""
-    if not settle:
-        return executor.screenshot().image
-    detector = SettleDetector()
-    return detector.wait(lambda: executor.screenshot().image, executor.now, executor.sleep, before).final_image
 
 
 def _recorded(trace: Trace, name: str) -> Path:
@@ -321,7 +325,7 @@ def _compare(result: ReplayResult, step: int, expected_path: Path, replayed: Ima
     return False
 
 
-def _check_geometry(meta: dict[str, Any], steps: list[dict[str, Any]], executor: Executor) -> None:
+def _check_geometry(meta: dict[str, Any], steps: list[dict[str, Any]], executor: Screen) -> None:
     recorded = (steps[0].get("geometry") if steps else None) or (meta.get("executor") or {}).get("geometry")
     if not recorded:
         return
@@ -363,11 +367,11 @@ def _with_secrets(action: Action, secrets: dict[str, str]) -> SecretVault:
     return SecretVault(secrets)
 
 
-def _execute(executor: Executor, action: Action, vault: SecretVault, step: int) -> ExecResult:
-    """Run one recorded action; a failure is a one-line error with every secret value redacted (the executor
-    saw the real value and may quote it, escaped or cut off)."""
+def _execute(screen: Screen, action: Action, vault: SecretVault, step: int, before: Image.Image) -> ExecResult:
+    """Run one recorded action and settle; a failure is a one-line error with every secret value redacted (the
+    executor saw the real value and may quote it, escaped or cut off)."""
     try:
-        return executor.execute(action)
+        return screen.act(action, before=before)
     except VisagentError as exc:
         if not vault:
             raise
