@@ -312,6 +312,16 @@ def test_bad_addresses_are_one_line(capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "not a Ray address" in err
     code = main(["eval", "--ray", "auto", "--no-ray", "--policy", "oracle"])
     assert code == 2 and "not both" in capsys.readouterr().err
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on: refused at once, not after Ray's retries
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code = main(["eval", "desktop-settings-wifi-off", "--policy", "oracle", "--ray", f"127.0.0.1:{port}",
+                 "--no-progress", "--no-traces"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and f"cannot connect to the Ray cluster at 127.0.0.1:{port}" in err
 
 
 def test_ray_settings_come_from_the_file_and_the_environment(tmp_path):

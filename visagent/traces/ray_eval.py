@@ -325,6 +325,7 @@ def _connect(ray: Any, address: str) -> bool:
     """Connect this process to the cluster; True when this call did (and the caller must disconnect)."""
     if ray.is_initialized():
         return False
+    _check_listening(address)
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
@@ -337,6 +338,23 @@ def _connect(ray: Any, address: str) -> bool:
         if main and sigterm is not None:  # Ray's own SIGTERM handler kills at once; the CLI's stops like Ctrl-C
             signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+def _check_listening(address: str, timeout_s: float = 5.0) -> None:
+    """For HOST:PORT and ray://HOST:PORT: ConfigError at once when nothing accepts a connection there (Ray's
+    own client would retry for minutes)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot connect to the Ray cluster at {address}: {why}; is `ray start --head` "
+                          "running there (GCS port 6379, Ray Client port 10001)?") from None
 
 
 def _cancel(ray: Any, pending: dict) -> None:
