@@ -66,13 +66,19 @@ def cluster():
     saved_constant = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     register_pickle_by_value(sys.modules[__name__])  # the hooks below travel to the workers by value
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        client_port = free.getsockname()[1]
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                      "node_ip_address": "127.0.0.1"})
+                                                      "node_ip_address": "127.0.0.1",
+                                                      "ray_client_server_port": client_port})
     c.add_node(num_cpus=1, node_ip_address="127.0.0.1")
     ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
     try:
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-        yield c.address, tmp
+        yield c.address, tmp, f"ray://127.0.0.1:{client_port}"
     finally:
         ray.shutdown()
         c.shutdown()
@@ -93,7 +99,7 @@ def cluster():
 def test_ray_and_local_oracle_episodes_have_identical_outcomes(cluster, tmp_path):
     from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
-    address, _ = cluster
+    address, _, _ = cluster
     scenarios = [get_scenario(s) for s in SCENARIOS]
     seen = []
     remote = ray_evaluate(scenarios, EngineSpec(policy="oracle"), address=address, seeds=SEEDS,
@@ -131,7 +137,7 @@ def test_workers_talk_to_the_model_url_given(cluster, tmp_path):
                               "choices": [], "usage": {"prompt_tokens": 1234, "completion_tokens": 20,
                                                        "total_tokens": 1254}}])
 
-    address, _ = cluster
+    address, _, _ = cluster
     stub = OpenAIStub(reply)
     try:
         spec = EngineSpec.for_eval(Settings(model=stub.url), None)
@@ -182,7 +188,7 @@ def marks(tmp_path):
 def test_a_worker_that_dies_mid_episode_is_retried_once_and_counted_once(cluster, tmp_path, marks):
     from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
-    address, _ = cluster
+    address, _, _ = cluster
     scenarios = [get_scenario("desktop-settings-wifi-off")]
     report = ray_evaluate(scenarios, EngineSpec(policy="oracle"), address=address, seeds=(0, 1),
                           trace_dir=tmp_path / "runs", traces="shared", hook=functools.partial(_crash_once, marks))
@@ -199,7 +205,7 @@ def test_a_worker_that_dies_mid_episode_is_retried_once_and_counted_once(cluster
 def test_a_worker_that_dies_again_is_reported_as_error(cluster, tmp_path, marks):
     from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
-    address, _ = cluster
+    address, _, _ = cluster
     scenarios = [get_scenario("desktop-settings-wifi-off")]
     report = ray_evaluate(scenarios, EngineSpec(policy="oracle"), address=address, seeds=(0, 1, 2),
                           trace_dir=None, hook=functools.partial(_always_crash, marks))
@@ -214,7 +220,7 @@ def test_a_worker_that_dies_again_is_reported_as_error(cluster, tmp_path, marks)
 def test_interrupt_cancels_outstanding_tasks_and_keeps_the_finished(cluster, tmp_path):
     from visagent.traces.ray_eval import EngineSpec, EvalInterrupted, ray_evaluate
 
-    address, _ = cluster
+    address, _, _ = cluster
     scenarios = [get_scenario(s) for s in SCENARIOS]
 
     def ctrl_c(outcome):  # the head's Ctrl-C arrives while it waits for the next episode
@@ -236,12 +242,13 @@ def test_interrupt_cancels_outstanding_tasks_and_keeps_the_finished(cluster, tmp
     assert ray.available_resources().get("CPU", 0) == 2
 
 
-def test_cli_eval_on_the_cluster_writes_the_same_json_and_exit_code(cluster, tmp_path):
-    address, ray_tmp = cluster
+def test_cli_eval_through_ray_client_writes_the_same_json_and_exit_code(cluster, tmp_path):
+    """`--ray ray://HOST:PORT`: the head talks to the cluster through the Ray Client server."""
+    _, ray_tmp, client = cluster
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "RAY_TMPDIR": ray_tmp,
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "VISAGENT_TRACE_DIR": str(tmp_path / "runs")}
     cmd = [sys.executable, "-m", "visagent", "eval", *SCENARIOS[:2], "--policy", "oracle", "--seeds", "1",
-           "--ray", address, "--json", str(tmp_path / "r.json"), "--no-progress", "--min-success", "100%"]
+           "--ray", client, "--json", str(tmp_path / "r.json"), "--no-progress", "--min-success", "100%"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads((tmp_path / "r.json").read_text())
@@ -255,7 +262,7 @@ def test_cli_eval_on_the_cluster_writes_the_same_json_and_exit_code(cluster, tmp
 def test_ctrl_c_on_the_cli_cancels_and_writes_the_finished_episodes(cluster, tmp_path):
     import signal
 
-    address, ray_tmp = cluster
+    address, ray_tmp, client = cluster
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "RAY_TMPDIR": ray_tmp,
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "VISAGENT_TRACE_DIR": str(tmp_path / "runs")}
     cmd = [sys.executable, "-m", "visagent", "eval", *SCENARIOS, "--policy", "oracle", "--seeds", "10",
@@ -318,10 +325,14 @@ def test_bad_addresses_are_one_line(capsys):
     with socket.socket() as free:  # a port nothing listens on: refused at once, not after Ray's retries
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    code = main(["eval", "desktop-settings-wifi-off", "--policy", "oracle", "--ray", f"127.0.0.1:{port}",
-                 "--no-progress", "--no-traces"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and f"cannot connect to the Ray cluster at 127.0.0.1:{port}" in err
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # a process not yet on Ray
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        proc = subprocess.run([sys.executable, "-m", "visagent", "eval", "desktop-settings-wifi-off", "--policy",
+                               "oracle", "--ray", address, "--no-progress", "--no-traces"],
+                              capture_output=True, text=True, env=env, timeout=60)
+        err = proc.stderr.strip()
+        assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+        assert f"cannot connect to the Ray cluster at {address}: Connection refused" in err
 
 
 def test_ray_settings_come_from_the_file_and_the_environment(tmp_path):
@@ -367,9 +378,9 @@ def test_the_dashboard_submits_a_suite_to_the_cluster(cluster, tmp_path):
     from ui.engines import ModelChoice
     from ui.suites import SuiteRequest, SuiteRunner
 
-    address, _ = cluster
+    address, _, _ = cluster
     runner = SuiteRunner(Settings(), engines=None, trace_root=tmp_path / "runs")  # the oracle needs no engine
-    suite = runner.start(SuiteRequest(model=ModelChoice("oracle", ""), split="train", tags=("app:settings",),
+    suite = runner.start(SuiteRequest(model=ModelChoice("oracle", ""), split="heldout", tags=("app:settings",),
                                       seeds=1, ray=address))
     suite.thread.join(240)
     snap = suite.snapshot()
@@ -381,7 +392,7 @@ def test_the_dashboard_submits_a_suite_to_the_cluster(cluster, tmp_path):
 def test_a_threading_cancel_event_stops_the_suite(cluster, tmp_path):
     from visagent.traces.ray_eval import EngineSpec, ray_evaluate
 
-    address, _ = cluster
+    address, _, _ = cluster
     cancel = threading.Event()
     report = ray_evaluate([get_scenario(s) for s in SCENARIOS], EngineSpec(policy="oracle"), address=address,
                           seeds=(0, 1, 2), trace_dir=None, cancel=cancel, on_episode=lambda e: cancel.set())

@@ -48,7 +48,7 @@ from visagent.core.settings import RAY_ADDRESS, RAY_TRACE_MODES, Settings
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "Ray is not installed; install it with: pip install 'visagent[ray]' (or pip install ray)"
+INSTALL_HINT = "Ray is not installed; install it with: pip install 'visagent[ray]' (or pip install 'ray[client]')"
 #: Custom Ray resources an episode of each world asks for besides one CPU ("sim" needs none).
 WORLD_RESOURCES: dict[str, dict[str, float]] = {"sim": {}, "real-desktop": {"display": 1.0},
                                                 "android": {"android": 1.0}}
