@@ -332,8 +332,9 @@ def _connect(ray: Any, address: str) -> bool:
         ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
                  log_to_driver=False, include_dashboard=False if address == "local" else None)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot connect to the Ray cluster at {address}: {first}") from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"  # a server traceback: its last line
+        raise ConfigError(f"cannot connect to the Ray cluster at {address}: {why[:400]}") from None
     finally:
         if main and sigterm is not None:  # Ray's own SIGTERM handler kills at once; the CLI's stops like Ctrl-C
             signal.signal(signal.SIGTERM, sigterm)
