@@ -27,6 +27,7 @@ class SuiteRequest:
     seeds: int = 1
     workers: int = 2
     max_steps: int | None = None
+    ray: str = ""  # a Ray address (visagent/traces/ray_eval.py): each episode a task on that cluster; "" runs here
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ class SuiteRunner:
 
         req = suite.request
         try:
+            if req.ray:
+                self._work_on_ray(suite, scenarios)
+                return
             if req.model.kind == "oracle":
                 factory, label = oracle_factory, "policy:oracle"
             else:
@@ -159,3 +163,32 @@ class SuiteRunner:
         except Exception as exc:  # a bug: shown on the page, traceback in the log
             log.exception("suite %s failed", suite.id)
             suite.finish(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _work_on_ray(self, suite: SuiteRun, scenarios: list[Any]) -> None:
+        """The suite as Ray tasks on the cluster at `request.ray` (the oracle, or the model when it is served
+        over HTTP); same rows and message as a suite run here. Raises VisagentError for the page to show."""
+        import dataclasses
+
+        from visagent.loop.agent import AgentConfig
+        from visagent.traces.evaluate import eval_trace_dir
+        from visagent.traces.ray_eval import EngineSpec, check_address, ray_evaluate
+
+        req = suite.request
+        address = check_address(req.ray.strip())
+        if req.model.kind == "oracle":
+            spec = EngineSpec(policy="oracle")
+        else:
+            chosen = {"model_name": req.model.model_name, "provider": req.model.provider, "api_key": req.model.api_key}
+            settings = dataclasses.replace(self.settings, model=req.model.spec,
+                                           **{k: v for k, v in chosen.items() if v is not None})
+            spec = EngineSpec.for_eval(settings, None)
+        config = AgentConfig.from_settings(self.settings, auto_approve=True)
+        root = eval_trace_dir(self.trace_root)
+        suite.set_message(f"running on Ray at {address}: 0/{suite.total} episodes")
+        report = ray_evaluate(scenarios, spec, address=address, seeds=list(range(req.seeds)), agent_config=config,
+                              max_steps=req.max_steps, trace_dir=root, traces=self.settings.ray_traces,
+                              split=req.split or None, on_episode=suite.on_episode, cancel=suite.cancel)
+        done = len(report.episodes)
+        cancelled = " (cancelled)" if suite.cancel.is_set() and done < suite.total else ""
+        suite.finish(f"done{cancelled} on Ray: {sum(e.success for e in report.episodes)}/{done} succeeded, "
+                     f"success rate {report.success_rate:.0%}, {report.wall_s:.1f} s; traces in {root}")

@@ -65,8 +65,9 @@ def tag_chart_html(per_tag: tuple[tuple[str, int, int], ...]) -> str:
 
 
 def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, seeds: float, workers: float,
-                  max_steps: float | None) -> SuiteRequest:
-    """A SuiteRequest from the form. Raises ConfigError for a bad number."""
+                  max_steps: float | None, ray: str = "") -> SuiteRequest:
+    """A SuiteRequest from the form (`ray`: a Ray address to run the episodes on, "" here). Raises ConfigError
+    for a bad number or address."""
     from visagent.core.errors import ConfigError
 
     try:
@@ -76,8 +77,13 @@ def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, see
         raise ConfigError("seeds, workers and max steps must be whole numbers") from None
     model = ModelChoice("oracle", "") if policy == "oracle" else dash.default_model
     tag_list = tuple(t.strip() for t in (tags or "").replace(";", ",").split(",") if t.strip())
+    address = (ray or "").strip()
+    if address:
+        from visagent.traces.ray_eval import check_address
+
+        check_address(address)
     return SuiteRequest(model=model, split="" if split == "any" else split, tags=tag_list, seeds=n_seeds,
-                        workers=n_workers, max_steps=limit)
+                        workers=n_workers, max_steps=limit, ray=address)
 
 
 def build(dash: forms.Dashboard) -> None:
@@ -92,6 +98,8 @@ def build(dash: forms.Dashboard) -> None:
         seeds = gr.Number(value=1, precision=0, label="Seeds per scenario", minimum=1)
         workers = gr.Number(value=2, precision=0, label="Parallel episodes", minimum=1)
         max_steps = gr.Number(value=0, precision=0, minimum=0, label="Step limit (0: each scenario's own)")
+        ray = gr.Textbox(value=dash.settings.ray or "", label="Ray address (blank: run here)",
+                         placeholder="auto or ray://head:10001", elem_id="vg-suite-ray")
     with gr.Row():
         run_btn = gr.Button("Run suite", variant="primary", elem_id="vg-suite-run")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="vg-suite-cancel")
@@ -109,7 +117,7 @@ def build(dash: forms.Dashboard) -> None:
             return f"⚠ {md.text(exc)}", gr.skip()
         return f"started {suite.id}: {suite.total} episodes", {}
 
-    run_btn.click(on_run, [split, tags, policy, seeds, workers, max_steps], [message, seen],
+    run_btn.click(on_run, [split, tags, policy, seeds, workers, max_steps, ray], [message, seen],
                   api_visibility="private")
 
     def on_cancel() -> str:

@@ -44,9 +44,32 @@ def register(sub) -> None:
                    help="score each step of the oracle's path on its own instead of running episodes: the model "
                         "answers the exact prompt of that step (the oracle's history before it) and must match the "
                         "oracle's action (step accuracy; visagent/traces/step_eval.py)")
+    p.add_argument("--ray", dest="ray_address", nargs="?", const="", metavar="ADDRESS",
+                   help="run each episode as a task on a Ray cluster (pip install 'visagent[ray]'): auto (the "
+                        "cluster `ray start` made here; the default, or the `ray` setting), local, ray://HOST:10001 "
+                        "or HOST:6379; needs --policy oracle or an http(s) --model; --workers is then the cluster's")
+    p.add_argument("--no-ray", action="store_true", help="run here even when the `ray` setting names a cluster")
+    p.add_argument("--ray-traces", choices=("ship", "shared"),
+                   help="with --ray: ship each trace back to this machine (default) or let workers write into "
+                        "--trace-dir, which must then be one path on a filesystem every node mounts")
     add_point_from_arg(p)
     add_sampling_args(p)
     p.set_defaults(handler=run)
+
+
+def ray_address(args) -> str | None:
+    """The Ray address this eval runs on (None: here): --ray ADDRESS, else --ray alone or the `ray` setting."""
+    if args.no_ray:
+        if args.ray_address is not None:
+            raise ConfigError("give either --ray or --no-ray, not both")
+        return None
+    if args.ray_address:
+        from visagent.traces.ray_eval import check_address
+
+        return check_address(args.ray_address)
+    if args.ray_address == "":
+        return args.settings.ray or "auto"
+    return args.settings.ray
 
 
 def _fraction(text: str) -> float:
@@ -105,12 +128,21 @@ def run(args) -> int:
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
     if args.per_step and real:
         raise ConfigError("--per-step scores steps on the sim oracle's path; it does not apply to --world real-desktop")
+    address = ray_address(args)
     if args.per_step:
+        if address is not None:
+            raise ConfigError("--per-step runs here; drop --ray (or pass --no-ray)")
         return run_per_step(args, scenarios, seeds)
     config = AgentConfig.from_settings(settings, auto_approve=True)
     trace_root = None if args.no_traces else eval_trace_dir(settings.trace_dir)
     engine = None
-    if args.policy == "oracle" or settings.model == "oracle":
+    if address is not None:
+        from visagent.traces.ray_eval import EngineSpec, import_ray
+
+        import_ray()  # no Ray: the one line saying how to install it, before anything else happens
+        spec = EngineSpec.for_eval(settings, "oracle" if settings.model == "oracle" else args.policy)
+        factory, label = None, spec.label
+    elif args.policy == "oracle" or settings.model == "oracle":
         factory, label = oracle_factory, "policy:oracle"
     else:
         from visagent.loop.engines import open_engine
@@ -134,10 +166,21 @@ def run(args) -> int:
                 progress.set_postfix_str(f"success {wins[0]}/{wins[1]}")
                 progress.update(1)
 
+    interrupted = None
     try:
-        report = evaluate(scenarios, factory, seeds=seeds, workers=args.workers, agent_config=config,
-                          max_steps=args.max_steps,
-                          trace_dir=trace_root, model=label, split=args.split, on_episode=on_episode)
+        if address is not None:
+            from visagent.traces.ray_eval import EvalInterrupted, ray_evaluate
+
+            try:
+                report = ray_evaluate(scenarios, spec, address=address, seeds=seeds, agent_config=config,
+                                      max_steps=args.max_steps, trace_dir=trace_root, traces=settings.ray_traces,
+                                      split=args.split, on_episode=on_episode)
+            except EvalInterrupted as exc:  # Ctrl-C: the finished episodes are still a result
+                report, interrupted = exc.report, exc
+        else:
+            report = evaluate(scenarios, factory, seeds=seeds, workers=args.workers, agent_config=config,
+                              max_steps=args.max_steps,
+                              trace_dir=trace_root, model=label, split=args.split, on_episode=on_episode)
     finally:
         if progress is not None:
             progress.close()
@@ -147,7 +190,11 @@ def run(args) -> int:
     if trace_root is not None:
         print(f"traces: {trace_root}")
     if args.json_path:
-        _write_results(args.json_path, report.to_dict(), seeds, scenarios, trace_root)
+        data = report.to_dict() if interrupted is None else {**report.to_dict(), "interrupted": str(interrupted)}
+        _write_results(args.json_path, data, seeds, scenarios, trace_root)
+    if interrupted is not None:
+        print(f"visagent: {interrupted}; the outstanding Ray tasks were cancelled", file=sys.stderr)
+        return 130
     return _below_minimum(report.success_rate, args.min_success, "success rate (goal met)")
 
 

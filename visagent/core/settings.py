@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -27,6 +28,9 @@ from visagent.core.errors import ConfigError
 POINT_SOURCES: tuple[str, ...] = ("auto", "text", "head")
 
 CONFIG_NAME = "visagent.toml"
+#: Ray addresses `ray` accepts: auto, local, ray://HOST:PORT (Ray Client) or HOST:PORT (the head's GCS)
+RAY_ADDRESS = re.compile(r"auto|local|ray://[A-Za-z0-9.\-]+:\d{1,5}|[A-Za-z0-9.\-]+:\d{1,5}")
+RAY_TRACE_MODES = ("ship", "shared")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int | None = None
     log_level: str = "WARNING"
+    # `visagent eval` on a Ray cluster (visagent/traces/ray_eval.py): None runs here; "auto" (the cluster `ray start`
+    # made on this machine), "local" (a throwaway one in this process), "ray://host:10001" or "host:6379".
+    # ray_traces: "ship" (workers send each trace back to the head) or "shared" (workers write to trace_dir,
+    # which must be the same path on a filesystem every node mounts).
+    ray: str | None = None
+    ray_traces: str = "ship"
     safety: SafetySettings = field(default_factory=SafetySettings)
 
     def describe(self) -> dict[str, Any]:
@@ -304,5 +314,9 @@ def validate_settings(s: Settings) -> None:
         raise ConfigError(f"prefill_chunk must be a token count (0: one forward), got {s.prefill_chunk}")
     if s.port is not None and not 0 <= s.port <= 65535:
         raise ConfigError(f"port must be within 0..65535, got {s.port}")
+    if s.ray is not None and not RAY_ADDRESS.fullmatch(s.ray):
+        raise ConfigError(f"ray must be auto, local, ray://HOST:PORT or HOST:PORT, got {s.ray!r}")
+    if s.ray_traces not in RAY_TRACE_MODES:
+        raise ConfigError(f"ray_traces must be ship or shared, got {s.ray_traces!r}")
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")

@@ -206,8 +206,7 @@ def evaluate(
     if not scenario_list:
         raise ValueError("no scenarios to evaluate; check the ids, --split and --tags")
     config = agent_config or AgentConfig()
-    jobs = [(sc, int(seed)) for sc in scenario_list for seed in seeds]
-    report = EvalReport(model=model, split=split, workers=workers)
+    jobs = episode_jobs(scenario_list, seeds)
     start = time.perf_counter()
     results: dict[int, EpisodeOutcome] = {}
 
@@ -216,8 +215,7 @@ def evaluate(
     def one(index: int, scenario: Any, seed: int) -> tuple[int, EpisodeOutcome | None]:
         if live.stopping or (cancel is not None and cancel.is_set()):
             return index, None
-        limit = max_steps if max_steps is not None else getattr(scenario, "max_steps", None) or config.max_steps
-        outcome = run_episode(scenario, seed, engine_factory, dataclasses.replace(config, max_steps=int(limit)),
+        outcome = run_episode(scenario, seed, engine_factory, episode_config(scenario, config, max_steps),
                               trace_dir=trace_dir, live=live)
         if live.stopping and outcome.status == "stopped":
             return index, None  # cut short by the cancel: not a result
@@ -243,9 +241,26 @@ def evaluate(
                 raise
     finally:
         finished.set()
-    report.episodes = [results[i] for i in sorted(results)]
-    report.wall_s = time.perf_counter() - start
-    return report
+    return collect_report(results, model=model, split=split, workers=workers, wall_s=time.perf_counter() - start)
+
+
+def episode_jobs(scenarios: Sequence[Any], seeds: Sequence[int]) -> list[tuple[Any, int]]:
+    """Every (scenario, seed) episode of an evaluation, in report order (scenario-major); the local and
+    the Ray eval (visagent/traces/ray_eval.py) both number episodes by this list."""
+    return [(sc, int(seed)) for sc in scenarios for seed in seeds]
+
+
+def episode_config(scenario: Any, config: AgentConfig, max_steps: int | None) -> AgentConfig:
+    """`config` with one episode's step limit: `max_steps` when given, else the scenario's own."""
+    limit = max_steps if max_steps is not None else getattr(scenario, "max_steps", None) or config.max_steps
+    return dataclasses.replace(config, max_steps=int(limit))
+
+
+def collect_report(results: dict[int, EpisodeOutcome], *, model: str, split: str | None, workers: int,
+                   wall_s: float) -> EvalReport:
+    """The report of the episodes that finished ({job index: outcome}), in job order."""
+    return EvalReport(model=model, split=split, episodes=[results[i] for i in sorted(results)], workers=workers,
+                      wall_s=wall_s)
 
 
 class _LiveAgents:
