@@ -13,10 +13,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ui import text as md
 from ui.engines import ModelChoice
 from ui.live import RunSnapshot
-from ui.runs import RunManager, RunRequest
+from ui.run_request import RunRequest
+from ui.runs import RunManager
 from ui.suites import SuiteRunner
 from visagent.core.errors import ConfigError, VisagentError
 from visagent.core.settings import Settings

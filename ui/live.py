@@ -20,7 +20,7 @@ from visagent.loop import events as E
 from visagent.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ui.runs import RunRequest
+    from ui.run_request import RunRequest
 
 _TEXT_LIMIT = 20_000  # characters of thinking / answer kept per step (the trace keeps all of it)
 _LOG_LIMIT = 500

@@ -165,7 +165,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     def on_watch(current: str | None, scenario_id: str | None, seed_value: float | None) -> tuple[Any, Any, Any]:
         """One click to a solved run: the scenario's own task played by the scripted oracle."""
         from ui.engines import ModelChoice
-        from ui.runs import RunRequest
+        from ui.run_request import RunRequest
 
         try:
             value = None if seed_value is None else int(seed_value)
