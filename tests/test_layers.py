@@ -29,7 +29,7 @@ def test_contracts_name_the_layers_the_readme_promises():
     assert forbidden[("visagent.screen", "visagent.sim")] == ["engine"]
 
 
-@pytest.mark.parametrize("package", ["core", "sim", "screen", "loop", "traces"])
+@pytest.mark.parametrize("package", ["core", "sim", "screen", "loop", "traces", "realworld"])
 def test_each_subpackage_says_what_it_owns_and_may_import(package):
     import importlib
 
