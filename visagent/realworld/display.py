@@ -70,7 +70,7 @@ class Display:
                 self.env(), self.root / "xvfb.log", pass_fds=(write_fd,))
         finally:
             os.close(write_fd)
-        number = _read_display_number(read_fd, self.xvfb, timeout_s)
+        number = read_display_number(read_fd, self.xvfb, timeout_s)
         if number is None:
             raise ProgramError(f"Xvfb did not start: {_tail(self.root / 'xvfb.log')}")
         self.name = f":{number}"
@@ -112,7 +112,9 @@ class Display:
         self.wm = self.xvfb = None
 
 
-def _read_display_number(fd: int, proc: subprocess.Popen, timeout_s: float) -> int | None:
+def read_display_number(fd: int, proc: subprocess.Popen, timeout_s: float) -> int | None:
+    """The display number an `Xvfb -displayfd FD` writes to the pipe's read end `fd` (closed here), or None when
+    it writes none within `timeout_s` or exits first."""
     deadline = time.monotonic() + timeout_s
     data = b""
     try:
