@@ -215,7 +215,7 @@ def test_a_model_that_cannot_load_ends_the_run_with_its_error(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (dict(task="  "), "the task is empty"),
-    (dict(executor="desktop", scenario=None), "the scripted oracle only plays sim scenarios"),
+    (dict(executor="desktop", scenario=None), "the scripted oracle only plays sim and real-desktop scenarios"),
     (dict(scenario=None), "the sim executor needs a scenario"),
     (dict(max_steps=0), "max_steps must be at least 1"),
 ])

@@ -76,12 +76,13 @@ def _api(dash: forms.Dashboard) -> None:
                  "started_at": t.started_at, "trace_dir": str(t.path)} for t in list_traces(dash.trace_root)]
 
     def start_suite(split: str = "train", tags: str = "", policy: str = "oracle", seeds: int = 1,
-                    workers: int = 2, ray: str = "") -> dict:
-        """Start a scenario suite; policy oracle | model; ray: a Ray address ("" runs here).
+                    workers: int = 2, ray: str = "", world: str = "sim") -> dict:
+        """Start a scenario suite; policy oracle | model; ray: a Ray address ("" runs here); world: sim |
+        real-desktop.
         Returns {"suite_id", "total"} or {"error"}."""
         try:
             suite = dash.suites.start(scenarios_view.suite_request(dash, split or "any", tags, policy, seeds,
-                                                                   workers, None, ray or ""))
+                                                                   workers, None, ray or "", world or "sim"))
             return {"suite_id": suite.id, "total": suite.total}
         except VisagentError as exc:
             return {"error": str(exc)}

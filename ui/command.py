@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--share", action="store_true", help="also open a public Gradio share link (needs --auth)")
     p.add_argument("--model", help="model spec: tiny, a checkpoint directory, or an http(s)://host/v1 URL")
     p.add_argument("--model-name", help="model name to request from an OpenAI-compatible server")
-    p.add_argument("--scenario", help="sim scenario pre-selected in the Run view")
+    p.add_argument("--scenario", help="scenario pre-selected in the Run view (sim, or real-desktop: `visagent "
+                   "scenarios list --world real-desktop`)")
     p.add_argument("--trace-dir", help="where runs are written and listed (default: runs)")
     p.add_argument("--no-preload", action="store_true", help="load the model on the first run, not at start")
     p.set_defaults(handler=run)
@@ -74,15 +75,17 @@ def run(args) -> int:
 
     dash = Dashboard.create(settings)
     if settings.scenario:
+        from visagent.realworld.registry import is_real_scenario
         from visagent.sim.scenarios import get_scenario
 
-        get_scenario(settings.scenario)  # an unknown id fails here, with close matches
+        if not is_real_scenario(settings.scenario):
+            get_scenario(settings.scenario)  # an unknown id fails here, with close matches
     if not args.no_preload:
         dash.runs.warm(dash.default_model)
     app = build_app(dash)
     url = launch(app, dash, host=host, port=settings.port or DEFAULT_PORT, auth=auth, share=args.share)
     print(f"visagent dashboard: {url}", flush=True)
-    print(f"  model {dash.default_model.label} · sim scenario {dash.default_scenario} · traces in "
+    print(f"  model {dash.default_model.label} · scenario {dash.default_scenario} · traces in "
           f"{dash.trace_root} · Ctrl-C to stop", flush=True)
     try:
         while True:

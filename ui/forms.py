@@ -24,6 +24,7 @@ from visagent.core.settings import Settings
 log = logging.getLogger(__name__)
 
 PREFERRED_SCENARIO = "desktop-settings-dark-mode"
+REAL_WORLD = "real-desktop"  # visagent.realworld's world: real programs on a private Xvfb
 
 
 @dataclass
@@ -63,14 +64,47 @@ class Dashboard:
 # -- scenarios ---------------------------------------------------------------------------------------
 
 def scenario_choices() -> tuple[list[tuple[str, str]], str | None]:
-    """(label, id) pairs of every scenario, and an error line when the scenario files do not load."""
+    """(label, id) pairs of every scenario — the sim's ("sim · ID"), then the real-desktop ones ("real-desktop ·
+    ID": real programs on a private Xvfb, visagent.realworld) — and an error line when some do not load."""
+    from visagent.realworld.registry import real_scenarios
     from visagent.sim.scenarios import load_scenarios
 
+    choices: list[tuple[str, str]] = []
+    errors: list[str] = []
     try:
-        scenarios = load_scenarios()
+        choices += [(f"sim · {s.id}", s.id) for s in load_scenarios()]
     except VisagentError as exc:
-        return [], f"scenarios could not be loaded: {exc}"
-    return [(s.id, s.id) for s in scenarios], None
+        errors.append(f"scenarios could not be loaded: {exc}")
+    try:
+        choices += [(f"{REAL_WORLD} · {s.id}", s.id) for s in real_scenarios()]
+    except VisagentError as exc:
+        errors.append(f"real-desktop scenarios could not be loaded: {exc}")
+    return choices, "; ".join(errors) or None
+
+
+def real_scenario(scenario_id: str | None) -> Any:
+    """The real-desktop scenario of this id (visagent.realworld's RealScenario), or None for a sim id or none."""
+    if not scenario_id:
+        return None
+    from visagent.realworld.registry import get_real_scenario, is_real_scenario
+
+    return get_real_scenario(scenario_id) if is_real_scenario(scenario_id) else None
+
+
+def scenario_note(scenario_id: str | None) -> tuple[str, bool]:
+    """(line under the scenario picker, whether Start can run it): for a real-desktop scenario what Start will
+    start, or which Debian program is missing (MissingProgram's line: the package and the setup command; not
+    startable); ("", True) for a sim scenario."""
+    real = real_scenario(scenario_id)
+    if real is None:
+        return "", True
+    try:
+        real.require_programs()
+    except VisagentError as exc:
+        return str(exc), False
+    return (f"{REAL_WORLD} · {real.id}: Start starts a private Xvfb {real.size[0]}x{real.size[1]} with "
+            f"{', '.join(real.apps)} (no preview before, no seeds); the goal is checked on the programs' real "
+            "state"), True
 
 
 def default_scenario_id() -> str | None:
@@ -90,9 +124,13 @@ def default_scenario_id() -> str | None:
 
 
 def scenario_task(scenario_id: str | None, seed: int | None) -> str:
-    """The scenario's instruction with its parameters for `seed` filled in ("" for no scenario)."""
+    """The scenario's instruction with its parameters for `seed` filled in ("" for no scenario; a real-desktop
+    scenario's instruction has no parameters)."""
     if not scenario_id:
         return ""
+    real = real_scenario(scenario_id)
+    if real is not None:
+        return real.instruction
     from visagent.sim.scenarios import get_scenario
 
     scenario = get_scenario(scenario_id)
@@ -100,18 +138,34 @@ def scenario_task(scenario_id: str | None, seed: int | None) -> str:
     return scenario.instruction_for(SimpleNamespace(params=params))  # type: ignore[arg-type]
 
 
-def scenario_seed(scenario_id: str | None) -> int:
+def scenario_seed(scenario_id: str | None) -> int | None:
+    """The scenario's own seed (0 for none; None for a real-desktop scenario, which has no seeds)."""
     if not scenario_id:
         return 0
+    if real_scenario(scenario_id) is not None:
+        return None
     from visagent.sim.scenarios import get_scenario
 
     return int(get_scenario(scenario_id).seed)
 
 
-def scenario_preview(scenario_id: str | None, seed: int | None) -> Any:
-    """The scenario's first screen for `seed` (a PIL image), shown before Start; None for no scenario.
-    Raises VisagentError (ScenarioError) for an unknown scenario."""
+def scenario_max_steps(scenario_id: str | None, default: int) -> int:
+    """The scenario's own step budget (`default` for no scenario)."""
     if not scenario_id:
+        return default
+    real = real_scenario(scenario_id)
+    if real is not None:
+        return int(real.max_steps)
+    from visagent.sim.scenarios import get_scenario
+
+    return int(get_scenario(scenario_id).max_steps)
+
+
+def scenario_preview(scenario_id: str | None, seed: int | None) -> Any:
+    """The scenario's first screen for `seed` (a PIL image), shown before Start; None for no scenario, and for a
+    real-desktop scenario (its screen exists only once Start has started its display and programs).
+    Raises VisagentError (ScenarioError) for an unknown scenario."""
+    if not scenario_id or real_scenario(scenario_id) is not None:
         return None
     from visagent.sim.scenarios import get_scenario
 
@@ -198,6 +252,8 @@ def run_request(task: str, executor: str, scenario: str | None, seed: float | in
     """A RunRequest from the Run form's raw values. Raises ConfigError for a bad value. `api_key` (a server's;
     empty: the settings' own) travels in the request's ModelChoice to the engine and nowhere else."""
     choice = ModelChoice.from_form(model_kind, checkpoint, url, model_name, provider, api_key)
+    if executor == "sim" and real_scenario(scenario) is not None:
+        seed = None  # a real-desktop scenario has no seeds (the form hides the field)
     try:
         seed_value = None if seed is None or seed == "" else int(seed)
         mon = None if monitor in (None, "") else int(monitor)

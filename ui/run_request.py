@@ -1,4 +1,7 @@
-"""What the dashboard's Run form asks for: one `RunRequest`, checked, and turned into run settings."""
+"""What the dashboard's Run form asks for: one `RunRequest`, checked, and turned into run settings.
+
+A scenario is a sim scenario or a real-desktop one (visagent.realworld: real programs on a private Xvfb); both
+are picked with the sim executor, as `visagent run --scenario ID` does: the id tells the world."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from visagent.core.settings import Settings, validate_settings
 
 @dataclass(frozen=True)
 class RunRequest:
-    """Everything the Run view's form says. `seed` None: the scenario's own seed."""
+    """Everything the Run view's form says. `seed` None: the scenario's own seed (a real-desktop scenario has
+    none)."""
 
     task: str
     model: ModelChoice
@@ -35,7 +39,18 @@ class RunRequest:
         if self.executor == "sim" and not self.scenario:
             raise ConfigError("the sim executor needs a scenario; pick one from the list")
         if self.model.kind == "oracle" and self.executor != "sim":
-            raise ConfigError("the scripted oracle only plays sim scenarios; pick the sim executor or a model")
+            raise ConfigError("the scripted oracle only plays sim and real-desktop scenarios; pick the sim executor and a scenario, or a model")
+        if self.seed is not None and self.real_scenario() is not None:
+            raise ConfigError(f"real-desktop scenario {self.scenario} has no seeds; leave the seed empty")
+
+    def real_scenario(self) -> Any:
+        """The real-desktop scenario (visagent.realworld's RealScenario) the form picked, or None (a sim scenario,
+        or another executor)."""
+        if self.executor != "sim" or not self.scenario:
+            return None
+        from visagent.realworld.registry import get_real_scenario, is_real_scenario
+
+        return get_real_scenario(self.scenario) if is_real_scenario(self.scenario) else None
 
     def settings(self, base: Settings) -> Settings:
         """The run's settings: `base` (what `visagent run` would use) with the form's choices in place, checked
@@ -48,7 +63,12 @@ class RunRequest:
         return settings
 
     def where(self) -> dict[str, Any]:
-        """open_run's options for the executor the form picked (those of the other executors left out)."""
+        """open_run's options for the executor the form picked (those of the other executors left out). A
+        real-desktop scenario is passed as its object: open_run calls its `open_executor`, which starts a world
+        (display, window manager, programs) of the run's own."""
+        real = self.real_scenario()
+        if real is not None:
+            return {"scenario": real}
         if self.executor == "sim":
             return {"seed": self.seed}
         if self.executor == "desktop":
@@ -56,8 +76,11 @@ class RunRequest:
         return {"serial": self.serial}
 
     @property
-    def executor_key(self) -> str:
-        """What must not be driven twice: a sim scenario's world, the desktop's mouse, one phone."""
+    def executor_key(self) -> str | None:
+        """What must not be driven twice: a sim scenario's world, the desktop's mouse, one phone. None for a
+        real-desktop scenario: each run starts a display of its own, so several may run at once."""
+        if self.real_scenario() is not None:
+            return None
         if self.executor == "sim":
             return f"sim:{self.scenario}"
         if self.executor == "desktop":
@@ -66,6 +89,8 @@ class RunRequest:
 
     @property
     def executor_label(self) -> str:
+        if self.real_scenario() is not None:
+            return f"real-desktop · {self.scenario}"
         if self.executor == "sim":
             return f"sim · {self.scenario}"
         if self.executor == "desktop":

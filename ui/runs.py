@@ -4,7 +4,9 @@ The page never waits on the model: `RunManager.start()` returns at once; the age
 when the model is not loaded yet) run in a thread, and every event the loop emits updates a `LiveRun`
 buffer under a lock. The page polls `LiveRun.snapshot()` (a consistent copy) a few times a second.
 Only one run drives a given executor at a time (`ExecutorBusy` otherwise; a run that has just finished and is
-still closing its executor is waited for, not reported busy).
+still closing its executor is waited for, not reported busy). A real-desktop scenario's run starts a display and
+programs of its own (visagent.realworld), so such runs never wait for one another; a missing Debian program is
+refused at Start with one line.
 """
 
 from __future__ import annotations
@@ -53,20 +55,27 @@ class RunManager:
     def start(self, request: RunRequest) -> LiveRun:
         """Start a run in a background thread and return its handle at once.
 
-        Raises ConfigError for a bad form, ExecutorBusy when another run drives that executor.
+        Raises ConfigError for a bad form (MissingProgram for a real-desktop scenario whose Debian program is not
+        installed), ExecutorBusy when another run drives that executor.
         """
         request.validate()
         request.settings(self.settings)
-        self._await_cleanup(request.executor_key)
+        real = request.real_scenario()
+        if real is not None:
+            real.require_programs()  # one line naming the package and the setup command, before anything starts
+        key = request.executor_key  # None: the run starts a screen of its own (a real-desktop scenario)
+        if key is not None:
+            self._await_cleanup(key)
         with self._lock:
-            holder = self._busy.get(request.executor_key)
+            holder = None if key is None else self._busy.get(key)
             if holder is not None:
                 raise ExecutorBusy(
                     f"{request.executor_label} is already driven by run {holder}; stop that run first "
                     "(only one run may drive an executor at a time)")
             run = LiveRun(_fresh_id(self._runs), request)  # the trace's own id: the run's one name everywhere
             self._runs[run.id] = run
-            self._busy[request.executor_key] = run.id
+            if key is not None:
+                self._busy[key] = run.id
         run.thread = threading.Thread(target=self._work, args=(run,), name=f"visagent-ui-{run.id}", daemon=True)
         run.thread.start()
         return run
@@ -135,6 +144,9 @@ class RunManager:
 
         try:
             run.set_state("opening the executor")
+            real = req.real_scenario()
+            if real is not None:  # as `visagent run --scenario ID` says it
+                run.note(f"starting {real.id}: Xvfb {real.size[0]}x{real.size[1]}, {', '.join(real.apps)}")
             # The CLI's assembly with the page's choices: settings, executor (with its seed), config, trace.
             assembled = open_run(req.settings(self.settings), task=req.task, **req.where(),
                                  policy="oracle" if req.model.kind == "oracle" else "model",
@@ -164,9 +176,10 @@ class RunManager:
                     assembled.close()  # the oracle and the executor; a cached model stays loaded
                 except Exception:  # noqa: BLE001 - closing must not hide the run's outcome; logged
                     log.exception("closing executor of %s failed", run.id)
+            key = req.executor_key
             with self._lock:
-                if self._busy.get(req.executor_key) == run.id:
-                    del self._busy[req.executor_key]
+                if key is not None and self._busy.get(key) == run.id:
+                    del self._busy[key]
 
 
 def _fresh_id(taken: dict[str, Any]) -> str:

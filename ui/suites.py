@@ -1,4 +1,7 @@
-"""Scenario suites from the dashboard: visagent.traces.evaluate in a background thread, with progress the page polls."""
+"""Scenario suites from the dashboard: visagent.traces.evaluate in a background thread, with progress the page polls.
+
+A suite's world is the sim or real-desktop (visagent.realworld: real programs, one private Xvfb per episode), as
+`visagent eval --world real-desktop` picks it."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SuiteRequest:
-    """A suite: scenarios of `split` ("" = any) carrying any of `tags`, × `seeds` seeds, played by `model`."""
+    """A suite: scenarios of `world` (sim or real-desktop) and `split` ("" = any) carrying any of `tags`, ×
+    `seeds` seeds (a real-desktop scenario has none: each seed is one more episode of it), played by `model`."""
 
     model: ModelChoice
     split: str = ""
@@ -28,6 +32,7 @@ class SuiteRequest:
     workers: int = 2
     max_steps: int | None = None
     ray: str = ""  # a Ray address (visagent/traces/ray_eval.py): each episode a task on that cluster; "" runs here
+    world: str = "sim"  # or "real-desktop"
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,28 @@ class SuiteRun:
             self._ended = time.monotonic()
 
 
+WORLDS = ("sim", "real-desktop")
+
+
+def select_suite(request: SuiteRequest) -> list[Any]:
+    """The suite's scenarios, selected as `visagent eval [--world real-desktop]` selects them. For real-desktop,
+    every program they need is checked first: a missing Debian package is one line, before any episode starts.
+    Raises ConfigError / ScenarioError."""
+    split, tags = request.split or None, list(request.tags) or None
+    if request.world == "sim":
+        from visagent.commands.eval import select_scenarios
+
+        return select_scenarios([], split, tags)
+    if request.world != "real-desktop":
+        raise ConfigError(f"world must be {' or '.join(WORLDS)}, got {request.world!r}")
+    from visagent.realworld.episode import select
+
+    scenarios = select([], split, tags)
+    for scenario in scenarios:
+        scenario.require_programs()  # MissingProgram: the package and the setup command
+    return scenarios
+
+
 class SuiteRunner:
     """Starts suites; at most one at a time (they share the machine's cores and the model)."""
 
@@ -115,13 +142,11 @@ class SuiteRunner:
     def start(self, request: SuiteRequest) -> SuiteRun:
         """Start a suite in a background thread. Raises ConfigError (no matching scenario, bad numbers, a
         suite already running)."""
-        from visagent.commands.eval import select_scenarios
-
         if request.seeds < 1:
             raise ConfigError(f"seeds must be at least 1, got {request.seeds}")
         if request.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {request.workers}")
-        scenarios = select_scenarios([], request.split or None, list(request.tags) or None)
+        scenarios = select_suite(request)
         with self._lock:
             if self._current is not None and not self._current.snapshot().finished:
                 raise ConfigError(f"suite {self._current.id} is still running; cancel it or wait for it to end")

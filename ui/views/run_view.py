@@ -18,8 +18,9 @@ POLL_S = 0.4
 # After Gradio has written the new value, scroll the log's textarea to its end.
 FOLLOW_LOG_JS = """() => { requestAnimationFrame(() => setTimeout(() => {
   const t = document.querySelector('#vg-log textarea'); if (t) { t.scrollTop = t.scrollHeight; } }, 30)); }"""
-LIVE_LABEL = "Live screen · after Take over, click it to act (sim)"
+LIVE_LABEL = "Live screen · after Take over, click it to act (sim, real-desktop)"
 PREVIEW_LABEL = "The scenario's first screen (before Start)"
+REAL_PREVIEW_LABEL = "Live screen · a real-desktop scenario's screen appears once Start has started its display"
 TIMING_HEADERS = ["step", "action", "policy", "capture s", "model s", "execute s", "settle s", "total s"]
 
 
@@ -30,10 +31,14 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
     choices, scenario_error = forms.scenario_choices()
     scenario = dash.default_scenario if any(v == dash.default_scenario for _, v in choices) else None
     preview0 = None
+    real0 = forms.real_scenario(scenario) is not None
+    usable0 = True  # False: the picked real-desktop scenario's Debian program is missing
     try:
         task0 = forms.scenario_task(scenario, None)
         seed0 = forms.scenario_seed(scenario)
         preview0 = forms.scenario_preview(scenario, None)
+        note0, usable0 = forms.scenario_note(scenario)
+        scenario_error = scenario_error or (note0 if usable0 else f"⚠ Start is disabled: {note0}")
     except VisagentError as exc:
         task0, seed0, scenario_error = "", 0, str(exc)
 
@@ -48,10 +53,11 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                                     elem_id="vg-executor")
                 with gr.Group(visible=True) as sim_box:
                     with gr.Row():
-                        scenario_dd = gr.Dropdown(choices, value=scenario, label="Sim scenario", scale=3,
-                                                  elem_id="vg-scenario")
+                        scenario_dd = gr.Dropdown(choices, value=scenario, label="Scenario", scale=3,
+                                                  info="sim · the drawn world; real-desktop · real programs on "
+                                                  "a private Xvfb", elem_id="vg-scenario")
                         seed = gr.Number(value=seed0, precision=0, label="Seed", scale=1, min_width=80,
-                                         elem_id="vg-seed")
+                                         visible=not real0, elem_id="vg-seed")
                 with gr.Group(visible=False) as desktop_box:
                     monitor = gr.Dropdown([], label="Monitor", elem_id="vg-monitor")
                 with gr.Group(visible=False) as android_box:
@@ -68,7 +74,7 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                                         label="Screenshots in history",
                                         info="never more than the model was trained with (its visagent.json)")
             with gr.Row():
-                start = gr.Button("Start", variant="primary", elem_id="vg-start")
+                start = gr.Button("Start", variant="primary", interactive=usable0, elem_id="vg-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="vg-stop")
             watch = gr.Button("Watch this scenario solved (scripted oracle)", size="sm", elem_id="vg-watch")
             with gr.Row():
@@ -87,7 +93,8 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                 with gr.Row():
                     approve = gr.Button("Approve", variant="primary", size="sm", elem_id="vg-approve")
                     deny = gr.Button("Deny", variant="stop", size="sm", elem_id="vg-deny")
-            screen = gr.Image(value=preview0, label=PREVIEW_LABEL if preview0 is not None else LIVE_LABEL, type="pil",
+            label0 = PREVIEW_LABEL if preview0 is not None else REAL_PREVIEW_LABEL if real0 else LIVE_LABEL
+            screen = gr.Image(value=preview0, label=label0, type="pil",
                               interactive=False, elem_id="vg-screen", buttons=["fullscreen", "download"],
                               height=520)
             gr.HTML(legend_html(), elem_id="vg-legend")
@@ -105,9 +112,14 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
                                    interactive=False, elem_id="vg-timings", max_height=300)
 
     # -- form behaviour -------------------------------------------------------------------------------
-    def on_executor(kind: str) -> tuple[Any, ...]:
+    def on_executor(kind: str, scenario_id: str | None) -> tuple[Any, ...]:
         monitors, devices, note_text, usable = gr.skip(), gr.skip(), "", True
-        if kind == "desktop":
+        if kind == "sim":  # a real-desktop scenario's line (a missing Debian program disables Start)
+            try:
+                note_text, usable = forms.scenario_note(scenario_id)
+            except VisagentError as exc:
+                note_text = str(exc)
+        elif kind == "desktop":
             found, note_text = forms.monitor_choices()
             monitors = gr.update(choices=found, value=found[0][1] if found else None)
             usable = bool(found)
@@ -120,25 +132,35 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         return (gr.update(visible=kind == "sim"), gr.update(visible=kind == "desktop"),
                 gr.update(visible=kind == "android"), monitors, devices, md.text(note_text), gr.update(interactive=usable))
 
-    executor.change(on_executor, executor, [sim_box, desktop_box, android_box, monitor, device, device_note, start],
-                    api_visibility="private")
+    executor.change(on_executor, [executor, scenario_dd],
+                    [sim_box, desktop_box, android_box, monitor, device, device_note, start], api_visibility="private")
 
     def preview(scenario_id: str | None, seed_value: int | None, current: str | None) -> Any:
-        """The scenario's first screen, unless a run is going (its live screen stays)."""
+        """The scenario's first screen, unless a run is going (its live screen stays). A real-desktop scenario
+        has none before Start (its display does not exist yet)."""
         run = dash.runs.get(current)
         if run is not None and run.snapshot().active:
             return gr.skip()
+        if forms.real_scenario(scenario_id) is not None:
+            return gr.update(value=None, label=REAL_PREVIEW_LABEL)
         return gr.update(value=forms.scenario_preview(scenario_id, seed_value), label=PREVIEW_LABEL)
 
-    def on_scenario(scenario_id: str | None, current: str | None) -> tuple[Any, Any, str, Any]:
+    def on_scenario(scenario_id: str | None, current: str | None) -> tuple[Any, ...]:
+        """Fill the task (and seed) from the scenario. A real-desktop one hides the seed and says what Start
+        starts, or which Debian program is missing (Start is then disabled)."""
         try:
             seed_value = forms.scenario_seed(scenario_id)
-            return (forms.scenario_task(scenario_id, seed_value), seed_value, "",
-                    preview(scenario_id, seed_value, current))
+            real = forms.real_scenario(scenario_id) is not None
+            note_text, usable = forms.scenario_note(scenario_id)
+            if not usable:
+                note_text = f"⚠ Start is disabled: {note_text}"
+            return (forms.scenario_task(scenario_id, seed_value), gr.update(value=seed_value, visible=not real),
+                    md.text(note_text), preview(scenario_id, seed_value, current), gr.update(interactive=usable))
         except VisagentError as exc:
-            return gr.skip(), gr.skip(), md.text(exc), gr.skip()
+            return gr.skip(), gr.skip(), md.text(exc), gr.skip(), gr.skip()
 
-    scenario_dd.input(on_scenario, [scenario_dd, run_id], [task, seed, device_note, screen], api_visibility="private")
+    scenario_dd.input(on_scenario, [scenario_dd, run_id], [task, seed, device_note, screen, start],
+                      api_visibility="private")
 
     def on_seed(scenario_id: str | None, seed_value: float | None, current: str | None) -> tuple[Any, Any]:
         try:
@@ -168,11 +190,10 @@ def build(dash: forms.Dashboard) -> tuple[Any, list[Any]]:
         from ui.run_request import RunRequest
 
         try:
-            value = None if seed_value is None else int(seed_value)
+            real = forms.real_scenario(scenario_id) is not None
+            value = None if seed_value is None or real else int(seed_value)
             own = forms.scenario_task(scenario_id, value)
-            from visagent.sim.scenarios import get_scenario
-
-            limit = get_scenario(scenario_id).max_steps if scenario_id else settings.max_steps
+            limit = forms.scenario_max_steps(scenario_id, settings.max_steps)
             run = dash.runs.start(RunRequest(own, ModelChoice("oracle", ""), scenario=scenario_id, seed=value,
                                              max_steps=limit))
         except (VisagentError, EngineError) as exc:

@@ -1,4 +1,5 @@
-"""The Scenarios tab: run a suite of sim scenarios (oracle or model) with a progress bar and a results table."""
+"""The Scenarios tab: run a suite of sim or real-desktop scenarios (oracle or model) with a progress bar and a
+results table."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import gradio as gr
 from engine.errors import EngineError
 from ui import forms, text as md
 from ui.engines import ModelChoice
-from ui.suites import SuiteRequest, SuiteSnapshot
+from ui.suites import WORLDS, SuiteRequest, SuiteSnapshot
 from visagent.core.errors import VisagentError
 
 #: keys of a suite row in the API (`/suite_status`), in the order SuiteRun keeps them
@@ -65,9 +66,9 @@ def tag_chart_html(per_tag: tuple[tuple[str, int, int], ...]) -> str:
 
 
 def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, seeds: float, workers: float,
-                  max_steps: float | None, ray: str = "") -> SuiteRequest:
-    """A SuiteRequest from the form (`ray`: a Ray address to run the episodes on, "" here). Raises ConfigError
-    for a bad number or address."""
+                  max_steps: float | None, ray: str = "", world: str = "sim") -> SuiteRequest:
+    """A SuiteRequest from the form (`ray`: a Ray address to run the episodes on, "" here; `world`: sim or
+    real-desktop). Raises ConfigError for a bad number, address or world."""
     from visagent.core.errors import ConfigError
 
     try:
@@ -75,6 +76,8 @@ def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, see
         limit = int(max_steps) if max_steps else None
     except (TypeError, ValueError):
         raise ConfigError("seeds, workers and max steps must be whole numbers") from None
+    if world not in WORLDS:
+        raise ConfigError(f"world must be {' or '.join(WORLDS)}, got {world!r}")
     model = ModelChoice("oracle", "") if policy == "oracle" else dash.default_model
     tag_list = tuple(t.strip() for t in (tags or "").replace(";", ",").split(",") if t.strip())
     address = (ray or "").strip()
@@ -83,13 +86,15 @@ def suite_request(dash: forms.Dashboard, split: str, tags: str, policy: str, see
 
         check_address(address)
     return SuiteRequest(model=model, split="" if split == "any" else split, tags=tag_list, seeds=n_seeds,
-                        workers=n_workers, max_steps=limit, ray=address)
+                        workers=n_workers, max_steps=limit, ray=address, world=world)
 
 
 def build(dash: forms.Dashboard) -> None:
     """Add the Scenarios tab's components and events to the current Blocks."""
     seen = gr.State({})
     with gr.Row():
+        world = gr.Radio([("sim", "sim"), ("real-desktop (real programs, an Xvfb per episode)", "real-desktop")],
+                         value="sim", label="World", scale=2, elem_id="vg-suite-world")
         split = gr.Dropdown(["any", "train", "heldout"], value="train", label="Split", scale=1)
         tags = gr.Textbox(label="Tags (any of, comma-separated)", placeholder="easy, app:settings", scale=2)
         policy = gr.Radio([("Scripted oracle", "oracle"), (f"Model ({dash.default_model.label})", "model")],
@@ -117,8 +122,17 @@ def build(dash: forms.Dashboard) -> None:
             return f"⚠ {md.text(exc)}", gr.skip()
         return f"started {suite.id}: {suite.total} episodes", {}
 
-    run_btn.click(on_run, [split, tags, policy, seeds, workers, max_steps, ray], [message, seen],
+    run_btn.click(on_run, [split, tags, policy, seeds, workers, max_steps, ray, world], [message, seen],
                   api_visibility="private")
+
+    def on_world(kind: str) -> tuple[Any, str]:
+        """The real-desktop scenarios are all held out: a real-desktop suite starts from every split."""
+        if kind == "real-desktop":
+            return "any", ("real-desktop: each episode starts its own Xvfb and programs (`visagent scenarios list "
+                           "--world real-desktop`); seeds repeat a scenario")
+        return "train", ""
+
+    world.change(on_world, world, [split, message], api_visibility="private")
 
     def on_cancel() -> str:
         suite = dash.suites.current()
