@@ -276,3 +276,93 @@ def test_after_take_over_a_click_on_the_sim_screen_acts_as_the_human(tmp_path):
     run.control("handback", "I opened Display")
     run.control("stop")
     assert finished(run).status == "stopped"
+
+
+# -- real-desktop scenarios (visagent.realworld: real Xvfb, openbox and xterm from Debian) -------------------------
+REAL = "xterm-write-file"  # the quickest real scenario: a click and one typed shell command, checked on disk
+
+
+@pytest.fixture
+def real_state(tmp_path, monkeypatch):
+    """World records of these runs in a directory of their own; every world started, with the pids it ran."""
+    from visagent.realworld import procs
+    from visagent.realworld.world import RealWorld
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("VISAGENT_REAL_STATE", str(state))
+    started: list[tuple[str, list[int]]] = []
+    start = RealWorld.start
+
+    def spied(self):  # the real start; then note the world's token and the processes that carry it
+        start(self)
+        started.append((self.token, procs.marked_pids(self.token)))
+
+    monkeypatch.setattr(RealWorld, "start", spied)
+    return state, started
+
+
+@pytest.mark.x11
+def test_a_real_desktop_scenario_runs_from_the_dashboard_and_leaves_nothing_running(tmp_path, real_state):
+    # As the page submits it: the Run form's values (sim executor, a real id, the seed field ignored) -> RunRequest
+    # -> RunManager -> open_run, which starts the scenario's own Xvfb and programs. Two at once: each run starts a
+    # display of its own, so the second is not refused as busy.
+    from ui import forms
+    from visagent.realworld import procs
+
+    state, started = real_state
+    form = dict(task=forms.scenario_task(REAL, None), executor="sim", scenario=REAL, seed=7, model_kind="oracle",
+                checkpoint="", url="", model_name="", thinking=False, max_steps=6, history=4, settle=True)
+    runs = manager(tmp_path / "runs")
+    first, second = runs.start(forms.run_request(**form)), runs.start(forms.run_request(**form))
+    for run in (first, second):
+        snap = finished(run, 120)
+        run.thread.join(60)  # the run thread has judged the world and closed it
+        snap = run.snapshot()
+        assert snap.status == "success", snap.reason
+        assert snap.executor == f"real-desktop · {REAL}" and snap.verdict == "met"
+        assert "world check: the scenario's goal is met (real state)" in snap.log
+        assert f"starting {REAL}: Xvfb 1280x800, xterm" in snap.log
+        meta = read_trace(snap.trace_dir).meta
+        assert meta["executor"]["name"] == "real-desktop" and meta["executor"]["scenario"] == REAL
+        assert meta["verdict"]["success"] is True
+    displays = {read_trace(r.snapshot().trace_dir).meta["executor"]["display"] for r in (first, second)}
+    assert len(displays) == 2  # one display each
+    assert len(started) == 2
+    for token, pids in started:
+        assert len(pids) >= 3  # Xvfb, openbox, xterm ran, marked with the world's token
+        assert procs.marked_pids(token) == [] and not any(procs.start_time(p) for p in pids)
+    assert list(state.glob("world-*.json")) == []  # no world record left for a later cleanup
+
+
+def test_a_missing_debian_program_is_one_line_at_start(tmp_path, monkeypatch, real_state):
+    import os
+    import shutil
+
+    from ui import forms
+    from visagent.realworld.errors import MissingProgram
+
+    bin_dir = tmp_path / "bin"  # the X server and window tools, but no xterm
+    bin_dir.mkdir()
+    for name in ("Xvfb", "openbox", "xdotool", "wmctrl", "setpriv"):
+        if shutil.which(name):
+            os.symlink(shutil.which(name), bin_dir / name)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    want = "xterm is not installed (Debian package xterm); run `bash scripts/system-deps.sh`"
+    assert forms.scenario_note(REAL) == (want, False)  # the picker says it and Start is disabled
+    runs = manager(tmp_path / "runs")
+    with pytest.raises(MissingProgram) as caught:
+        runs.start(request(ORACLE, scenario=REAL, task=forms.scenario_task(REAL, None)))
+    assert str(caught.value) == want and "\n" not in str(caught.value)
+    assert runs.latest() is None and real_state[1] == []  # nothing started
+
+
+def test_a_real_desktop_request_has_no_seed_and_is_never_busy():
+    from ui import forms
+
+    req = request(ORACLE, scenario=REAL, task=forms.scenario_task(REAL, None))
+    assert req.executor_key is None and req.executor_label == f"real-desktop · {REAL}"
+    assert req.where()["scenario"].id == REAL and set(req.where()) == {"scenario"}
+    with pytest.raises(ConfigError, match=f"real-desktop scenario {REAL} has no seeds"):
+        request(ORACLE, scenario=REAL, seed=3).validate()
+    desktop = request(ORACLE, executor="desktop", scenario=REAL)  # another executor: the id does not apply
+    assert desktop.real_scenario() is None and desktop.executor_key == "desktop"

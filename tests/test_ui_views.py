@@ -102,6 +102,48 @@ def test_scenario_task_is_filled_for_the_seed():
     assert SCENARIO in ids and len(ids) == len(set(ids))
 
 
+def test_the_scenario_picker_offers_the_real_desktop_scenarios():
+    from visagent.realworld.registry import real_scenarios
+    from visagent.sim.scenarios import load_scenarios
+
+    choices, error = forms.scenario_choices()
+    assert error is None
+    real = [s.id for s in real_scenarios()]
+    assert [(label, value) for label, value in choices if value in real] == [(f"real-desktop · {i}", i) for i in real]
+    assert (f"sim · {SCENARIO}", SCENARIO) in choices
+    assert len(choices) == len(real) + len(load_scenarios())
+    todo = next(s for s in real_scenarios() if s.id == "chromium-todo-done")
+    assert forms.scenario_task(todo.id, None) == todo.instruction
+    assert forms.scenario_seed(todo.id) is None and forms.scenario_preview(todo.id, None) is None  # no seeds, no preview
+    assert forms.scenario_max_steps(todo.id, 50) == todo.max_steps
+    note, usable = forms.scenario_note(todo.id)
+    assert usable and note.startswith("real-desktop · chromium-todo-done: Start starts a private Xvfb 1280x800")
+    assert forms.scenario_note(SCENARIO) == ("", True)
+    # the seed field is ignored for a real-desktop scenario; the sim scenario keeps it
+    args = ("t", "sim", todo.id, 5, "oracle", "", "", "", False, 3, 4, True)
+    assert forms.run_request(*args).seed is None
+    assert forms.run_request("t", "sim", SCENARIO, 5, *args[4:]).seed == 5
+
+
+def test_the_run_view_starts_on_a_real_desktop_scenario_without_a_preview(tmp_path):
+    from ui.app import build_app
+    from ui.views.run_view import REAL_PREVIEW_LABEL
+    from visagent.realworld.registry import get_real_scenario
+
+    dash = make_dashboard(tmp_path, scenario="chromium-todo-done")
+    try:
+        config = build_app(dash).config
+    finally:
+        dash.close()
+    props = {c["props"].get("elem_id"): c["props"] for c in config["components"] if c["props"].get("elem_id")}
+    assert props["vg-scenario"]["value"] == "chromium-todo-done"
+    assert ("real-desktop · xterm-write-file", "xterm-write-file") in map(tuple, props["vg-scenario"]["choices"])
+    assert props["vg-seed"]["visible"] is False
+    assert props["vg-screen"]["label"] == REAL_PREVIEW_LABEL and props["vg-screen"].get("value") is None
+    assert props["vg-task"]["value"] == get_real_scenario("chromium-todo-done").instruction
+    assert props["vg-start"].get("interactive") is not False  # chromium is installed: Start is usable
+
+
 @pytest.mark.x11
 def test_monitor_picker_lists_the_x_screen(xserver, monkeypatch):
     monkeypatch.setenv("DISPLAY", xserver.display)
@@ -218,3 +260,37 @@ def test_a_dashboard_run_is_named_by_its_trace_id_and_ends_with_verdict_and_repo
     root, trace = oracle_trace
     assert (trace.path / "report.html").is_file()  # written at the end of the run, for the status line's link
     assert trace.path.name == trace.run_id and trace.meta["verdict"]["success"] is True
+
+
+@pytest.mark.x11
+def test_a_suite_of_real_desktop_scenarios_runs_through_the_evaluation(tmp_path, monkeypatch):
+    # The Scenarios tab's form with the world set to real-desktop: selected as `visagent eval --world real-desktop`
+    # selects, each episode its own Xvfb and programs, played by the real scenarios' oracles.
+    from pathlib import Path
+
+    from ui.views import scenarios_view
+    from visagent.realworld.registry import real_scenarios
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("VISAGENT_REAL_STATE", str(state))
+    dash = make_dashboard(tmp_path / "runs")
+    try:
+        with pytest.raises(ConfigError, match="world must be sim or real-desktop"):
+            scenarios_view.suite_request(dash, "any", "", "oracle", 1, 1, None, "", "mars")
+        with pytest.raises(ConfigError, match="no real-desktop scenario matches"):  # they are all held out
+            dash.suites.start(scenarios_view.suite_request(dash, "train", "", "oracle", 1, 1, None, "", "real-desktop"))
+        suite = dash.suites.start(scenarios_view.suite_request(dash, "any", "app:galculator", "oracle", 1, 2, None, "",
+                                                               "real-desktop"))
+        suite.thread.join(240)
+        snap = suite.snapshot()
+    finally:
+        dash.close()
+    want = sorted(s.id for s in real_scenarios() if s.apps == ("galculator",))
+    assert snap.finished and snap.message.startswith("done: 2/2 succeeded"), snap.message
+    assert sorted(row[0] for row in snap.rows) == want and all(row[2] == "✔" for row in snap.rows)
+    for row in snap.rows:
+        trace = read_trace(row[-1])
+        assert trace.meta["executor"]["name"] == "real-desktop" and trace.meta["verdict"]["success"] is True
+        assert (Path(row[-1]) / "report.html").is_file()  # each row links its report
+    assert ("world:real-desktop", 2, 2) in snap.per_tag
+    assert list(state.glob("world-*.json")) == []  # every episode's world was closed
