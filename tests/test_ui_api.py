@@ -83,6 +83,20 @@ def test_unknown_scenario_ends_the_run_with_a_clear_error(client):
     assert snap["status"] == "error" and "unknown scenario 'no-such-scenario'" in snap["reason"]
 
 
+@pytest.mark.x11
+def test_a_real_desktop_scenario_through_the_api(client, tmp_path, monkeypatch):
+    # /start_run with a real-desktop id: the same form path as the Run tab (its own Xvfb and xterm, the oracle)
+    from visagent.realworld.registry import get_real_scenario
+
+    monkeypatch.setenv("VISAGENT_REAL_STATE", str(tmp_path / "state"))  # the app runs in this process
+    task = get_real_scenario("xterm-write-file").instruction
+    started = client.predict(task, "xterm-write-file", "oracle", "sim", -1, 6, api_name="/start_run")
+    snap = finished(client, started["run_id"], 120)
+    assert snap["status"] == "success" and snap["executor"] == "real-desktop · xterm-write-file", snap["reason"]
+    snap = wait_until(lambda: (s := status(client, started["run_id"]))["verdict"] and s, 30, "the world check")
+    assert snap["verdict"] == "met" and "world check: the scenario's goal is met (real state)" in snap["log"]
+
+
 def test_scenario_suite_with_the_oracle(client):
     started = client.predict("train", "easy", "oracle", 1, 2, api_name="/start_suite")
     assert started.get("total", 0) >= 1, started

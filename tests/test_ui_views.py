@@ -114,7 +114,8 @@ def test_the_scenario_picker_offers_the_real_desktop_scenarios():
     assert len(choices) == len(real) + len(load_scenarios())
     todo = next(s for s in real_scenarios() if s.id == "chromium-todo-done")
     assert forms.scenario_task(todo.id, None) == todo.instruction
-    assert forms.scenario_seed(todo.id) is None and forms.scenario_preview(todo.id, None) is None  # no seeds, no preview
+    assert forms.scenario_seed(todo.id) is None  # no seeds
+    assert forms.scenario_preview(todo.id, None) is None  # no first screen before Start
     assert forms.scenario_max_steps(todo.id, 50) == todo.max_steps
     note, usable = forms.scenario_note(todo.id)
     assert usable and note.startswith("real-desktop · chromium-todo-done: Start starts a private Xvfb 1280x800")

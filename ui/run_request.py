@@ -39,7 +39,8 @@ class RunRequest:
         if self.executor == "sim" and not self.scenario:
             raise ConfigError("the sim executor needs a scenario; pick one from the list")
         if self.model.kind == "oracle" and self.executor != "sim":
-            raise ConfigError("the scripted oracle only plays sim and real-desktop scenarios; pick the sim executor and a scenario, or a model")
+            raise ConfigError("the scripted oracle only plays sim and real-desktop scenarios; pick the sim executor "
+                              "and a scenario, or a model")
         if self.seed is not None and self.real_scenario() is not None:
             raise ConfigError(f"real-desktop scenario {self.scenario} has no seeds; leave the seed empty")
 
