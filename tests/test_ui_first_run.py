@@ -40,7 +40,7 @@ def test_an_oracle_run_ends_with_badge_claim_links_and_the_log_at_its_end(page_u
             expect(page.locator("#vg-task textarea")).not_to_have_value("")
             # the model panel is open and says what the selected model is
             expect(page.locator("#vg-model-note")).to_contain_text("does not solve tasks")
-            oracle = page.get_by_label("Scripted oracle (sim only, no model)")
+            oracle = page.get_by_label("Scripted oracle (scenarios only, no model)")
             oracle.check()
             expect(page.locator("#vg-model-note")).to_contain_text("known solution")
             expect(page.locator("#vg-legend")).to_contain_text("where the action landed")
@@ -125,6 +125,39 @@ def test_the_scenario_is_shown_before_start_and_one_click_watches_it_solved(page
             expect(page.locator("#vg-message")).to_contain_text("scripted oracle plays")
         finally:
             browser.close()
+
+
+@pytest.mark.x11
+def test_a_real_desktop_scenario_is_picked_and_watched_solved(page_url, tmp_path, monkeypatch):
+    # issue 38: the picker offers the real-desktop scenarios; picking one fills its task, hides the seed, says
+    # what Start starts; one click plays its oracle on a display of its own, judged on the real state
+    from playwright.sync_api import expect, sync_playwright
+
+    from visagent.realworld.registry import get_real_scenario
+
+    monkeypatch.setenv("VISAGENT_REAL_STATE", str(tmp_path / "state"))  # the dashboard runs in this process
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            expect(page.locator("#vg-seed")).to_be_visible()
+            page.locator("#vg-scenario input").click()
+            page.get_by_role("option", name="real-desktop · xterm-write-file").click()
+            expect(page.locator("#vg-task textarea")).to_have_value(get_real_scenario("xterm-write-file").instruction)
+            expect(page.locator("#vg-seed")).to_be_hidden()
+            expect(page.locator("#vg-screen")).to_contain_text("appears once Start has started its display")
+            expect(page.locator("#vg-screen img")).to_have_count(0)
+            expect(page.get_by_text("Start starts a private Xvfb 1280x800 with xterm")).to_be_visible()
+            page.click("#vg-watch")
+            status = page.locator("#vg-status")
+            expect(status.locator(".vg-verdict")).to_have_attribute("data-verdict", "met", timeout=90_000)
+            expect(status).to_contain_text("real-desktop · xterm-write-file")
+            expect(page.locator("#vg-screen img")).to_have_count(1)  # the real display's live screen
+        finally:
+            browser.close()
+    assert list((tmp_path / "state").glob("world-*.json")) == []  # its world was closed
 
 
 def test_start_is_disabled_with_the_reason_when_the_executor_cannot_work(page_url, monkeypatch):
@@ -215,7 +248,7 @@ def test_screenshot_labels_sit_above_the_picture_and_the_model_section_connects_
             page.locator("#vg-ground-model .label-wrap").click()
             picker = page.locator("#vg-ground-model-kind")
             expect(picker.get_by_label("OpenAI-compatible server")).to_have_count(1)
-            expect(picker.get_by_label("Scripted oracle (sim only, no model)")).to_have_count(0)  # needs a model
+            expect(picker.get_by_label("Scripted oracle (scenarios only, no model)")).to_have_count(0)  # needs a model
             page.get_by_role("button", name="Use a sim screen").click()
             expect(page.locator("#vg-ground-input img")).to_have_count(1, timeout=15_000)
             label_above_image(page, "#vg-ground-input")

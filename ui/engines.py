@@ -1,7 +1,7 @@
 """Which engine a dashboard run uses, and a cache so a model is loaded once and shared by later runs.
 
 Model choices: the embedded tiny checkpoint, a local checkpoint directory, an OpenAI-compatible server URL
-(+ model name), or the scripted sim oracle (no model; plays the scenario's known solution).
+(+ model name), or the scripted oracle (no model; plays a sim or real-desktop scenario's known solution).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ MODEL_LABELS = {
     "tiny": "Embedded tiny model",
     "checkpoint": "Local checkpoint",
     "server": "OpenAI-compatible server",
-    "oracle": "Scripted oracle (sim only, no model)",
+    "oracle": "Scripted oracle (scenarios only, no model)",
 }
 #: What each choice is, for a newcomer (the Run view shows it under the picker).
 MODEL_NOTES = {
@@ -33,8 +33,8 @@ MODEL_NOTES = {
               "it serves several, the model name. A preset fills the URL, model name and provider of a common "
               "server; the API key (left empty: `VISAGENT_API_KEY` / `OPENAI_API_KEY`) goes to the server only, "
               "never into a trace, settings file or log. **Test connection** runs `visagent doctor`'s checks.",
-    "oracle": "No model: plays the sim scenario's known solution, step by step, through the same loop and trace. "
-              "Only the scenario's own task.",
+    "oracle": "No model: plays the scenario's known solution (sim or real-desktop), step by step, through the same "
+              "loop and trace. Only the scenario's own task.",
 }
 
 
