@@ -378,3 +378,41 @@ def test_scaled_sim_screenshots_are_the_resize_of_the_current_frame_at_every_cap
             resizes.append(ex._scaled)
             ex.sleep(0.05)
     assert len({id(s) for s in resizes}) > 1  # the screen did change under the captures
+
+
+@pytest.mark.parametrize("scale", [1.5, 1.25, 2.0])
+def test_hidpi_sim_screenshots_resize_only_what_changed_and_match_a_whole_resize(scale):
+    """The sim executor re-resizes only the changed box of a new frame; every screenshot must still equal the
+    whole frame resized at once (byte for byte), whatever changed: a widget, a popup, the whole screen."""
+    from visagent.core import actions as A
+    from visagent.core.actions import Action
+    from visagent.screen.simulated import SimExecutor
+    from visagent.sim.oracle import solve
+    from visagent.sim.scenarios import get_scenario
+
+    scenario = get_scenario("desktop-settings-dark-mode")
+    ex = SimExecutor(scenario.make_world(3), scale=scale)
+    g = ex.geometry()
+    partial = {"n": 0}
+    real_resize = Image.Image.resize
+
+    def counting(self, size, *args, **kwargs):  # count the boxed resizes: the cheap path must really be taken
+        if kwargs.get("box") is not None:
+            partial["n"] += 1
+        return real_resize(self, size, *args, **kwargs)
+
+    plan = solve(scenario, scenario.make_world(3)) + [Action(A.MOUSE_MOVE, coordinate=(5, 5))]
+    Image.Image.resize = counting
+    try:
+        shots = [ex.screenshot()]
+        for action in plan:
+            if action.action in (A.TERMINATE, A.ANSWER):
+                continue
+            ex.execute(action)
+            shots.append(ex.screenshot())
+            whole = real_resize(ex.world.render(), (g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+            assert shots[-1].image.tobytes() == whole.tobytes(), action.summary()
+    finally:
+        Image.Image.resize = real_resize
+    assert partial["n"] >= 1  # at least one step changed only part of the screen
+    assert shots[0].image.tobytes() != shots[-1].image.tobytes()  # and the screen did change over the run

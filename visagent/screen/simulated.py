@@ -7,9 +7,11 @@ end to end.
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 
+import numpy as np
 from PIL import Image
 
 from visagent.core.actions import Action
@@ -52,13 +54,36 @@ class SimExecutor:
             if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
                 raw = frame.tobytes()
                 if raw != self._scaled_raw:  # a re-render may paint the very same pixels: their resize is reused
-                    g = self._geometry
-                    self._scaled = frame.resize((g.physical_width, g.physical_height), Image.Resampling.BILINEAR)
+                    self._scaled = self._rescale(frame, raw)
                     self._scaled_raw = raw
                 self._scaled_from = frame
             img = self._scaled.copy()
         self._remember(img, self.world.frame() if self.scale == 1.0 else self._scaled)
         return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
+
+    def _rescale(self, frame: Image.Image, raw: bytes) -> Image.Image:
+        """`frame` resized to physical pixels (bilinear). Only the part that changed since the last resized frame
+        is resized again and pasted over a copy of the last result: byte-identical to resizing the whole frame,
+        because the part is a box aligned to whole output pixels and Pillow's filter reads the source beyond the
+        box (tests/test_loop_cost.py checks it), and a click that repaints one widget costs that widget's
+        pixels, not the screen's."""
+        g = self._geometry
+        size = (g.physical_width, g.physical_height)
+        box = None if self._scaled is None or self._scaled_raw is None else _damage(self._scaled_raw, raw, frame.size)
+        if box is None:
+            return frame.resize(size, Image.Resampling.BILINEAR)
+        w, h = frame.size
+        kx, ky = w // math.gcd(w, size[0]), h // math.gcd(h, size[1])  # source steps that map to whole output px
+        margin = 2  # bilinear upscaling reads one source pixel around each output sample
+        x0, y0 = max(0, (box[0] - margin) // kx * kx), max(0, (box[1] - margin) // ky * ky)
+        x1, y1 = min(w, -(-(box[2] + margin) // kx) * kx), min(h, -(-(box[3] + margin) // ky) * ky)
+        if (x1 - x0) * (y1 - y0) * 2 > w * h:  # most of the screen changed: one whole resize is cheaper
+            return frame.resize(size, Image.Resampling.BILINEAR)
+        ox0, oy0, ox1, oy1 = x0 * size[0] // w, y0 * size[1] // h, x1 * size[0] // w, y1 * size[1] // h
+        part = frame.resize((ox1 - ox0, oy1 - oy0), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
+        scaled = self._scaled.copy()  # a new object: screenshots handed out and same_frame() keep the old one
+        scaled.paste(part, (ox0, oy0))
+        return scaled
 
     def _remember(self, image: Image.Image, source: Image.Image | None) -> None:
         if source is None:
@@ -115,3 +140,20 @@ class SimExecutor:
     def _check(self) -> None:
         if self._closed:
             raise ExecutorError("the sim executor is closed; create a new SimExecutor")
+
+
+def _damage(old: bytes, new: bytes, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The box (x0, y0, x1, y1) around every pixel that differs between two RGB frames of `size`, compared in
+    8-byte words (a fraction of a millisecond at 1280x800); None when the frames differ in length."""
+    w, h = size
+    if len(old) != len(new) or len(new) != w * h * 3:
+        return None
+    row = w * 3
+    word = 8 if row % 8 == 0 else 4 if row % 4 == 0 else 1
+    dtype = {8: np.uint64, 4: np.uint32, 1: np.uint8}[word]
+    diff = np.frombuffer(old, dtype).reshape(h, row // word) != np.frombuffer(new, dtype).reshape(h, row // word)
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(diff.any(axis=0))
+    return (int(cols[0]) * word // 3, int(rows[0]), (int(cols[-1]) * word + word - 1) // 3 + 1, int(rows[-1]) + 1)
