@@ -49,8 +49,9 @@ def _our_processes(marker: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A Ray cluster on loopback: the head node and one more node, one CPU each (two worker processes)."""
+def ray_cluster():
+    """A Ray cluster on loopback: the head node and one more node, one CPU each (two worker processes).
+    Yields the `ray.cluster_utils.Cluster` (a test may add a node) and `cluster`'s three addresses."""
     tmp = tempfile.mkdtemp(prefix="vgray-", dir="/tmp")  # short: Ray puts unix sockets under it
     saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "TMPDIR",
                                             "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S")}
@@ -83,7 +84,7 @@ def cluster():
     ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
     try:
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-        yield c.address, tmp, f"ray://127.0.0.1:{client_port}"
+        yield c, (c.address, tmp, f"ray://127.0.0.1:{client_port}")
     finally:
         ray.shutdown()
         c.shutdown()
@@ -99,6 +100,12 @@ def cluster():
         left = _our_processes(tmp)
         assert not left, f"Ray processes still running after the cluster stopped: {left}"
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_cluster):
+    """(GCS address, the cluster's temp dir, Ray Client address) of the module's cluster."""
+    return ray_cluster[1]
 
 
 def test_ray_and_local_oracle_episodes_have_identical_outcomes(cluster, tmp_path):
@@ -417,3 +424,90 @@ def test_staging_dirs_of_dead_workers_are_swept(tmp_path, monkeypatch):
         (d / "run").mkdir(parents=True)
     ray_eval._sweep_dead_staging()
     assert not gone.exists() and alive.exists() and other.exists()
+
+
+# -- the real-desktop world on Ray: a node that declares displays ------------------------------------------------
+REAL_SCENARIOS = ("xterm-write-file", "galculator-arith")  # two programs, 2 oracle steps each, ~2 s an episode
+
+
+def test_real_desktop_without_a_display_node_fails_at_once_naming_the_resource(cluster, tmp_path):
+    """No node declares `display`: Ray would keep the tasks pending forever; the eval stops before submitting."""
+    from visagent.realworld.registry import get_real_scenario
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
+
+    address, _, _ = cluster
+    import ray
+
+    assert "display" not in ray.cluster_resources()
+    with pytest.raises(ConfigError) as caught:
+        ray_evaluate([get_real_scenario(REAL_SCENARIOS[0])], EngineSpec(policy="oracle"), address=address,
+                     trace_dir=tmp_path / "runs")
+    line = str(caught.value)
+    assert len(line.splitlines()) == 1 and "'display' resource" in line and "real-desktop" in line
+    assert """ray start --address HEAD:6379 --resources '{"display": N}'""" in line
+    assert not list((tmp_path / "runs").iterdir())  # nothing ran
+    assert ray.available_resources().get("CPU") == 2  # ...and nothing is left pending on the cluster
+
+
+@pytest.fixture
+def display_node(ray_cluster, tmp_path, monkeypatch):
+    """A third node (one CPU) declaring two displays, as `ray start --resources '{"display": 2}'` would; its
+    workers' world records go to a state dir of this test (the environment a node starts with reaches its
+    workers). Removed afterwards, so the other tests see the two-CPU cluster again."""
+    import ray
+
+    c, _ = ray_cluster
+    state = tmp_path / "state"
+    monkeypatch.setenv("VISAGENT_REAL_STATE", str(state))  # also this process's local worlds
+    node = c.add_node(num_cpus=1, node_ip_address="127.0.0.1", resources={"display": 2})
+    c.wait_for_nodes()
+    try:
+        yield state
+    finally:
+        c.remove_node(node)
+        deadline = time.monotonic() + 30
+        while "display" in ray.cluster_resources() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "display" not in ray.cluster_resources()
+
+
+@pytest.mark.x11
+def test_real_desktop_episodes_on_a_display_node_match_the_local_eval(cluster, display_node, tmp_path):
+    """Each real-desktop episode runs as a task on the node with displays, starts its own Xvfb and programs
+    there, ships its trace back, and ends like the local eval's episode; no world is left running."""
+    from visagent.realworld import procs
+    from visagent.realworld.registry import get_real_scenario
+    from visagent.traces.ray_eval import EngineSpec, ray_evaluate
+
+    address, ray_tmp, _ = cluster
+    scenarios = [get_real_scenario(s) for s in REAL_SCENARIOS]
+    tokens: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:  # the worlds' records name their tokens while they run (workers and this process)
+        while not stop.is_set():
+            tokens.update(p.name[len("world-"):-len(".json")] for p in display_node.glob("world-*.json"))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        remote = ray_evaluate(scenarios, EngineSpec(policy="oracle"), address=address, seeds=(0,),
+                              trace_dir=tmp_path / "ray")
+        local = evaluate(scenarios, oracle_factory, seeds=(0,), workers=1, trace_dir=tmp_path / "local",
+                         model="policy:oracle")
+    finally:
+        stop.set()
+        watcher.join()
+    assert [_same(e) for e in remote.episodes] == [_same(e) for e in local.episodes]
+    assert [(e.scenario, e.status, e.success) for e in remote.episodes] == [
+        ("xterm-write-file", "success", True), ("galculator-arith", "success", True)]
+    for episode in remote.episodes:  # the trace came back from the worker, judged on the real state there
+        assert Path(episode.trace).parent == tmp_path / "ray"
+        trace = read_trace(episode.trace)
+        assert trace.meta["executor"]["world"] == "real-desktop" and trace.meta["executor"]["scenario"] == episode.scenario
+        assert trace.meta["verdict"]["success"] is True and len(trace.steps) == episode.steps
+    assert len(tokens) == 4  # four worlds ran (two on the node, two here) ...
+    assert {t: procs.marked_pids(t) for t in tokens} == {t: [] for t in tokens}  # ... and none left a process
+    assert not list(display_node.glob("world-*.json"))  # ... or a record
+    assert not list(Path(ray_tmp).glob("visagent-real-*"))  # ... or the workers' world directories

@@ -290,6 +290,7 @@ def ray_evaluate(
     start = time.perf_counter()
     results: dict[int, EpisodeOutcome] = {}
     try:
+        check_resources(ray.cluster_resources(), jobs)  # a demand no node meets would wait forever
         workers = int(ray.cluster_resources().get("CPU", 0))
         task = ray.remote(max_retries=RETRIES, retry_exceptions=False)(run_job)
         pending = {}
@@ -319,6 +320,21 @@ def ray_evaluate(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def check_resources(available: dict[str, float], jobs: Sequence[EpisodeJob]) -> None:
+    """ConfigError (one line naming the resource and the `ray start` fix) when the cluster declares none of a
+    resource the episodes ask for: Ray would keep such a task pending forever instead of failing it."""
+    for job in jobs:
+        for name, amount in sorted(job.resources.items()):
+            if available.get(name, 0) < amount:
+                raise ConfigError(f"no node of the Ray cluster declares the {name!r} resource that {job.world} "
+                                  f"episodes need (scenario {job.scenario.id}); start the nodes that can run them "
+                                  f"with: ray start --address HEAD:6379 --resources '{{\"{name}\": N}}' "
+                                  f"(N: how many at a time)")
+    if jobs and available.get("CPU", 0) < 1:
+        raise ConfigError("the Ray cluster has no CPU to run episodes on; start a node with: ray start --address "
+                          "HEAD:6379 --num-cpus N")
 
 
 def _connect(ray: Any, address: str) -> bool:
