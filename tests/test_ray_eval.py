@@ -298,7 +298,8 @@ def test_a_client_server_process_that_died_at_startup_is_retried_once(monkeypatc
     ray = _FlakyClientRay(died)
     with caplog.at_level("WARNING", logger=ray_eval.__name__):
         assert ray_eval._connect(ray, "ray://head:10001") is True
-    assert ray.calls == 2 and "connecting once more" in caplog.text and "Starting Ray client server failed" in caplog.text
+    assert ray.calls == 2 and "connecting once more" in caplog.text
+    assert "Starting Ray client server failed" in caplog.text
     ray = _FlakyClientRay(died, died)  # twice: the one-line error, with the proxy's last line
     with pytest.raises(ConfigError, match="cannot connect to the Ray cluster at ray://head:10001: Initialization "
                                           "failure from server: ... RuntimeError: Starting Ray client server failed"):
@@ -544,7 +545,8 @@ def test_real_desktop_episodes_on_a_display_node_match_the_local_eval(cluster, d
     for episode in remote.episodes:  # the trace came back from the worker, judged on the real state there
         assert Path(episode.trace).parent == tmp_path / "ray"
         trace = read_trace(episode.trace)
-        assert trace.meta["executor"]["world"] == "real-desktop" and trace.meta["executor"]["scenario"] == episode.scenario
+        executor = trace.meta["executor"]
+        assert executor["world"] == "real-desktop" and executor["scenario"] == episode.scenario
         assert trace.meta["verdict"]["success"] is True and len(trace.steps) == episode.steps
     assert len(tokens) == 4  # four worlds ran (two on the node, two here) ...
     assert {t: procs.marked_pids(t) for t in tokens} == {t: [] for t in tokens}  # ... and none left a process
