@@ -20,7 +20,10 @@ Ctrl-C on the head cancels the outstanding tasks and raises `EvalInterrupted` ca
 
 Resources: a sim episode asks for one CPU; an episode whose scenario names another world asks for that world's
 resource as well (`display` for a real desktop, `android` for a phone), so a cluster started with
-`ray start --resources '{"display": 4}'` runs at most four desktop episodes on that host at a time.
+`ray start --resources '{"display": 4}'` runs at most four desktop episodes on that host at a time. A real-desktop
+episode's scenario travels to the worker (its setup/check/oracle are module functions, pickled by reference) and
+its world starts and ends there. Ray keeps a task no node can ever run pending forever, so the head checks the
+cluster's resources first and stops with one line naming the missing one (`check_resources`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ SHIP_LIMIT_BYTES = 512 * 1024 * 1024
 STAGING_PREFIX = "visagent-ray-"
 #: Times Ray runs an episode again after its worker process died.
 RETRIES = 1
+#: What the Ray Client proxy (ray/util/client/server/proxier.py, Datapath) answers a new connection when the
+#: server process it starts for that connection died at startup or did not listen in time. Seen on a loaded
+#: machine: that process (setup_worker.py exec'ing `python -m ray.util.client.server`) crashed at once with gRPC's
+#: "Epoll1Poller ... epoll_wait error: Bad file descriptor"; the next connection gets a new process and port, so
+#: `_connect` tries once more on exactly these.
+CLIENT_SERVER_STARTUP_FAILURES = ("Starting Ray client server failed", "Proxy failed to Connect to backend")
 #: A hook called in the worker as (job, executor) before the agent starts (tests inject a crash here).
 EpisodeHook = Callable[["EpisodeJob", Any], None]
 
@@ -290,6 +299,7 @@ def ray_evaluate(
     start = time.perf_counter()
     results: dict[int, EpisodeOutcome] = {}
     try:
+        check_resources(ray.cluster_resources(), jobs)  # a demand no node meets would wait forever
         workers = int(ray.cluster_resources().get("CPU", 0))
         task = ray.remote(max_retries=RETRIES, retry_exceptions=False)(run_job)
         pending = {}
@@ -321,6 +331,21 @@ def ray_evaluate(
             ray.shutdown()
 
 
+def check_resources(available: dict[str, float], jobs: Sequence[EpisodeJob]) -> None:
+    """ConfigError (one line naming the resource and the `ray start` fix) when the cluster declares none of a
+    resource the episodes ask for: Ray would keep such a task pending forever instead of failing it."""
+    for job in jobs:
+        for name, amount in sorted(job.resources.items()):
+            if available.get(name, 0) < amount:
+                raise ConfigError(f"no node of the Ray cluster declares the {name!r} resource that {job.world} "
+                                  f"episodes need (scenario {job.scenario.id}); start the nodes that can run them "
+                                  f"with: ray start --address HEAD:6379 --resources '{{\"{name}\": N}}' "
+                                  f"(N: how many at a time)")
+    if jobs and available.get("CPU", 0) < 1:
+        raise ConfigError("the Ray cluster has no CPU to run episodes on; start a node with: ray start --address "
+                          "HEAD:6379 --num-cpus N")
+
+
 def _connect(ray: Any, address: str) -> bool:
     """Connect this process to the cluster; True when this call did (and the caller must disconnect)."""
     if ray.is_initialized():
@@ -329,8 +354,17 @@ def _connect(ray: Any, address: str) -> bool:
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
-                 log_to_driver=False, include_dashboard=False if address == "local" else None)
+        for attempt in range(2):
+            try:
+                ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
+                         log_to_driver=False, include_dashboard=False if address == "local" else None)
+                break
+            except ConnectionAbortedError as exc:
+                transient = next((t for t in CLIENT_SERVER_STARTUP_FAILURES if t in str(exc)), None)
+                if attempt or transient is None or not address.startswith("ray://"):
+                    raise
+                log.warning("the Ray Client server at %s could not start this connection's server process (%s); "
+                            "connecting once more", address, transient)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
         why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"  # a server traceback: its last line
