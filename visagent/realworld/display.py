@@ -76,7 +76,7 @@ class Display:
         self.name = f":{number}"
         procs.update_record(self.token, display=self.name, xvfb_pid=self.xvfb.pid)
         deadline = time.monotonic() + timeout_s
-        while not _accepts(self.name):
+        while not accepts_connections(self.name):
             if self.xvfb.poll() is not None or time.monotonic() > deadline:
                 raise ProgramError(f"Xvfb on {self.name} did not accept connections: {_tail(self.root / 'xvfb.log')}")
             time.sleep(0.05)
@@ -139,7 +139,8 @@ def read_display_number(fd: int, proc: subprocess.Popen, timeout_s: float) -> in
         return None
 
 
-def _accepts(display: str) -> bool:
+def accepts_connections(display: str) -> bool:
+    """Whether the X server of `display` (":N") accepts connections on its local socket."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(f"/tmp/.X11-unix/X{display.lstrip(':')}")
