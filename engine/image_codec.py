@@ -54,7 +54,8 @@ def encode_png(image: Image.Image) -> bytes:
     these pixels (8-bit gray, RGB or RGBA, non-interlaced). Every row uses PNG's "Up" filter (its difference
     from the row above, computed with numpy: screenshots are mostly flat, so most bytes become 0) and the
     stream is deflated at level 1 by ISA-L (stdlib zlib when `isal` is not installed): ~10x faster than
-    Pillow's level 1 with its per-row filter search, files about the same size."""
+    Pillow's level 1 with its per-row filter search, files about the same size. The pixels and the filtered
+    rows go through two per-thread buffers reused from call to call (`_scratch`)."""
     if image.mode not in PNG_MODES:
         image = image.convert("RGB")
     width, height = image.size
@@ -62,8 +63,9 @@ def encode_png(image: Image.Image) -> bytes:
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
-    pixels = np.asarray(image, dtype=np.uint8).reshape(height, -1)
-    rows = np.empty((height, pixels.shape[1] + 1), dtype=np.uint8)
+    stride = width * len(image.mode)
+    pixels = _read_pixels(image, _scratch("pixels", (height, stride)))
+    rows = _scratch("rows", (height, stride + 1))
     rows[:, 0] = 2  # filter type Up; the first row's "above" is zeros, so it is the row itself
     rows[0, 1:] = pixels[0]
     np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])  # modulo 256, as the filter is defined
@@ -71,6 +73,46 @@ def encode_png(image: Image.Image) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
     return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header), _chunk(b"IDAT", _deflate.compress(rows, 1)),
                      _chunk(b"IEND", b"")))
+
+
+_scratch_buffers = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """This thread's uint8 buffer `name` of `shape`, reused by the next call of the same size. A fresh buffer of
+    several MB per screenshot costs more in page faults than the work done in it (2-4 ms at 1280x800). Holds
+    at most two buffers per encoding thread (the trace writer's, a request's), about 2x the screenshot."""
+    buf = getattr(_scratch_buffers, name, None)
+    if buf is None or buf.shape != shape:
+        buf = np.empty(shape, dtype=np.uint8)
+        setattr(_scratch_buffers, name, buf)
+    return buf
+
+
+def _read_pixels(image: Image.Image, out: np.ndarray) -> np.ndarray:
+    """`image`'s pixels (L, RGB or RGBA) copied into `out` (height, width * channels): Pillow's raw packer, a
+    block at a time, written into `out`, as `tobytes` does but without joining the blocks into a new bytes
+    object. Any surprise from that (private) interface of Pillow falls back to `tobytes`."""
+    flat = memoryview(out.reshape(-1))
+    try:
+        encoder = _raw_encoder(image.mode, "raw", (image.mode,))
+        encoder.setimage(image.im, (0, 0) + image.size)
+        at = 0
+        while True:
+            _, status, block = encoder.encode(1 << 18)
+            flat[at:at + len(block)] = block
+            at += len(block)
+            if status:
+                break
+        if status >= 0 and at == out.size:
+            return out
+    except (AttributeError, TypeError, ValueError, OSError):
+        pass
+    out.reshape(-1)[:] = np.frombuffer(image.tobytes(), dtype=np.uint8)
+    return out
+
+
+_raw_encoder = getattr(Image, "_getencoder", None)  # what Image.tobytes packs pixels with (Pillow's own helper)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -416,3 +416,58 @@ def test_hidpi_sim_screenshots_resize_only_what_changed_and_match_a_whole_resize
         Image.Image.resize = real_resize
     assert partial["n"] >= 1  # at least one step changed only part of the screen
     assert shots[0].image.tobytes() != shots[-1].image.tobytes()  # and the screen did change over the run
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.5])
+def test_sim_screenshots_share_the_frame_read_only_and_drawing_on_one_touches_nothing_else(scale):
+    """Screenshots are read-only views of the rendered frame (no copy per capture); whoever draws on one gets
+    its own pixels first (Pillow's copy-on-write), so the world, other screenshots and later ones stay exact."""
+    from PIL import ImageDraw
+
+    from visagent.screen.simulated import SimExecutor
+    from visagent.sim.scenarios import get_scenario
+
+    ex = SimExecutor(get_scenario("desktop-settings-wifi-off").make_world(seed=1), scale=scale)
+    a, b = ex.screenshot().image, ex.screenshot().image
+    assert a is not b and a.im is b.im  # one frame's pixels, not a copy each
+    frame, shot = ex.world.render().tobytes(), a.tobytes()
+    ImageDraw.Draw(a).rectangle((0, 0, 40, 40), fill=(255, 0, 0))
+    b.paste((0, 255, 0), (10, 10, 30, 30))
+    c = ex.screenshot().image
+    c.putpixel((1, 1), (1, 2, 3))
+    assert a.getpixel((5, 5)) == (255, 0, 0) and b.getpixel((15, 15)) == (0, 255, 0) and c.getpixel((1, 1)) == (1, 2, 3)
+    assert ex.world.render().tobytes() == frame  # the world's frame is as rendered
+    assert ex.screenshot().image.tobytes() == shot  # and so is the next screenshot
+    assert a.im is not b.im  # each drawn-on screenshot got pixels of its own
+
+
+def test_the_png_encoders_reused_buffers_never_mix_images_of_other_sizes_modes_or_threads():
+    import threading
+
+    images = [_noise(61, 47, 1), _noise(61, 47, 2).convert("L"), _noise(3, 200, 3), _noise(61, 47, 4).convert("RGBA"),
+              _noise(640, 400, 5)]
+    for image in images * 2:  # in turns, so each call finds the buffers the previous one left
+        assert _pixels(image_codec.encode_png(image)) == (image.mode, image.tobytes())
+    seen: dict[int, list] = {}
+
+    def encode(k: int) -> None:
+        seen[k] = [_pixels(image_codec.encode_png(images[(k + i) % len(images)])) for i in range(20)]
+
+    threads = [threading.Thread(target=encode, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, got in seen.items():
+        assert got == [(im.mode, im.tobytes()) for im in (images[(k + i) % len(images)] for i in range(20))]
+
+
+def test_the_png_encoder_gives_the_same_bytes_when_pillows_raw_packer_is_unavailable(monkeypatch):
+    image = _noise(200, 120, 7)
+    fast = image_codec.encode_png(image)
+
+    def changed(*args, **kwargs):
+        raise TypeError("a Pillow whose raw encoder takes other arguments")
+
+    monkeypatch.setattr(image_codec, "_raw_encoder", changed)
+    assert image_codec.encode_png(image) == fast

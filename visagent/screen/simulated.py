@@ -36,6 +36,7 @@ class SimExecutor:
         self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
         self._scaled: Image.Image | None = None
         self._scaled_raw: bytes | None = None  # the pixels `_scaled` was resized from
+        self._raw: list[tuple[Image.Image, bytes]] = []  # the last two world frames' pixels (frames never change)
         # id(screenshot) -> (the screenshot, the frame it copies), both weakly held: for same_frame()
         self._copies: dict[int, tuple[weakref.ref, weakref.ref]] = {}
         w, h = world.size
@@ -45,21 +46,34 @@ class SimExecutor:
         return self._geometry
 
     def screenshot(self) -> Observation:
-        """The current screen (physical pixels, RGB); timestamp is the world's virtual time."""
+        """The current screen (physical pixels, RGB); timestamp is the world's virtual time.
+
+        The image shares the rendered frame's pixels read-only (no copy per capture: the settle detector
+        captures several times a step): drawing on it (ImageDraw, paste, putpixel) makes Pillow copy them
+        first, so neither the world nor other screenshots ever see the drawing."""
         self._check()
-        if self.scale == 1.0:
-            img = self.world.render()
-        else:
-            frame = self.world.render(copy=False)
+        frame = self.world.render(copy=False)
+        if self.scale != 1.0:
             if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
-                raw = frame.tobytes()
+                raw = self._pixels(frame)
                 if raw != self._scaled_raw:  # a re-render may paint the very same pixels: their resize is reused
                     self._scaled = self._rescale(frame, raw)
                     self._scaled_raw = raw
                 self._scaled_from = frame
-            img = self._scaled.copy()
-        self._remember(img, self.world.frame() if self.scale == 1.0 else self._scaled)
+            frame = self._scaled
+        img = _shared_view(frame)
+        self._remember(img, frame)
         return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
+
+    def _pixels(self, frame: Image.Image) -> bytes:
+        """`frame.tobytes()`, computed once per world frame (execute compares a frame before and after an action,
+        and the next capture resizes the same frame)."""
+        for known, raw in self._raw:
+            if known is frame:
+                return raw
+        raw = frame.tobytes()
+        self._raw = [*self._raw[-1:], (frame, raw)]
+        return raw
 
     def _rescale(self, frame: Image.Image, raw: bytes) -> Image.Image:
         """`frame` resized to physical pixels (bilinear). Only the part that changed since the last resized frame
@@ -119,7 +133,7 @@ class SimExecutor:
         target = None if hit is None else {"label": hit.label, "bbox": list(hit.bbox), "ui_type": hit.ui_type}
         message = self.world.apply(action)
         after = self.world.render(copy=False)
-        changed = after is not before and before.tobytes() != after.tobytes()
+        changed = after is not before and self._pixels(before) != self._pixels(after)
         return ExecResult(ok=True, message=message, execute_s=time.perf_counter() - t0, changed=changed,
                           target=target)
 
@@ -140,6 +154,14 @@ class SimExecutor:
     def _check(self) -> None:
         if self._closed:
             raise ExecutorError("the sim executor is closed; create a new SimExecutor")
+
+
+def _shared_view(image: Image.Image) -> Image.Image:
+    """A new Image object over `image`'s pixels, marked read-only: Pillow copies the pixels into the view before
+    anything draws on it (its `_ensure_mutable`), so `image` stays as it is (tests/test_loop_cost.py checks it)."""
+    view = image._new(image.im)
+    view.readonly = 1
+    return view
 
 
 def _damage(old: bytes, new: bytes, size: tuple[int, int]) -> tuple[int, int, int, int] | None:

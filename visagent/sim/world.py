@@ -199,7 +199,7 @@ class SimWorld:
 
     def render(self, copy: bool = True) -> Image.Image:
         """The screen as an RGB image of `size` (a fresh copy; cached while nothing changes). `copy=False`
-        returns the cached frame itself (the same object until the screen changes, as `frame()`): never modify it."""
+        returns the cached frame itself (the same object until the screen changes): never modify it."""
         now = self.clock.now()
         key = (self.version, now if self.busy() else None, int(now // 60))
         if key != self._frame_key or self._frame is None:
@@ -215,10 +215,6 @@ class SimWorld:
                 o.draw(cv, st)
             self._frame, self._frame_key = img, key
         return self._frame.copy() if copy else self._frame
-
-    def frame(self) -> Image.Image | None:
-        """The cached frame the last render() copied (the same object until the screen changes); do not modify."""
-        return self._frame
 
     def element_at(self, x: float, y: float) -> Element | None:
         """The smallest visible element whose box holds the screen point (x, y), or None."""
