@@ -358,6 +358,13 @@ def test_images_differ_sees_any_pixel_in_any_mode():
     assert images_differ(base, other) and not images_differ(base, base.copy()) and not images_differ(base, base)
     assert images_differ(base.convert("RGB"), Image.new("RGB", (5, 5), (10, 20, 30)))
     assert not images_differ(base.convert("RGB"), base)  # modes differ, pixels the same
+    # compared a block of rows at a time: a difference in any block, the first and the last included
+    big = _noise(1280, 800, 9)
+    assert not images_differ(big, big.copy())
+    for xy in ((0, 0), (640, 400), (1279, 799), (3, 797)):
+        other = big.copy()
+        other.putpixel(xy, tuple(255 - v for v in big.getpixel(xy)))
+        assert images_differ(big, other) and images_differ(other, big)
 
 
 def test_scaled_sim_screenshots_are_the_resize_of_the_current_frame_at_every_capture():

@@ -17,6 +17,7 @@ from PIL import Image
 from visagent.core.actions import Action
 from visagent.core.errors import ExecutorError
 from visagent.screen.base import ExecResult, Observation, ScreenGeometry
+from visagent.screen.settle import images_differ
 from visagent.core.actions import HEAD_ACTIONS
 from visagent.sim.world import SimWorld
 
@@ -36,7 +37,6 @@ class SimExecutor:
         self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
         self._scaled: Image.Image | None = None
         self._scaled_raw: bytes | None = None  # the pixels `_scaled` was resized from
-        self._raw: list[tuple[Image.Image, bytes]] = []  # the last two world frames' pixels (frames never change)
         # id(screenshot) -> (the screenshot, the frame it copies), both weakly held: for same_frame()
         self._copies: dict[int, tuple[weakref.ref, weakref.ref]] = {}
         w, h = world.size
@@ -55,7 +55,7 @@ class SimExecutor:
         frame = self.world.render(copy=False)
         if self.scale != 1.0:
             if frame is not self._scaled_from:  # resized once per rendered frame, not once per capture
-                raw = self._pixels(frame)
+                raw = frame.tobytes()
                 if raw != self._scaled_raw:  # a re-render may paint the very same pixels: their resize is reused
                     self._scaled = self._rescale(frame, raw)
                     self._scaled_raw = raw
@@ -64,16 +64,6 @@ class SimExecutor:
         img = _shared_view(frame)
         self._remember(img, frame)
         return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
-
-    def _pixels(self, frame: Image.Image) -> bytes:
-        """`frame.tobytes()`, computed once per world frame (execute compares a frame before and after an action,
-        and the next capture resizes the same frame)."""
-        for known, raw in self._raw:
-            if known is frame:
-                return raw
-        raw = frame.tobytes()
-        self._raw = [*self._raw[-1:], (frame, raw)]
-        return raw
 
     def _rescale(self, frame: Image.Image, raw: bytes) -> Image.Image:
         """`frame` resized to physical pixels (bilinear). Only the part that changed since the last resized frame
@@ -133,7 +123,7 @@ class SimExecutor:
         target = None if hit is None else {"label": hit.label, "bbox": list(hit.bbox), "ui_type": hit.ui_type}
         message = self.world.apply(action)
         after = self.world.render(copy=False)
-        changed = after is not before and self._pixels(before) != self._pixels(after)
+        changed = after is not before and images_differ(before, after)
         return ExecResult(ok=True, message=message, execute_s=time.perf_counter() - t0, changed=changed,
                           target=target)
 
