@@ -207,6 +207,47 @@ def test_wait_image_returns_once_the_screenshot_is_in_place(tmp_path):
     writer.finish("success", "", 1, None)
 
 
+def test_the_writer_takes_a_queued_screenshot_before_a_meta_rewrite_asked_earlier(tmp_path):
+    """The model call waits for the next screenshot; meta.json's step count may follow behind it. Images and
+    lines keep their order, meta snapshots theirs (the last one is what stays on disk)."""
+    import json
+    import threading
+
+    writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=True)
+    done: list[str] = []
+    gate = threading.Event()
+    write_image, write_line, write_meta = writer._write_image, writer._write_line, writer._write_meta_data
+
+    def image(name, img):
+        if name == "step_000.png":
+            gate.wait(10)  # hold the writer while the rest is queued behind it
+        write_image(name, img)
+        done.append(name)
+
+    def line(text):
+        write_line(text)
+        done.append(f"line {json.loads(text)['step']}")
+
+    def meta(data):
+        write_meta(data)
+        done.append(f"meta {data['steps']}")
+
+    writer._write_image, writer._write_line, writer._write_meta_data = image, line, meta
+    writer.save_image("step_000.png", _noise(seed=1))
+    writer.update_meta(steps=1)
+    writer.save_image("step_001.png", _noise(seed=2))
+    writer.append({"type": "step", "step": 1, "screenshot": "step_001.png"})
+    writer.update_meta(steps=2)
+    writer.save_image("step_002.png", _noise(seed=3))
+    gate.set()
+    writer.flush()
+    assert done == ["step_000.png", "step_001.png", "line 1", "step_002.png", "meta 1", "meta 2"]
+    assert json.loads((tmp_path / "r" / "meta.json").read_text())["steps"] == 2
+    writer._write_image, writer._write_line, writer._write_meta_data = write_image, write_line, write_meta
+    writer.finish("success", "", 2, None)
+    assert read_trace(tmp_path / "r").meta["steps"] == 2
+
+
 def test_a_failed_background_write_stops_later_lines_and_is_raised(tmp_path):
     writer = TraceWriter(tmp_path, {"task": "t"}, run_id="r", background=True)
     writer.save_image("step_001.png", _noise())

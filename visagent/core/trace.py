@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import itertools
 import json
 import os
 import platform as _platform
@@ -104,8 +105,9 @@ class TraceWriter:
     `meta` holds the run's identity (task, model, executor, settings); the writer adds `format`, `run_id`,
     `versions`, `started_at`, `status` ("running") and the outcome fields. `redact`, when given, is applied
     to every string written to meta.json and trace.jsonl (secrets never reach the disk).
-    `background`: do the writes on a writer thread, in the order they were asked for (a line is written only
-    after the images saved before it are durable); `append`, `save_image` and `update_meta` then return at once,
+    `background`: do the writes on a writer thread, images and lines in the order they were asked for (a line is
+    written only after the images saved before it are durable), a meta.json rewrite after the images and lines
+    asked before it is picked up (each snapshot still in order, the last one last); `append`, `save_image` and `update_meta` then return at once,
     `flush()` waits until everything asked so far is on disk. A write that fails there stops all later ones
     (no line may name a screenshot that is not on disk) and is raised by the next call.
     Raises TraceError when the directory cannot be created or written.
@@ -133,10 +135,11 @@ class TraceWriter:
         self._lock = threading.RLock()  # controls append from other threads than the loop's
         self._failure: TraceError | None = None  # the first write the writer thread could not do
         self._saved: dict[str, threading.Event] = {}  # images queued, set once each is in place
-        self._queue: queue.Queue | None = None
+        self._queue: queue.PriorityQueue | None = None
+        self._order = itertools.count()  # ties in the queue go first come, first served
         if background:
             # Bounded: a disk slower than the run makes the loop wait rather than hold every screenshot.
-            self._queue = queue.Queue(maxsize=8)
+            self._queue = queue.PriorityQueue(maxsize=8)
             self._thread = threading.Thread(target=self._drain, name=f"visagent-trace-{self.run_id}", daemon=True)
             self._thread.start()
 
@@ -264,12 +267,14 @@ class TraceWriter:
         if self._queue is None:
             fn(*args)
         else:
-            self._queue.put((fn, args))
+            # Images and lines in the order asked; a meta.json rewrite (the step count, which follows behind)
+            # waits behind them, so the next step's screenshot, which the model call waits for, goes first.
+            self._queue.put((1 if fn == self._write_meta_data else 0, next(self._order), fn, args))
 
     def _drain(self) -> None:
         assert self._queue is not None
         while True:
-            fn, args = self._queue.get()
+            _, _, fn, args = self._queue.get()
             try:
                 if fn is None:
                     return
@@ -298,7 +303,7 @@ class TraceWriter:
             finally:
                 self._closed = True
                 if self._queue is not None:
-                    self._queue.put((None, ()))
+                    self._queue.put((2, next(self._order), None, ()))
                     self._thread.join()
                 self._fh.close()
                 self.meta.update(status=status, reason=reason, steps=steps, answer=answer, ended_at=utc_now())
