@@ -107,9 +107,10 @@ class TraceWriter:
     to every string written to meta.json and trace.jsonl (secrets never reach the disk).
     `background`: do the writes on a writer thread, images and lines in the order they were asked for (a line is
     written only after the images saved before it are durable), a meta.json rewrite after the images and lines
-    asked before it is picked up (each snapshot still in order, the last one last); `append`, `save_image` and `update_meta` then return at once,
-    `flush()` waits until everything asked so far is on disk. A write that fails there stops all later ones
-    (no line may name a screenshot that is not on disk) and is raised by the next call.
+    queued when it is picked up (the snapshots in order, the last one last); `append`, `save_image` and
+    `update_meta` then return at once, `flush()` waits until everything asked so far is on disk. A write that
+    fails there stops all later ones (no line may name a screenshot that is not on disk) and is raised by the
+    next call.
     Raises TraceError when the directory cannot be created or written.
     """
 
