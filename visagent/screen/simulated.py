@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 
 import numpy as np
 from PIL import Image
@@ -37,8 +36,6 @@ class SimExecutor:
         self._scaled_from: Image.Image | None = None  # the world frame `_scaled` was resized from
         self._scaled: Image.Image | None = None
         self._scaled_raw: bytes | None = None  # the pixels `_scaled` was resized from
-        # id(screenshot) -> (the screenshot, the frame it copies), both weakly held: for same_frame()
-        self._copies: dict[int, tuple[weakref.ref, weakref.ref]] = {}
         w, h = world.size
         self._geometry = ScreenGeometry(w, h, int(round(w * self.scale)), int(round(h * self.scale)))
 
@@ -61,9 +58,7 @@ class SimExecutor:
                     self._scaled_raw = raw
                 self._scaled_from = frame
             frame = self._scaled
-        img = _shared_view(frame)
-        self._remember(img, frame)
-        return Observation(image=img, geometry=self._geometry, timestamp=self.world.clock.now())
+        return Observation(image=_shared_view(frame), geometry=self._geometry, timestamp=self.world.clock.now())
 
     def _rescale(self, frame: Image.Image, raw: bytes) -> Image.Image:
         """`frame` resized to physical pixels (bilinear). Only the part that changed since the last resized frame
@@ -85,34 +80,15 @@ class SimExecutor:
             return frame.resize(size, Image.Resampling.BILINEAR)
         ox0, oy0, ox1, oy1 = x0 * size[0] // w, y0 * size[1] // h, x1 * size[0] // w, y1 * size[1] // h
         part = frame.resize((ox1 - ox0, oy1 - oy0), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
-        scaled = self._scaled.copy()  # a new object: screenshots handed out and same_frame() keep the old one
+        scaled = self._scaled.copy()  # new pixels: screenshots handed out keep sharing the old ones
         scaled.paste(part, (ox0, oy0))
         return scaled
 
-    def _remember(self, image: Image.Image, source: Image.Image | None) -> None:
-        if source is None:
-            return
-        key = id(image)
-
-        def gone(_ref: weakref.ref, key: int = key) -> None:
-            current = self._copies.get(key)
-            if current is not None and current[0] is _ref:
-                self._copies.pop(key, None)
-
-        self._copies[key] = (weakref.ref(image, gone), weakref.ref(source))
-
-    def _source(self, image: Image.Image) -> Image.Image | None:
-        entry = self._copies.get(id(image))
-        if entry is None or entry[0]() is not image:
-            return None
-        return entry[1]()
-
     def same_frame(self, a: Image.Image, b: Image.Image) -> bool:
-        """True when screenshots `a` and `b` are copies of one rendered frame, so hold the same pixels unless a
-        caller drew on them since (the settle detector's captures and the agent's screenshots are never drawn
-        on). False means "unknown, compare them". Lets the settle detector skip work (SettleDetector.wait)."""
-        source = self._source(a)
-        return source is not None and source is self._source(b)
+        """True when screenshots `a` and `b` share one rendered frame's pixels (neither was drawn on since: a
+        drawing gives a screenshot pixels of its own). False means "unknown, compare them". Lets the settle
+        detector skip work (SettleDetector.wait)."""
+        return a.im is b.im
 
     def execute(self, action: Action) -> ExecResult:
         """Execute an action in screen space; `changed` says whether the rendered screen changed."""
