@@ -234,7 +234,7 @@ class TraceWriter:
                 self._write_meta()
             else:
                 snapshot = self._clean(json.loads(json.dumps(self.meta, default=_json_default)))
-                self._submit(self._write_meta_data, snapshot)
+                self._submit(self._write_meta_data, snapshot, rank=_LATER)
 
     def record_verdict(self, verdict: dict[str, Any]) -> None:
         """Write the world's verdict on the run (meta.json `verdict`: `{"success": bool, "by": ..., and
@@ -262,15 +262,14 @@ class TraceWriter:
         if self._failure is not None:
             raise self._failure
 
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+    def _submit(self, fn: Callable[..., None], *args: Any, rank: int = 0) -> None:
+        """Run `fn(*args)` now, or queue it for the writer thread: lower ranks first, equal ranks in order."""
         if self._failure is not None:
             raise self._failure
         if self._queue is None:
             fn(*args)
         else:
-            # Images and lines in the order asked; a meta.json rewrite (the step count, which follows behind)
-            # waits behind them, so the next step's screenshot, which the model call waits for, goes first.
-            self._queue.put((1 if fn == self._write_meta_data else 0, next(self._order), fn, args))
+            self._queue.put((rank, next(self._order), fn, args))
 
     def _drain(self) -> None:
         assert self._queue is not None
@@ -304,11 +303,17 @@ class TraceWriter:
             finally:
                 self._closed = True
                 if self._queue is not None:
-                    self._queue.put((2, next(self._order), None, ()))
+                    self._queue.put((_LAST, next(self._order), None, ()))
                     self._thread.join()
                 self._fh.close()
                 self.meta.update(status=status, reason=reason, steps=steps, answer=answer, ended_at=utc_now())
                 self._write_meta()
+
+
+# Writer-queue ranks after images and lines (rank 0, in the order asked): a meta.json rewrite (the step count,
+# which follows behind) lets the next step's screenshot, which the model call waits for, go first; the stop
+# sentinel goes after everything.
+_LATER, _LAST = 1, 2
 
 
 def _json_default(value: Any) -> Any:
