@@ -55,6 +55,20 @@ def _documents(world: Any):
     return docs
 
 
+def _open_document(world: Any, name: str, text: str) -> None:
+    """~/Documents/<name> written with `text` and open in Mousepad; it is what the check reads."""
+    doc = _documents(world) / name
+    doc.write_text(text, encoding="utf-8")
+    world.data["target"] = doc
+    _start(world, str(doc))
+
+
+def _document_is(world: Any, expected: str, limit: int = 160) -> bool:
+    """Whether the target document now holds exactly `expected` (its text shown, up to `limit`, either way)."""
+    got = read_text(world.data["target"])
+    return verdict(world, got == expected, f"~/Documents/{world.data['target'].name}: {show(got, limit)}")
+
+
 # -- save as ------------------------------------------------------------------------------------------------
 SAVE_AS_TEXT = "Grüße aus Köln — 5 € für Äpfel"
 
@@ -93,15 +107,11 @@ REPLACE_AFTER = REPLACE_BEFORE.replace("colour", "color")
 
 
 def setup_replace(world: Any) -> None:
-    doc = _documents(world) / "report.txt"
-    doc.write_text(REPLACE_BEFORE, encoding="utf-8")
-    world.data["target"] = doc
-    _start(world, str(doc))
+    _open_document(world, "report.txt", REPLACE_BEFORE)
 
 
 def check_replace(world: Any) -> bool:
-    got = read_text(world.data["target"])
-    return verdict(world, got == REPLACE_AFTER, f"~/Documents/report.txt: {show(got, 400)}")
+    return _document_is(world, REPLACE_AFTER, limit=400)
 
 
 def oracle_replace(world: Any) -> Oracle:
@@ -130,15 +140,11 @@ EDIT_AFTER = "Brot\nButter\nHafermilch – 2 Liter\nKäse\nÄpfel\n"
 
 
 def setup_edit(world: Any) -> None:
-    doc = _documents(world) / "einkauf.txt"
-    doc.write_text(EDIT_BEFORE, encoding="utf-8")
-    world.data["target"] = doc
-    _start(world, str(doc))
+    _open_document(world, "einkauf.txt", EDIT_BEFORE)
 
 
 def check_edit(world: Any) -> bool:
-    got = read_text(world.data["target"])
-    return verdict(world, got == EDIT_AFTER, f"~/Documents/einkauf.txt: {show(got)}")
+    return _document_is(world, EDIT_AFTER)
 
 
 def oracle_edit(world: Any) -> Oracle:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 from visagent.core.errors import ScenarioError
+from visagent.sim.scenarios import scenario_by_id
 
 SCENARIO_MODULES = (
     "visagent.realworld.web_scenarios",
@@ -34,12 +35,5 @@ def is_real_scenario(sid: str | None) -> bool:
 
 def get_real_scenario(sid: str):
     """The real-desktop scenario with this id; ScenarioError listing close ids when unknown."""
-    scenarios = real_scenarios()
-    for sc in scenarios:
-        if sc.id == sid:
-            return sc
-    import difflib
-
-    close = difflib.get_close_matches(sid, [s.id for s in scenarios], n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `visagent scenarios list --world real-desktop`"
-    raise ScenarioError(f"unknown real-desktop scenario {sid!r}{hint}")
+    return scenario_by_id(real_scenarios(), sid, "real-desktop scenario",
+                          "`visagent scenarios list --world real-desktop`")

@@ -185,15 +185,20 @@ def load_scenarios(paths: list[str | Path] | None = None) -> list[Scenario]:
 
 def get_scenario(sid: str, paths: list[str | Path] | None = None) -> Scenario:
     """The scenario with this id. Raises ScenarioError listing close ids when unknown."""
-    scenarios = load_scenarios(paths)
+    return scenario_by_id(load_scenarios(paths), sid, "scenario", "`visagent scenarios list`")
+
+
+def scenario_by_id(scenarios: list, sid: str, kind: str, listing: str) -> Any:
+    """The one of `scenarios` whose id is `sid`; else ScenarioError "unknown <kind>", with close ids when there
+    are some, otherwise where to see them all (`listing`). Shared by the sim's and the real desktop's ids."""
     for sc in scenarios:
         if sc.id == sid:
             return sc
     import difflib
 
     close = difflib.get_close_matches(sid, [s.id for s in scenarios], n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `visagent scenarios list`"
-    raise ScenarioError(f"unknown scenario {sid!r}{hint}")
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; see {listing}"
+    raise ScenarioError(f"unknown {kind} {sid!r}{hint}")
 
 
 def filter_by_tags(scenarios: list[Scenario], tags: list[str] | None) -> list[Scenario]:
