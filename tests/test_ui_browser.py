@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.dashboard import (CHROMIUM, CHROMIUM_ARGS, label_above_image, launched, make_dashboard,
-                                      throttled_tiny)
+from tests.fixtures.dashboard import (CHROMIUM, CHROMIUM_ARGS, dashboard_page, label_above_image, launched,
+                                      make_dashboard, throttled_tiny)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 # gradio's queue builds pandas frames with options pandas 3 deprecates: its noise, not ours
@@ -33,53 +33,47 @@ def log_text(page) -> str:
 
 
 def test_tiny_run_live_then_stopped_then_its_trace(page_url):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, warm = page_url
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(url)
-            # the embedded default: a sim desktop scenario with its task, the tiny model
-            expect(page.locator("#vg-task textarea")).to_have_value("Switch the system to dark mode.")
-            # before Start the screen shows the scenario's first screen
-            expect(page.locator("#vg-screen")).to_contain_text("The scenario's first screen (before Start)")
-            expect(page.locator("#vg-screen img")).to_have_count(1)
-            warm.join(120)
-            page.click("#vg-start")
-            expect(page.locator("#vg-screen")).to_contain_text("Live screen", timeout=60_000)  # the live screen arrived
-            page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
-                                   timeout=30_000)
-            assert "started: Switch the system to dark mode." in log_text(page)
-            expect(page.locator("#vg-status")).to_contain_text("model tiny")
-            # the model's answer streams into the page while the step is still going
-            page.wait_for_function("(document.querySelector('#vg-answer textarea')?.value ?? '').length > 0",
-                                   timeout=180_000)
-            expect(page.locator("#vg-status")).to_contain_text("running")
-            page.screenshot(path=str(ARTIFACTS / "ui_run_live.png"), full_page=True)
-            page.reload()  # a reloaded page attaches to the run still going, and can stop it
-            # (the predicates read a missing textarea as empty: right after a reload the page is still building)
-            page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
-                                   timeout=30_000)
-            expect(page.locator("#vg-screen img")).to_have_count(1, timeout=30_000)
-            label_above_image(page, "#vg-screen")  # the live screen's label too
-            page.click("#vg-stop")
-            # a generation in flight ends at its next token
-            page.wait_for_function(
-                "(document.querySelector('#vg-log textarea')?.value ?? '').includes('finished: stopped')",
-                timeout=60_000)
-            expect(page.locator("#vg-status")).to_contain_text("stopped")
-            page.get_by_role("tab", name="Traces").click()
-            expect(page.locator("#vg-trace-summary")).to_contain_text("status stopped", timeout=30_000)
-            expect(page.locator("#vg-trace-summary")).to_contain_text("Switch the system to dark mode.")
-            expect(page.locator("#vg-trace-image img")).to_have_count(1, timeout=30_000)  # step 1's screenshot
-            label_above_image(page, "#vg-trace-image")  # the label does not cover the screenshot (issue 41)
-            expect(page.locator("#vg-trace-action")).to_contain_text("step 1")
-            page.screenshot(path=str(ARTIFACTS / "ui_trace.png"), full_page=True)
-        finally:
-            browser.close()
+    with dashboard_page(url, 1440, 1000) as page:
+        # the embedded default: a sim desktop scenario with its task, the tiny model
+        expect(page.locator("#vg-task textarea")).to_have_value("Switch the system to dark mode.")
+        # before Start the screen shows the scenario's first screen
+        expect(page.locator("#vg-screen")).to_contain_text("The scenario's first screen (before Start)")
+        expect(page.locator("#vg-screen img")).to_have_count(1)
+        warm.join(120)
+        page.click("#vg-start")
+        expect(page.locator("#vg-screen")).to_contain_text("Live screen", timeout=60_000)  # the live screen arrived
+        page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
+                               timeout=30_000)
+        assert "started: Switch the system to dark mode." in log_text(page)
+        expect(page.locator("#vg-status")).to_contain_text("model tiny")
+        # the model's answer streams into the page while the step is still going
+        page.wait_for_function("(document.querySelector('#vg-answer textarea')?.value ?? '').length > 0",
+                               timeout=180_000)
+        expect(page.locator("#vg-status")).to_contain_text("running")
+        page.screenshot(path=str(ARTIFACTS / "ui_run_live.png"), full_page=True)
+        page.reload()  # a reloaded page attaches to the run still going, and can stop it
+        # (the predicates read a missing textarea as empty: right after a reload the page is still building)
+        page.wait_for_function("(document.querySelector('#vg-log textarea')?.value ?? '').includes('step 1')",
+                               timeout=30_000)
+        expect(page.locator("#vg-screen img")).to_have_count(1, timeout=30_000)
+        label_above_image(page, "#vg-screen")  # the live screen's label too
+        page.click("#vg-stop")
+        # a generation in flight ends at its next token
+        page.wait_for_function(
+            "(document.querySelector('#vg-log textarea')?.value ?? '').includes('finished: stopped')",
+            timeout=60_000)
+        expect(page.locator("#vg-status")).to_contain_text("stopped")
+        page.get_by_role("tab", name="Traces").click()
+        expect(page.locator("#vg-trace-summary")).to_contain_text("status stopped", timeout=30_000)
+        expect(page.locator("#vg-trace-summary")).to_contain_text("Switch the system to dark mode.")
+        expect(page.locator("#vg-trace-image img")).to_have_count(1, timeout=30_000)  # step 1's screenshot
+        label_above_image(page, "#vg-trace-image")  # the label does not cover the screenshot (issue 41)
+        expect(page.locator("#vg-trace-action")).to_contain_text("step 1")
+        page.screenshot(path=str(ARTIFACTS / "ui_trace.png"), full_page=True)
     assert (ARTIFACTS / "ui_run_live.png").stat().st_size > 10_000
 
 
