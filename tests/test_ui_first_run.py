@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.fixtures.dashboard import dashboard_page, label_above_image, launched, make_dashboard
+from tests.fixtures.dashboard import dashboard_page, image_loaded, label_above_image, launched, make_dashboard
 from visagent.core.trace import read_trace
 
 LONG_SCENARIO = "desktop-contacts-add"
@@ -100,9 +100,8 @@ def test_the_scenario_is_shown_before_start_and_one_click_watches_it_solved(page
         expect(screen).to_contain_text("The scenario's first screen (before Start)")
         image = screen.locator("img")
         expect(image).to_have_count(1)
-        size = page.evaluate("() => { const i = document.querySelector('#vg-screen img');"
-                             " return [i.naturalWidth, i.naturalHeight]; }")
-        assert tuple(size) == scenario_preview(LONG_SCENARIO, None).size  # the scenario's own screen
+        size = image_loaded(page, "#vg-screen img")  # (the browser decodes it after it is in the page)
+        assert size == scenario_preview(LONG_SCENARIO, None).size  # the scenario's own screen
         # a new seed shows that seed's screen (the preview follows the form)
         first = image.get_attribute("src")
         page.locator("#vg-seed input").fill("11")
