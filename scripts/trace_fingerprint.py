@@ -25,7 +25,8 @@ from typing import Any
 
 #: Fields that differ from run to run on the same code: wall-clock times (the settle wait, on the sim's virtual
 #: clock, stays) and the trace's folder name.
-WALL_CLOCK = {"t", "trace", "execute_s", "settle_capture_s", "total", "capture", "trace_wait", "model", "execute", "settle_capture", "record"}
+WALL_CLOCK = {"t", "trace", "execute_s", "settle_capture_s", "total", "capture", "trace_wait", "model", "execute",
+              "settle_capture", "record"}
 
 
 def _strip(value: Any) -> Any:
